@@ -46,6 +46,10 @@ class AlipayFailure:
     sub_code: str | None = None  # seed e.g. "ACQ.TRADE_HAS_SUCCESS"
     sub_msg: str | None = None
     trace_id: str | None = None
+    # True only when the error response's alipay-signature was checked and valid. Classification
+    # never gives up on a payment (TERMINAL) because of an unverified error: a proxy or attacker
+    # could otherwise make us dead-letter good payments.
+    verified: bool = False
 
 
 CancelOutcome = CancelSuccess | AlipayFailure
