@@ -1,0 +1,138 @@
+"""A small Python client for the emulator's ``/__admin`` API (tests, demo, chaos)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+
+class GatewayAdminError(RuntimeError):
+    pass
+
+
+class GatewayAdmin:
+    def __init__(self, base_url: str, *, timeout: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._timeout = timeout
+        self._session = requests.Session()
+
+    def _call(self, method: str, route: str, body: Any = None) -> Any:
+        response = self._session.request(
+            method, f"{self.base_url}/__admin/{route}", json=body, timeout=self._timeout
+        )
+        data = response.json()
+        if response.status_code != 200:
+            raise GatewayAdminError(f"{method} /__admin/{route}: {response.status_code} {data.get('error')}")
+        return data
+
+    def close(self) -> None:
+        self._session.close()
+
+    def health(self) -> bool:
+        return bool(self._call("GET", "health")["ok"])
+
+    def reset(self) -> None:
+        """Back to the start-up configuration: trades, faults, rates, settings, keys, counts, nonces."""
+        self._call("POST", "reset")
+
+    # trades
+    def seed_trade(
+        self,
+        out_trade_no: str | None = None,
+        trade_no: str | None = None,
+        state: str = "unpaid",
+        *,
+        outside_cancel_window: bool = False,
+        cancel_window_seconds: float | None = None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> dict[str, Any]:
+        """state: unpaid | paid | finished | frozen | closed | refunded. ``error_code``: a sticky
+        business error every cancel of this trade answers with. Returns the trade (with its trade_no)."""
+        spec: dict[str, Any] = {"out_trade_no": out_trade_no, "trade_no": trade_no, "state": state}
+        if outside_cancel_window:
+            spec["outside_cancel_window"] = True
+        if cancel_window_seconds is not None:
+            spec["cancel_window_seconds"] = cancel_window_seconds
+        if error_code:
+            spec["error_code"] = error_code
+        if error_message:
+            spec["error_message"] = error_message
+        result: list[dict[str, Any]] = self._call("POST", "trades", [spec])
+        return result[0]
+
+    def seed_trades(self, specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("POST", "trades", specs)
+        return result
+
+    def trade(self, key: str) -> dict[str, Any]:
+        """One trade by out_trade_no or trade_no: state, refund fields, cancel_calls, requests."""
+        result: dict[str, Any] = self._call("GET", f"trades/{key}")
+        return result
+
+    def trades(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "trades")
+        return result
+
+    # faults
+    def set_fault(self, kind: str, trade: str | None = None, times: int | None = None, **params: Any) -> None:
+        """A fault for ``trade`` (either id; None = any call) for the next ``times`` calls (None = until
+        cleared). params: latency_ms, http_status, code, message, signed."""
+        self._call("POST", "faults", {"kind": kind, "trade": trade, "times": times, **params})
+
+    def clear_faults(self, trade: str | None = None) -> None:
+        self._call("DELETE", "faults", {"trade": trade} if trade else {})
+
+    def faults(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "faults")
+        return result
+
+    def set_rates(
+        self, rates: dict[str, float], seed: int | None = None, random_latency_ms: int | None = None
+    ) -> None:
+        body: dict[str, Any] = {"rates": rates, "seed": seed}
+        if random_latency_ms is not None:
+            body["random_latency_ms"] = random_latency_ms
+        self._call("POST", "rates", body)
+
+    # settings & keys
+    def settings(self, **changes: Any) -> dict[str, Any]:
+        """Read (no args) or change: error_shape ('envelope'|'v3'), max_skew_seconds, latency_ms,
+        hang_seconds, api_permission, app_auth_tokens, denied_app_auth_tokens."""
+        result: dict[str, Any] = self._call("POST" if changes else "GET", "settings", changes or None)
+        return result
+
+    def rotate_app_key(
+        self, public_key: str | None = None, *, app_cert: str | None = None, grace_seconds: float = 0
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "POST",
+            "rotate-app-key",
+            {"public_key": public_key, "app_cert": app_cert, "grace_seconds": grace_seconds},
+        )
+        return result
+
+    def rotate_alipay_key(self, private_key: str, *, alipay_cert: str | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "POST", "rotate-alipay-key", {"private_key": private_key, "alipay_cert": alipay_cert}
+        )
+        return result
+
+    # counts
+    def counts(self) -> dict[str, Any]:
+        """{total_requests, rejected_requests, cancel_calls, per_trade: {key: {requests, cancel_calls}}}"""
+        result: dict[str, Any] = self._call("GET", "counts")
+        return result
+
+    def count(self, key: str) -> dict[str, int]:
+        """{requests, cancel_calls} for one trade by either id."""
+        result: dict[str, int] = self._call("GET", f"counts/{key}")
+        return result
+
+    def cancel_calls(self, key: str) -> int:
+        return self.count(key)["cancel_calls"]
+
+    def recent_requests(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "requests")
+        return result

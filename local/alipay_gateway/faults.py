@@ -1,0 +1,136 @@
+"""Fault injection: per-trade (or global) "next N calls" faults and seeded random fault rates."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# Faults that answer before the cancel logic runs: the trade is untouched, no cancel call is counted.
+PRE_CANCEL_KINDS = frozenset(
+    {
+        "timeout",  # accept the request, never answer (until the client gives up)
+        "http_5xx",  # HTTP 5xx (http_status, default 503), v3 error body
+        "rate_limited",  # HTTP 429 rate-limited
+        "service_unavailable",  # seed envelope code 20000
+        "system_error",  # business error ACQ.SYSTEM_ERROR
+        "business_error",  # business error with any `code` (e.g. ACQ.SELLER_BALANCE_NOT_ENOUGH)
+    }
+)
+# Faults applied after the cancel logic ran: the cancel took effect, the answer is lost or mangled.
+POST_CANCEL_KINDS = frozenset(
+    {
+        "latency",  # answer normally after latency_ms
+        "timeout_after_cancel",  # cancel applied, answer never sent
+        "retry_flag",  # success with retry_flag=Y and no action; trade state NOT changed
+        "bad_signature",  # alipay-signature present but wrong
+        "no_signature",  # alipay-signature/-timestamp/-nonce headers missing
+        "garbage_html",  # an HTML page instead of JSON
+        "garbage_empty",  # empty body
+        "garbage_truncated",  # the real JSON answer cut in half
+    }
+)
+FAULT_KINDS = PRE_CANCEL_KINDS | POST_CANCEL_KINDS
+GLOBAL_KEY = "*"
+
+
+@dataclass
+class Fault:
+    kind: str
+    remaining: int | None = None  # None = every call until cleared
+    latency_ms: int = 0
+    http_status: int | None = None  # override for http_5xx and garbage_* (defaults 503 / 200)
+    code: str | None = None  # business_error code
+    message: str | None = None
+    signed: bool = True  # garbage_*: sign the garbage (so the client reaches its parser) or not
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any]) -> Fault:
+        kind = str(spec.get("kind", ""))
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"fault kind must be one of {sorted(FAULT_KINDS)}")
+        times = spec.get("times")
+        if times is not None and int(times) < 1:
+            raise ValueError("times must be >= 1 (or null for every call)")
+        if kind == "business_error" and not spec.get("code"):
+            raise ValueError("business_error needs a code")
+        return cls(
+            kind=kind,
+            remaining=int(times) if times is not None else None,
+            latency_ms=int(spec.get("latency_ms", 0)),
+            http_status=int(spec["http_status"]) if spec.get("http_status") is not None else None,
+            code=spec.get("code"),
+            message=spec.get("message"),
+            signed=bool(spec.get("signed", True)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "remaining": self.remaining,
+            "latency_ms": self.latency_ms,
+            "http_status": self.http_status,
+            "code": self.code,
+            "signed": self.signed,
+        }
+
+
+class FaultBook:
+    """Not thread-safe: the caller holds the gateway lock."""
+
+    def __init__(self, rates: Mapping[str, float] | None = None, seed: int | None = None) -> None:
+        self._faults: dict[str, list[Fault]] = {}
+        self._rates: dict[str, float] = {}
+        self._rng = random.Random(seed)
+        self.random_latency_ms = 2000  # how slow a randomly drawn "latency" fault is
+        self.set_rates(rates or {}, seed)
+
+    def add(self, key: str | None, fault: Fault) -> None:
+        self._faults.setdefault(key or GLOBAL_KEY, []).append(fault)
+
+    def clear(self, key: str | None = None) -> None:
+        if key is None:
+            self._faults.clear()
+        else:
+            self._faults.pop(key, None)
+
+    def set_rates(self, rates: Mapping[str, float], seed: int | None) -> None:
+        for kind, rate in rates.items():
+            if kind not in FAULT_KINDS or kind == "business_error":
+                raise ValueError(f"rate kind must be one of {sorted(FAULT_KINDS - {'business_error'})}")
+            if not 0 <= float(rate) <= 1:
+                raise ValueError("a rate is a probability between 0 and 1")
+        if sum(float(r) for r in rates.values()) > 1:
+            raise ValueError("fault rates add up to more than 1")
+        self._rates = {k: float(v) for k, v in rates.items() if float(v) > 0}
+        if seed is not None:
+            self._rng.seed(seed)
+
+    def take(self, keys: list[str]) -> Fault | None:
+        """The first pending fault for any of ``keys`` (then global ones), consuming one of its N
+        calls; else maybe a random one drawn from the rates."""
+        for key in [*keys, GLOBAL_KEY]:
+            pending = self._faults.get(key)
+            while pending:
+                fault = pending[0]
+                if fault.remaining is None:
+                    return fault
+                fault.remaining -= 1
+                if fault.remaining <= 0:
+                    pending.pop(0)
+                return Fault(**{**vars(fault), "remaining": 0})
+        if self._rates:
+            draw = self._rng.random()
+            for kind, rate in sorted(self._rates.items()):
+                if draw < rate:
+                    return Fault(kind=kind, latency_ms=self.random_latency_ms if kind == "latency" else 0)
+                draw -= rate
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "faults": {key: [f.to_dict() for f in faults] for key, faults in self._faults.items() if faults},
+            "rates": dict(self._rates),
+            "random_latency_ms": self.random_latency_ms,
+        }

@@ -1,0 +1,259 @@
+"""Everything the emulator knows: configuration, keys (with rotation), trades, faults, counts, nonces."""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
+
+from local.alipay_gateway.cert_sn import cert_sn, root_cert_sn
+from local.alipay_gateway.faults import FaultBook
+from local.alipay_gateway.key_loading import (
+    cert_rsa_public_key,
+    load_certificate,
+    load_certificates,
+    load_rsa_private_key,
+    load_rsa_public_key,
+)
+from local.alipay_gateway.trades import TradeBook
+
+ErrorShape = Literal["envelope", "v3"]
+
+
+@dataclass
+class GatewayConfig:
+    """Start-up configuration. Public-key mode needs ``app_public_key``; certificate mode needs the
+    three certificates (the app key is then taken from ``app_cert``)."""
+
+    app_id: str
+    alipay_private_key: str  # PEM or bare base64
+    app_public_key: str | None = None
+    encrypt_key: str | None = None  # base64 AES key: bodies must be encrypted
+    app_cert: str | None = None
+    alipay_cert: str | None = None
+    alipay_root_cert: str | None = None
+    max_skew_seconds: float = 300.0
+    error_shape: ErrorShape = "envelope"
+    latency_ms: int = 0  # added to every cancel answer
+    hang_seconds: float = 120.0  # longest a "timeout" fault holds a request if the client never gives up
+    fault_rates: dict[str, float] = field(default_factory=dict)
+    seed: int | None = None
+    app_auth_tokens: list[str] | None = None  # None: accept any app_auth_token
+    trades: list[dict[str, Any]] = field(default_factory=list)  # seeded at start and on reset
+
+    @property
+    def cert_mode(self) -> bool:
+        return bool(self.app_cert and self.alipay_cert and self.alipay_root_cert)
+
+
+@dataclass
+class AppKey:
+    public_key: RSAPublicKey
+    cert_sn: str | None  # certificate mode: the app_cert_sn that selects this key
+    added_at: float
+    retire_at: float | None = None  # after this instant the key no longer verifies
+
+    def active(self, now: float) -> bool:
+        return self.retire_at is None or now < self.retire_at
+
+
+@dataclass
+class Counts:
+    total_requests: int = 0  # every request to the cancel path, rejected or not
+    rejected_requests: int = 0  # answered with a v3 gateway error (signature, timestamp, ...)
+    cancel_calls: int = 0  # reached the cancel logic
+    unknown_trade_requests: dict[str, int] = field(default_factory=dict)
+    unknown_trade_cancel_calls: dict[str, int] = field(default_factory=dict)
+
+
+class GatewayState:
+    """All mutable state behind one lock; crypto happens outside it."""
+
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        self.lock = threading.RLock()
+        self.trades = TradeBook()
+        self.recent: deque[dict[str, Any]] = deque(maxlen=500)
+        self.reset()
+
+    # ---- configuration & keys -------------------------------------------------------------------
+    def reset(self) -> None:
+        """Back to the start-up configuration: keys, settings, trades, faults, counts, nonces."""
+        cfg = self.config
+        now = time.time()
+        with self.lock:
+            self.app_id = cfg.app_id
+            self.max_skew_seconds = cfg.max_skew_seconds
+            self.error_shape: ErrorShape = cfg.error_shape
+            self.latency_ms = cfg.latency_ms
+            self.hang_seconds = cfg.hang_seconds
+            self.app_auth_tokens: set[str] | None = (
+                set(cfg.app_auth_tokens) if cfg.app_auth_tokens is not None else None
+            )
+            self.denied_app_auth_tokens: set[str] = set()  # valid tokens lacking the cancel permission
+            self.api_permission = True
+            self.encrypt_key = base64.b64decode(cfg.encrypt_key) if cfg.encrypt_key else None
+            self.cert_mode = cfg.cert_mode
+            self.app_keys: list[AppKey] = []
+            if cfg.cert_mode:
+                assert cfg.app_cert and cfg.alipay_root_cert
+                self.add_app_key(app_cert_pem=cfg.app_cert, grace_seconds=None)
+                self.root_cert_sn: str | None = root_cert_sn(load_certificates(cfg.alipay_root_cert))
+            else:
+                if not cfg.app_public_key:
+                    raise ValueError("public-key mode needs app_public_key")
+                self.add_app_key(public_key_pem=cfg.app_public_key, grace_seconds=None)
+                self.root_cert_sn = None
+            self.set_alipay_key(cfg.alipay_private_key, cfg.alipay_cert)
+            self.faults = FaultBook(cfg.fault_rates, cfg.seed)
+            self.trades.clear()
+            for spec in cfg.trades:
+                self.trades.seed(spec, now)
+            self.counts = Counts()
+            self.nonces: dict[tuple[str, str], float] = {}
+            self.recent.clear()
+
+    def add_app_key(
+        self,
+        *,
+        public_key_pem: str | None = None,
+        app_cert_pem: str | None = None,
+        grace_seconds: float | None,
+    ) -> AppKey:
+        """Add an app key; unless ``grace_seconds`` is None, retire the current keys after it."""
+        now = time.time()
+        if app_cert_pem:
+            cert = load_certificate(app_cert_pem)
+            key = AppKey(cert_rsa_public_key(cert), cert_sn(cert), now)
+        elif public_key_pem:
+            if self.cert_mode:
+                raise ValueError("certificate mode rotates with a new app_cert")
+            key = AppKey(load_rsa_public_key(public_key_pem), None, now)
+        else:
+            raise ValueError("give public_key or app_cert")
+        with self.lock:
+            if grace_seconds is not None:
+                retire_at = now + max(0.0, float(grace_seconds))
+                for old in self.app_keys:
+                    if old.retire_at is None or old.retire_at > retire_at:
+                        old.retire_at = retire_at
+            self.app_keys.append(key)
+        return key
+
+    def set_alipay_key(self, private_key_pem: str, alipay_cert_pem: str | None) -> None:
+        """Alipay's own signing key (rotating it makes clients with a stale secret see bad signatures)."""
+        key: RSAPrivateKey = load_rsa_private_key(private_key_pem)
+        sn = cert_sn(load_certificate(alipay_cert_pem)) if alipay_cert_pem else None
+        if self.cert_mode and sn is None:
+            raise ValueError("certificate mode needs alipay_cert with the Alipay key")
+        with self.lock:
+            self.alipay_private_key = key
+            self.alipay_sn = sn
+
+    def active_app_keys(self, now: float) -> list[AppKey]:
+        with self.lock:
+            return [k for k in self.app_keys if k.active(now)]
+
+    def apply_settings(self, settings: Mapping[str, Any]) -> None:
+        with self.lock:
+            for name, value in settings.items():
+                if name == "error_shape":
+                    if value not in ("envelope", "v3"):
+                        raise ValueError("error_shape is 'envelope' or 'v3'")
+                    self.error_shape = value
+                elif name == "max_skew_seconds":
+                    self.max_skew_seconds = float(value)
+                elif name == "latency_ms":
+                    self.latency_ms = int(value)
+                elif name == "hang_seconds":
+                    self.hang_seconds = float(value)
+                elif name == "api_permission":
+                    self.api_permission = bool(value)
+                elif name == "app_auth_tokens":
+                    self.app_auth_tokens = set(value) if value is not None else None
+                elif name == "denied_app_auth_tokens":
+                    self.denied_app_auth_tokens = set(value or [])
+                else:
+                    raise ValueError(f"unknown setting {name!r}")
+
+    def settings(self) -> dict[str, Any]:
+        now = time.time()
+        with self.lock:
+            return {
+                "app_id": self.app_id,
+                "mode": "cert" if self.cert_mode else "public-key",
+                "aes": self.encrypt_key is not None,
+                "error_shape": self.error_shape,
+                "max_skew_seconds": self.max_skew_seconds,
+                "latency_ms": self.latency_ms,
+                "hang_seconds": self.hang_seconds,
+                "api_permission": self.api_permission,
+                "app_auth_tokens": sorted(self.app_auth_tokens) if self.app_auth_tokens is not None else None,
+                "denied_app_auth_tokens": sorted(self.denied_app_auth_tokens),
+                "app_keys": [
+                    {"cert_sn": k.cert_sn, "active": k.active(now), "retire_at": k.retire_at}
+                    for k in self.app_keys
+                ],
+                "alipay_sn": self.alipay_sn,
+                "root_cert_sn": self.root_cert_sn,
+            }
+
+    # ---- nonces ---------------------------------------------------------------------------------
+    def use_nonce(self, app_id: str, nonce: str, now: float) -> bool:
+        """False when the nonce was already used within the replay window."""
+        window = max(self.max_skew_seconds, 1.0) * 2
+        with self.lock:
+            if len(self.nonces) > 10_000:
+                self.nonces = {k: t for k, t in self.nonces.items() if now - t < window}
+            seen = self.nonces.get((app_id, nonce))
+            if seen is not None and now - seen < window:
+                return False
+            self.nonces[(app_id, nonce)] = now
+            return True
+
+    # ---- counts ---------------------------------------------------------------------------------
+    def count_request(self, ids: tuple[str | None, str | None], *, rejected: bool) -> None:
+        with self.lock:
+            self.counts.total_requests += 1
+            if rejected:
+                self.counts.rejected_requests += 1
+            out_trade_no, trade_no = ids
+            trade = self.trades.lookup(trade_no or "") or self.trades.lookup(out_trade_no or "")
+            if trade is not None:
+                trade.requests += 1
+            elif out_trade_no or trade_no:
+                key = out_trade_no or trade_no or ""
+                self.counts.unknown_trade_requests[key] = self.counts.unknown_trade_requests.get(key, 0) + 1
+
+    def counts_dict(self) -> dict[str, Any]:
+        with self.lock:
+            per_trade: dict[str, dict[str, int]] = {}
+            for key, n in self.counts.unknown_trade_requests.items():
+                per_trade.setdefault(key, {"requests": 0, "cancel_calls": 0})["requests"] = n
+            for key, n in self.counts.unknown_trade_cancel_calls.items():
+                per_trade.setdefault(key, {"requests": 0, "cancel_calls": 0})["cancel_calls"] = n
+            for trade in self.trades.all():
+                per_trade[trade.key] = {"requests": trade.requests, "cancel_calls": trade.cancel_calls}
+            return {
+                "total_requests": self.counts.total_requests,
+                "rejected_requests": self.counts.rejected_requests,
+                "cancel_calls": self.counts.cancel_calls,
+                "per_trade": per_trade,
+            }
+
+    def count_for(self, key: str) -> dict[str, int]:
+        """Counts for one trade, by either id (unknown trades by the id they were called with)."""
+        with self.lock:
+            trade = self.trades.lookup(key)
+            if trade is not None:
+                return {"requests": trade.requests, "cancel_calls": trade.cancel_calls}
+            return {
+                "requests": self.counts.unknown_trade_requests.get(key, 0),
+                "cancel_calls": self.counts.unknown_trade_cancel_calls.get(key, 0),
+            }
