@@ -1,0 +1,352 @@
+"""The whole AWS side of the app on loopback, plus the Alipay gateway emulator, with no AWS account.
+
+- a moto server in a SUBPROCESS (``python -m moto.server``: a real process boundary, real HTTP),
+  in its own process group so stopping it stops everything it started;
+- the Alipay gateway emulator (``local.alipay_gateway``) in-process, with throwaway keys;
+- the queue, dead-letter queue, tables and signing-material secret created with the settings read
+  from ``template.yaml`` (``local.provision``);
+- the environment the Lambda would see (``LocalStack.lambda_env``), ``applied_env()`` to run the
+  handler in-process with it, and an ``EsmDriver`` built from the template's event source settings.
+
+Use it as a context manager (free ports; tests, demo, chaos) or run ``python -m local.stack``
+(``make local-stack``; moto on 4566, the gateway on 8089) to keep it up for ``sam local invoke``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any
+
+from local.alipay_gateway.gateway_state import GatewayConfig
+from local.alipay_gateway.server import GatewayServer
+from local.esm_driver import EsmConfig, EsmDriver, Handler
+from local.keygen import KeyMaterial, generate_key_material
+from local.provision import Provisioned, aws_client, lambda_environment, provision
+from local.template_settings import DEFAULT_TEMPLATE, REPO_ROOT, TemplateSettings, read_template_settings
+
+DEFAULT_MOTO_PORT = 4566
+DEFAULT_GATEWAY_PORT = 8089
+LOOPBACK = "127.0.0.1"
+START_TIMEOUT_SECONDS = 30.0
+
+# Every moto process this interpreter started and has not stopped yet: atexit and signal handlers
+# stop them, so an error anywhere never leaves a server behind.
+_LIVE: dict[int, subprocess.Popen[bytes]] = {}
+_LIVE_LOCK = threading.Lock()
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((LOOPBACK, 0))
+        return int(s.getsockname()[1])
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: the kernel sends SIGTERM to the moto server if this Python process dies, even by SIGKILL."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def _stop_process(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
+    """SIGTERM the child's whole process group, SIGKILL it if it lingers, reap it."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGTERM)  # its own group: start_new_session=True
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=grace)
+    with _LIVE_LOCK:
+        _LIVE.pop(proc.pid, None)
+
+
+@atexit.register
+def _stop_all() -> None:
+    with _LIVE_LOCK:
+        procs = list(_LIVE.values())
+    for proc in procs:
+        _stop_process(proc)
+
+
+class MotoServer:
+    """``python -m moto.server -H 127.0.0.1 -p PORT`` as a child process."""
+
+    def __init__(self, port: int = 0, *, log_path: Path | None = None) -> None:
+        self.requested_port = port
+        self.port = 0
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def start(self) -> str:
+        attempts = 1 if self.requested_port else 3  # a free port can be taken before moto binds it
+        for attempt in range(attempts):
+            self.port = self.requested_port or free_port()
+            if self.log_path is None:
+                fd, name = tempfile.mkstemp(prefix="moto-server-", suffix=".log")
+                os.close(fd)
+                self.log_path = Path(name)
+            log = open(self.log_path, "ab")  # the child owns it for its lifetime
+            try:
+                env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(self.port)],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=env,
+                    start_new_session=True,
+                    preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+                )
+            finally:
+                log.close()
+            with _LIVE_LOCK:
+                _LIVE[self.proc.pid] = self.proc
+            if self._wait_ready():
+                return self.url
+            _stop_process(self.proc)
+            if attempt == attempts - 1:
+                tail = self.log_path.read_text(errors="replace")[-2000:] if self.log_path else ""
+                raise RuntimeError(f"moto server did not start on port {self.port}:\n{tail}")
+        raise AssertionError("unreachable")
+
+    def _wait_ready(self) -> bool:
+        assert self.proc is not None
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                with socket.create_connection((LOOPBACK, self.port), timeout=0.5):
+                    pass
+                aws_client("sqs", self.url).list_queues()
+                return True
+            except Exception:  # noqa: BLE001 - not listening yet
+                time.sleep(0.1)
+        return False
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _stop_process(self.proc)
+
+
+class LocalStack:
+    """Start with ``with LocalStack() as stack:``; everything is stopped on exit, even on errors."""
+
+    def __init__(
+        self,
+        *,
+        moto_port: int = 0,
+        gateway_port: int = 0,
+        template_path: Path | str = DEFAULT_TEMPLATE,
+        key_material: KeyMaterial | None = None,
+        aes: bool = False,
+        cert_mode: bool = False,
+        env_overrides: Mapping[str, str] | None = None,
+        gateway_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.settings: TemplateSettings = read_template_settings(template_path)
+        self._key_material = key_material
+        self.aes = aes
+        self.cert_mode = cert_mode
+        self.env_overrides = dict(env_overrides or {})
+        self.gateway_options = dict(gateway_options or {})
+        self.moto = MotoServer(moto_port)
+        self.gateway_port = gateway_port
+        self.gateway: GatewayServer | None = None
+        self.provisioned: Provisioned | None = None
+        self.lambda_env: dict[str, str] = {}
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    @property
+    def key_material(self) -> KeyMaterial:
+        if self._key_material is None:
+            self._key_material = generate_key_material(
+                aes_bits=256 if self.aes else None, cert_mode=self.cert_mode
+            )
+        return self._key_material
+
+    def start(self) -> LocalStack:
+        try:
+            self.moto.start()  # first: before any thread of ours exists (fork safety)
+            km = self.key_material
+            config = GatewayConfig(
+                app_id=km.app_id,
+                alipay_private_key=km.alipay.private_pem,
+                app_public_key=km.app.public_pem,
+                encrypt_key=km.encrypt_key if self.aes else None,
+                app_cert=km.certs.app_cert_pem if self.cert_mode and km.certs else None,
+                alipay_cert=km.certs.alipay_cert_pem if self.cert_mode and km.certs else None,
+                alipay_root_cert=km.certs.root_bundle_pem if self.cert_mode and km.certs else None,
+                **self.gateway_options,
+            )
+            self.gateway = GatewayServer(config, LOOPBACK, self.gateway_port)
+            self.gateway.start()
+            secret = km.secret(cert_mode=self.cert_mode, aes=self.aes)
+            self.provisioned = provision(self.settings, self.moto.url, secret)
+            self.lambda_env = lambda_environment(
+                self.settings,
+                self.provisioned,
+                alipay_endpoint=self.gateway_url,
+                overrides=self.env_overrides,
+            )
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self.gateway is not None:
+            self.gateway.stop()
+            self.gateway = None
+        self.moto.stop()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # --- what users of the stack need ---------------------------------------------------------
+    @property
+    def moto_url(self) -> str:
+        return self.moto.url
+
+    @property
+    def gateway_url(self) -> str:
+        assert self.gateway is not None, "stack not started"
+        return self.gateway.base_url
+
+    @property
+    def resources(self) -> Provisioned:
+        assert self.provisioned is not None, "stack not started"
+        return self.provisioned
+
+    def client(self, service: str) -> Any:
+        return aws_client(service, self.moto_url)
+
+    @contextlib.contextmanager
+    def applied_env(self) -> Iterator[dict[str, str]]:
+        """Run code (the handler, in-process) with the Lambda's environment; restored afterwards."""
+        saved = dict(os.environ)
+        os.environ.update(self.lambda_env)
+        try:
+            yield self.lambda_env
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+    def esm_config(self, **overrides: Any) -> EsmConfig:
+        """The event source mapping as the template declares it (overrides for experiments)."""
+        res = self.resources
+        es = self.settings.event_source
+        values: dict[str, Any] = {
+            "queue_url": res.queue_url,
+            "queue_arn": res.queue_arn,
+            "endpoint_url": self.moto_url,
+            "function_name": res.function_name,
+            "function_arn": res.function_arn,
+            "function_timeout": self.settings.function.timeout,
+            "memory_size": self.settings.function.memory_size,
+            "batch_size": es.batch_size,
+            "batching_window_seconds": es.maximum_batching_window_seconds,
+            "report_batch_item_failures": es.report_batch_item_failures,
+        }
+        if es.maximum_concurrency is not None:
+            values["maximum_concurrency"] = es.maximum_concurrency
+        values.update(overrides)
+        return EsmConfig(**values)
+
+    def driver(self, handler: Handler, **overrides: Any) -> EsmDriver:
+        return EsmDriver(handler, self.esm_config(**overrides), dlq_url=self.resources.dlq_url)
+
+    def usage(self) -> str:
+        res = self.resources
+        events = sorted(p.name for p in (REPO_ROOT / "events").glob("*.json") if p.name != "env.local.json")
+        example = events[0] if events else "<event>.json"
+        lines = [
+            "Local stack is up (throwaway keys; nothing here can reach AWS or Alipay).",
+            f"  moto server (AWS APIs): {self.moto_url}   pid {self.moto.pid}, log {self.moto.log_path}",
+            f"  Alipay gateway emulator: {self.gateway_url}   admin API {self.gateway_url}/__admin/health",
+            f"  queue:            {res.queue_url}",
+            f"  dead-letter queue: {res.dlq_url}",
+            f"  tables:           {res.results_table}, {res.idempotency_table}",
+            f"  secret:           {res.secret_id}",
+            "",
+            "Invoke the real function in Docker against it (SAM CLI):",
+            "  sam build",
+            f"  sam local invoke CancelFunction -e events/{example} --env-vars events/env.local.json "
+            "--docker-network host",
+            "",
+            "Send it a message and look at the outcome with the AWS CLI or the ops CLI:",
+            f"  aws --endpoint-url {self.moto_url} --region us-east-1 sqs send-message \\",
+            f'      --queue-url {res.queue_url} --message-body \'{{"out_trade_no": "DEMO-1"}}\'',
+            f"  aws --endpoint-url {self.moto_url} --region us-east-1 dynamodb scan \\",
+            f"      --table-name {res.results_table}",
+            "",
+            "Press Ctrl-C to stop (the moto server and the emulator stop with it).",
+        ]
+        return "\n".join(lines)
+
+
+def _raise_system_exit(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Keep the local stack (moto + Alipay emulator) running.")
+    parser.add_argument("--moto-port", type=int, default=DEFAULT_MOTO_PORT)
+    parser.add_argument("--gateway-port", type=int, default=DEFAULT_GATEWAY_PORT)
+    parser.add_argument("--aes", action="store_true", help="AES-encrypt bodies (secret gets encrypt_key)")
+    parser.add_argument("--cert-mode", action="store_true", help="certificate mode instead of public keys")
+    parser.add_argument("--keys-out", type=Path, help="also write the throwaway key files here")
+    args = parser.parse_args(argv)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _raise_system_exit)
+    stack = LocalStack(
+        moto_port=args.moto_port, gateway_port=args.gateway_port, aes=args.aes, cert_mode=args.cert_mode
+    )
+    try:
+        with stack:
+            if args.keys_out:
+                from local.keygen import write_key_files
+
+                write_key_files(stack.key_material, args.keys_out)
+            print(stack.usage(), flush=True)
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:
+        print("\nstopped.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
