@@ -1,9 +1,20 @@
-"""Configuration from environment variables (set in template.yaml), parsed and validated once."""
+"""Configuration from environment variables (set in template.yaml), parsed and validated once.
+
+Rules: required variables must be set and non-empty; optional ones that are unset or empty take the
+default. Numbers are plain decimals (no exponents, underscores or unicode digits) within bounds.
+``ALIPAY_ENDPOINT`` is an ``https://`` origin, or ``http://`` to a loopback host only (local
+emulator); there is deliberately no option to turn TLS verification off. Every problem found is
+reported in one ``ConfigError`` whose message starts with the first offending variable's name.
+"""
 
 from __future__ import annotations
 
+import ipaddress
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 
 class ConfigError(ValueError):
@@ -29,6 +40,166 @@ class Config:
     idempotency_expiry_seconds: int = 604800  # IDEMPOTENCY_EXPIRY_SECONDS
 
 
+# (name, minimum, maximum) for the numeric variables; the bounds are why, in short:
+_FLOATS = {
+    "ALIPAY_CONNECT_TIMEOUT_SECONDS": (0.0, 60.0),  # > 0; longer than a minute is never a healthy connect
+    "ALIPAY_READ_TIMEOUT_SECONDS": (0.0, 900.0),  # > 0; Lambda runs at most 900 s
+}
+_INTS = {
+    "MAX_CONCURRENCY": (1, 100),
+    "MAX_RECEIVE_COUNT": (1, 1000),  # SQS redrive maxReceiveCount range
+    "RETRY_BASE_SECONDS": (0, 43200),  # SQS visibility timeout range
+    "RETRY_MAX_SECONDS": (0, 43200),
+    "RETRY_SLOW_BASE_SECONDS": (0, 43200),
+    "SECRET_MAX_AGE_SECONDS": (0, 86400),  # 0 = re-read on every use; a day is plenty for rotation
+    "IDEMPOTENCY_EXPIRY_SECONDS": (1, 31_536_000),  # up to a year
+}
+_INT_RE = re.compile(r"[0-9]+")
+_FLOAT_RE = re.compile(r"[0-9]+(\.[0-9]+)?|\.[0-9]+")
+
+
 def load_config(environ: Mapping[str, str]) -> Config:
-    """Raise ``ConfigError`` naming the first missing or invalid variable."""
-    raise NotImplementedError
+    """Raise ``ConfigError`` naming the first missing or invalid variable (and any others)."""
+    problems: list[str] = []
+
+    def required(name: str) -> str:
+        value = environ.get(name)
+        if value is None:
+            problems.append(f"{name} is required but not set")
+            return ""
+        value = value.strip()
+        if not value:
+            problems.append(f"{name} is required but empty")
+        elif any(c.isspace() or not c.isprintable() for c in value):
+            problems.append(f"{name} must not contain whitespace or control characters")
+        return value
+
+    def optional(name: str) -> str | None:
+        value = environ.get(name)
+        if value is None or not value.strip():
+            return None
+        return value.strip()
+
+    def integer(name: str, default: int) -> int:
+        text = optional(name)
+        if text is None:
+            return default
+        low, high = _INTS[name]
+        if not _INT_RE.fullmatch(text):
+            problems.append(f"{name} must be a whole number of {_unit(name)} between {low} and {high}")
+            return default
+        number = int(text)
+        if not low <= number <= high:
+            problems.append(f"{name} is {number}; it must be between {low} and {high}")
+            return default
+        return number
+
+    def seconds(name: str, default: float) -> float:
+        text = optional(name)
+        if text is None:
+            return default
+        low, high = _FLOATS[name]
+        number = float(text) if _FLOAT_RE.fullmatch(text) else math.nan
+        if math.isnan(number):
+            problems.append(f"{name} must be a number of seconds, e.g. 3 or 2.5")
+            return default
+        if not low < number <= high:
+            problems.append(f"{name} is {text}; it must be more than {low:g} and at most {high:g} seconds")
+            return default
+        return number
+
+    secret_id = required("ALIPAY_SECRET_ID")
+    results_table = required("RESULTS_TABLE_NAME")
+    idempotency_table = required("IDEMPOTENCY_TABLE_NAME")
+    dead_letter_queue_url = _queue_url("DEAD_LETTER_QUEUE_URL", required("DEAD_LETTER_QUEUE_URL"), problems)
+    cancel_queue_url = _queue_url("CANCEL_QUEUE_URL", required("CANCEL_QUEUE_URL"), problems)
+    endpoint = _endpoint(optional("ALIPAY_ENDPOINT"), problems)
+    connect_timeout = seconds("ALIPAY_CONNECT_TIMEOUT_SECONDS", 3.0)
+    read_timeout = seconds("ALIPAY_READ_TIMEOUT_SECONDS", 10.0)
+    max_concurrency = integer("MAX_CONCURRENCY", 10)
+    max_receive_count = integer("MAX_RECEIVE_COUNT", 8)
+    retry_base = integer("RETRY_BASE_SECONDS", 30)
+    retry_max = integer("RETRY_MAX_SECONDS", 3600)
+    retry_slow_base = integer("RETRY_SLOW_BASE_SECONDS", 900)
+    secret_max_age = integer("SECRET_MAX_AGE_SECONDS", 300)
+    idempotency_expiry = integer("IDEMPOTENCY_EXPIRY_SECONDS", 604800)
+    if retry_max < retry_base:
+        problems.append(f"RETRY_MAX_SECONDS ({retry_max}) must be at least RETRY_BASE_SECONDS ({retry_base})")
+
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return Config(
+        secret_id=secret_id,
+        results_table=results_table,
+        idempotency_table=idempotency_table,
+        dead_letter_queue_url=dead_letter_queue_url,
+        cancel_queue_url=cancel_queue_url,
+        alipay_endpoint=endpoint,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        max_concurrency=max_concurrency,
+        max_receive_count=max_receive_count,
+        retry_base_seconds=retry_base,
+        retry_max_seconds=retry_max,
+        retry_slow_base_seconds=retry_slow_base,
+        secret_max_age_seconds=secret_max_age,
+        idempotency_expiry_seconds=idempotency_expiry,
+    )
+
+
+def _unit(name: str) -> str:
+    return "seconds" if name.endswith("_SECONDS") else "items" if name == "MAX_CONCURRENCY" else "receives"
+
+
+def _queue_url(name: str, value: str, problems: list[str]) -> str:
+    if not value:
+        return value  # already reported as missing
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.netloc or not parts.path.strip("/"):
+        problems.append(
+            f"{name} must be an SQS queue URL like https://sqs.<region>.amazonaws.com/<account>/<queue>"
+        )
+    return value
+
+
+def _endpoint(value: str | None, problems: list[str]) -> str:
+    name = "ALIPAY_ENDPOINT"
+    default = "https://openapi.alipay.com"
+    if value is None:
+        return default
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        problems.append(f"{name} is not a valid URL; expected e.g. {default}")
+        return default
+    if parts.scheme not in ("https", "http") or not host:
+        problems.append(f"{name} must start with https:// and name a host, e.g. {default}")
+        return default
+    if parts.scheme == "http" and not _is_loopback(host):
+        problems.append(
+            f"{name} uses plain http:// to a non-loopback host; use https:// "
+            "(http:// is allowed only for 127.0.0.1/localhost, e.g. the local emulator)"
+        )
+        return default
+    if parts.username is not None or parts.password is not None or parts.query or parts.fragment:
+        problems.append(
+            f"{name} must not contain credentials, a query or a fragment; expected e.g. {default}"
+        )
+        return default
+    if parts.path.rstrip("/").endswith("gateway.do"):
+        problems.append(
+            f"{name} ends in gateway.do, the old v2 gateway; v3 needs the bare origin, e.g. {default}"
+        )
+        return default
+    return value.rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,217 @@
+"""load_config: every variable, its default, its bounds, and errors that name it."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from alipay_cancel.config import Config, ConfigError, load_config
+
+REQUIRED = {
+    "ALIPAY_SECRET_ID": "arn:aws:secretsmanager:us-east-1:123456789012:secret:alipay-AbCdEf",
+    "RESULTS_TABLE_NAME": "CancelResults",
+    "IDEMPOTENCY_TABLE_NAME": "CancelIdempotency",
+    "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/cancel-dlq",
+    "CANCEL_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/cancel",
+}
+
+
+def load(**env: str) -> Config:
+    return load_config({**REQUIRED, **env})
+
+
+def error(**env: str) -> str:
+    with pytest.raises(ConfigError) as info:
+        load(**env)
+    return str(info.value)
+
+
+def test_minimal_environment_gives_documented_defaults() -> None:
+    config = load()
+    assert config == Config(
+        secret_id=REQUIRED["ALIPAY_SECRET_ID"],
+        results_table="CancelResults",
+        idempotency_table="CancelIdempotency",
+        dead_letter_queue_url=REQUIRED["DEAD_LETTER_QUEUE_URL"],
+        cancel_queue_url=REQUIRED["CANCEL_QUEUE_URL"],
+    )
+    assert config.alipay_endpoint == "https://openapi.alipay.com"
+    assert (config.connect_timeout, config.read_timeout) == (3.0, 10.0)
+    assert (config.max_concurrency, config.max_receive_count) == (10, 8)
+    assert (config.retry_base_seconds, config.retry_max_seconds, config.retry_slow_base_seconds) == (
+        30,
+        3600,
+        900,
+    )
+    assert (config.secret_max_age_seconds, config.idempotency_expiry_seconds) == (300, 604800)
+
+
+def test_every_variable_is_read() -> None:
+    config = load(
+        ALIPAY_ENDPOINT="https://openapi-sandbox.dl.alipaydev.com/",
+        ALIPAY_CONNECT_TIMEOUT_SECONDS="1.5",
+        ALIPAY_READ_TIMEOUT_SECONDS="20",
+        MAX_CONCURRENCY="25",
+        MAX_RECEIVE_COUNT="12",
+        RETRY_BASE_SECONDS="5",
+        RETRY_MAX_SECONDS="43200",
+        RETRY_SLOW_BASE_SECONDS="1800",
+        SECRET_MAX_AGE_SECONDS="60",
+        IDEMPOTENCY_EXPIRY_SECONDS="3600",
+    )
+    assert config.alipay_endpoint == "https://openapi-sandbox.dl.alipaydev.com"
+    assert config.connect_timeout == 1.5 and config.read_timeout == 20.0
+    assert config.max_concurrency == 25 and config.max_receive_count == 12
+    assert config.retry_base_seconds == 5 and config.retry_max_seconds == 43200
+    assert config.retry_slow_base_seconds == 1800
+    assert config.secret_max_age_seconds == 60 and config.idempotency_expiry_seconds == 3600
+
+
+@pytest.mark.parametrize("name", sorted(REQUIRED))
+def test_required_variable_missing_is_named(name: str) -> None:
+    env = dict(REQUIRED)
+    del env[name]
+    with pytest.raises(ConfigError) as info:
+        load_config(env)
+    assert str(info.value).startswith(name)
+    assert "required" in str(info.value)
+
+
+@pytest.mark.parametrize("name", sorted(REQUIRED))
+@pytest.mark.parametrize("value", ["", "   "])
+def test_required_variable_empty_is_named(name: str, value: str) -> None:
+    message = error(**{name: value})
+    assert message.startswith(name) and "empty" in message
+
+
+@pytest.mark.parametrize("name", ["ALIPAY_SECRET_ID", "RESULTS_TABLE_NAME", "IDEMPOTENCY_TABLE_NAME"])
+def test_names_with_whitespace_are_rejected(name: str) -> None:
+    assert error(**{name: "Cancel Results"}).startswith(name)
+
+
+def test_surrounding_whitespace_is_trimmed() -> None:
+    assert load(RESULTS_TABLE_NAME="  CancelResults\n").results_table == "CancelResults"
+    assert load(MAX_CONCURRENCY=" 7 ").max_concurrency == 7
+
+
+def test_all_problems_are_reported_together() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config({"MAX_CONCURRENCY": "0"})
+    message = str(info.value)
+    for name in [*REQUIRED, "MAX_CONCURRENCY"]:
+        assert name in message
+    assert message.startswith("ALIPAY_SECRET_ID")
+
+
+@pytest.mark.parametrize("name", ["DEAD_LETTER_QUEUE_URL", "CANCEL_QUEUE_URL"])
+@pytest.mark.parametrize("value", ["cancel-queue", "ftp://sqs/1/q", "https://sqs.us-east-1.amazonaws.com"])
+def test_queue_urls_must_be_urls(name: str, value: str) -> None:
+    assert error(**{name: value}).startswith(name)
+
+
+def test_local_queue_urls_are_fine() -> None:
+    url = "http://127.0.0.1:4566/123456789012/cancel"
+    assert load(CANCEL_QUEUE_URL=url).cancel_queue_url == url
+    docker = "http://host.docker.internal:4566/123456789012/cancel"
+    assert load(DEAD_LETTER_QUEUE_URL=docker).dead_letter_queue_url == docker
+
+
+# ------------------------------------------------------------------ ALIPAY_ENDPOINT
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("https://openapi.alipay.com", "https://openapi.alipay.com"),
+        ("https://openapi.alipay.com/", "https://openapi.alipay.com"),
+        ("https://gw.example.com:8443", "https://gw.example.com:8443"),
+        ("http://127.0.0.1:8089", "http://127.0.0.1:8089"),
+        ("http://127.5.0.1:8089", "http://127.5.0.1:8089"),
+        ("http://localhost:8089", "http://localhost:8089"),
+        ("http://[::1]:8089", "http://[::1]:8089"),
+        ("", "https://openapi.alipay.com"),
+    ],
+)
+def test_endpoint_accepted(value: str, expected: str) -> None:
+    assert load(ALIPAY_ENDPOINT=value).alipay_endpoint == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("http://openapi.alipay.com", "plain http://"),
+        ("http://10.0.0.5:8089", "plain http://"),
+        ("http://host.docker.internal:8089", "plain http://"),
+        ("http://localhost.evil.com", "plain http://"),
+        ("ftp://openapi.alipay.com", "https://"),
+        ("openapi.alipay.com", "https://"),
+        ("https://", "https://"),
+        ("https://user:pw@openapi.alipay.com", "credentials"),
+        ("https://openapi.alipay.com?verify=false", "query"),
+        ("https://openapi.alipay.com/gateway.do", "gateway.do"),
+        ("https://openapi.alipay.com:99999", "not a valid URL"),
+    ],
+)
+def test_endpoint_rejected(value: str, fragment: str) -> None:
+    message = error(ALIPAY_ENDPOINT=value)
+    assert message.startswith("ALIPAY_ENDPOINT")
+    assert fragment in message
+
+
+def test_no_option_disables_tls_verification() -> None:
+    fields = {f.name for f in dataclasses.fields(Config)}
+    assert not any("verify" in f or "tls" in f or "insecure" in f for f in fields)
+
+
+# ------------------------------------------------------------------ numbers
+
+
+@pytest.mark.parametrize(
+    ("name", "good", "bad"),
+    [
+        (
+            "ALIPAY_CONNECT_TIMEOUT_SECONDS",
+            ["0.1", "3", "60", ".5"],
+            ["0", "0.0", "61", "-1", "nan", "inf", "1e1", "x"],
+        ),
+        ("ALIPAY_READ_TIMEOUT_SECONDS", ["0.5", "10", "900"], ["0", "901", "-3", "NaN", "Infinity", "ten"]),
+        ("MAX_CONCURRENCY", ["1", "100"], ["0", "101", "-1", "2.5", "1e2", "1_0", "٣", "many"]),
+        ("MAX_RECEIVE_COUNT", ["1", "1000"], ["0", "1001", "-5", "8.0"]),
+        ("RETRY_BASE_SECONDS", ["0", "30", "3600"], ["-1", "43201", "30s"]),
+        ("RETRY_MAX_SECONDS", ["30", "43200"], ["43201", "-1", "1h"]),
+        ("RETRY_SLOW_BASE_SECONDS", ["0", "900", "43200"], ["43201", "-900"]),
+        ("SECRET_MAX_AGE_SECONDS", ["0", "300", "86400"], ["86401", "-1", "5m"]),
+        ("IDEMPOTENCY_EXPIRY_SECONDS", ["1", "604800", "31536000"], ["0", "31536001", "-1", "7d"]),
+    ],
+)
+def test_number_bounds(name: str, good: list[str], bad: list[str]) -> None:
+    field = {
+        "ALIPAY_CONNECT_TIMEOUT_SECONDS": "connect_timeout",
+        "ALIPAY_READ_TIMEOUT_SECONDS": "read_timeout",
+        "MAX_CONCURRENCY": "max_concurrency",
+        "MAX_RECEIVE_COUNT": "max_receive_count",
+        "RETRY_BASE_SECONDS": "retry_base_seconds",
+        "RETRY_MAX_SECONDS": "retry_max_seconds",
+        "RETRY_SLOW_BASE_SECONDS": "retry_slow_base_seconds",
+        "SECRET_MAX_AGE_SECONDS": "secret_max_age_seconds",
+        "IDEMPOTENCY_EXPIRY_SECONDS": "idempotency_expiry_seconds",
+    }[name]
+    for value in good:
+        config = load(**{name: value})
+        assert getattr(config, field) == float(value)
+    for value in bad:
+        message = error(**{name: value})
+        assert message.startswith(name), (value, message)
+
+
+def test_retry_max_must_not_be_below_base() -> None:
+    message = error(RETRY_BASE_SECONDS="600", RETRY_MAX_SECONDS="60")
+    assert message.startswith("RETRY_MAX_SECONDS")
+    assert "RETRY_BASE_SECONDS" in message
+
+
+def test_secret_values_are_not_echoed_in_errors() -> None:
+    # a number variable set to something secret-looking: the message names the variable, not the value
+    message = error(MAX_CONCURRENCY="sk-live-abcdef")
+    assert "sk-live" not in message
