@@ -343,8 +343,9 @@ def _by_status(f: AlipayFailure) -> Decision:
             _Rule(
                 _C,
                 f"Alipay refused our credentials (HTTP {status})",
-                "Check app_id, the keys in the signing secret and the app's permissions in Alipay's "
-                "console; look up the code in Alipay's v3 error list.",
+                "Check app_id, the keys in the signing secret, the app's permissions in Alipay's "
+                "console and, for ISV calls, the message's app_auth_token; an unsigned 401/403 can also "
+                "come from a proxy or WAF between us and Alipay.",
             ),
         )
     if status in (404, 405):
