@@ -7,7 +7,7 @@ outcome classification (``outcomes.classify``) stays a pure function over these 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
 @dataclass(frozen=True)
@@ -22,13 +22,14 @@ class CancelSuccess:
     trade_no: str | None
     trace_id: str | None  # response header alipay-trace-id, for Alipay support
     http_status: int = 200
+    request_id: str | None = None  # our alipay-request-id header for this call
 
 
-class FailureKind(str, Enum):
+class FailureKind(StrEnum):
     BUSINESS = "business"  # seed envelope, code 40004 (or other 4xxxx) with sub_code
     SERVICE_UNAVAILABLE = "service_unavailable"  # seed envelope code 20000 / 20001
     V3_ERROR = "v3_error"  # HTTP status >= 400 with {"code", "message", "links"}
-    HTTP_ERROR = "http_error"  # HTTP status >= 400 (or odd 1xx/3xx) without a readable v3 error body
+    HTTP_ERROR = "http_error"  # HTTP status >= 400 (or odd 1xx/3xx) with no readable or no trusted error body
     TIMEOUT = "timeout"  # connect or read timeout
     CONNECTION = "connection"  # refused, reset, DNS, TLS
     BAD_SIGNATURE = "bad_signature"  # response unsigned, forged, wrong key, or alipay-sn mismatch
@@ -37,7 +38,13 @@ class FailureKind(str, Enum):
 
 @dataclass(frozen=True)
 class AlipayFailure:
-    """Anything that is not a verified success. ``message`` never contains key material."""
+    """Anything that is not a verified success. ``message`` never contains key material.
+
+    What the client puts here from an *unsigned* response (see ``response_parsing``): the HTTP
+    status, and ``code`` only for the gateway-level v3 codes whose handling is retry or a config
+    alarm (``invalid-signature``, ``rate-limited``, ...). Business codes and seed-envelope fields are
+    filled only from responses whose signature verified (``verified=True``).
+    """
 
     kind: FailureKind
     message: str
@@ -50,6 +57,7 @@ class AlipayFailure:
     # never gives up on a payment (TERMINAL) because of an unverified error: a proxy or attacker
     # could otherwise make us dead-letter good payments.
     verified: bool = False
+    request_id: str | None = None  # our alipay-request-id header for this call (set even on timeouts)
 
 
 CancelOutcome = CancelSuccess | AlipayFailure
