@@ -1,0 +1,218 @@
+"""Cold start: import + init of the handler module in fresh processes, against a floor.
+
+Each sample is a new interpreter (``python -c``) that times, with ``perf_counter`` inside the process
+(interpreter start-up itself is the same for both and is left out):
+
+- import: ``import alipay_cancel.handler`` (module-level Logger/Metrics/Tracer construction included);
+- init: ``handler.get_runtime()``, what the first invocation builds before any network call (config,
+  boto3 session and clients, HTTP session, idempotency layer, thread pool).
+
+The floor does the least any implementation needs: import boto3, requests and the cryptography
+primitives that sign and verify (``import cryptography`` alone loads almost nothing), then build one
+DynamoDB client and one ``requests.Session``.
+
+The handler is measured twice: tracing off (``POWERTOOLS_TRACE_DISABLED=true``, the local default)
+and tracing on as in Lambda (``LAMBDA_TASK_ROOT`` set), where the X-Ray SDK is imported and patches
+boto3/requests. A separate set of runs under ``-X importtime`` gives the breakdown: self time per
+top-level package, and which packages the handler loads that the floor does not.
+
+Byte-code caches are warm (a first unmeasured run writes them) for every target alike.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+SRC = REPO / "src"
+
+_PROBE = """
+import json, sys, time
+t0 = time.perf_counter()
+{imports}
+t1 = time.perf_counter()
+{init}
+t2 = time.perf_counter()
+print(json.dumps({{"import_s": t1 - t0, "init_s": t2 - t1, "xray_loaded": "aws_xray_sdk" in sys.modules,
+                   "modules": len(sys.modules)}}))
+"""
+
+FLOOR_IMPORTS = (
+    "import boto3, requests\n"
+    "from cryptography.hazmat.primitives import hashes, serialization\n"
+    "from cryptography.hazmat.primitives.asymmetric import padding, rsa"
+)
+FLOOR_INIT = "boto3.session.Session().client('dynamodb'); requests.Session()"
+HANDLER_IMPORTS = "import alipay_cancel.handler as handler"
+HANDLER_INIT = "handler.get_runtime()"
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    imports: str
+    init: str
+    trace: bool = False
+
+
+TARGETS = (
+    Target("floor", FLOOR_IMPORTS, FLOOR_INIT),
+    Target("handler", HANDLER_IMPORTS, HANDLER_INIT),
+    Target("handler_traced", HANDLER_IMPORTS, HANDLER_INIT, trace=True),
+)
+
+
+def probe_env(*, trace: bool, task_root: str) -> dict[str, str]:
+    """A Lambda-like environment with dummy resources: init builds clients but calls nothing."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_", "LAMBDA_"))}
+    env.update(
+        {
+            "PYTHONPATH": str(SRC),
+            "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_ENDPOINT_URL": "http://127.0.0.1:9",  # never contacted: init makes no calls
+            "AWS_LAMBDA_FUNCTION_NAME": "bench-cold-start",
+            "ALIPAY_SECRET_ID": "bench/signing-material",
+            "RESULTS_TABLE_NAME": "bench-results",
+            "IDEMPOTENCY_TABLE_NAME": "bench-idempotency",
+            "DEAD_LETTER_QUEUE_URL": "http://127.0.0.1:9/123456789012/bench-dlq",
+            "CANCEL_QUEUE_URL": "http://127.0.0.1:9/123456789012/bench-queue",
+            "ALIPAY_ENDPOINT": "http://127.0.0.1:9",
+            "POWERTOOLS_SERVICE_NAME": "alipay-cancel",
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+        }
+    )
+    if trace:
+        # Powertools' rule for "in Lambda": LAMBDA_TASK_ROOT set; the SDK has no daemon to talk to here
+        # (segments are dropped, UDP to a closed loopback port).
+        env["LAMBDA_TASK_ROOT"] = task_root
+        env["POWERTOOLS_TRACE_DISABLED"] = "false"
+        env["AWS_XRAY_CONTEXT_MISSING"] = "IGNORE_ERROR"
+        env["AWS_XRAY_DAEMON_ADDRESS"] = "127.0.0.1:9"
+    else:
+        env["POWERTOOLS_TRACE_DISABLED"] = "true"
+    return env
+
+
+def _run(target: Target, env: dict[str, str], importtime: bool = False) -> tuple[dict[str, Any], str]:
+    code = _PROBE.format(imports=target.imports, init=target.init)
+    args = [sys.executable, *(["-X", "importtime"] if importtime else []), "-c", code]
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120, check=False)
+    if done.returncode != 0:
+        tail = done.stderr.strip().splitlines()[-3:]
+        raise RuntimeError(f"cold-start probe {target.name} failed: {' | '.join(tail)}")
+    return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
+
+
+def parse_importtime(stderr: str) -> list[tuple[str, int, int, int]]:
+    """(module, self_us, cumulative_us, depth) per ``-X importtime`` line, in output order."""
+    rows = []
+    for line in stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        try:
+            self_us, cumulative_us, name = line[len("import time:") :].split("|", 2)
+            depth = (len(name) - len(name.lstrip(" ")) - 1) // 2
+            rows.append((name.strip(), int(self_us), int(cumulative_us), depth))
+        except ValueError:
+            continue
+    return rows
+
+
+def package_self_times(rows: list[tuple[str, int, int, int]]) -> dict[str, float]:
+    """Self import time in ms per top-level package (``botocore.x.y`` -> ``botocore``)."""
+    totals: dict[str, float] = defaultdict(float)
+    for name, self_us, _, _ in rows:
+        totals[name.split(".", 1)[0]] += self_us / 1000.0
+    return dict(totals)
+
+
+def handler_direct_imports(rows: list[tuple[str, int, int, int]]) -> dict[str, float]:
+    """Cumulative ms of each module ``alipay_cancel.handler`` imports itself (first importer pays)."""
+    out: dict[str, float] = {}
+    pending: list[tuple[str, float]] = []
+    for name, _, cumulative_us, depth in rows:
+        if depth == 1:
+            pending.append((name, cumulative_us / 1000.0))
+        elif depth == 0:
+            if name == "alipay_cancel.handler":
+                out = dict(pending)
+            pending = []
+    return out
+
+
+def _median_dicts(samples: list[dict[str, float]]) -> dict[str, float]:
+    keys = {k for s in samples for k in s}
+    return {k: statistics.median(s.get(k, 0.0) for s in samples) for k in keys}
+
+
+def _top(d: dict[str, float], n: int) -> list[dict[str, Any]]:
+    return [{"name": k, "ms": round(v, 2)} for k, v in sorted(d.items(), key=lambda kv: -kv[1])[:n] if v > 0]
+
+
+def measure_cold_start(runs: int = 11, breakdown_runs: int = 5) -> dict[str, Any]:
+    """Interleaves targets run by run so that background load hits them alike."""
+    with tempfile.TemporaryDirectory(prefix="bench-task-root-") as task_root:
+        envs = {t.name: probe_env(trace=t.trace, task_root=task_root) for t in TARGETS}
+        for t in TARGETS:  # warm the byte-code caches and the page cache; not measured
+            _run(t, envs[t.name])
+        samples: dict[str, list[dict[str, Any]]] = {t.name: [] for t in TARGETS}
+        for _ in range(runs):
+            for t in TARGETS:
+                samples[t.name].append(_run(t, envs[t.name])[0])
+        packages: dict[str, list[dict[str, float]]] = {t.name: [] for t in TARGETS}
+        direct: list[dict[str, float]] = []
+        for _ in range(breakdown_runs):
+            for t in TARGETS:
+                _, stderr = _run(t, envs[t.name], importtime=True)
+                rows = parse_importtime(stderr)
+                packages[t.name].append(package_self_times(rows))
+                if t.name == "handler":
+                    direct.append(handler_direct_imports(rows))
+
+    out: dict[str, Any] = {"runs": runs, "breakdown_runs": breakdown_runs, "targets": {}}
+    for t in TARGETS:
+        imp = [s["import_s"] * 1000 for s in samples[t.name]]
+        total = [(s["import_s"] + s["init_s"]) * 1000 for s in samples[t.name]]
+        out["targets"][t.name] = {
+            "import_ms_median": round(statistics.median(imp), 1),
+            "init_ms_median": round(statistics.median(total) - statistics.median(imp), 1),
+            "total_ms_median": round(statistics.median(total), 1),
+            "total_ms_min": round(min(total), 1),
+            "total_ms_max": round(max(total), 1),
+            "xray_loaded": all(s["xray_loaded"] for s in samples[t.name]),
+            "modules_loaded": samples[t.name][-1]["modules"],
+        }
+    floor = out["targets"]["floor"]["total_ms_median"]
+    for target in out["targets"].values():
+        target["ratio_to_floor"] = round(target["total_ms_median"] / floor, 2) if floor else None
+        target["import_ratio_to_floor"] = (
+            round(target["import_ms_median"] / out["targets"]["floor"]["import_ms_median"], 2)
+            if out["targets"]["floor"]["import_ms_median"]
+            else None
+        )
+
+    floor_pkgs = _median_dicts(packages["floor"])
+    for name in ("handler", "handler_traced"):
+        pkgs = _median_dicts(packages[name])
+        beyond = {k: v - floor_pkgs.get(k, 0.0) for k, v in pkgs.items()}
+        out["targets"][name]["by_package_ms"] = _top(pkgs, 12)
+        out["targets"][name]["beyond_floor_by_package_ms"] = _top(beyond, 12)
+    out["targets"]["floor"]["by_package_ms"] = _top(floor_pkgs, 8)
+    out["targets"]["handler"]["direct_imports_ms"] = _top(_median_dicts(direct), 12)
+    return out
+
+
+if __name__ == "__main__":
+    print(json.dumps(measure_cold_start(runs=3, breakdown_runs=1), indent=2))
