@@ -1,0 +1,405 @@
+"""One SQS record through the pipeline: parse, idempotent cancel, classify, route (DESIGN.md "Outcomes").
+
+Decisions come from ``outcomes.classify`` and ``retry_policy``; this module only carries them out.
+A record is acknowledged (``handle`` returns) only when everything it needs is durably done: its
+results item written and, when it needs one, its dead letter sent. Otherwise ``handle`` raises and the
+batch processor reports it in ``batchItemFailures``: nothing is lost.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    BaseError as IdempotencyError,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from alipay_cancel import observability as obs
+from alipay_cancel.alipay_client import AlipayClient
+from alipay_cancel.alipay_responses import AlipayFailure, CancelOutcome, CancelSuccess
+from alipay_cancel.cancel_idempotency import CancelNotSucceeded, IdempotentCanceller, IdempotentResult
+from alipay_cancel.config import Config
+from alipay_cancel.dead_letters import DeadLetter, DeadLetterSender
+from alipay_cancel.messages import BadMessage, CancelRequest, parse_message
+from alipay_cancel.outcomes import Decision, OutcomeClass, RetryDelay, classify
+from alipay_cancel.results_store import ResultRecord, ResultsStore, Status
+from alipay_cancel.retry_policy import is_last_attempt, visibility_timeout
+from alipay_cancel.signing_material import SigningMaterial
+from alipay_cancel.signing_secret import SecretUnavailable, SigningSecret
+from alipay_cancel.visibility import VisibilityScheduler
+
+logger = obs.logger
+
+SIGNING_SETUP_REMEDY = (
+    "Fix the signing secret (ALIPAY_SECRET_ID): it must be readable by the function and hold the JSON "
+    "fields app_id, private_key and alipay_public_key (or the three certificates). Messages are retried."
+)
+BAD_MESSAGE_REMEDY = (
+    "Fix the producer; if the payment still needs cancelling, send a corrected message "
+    "(redriving this one unchanged would fail the same way)."
+)
+
+ClientFactory = Callable[[SigningMaterial], AlipayClient]
+
+
+class RecordNotAcknowledged(Exception):
+    """The record stays on the queue: it is reported in batchItemFailures and delivered again."""
+
+
+@dataclass(frozen=True)
+class _Received:
+    message_id: str
+    receipt_handle: str
+    body: str
+    receive_count: int
+
+
+class CancelService:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        results: ResultsStore,
+        dead_letters: DeadLetterSender,
+        visibility: VisibilityScheduler,
+        secret: SigningSecret,
+        client_factory: ClientFactory,
+        idempotency_dynamodb_client: object,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._config = config
+        self._results = results
+        self._dead_letters = dead_letters
+        self._visibility = visibility
+        self._secret = secret
+        self._client_factory = client_factory
+        self._rng = rng or random.Random()  # jitter, not security
+        self._rng_lock = threading.Lock()
+        self._client: AlipayClient | None = None
+        self._client_lock = threading.Lock()
+        self._setup_problem: str | None = None
+        self._canceller = IdempotentCanceller(
+            idempotency_dynamodb_client,
+            config.idempotency_table,
+            config.idempotency_expiry_seconds,
+            self._attempt,
+        )
+
+    # ---- per invocation -------------------------------------------------------------------------
+
+    def begin_invocation(self, context: LambdaContext) -> None:
+        """Register the context (idempotency in-progress expiry) and make sure the signing material
+        is usable. A problem with it does not raise: good records are then retried one by one (with
+        a ConfigurationError metric) while bad messages can still be dead-lettered."""
+        self._secret.begin_invocation()
+        self._canceller.register_lambda_context(context)
+        try:
+            self._client_for(self._secret.current())
+        except (SecretUnavailable, ValueError) as problem:
+            self._setup_problem = str(problem)
+            obs.add_count(obs.CONFIGURATION_ERROR_METRIC)
+            logger.error("configuration error: signing setup unusable", extra={"problem": str(problem)})
+        else:
+            self._setup_problem = None
+
+    # ---- per record -----------------------------------------------------------------------------
+
+    def handle(self, record: SQSRecord) -> str:
+        """Returns the outcome class of an acknowledged record; raises to leave it on the queue."""
+        logger.thread_safe_clear_keys()
+        received = _Received(
+            message_id=record.message_id,
+            receipt_handle=record.receipt_handle,
+            body=record.body,
+            receive_count=_receive_count(record),
+        )
+        logger.thread_safe_append_keys(message_id=received.message_id, receive_count=received.receive_count)
+        try:
+            request = parse_message(received.body)
+        except BadMessage as bad:
+            return self._bad_message(received, bad)
+        logger.thread_safe_append_keys(trade_key=request.trade_key)
+
+        if self._setup_problem is not None:
+            decision = Decision(
+                outcome=OutcomeClass.CONFIG_ERROR,
+                reason=self._setup_problem,
+                remedy=SIGNING_SETUP_REMEDY,
+                delay=RetryDelay.NORMAL,
+            )
+            return self._not_succeeded(received, request, None, decision)
+        try:
+            result = self._canceller.cancel(request)
+        except CancelNotSucceeded as failed:
+            return self._not_succeeded(received, request, failed.outcome, failed.decision)
+        except IdempotencyAlreadyInProgressError:
+            # Another delivery of this trade is calling Alipay right now: look again shortly.
+            seconds = self._backoff(1, RetryDelay.NORMAL)
+            logger.info("cancel already in progress for this trade; retrying later", extra={"delay": seconds})
+            self._delay(received, seconds)
+            raise RecordNotAcknowledged("cancel for this trade already in progress") from None
+        except IdempotencyError as error:
+            obs.add_count(obs.INFRASTRUCTURE_ERROR_METRIC)
+            logger.warning("idempotency store failed; message will be retried", extra={"error": str(error)})
+            raise RecordNotAcknowledged("idempotency store failed") from error
+        return self._succeeded(received, request, result)
+
+    # ---- routes ---------------------------------------------------------------------------------
+
+    def _succeeded(self, received: _Received, request: CancelRequest, result: IdempotentResult) -> str:
+        success = result.success
+        if success.trace_id:
+            logger.thread_safe_append_keys(alipay_trace_id=success.trace_id)
+        self._write(
+            ResultRecord(
+                trade_key=request.trade_key,
+                status=Status.SUCCEEDED,
+                outcome_class=OutcomeClass.SUCCEEDED.value,
+                message_id=received.message_id,
+                count_attempt=not result.replayed,
+                out_trade_no=success.out_trade_no or request.out_trade_no,
+                trade_no=success.trade_no or request.trade_no,
+                action=success.action or "none",  # Alipay found no trade to close or refund
+                gmt_refund_pay=success.gmt_refund_pay,
+                refund_settlement_id=success.refund_settlement_id,
+                retry_flag=success.retry_flag,
+                alipay_trace_id=success.trace_id,
+            )
+        )
+        obs.count_outcome(OutcomeClass.SUCCEEDED.value)
+        logger.info(
+            "cancel succeeded",
+            extra={"action": success.action or "none", "replayed": result.replayed},
+        )
+        return OutcomeClass.SUCCEEDED.value
+
+    def _not_succeeded(
+        self,
+        received: _Received,
+        request: CancelRequest,
+        outcome: CancelOutcome | None,
+        decision: Decision,
+    ) -> str:
+        trace_id = outcome.trace_id if outcome is not None else None
+        if trace_id:
+            logger.thread_safe_append_keys(alipay_trace_id=trace_id)
+        error_code = decision.code or (outcome.code if isinstance(outcome, AlipayFailure) else None)
+        error_sub_code = decision.sub_code or (
+            outcome.sub_code if isinstance(outcome, AlipayFailure) else None
+        )
+        alipay_fields = _alipay_fields(outcome, request)
+        if decision.outcome is OutcomeClass.CONFIG_ERROR:
+            obs.add_count(obs.CONFIGURATION_ERROR_METRIC)
+            logger.error(
+                "configuration error: the message will be retried",
+                extra={"reason": decision.reason, "remedy": decision.remedy, "error_code": error_code},
+            )
+
+        def record(status: Status, outcome_class: str, message: str) -> ResultRecord:
+            return ResultRecord(
+                trade_key=request.trade_key,
+                status=status,
+                outcome_class=outcome_class,
+                message_id=received.message_id,
+                error_code=error_code,
+                error_sub_code=error_sub_code,
+                error_message=message,
+                remedy=decision.remedy,
+                alipay_trace_id=trace_id,
+                out_trade_no=alipay_fields.get("out_trade_no"),
+                trade_no=alipay_fields.get("trade_no"),
+                action=alipay_fields.get("action"),
+                gmt_refund_pay=alipay_fields.get("gmt_refund_pay"),
+                refund_settlement_id=alipay_fields.get("refund_settlement_id"),
+                retry_flag=alipay_fields.get("retry_flag"),
+            )
+
+        def dead_letter(outcome_class: str, reason: str) -> None:
+            self._dead_letters.send(
+                DeadLetter(
+                    body=received.body,
+                    reason=reason,
+                    source_message_id=received.message_id,
+                    outcome_class=outcome_class,
+                    error_code=error_code,
+                    error_sub_code=error_sub_code,
+                    alipay_trace_id=trace_id,
+                    trade_key=request.trade_key,
+                    attempts=received.receive_count,
+                )
+            )
+
+        if decision.outcome is OutcomeClass.TERMINAL:
+            # Record first, then the dead letter: if the send fails the message comes back and the
+            # record write repeats harmlessly; the other order could leave duplicate dead letters.
+            self._write(record(Status.FAILED, OutcomeClass.TERMINAL.value, decision.reason))
+            dead_letter(OutcomeClass.TERMINAL.value, _sentence(decision.reason, decision.remedy))
+            obs.count_outcome(OutcomeClass.TERMINAL.value)
+            logger.warning(
+                "cancel failed for good; dead-lettered",
+                extra={"reason": decision.reason, "error_code": error_code, "error_sub_code": error_sub_code},
+            )
+            return OutcomeClass.TERMINAL.value
+
+        # retry or config_error
+        if is_last_attempt(received.receive_count, self._config.max_receive_count):
+            reason = _sentence(
+                f"Gave up after {received.receive_count} deliveries. Last error: {decision.reason}",
+                decision.remedy or "Redrive this dead letter once the cause is fixed.",
+            )
+            self._write(record(Status.FAILED, "exhausted", decision.reason))
+            dead_letter("exhausted", reason)
+            obs.count_outcome("exhausted")
+            logger.warning("retries exhausted; dead-lettered", extra={"reason": decision.reason})
+            return "exhausted"
+
+        self._write(record(Status.RETRYING, decision.outcome.value, decision.reason))
+        seconds = self._backoff(received.receive_count, decision.delay or RetryDelay.NORMAL)
+        self._delay(received, seconds)
+        obs.count_outcome(decision.outcome.value)
+        logger.info(
+            "cancel will be retried",
+            extra={"reason": decision.reason, "delay": seconds, "error_code": error_code},
+        )
+        raise RecordNotAcknowledged(decision.reason)
+
+    def _bad_message(self, received: _Received, bad: BadMessage) -> str:
+        if bad.trade_key:
+            logger.thread_safe_append_keys(trade_key=bad.trade_key)
+            self._write(
+                ResultRecord(
+                    trade_key=bad.trade_key,
+                    status=Status.FAILED,
+                    outcome_class="bad_message",
+                    message_id=received.message_id,
+                    count_attempt=False,
+                    error_message=bad.reason,
+                    remedy=BAD_MESSAGE_REMEDY,
+                )
+            )
+        self._dead_letters.send(
+            DeadLetter(
+                body=received.body,
+                reason=_sentence(f"Bad message, not retried: {bad.reason}", BAD_MESSAGE_REMEDY),
+                source_message_id=received.message_id,
+                outcome_class="bad_message",
+                trade_key=bad.trade_key,
+                attempts=received.receive_count,
+            )
+        )
+        obs.count_outcome("bad_message")
+        logger.warning("bad message dead-lettered", extra={"reason": bad.reason})
+        return "bad_message"
+
+    # ---- Alipay ---------------------------------------------------------------------------------
+
+    def _attempt(self, request: CancelRequest) -> tuple[CancelOutcome, Decision]:
+        """One cancel; after a signature problem, one secret refresh and one more cancel."""
+        client = self._current_client()
+        outcome = self._timed_cancel(client, request)
+        decision = classify(outcome)
+        if not decision.refresh_secret:
+            return outcome, decision
+        try:
+            fresh = self._secret.refresh(client.material)
+        except SecretUnavailable as problem:
+            logger.error("signing secret refresh failed", extra={"problem": str(problem)})
+            return outcome, decision
+        if fresh is None:
+            logger.info("signing secret already refreshed in this invocation; not retrying now")
+            return outcome, decision
+        logger.info("signing secret refreshed after a signature problem; retrying the cancel once")
+        outcome = self._timed_cancel(self._client_for(fresh), request)
+        return outcome, classify(outcome)
+
+    def _timed_cancel(self, client: AlipayClient, request: CancelRequest) -> CancelOutcome:
+        started = time.perf_counter()
+        outcome = client.cancel(request)
+        obs.add_latency((time.perf_counter() - started) * 1000.0)
+        return outcome
+
+    def _current_client(self) -> AlipayClient:
+        with self._client_lock:
+            client = self._client
+        if client is None:  # begin_invocation found the secret unusable; handle() never gets here
+            raise RecordNotAcknowledged("signing material unavailable")
+        return client
+
+    def _client_for(self, material: SigningMaterial) -> AlipayClient:
+        """One client (one HTTP session) per container; a new instance only when the keys change."""
+        with self._client_lock:
+            if self._client is not None and self._client.material is material:
+                return self._client
+            if self._client is None:
+                self._client = self._client_factory(material)
+            else:
+                self._client = self._client.with_material(material)
+            return self._client
+
+    # ---- helpers --------------------------------------------------------------------------------
+
+    def _write(self, record: ResultRecord) -> None:
+        try:
+            written = self._results.write(record)
+        except Exception as error:
+            obs.add_count(obs.INFRASTRUCTURE_ERROR_METRIC)
+            logger.warning("results write failed; message will be retried", extra={"error": str(error)})
+            raise
+        if not written:
+            logger.info(
+                "trade already SUCCEEDED; results item left unchanged", extra={"status": record.status}
+            )
+
+    def _backoff(self, receive_count: int, delay: RetryDelay) -> int:
+        with self._rng_lock:  # random.Random is not documented as thread-safe
+            return visibility_timeout(
+                receive_count,
+                delay,
+                base_seconds=self._config.retry_base_seconds,
+                max_seconds=self._config.retry_max_seconds,
+                slow_base_seconds=self._config.retry_slow_base_seconds,
+                rng=self._rng,
+            )
+
+    def _delay(self, received: _Received, seconds: int) -> None:
+        try:
+            self._visibility.delay(received.receipt_handle, seconds)
+        except Exception as error:  # noqa: BLE001 - the queue's own visibility timeout still applies
+            logger.warning("could not set the retry delay", extra={"error": str(error), "delay": seconds})
+
+
+def _receive_count(record: SQSRecord) -> int:
+    try:
+        return max(1, int(record.attributes.approximate_receive_count))
+    except (KeyError, TypeError, ValueError):
+        return 1
+
+
+def _alipay_fields(outcome: CancelOutcome | None, request: CancelRequest) -> dict[str, str | None]:
+    fields: dict[str, str | None] = {"out_trade_no": request.out_trade_no, "trade_no": request.trade_no}
+    if isinstance(outcome, CancelSuccess):  # success with retry_flag Y
+        fields.update(
+            out_trade_no=outcome.out_trade_no or request.out_trade_no,
+            trade_no=outcome.trade_no or request.trade_no,
+            action=outcome.action,
+            gmt_refund_pay=outcome.gmt_refund_pay,
+            refund_settlement_id=outcome.refund_settlement_id,
+            retry_flag=outcome.retry_flag,
+        )
+    return fields
+
+
+def _sentence(what: str, remedy: str | None) -> str:
+    what = what.strip()
+    if what and what[-1] not in ".!?":
+        what += "."
+    return f"{what} {remedy}".strip() if remedy else what

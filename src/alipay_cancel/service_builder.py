@@ -1,0 +1,87 @@
+"""Wiring: one CancelService per warm container, from a Config, with one boto3 client per AWS service.
+
+boto3 clients are built once here and shared by every record and thread (they are thread-safe);
+AWS_ENDPOINT_URL (boto3's standard override) points them at a local moto server.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config as BotoConfig
+
+from alipay_cancel.alipay_client import AlipayClient
+from alipay_cancel.cancel_service import CancelService
+from alipay_cancel.concurrent_batch import ConcurrentSqsBatchProcessor
+from alipay_cancel.config import Config
+from alipay_cancel.dead_letters import DeadLetterSender
+from alipay_cancel.results_store import ResultsStore
+from alipay_cancel.signing_material import SigningMaterial
+from alipay_cancel.signing_secret import SigningSecret
+from alipay_cancel.visibility import VisibilityScheduler
+
+
+@dataclass(frozen=True)
+class AwsClients:
+    dynamodb: Any
+    sqs: Any
+    secretsmanager: Any
+
+
+@dataclass
+class Runtime:
+    """What the handler keeps between invocations."""
+
+    config: Config
+    service: CancelService
+    executor: ThreadPoolExecutor | None
+    clients: AwsClients  # exposed so tests and tools can hook botocore events
+
+    def new_processor(self) -> ConcurrentSqsBatchProcessor:
+        # A processor holds one invocation's state; the thread pool is what is worth keeping.
+        return ConcurrentSqsBatchProcessor(self.executor)
+
+    def close(self) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(wait=True)
+
+
+def build_runtime(config: Config) -> Runtime:
+    session = boto3.session.Session()
+    # Enough pooled connections for every worker thread; standard retry mode with few attempts keeps a
+    # throttled call inside the invocation short (the message is retried by the queue anyway).
+    boto_config = BotoConfig(
+        max_pool_connections=max(10, config.max_concurrency + 2),
+        retries={"mode": "standard", "max_attempts": 3},
+    )
+    dynamodb = session.client("dynamodb", config=boto_config)
+    sqs = session.client("sqs", config=boto_config)
+    secrets = session.client("secretsmanager", config=boto_config)
+
+    def client_factory(material: SigningMaterial) -> AlipayClient:
+        return AlipayClient(
+            config.alipay_endpoint,
+            material,
+            connect_timeout=config.connect_timeout,
+            read_timeout=config.read_timeout,
+        )
+
+    service = CancelService(
+        config,
+        results=ResultsStore(dynamodb, config.results_table),
+        dead_letters=DeadLetterSender(sqs, config.dead_letter_queue_url),
+        visibility=VisibilityScheduler(sqs, config.cancel_queue_url),
+        secret=SigningSecret(secrets, config.secret_id, config.secret_max_age_seconds),
+        client_factory=client_factory,
+        idempotency_dynamodb_client=dynamodb,
+    )
+    executor = (
+        ThreadPoolExecutor(max_workers=config.max_concurrency, thread_name_prefix="cancel")
+        if config.max_concurrency > 1
+        else None
+    )
+    clients = AwsClients(dynamodb=dynamodb, sqs=sqs, secretsmanager=secrets)
+    return Runtime(config=config, service=service, executor=executor, clients=clients)

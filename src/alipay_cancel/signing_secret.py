@@ -1,0 +1,90 @@
+"""Signing material from Secrets Manager through Powertools parameters, cached per warm container.
+
+- ``current()`` returns the parsed material; the raw secret is cached by Powertools for ``max_age``
+  seconds and the parsed ``SigningMaterial`` is reused for as long as Powertools hands back the same
+  cached value, so keys are parsed once per fetch, not per message.
+- ``refresh(seen)`` force-fetches once per invocation when keys may have rotated (bad response
+  signature, or Alipay says our signature is invalid). Concurrent records share that single refresh:
+  a lock serialises it and later callers get the already-refreshed material.
+- An unreadable or malformed secret raises ``SecretUnavailable`` whose message names the problem and
+  never contains key material.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
+
+from alipay_cancel.signing_material import SigningMaterial, SigningMaterialError, load_signing_material
+
+
+class SecretUnavailable(Exception):
+    """The signing secret cannot be used: a deployment problem, never the message's fault."""
+
+
+class SigningSecret:
+    def __init__(self, client: Any, secret_id: str, max_age_seconds: int) -> None:
+        self._provider = SecretsProvider(boto3_client=client)
+        self._secret_id = secret_id
+        self._max_age = max_age_seconds
+        self._lock = threading.Lock()
+        self._raw: object | None = None
+        self._material: SigningMaterial | None = None
+        self._refreshed_this_invocation = False
+        # After a failed load, the next one bypasses Powertools' cache: a fixed secret is picked up on
+        # the next invocation, not max_age seconds later.
+        self._last_load_failed = False
+
+    def begin_invocation(self) -> None:
+        with self._lock:
+            self._refreshed_this_invocation = False
+
+    def current(self) -> SigningMaterial:
+        with self._lock:
+            return self._load(force_fetch=self._last_load_failed)
+
+    def refresh(self, seen: SigningMaterial) -> SigningMaterial | None:
+        """Fresh material after a signature problem, or None when a refresh already happened in this
+        invocation and gave nothing newer than ``seen`` (no point retrying with the same keys)."""
+        with self._lock:
+            if self._material is not None and self._material is not seen:
+                return self._material  # another record already refreshed: use its result
+            if self._refreshed_this_invocation:
+                return None
+            self._refreshed_this_invocation = True
+            return self._load(force_fetch=True)
+
+    def _load(self, *, force_fetch: bool) -> SigningMaterial:
+        try:
+            material = self._fetch_and_parse(force_fetch=force_fetch)
+        except SecretUnavailable:
+            self._last_load_failed = True
+            raise
+        self._last_load_failed = False
+        return material
+
+    def _fetch_and_parse(self, *, force_fetch: bool) -> SigningMaterial:
+        try:
+            raw = self._provider.get(
+                self._secret_id, max_age=self._max_age, transform="json", force_fetch=force_fetch
+            )
+        except TransformParameterError:
+            raise SecretUnavailable(
+                f"secret {self._secret_id!r}: SecretString is not a JSON object"
+            ) from None
+        except GetParameterError as error:
+            # botocore's message names the API, error code and secret id only.
+            raise SecretUnavailable(f"secret {self._secret_id!r} could not be read: {error}") from None
+        if raw is self._raw and self._material is not None:
+            return self._material
+        if not isinstance(raw, dict):
+            raise SecretUnavailable(f"secret {self._secret_id!r}: SecretString is not a JSON object")
+        try:
+            material = load_signing_material(raw)
+        except SigningMaterialError as error:
+            raise SecretUnavailable(f"secret {self._secret_id!r}: {error}") from None
+        self._raw, self._material = raw, material
+        return material

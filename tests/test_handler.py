@@ -1,0 +1,300 @@
+"""lambda_handler end to end: moto (in-process) + the gateway emulator over loopback HTTP.
+
+Every outcome class, the partial batch response, retry scheduling, last receive, bad messages.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.fixtures.aws import Pipeline, cancel_body, sqs_event, sqs_record
+
+
+def _visibility_calls(pipeline: Pipeline) -> list[dict[str, Any]]:
+    """Record the handler's ChangeMessageVisibility calls (parameters as sent)."""
+    calls: list[dict[str, Any]] = []
+
+    def capture(params: dict[str, Any], **_: Any) -> None:
+        calls.append(dict(params))
+
+    pipeline.runtime_clients().sqs.meta.events.register(
+        "provide-client-params.sqs.ChangeMessageVisibility", capture
+    )
+    return calls
+
+
+def test_success_is_recorded_acknowledged_and_calls_alipay_once(pipeline: Pipeline) -> None:
+    pipeline.gateway.admin.seed_trade("S-1", state="unpaid")
+    pipeline.aws.send(cancel_body("S-1"))
+    event, response, failed = pipeline.run_once()
+
+    assert response == {"batchItemFailures": []} and failed == []
+    item = pipeline.aws.result("S-1")
+    assert item is not None
+    assert item["status"] == "SUCCEEDED" and item["outcome_class"] == "succeeded"
+    assert item["action"] == "close" and item["attempts"] == 1
+    assert item["message_id"] == event["Records"][0]["messageId"]
+    assert item["trade_no"] and item["alipay_trace_id"] and item["finished_at"]
+    assert pipeline.gateway.admin.cancel_calls("S-1") == 1
+    assert pipeline.gateway.admin.trade("S-1")["state"] == "closed"
+    assert pipeline.aws.queue_depth() == (0, 0)
+    assert pipeline.aws.dead_letters() == []
+
+
+def test_paid_trade_is_refunded_and_refund_fields_recorded(pipeline: Pipeline) -> None:
+    pipeline.gateway.admin.seed_trade("S-2", state="paid")
+    pipeline.aws.send(cancel_body("S-2"))
+    pipeline.run_once()
+    item = pipeline.aws.result("S-2")
+    assert item is not None and item["action"] == "refund"
+    assert item["gmt_refund_pay"] and item["refund_settlement_id"]
+
+
+def test_unknown_trade_succeeds_with_action_none(pipeline: Pipeline) -> None:
+    pipeline.aws.send(cancel_body(trade_no="2099000000000000000001"))
+    _, response, _ = pipeline.run_once()
+    assert response["batchItemFailures"] == []
+    item = pipeline.aws.result("2099000000000000000001")
+    assert item is not None and item["status"] == "SUCCEEDED" and item["action"] == "none"
+
+
+def test_retry_records_retrying_sets_backoff_visibility_and_later_succeeds(pipeline: Pipeline) -> None:
+    admin = pipeline.gateway.admin
+    admin.seed_trade("R-1", state="unpaid")
+    admin.set_fault("system_error", trade="R-1", times=1)
+    calls = _visibility_calls(pipeline)
+    pipeline.aws.send(cancel_body("R-1"))
+
+    event, response, _failed = pipeline.run_once()
+    message_id = event["Records"][0]["messageId"]
+    assert response == {"batchItemFailures": [{"itemIdentifier": message_id}]}
+    item = pipeline.aws.result("R-1")
+    assert item is not None
+    assert (item["status"], item["outcome_class"], item["attempts"]) == ("RETRYING", "retry", 1)
+    assert item["error_sub_code"] == "ACQ.SYSTEM_ERROR" and "finished_at" not in item
+    # First receive, base 30 s, equal jitter: between 15 and 30 seconds.
+    assert len(calls) == 1 and calls[0]["ReceiptHandle"] == event["Records"][0]["receiptHandle"]
+    assert 15 <= calls[0]["VisibilityTimeout"] <= 30
+    assert pipeline.aws.receive_event()["Records"] == []  # really invisible in the queue
+    assert pipeline.aws.queue_depth() == (0, 1)
+
+    pipeline.aws.make_visible(event)
+    event2, response2, _ = pipeline.run_once()
+    assert event2["Records"][0]["attributes"]["ApproximateReceiveCount"] == "2"
+    assert response2 == {"batchItemFailures": []}
+    item = pipeline.aws.result("R-1")
+    assert item is not None
+    assert (item["status"], item["attempts"]) == ("SUCCEEDED", 2)
+    assert "error_sub_code" not in item
+    assert admin.count("R-1")["requests"] == 2
+
+
+def test_backoff_grows_with_receive_count_and_slow_class_waits_longer(pipeline: Pipeline) -> None:
+    admin = pipeline.gateway.admin
+    pipeline.configure(RETRY_BASE_SECONDS=10, RETRY_SLOW_BASE_SECONDS=1000, MAX_RECEIVE_COUNT=8)
+    admin.seed_trade("B-1", state="unpaid")
+    admin.seed_trade("B-2", state="unpaid")
+    admin.set_fault("http_5xx", trade="B-1")
+    admin.set_fault("business_error", trade="B-2", code="ACQ.SELLER_BALANCE_NOT_ENOUGH", message="top up")
+    calls = _visibility_calls(pipeline)
+    event = sqs_event(
+        [
+            sqs_record(cancel_body("B-1"), message_id="normal-3", receive_count=3),
+            sqs_record(cancel_body("B-2"), message_id="slow-1", receive_count=1),
+        ]
+    )
+    response = pipeline.invoke(event)
+    assert response == {"batchItemFailures": [{"itemIdentifier": "normal-3"}, {"itemIdentifier": "slow-1"}]}
+    by_handle = {call["ReceiptHandle"]: call["VisibilityTimeout"] for call in calls}
+    normal = by_handle[event["Records"][0]["receiptHandle"]]
+    slow = by_handle[event["Records"][1]["receiptHandle"]]
+    assert 20 <= normal <= 40  # third receive: 10 * 2**2 = 40, equal jitter
+    assert 500 <= slow <= 1000  # slow base, first receive
+    slow_item = pipeline.aws.result("B-2")
+    assert slow_item is not None and slow_item["error_sub_code"] == "ACQ.SELLER_BALANCE_NOT_ENOUGH"
+
+
+def test_terminal_is_recorded_failed_dead_lettered_with_reason_and_acknowledged(pipeline: Pipeline) -> None:
+    pipeline.gateway.admin.seed_trade("T-1", state="unpaid", outside_cancel_window=True)
+    body = cancel_body("T-1", note="kept as sent")
+    pipeline.aws.send(body)
+    event, response, _ = pipeline.run_once()
+
+    assert response == {"batchItemFailures": []}
+    item = pipeline.aws.result("T-1")
+    assert item is not None
+    assert (item["status"], item["outcome_class"], item["attempts"]) == ("FAILED", "terminal", 1)
+    assert item["error_sub_code"] == "ACQ.TRADE_CANCEL_TIME_OUT" and item["remedy"] and item["finished_at"]
+    [letter] = pipeline.aws.dead_letters()
+    assert letter["body"] == body
+    attributes = letter["attributes"]
+    assert attributes["outcome_class"] == "terminal"
+    assert attributes["error_sub_code"] == "ACQ.TRADE_CANCEL_TIME_OUT"
+    assert attributes["source_message_id"] == event["Records"][0]["messageId"]
+    assert attributes["trade_key"] == "T-1" and attributes["attempts"] == "1"
+    assert attributes["alipay_trace_id"] == item["alipay_trace_id"]
+    assert "refund" in attributes["reason"].lower()
+    assert pipeline.aws.queue_depth() == (0, 0)
+
+
+def test_config_error_is_retried_not_dead_lettered_and_emits_the_alarm_metric(
+    pipeline: Pipeline, capsys: pytest.CaptureFixture[str]
+) -> None:
+    admin = pipeline.gateway.admin
+    admin.settings(api_permission=False)  # 403 insufficient-permissions: our deployment is wrong
+    for n in range(3):
+        admin.seed_trade(f"C-{n}", state="unpaid")
+        pipeline.aws.send(cancel_body(f"C-{n}"))
+    capsys.readouterr()
+    _event, response, _ = pipeline.run_once()
+
+    assert len(response["batchItemFailures"]) == 3
+    assert pipeline.aws.dead_letters() == []
+    for n in range(3):
+        item = pipeline.aws.result(f"C-{n}")
+        assert item is not None and (item["status"], item["outcome_class"]) == ("RETRYING", "config_error")
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert any(
+        blob.get("ConfigurationError") == [1.0, 1.0, 1.0] or blob.get("ConfigurationError") == 3.0
+        for blob in emf
+    ), emf
+    [directive] = emf[-1]["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == "AlipayCancelTest"
+
+
+def test_last_receive_records_exhausted_and_dead_letters_with_the_last_error(pipeline: Pipeline) -> None:
+    admin = pipeline.gateway.admin
+    admin.seed_trade("X-1", state="unpaid")
+    admin.set_fault("service_unavailable", trade="X-1")
+    body = cancel_body("X-1")
+    event = sqs_event([sqs_record(body, message_id="last", receive_count=pipeline.aws.max_receive_count)])
+    response = pipeline.invoke(event)
+
+    assert response == {"batchItemFailures": []}  # acknowledged: we dead-lettered it ourselves
+    item = pipeline.aws.result("X-1")
+    assert item is not None
+    assert (item["status"], item["outcome_class"]) == ("FAILED", "exhausted")
+    assert item["error_code"] == "20000" and item["finished_at"]
+    [letter] = pipeline.aws.dead_letters()
+    assert letter["body"] == body
+    assert letter["attributes"]["outcome_class"] == "exhausted"
+    assert letter["attributes"]["attempts"] == str(pipeline.aws.max_receive_count)
+    assert letter["attributes"]["reason"].startswith(
+        f"Gave up after {pipeline.aws.max_receive_count} deliveries"
+    )
+
+
+def test_retries_through_the_real_queue_end_failed_never_retrying(pipeline: Pipeline) -> None:
+    admin = pipeline.gateway.admin
+    admin.seed_trade("X-2", state="unpaid")
+    admin.set_fault("rate_limited", trade="X-2")
+    pipeline.aws.send(cancel_body("X-2"))
+    for _ in range(pipeline.aws.max_receive_count):
+        event, _, failed = pipeline.run_once()
+        assert len(event["Records"]) == 1
+        pipeline.aws.make_visible(event, failed)
+    assert pipeline.aws.receive_event()["Records"] == []
+    item = pipeline.aws.result("X-2")
+    assert item is not None and (item["status"], item["outcome_class"]) == ("FAILED", "exhausted")
+    assert item["attempts"] == pipeline.aws.max_receive_count
+    [letter] = pipeline.aws.dead_letters()  # ours, with a reason: nothing left for the redrive policy
+    assert letter["attributes"]["reason"]
+    assert admin.count("X-2")["requests"] == pipeline.aws.max_receive_count
+
+
+def test_bad_messages_are_dead_lettered_on_first_receipt_with_a_reason(pipeline: Pipeline) -> None:
+    bodies = ["not json at all", json.dumps({"out_trade_no": "BAD-1", "trade_no": 123}), json.dumps([1, 2])]
+    for body in bodies:
+        pipeline.aws.send(body)
+    _, response, _ = pipeline.run_once()
+
+    assert response == {"batchItemFailures": []}
+    letters = {letter["body"]: letter["attributes"] for letter in pipeline.aws.dead_letters()}
+    assert set(letters) == set(bodies)
+    for attributes in letters.values():
+        assert attributes["outcome_class"] == "bad_message"
+        assert attributes["reason"].startswith("Bad message") and attributes["attempts"] == "1"
+    assert letters[bodies[1]]["trade_key"] == "BAD-1"
+    item = pipeline.aws.result("BAD-1")
+    assert item is not None and (item["status"], item["outcome_class"], item["attempts"]) == (
+        "FAILED",
+        "bad_message",
+        0,
+    )
+    assert "trade_no" in item["error_message"]
+    assert pipeline.gateway.admin.counts()["total_requests"] == 0
+
+
+def test_sns_wrapped_message_is_cancelled(pipeline: Pipeline) -> None:
+    pipeline.gateway.admin.seed_trade("SNS-1", state="unpaid")
+    envelope = {
+        "Type": "Notification",
+        "MessageId": "b1",
+        "TopicArn": "arn:aws:sns:us-east-1:123456789012:payments",
+        "Message": cancel_body("SNS-1"),
+        "Timestamp": "2024-01-01T00:00:00.000Z",
+    }
+    pipeline.aws.send(json.dumps(envelope))
+    _, response, _ = pipeline.run_once()
+    assert response == {"batchItemFailures": []}
+    item = pipeline.aws.result("SNS-1")
+    assert item is not None and item["status"] == "SUCCEEDED"
+
+
+def test_mixed_batch_reports_exactly_the_retried_records_in_order(pipeline: Pipeline) -> None:
+    admin = pipeline.gateway.admin
+    admin.seed_trade("M-ok", state="unpaid")
+    admin.seed_trade("M-retry1", state="unpaid")
+    admin.seed_trade("M-terminal", state="finished")
+    admin.seed_trade("M-retry2", state="unpaid")
+    admin.set_fault("http_5xx", trade="M-retry1")
+    admin.set_fault("retry_flag", trade="M-retry2")
+    records = [
+        sqs_record(cancel_body("M-retry1"), message_id="id-retry1"),
+        sqs_record(cancel_body("M-ok"), message_id="id-ok"),
+        sqs_record("{broken", message_id="id-bad"),
+        sqs_record(cancel_body("M-retry2"), message_id="id-retry2"),
+        sqs_record(cancel_body("M-terminal"), message_id="id-terminal"),
+    ]
+    response = pipeline.invoke(sqs_event(records))
+
+    assert response == {
+        "batchItemFailures": [{"itemIdentifier": "id-retry1"}, {"itemIdentifier": "id-retry2"}]
+    }
+    statuses = {
+        key: (pipeline.aws.result(key) or {}).get("status")
+        for key in ("M-ok", "M-retry1", "M-retry2", "M-terminal")
+    }
+    assert statuses == {
+        "M-ok": "SUCCEEDED",
+        "M-retry1": "RETRYING",
+        "M-retry2": "RETRYING",
+        "M-terminal": "FAILED",
+    }
+    retry2 = pipeline.aws.result("M-retry2")
+    assert retry2 is not None and retry2["retry_flag"] == "Y"
+    assert sorted(letter["attributes"]["source_message_id"] for letter in pipeline.aws.dead_letters()) == [
+        "id-bad",
+        "id-terminal",
+    ]
+
+
+def test_whole_batch_failing_returns_every_record_instead_of_raising(pipeline: Pipeline) -> None:
+    pipeline.gateway.admin.set_fault("http_5xx")
+    records = [sqs_record(cancel_body(f"W-{n}"), message_id=f"w{n}") for n in range(4)]
+    response = pipeline.invoke(sqs_event(records))
+    assert response == {"batchItemFailures": [{"itemIdentifier": f"w{n}"} for n in range(4)]}
+
+
+def test_missing_configuration_fails_loudly_naming_the_variable(
+    pipeline: Pipeline, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pipeline.monkeypatch.delenv("RESULTS_TABLE_NAME")
+    pipeline.configure()
+    with pytest.raises(ValueError, match="RESULTS_TABLE_NAME"):
+        pipeline.invoke(sqs_event([sqs_record(cancel_body("CFG-1"))]))
+    out = capsys.readouterr().out
+    assert '"ConfigurationError"' in out
