@@ -519,6 +519,7 @@ def test_outputs_name_queues_tables_and_function(cfn: dict[str, Any]) -> None:
     assert outputs["CancelResultsTableName"] == {"Ref": "CancelResultsTable"}
     assert outputs["CancelIdempotencyTableName"] == {"Ref": "CancelIdempotencyTable"}
     assert outputs["CancelFunctionName"] == {"Ref": "CancelFunction"}
+    assert outputs["CancelFunctionLogGroupName"] == {"Ref": "CancelFunctionLogGroup"}
 
 
 # ---------------------------------------------------------------------------- lint, config files
