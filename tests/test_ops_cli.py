@@ -1,0 +1,440 @@
+"""ops.cli against a real moto server subprocess on 127.0.0.1 (a free port), like the local stack."""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import requests
+from ops.cli import main
+from ops.queues import mask_token
+
+from alipay_cancel.dead_letters import DeadLetter, DeadLetterSender
+
+REGION = "us-east-1"
+TOKEN = "202510BBq7Zx9kTokenValue0001"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.get(f"{url}/moto-api/", timeout=1)
+                break
+            except requests.ConnectionError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("moto server did not start") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def aws_env(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
+    for name in ("CANCEL_QUEUE_URL", "DEAD_LETTER_QUEUE_URL", "RESULTS_TABLE_NAME", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    return moto_url
+
+
+@pytest.fixture
+def sqs(aws_env: str) -> Any:
+    return boto3.client("sqs", region_name=REGION, endpoint_url=aws_env)
+
+
+@pytest.fixture
+def queues(sqs: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    suffix = uuid.uuid4().hex[:8]
+    cancel = sqs.create_queue(QueueName=f"cancel-{suffix}")["QueueUrl"]
+    dlq = sqs.create_queue(QueueName=f"cancel-dlq-{suffix}")["QueueUrl"]
+    monkeypatch.setenv("CANCEL_QUEUE_URL", cancel)
+    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", dlq)
+    return cancel, dlq
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def receive_all(sqs: Any, url: str) -> list[dict[str, Any]]:
+    response = sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=0
+    )
+    return list(response.get("Messages", []))
+
+
+def counts(sqs: Any, url: str) -> tuple[int, int]:
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"]), int(attrs["ApproximateNumberOfMessagesNotVisible"])
+
+
+# ------------------------------------------------------------------------------------------ enqueue
+
+
+def test_enqueue_sends_a_message_the_lambda_accepts(sqs: Any, queues: tuple[str, str]) -> None:
+    cancel, _ = queues
+    code, out, err = run("enqueue", "--out-trade-no", "20150320010101001", "--trade-no", "2014112611001")
+    assert (code, err) == (0, "")
+    assert "trade_key=20150320010101001" in out
+    [message] = receive_all(sqs, cancel)
+    assert json.loads(message["Body"]) == {"out_trade_no": "20150320010101001", "trade_no": "2014112611001"}
+    assert f"message_id={message['MessageId']}" in out
+
+
+def test_enqueue_with_token_never_prints_it(sqs: Any, queues: tuple[str, str], tmp_path: Path) -> None:
+    cancel, _ = queues
+    code, out, _ = run("enqueue", "--trade-no", "t-1", "--app-auth-token", TOKEN)
+    assert code == 0 and TOKEN not in out and "***" in out
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    code, out, _ = run("enqueue", "--trade-no", "t-2", "--app-auth-token-file", str(token_file))
+    assert code == 0 and TOKEN not in out
+    bodies = sorted((json.loads(m["Body"]) for m in receive_all(sqs, cancel)), key=lambda b: b["trade_no"])
+    assert bodies == [
+        {"trade_no": "t-1", "app_auth_token": TOKEN},
+        {"trade_no": "t-2", "app_auth_token": TOKEN},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        ((), "neither out_trade_no nor trade_no"),
+        (("--out-trade-no", "has space"), "out_trade_no contains U+0020"),
+        (("--trade-no", "x" * 65), "at most 64"),
+        (("--trade-no", "t", "--app-auth-token", "bad token"), "app_auth_token"),
+    ],
+)
+def test_enqueue_refuses_what_the_lambda_would_dead_letter(
+    sqs: Any, queues: tuple[str, str], argv: tuple[str, ...], fragment: str
+) -> None:
+    code, out, err = run("enqueue", *argv)
+    assert code == 2 and fragment in err and out == ""
+    assert "bad token" not in err
+    assert receive_all(sqs, queues[0]) == []
+
+
+def test_enqueue_without_queue_names_the_variable(aws_env: str) -> None:
+    code, _, err = run("enqueue", "--trade-no", "t")
+    assert code == 2 and "--queue-url" in err and "CANCEL_QUEUE_URL" in err
+
+
+def test_flags_win_over_environment_and_work_after_the_command(
+    sqs: Any, queues: tuple[str, str], moto_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = sqs.create_queue(QueueName=f"other-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens: the flag must win
+    code, _, err = run(
+        "enqueue",
+        "--endpoint-url",
+        moto_url,
+        "--region",
+        REGION,
+        "--queue-url",
+        other,
+        "--trade-no",
+        "t-flag",
+    )
+    assert (code, err) == (0, "")
+    assert [json.loads(m["Body"]) for m in receive_all(sqs, other)] == [{"trade_no": "t-flag"}]
+    assert receive_all(sqs, queues[0]) == []
+
+
+# ------------------------------------------------------------------------------------------ result
+
+
+@pytest.fixture
+def table(aws_env: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    dynamodb = boto3.client("dynamodb", region_name=REGION, endpoint_url=aws_env)
+    name = f"results-{uuid.uuid4().hex[:8]}"
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "trade_key", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "trade_key", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.put_item(
+        TableName=name,
+        Item={
+            "trade_key": {"S": "o-77"},
+            "status": {"S": "FAILED"},
+            "outcome_class": {"S": "terminal"},
+            "out_trade_no": {"S": "o-77"},
+            "error_code": {"S": "40004"},
+            "error_sub_code": {"S": "ACQ.TRADE_CANCEL_TIME_OUT"},
+            "remedy": {"S": "use alipay.trade.refund\n\x1b[31m"},
+            "attempts": {"N": "3"},
+            "alipay_trace_id": {"S": "trace-9"},
+            "updated_at": {"S": "2024-05-01T12:00:00.000Z"},
+        },
+    )
+    monkeypatch.setenv("RESULTS_TABLE_NAME", name)
+    return name
+
+
+def test_result_prints_the_record_readably(table: str) -> None:
+    code, out, _ = run("result", "o-77")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["trade_key", "o-77"]
+    assert lines[1].split() == ["status", "FAILED"]
+    assert any(line.split() == ["attempts", "3"] for line in lines)
+    assert "ACQ.TRADE_CANCEL_TIME_OUT" in out
+    assert "\x1b" not in out  # stored text cannot drive the terminal
+
+
+def test_result_json(table: str) -> None:
+    code, out, _ = run("result", "--table", table, "o-77", "--json")
+    item = json.loads(out)
+    assert code == 0 and item["attempts"] == 3 and item["status"] == "FAILED"
+
+
+def test_result_missing_trade(table: str) -> None:
+    code, out, _ = run("result", "nope")
+    assert code == 1 and "no record for trade_key 'nope'" in out
+
+
+def test_result_aws_error_is_reported_not_raised(aws_env: str) -> None:
+    code, _, err = run("result", "--table", "does-not-exist", "o-1")
+    assert code == 1 and "AWS call failed" in err
+
+
+# ------------------------------------------------------------------------------------------ dead letters
+
+BODY_TERMINAL = '{ "out_trade_no" : "订单-1",\n  "app_auth_token": "' + TOKEN + '" }'
+BODY_BAD = "not json at all, app_auth_token=" + TOKEN
+BODY_SLOW = json.dumps({"trade_no": "t-slow", "extra": [1, 2]})
+
+
+def fill_dead_letters(sqs: Any, dlq: str) -> None:
+    """Dead letters written by the Lambda's own sender, so the CLI reads the real contract."""
+    sender = DeadLetterSender(sqs, dlq)
+    sender.send(
+        DeadLetter(
+            body=BODY_TERMINAL,
+            reason="the trade is outside Alipay's cancel window; use alipay.trade.refund",
+            source_message_id="src-1",
+            outcome_class="terminal",
+            error_code="40004",
+            error_sub_code="ACQ.TRADE_CANCEL_TIME_OUT",
+            alipay_trace_id="trace-1",
+            trade_key="订单-1",
+            attempts=1,
+        )
+    )
+    sender.send(
+        DeadLetter(
+            body=BODY_BAD,
+            reason="body is not valid JSON",
+            source_message_id="src-2",
+            outcome_class="bad_message",
+            attempts=1,
+        )
+    )
+    sender.send(
+        DeadLetter(
+            body=BODY_SLOW,
+            reason="merchant balance too low, retries exhausted",
+            source_message_id="src-3",
+            outcome_class="exhausted",
+            error_sub_code="ACQ.SELLER_BALANCE_NOT_ENOUGH",
+            trade_key="t-slow",
+            attempts=8,
+        )
+    )
+
+
+def test_dead_letters_lists_reasons_and_leaves_them_visible(sqs: Any, queues: tuple[str, str]) -> None:
+    _, dlq = queues
+    fill_dead_letters(sqs, dlq)
+    code, out, _ = run("dead-letters", "--wait-seconds", "0")
+    assert code == 0
+    assert "3 dead letter(s) shown; none were removed" in out
+    assert "outside Alipay's cancel window" in out and "ACQ.SELLER_BALANCE_NOT_ENOUGH" in out
+    assert "trade_key       订单-1" in out and "attempts        8" in out
+    assert TOKEN not in out
+    assert counts(sqs, dlq) == (3, 0)  # still there, and visible again right away
+
+
+def test_dead_letters_filters_and_json(sqs: Any, queues: tuple[str, str]) -> None:
+    _, dlq = queues
+    fill_dead_letters(sqs, dlq)
+    code, out, _ = run("dead-letters", "--wait-seconds", "0", "--outcome-class", "terminal", "--json")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and len(rows) == 1
+    assert rows[0]["trade_key"] == "订单-1"
+    assert rows[0]["attributes"]["error_sub_code"] == "ACQ.TRADE_CANCEL_TIME_OUT"
+    assert json.loads(rows[0]["body"])["app_auth_token"] == "***"
+    code, out, _ = run("dead-letters", "--wait-seconds", "0", "--trade-key", "t-slow", "--trade-key", "x")
+    assert code == 0 and "1 dead letter(s) shown" in out and "t-slow" in out
+    code, out, _ = run("dead-letters", "--wait-seconds", "0", "--trade-key", "absent")
+    assert code == 1 and "0 dead letter(s) shown" in out
+    assert counts(sqs, dlq) == (3, 0)
+
+
+def test_dead_letters_empty_queue(sqs: Any, queues: tuple[str, str]) -> None:
+    code, out, _ = run("dead-letters", "--wait-seconds", "0")
+    assert code == 1 and "0 dead letter(s)" in out
+
+
+# ------------------------------------------------------------------------------------------ redrive
+
+
+def test_redrive_by_outcome_class_moves_body_unchanged(sqs: Any, queues: tuple[str, str]) -> None:
+    cancel, dlq = queues
+    fill_dead_letters(sqs, dlq)
+    code, out, _ = run("redrive", "--wait-seconds", "0", "--outcome-class", "terminal")
+    assert code == 0
+    assert "1 moved, 2 left (did not match), 0 failed" in out
+    [moved] = receive_all(sqs, cancel)
+    assert moved["Body"] == BODY_TERMINAL  # byte for byte, token included: the replay is as it was
+    assert "MessageAttributes" not in moved  # the dead letter's reason attributes stay behind
+    assert counts(sqs, dlq) == (2, 0)
+    remaining = {m["Body"] for m in receive_all(sqs, dlq)}
+    assert remaining == {BODY_BAD, BODY_SLOW}
+
+
+def test_redrive_by_trade_key_including_keys_read_from_the_body(sqs: Any, queues: tuple[str, str]) -> None:
+    cancel, dlq = queues
+    fill_dead_letters(sqs, dlq)
+    extra = json.dumps({"out_trade_no": "o-no-attr"})
+    sqs.send_message(QueueUrl=dlq, MessageBody=extra)  # no attributes at all
+    code, out, _ = run("redrive", "--wait-seconds", "0", "--trade-key", "t-slow", "--trade-key", "o-no-attr")
+    assert code == 0 and "2 moved" in out
+    assert sorted(m["Body"] for m in receive_all(sqs, cancel)) == sorted([BODY_SLOW, extra])
+    assert counts(sqs, dlq) == (2, 0)
+
+
+def test_redrive_everything(sqs: Any, queues: tuple[str, str]) -> None:
+    cancel, dlq = queues
+    fill_dead_letters(sqs, dlq)
+    code, out, _ = run("redrive", "--wait-seconds", "0")
+    assert code == 0 and "3 moved" in out
+    assert sorted(m["Body"] for m in receive_all(sqs, cancel)) == sorted([BODY_TERMINAL, BODY_BAD, BODY_SLOW])
+    assert counts(sqs, dlq) == (0, 0)
+
+
+def test_redrive_dry_run_moves_nothing(sqs: Any, queues: tuple[str, str]) -> None:
+    cancel, dlq = queues
+    fill_dead_letters(sqs, dlq)
+    code, out, _ = run("redrive", "--wait-seconds", "0", "--dry-run", "--outcome-class", "bad_message")
+    assert code == 0 and "1 would move" in out
+    assert receive_all(sqs, cancel) == []
+    assert counts(sqs, dlq) == (3, 0)
+
+
+def test_redrive_keeps_the_dead_letter_when_the_send_fails(sqs: Any, queues: tuple[str, str]) -> None:
+    _, dlq = queues
+    fill_dead_letters(sqs, dlq)
+    missing = queues[0].rsplit("/", 1)[0] + "/no-such-queue"
+    code, out, _ = run("redrive", "--wait-seconds", "0", "--to-queue-url", missing)
+    assert code == 1
+    assert out.count("NOT moved") == 3 and "0 moved" in out
+    assert counts(sqs, dlq) == (3, 0)  # nothing lost, all visible again
+
+
+def test_redrive_refuses_same_queue(sqs: Any, queues: tuple[str, str]) -> None:
+    code, _, err = run("redrive", "--to-queue-url", queues[1])
+    assert code == 2 and "same" in err
+
+
+def test_unknown_outcome_class_is_a_usage_error(queues: tuple[str, str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        run("redrive", "--outcome-class", "nonsense")
+    assert info.value.code == 2
+
+
+# ------------------------------------------------------------------------------------------ as a program
+
+
+def test_runs_as_python_dash_m_with_endpoint_flag(sqs: Any, queues: tuple[str, str], moto_url: str) -> None:
+    _, dlq = queues
+    fill_dead_letters(sqs, dlq)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "DEAD_LETTER_QUEUE_URL": dlq,
+    }
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ops.cli",
+            "--endpoint-url",
+            moto_url,
+            "--region",
+            REGION,
+            "dead-letters",
+            "--wait-seconds",
+            "0",
+            "--outcome-class",
+            "exhausted",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "1 dead letter(s) shown" in completed.stdout and "t-slow" in completed.stdout
+
+
+# ------------------------------------------------------------------------------------------ masking
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        json.dumps({"trade_no": "t", "app_auth_token": TOKEN}),
+        json.dumps(
+            {"Type": "Notification", "Message": json.dumps({"trade_no": "t", "app_auth_token": TOKEN})}
+        ),
+        '{"trade_no": "t", "app_auth_token": "' + TOKEN + '"',  # broken JSON
+        "app_auth_token=" + TOKEN,
+        "app_auth_token: " + TOKEN + "; trade_no=t",
+    ],
+)
+def test_mask_token(body: str) -> None:
+    masked = mask_token(body)
+    assert TOKEN not in masked and "***" in masked
