@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -37,6 +38,7 @@ def _spki_from_pkcs1(der: bytes) -> bytes:
     return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
+@functools.lru_cache(maxsize=32)  # loading validates the key (tens of ms); reset() reloads it per test
 def load_rsa_private_key(text: str) -> RSAPrivateKey:
     """PKCS#8 or PKCS#1, PEM or bare base64 (DER parsing accepts both)."""
     key = serialization.load_der_private_key(_der(text), password=None)

@@ -33,6 +33,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "AlipayGatewayEmulator/1.0"
     timeout = IDLE_KEEPALIVE_SECONDS  # idle keep-alive connections (and their threads) end after this
+    disable_nagle_algorithm = True  # headers and body go out in two writes: avoid the delayed-ACK stall
     server: _Server
 
     def setup(self) -> None:
