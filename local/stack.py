@@ -18,6 +18,7 @@ import argparse
 import atexit
 import contextlib
 import ctypes
+import json
 import os
 import signal
 import socket
@@ -288,6 +289,40 @@ class LocalStack:
     def driver(self, handler: Handler, **overrides: Any) -> EsmDriver:
         return EsmDriver(handler, self.esm_config(**overrides), dlq_url=self.resources.dlq_url)
 
+    def seed_event_trades(self, events_dir: Path = REPO_ROOT / "events") -> list[dict[str, Any]]:
+        """Seed the emulator with the trades the ``events/*.json`` files name, so ``sam local invoke``
+        shows each outcome their README promises. The state comes from the id's middle word
+        (DEMO-UNPAID-0001, DEMO-PAID-.., DEMO-FINISHED-.., DEMO-FROZEN-.., DEMO-WINDOW-..: outside the
+        cancel window); ids without one are seeded unpaid."""
+        from local.alipay_gateway.admin_client import GatewayAdmin
+
+        specs: dict[tuple[str | None, str | None], dict[str, Any]] = {}
+        for path in sorted(events_dir.glob("*.json")):
+            try:
+                records = json.loads(path.read_text(encoding="utf-8")).get("Records", [])
+            except (ValueError, AttributeError):
+                continue
+            for record in records:
+                ids = _ids_in_body(str(record.get("body", "")))
+                if ids is None:
+                    continue
+                out_trade_no, trade_no = ids
+                word = (out_trade_no or "").split("-")[1:2]
+                state = {"PAID": "paid", "FINISHED": "finished", "FROZEN": "frozen"}.get(
+                    word[0] if word else "", "unpaid"
+                )
+                spec: dict[str, Any] = {"out_trade_no": out_trade_no, "trade_no": trade_no, "state": state}
+                if word == ["WINDOW"]:
+                    spec["outside_cancel_window"] = True
+                specs[(out_trade_no, trade_no)] = spec
+        if not specs:
+            return []
+        admin = GatewayAdmin(self.gateway_url)
+        try:
+            return admin.seed_trades(list(specs.values()))
+        finally:
+            admin.close()
+
     def usage(self) -> str:
         res = self.resources
         events = sorted(p.name for p in (REPO_ROOT / "events").glob("*.json") if p.name != "env.local.json")
@@ -301,7 +336,8 @@ class LocalStack:
             f"  tables:           {res.results_table}, {res.idempotency_table}",
             f"  secret:           {res.secret_id}",
             "",
-            "Invoke the real function in Docker against it (SAM CLI):",
+            "Invoke the real function in Docker against it (SAM CLI; the emulator knows the events' trades):",
+            "  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1",
             "  sam build",
             f"  sam local invoke CancelFunction -e events/{example} --env-vars events/env.local.json "
             "--docker-network host",
@@ -315,6 +351,24 @@ class LocalStack:
             "Press Ctrl-C to stop (the moto server and the emulator stop with it).",
         ]
         return "\n".join(lines)
+
+
+def _ids_in_body(body: str) -> tuple[str | None, str | None] | None:
+    """(out_trade_no, trade_no) from a message body, unwrapping one SNS envelope; None if unusable."""
+    try:
+        data = json.loads(body)
+        if isinstance(data, dict) and data.get("Type") == "Notification":
+            data = json.loads(data.get("Message", ""))
+    except (ValueError, TypeError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    out_trade_no, trade_no = data.get("out_trade_no"), data.get("trade_no")
+    out_ok = isinstance(out_trade_no, str) and out_trade_no
+    no_ok = isinstance(trade_no, str) and trade_no
+    if not (out_ok or no_ok):
+        return None
+    return (out_trade_no if out_ok else None, trade_no if no_ok else None)
 
 
 def _raise_system_exit(signum: int, frame: FrameType | None) -> None:
@@ -340,7 +394,9 @@ def main(argv: list[str] | None = None) -> int:
                 from local.keygen import write_key_files
 
                 write_key_files(stack.key_material, args.keys_out)
+            seeded = stack.seed_event_trades()
             print(stack.usage(), flush=True)
+            print(f"(seeded {len(seeded)} trades from events/*.json into the emulator)", flush=True)
             while True:
                 time.sleep(3600)
     except KeyboardInterrupt:
