@@ -39,6 +39,12 @@ def _independent_verify(public_key: RSAPublicKey, content: str | bytes, signatur
     return True
 
 
+def _auth_fields(header: str) -> dict[str, str]:
+    match = AUTH_RE.fullmatch(header)
+    assert match, header
+    return dict(kv.split("=", 1) for kv in match["auth"].split(","))
+
+
 def _sign(private_key: RSAPrivateKey, data: bytes) -> str:
     return base64.b64encode(private_key.sign(data, padding.PKCS1v15(), hashes.SHA256())).decode()
 
@@ -90,7 +96,7 @@ def test_nonce_and_timestamp_are_fresh_per_request(key_material: KeyMaterial) ->
     before = int(time.time() * 1000)
     headers = [signer.authorization("POST", "/v3/alipay/trade/cancel", "{}") for _ in range(3)]
     after = int(time.time() * 1000)
-    parsed = [dict(kv.split("=", 1) for kv in AUTH_RE.fullmatch(h)["auth"].split(",")) for h in headers]  # type: ignore[index]
+    parsed = [_auth_fields(h) for h in headers]
     assert len({p["nonce"] for p in parsed}) == 3
     assert all(len(p["nonce"]) >= 16 for p in parsed)
     assert all(before <= int(p["timestamp"]) <= after for p in parsed)

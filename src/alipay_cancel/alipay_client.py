@@ -2,13 +2,79 @@
 
 from __future__ import annotations
 
-import requests
+import http.client
+import ipaddress
+import json
+import math
+import uuid
+from urllib.parse import urlsplit
 
-from alipay_cancel.alipay_responses import CancelOutcome
+import requests
+import urllib3.exceptions
+from requests.adapters import HTTPAdapter
+
+from alipay_cancel.alipay_responses import AlipayFailure, CancelOutcome, FailureKind
+from alipay_cancel.body_encryption import BodyCipher
 from alipay_cancel.messages import CancelRequest
+from alipay_cancel.response_parsing import ResponseParser
 from alipay_cancel.signing_material import SigningMaterial
+from alipay_cancel.v3_signing import RequestSigner, ResponseVerifier
 
 CANCEL_PATH = "/v3/alipay/trade/cancel"
+DEFAULT_POOL_SIZE = 32  # connections kept alive to the gateway; >= the handler's MAX_CONCURRENCY
+
+
+def validate_endpoint(endpoint: str) -> str:
+    """The endpoint without a trailing '/'; ``ValueError`` unless https, or http to a loopback host."""
+    parts = urlsplit(endpoint.strip())
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError("Alipay endpoint must be an absolute https:// URL")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ValueError("Alipay endpoint must not contain credentials, a query or a fragment")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise ValueError("Alipay endpoint uses plain http:// to a non-loopback host; use https://")
+    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+
+
+def is_loopback_host(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_timeout(name: str, value: float) -> float:
+    if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive number of seconds")
+    return float(value)
+
+
+def new_session(pool_size: int = DEFAULT_POOL_SIZE) -> requests.Session:
+    session = requests.Session()
+    # No retries here: the queue owns retry policy, and a blind resend would double the latency.
+    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+def request_body(request: CancelRequest) -> str:
+    fields = {}
+    if request.out_trade_no:
+        fields["out_trade_no"] = request.out_trade_no
+    if request.trade_no:
+        fields["trade_no"] = request.trade_no
+    if not fields:
+        raise ValueError("a cancel request needs out_trade_no or trade_no")
+    return json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
+
+
+def _check_app_auth_token(token: str) -> None:
+    # It goes into an HTTP header and the signed string: refuse anything that could split a header.
+    if not (token.isascii() and token.isprintable()) or token != token.strip():
+        raise ValueError("app_auth_token must be printable ASCII without surrounding whitespace")
 
 
 class AlipayClient:
@@ -16,6 +82,9 @@ class AlipayClient:
 
     Raises ``ValueError`` at construction for an endpoint that is plain http:// to a non-loopback
     host. ``cancel`` never raises for Alipay/network problems: it returns an ``AlipayFailure``.
+    Everything that depends only on the keys (signer, verifier, AES cipher, header template) is built
+    here once, so a call costs one RSA signature, one verification and the HTTP round trip.
+    TLS certificates are always verified; there is deliberately no option to turn that off.
     """
 
     def __init__(
@@ -27,15 +96,109 @@ class AlipayClient:
         read_timeout: float = 10.0,
         session: requests.Session | None = None,
     ) -> None:
-        raise NotImplementedError
+        self._endpoint = validate_endpoint(endpoint)
+        self._url = self._endpoint + CANCEL_PATH
+        self._signed_path = urlsplit(self._url).path
+        self._timeout = (
+            _check_timeout("connect_timeout", connect_timeout),
+            _check_timeout("read_timeout", read_timeout),
+        )
+        self._session = session if session is not None else new_session()
+        self._material = material
+        self._signer = RequestSigner(material.app_id, material.private_key, material.app_cert_sn)
+        self._cipher = BodyCipher(material.encrypt_key) if material.encrypt_key is not None else None
+        self._parser = ResponseParser(
+            ResponseVerifier(material.alipay_public_key, material.alipay_cert_sn), self._cipher
+        )
+        base = {"Accept": "application/json", "User-Agent": "alipay-cancel/0.1"}
+        if self._cipher is not None:
+            base["Content-Type"] = "text/plain;charset=UTF-8"
+            base["alipay-encrypt-type"] = "AES"
+        else:
+            base["Content-Type"] = "application/json;charset=UTF-8"
+        if material.alipay_root_cert_sn:
+            base["alipay-root-cert-sn"] = material.alipay_root_cert_sn
+        self._base_headers = base
 
     @property
     def material(self) -> SigningMaterial:
-        raise NotImplementedError
+        return self._material
+
+    @property
+    def endpoint(self) -> str:
+        return self._endpoint
+
+    @property
+    def session(self) -> requests.Session:
+        return self._session
 
     def with_material(self, material: SigningMaterial) -> AlipayClient:
         """Same endpoint, timeouts and session; new keys (after a secret refresh)."""
-        raise NotImplementedError
+        return AlipayClient(
+            self._endpoint,
+            material,
+            connect_timeout=self._timeout[0],
+            read_timeout=self._timeout[1],
+            session=self._session,
+        )
 
     def cancel(self, request: CancelRequest) -> CancelOutcome:
-        raise NotImplementedError
+        """``ValueError`` only for a request that can never be sent (no id, a token that would
+        break the header); every Alipay or network problem is an ``AlipayFailure``."""
+        plain = request_body(request)
+        token = request.app_auth_token or None
+        if token is not None:
+            _check_app_auth_token(token)
+        body = self._cipher.encrypt(plain.encode()) if self._cipher is not None else plain
+        request_id = uuid.uuid4().hex
+        headers = dict(self._base_headers)
+        headers["alipay-request-id"] = request_id
+        if token is not None:
+            headers["alipay-app-auth-token"] = token
+        headers["Authorization"] = self._signer.authorization("POST", self._signed_path, body, token)
+        return self._send(headers, body.encode(), request, request_id)
+
+    def _send(
+        self, headers: dict[str, str], body: bytes, request: CancelRequest, request_id: str
+    ) -> CancelOutcome:
+        try:
+            response = self._session.post(
+                self._url,
+                data=body,
+                headers=headers,
+                timeout=self._timeout,
+                allow_redirects=False,  # a redirect is an error, and must not carry our signature
+                verify=True,
+            )
+            raw = response.content  # reads the whole body inside the try: truncation surfaces here
+        except requests.Timeout:
+            return _network_failure(FailureKind.TIMEOUT, "timed out waiting for Alipay", request_id)
+        except requests.ConnectionError as exc:
+            # requests reports a read timeout *while reading the body* as ConnectionError.
+            if exc.args and isinstance(exc.args[0], urllib3.exceptions.ReadTimeoutError):
+                return _network_failure(FailureKind.TIMEOUT, "timed out reading Alipay's answer", request_id)
+            return _network_failure(
+                FailureKind.CONNECTION, f"could not talk to Alipay ({type(exc).__name__})", request_id
+            )
+        except (
+            requests.RequestException,
+            urllib3.exceptions.HTTPError,
+            http.client.HTTPException,
+            OSError,
+        ) as exc:
+            # Class name only: exception text can contain URLs and headers.
+            return _network_failure(
+                FailureKind.CONNECTION, f"could not talk to Alipay ({type(exc).__name__})", request_id
+            )
+        return self._parser.parse(
+            response.status_code,
+            response.headers,
+            raw,
+            request_id=request_id,
+            sent_trade_no=request.trade_no or None,
+            sent_out_trade_no=request.out_trade_no or None,
+        )
+
+
+def _network_failure(kind: FailureKind, message: str, request_id: str) -> AlipayFailure:
+    return AlipayFailure(kind=kind, message=message, request_id=request_id)

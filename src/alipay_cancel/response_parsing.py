@@ -143,7 +143,9 @@ class ResponseParser:
             try:
                 plain = self._cipher.decrypt(body)
             except BodyDecryptionError as exc:
-                return ctx.failure(FailureKind.MALFORMED, f"HTTP {status}: {exc}", verified=True)
+                if 200 <= status < 300:
+                    return ctx.failure(FailureKind.MALFORMED, f"HTTP {status}: {exc}", verified=True)
+                # An error page (HTML, ...) is not ciphertext: read it as it is below.
         document = _load_json(plain)
         if status >= 400:
             return _signed_error(ctx, document)
