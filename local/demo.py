@@ -226,14 +226,39 @@ def enqueue(sqs: Any, queue_url: str, plan: Plan, rng: random.Random) -> list[En
     return sent
 
 
+class _SwitchableStdout:
+    """Stands in for sys.stdout while the function runs. Powertools' logger keeps the stream it saw
+    at import, so this object may outlive the run: afterwards it writes to the stream it replaced
+    instead of to a closed log file."""
+
+    def __init__(self, fallback: TextIO) -> None:
+        self.fallback = fallback
+        self.target: TextIO | None = None
+        self._lock = threading.Lock()
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            return (self.target or self.fallback).write(text)
+
+    def flush(self) -> None:
+        with self._lock:
+            (self.target or self.fallback).flush()
+
+    def isatty(self) -> bool:
+        return False
+
+
 @contextlib.contextmanager
 def function_output_to(log: TextIO) -> Iterator[None]:
     """The function's stdout (Powertools logs and EMF metrics) goes to ``log``, like CloudWatch."""
     saved = sys.stdout
-    sys.stdout = log
+    switch = _SwitchableStdout(saved)
+    switch.target = log
+    sys.stdout = switch  # type: ignore[assignment]
     try:
         yield
     finally:
+        switch.target = None
         sys.stdout = saved
 
 

@@ -1,0 +1,402 @@
+"""The local pipeline end to end: moto server subprocess, gateway emulator, ESM driver, handler, demo.
+
+Real processes and real loopback HTTP throughout. Checks what a user of ``make demo`` /
+``make local-stack`` would notice: every message accounted for, the summary's contents, Lambda's
+batch semantics (partial failures, whole-batch failures, redrive), and no process left behind.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from local.accounting import DeadLetterSeen, Enqueued, Snapshot, account
+from local.alipay_gateway.admin_client import GatewayAdmin
+from local.demo import run_demo
+from local.esm_driver import EsmDriver, LambdaContext, redrive_is_implemented_by_moto
+from local.keygen import KeyMaterial
+from local.provision import aws_client
+from local.stack import LocalStack, free_port
+from local.template_settings import read_template_settings
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _wait_gone(pid: int, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _our_moto_children() -> list[int]:
+    me = str(os.getpid())
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        if fields[1] == me and b"moto.server" in cmdline and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+# --- the demo, end to end -------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(150)
+def test_demo_accounts_for_every_message_and_leaves_no_process() -> None:
+    out = io.StringIO()
+    result = run_demo(messages=30, fault_rate=0.1, seed=11, out=out, deadline_seconds=120)
+    text = out.getvalue()
+
+    assert result.drive.drained, text
+    assert len(result.enqueued) == 30
+    assert result.ok, text
+    assert "RESULT: OK" in text and "VIOLATION" not in text and "UNEXPECTED" not in text
+    assert "Accounting: 30/30 messages accounted for" in text
+
+    # The summary: status and action tables, each dead letter with its reason, calls per trade, time.
+    for heading in ("Results by status", "Results by action", "Dead letters (", "Cancel calls per trade"):
+        assert heading in text
+    assert re.search(r"elapsed \d+\.\ds", text)
+    assert re.search(r"\[\s*\d+\.\ds\] invocations", text), "no progress lines"
+    snapshot = result.snapshot
+    assert len(snapshot.dead_letters) >= 7
+    for letter in snapshot.dead_letters:
+        assert letter.reason.strip()
+        assert f"reason: {' '.join(letter.reason.split())[:40]}" in text
+
+    scenarios = {m.scenario for m in result.enqueued}
+    for expected in (
+        "unpaid",
+        "paid",
+        "finished",
+        "outside cancel window",
+        "malformed: not JSON",
+        "duplicate x3 (same batch)",
+        "fault:timeout",
+        "fault:bad_signature",
+        "merchant balance, topped up later",
+        "fault:http_5xx forever",
+    ):
+        assert expected in scenarios
+
+    by_scenario: dict[str, list[Enqueued]] = {}
+    for m in result.enqueued:
+        by_scenario.setdefault(m.scenario, []).append(m)
+    # Malformed messages are dead-lettered on their first receipt, body unchanged.
+    bad_bodies = {m.body for s, ms in by_scenario.items() if s.startswith("malformed") for m in ms}
+    dead_bodies = {d.body: d for d in snapshot.dead_letters}
+    for body in bad_bodies:
+        assert dead_bodies[body].attributes.get("outcome_class") == "bad_message"
+        assert dead_bodies[body].attributes.get("attempts") == "1"
+    # Successes really cancelled the emulator's trades; the emulator counted the calls.
+    for m in by_scenario["unpaid"]:
+        assert snapshot.results[m.trade_key or ""]["action"] == "close"
+        assert snapshot.trades[m.trade_key or ""]["state"] == "closed"
+    per_trade = snapshot.counts["per_trade"]
+    settings = read_template_settings()
+    forever = by_scenario["fault:http_5xx forever"][0].trade_key or ""
+    assert per_trade[forever] == {"requests": settings.queue.max_receive_count, "cancel_calls": 0}
+    assert snapshot.results[forever]["outcome_class"] == "exhausted"
+    topped_up = by_scenario["merchant balance, topped up later"][0].trade_key or ""
+    assert per_trade[topped_up]["requests"] >= 2  # refused while the balance was short, then refunded
+    assert snapshot.trades[topped_up]["state"] == "refunded"
+    assert f"{forever}" in text.split("Cancel calls per trade")[1]
+
+    # No process left behind: the moto server subprocess is gone, and so is any other of ours.
+    assert result.moto_pid is not None and _wait_gone(result.moto_pid)
+    assert _our_moto_children() == []
+
+
+# --- the accounting rules, without a run ------------------------------------------------------------
+
+
+def _snapshot(**kw: Any) -> Snapshot:
+    base: dict[str, Any] = {"results": {}, "dead_letters": [], "trades": {}, "counts": {}}
+    base.update(kw)
+    return Snapshot(**base)
+
+
+def test_accounting_flags_unaccounted_unreasoned_retrying_and_false_success() -> None:
+    msgs = [
+        Enqueued("m1", '{"out_trade_no":"A"}', "A", "unpaid"),
+        Enqueued("m2", '{"out_trade_no":"B"}', "B", "unpaid"),
+        Enqueued("m3", "garbage", None, "malformed"),
+        Enqueued("m4", '{"out_trade_no":"C"}', "C", "unpaid"),
+    ]
+    snap = _snapshot(
+        results={
+            "A": {"trade_key": "A", "status": "SUCCEEDED", "action": "close"},
+            "B": {"trade_key": "B", "status": "RETRYING", "outcome_class": "retry"},
+        },
+        dead_letters=[
+            DeadLetterSeen("d1", "garbage", {"source_message_id": "m3", "reason": ""}),
+            DeadLetterSeen("d2", "not what was sent", {"source_message_id": "zz", "reason": "x"}),
+        ],
+        trades={"A": {"key": "A", "state": "unpaid"}},
+    )
+    acc = account(msgs, snap)
+    text = "\n".join(acc.violations)
+    assert not acc.ok
+    assert "m2" in text and "B is still RETRYING" in text
+    assert "m3" in text and "d1 has no reason" in text
+    assert "m4" in text  # no record, no dead letter
+    assert "d2 body is not an enqueued body" in text
+    assert "trade A recorded SUCCEEDED (close) but the emulator has it unpaid" in text
+
+
+def test_accounting_accepts_records_dead_letters_and_queue_redrive_ids() -> None:
+    msgs = [
+        Enqueued("m1", '{"out_trade_no":"A"}', "A", "unpaid", frozenset({"SUCCEEDED/close"})),
+        Enqueued("m2", '{"out_trade_no":"A"}', "A", "duplicate", frozenset({"SUCCEEDED/close"})),
+        Enqueued("m3", "garbage", None, "malformed", frozenset({"DEAD/bad_message"})),
+        Enqueued("m4", '{"out_trade_no":"F"}', "F", "finished", frozenset({"FAILED/ACQ.TRADE_HAS_FINISHED"})),
+        Enqueued("m5", '{"out_trade_no":"R"}', "R", "redriven"),
+    ]
+    snap = _snapshot(
+        results={
+            "A": {"trade_key": "A", "status": "SUCCEEDED", "action": "close"},
+            "F": {
+                "trade_key": "F",
+                "status": "FAILED",
+                "outcome_class": "terminal",
+                "error_code": "40004",
+                "error_sub_code": "ACQ.TRADE_HAS_FINISHED",
+            },
+        },
+        dead_letters=[
+            DeadLetterSeen(
+                "d1", "garbage", {"source_message_id": "m3", "reason": "bad", "outcome_class": "bad_message"}
+            ),
+            # moved by the queue's own redrive: same message id, and here a reason attribute of its own
+            DeadLetterSeen("m5", '{"out_trade_no":"R"}', {"reason": "redriven by hand with a reason"}),
+        ],
+        trades={"A": {"key": "A", "state": "closed"}},
+    )
+    acc = account(msgs, snap)
+    assert acc.violations == [] and acc.surprises == []
+    assert [o.label for o in acc.outcomes] == [
+        "SUCCEEDED/close",
+        "SUCCEEDED/close",
+        "DEAD/bad_message",
+        "FAILED/ACQ.TRADE_HAS_FINISHED",
+        "DEAD/redriven",
+    ]
+    wrong = [Enqueued("m1", '{"out_trade_no":"A"}', "A", "paid", frozenset({"SUCCEEDED/refund"}))]
+    assert account(wrong, snap).surprises == [
+        "paid (trade A): ended SUCCEEDED/close, expected SUCCEEDED/refund"
+    ]
+
+
+# --- the ESM driver's Lambda semantics, with scripted handlers ----------------------------------------
+
+
+@pytest.fixture
+def clean(key_material: KeyMaterial) -> Iterator[LocalStack]:
+    """A fresh stack per test: in-flight messages cannot be cleared (and SQS allows one purge a minute)."""
+    with LocalStack(key_material=key_material) as s:
+        yield s
+
+
+def _send(stack: LocalStack, bodies: list[str]) -> list[str]:
+    sqs = stack.client("sqs")
+    ids = []
+    for body in bodies:
+        ids.append(
+            sqs.send_message(
+                QueueUrl=stack.resources.queue_url,
+                MessageBody=body,
+                MessageAttributes={"producer": {"DataType": "String", "StringValue": "tests"}},
+            )["MessageId"]
+        )
+    return ids
+
+
+def test_moto_still_redrives_on_receive() -> None:
+    assert redrive_is_implemented_by_moto()
+
+
+def test_partial_failures_are_retried_then_redriven_and_the_rest_deleted(clean: LocalStack) -> None:
+    stack = clean
+    settings = stack.settings
+    ids = _send(stack, [json.dumps({"n": i}) for i in range(12)] + ["FAIL"])
+    events: list[dict[str, Any]] = []
+    contexts: list[LambdaContext] = []
+    sqs = stack.client("sqs")
+
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        events.append(event)
+        contexts.append(context)
+        failures = []
+        for r in event["Records"]:
+            if r["body"] == "FAIL":  # like the real handler: it sets the retry delay itself
+                sqs.change_message_visibility(
+                    QueueUrl=stack.resources.queue_url, ReceiptHandle=r["receiptHandle"], VisibilityTimeout=0
+                )
+                failures.append({"itemIdentifier": r["messageId"]})
+        return {"batchItemFailures": failures}
+
+    result = stack.driver(handler).run_until_drained(deadline_seconds=30)
+    assert result.drained
+    stats = result.stats
+    assert stats.records_deleted == 12
+    assert stats.item_failures_reported == settings.queue.max_receive_count
+    assert stats.receive_counts[ids[-1]] == settings.queue.max_receive_count
+    assert stats.max_batch <= settings.event_source.batch_size
+    # moto's redrive moved it on the receive after the last one, id and body unchanged
+    dlq = sqs.receive_message(QueueUrl=stack.resources.dlq_url, MaxNumberOfMessages=10)["Messages"]
+    assert [(m["MessageId"], m["Body"]) for m in dlq] == [(ids[-1], "FAIL")]
+
+    record = events[0]["Records"][0]
+    assert set(record) >= {
+        "messageId",
+        "receiptHandle",
+        "body",
+        "attributes",
+        "messageAttributes",
+        "md5OfBody",
+        "eventSource",
+        "eventSourceARN",
+        "awsRegion",
+    }
+    assert record["eventSource"] == "aws:sqs"
+    assert record["eventSourceARN"] == stack.resources.queue_arn
+    assert record["awsRegion"] == "us-east-1"
+    assert {
+        "ApproximateReceiveCount",
+        "SentTimestamp",
+        "SenderId",
+        "ApproximateFirstReceiveTimestamp",
+    } <= set(record["attributes"])
+    assert record["messageAttributes"]["producer"] == {
+        "stringValue": "tests",
+        "stringListValues": [],
+        "binaryListValues": [],
+        "dataType": "String",
+    }
+    ctx = contexts[0]
+    assert ctx.memory_limit_in_mb == settings.function.memory_size
+    assert ctx.invoked_function_arn.endswith(":function:" + stack.resources.function_name)
+    assert 0 < ctx.get_remaining_time_in_millis() <= settings.function.timeout * 1000
+
+
+@pytest.mark.parametrize(
+    "behaviour",
+    ["raises", "unknown item", "empty item id"],
+)
+def test_whole_batch_stays_when_the_handler_errors_or_answers_invalidly(
+    clean: LocalStack, behaviour: str
+) -> None:
+    stack = clean
+    _send(stack, ["a", "b", "c"])
+
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        if behaviour == "raises":
+            raise RuntimeError("boom")
+        ident = "not-in-this-batch" if behaviour == "unknown item" else ""
+        return {"batchItemFailures": [{"itemIdentifier": ident}]}
+
+    driver: EsmDriver = stack.driver(handler)
+    result = driver.run_until_drained(deadline_seconds=1.5)
+    assert not result.drained
+    assert result.stats.records_deleted == 0
+    assert result.stats.records_received == 3
+    assert result.depth.in_flight == 3  # back only after the queue's visibility timeout, as on AWS
+    if behaviour == "raises":
+        assert result.stats.handler_errors >= 1
+    else:
+        assert result.stats.invalid_responses >= 1
+
+
+def test_empty_or_null_response_is_full_success(clean: LocalStack) -> None:
+    stack = clean
+    _send(stack, ["x", "y"])
+    result = stack.driver(lambda event, context: None).run_until_drained(deadline_seconds=10)
+    assert result.drained and result.stats.records_deleted == 2
+
+
+# --- make local-stack -----------------------------------------------------------------------------
+
+
+def _start_cli(moto_port: int, gateway_port: int) -> tuple[subprocess.Popen[str], str, int]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "local.stack",
+            "--moto-port",
+            str(moto_port),
+            "--gateway-port",
+            str(gateway_port),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'src'}"},
+    )
+    assert proc.stdout is not None
+    lines = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if line.startswith("(seeded"):
+            break
+    text = "".join(lines)
+    found = re.search(r"pid (\d+)", text)
+    assert found, text
+    return proc, text, int(found.group(1))
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL])
+def test_local_stack_cli_serves_until_stopped_and_leaves_no_orphan(how: signal.Signals) -> None:
+    moto_port, gateway_port = free_port(), free_port()
+    proc, text, moto_pid = _start_cli(moto_port, gateway_port)
+    try:
+        assert "sam local invoke CancelFunction -e events/" in text
+        assert "--env-vars events/env.local.json --docker-network host" in text
+        assert f"http://127.0.0.1:{moto_port}" in text and f"http://127.0.0.1:{gateway_port}" in text
+        urls = aws_client("sqs", f"http://127.0.0.1:{moto_port}").list_queues()["QueueUrls"]
+        assert any(u.endswith("/alipay-cancel-queue") for u in urls)
+        assert any(u.endswith("/alipay-cancel-dlq") for u in urls)
+        admin = GatewayAdmin(f"http://127.0.0.1:{gateway_port}")
+        assert admin.trade("DEMO-UNPAID-0001")["state"] == "unpaid"  # the events' trades are seeded
+        admin.close()
+        proc.send_signal(how)  # Ctrl-C, or the parent killed outright
+        proc.wait(timeout=20)
+        assert _wait_gone(moto_pid), "moto server outlived `python -m local.stack`"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if _alive(moto_pid):
+            os.kill(moto_pid, signal.SIGKILL)
