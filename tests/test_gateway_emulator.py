@@ -13,8 +13,9 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 import requests
@@ -25,11 +26,29 @@ from cryptography.hazmat.primitives.asymmetric import padding as rsa_padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
-from local.keygen import KeyMaterial, RsaKeyPair
+from local.keygen import KeyMaterial, RsaKeyPair, write_key_files
 
 from tests.fixtures.gateway import GatewayHandle
 
 CANCEL = "/v3/alipay/trade/cancel"
+
+
+class Target(Protocol):
+    """What ``call`` needs: a GatewayHandle, or a gateway started from the CLI."""
+
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def keys(self) -> KeyMaterial: ...
+    @property
+    def cert_mode(self) -> bool: ...
+
+
+@dataclass
+class CliGateway:
+    base_url: str
+    keys: KeyMaterial
+    cert_mode: bool
 
 
 # ---- the test's own protocol implementation ---------------------------------------------------------
@@ -60,7 +79,7 @@ def aes(key_b64: str, data: bytes, *, decrypt: bool = False) -> bytes:
 
 
 def call(
-    gw: GatewayHandle,
+    gw: Target,
     payload: dict[str, Any] | bytes | None = None,
     *,
     private_pem: str | None = None,
@@ -514,7 +533,8 @@ def test_cert_mode_headers_and_sn(cert_gateway: GatewayHandle) -> None:
 
 
 def test_cert_mode_rejects_wrong_sns(cert_gateway: GatewayHandle) -> None:
-    for kwargs in ({"app_cert_sn": "0" * 32}, {"root_cert_sn": "0" * 32}):
+    wrong: list[dict[str, Any]] = [{"app_cert_sn": "0" * 32}, {"root_cert_sn": "0" * 32}]
+    for kwargs in wrong:
         resp = call(cert_gateway, **kwargs)
         assert (resp.status_code, resp.json()["code"]) == (401, "invalid-signature")
         assert resp.headers["alipay-sn"]
@@ -589,51 +609,48 @@ def test_admin_rejects_bad_input(gateway: GatewayHandle) -> None:
 
 
 def test_keep_alive_reuses_one_connection(gateway: GatewayHandle) -> None:
-    def open_connections() -> int:
-        with gateway.server._httpd.connections_lock:
-            return len(gateway.server._httpd.open_connections)
-
-    before = open_connections()
+    before = gateway.server.connections_accepted
     with requests.Session() as session:
         for _ in range(5):
             assert call(gateway, session=session).status_code == 200
-        assert open_connections() == before + 1
+    assert gateway.server.connections_accepted == before + 1
 
 
-def test_cli_serves_with_keygen_files(tmp_path: Path) -> None:
+def test_keygen_cli_writes_usable_files(tmp_path: Path) -> None:
     subprocess.run(
         [sys.executable, "-m", "local.keygen", "--out", str(tmp_path)], check=True, capture_output=True
     )
+    secret = json.loads((tmp_path / "secret.json").read_text())
+    assert set(secret) == {"app_id", "private_key", "alipay_public_key"}
+    cert_secret = json.loads((tmp_path / "secret_cert_mode.json").read_text())
+    assert {"app_cert", "alipay_cert", "alipay_root_cert"} <= set(cert_secret)
+    assert (tmp_path / "app_private_key.pem").stat().st_mode & 0o077 == 0
+    assert len(base64.b64decode((tmp_path / "encrypt_key.txt").read_text())) == 32
+
+
+@pytest.mark.parametrize(
+    ("flags", "cert_mode", "aes_on"), [([], False, False), (["--aes", "--cert-mode"], True, True)]
+)
+def test_gateway_cli(
+    tmp_path: Path, key_material: KeyMaterial, flags: list[str], cert_mode: bool, aes_on: bool
+) -> None:
+    write_key_files(key_material, tmp_path)
+    (tmp_path / "trades.json").write_text(json.dumps([{"out_trade_no": "T-cli", "state": "paid"}]))
+    cmd = [sys.executable, "-m", "local.alipay_gateway", "--port", "0", "--keys-dir", str(tmp_path), *flags]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "local.alipay_gateway", "--port", "0", "--keys-dir", str(tmp_path), "--aes"],
-        stdout=subprocess.PIPE,
-        text=True,
+        [*cmd, "--trades", str(tmp_path / "trades.json")], stdout=subprocess.PIPE, text=True
     )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
-        assert "listening on http://127.0.0.1:" in line and "aes=on" in line
-        base_url = line.split("listening on ")[1].split()[0]
-        secret = json.loads((tmp_path / "secret.json").read_text())
-        encrypt_key = (tmp_path / "encrypt_key.txt").read_text().strip()
-
-        from tests.fixtures.gateway import GatewayHandle as Handle
-
-        class _Keys:  # just what `call` needs from KeyMaterial
-            app_id = secret["app_id"]
-            certs = None
-
-            class app:
-                private_pem = secret["private_key"]
-
-        handle = Handle.__new__(Handle)
-        handle.keys = _Keys()  # type: ignore[assignment]
-        handle.cert_mode = False
-        handle.server = type("S", (), {"base_url": base_url})()  # type: ignore[assignment]
-        resp = call(handle, aes_key=encrypt_key)
-        assert resp.status_code == 200
-        assert response_verifies(resp, secret["alipay_public_key"])
-        assert json.loads(aes(encrypt_key, resp.content, decrypt=True))["code"] == "10000"
+        assert "listening on http://127.0.0.1:" in line and f"aes={'on' if aes_on else 'off'}" in line, line
+        target = CliGateway(line.split("listening on ")[1].split()[0], key_material, cert_mode)
+        aes_key = key_material.encrypt_key if aes_on else None
+        resp = call(target, {"out_trade_no": "T-cli"}, aes_key=aes_key)
+        assert resp.status_code == 200 and response_verifies(resp, key_material.alipay.public_pem)
+        assert ("alipay-sn" in resp.headers) == cert_mode
+        body = json.loads(aes(aes_key, resp.content, decrypt=True) if aes_key else resp.content)
+        assert body["action"] == "refund"
     finally:
         proc.terminate()
         proc.wait(10)

@@ -7,6 +7,7 @@ import select
 import socket
 import threading
 import time
+import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 
@@ -25,6 +26,7 @@ class _Server(ThreadingHTTPServer):
         self.verbose = verbose
         self.stopping = threading.Event()
         self.open_connections: set[socket.socket] = set()
+        self.connections_accepted = 0
         self.connections_lock = threading.Lock()
         super().__init__(address, _Handler)
 
@@ -40,6 +42,7 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
         with self.server.connections_lock:
             self.server.open_connections.add(self.connection)
+            self.server.connections_accepted += 1
 
     def finish(self) -> None:
         with self.server.connections_lock:
@@ -54,10 +57,25 @@ class _Handler(BaseHTTPRequestHandler):
         if "chunked" in self.headers.get("transfer-encoding", "").lower():
             self._send(Reply(411, v3_error_body("length-required", "send Content-Length")))
             return None
-        length = int(self.headers.get("content-length") or 0)
+        try:
+            length = int(self.headers.get("content-length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self.close_connection = True
+            self._send(Reply(400, v3_error_body("bad-request", "bad Content-Length")))
+            return None
         return self.rfile.read(length) if length > 0 else b""
 
     def do_POST(self) -> None:
+        try:
+            self._post()
+        except Exception:  # noqa: BLE001 - an emulator bug must show as a 500, not a dropped connection
+            traceback.print_exc()
+            self.close_connection = True
+            self._send(Reply(500, v3_error_body("internal-error", "emulator error (see its stderr)")))
+
+    def _post(self) -> None:
         body = self._read_body()
         if body is None:
             return
@@ -136,6 +154,12 @@ class GatewayServer:
     def base_url(self) -> str:
         host, port = self._httpd.server_address[:2]
         return f"http://{host!s}:{port}"
+
+    @property
+    def connections_accepted(self) -> int:
+        """TCP connections accepted so far (keep-alive clients reuse one)."""
+        with self._httpd.connections_lock:
+            return self._httpd.connections_accepted
 
     def start(self) -> str:
         self._thread = threading.Thread(
