@@ -7,6 +7,8 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -287,6 +289,52 @@ def test_connect_timeout_is_a_timeout(key_material: KeyMaterial, public_key_secr
         finally:
             for filler in fillers:
                 filler.close()
+
+
+class RawServer:
+    """A one-shot TCP server that answers with fixed bytes, then stalls or hangs up (for transfer faults
+    no HTTP framework will produce)."""
+
+    def __init__(self, reply: bytes, *, stall_seconds: float = 0.0) -> None:
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(1)
+        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+        self._reply, self._stall = reply, stall_seconds
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        conn, _ = self._sock.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(self._reply)
+            time.sleep(self._stall)
+
+    def close(self) -> None:
+        self._thread.join(timeout=5)
+        self._sock.close()
+
+
+HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 400\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("stall", "expect"),
+    [(0.0, FailureKind.CONNECTION), (1.0, FailureKind.TIMEOUT)],
+    ids=["hang-up-mid-body", "stall-mid-body"],
+)
+def test_body_cut_off_in_transfer(
+    public_key_secret: dict[str, str], stall: float, expect: FailureKind
+) -> None:
+    server = RawServer(HEAD + b'{"action":"clo', stall_seconds=stall)
+    client = AlipayClient(server.url, load_signing_material(public_key_secret), read_timeout=0.3)
+    try:
+        failure = failed(client.cancel(CancelRequest("T-1", None)))
+        assert failure.kind is expect
+    finally:
+        client.session.close()
+        server.close()
 
 
 # --- our own configuration is wrong -----------------------------------------------------------

@@ -180,6 +180,8 @@ class AlipayClient:
             return _network_failure(
                 FailureKind.CONNECTION, f"could not talk to Alipay ({type(exc).__name__})", request_id
             )
+        except TimeoutError:  # a bare socket timeout that escaped requests' wrapping
+            return _network_failure(FailureKind.TIMEOUT, "timed out talking to Alipay", request_id)
         except (
             requests.RequestException,
             urllib3.exceptions.HTTPError,
