@@ -59,6 +59,8 @@ def reset() -> None:
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     runtime = get_runtime()
+    if event.get("Records") == []:  # nothing to do (Powertools refuses an empty batch)
+        return {"batchItemFailures": []}
     runtime.service.begin_invocation(context)
     processor = runtime.new_processor()
     process_partial_response(

@@ -1,0 +1,129 @@
+"""AWS failures injected through botocore event hooks on the handler's own clients: never acknowledged,
+nothing lost, and a success is replayed (not re-sent to Alipay) once the write goes through."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from tests.fixtures.aws import Pipeline, cancel_body, sqs_event, sqs_record
+
+
+def _failing(
+    code: str, operation: str, times: int | None = None, table: str | None = None
+) -> Callable[..., None]:
+    """A hook raising ``code``; for ``provide-client-params`` events ``table`` limits it to one table."""
+    left = [times]
+
+    def fail(params: dict[str, Any] | None = None, **_: Any) -> None:
+        if table is not None and (params or {}).get("TableName") != table:
+            return
+        if left[0] is not None:
+            if left[0] <= 0:
+                return
+            left[0] -= 1
+        raise ClientError({"Error": {"Code": code, "Message": "injected"}}, operation)
+
+    return fail
+
+
+def test_results_write_throttled_leaves_the_message_and_the_retry_replays_the_success(
+    pipeline: Pipeline,
+) -> None:
+    admin = pipeline.gateway.admin
+    admin.seed_trade("F-1", state="paid")
+    hook = _failing("ProvisionedThroughputExceededException", "UpdateItem", table=pipeline.aws.results_table)
+    events = pipeline.runtime_clients().dynamodb.meta.events
+    events.register("provide-client-params.dynamodb.UpdateItem", hook)
+    pipeline.aws.send(cancel_body("F-1"))
+
+    event, response, _ = pipeline.run_once()
+    assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+    assert pipeline.aws.result("F-1") is None
+    assert admin.cancel_calls("F-1") == 1
+
+    events.unregister("provide-client-params.dynamodb.UpdateItem", hook)
+    pipeline.aws.make_visible(event)
+    _, response, _ = pipeline.run_once()
+    assert response == {"batchItemFailures": []}
+    item = pipeline.aws.result("F-1")
+    assert item is not None and item["status"] == "SUCCEEDED" and item["action"] == "refund"
+    assert admin.count("F-1")["requests"] == 1  # the stored success was replayed
+
+
+def test_dead_letter_send_failure_leaves_a_terminal_message_on_the_queue(pipeline: Pipeline) -> None:
+    admin = pipeline.gateway.admin
+    admin.seed_trade("F-2", state="finished")
+    hook = _failing("AWS.SimpleQueueService.NonExistentQueue", "SendMessage")
+    events = pipeline.runtime_clients().sqs.meta.events
+    events.register("before-call.sqs.SendMessage", hook)
+    pipeline.aws.send(cancel_body("F-2"))
+
+    event, response, _ = pipeline.run_once()
+    assert len(response["batchItemFailures"]) == 1
+    assert pipeline.aws.dead_letters() == []
+    item = pipeline.aws.result("F-2")
+    assert item is not None and item["status"] == "FAILED"  # recorded; the dead letter is still owed
+
+    events.unregister("before-call.sqs.SendMessage", hook)
+    pipeline.aws.make_visible(event)
+    _, response, _ = pipeline.run_once()
+    assert response == {"batchItemFailures": []}
+    [letter] = pipeline.aws.dead_letters()
+    assert letter["attributes"]["error_sub_code"] == "ACQ.TRADE_HAS_FINISHED"
+
+
+def test_bad_message_dead_letter_failure_is_not_acknowledged(pipeline: Pipeline) -> None:
+    pipeline.runtime_clients().sqs.meta.events.register(
+        "before-call.sqs.SendMessage", _failing("ThrottlingException", "SendMessage")
+    )
+    pipeline.aws.send("not json")
+    _, response, _ = pipeline.run_once()
+    assert len(response["batchItemFailures"]) == 1
+
+
+def test_idempotency_store_failure_is_not_acknowledged_and_alipay_not_called(pipeline: Pipeline) -> None:
+    admin = pipeline.gateway.admin
+    admin.seed_trade("F-3", state="unpaid")
+    pipeline.runtime_clients().dynamodb.meta.events.register(
+        "before-call.dynamodb.PutItem", _failing("ProvisionedThroughputExceededException", "PutItem")
+    )
+    pipeline.aws.send(cancel_body("F-3"))
+    _, response, _ = pipeline.run_once()
+    assert len(response["batchItemFailures"]) == 1
+    assert admin.count("F-3")["requests"] == 0
+    assert pipeline.aws.dead_letters() == []
+
+
+def test_retrying_write_failure_is_not_acknowledged(pipeline: Pipeline) -> None:
+    admin = pipeline.gateway.admin
+    admin.seed_trade("F-4", state="unpaid")
+    admin.set_fault("http_5xx", trade="F-4")
+    pipeline.runtime_clients().dynamodb.meta.events.register(
+        "provide-client-params.dynamodb.UpdateItem",
+        _failing("InternalServerError", "UpdateItem", table=pipeline.aws.results_table),
+    )
+    # Even on the last receive: without its FAILED record the message must not be acknowledged.
+    response = pipeline.invoke(
+        sqs_event(
+            [sqs_record(cancel_body("F-4"), message_id="m", receive_count=pipeline.aws.max_receive_count)]
+        )
+    )
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m"}]}
+    assert pipeline.aws.dead_letters() == []
+
+
+def test_visibility_change_failure_still_reports_the_retry(pipeline: Pipeline) -> None:
+    admin = pipeline.gateway.admin
+    admin.seed_trade("F-5", state="unpaid")
+    admin.set_fault("http_5xx", trade="F-5")
+    pipeline.runtime_clients().sqs.meta.events.register(
+        "before-call.sqs.ChangeMessageVisibility", _failing("ThrottlingException", "ChangeMessageVisibility")
+    )
+    pipeline.aws.send(cancel_body("F-5"))
+    _, response, _ = pipeline.run_once()
+    assert len(response["batchItemFailures"]) == 1
+    item = pipeline.aws.result("F-5")
+    assert item is not None and item["status"] == "RETRYING"

@@ -1,0 +1,142 @@
+"""Signing material through lambda_handler: cache, rotation mid-stream, unreadable secrets."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from local.keygen import RsaKeyPair
+
+from tests.fixtures.aws import Pipeline, PowertoolsLines, cancel_body, sqs_event, sqs_record
+
+
+def _count_secret_reads(pipeline: Pipeline) -> list[str]:
+    reads: list[str] = []
+    pipeline.runtime_clients().secretsmanager.meta.events.register(
+        "before-call.secretsmanager.GetSecretValue", lambda **_: reads.append("read")
+    )
+    return reads
+
+
+def _batch(pipeline: Pipeline, prefix: str, n: int) -> list[str]:
+    keys = [f"{prefix}-{i}" for i in range(n)]
+    pipeline.gateway.admin.seed_trades([{"out_trade_no": key, "state": "unpaid"} for key in keys])
+    for key in keys:
+        pipeline.aws.send(cancel_body(key))
+    return keys
+
+
+def test_secret_is_read_once_per_warm_container(pipeline: Pipeline) -> None:
+    reads = _count_secret_reads(pipeline)
+    for round_ in range(3):
+        _batch(pipeline, f"W{round_}", 3)
+        _, response, _ = pipeline.run_once()
+        assert response == {"batchItemFailures": []}
+    assert reads == ["read"]
+
+
+def test_app_key_rotation_mid_stream_recovers_without_dead_letters(
+    pipeline: Pipeline, other_rsa_key_pair: RsaKeyPair
+) -> None:
+    admin = pipeline.gateway.admin
+    reads = _count_secret_reads(pipeline)
+    _batch(pipeline, "ROT-before", 2)
+    pipeline.run_once()
+
+    # Rotation: Alipay learns the new app public key and retires the old one now; the secret is
+    # updated. The warm container still holds the old key (max age 300 s).
+    admin.rotate_app_key(other_rsa_key_pair.public_pem, grace_seconds=0)
+    rotated = {**pipeline.gateway.secret, "private_key": other_rsa_key_pair.private_pem}
+    pipeline.aws.put_secret(rotated)
+
+    keys = _batch(pipeline, "ROT-after", 5)
+    _, response, _ = pipeline.run_once()
+
+    assert response == {"batchItemFailures": []}
+    assert pipeline.aws.dead_letters() == []
+    for key in keys:
+        item = pipeline.aws.result(key)
+        assert item is not None and item["status"] == "SUCCEEDED", item
+    assert reads == ["read", "read"]  # the cold start, then exactly one refresh for the whole batch
+
+
+def test_alipay_key_rotation_refreshes_and_never_trusts_the_unverifiable_answer(
+    pipeline: Pipeline, other_rsa_key_pair: RsaKeyPair
+) -> None:
+    admin = pipeline.gateway.admin
+    _batch(pipeline, "AK-before", 1)
+    pipeline.run_once()
+    admin.rotate_alipay_key(other_rsa_key_pair.private_pem)  # answers now signed with a key we lack
+
+    [key] = _batch(pipeline, "AK-mid", 1)
+    _, response, _ = pipeline.run_once()
+    assert len(response["batchItemFailures"]) == 1  # refreshed, still unverifiable: retried, not trusted
+    item = pipeline.aws.result(key)
+    assert item is not None and (item["status"], item["outcome_class"]) == ("RETRYING", "retry")
+
+    pipeline.aws.put_secret({**pipeline.gateway.secret, "alipay_public_key": other_rsa_key_pair.public_pem})
+    pipeline.aws.make_visible(pipeline.last_event)
+    _, response, _ = pipeline.run_once()
+    assert response == {"batchItemFailures": []}
+    item = pipeline.aws.result(key)
+    assert item is not None and item["status"] == "SUCCEEDED"
+    assert pipeline.aws.dead_letters() == []
+
+
+@pytest.mark.parametrize(
+    ("secret", "problem"),
+    [
+        ("this is not JSON", "not a JSON object"),
+        (json.dumps(["a", "list"]), "not a JSON object"),
+        (json.dumps({"app_id": "2021000000000001"}), "private_key"),
+    ],
+)
+def test_unusable_secret_retries_good_messages_dead_letters_bad_ones_and_alarms(
+    pipeline: Pipeline,
+    powertools_lines: PowertoolsLines,
+    capsys: pytest.CaptureFixture[str],
+    secret: str,
+    problem: str,
+) -> None:
+    good_secret = pipeline.gateway.secret
+    pipeline.aws.put_secret(secret)
+    pipeline.gateway.admin.seed_trade("SEC-1", state="unpaid")
+    event = sqs_event(
+        [
+            sqs_record(cancel_body("SEC-1"), message_id="good"),
+            sqs_record("garbage", message_id="bad"),
+        ]
+    )
+    capsys.readouterr()
+    response = pipeline.invoke(event)
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": "good"}]}
+    [letter] = pipeline.aws.dead_letters()
+    assert letter["attributes"]["source_message_id"] == "bad"
+    item = pipeline.aws.result("SEC-1")
+    assert item is not None and (item["status"], item["outcome_class"]) == ("RETRYING", "config_error")
+    assert problem in item["error_message"]
+    assert pipeline.gateway.admin.counts()["total_requests"] == 0
+    metrics_out = capsys.readouterr().out
+    assert '"ConfigurationError"' in metrics_out
+    errors = [r for r in powertools_lines.records() if r.get("level") == "ERROR"]
+    assert any(problem in json.dumps(r) for r in errors), errors
+
+    # Fixed: the next invocation of the same warm container picks it up (no max-age wait).
+    pipeline.aws.put_secret(good_secret)
+    response = pipeline.invoke(
+        sqs_event([sqs_record(cancel_body("SEC-1"), message_id="good", receive_count=2)])
+    )
+    assert response == {"batchItemFailures": []}
+    item = pipeline.aws.result("SEC-1")
+    assert item is not None and item["status"] == "SUCCEEDED"
+
+
+def test_missing_secret_names_it_and_retries(pipeline: Pipeline, powertools_lines: PowertoolsLines) -> None:
+    pipeline.configure(ALIPAY_SECRET_ID="no-such-secret")
+    response = pipeline.invoke(sqs_event([sqs_record(cancel_body("SEC-2"), message_id="m")]))
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m"}]}
+    errors: list[dict[str, Any]] = [r for r in powertools_lines.records() if r.get("level") == "ERROR"]
+    assert any("no-such-secret" in json.dumps(r) for r in errors)
+    assert pipeline.aws.dead_letters() == []
