@@ -176,17 +176,17 @@ def account(enqueued: Iterable[Enqueued], snapshot: Snapshot) -> Accounting:
 
     for message in messages:
         record = snapshot.results.get(message.trade_key) if message.trade_key else None
-        letter = by_source.get(message.message_id)
+        found = by_source.get(message.message_id)
         final_record = record is not None and record.get("status") in TERMINAL_STATUSES
-        reasoned_letter = letter is not None and bool(letter.reason.strip())
+        reasoned_letter = found is not None and bool(found.reason.strip())
         accounted = final_record or reasoned_letter
-        label = outcome_label(record, letter)
-        result.outcomes.append(MessageOutcome(message, record, letter, label, accounted))
+        label = outcome_label(record, found)
+        result.outcomes.append(MessageOutcome(message, record, found, label, accounted))
         if not accounted:
             result.violations.append(
                 f"message {message.message_id} ({message.scenario}, trade {message.trade_key}) is "
                 f"unaccounted for: record {record.get('status') if record else 'none'}, dead letter "
-                f"{'without reason' if letter else 'none'}"
+                f"{'without reason' if found else 'none'}"
             )
         elif message.expect and label not in message.expect:
             result.surprises.append(

@@ -247,6 +247,9 @@ class _SwitchableStdout:
     def isatty(self) -> bool:
         return False
 
+    def __getattr__(self, name: str) -> object:  # encoding, fileno, ...: those of the real stream
+        return getattr(self.fallback, name)
+
 
 @contextlib.contextmanager
 def function_output_to(log: TextIO) -> Iterator[None]:
@@ -254,7 +257,7 @@ def function_output_to(log: TextIO) -> Iterator[None]:
     saved = sys.stdout
     switch = _SwitchableStdout(saved)
     switch.target = log
-    sys.stdout = switch  # type: ignore[assignment]
+    sys.stdout = switch
     try:
         yield
     finally:

@@ -57,7 +57,8 @@ def free_port() -> int:
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Linux: the kernel sends SIGTERM to the moto server if this Python process dies, even by SIGKILL."""
+    """Linux: the kernel sends SIGTERM to the moto server if this Python process dies, even by SIGKILL.
+    (The signal follows the *thread* that started it: start the stack from a long-lived thread.)"""
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
