@@ -42,7 +42,20 @@ metrics = Metrics(
     namespace=os.getenv("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_NAMESPACE,
     service=os.getenv("POWERTOOLS_SERVICE_NAME") or DEFAULT_SERVICE,
 )
-_metrics_lock = threading.Lock()
+_metrics_lock = threading.RLock()
+
+
+def _serialised_flush(flush: Callable[..., None]) -> Callable[..., None]:
+    def locked(*args: Any, **kwargs: Any) -> None:
+        with _metrics_lock:
+            flush(*args, **kwargs)
+
+    return locked
+
+
+# log_metrics flushes through the provider; in-process drivers run invocations on several threads, so
+# a flush must not interleave with another invocation's add_metric.
+metrics.provider.flush_metrics = _serialised_flush(metrics.provider.flush_metrics)  # type: ignore[method-assign]
 
 
 def apply_environment(environ: Mapping[str, str]) -> None:
