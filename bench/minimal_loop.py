@@ -1,0 +1,81 @@
+"""The per-message CPU floor: only the required work, written by hand.
+
+Per message: build the JSON body, sign it (RSA2, v3 Authorization header), POST it on a kept-alive
+``requests.Session``, verify Alipay's response signature, parse the answer, and write ONE DynamoDB item
+(conditional, as the results contract requires). No idempotency store, no logging, no metrics, no
+batch processor, no classification. Keys are parsed once, clients built once: what a per-message
+floor should not pay for again.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import time
+import uuid
+from typing import Any
+
+import requests
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+CANCEL_PATH = "/v3/alipay/trade/cancel"
+
+
+class MinimalCanceller:
+    def __init__(self, endpoint: str, secret: dict[str, str], dynamodb: Any, results_table: str) -> None:
+        private = serialization.load_pem_private_key(secret["private_key"].encode(), password=None)
+        public = serialization.load_pem_public_key(secret["alipay_public_key"].encode())
+        assert isinstance(private, rsa.RSAPrivateKey) and isinstance(public, rsa.RSAPublicKey)
+        self._private, self._public = private, public
+        self._app_id = secret["app_id"]
+        self._url = endpoint.rstrip("/") + CANCEL_PATH
+        self._session = requests.Session()
+        self._dynamodb = dynamodb
+        self._table = results_table
+
+    def cancel(self, out_trade_no: str, *, write: bool = True) -> str:
+        """Returns Alipay's ``action``; raises on anything but a verified success. ``write=False``
+        leaves out the DynamoDB write (to measure what one AWS call costs by difference)."""
+        body = json.dumps({"out_trade_no": out_trade_no}, separators=(",", ":"))
+        auth = f"app_id={self._app_id},nonce={uuid.uuid4().hex},timestamp={time.time_ns() // 1_000_000}"
+        content = f"{auth}\nPOST\n{CANCEL_PATH}\n{body}\n".encode()
+        sign = base64.b64encode(self._private.sign(content, padding.PKCS1v15(), hashes.SHA256())).decode()
+        response = self._session.post(
+            self._url,
+            data=body.encode(),
+            headers={
+                "Authorization": f"ALIPAY-SHA256withRSA {auth},sign={sign}",
+                "Content-Type": "application/json;charset=UTF-8",
+                "alipay-request-id": uuid.uuid4().hex,
+            },
+            timeout=(3, 10),
+        )
+        raw = response.content
+        h = response.headers
+        signed = f"{h['alipay-timestamp']}\n{h['alipay-nonce']}\n".encode() + raw + b"\n"
+        self._public.verify(
+            base64.b64decode(h["alipay-signature"]), signed, padding.PKCS1v15(), hashes.SHA256()
+        )
+        answer = json.loads(raw)
+        if response.status_code != 200 or answer.get("code") not in (None, "10000"):
+            raise RuntimeError(f"cancel failed: HTTP {response.status_code}")
+        action = str(answer.get("action") or "none")
+        if not write:
+            return action
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+        self._dynamodb.put_item(
+            TableName=self._table,
+            Item={
+                "trade_key": {"S": out_trade_no},
+                "status": {"S": "SUCCEEDED"},
+                "outcome_class": {"S": "succeeded"},
+                "action": {"S": action},
+                "updated_at": {"S": now},
+            },
+            ConditionExpression="attribute_not_exists(trade_key) OR #status <> :succeeded",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":succeeded": {"S": "SUCCEEDED"}},
+        )
+        return action

@@ -1,0 +1,257 @@
+"""Turn bench results into the summary rows, a Markdown table, and the README's Performance block."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from bench.machine import describe
+
+START_MARKER = "<!-- bench:start -->"
+END_MARKER = "<!-- bench:end -->"
+
+
+def _row(
+    metric: str, value: str, baseline: str, ratio: float | None, target: str, met: bool | None
+) -> dict[str, Any]:
+    return {
+        "metric": metric,
+        "value": value,
+        "baseline": baseline,
+        "ratio": ratio,
+        "target": target,
+        "met": met,
+    }
+
+
+def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    lat = results.get("batch_latency") or {}
+    if "rows" in lat:
+        L = lat["latency_ms"]
+        for r in lat["rows"]:
+            size, h, s = r["batch_size"], r["handler"], r["sequential"]
+            fails = h["failed_records"] + s["failed_records"]
+            note = f" ({fails} records failed)" if fails else ""
+            is_ten = size == 10
+            rows.append(
+                _row(
+                    f"Batch of {size}, L = {L} ms: handler vs floor L",
+                    f"{h['median_ms']:.0f} ms{note}",
+                    f"{L} ms",
+                    r["handler_over_floor"],
+                    "<= 1.5" if is_ten else "-",
+                    (r["handler_over_floor"] <= 1.5)
+                    if is_ten and r["handler_over_floor"] is not None
+                    else None,
+                )
+            )
+            rows.append(
+                _row(
+                    f"Batch of {size}: sequential BatchProcessor / handler",
+                    f"{s['median_ms']:.0f} ms sequential",
+                    f"{h['median_ms']:.0f} ms handler",
+                    r["speedup_vs_sequential"],
+                    ">= 6 (speed-up)" if is_ten else "-",
+                    (r["speedup_vs_sequential"] >= 6.0) if is_ten else None,
+                )
+            )
+    cpu = (results.get("cpu") or {}).get("measured") or {}
+    if "ratio" in cpu:
+        rows.append(
+            _row(
+                "CPU per message, zero latency: handler vs minimal loop",
+                f"{cpu['handler_ms_per_message']['self']:.2f} ms",
+                f"{cpu['floor_ms_per_message']['self']:.2f} ms",
+                cpu["ratio"],
+                "<= 1.5",
+                cpu["met"],
+            )
+        )
+    cold = (results.get("cold_start") or {}).get("targets") or {}
+    if cold:
+        floor = cold["floor"]
+        for name, label, target in (
+            ("handler", "Cold start (import + init), tracing off", "<= 1.3"),
+            ("handler_traced", "Cold start (import + init), tracing on", "-"),
+        ):
+            t = cold[name]
+            xray = "X-Ray SDK loaded" if t["xray_loaded"] else "no X-Ray SDK"
+            rows.append(
+                _row(
+                    label,
+                    f"{t['total_ms_median']:.0f} ms ({t['import_ms_median']:.0f} import, {xray})",
+                    f"{floor['total_ms_median']:.0f} ms",
+                    t["ratio_to_floor"],
+                    target,
+                    (t["ratio_to_floor"] <= 1.3) if target != "-" else None,
+                )
+            )
+    mem = results.get("memory") or {}
+    if "peak_rss_mb" in mem:
+        rows.append(
+            _row(
+                f"Peak RSS, one warm process, {mem['messages']} messages",
+                f"{mem['peak_rss_mb']:.0f} MB",
+                f"MemorySize {mem['memory_size_mb']} MB",
+                mem["peak_share_of_memory_size"],
+                "< 1 (fits)",
+                mem["fits"],
+            )
+        )
+    pkg = results.get("package_size") or {}
+    if "full" in pkg:
+        layer = pkg["scenarios"]["powertools_layer"]
+        rows.append(
+            _row(
+                "Deployment artifact (src/requirements.txt + src)",
+                f"{pkg['full']['zipped_mb']:.1f} MB zipped, {pkg['full']['unzipped_mb']:.1f} MB unzipped",
+                f"limit {pkg['limits_mb']['zipped']} MB zipped",
+                round(pkg["full"]["zipped_mb"] / pkg["limits_mb"]["zipped"], 2),
+                "< 1 (fits)",
+                pkg["full"]["zipped_mb"] < pkg["limits_mb"]["zipped"],
+            )
+        )
+        rows.append(
+            _row(
+                "Artifact with Powertools layer + runtime boto3",
+                f"{layer['zipped_mb']:.1f} MB zipped, {layer['unzipped_mb']:.1f} MB unzipped",
+                f"{pkg['full']['zipped_mb']:.1f} MB zipped",
+                round(layer["zipped_mb"] / pkg["full"]["zipped_mb"], 2) if pkg["full"]["zipped_mb"] else None,
+                "-",
+                None,
+            )
+        )
+    for section in ("batch_latency", "cpu", "cold_start", "memory", "package_size"):
+        error = (results.get(section) or {}).get("error")
+        if error:
+            rows.append(_row(f"{section} FAILED", error[:120], "-", None, "-", False))
+    return rows
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    def met(value: bool | None) -> str:
+        return "-" if value is None else ("yes" if value else "**no**")
+
+    lines = ["| measure | value | baseline | ratio | target | met |", "| --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}"
+        lines.append(
+            f"| {r['metric']} | {r['value']} | {r['baseline']} | {ratio} | {r['target']} | {met(r['met'])} |"
+        )
+    return "\n".join(lines)
+
+
+def findings(results: dict[str, Any]) -> list[str]:
+    """What costs more than the floor, in the measured numbers (empty pieces are left out)."""
+    out: list[str] = []
+    cpu = (results.get("cpu") or {}).get("measured") or {}
+    prof = (results.get("cpu") or {}).get("profile") or {}
+    if "ratio" in cpu:
+        calls = (prof.get("calls") or {}).get("AWS API calls per message", {})
+        one = cpu.get("one_dynamodb_call_ms")
+        h_calls, f_calls = calls.get("handler"), calls.get("floor")
+        text = f"CPU: the handler spends {cpu['handler_excess_ms']:.2f} ms per message more than the floor."
+        if h_calls is not None and f_calls is not None and one:
+            extra = h_calls - f_calls
+            text += (
+                f" It makes {h_calls:g} AWS calls per message against the floor's {f_calls:g} (Powertools"
+                f" idempotency: PutItem in-progress + UpdateItem completed); one DynamoDB call costs"
+                f" {one:.2f} ms of CPU here, so the extra calls account for about {extra * one:.2f} ms."
+            )
+        hp = prof.get("handler_ms_per_message") or {}
+        total = hp.get("handler total")
+        if total:
+            small = sum(
+                hp.get(k, 0.0)
+                for k in (
+                    "logging (records emitted)",
+                    "logging keys (append/clear)",
+                    "metrics (add + flush)",
+                    "message parsing",
+                    "classification",
+                    "secret cache + client check (begin_invocation)",
+                )
+            )
+            text += (
+                f" Logging, metrics, parsing, classification and the secret/client check together are"
+                f" {100 * small / total:.1f}% of the handler's profiled CPU; clients are built once per"
+                f" container."
+            )
+        out.append(text)
+    lat = results.get("batch_latency") or {}
+    ten = next((r for r in lat.get("rows", []) if r["batch_size"] == 10), None)
+    if ten and "handler_ms_per_message" in cpu:
+        moto = cpu["handler_ms_per_message"].get("moto", 0.0)
+        out.append(
+            f"Latency: a batch of 10 takes {ten['handler']['median_ms'] - lat['latency_ms']:.0f} ms beyond L."
+            f" The local moto server burns {moto:.1f} ms of CPU per handler message (in one process, so"
+            f" ~{moto * 10:.0f} ms per batch of 10, serialised) next to the handler's own"
+            f" {cpu['handler_ms_per_message']['self']:.1f} ms; on this machine the batch is bound by the"
+            f" local AWS emulator's CPU, not by waiting on Alipay."
+        )
+    cold = (results.get("cold_start") or {}).get("targets") or {}
+    if cold:
+        beyond = cold["handler"].get("beyond_floor_by_package_ms") or []
+        top = ", ".join(f"{b['name']} {b['ms']:.0f} ms" for b in beyond[:5])
+        traced, plain = cold["handler_traced"], cold["handler"]
+        out.append(
+            f"Cold start: beyond the floor the handler imports (self time, -X importtime): {top}."
+            f" Tracing on adds {traced['total_ms_median'] - plain['total_ms_median']:.0f} ms"
+            f" (X-Ray SDK {'loaded' if traced['xray_loaded'] else 'not loaded'});"
+            f" with tracing off the X-Ray SDK is {'loaded' if plain['xray_loaded'] else 'not loaded'}."
+        )
+    pkg = results.get("package_size") or {}
+    if "by_distribution" in pkg:
+        top = ", ".join(
+            f"{d['name']} {d['zipped_mb']:.1f} MB"
+            for d in sorted(pkg["by_distribution"], key=lambda d: -d["zipped_mb"])[:3]
+        )
+        sc = pkg["scenarios"]
+        out.append(
+            f"Package: zipped size is dominated by {top}. boto3 from the runtime leaves"
+            f" {sc['runtime_sdk']['zipped_mb']:.1f} MB; the Powertools layer too leaves"
+            f" {sc['powertools_layer']['zipped_mb']:.1f} MB, and"
+            f" {sc['powertools_layer_with_its_cryptography']['zipped_mb']:.1f} MB"
+            f" if cryptography also came from the layer ({pkg['layer_cryptography_note']})."
+        )
+    return out
+
+
+def readme_block(results: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    machine = results["machine"]
+    lines = [
+        f"Measured by `make bench` on {results['generated_at'][:10]}: {describe(machine)}.",
+        "Each ratio compares with a baseline measured in the same process and run. Benchmarks never fail CI.",
+        "",
+        markdown_table(rows),
+        "",
+    ]
+    for finding in findings(results):
+        lines.append(f"- {finding}")
+    lines.append("")
+    lines.append("Raw figures: `bench/results/latest.json`.")
+    return "\n".join(lines)
+
+
+def update_readme(readme: Path, block: str) -> str:
+    """Replace what lies between the markers; anything else in the README is left as it is."""
+    if not readme.exists():
+        return f"warning: {readme} does not exist; Performance section not updated"
+    text = readme.read_text()
+    start, end = text.find(START_MARKER), text.find(END_MARKER)
+    if start < 0 or end < 0 or end < start:
+        return (
+            f"warning: {readme} has no {START_MARKER} ... {END_MARKER} markers;"
+            " Performance section not updated"
+        )
+    new = text[: start + len(START_MARKER)] + "\n" + block.rstrip() + "\n" + text[end:]
+    if new != text:
+        readme.write_text(new)
+    return f"updated the Performance section of {readme}"
+
+
+def write_json(path: Path, results: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")

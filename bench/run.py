@@ -1,0 +1,183 @@
+"""``make bench``: measure, print the table, write bench/results/latest.json, update README's block.
+
+Sections: cold start, package size (no servers needed), then batch latency, per-message CPU (with a
+profile) and memory against one bench stack (moto server + gateway emulator, child processes).
+A section that crashes is recorded as an error and the others still run; the exit status is 0
+unless something crashed. Targets missed are reported, never turned into a failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+from bench.machine import machine_info
+from bench.report import markdown_table, readme_block, summary_rows, update_readme, write_json
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = REPO / "bench" / "results" / "latest.json"
+DEFAULT_README = REPO / "README.md"
+SECTIONS = ("cold", "package", "latency", "cpu", "memory")
+
+
+def _log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def _function_stdout_silenced() -> Iterator[TextIO]:
+    """The function logs (Powertools Logger binds sys.stdout when the module is imported) and prints
+    EMF metrics to stdout, as in Lambda. Point it at /dev/null, so writing still costs a syscall as
+    it would, but the table stays readable. Yields the real stdout."""
+    real = sys.stdout
+    with open(os.devnull, "w") as sink:
+        sys.stdout = sink
+        try:
+            yield real
+        finally:
+            sys.stdout = real
+
+
+def _section(results: dict[str, Any], name: str, work: Callable[[], Any]) -> bool:
+    started = time.perf_counter()
+    try:
+        results[name] = work()
+        ok = True
+    except Exception as error:  # noqa: BLE001 - one broken section must not lose the others
+        traceback.print_exc(file=sys.stderr)
+        results[name] = {"error": f"{type(error).__name__}: {error}"}
+        ok = False
+    _log(f"{name}: {time.perf_counter() - started:.1f} s")
+    return ok
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    p.add_argument(
+        "--quick", action="store_true", help="tiny sizes (seconds): keeps the harness from rotting"
+    )
+    p.add_argument("--latency-ms", type=int, default=100, help="emulator latency L for batch latency")
+    p.add_argument("--cpu-messages", type=int, default=300)
+    p.add_argument("--profile-messages", type=int, default=100)
+    p.add_argument("--memory-messages", type=int, default=1000)
+    p.add_argument("--cold-runs", type=int, default=11, help="fresh processes per cold-start target")
+    p.add_argument("--only", default=",".join(SECTIONS), help=f"comma list of {','.join(SECTIONS)}")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    p.add_argument("--readme", type=Path, default=DEFAULT_README)
+    p.add_argument("--no-readme", action="store_true", help="do not touch the README")
+    args = p.parse_args(argv)
+    unknown = set(args.only.split(",")) - set(SECTIONS)
+    if unknown:
+        p.error(f"--only: unknown sections {sorted(unknown)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    only = set(args.only.split(","))
+    quick = args.quick
+    started = time.perf_counter()
+    results: dict[str, Any] = {
+        "schema": 1,
+        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": machine_info(),
+        "quick": quick,
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+    }
+    ok = True
+    if "cold" in only:
+        from bench.cold_start import measure_cold_start
+
+        _log("cold start: fresh interpreters ...")
+        runs = 2 if quick else max(10, args.cold_runs)
+        ok &= _section(
+            results, "cold_start", lambda: measure_cold_start(runs=runs, breakdown_runs=1 if quick else 5)
+        )
+    if "package" in only:
+        from bench.package_size import measure_package_size
+
+        _log("package size ...")
+        ok &= _section(results, "package_size", measure_package_size)
+    if only & {"latency", "cpu", "memory"}:
+        ok &= _stack_sections(results, args, only)
+
+    results["duration_s"] = round(time.perf_counter() - started, 1)
+    rows = summary_rows(results)
+    results["summary"] = rows
+    write_json(args.out, results)
+    print(markdown_table(rows))
+    print(f"\nraw figures: {args.out}")
+    if not args.no_readme:
+        print(update_readme(args.readme, readme_block(results, rows)))
+    _log(f"done in {results['duration_s']} s")
+    return 0 if ok else 1
+
+
+def _stack_sections(results: dict[str, Any], args: argparse.Namespace, only: set[str]) -> bool:
+    from bench.bench_stack import BenchStack
+
+    quick = args.quick
+    ok = True
+    _log("starting moto server and gateway emulator ...")
+    with BenchStack() as stack:
+        if "latency" in only or "cpu" in only:
+            with _function_stdout_silenced(), stack.applied_env():
+                import alipay_cancel.handler as handler
+
+                handler.reset()  # read this stack's environment
+                try:
+                    if "latency" in only:
+                        from bench.batch_latency import measure_batch_latency
+
+                        latency = 20 if quick else args.latency_ms
+                        _log(f"batch latency at L = {latency} ms ...")
+                        sizes = (1, 3) if quick else (1, 10, 100)
+                        reps = {1: 1, 3: 1} if quick else None
+                        ok &= _section(
+                            results,
+                            "batch_latency",
+                            lambda: measure_batch_latency(
+                                stack,
+                                latency_ms=latency,
+                                sizes=sizes,
+                                reps=reps,
+                                sequential_reps=reps,
+                            ),
+                        )
+                    if "cpu" in only:
+                        from bench.cpu_cost import measure_cpu, profile_breakdown
+
+                        _log("CPU per message at zero latency ...")
+
+                        def cpu() -> dict[str, Any]:
+                            messages = 4 if quick else args.cpu_messages
+                            batch = 2 if quick else 10
+                            return {
+                                "measured": measure_cpu(stack, messages=messages, batch=batch),
+                                "profile": profile_breakdown(
+                                    stack, messages=4 if quick else args.profile_messages, batch=batch
+                                ),
+                            }
+
+                        ok &= _section(results, "cpu", cpu)
+                finally:
+                    handler.reset()
+        if "memory" in only:
+            from bench.memory import measure_memory
+
+            messages = 10 if quick else args.memory_messages
+            _log(f"memory: one warm process, {messages} messages ...")
+            ok &= _section(results, "memory", lambda: measure_memory(stack, messages=messages))
+    return ok
+
+
+if __name__ == "__main__":
+    sys.exit(main())

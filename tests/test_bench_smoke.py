@@ -1,0 +1,103 @@
+"""Keeps `make bench` from rotting: the harness runs end to end at a tiny size and writes its JSON.
+
+Asserts the shape of what it writes (every section measured, no section crashed, the table rows
+complete) and the README block handling; never timings, which belong to the benchmark, not a test.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from bench.report import END_MARKER, START_MARKER, update_readme
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def quick_results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
+    out = tmp_path_factory.mktemp("bench") / "latest.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--quick", "--no-readme", "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(out.read_text()), done.stdout
+
+
+def test_every_section_is_measured_without_error(quick_results: tuple[dict, str]) -> None:
+    results, _ = quick_results
+    for section in ("cold_start", "package_size", "batch_latency", "cpu", "memory"):
+        assert section in results, section
+        assert "error" not in results[section], results[section]
+    machine = results["machine"]
+    assert machine["cores"] >= 1 and machine["python"] and machine["cpu_model"]
+
+
+def test_sections_have_the_figures_the_report_uses(quick_results: tuple[dict, str]) -> None:
+    results, _ = quick_results
+    cold = results["cold_start"]["targets"]
+    assert set(cold) == {"floor", "handler", "handler_traced"}
+    assert cold["handler_traced"]["xray_loaded"] is True  # tracing on really loads the SDK
+    assert isinstance(cold["handler"]["xray_loaded"], bool)
+    assert cold["handler"]["beyond_floor_by_package_ms"]
+
+    latency = results["batch_latency"]
+    assert [r["batch_size"] for r in latency["rows"]] == [1, 3]
+    for row in latency["rows"]:
+        # A benchmark over failing records would measure nothing: the quick run must be clean.
+        assert row["handler"]["failed_records"] == 0
+        assert row["sequential"]["failed_records"] == 0
+        assert row["speedup_vs_sequential"] > 0
+
+    cpu = results["cpu"]
+    assert cpu["measured"]["failed_records"] == 0
+    assert cpu["measured"]["handler_ms_per_message"]["self"] > 0
+    assert cpu["measured"]["floor_ms_per_message"]["self"] > 0
+    assert cpu["profile"]["calls"]["HTTP POSTs per message"]["handler"] == 1.0
+
+    memory = results["memory"]
+    assert memory["failed_records"] == 0 and memory["messages"] == 10
+    assert memory["peak_rss_mb"] >= memory["rss_after_import_mb"] > 0
+
+    package = results["package_size"]
+    names = {d["name"] for d in package["by_distribution"]}
+    assert {"alipay_cancel (src)", "botocore", "cryptography"} <= names
+    layer = package["scenarios"]["powertools_layer"]
+    assert 0 < layer["zipped_mb"] < package["full"]["zipped_mb"]
+
+
+def test_table_is_printed_with_a_row_per_summary_entry(quick_results: tuple[dict, str]) -> None:
+    results, stdout = quick_results
+    rows = results["summary"]
+    assert len(rows) >= 8
+    for row in rows:
+        assert set(row) == {"metric", "value", "baseline", "ratio", "target", "met"}
+        assert row["metric"] in stdout
+
+
+def test_readme_block_is_replaced_between_markers_only(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    head, tail = "# Title\n\n## Performance\n", f"{END_MARKER}\n\n## Next\nkeep\n"
+    readme.write_text(f"{head}{START_MARKER}\nold figures\n{tail}")
+    message = update_readme(readme, "| new | table |")
+    text = readme.read_text()
+    assert "updated" in message
+    assert "old figures" not in text and "| new | table |" in text
+    assert text.startswith(head + START_MARKER) and text.endswith(tail)
+
+
+def test_readme_without_markers_is_left_alone(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text("# Title\n\n## Performance\nhand-written\n")
+    message = update_readme(readme, "| new | table |")
+    assert message.startswith("warning")
+    assert readme.read_text() == "# Title\n\n## Performance\nhand-written\n"
+    assert update_readme(tmp_path / "missing.md", "x").startswith("warning")
