@@ -97,6 +97,7 @@ class MotoServer:
         self.port = 0
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
+        self._own_log = False  # a temp log of ours: removed on stop
 
     @property
     def url(self) -> str:
@@ -114,6 +115,7 @@ class MotoServer:
                 fd, name = tempfile.mkstemp(prefix="moto-server-", suffix=".log")
                 os.close(fd)
                 self.log_path = Path(name)
+                self._own_log = True
             log = open(self.log_path, "ab")  # the child owns it for its lifetime
             try:
                 env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
@@ -156,6 +158,8 @@ class MotoServer:
     def stop(self) -> None:
         if self.proc is not None:
             _stop_process(self.proc)
+        if self._own_log and self.log_path is not None:
+            self.log_path.unlink(missing_ok=True)
 
 
 class LocalStack:

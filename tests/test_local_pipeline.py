@@ -68,9 +68,10 @@ def _our_moto_children() -> list[int]:
 
 
 @pytest.mark.timeout(150)
-def test_demo_accounts_for_every_message_and_leaves_no_process() -> None:
+def test_demo_accounts_for_every_message_and_leaves_no_process(tmp_path: Path) -> None:
     out = io.StringIO()
-    result = run_demo(messages=30, fault_rate=0.1, seed=11, out=out, deadline_seconds=120)
+    log = tmp_path / "function.log"
+    result = run_demo(messages=30, fault_rate=0.1, seed=11, out=out, deadline_seconds=120, log_path=log)
     text = out.getvalue()
 
     assert result.drive.drained, text
@@ -78,6 +79,7 @@ def test_demo_accounts_for_every_message_and_leaves_no_process() -> None:
     assert result.ok, text
     assert "RESULT: OK" in text and "VIOLATION" not in text and "UNEXPECTED" not in text
     assert "Accounting: 30/30 messages accounted for" in text
+    assert '"function_name":"alipay-cancel-CancelFunction"' in log.read_text()  # the function's own logs
 
     # The summary: status and action tables, each dead letter with its reason, calls per trade, time.
     for heading in ("Results by status", "Results by action", "Dead letters (", "Cancel calls per trade"):
@@ -400,3 +402,6 @@ def test_local_stack_cli_serves_until_stopped_and_leaves_no_orphan(how: signal.S
             proc.wait()
         if _alive(moto_pid):
             os.kill(moto_pid, signal.SIGKILL)
+        log = re.search(r"log (/\S+moto-server-\S+\.log)", text)
+        if log:  # a SIGKILLed parent cannot remove its temp log
+            Path(log.group(1)).unlink(missing_ok=True)
