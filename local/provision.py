@@ -90,6 +90,10 @@ def _create_table(ddb: Any, name: str, table: TableSettings) -> None:
         BillingMode="PAY_PER_REQUEST",  # moto ignores capacity; the template uses on-demand
     )
     ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 50})
+    if table.point_in_time_recovery:
+        ddb.update_continuous_backups(
+            TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+        )
     if table.ttl_attribute:
         ddb.update_time_to_live(
             TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute}

@@ -405,3 +405,39 @@ def test_local_stack_cli_serves_until_stopped_and_leaves_no_orphan(how: signal.S
         log = re.search(r"log (/\S+moto-server-\S+\.log)", text)
         if log:  # a SIGKILLed parent cannot remove its temp log
             Path(log.group(1)).unlink(missing_ok=True)
+
+
+def test_resources_are_created_with_the_templates_settings(clean: LocalStack) -> None:
+    stack, settings = clean, clean.settings
+    sqs, ddb = stack.client("sqs"), stack.client("dynamodb")
+    attrs = sqs.get_queue_attributes(QueueUrl=stack.resources.queue_url, AttributeNames=["All"])["Attributes"]
+    assert int(attrs["VisibilityTimeout"]) == settings.queue.visibility_timeout
+    assert int(attrs["MessageRetentionPeriod"]) == settings.queue.message_retention_period
+    assert json.loads(attrs["RedrivePolicy"]) == {
+        "deadLetterTargetArn": stack.resources.dlq_arn,
+        "maxReceiveCount": settings.queue.max_receive_count,
+    }
+    dlq = sqs.get_queue_attributes(QueueUrl=stack.resources.dlq_url, AttributeNames=["All"])["Attributes"]
+    assert int(dlq["MessageRetentionPeriod"]) == settings.dead_letter_queue.message_retention_period
+    for name, table in (
+        (stack.resources.results_table, settings.results_table),
+        (stack.resources.idempotency_table, settings.idempotency_table),
+    ):
+        described = ddb.describe_table(TableName=name)["Table"]
+        assert [(k["AttributeName"], k["KeyType"]) for k in described["KeySchema"]] == list(table.key_schema)
+        ttl = ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        assert ttl.get("AttributeName") == table.ttl_attribute
+    secret = json.loads(
+        stack.client("secretsmanager").get_secret_value(SecretId=stack.resources.secret_id)["SecretString"]
+    )
+    assert set(secret) == {"app_id", "private_key", "alipay_public_key"}
+    env = stack.lambda_env
+    assert env["MAX_RECEIVE_COUNT"] == str(settings.queue.max_receive_count)
+    assert env["CANCEL_QUEUE_URL"] == stack.resources.queue_url
+    assert env["ALIPAY_ENDPOINT"] == stack.gateway_url and env["AWS_ENDPOINT_URL"] == stack.moto_url
+    # the same names as the sam local env file (which points at the default ports)
+    local_env = json.loads((REPO / "events" / "env.local.json").read_text())["CancelFunction"]
+    for name in ("ALIPAY_SECRET_ID", "RESULTS_TABLE_NAME", "IDEMPOTENCY_TABLE_NAME"):
+        assert local_env[name] == env[name]
+    for name in ("CANCEL_QUEUE_URL", "DEAD_LETTER_QUEUE_URL"):
+        assert local_env[name].rsplit("/", 2)[1:] == env[name].rsplit("/", 2)[1:]
