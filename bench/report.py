@@ -8,6 +8,7 @@ from typing import Any
 
 from bench.machine import describe
 
+LAMBDA_MB_PER_VCPU = 1769  # AWS: a function gets one full vCPU at 1,769 MB, proportionally less below
 START_MARKER = "<!-- bench:start -->"
 END_MARKER = "<!-- bench:end -->"
 
@@ -191,17 +192,40 @@ def findings(results: dict[str, Any]) -> list[str]:
             f" {cpu['handler_ms_per_message']['self']:.1f} ms; on this machine the batch is bound by the"
             f" local AWS emulator's CPU, not by waiting on Alipay."
         )
+    mem = results.get("memory") or {}
+    if "handler_ms_per_message" in cpu and mem.get("memory_size_mb"):
+        share = mem["memory_size_mb"] / LAMBDA_MB_PER_VCPU
+        per_message = cpu["handler_ms_per_message"]["self"] / min(1.0, share)
+        out.append(
+            f"On Lambda, {mem['memory_size_mb']} MB buys about {share:.2f} vCPU (one vCPU at"
+            f" {LAMBDA_MB_PER_VCPU} MB), so the handler's {cpu['handler_ms_per_message']['self']:.1f} ms of"
+            f" CPU per message becomes about {per_message:.0f} ms, {per_message * 10:.0f} ms per batch of 10"
+            f" (estimate from the measured CPU, not measured on Lambda)."
+        )
     cold = (results.get("cold_start") or {}).get("targets") or {}
     if cold:
         beyond = cold["handler"].get("beyond_floor_by_package_ms") or []
         top = ", ".join(f"{b['name']} {b['ms']:.0f} ms" for b in beyond[:5])
         traced, plain = cold["handler_traced"], cold["handler"]
-        out.append(
+        text = (
             f"Cold start: beyond the floor the handler imports (self time, -X importtime): {top}."
-            f" Tracing on adds {traced['total_ms_median'] - plain['total_ms_median']:.0f} ms"
-            f" (X-Ray SDK {'loaded' if traced['xray_loaded'] else 'not loaded'});"
-            f" with tracing off the X-Ray SDK is {'loaded' if plain['xray_loaded'] else 'not loaded'}."
+            f" Init (first-invocation set-up) takes {plain['init_ms_median']:.0f} ms against the floor's"
+            f" {cold['floor']['init_ms_median']:.0f} ms."
         )
+        clients = (results.get("cold_start") or {}).get("boto3_client_creation_ms") or {}
+        if clients:
+            text += (
+                " boto3 clients in a fresh process: "
+                + ", ".join(f"{name} {ms:.0f} ms" for name, ms in clients.items())
+                + " (the first pays for loading the endpoint rules)."
+            )
+        text += (
+            f" Tracing on: {traced['total_ms_median']:.0f} ms, X-Ray SDK"
+            f" {'loaded' if traced['xray_loaded'] else 'not loaded'}; tracing off: X-Ray SDK"
+            f" {'loaded' if plain['xray_loaded'] else 'not loaded'}. Ratio of the fastest runs (least"
+            f" disturbed by other load): {plain['ratio_of_minima']:.2f}."
+        )
+        out.append(text)
     pkg = results.get("package_size") or {}
     if "by_distribution" in pkg:
         top = ", ".join(
