@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.client
-import ipaddress
 import json
 import math
 import uuid
@@ -15,6 +14,7 @@ from requests.adapters import HTTPAdapter
 
 from alipay_cancel.alipay_responses import AlipayFailure, CancelOutcome, FailureKind
 from alipay_cancel.body_encryption import BodyCipher
+from alipay_cancel.endpoint import validate_endpoint
 from alipay_cancel.messages import CancelRequest
 from alipay_cancel.response_parsing import ResponseParser
 from alipay_cancel.signing_material import SigningMaterial
@@ -22,27 +22,6 @@ from alipay_cancel.v3_signing import RequestSigner, ResponseVerifier
 
 CANCEL_PATH = "/v3/alipay/trade/cancel"
 DEFAULT_POOL_SIZE = 32  # connections kept alive to the gateway; >= the handler's MAX_CONCURRENCY
-
-
-def validate_endpoint(endpoint: str) -> str:
-    """The endpoint without a trailing '/'; ``ValueError`` unless https, or http to a loopback host."""
-    parts = urlsplit(endpoint.strip())
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ValueError("Alipay endpoint must be an absolute https:// URL")
-    if parts.username or parts.password or parts.query or parts.fragment:
-        raise ValueError("Alipay endpoint must not contain credentials, a query or a fragment")
-    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-        raise ValueError("Alipay endpoint uses plain http:// to a non-loopback host; use https://")
-    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
-
-
-def is_loopback_host(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _check_timeout(name: str, value: float) -> float:

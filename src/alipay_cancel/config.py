@@ -9,12 +9,14 @@ reported in one ``ConfigError`` whose message starts with the first offending va
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+from alipay_cancel.endpoint import EXAMPLE as EXAMPLE_ENDPOINT
+from alipay_cancel.endpoint import validate_endpoint
 
 
 class ConfigError(ValueError):
@@ -163,43 +165,10 @@ def _queue_url(name: str, value: str, problems: list[str]) -> str:
 
 
 def _endpoint(value: str | None, problems: list[str]) -> str:
-    name = "ALIPAY_ENDPOINT"
-    default = "https://openapi.alipay.com"
     if value is None:
-        return default
+        return EXAMPLE_ENDPOINT
     try:
-        parts = urlsplit(value)
-        host = parts.hostname
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError:
-        problems.append(f"{name} is not a valid URL; expected e.g. {default}")
-        return default
-    if parts.scheme not in ("https", "http") or not host:
-        problems.append(f"{name} must start with https:// and name a host, e.g. {default}")
-        return default
-    if parts.scheme == "http" and not _is_loopback(host):
-        problems.append(
-            f"{name} uses plain http:// to a non-loopback host; use https:// "
-            "(http:// is allowed only for 127.0.0.1/localhost, e.g. the local emulator)"
-        )
-        return default
-    if parts.username is not None or parts.password is not None or parts.query or parts.fragment:
-        problems.append(
-            f"{name} must not contain credentials, a query or a fragment; expected e.g. {default}"
-        )
-        return default
-    if parts.path.rstrip("/").endswith("gateway.do"):
-        problems.append(
-            f"{name} ends in gateway.do, the old v2 gateway; v3 needs the bare origin, e.g. {default}"
-        )
-        return default
-    return value.rstrip("/")
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+        return validate_endpoint(value)
+    except ValueError as exc:
+        problems.append(f"ALIPAY_ENDPOINT {exc}")
+        return EXAMPLE_ENDPOINT
