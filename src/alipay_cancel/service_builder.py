@@ -1,7 +1,9 @@
 """Wiring: one CancelService per warm container, from a Config, with one boto3 client per AWS service.
 
-boto3 clients are built once here and shared by every record and thread (they are thread-safe);
-AWS_ENDPOINT_URL (boto3's standard override) points them at a local moto server.
+boto3 clients are built once and shared by every record and thread (they are thread-safe);
+AWS_ENDPOINT_URL (boto3's standard override) points them at a local moto server. DynamoDB and Secrets
+Manager are needed by every invocation and are built at init; SQS only for dead letters and retry
+delays, so it is built on first use (a client costs 25-40 ms of cold start).
 """
 
 from __future__ import annotations
@@ -18,17 +20,29 @@ from alipay_cancel.cancel_service import CancelService
 from alipay_cancel.concurrent_batch import ConcurrentSqsBatchProcessor
 from alipay_cancel.config import Config
 from alipay_cancel.dead_letters import DeadLetterSender
+from alipay_cancel.lazy_client import LazyClient
 from alipay_cancel.results_store import ResultsStore
 from alipay_cancel.signing_material import SigningMaterial
 from alipay_cancel.signing_secret import SigningSecret
 from alipay_cancel.visibility import VisibilityScheduler
 
 
-@dataclass(frozen=True)
 class AwsClients:
-    dynamodb: Any
-    sqs: Any
-    secretsmanager: Any
+    """The runtime's boto3 clients. ``sqs`` is built on first access (by the service or by a test or
+    tool registering botocore event hooks on it): either way it is the one client the service uses."""
+
+    def __init__(self, dynamodb: Any, sqs: LazyClient, secretsmanager: Any) -> None:
+        self.dynamodb = dynamodb
+        self.secretsmanager = secretsmanager
+        self._sqs = sqs
+
+    @property
+    def sqs(self) -> Any:
+        return self._sqs.get()
+
+    @property
+    def sqs_built(self) -> bool:
+        return self._sqs.built
 
 
 @dataclass
@@ -58,7 +72,7 @@ def build_runtime(config: Config) -> Runtime:
         retries={"mode": "standard", "max_attempts": 3},
     )
     dynamodb = session.client("dynamodb", config=boto_config)
-    sqs = session.client("sqs", config=boto_config)
+    sqs = LazyClient(lambda: session.client("sqs", config=boto_config))
     secrets = session.client("secretsmanager", config=boto_config)
 
     def client_factory(material: SigningMaterial) -> AlipayClient:
