@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from cryptography import x509
+if TYPE_CHECKING:  # annotations only: importing x509 costs ~20 ms of cold start (certificate mode only)
+    from cryptography import x509
 
 # PKCS#1 signature algorithms (sha256WithRSAEncryption, ...) all live under this arc.
 _RSA_SIGNATURE_ARC = "1.2.840.113549.1.1"

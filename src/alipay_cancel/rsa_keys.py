@@ -14,13 +14,18 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from typing import TYPE_CHECKING
 
-from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
 from alipay_cancel.signing_material_error import SigningMaterialError
+
+# ``cryptography.x509`` costs ~20 ms of cold start and only certificate mode (or diagnosing a certificate
+# pasted into a key field) needs it: the functions that use it import it when they run.
+if TYPE_CHECKING:
+    from cryptography import x509
 
 # Alipay's RSA2 keys are 2048 bits; anything shorter is breakable and refused outright.
 MIN_RSA_BITS = 2048
@@ -75,6 +80,8 @@ def _single_block(text: str, field_name: str) -> tuple[str | None, bytes]:
 
 
 def _is_certificate(der: bytes) -> bool:
+    from cryptography import x509
+
     try:
         x509.load_der_x509_certificate(der)
     except ValueError:
@@ -157,6 +164,8 @@ def load_public_key(text: str, field_name: str) -> RSAPublicKey:
 
 def load_certificates(text: str, field_name: str) -> list[x509.Certificate]:
     """All certificates of a PEM bundle (or one bare-base64 DER certificate), in file order."""
+    from cryptography import x509
+
     certs = []
     for label, der in _to_der_blocks(text, field_name):
         if label is not None and label != "CERTIFICATE":
