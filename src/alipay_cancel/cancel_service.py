@@ -8,6 +8,7 @@ batch processor reports it in ``batchItemFailures``: nothing is lost.
 
 from __future__ import annotations
 
+import contextvars
 import random
 import threading
 import time
@@ -48,7 +49,26 @@ BAD_MESSAGE_REMEDY = (
     "(redriving this one unchanged would fail the same way)."
 )
 
+LOW_TIME_REMEDY = (
+    "Nothing is wrong with the message. If this repeats, the function's Timeout is too short for "
+    "ALIPAY_CONNECT_TIMEOUT_SECONDS + ALIPAY_READ_TIMEOUT_SECONDS, or batches wait too long for a worker "
+    "(raise MAX_CONCURRENCY or lower the batch size). Redrive this dead letter."
+)
+# Kept free after an Alipay call for what follows it: the results write, a dead letter or visibility
+# change, and the idempotency store's update, each a DynamoDB/SQS round trip with botocore's retries.
+SAFETY_MARGIN_MS = 2000
+# A record left untried for lack of time comes back this soon: nothing failed, so no backoff is due,
+# but not at once either, so that a function whose timeout can never fit a call does not spin.
+LOW_TIME_RETRY_SECONDS = 5
+
 ClientFactory = Callable[[SigningMaterial], AlipayClient]
+
+# The invocation's Lambda context, for the record being handled. A context variable, not an attribute:
+# in-process drivers run several invocations at once on one service, and each record runs in its own
+# copy of the context (concurrent_batch).
+_lambda_context: contextvars.ContextVar[LambdaContext | None] = contextvars.ContextVar(
+    "alipay_cancel_lambda_context", default=None
+)
 
 
 class RecordNotAcknowledged(Exception):
@@ -87,6 +107,9 @@ class CancelService:
         self._client: AlipayClient | None = None
         self._client_lock = threading.Lock()
         self._setup_problem: str | None = None
+        # One Alipay call can take up to connect + read timeout; it is only started with that much time
+        # left in the invocation, plus the margin for recording its outcome.
+        self._call_budget_ms = int((config.connect_timeout + config.read_timeout) * 1000) + SAFETY_MARGIN_MS
         self._canceller = IdempotentCanceller(
             idempotency_dynamodb_client,
             config.idempotency_table,
@@ -113,8 +136,10 @@ class CancelService:
 
     # ---- per record -----------------------------------------------------------------------------
 
-    def handle(self, record: SQSRecord) -> str:
-        """Returns the outcome class of an acknowledged record; raises to leave it on the queue."""
+    def handle(self, record: SQSRecord, lambda_context: LambdaContext | None = None) -> str:
+        """Returns the outcome class of an acknowledged record; raises to leave it on the queue.
+        Powertools' batch processor passes ``lambda_context`` (it looks for the parameter's name)."""
+        _lambda_context.set(lambda_context)
         logger.thread_safe_clear_keys()
         received = _Received(
             message_id=record.message_id,
@@ -137,6 +162,9 @@ class CancelService:
                 delay=RetryDelay.NORMAL,
             )
             return self._not_succeeded(received, request, None, decision)
+        remaining = self._remaining_ms()
+        if remaining is not None and remaining < self._call_budget_ms:
+            return self._too_little_time(received, request, remaining)
         try:
             result = self._canceller.cancel(request)
         except CancelNotSucceeded as failed:
@@ -188,6 +216,8 @@ class CancelService:
         request: CancelRequest,
         outcome: CancelOutcome | None,
         decision: Decision,
+        *,
+        count_attempt: bool = True,
     ) -> str:
         trace_id = outcome.trace_id if outcome is not None else None
         if trace_id:
@@ -210,6 +240,7 @@ class CancelService:
                 status=status,
                 outcome_class=outcome_class,
                 message_id=received.message_id,
+                count_attempt=count_attempt,
                 error_code=error_code,
                 error_sub_code=error_sub_code,
                 error_message=message,
@@ -272,6 +303,32 @@ class CancelService:
         )
         raise RecordNotAcknowledged(decision.reason)
 
+    def _too_little_time(self, received: _Received, request: CancelRequest, remaining_ms: int) -> str:
+        """Not enough time left to call Alipay and record the outcome: leave the record untried.
+
+        Not counted as an attempt and no results write (nothing happened to the trade). It comes back
+        after a short visibility timeout (LOW_TIME_RETRY_SECONDS) rather than the queue's own (minutes):
+        nothing failed, so another invocation should try it soon. Every receive counts towards the
+        redrive policy, though, so on the last one it is dead-lettered with a reason (and recorded
+        FAILED) instead of letting the redrive move it silently."""
+        obs.add_count(obs.LOW_TIME_DEFERRED_METRIC)
+        reason = (
+            f"Not enough time left in the invocation to call Alipay ({remaining_ms} ms left, "
+            f"{self._call_budget_ms} ms needed); not tried"
+        )
+        if is_last_attempt(received.receive_count, self._config.max_receive_count):
+            decision = Decision(
+                outcome=OutcomeClass.RETRY, reason=reason, remedy=LOW_TIME_REMEDY, delay=RetryDelay.NORMAL
+            )
+            return self._not_succeeded(received, request, None, decision, count_attempt=False)
+        seconds = min(LOW_TIME_RETRY_SECONDS, self._config.retry_max_seconds)
+        self._delay(received, seconds)
+        logger.warning(
+            "not enough invocation time left to call Alipay; retrying soon",
+            extra={"remaining_ms": remaining_ms, "needed_ms": self._call_budget_ms, "delay": seconds},
+        )
+        raise RecordNotAcknowledged("not enough invocation time left to call Alipay")
+
     def _bad_message(self, received: _Received, bad: BadMessage) -> str:
         if bad.trade_key:
             logger.thread_safe_append_keys(trade_key=bad.trade_key)
@@ -317,6 +374,10 @@ class CancelService:
         if fresh is None:
             logger.info("signing secret already refreshed in this invocation; not retrying now")
             return outcome, decision
+        remaining = self._remaining_ms()
+        if remaining is not None and remaining < self._call_budget_ms:
+            logger.info("signing secret refreshed; too little time left to retry the cancel now")
+            return outcome, decision
         logger.info("signing secret refreshed after a signature problem; retrying the cancel once")
         outcome = self._timed_cancel(self._client_for(fresh), request)
         return outcome, classify(outcome)
@@ -346,6 +407,14 @@ class CancelService:
             return self._client
 
     # ---- helpers --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _remaining_ms() -> int | None:
+        """Milliseconds left in this record's invocation; None without a Lambda context."""
+        context = _lambda_context.get()
+        if context is None:
+            return None
+        return int(context.get_remaining_time_in_millis())
 
     def _write(self, record: ResultRecord) -> None:
         try:

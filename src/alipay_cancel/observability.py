@@ -26,6 +26,10 @@ DEFAULT_NAMESPACE = "AlipayCancel"
 CONFIGURATION_ERROR_METRIC = "ConfigurationError"
 ALIPAY_LATENCY_METRIC = "AlipayLatency"
 INFRASTRUCTURE_ERROR_METRIC = "InfrastructureError"  # DynamoDB/SQS/idempotency-store failure: message retried
+# A record not tried because the invocation had too little time left for an Alipay call (see
+# cancel_service.SAFETY_MARGIN_MS): retried shortly, not counted as an attempt. Persistently non-zero:
+# the function's Timeout is too short or batches queue for workers too long.
+LOW_TIME_DEFERRED_METRIC = "DeferredLowTime"
 OUTCOME_METRICS = {
     "succeeded": "OutcomeSucceeded",
     "retry": "OutcomeRetry",

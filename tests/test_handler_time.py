@@ -1,0 +1,64 @@
+"""No Alipay call is started without enough invocation time left for it (connect + read timeout + a
+safety margin): the record is left untried, not counted, and comes back soon."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alipay_cancel.cancel_service import LOW_TIME_RETRY_SECONDS, SAFETY_MARGIN_MS
+from tests.fixtures.aws import FakeLambdaContext, Pipeline, cancel_body, sqs_event, sqs_record
+
+# The pipeline fixture's ALIPAY_CONNECT_TIMEOUT_SECONDS=2 and ALIPAY_READ_TIMEOUT_SECONDS=5.
+NEEDED_SECONDS = 2 + 5 + SAFETY_MARGIN_MS / 1000
+
+
+def _visibility_calls(pipeline: Pipeline) -> list[dict[str, Any]]:
+    calls: list[dict[str, Any]] = []
+    pipeline.runtime_clients().sqs.meta.events.register(
+        "provide-client-params.sqs.ChangeMessageVisibility", lambda params, **_: calls.append(dict(params))
+    )
+    return calls
+
+
+def test_too_little_time_leaves_the_record_untried_uncounted_and_back_soon(pipeline: Pipeline) -> None:
+    admin = pipeline.gateway.admin
+    admin.seed_trade("TIME-1", state="unpaid")
+    visibility = _visibility_calls(pipeline)
+    pipeline.aws.send(cancel_body("TIME-1"))
+
+    event = pipeline.aws.receive_event()
+    response = pipeline.invoke(event, FakeLambdaContext(timeout_seconds=NEEDED_SECONDS - 0.5))
+    pipeline.aws.settle(event, response)
+
+    [record] = event["Records"]
+    assert response == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
+    assert admin.count("TIME-1")["requests"] == 0  # Alipay never called
+    assert pipeline.aws.result("TIME-1") is None  # no attempt recorded
+    assert pipeline.aws.idempotency_items() == []  # no in-progress record left behind
+    assert [call["VisibilityTimeout"] for call in visibility] == [LOW_TIME_RETRY_SECONDS]
+
+    pipeline.aws.make_visible(event)
+    event = pipeline.aws.receive_event()
+    response = pipeline.invoke(event, FakeLambdaContext(timeout_seconds=NEEDED_SECONDS + 1))
+    assert response == {"batchItemFailures": []}
+    item = pipeline.aws.result("TIME-1")
+    assert item is not None and item["status"] == "SUCCEEDED" and item["attempts"] == 1
+    assert admin.cancel_calls("TIME-1") == 1
+
+
+def test_too_little_time_on_the_last_receive_dead_letters_with_a_reason(pipeline: Pipeline) -> None:
+    admin = pipeline.gateway.admin
+    admin.seed_trade("TIME-2", state="unpaid")
+    last = pipeline.aws.max_receive_count
+    event = sqs_event([sqs_record(cancel_body("TIME-2"), message_id="m-last", receive_count=last)])
+
+    response = pipeline.invoke(event, FakeLambdaContext(timeout_seconds=1))
+
+    assert response == {"batchItemFailures": []}  # its dead letter carries it now, with the reason
+    assert admin.count("TIME-2")["requests"] == 0
+    [letter] = pipeline.aws.dead_letters()
+    assert letter["attributes"]["outcome_class"] == "exhausted"
+    assert "Not enough time left in the invocation" in letter["attributes"]["reason"]
+    item = pipeline.aws.result("TIME-2")
+    assert item is not None
+    assert (item["status"], item["outcome_class"], item["attempts"]) == ("FAILED", "exhausted", 0)
