@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import threading
+import time
+from typing import Any
+
+import pytest
+
 from tests.fixtures.aws import Pipeline, cancel_body, sqs_event, sqs_record
 
 
@@ -134,3 +141,50 @@ def test_redrive_after_exhausted_retries_calls_alipay_again(pipeline: Pipeline) 
     item = pipeline.aws.result("RD-2")
     assert item is not None and item["status"] == "SUCCEEDED"
     assert admin.cancel_calls("RD-2") == 1
+
+
+def _wait_for(condition: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("last_receive", [True, False])
+def test_duplicate_finding_the_cancel_in_progress(
+    pipeline: Pipeline, capsys: pytest.CaptureFixture[str], last_receive: bool
+) -> None:
+    """On its last allowed receive the duplicate is acknowledged (the delivery holding the in-progress
+    record owns the outcome), with a metric; before that it is retried shortly."""
+    admin = pipeline.gateway.admin
+    admin.seed_trade("D-4", state="unpaid")
+    admin.set_fault("latency", trade="D-4", latency_ms=1500)
+    owner = sqs_event([sqs_record(cancel_body("D-4"), message_id="owner")])
+    receive_count = pipeline.aws.max_receive_count if last_receive else 1
+    duplicate = sqs_event([sqs_record(cancel_body("D-4"), message_id="dup", receive_count=receive_count)])
+    pipeline.invoke(sqs_event([]))  # build the runtime once, before the thread
+    responses: list[dict[str, Any]] = []
+    first = threading.Thread(target=lambda: responses.append(pipeline.invoke(owner)))
+    first.start()
+    _wait_for(lambda: admin.count("D-4")["requests"] == 1)  # the owner is calling Alipay now
+    capsys.readouterr()
+
+    response = pipeline.invoke(duplicate)
+    out = capsys.readouterr().out
+    first.join()
+
+    emf = [json.loads(line) for line in out.splitlines() if '"_aws"' in line]
+    if last_receive:
+        assert response == {"batchItemFailures": []}
+        assert any(
+            blob.get("DuplicateInFlight") == [1.0] or blob.get("DuplicateInFlight") == 1.0 for blob in emf
+        )
+    else:
+        assert response == {"batchItemFailures": [{"itemIdentifier": "dup"}]}
+        assert not any("DuplicateInFlight" in blob for blob in emf)
+    assert pipeline.aws.dead_letters() == []
+    assert responses == [{"batchItemFailures": []}]
+    assert admin.count("D-4")["requests"] == 1
+    item = pipeline.aws.result("D-4")
+    assert item is not None and item["status"] == "SUCCEEDED" and item["message_id"] == "owner"
+    assert item["attempts"] == 1

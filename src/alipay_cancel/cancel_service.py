@@ -61,6 +61,9 @@ SAFETY_MARGIN_MS = 2000
 # but not at once either, so that a function whose timeout can never fit a call does not spin.
 LOW_TIME_RETRY_SECONDS = 5
 
+# What ``handle`` returns for a duplicate acknowledged while another delivery cancels the same trade.
+DUPLICATE_IN_FLIGHT = "duplicate_in_flight"
+
 ClientFactory = Callable[[SigningMaterial], AlipayClient]
 
 # The invocation's Lambda context, for the record being handled. A context variable, not an attribute:
@@ -170,11 +173,7 @@ class CancelService:
         except CancelNotSucceeded as failed:
             return self._not_succeeded(received, request, failed.outcome, failed.decision)
         except IdempotencyAlreadyInProgressError:
-            # Another delivery of this trade is calling Alipay right now: look again shortly.
-            seconds = self._backoff(1, RetryDelay.NORMAL)
-            logger.info("cancel already in progress for this trade; retrying later", extra={"delay": seconds})
-            self._delay(received, seconds)
-            raise RecordNotAcknowledged("cancel for this trade already in progress") from None
+            return self._duplicate_in_flight(received)
         except IdempotencyError as error:
             obs.add_count(obs.INFRASTRUCTURE_ERROR_METRIC)
             logger.warning("idempotency store failed; message will be retried", extra={"error": str(error)})
@@ -302,6 +301,26 @@ class CancelService:
             extra={"reason": decision.reason, "delay": seconds, "error_code": error_code},
         )
         raise RecordNotAcknowledged(decision.reason)
+
+    def _duplicate_in_flight(self, received: _Received) -> str:
+        """Another delivery of this trade holds the in-progress record and is calling Alipay now.
+
+        That delivery owns the trade's outcome: it records it, and if its invocation dies its own
+        message comes back and is retried. Before the last receive this duplicate looks again shortly
+        (it then replays the stored success, or calls Alipay itself if the other attempt failed). On the
+        last receive it is acknowledged instead: failing it would only let the redrive policy move it to
+        the dead-letter queue with no reason, for a trade that is being handled."""
+        if is_last_attempt(received.receive_count, self._config.max_receive_count):
+            obs.add_count(obs.DUPLICATE_IN_FLIGHT_METRIC)
+            logger.info(
+                "cancel for this trade in progress in another delivery, which owns its outcome; "
+                "duplicate acknowledged on its last allowed receive"
+            )
+            return DUPLICATE_IN_FLIGHT
+        seconds = self._backoff(1, RetryDelay.NORMAL)
+        logger.info("cancel already in progress for this trade; retrying later", extra={"delay": seconds})
+        self._delay(received, seconds)
+        raise RecordNotAcknowledged("cancel for this trade already in progress")
 
     def _too_little_time(self, received: _Received, request: CancelRequest, remaining_ms: int) -> str:
         """Not enough time left to call Alipay and record the outcome: leave the record untried.
