@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import random
 import sys
 import tempfile
@@ -258,9 +259,17 @@ def function_output_to(log: TextIO) -> Iterator[None]:
     switch = _SwitchableStdout(saved)
     switch.target = log
     sys.stdout = switch
+    # Powertools' log handler keeps the stream it was created with: when the handler module was
+    # imported earlier (another test, another run in the same process), point that handler here too.
+    from alipay_cancel.observability import logger
+
+    handler = logger.registered_handler
+    previous = handler.setStream(switch) if isinstance(handler, logging.StreamHandler) else None
     try:
         yield
     finally:
+        if previous is not None and isinstance(handler, logging.StreamHandler):
+            handler.setStream(previous)
         switch.target = None
         sys.stdout = saved
 
