@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.aws import Pipeline, cancel_body, sqs_event, sqs_record
+from tests.fixtures.aws import Pipeline, cancel_body, emf_metric_total, sqs_event, sqs_record
 
 
 def _visibility_calls(pipeline: Pipeline) -> list[dict[str, Any]]:
@@ -156,11 +156,9 @@ def test_config_error_is_retried_not_dead_lettered_and_emits_the_alarm_metric(
     for n in range(3):
         item = pipeline.aws.result(f"C-{n}")
         assert item is not None and (item["status"], item["outcome_class"]) == ("RETRYING", "config_error")
-    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
-    assert any(
-        blob.get("ConfigurationError") == [1.0, 1.0, 1.0] or blob.get("ConfigurationError") == 3.0
-        for blob in emf
-    ), emf
+    out = capsys.readouterr().out
+    assert emf_metric_total(out, "ConfigurationError") == 3  # one per affected record
+    emf = [json.loads(line) for line in out.splitlines() if '"_aws"' in line]
     [directive] = emf[-1]["_aws"]["CloudWatchMetrics"]
     assert directive["Namespace"] == "AlipayCancelTest"
 
@@ -294,7 +292,8 @@ def test_missing_configuration_fails_loudly_naming_the_variable(
 ) -> None:
     pipeline.monkeypatch.delenv("RESULTS_TABLE_NAME")
     pipeline.configure()
+    capsys.readouterr()
     with pytest.raises(ValueError, match="RESULTS_TABLE_NAME"):
-        pipeline.invoke(sqs_event([sqs_record(cancel_body("CFG-1"))]))
+        pipeline.invoke(sqs_event([sqs_record(cancel_body(f"CFG-{n}")) for n in range(3)]))
     out = capsys.readouterr().out
-    assert '"ConfigurationError"' in out
+    assert emf_metric_total(out, "ConfigurationError") == 3  # every record of the invocation

@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 from local.keygen import RsaKeyPair
 
-from tests.fixtures.aws import Pipeline, PowertoolsLines, cancel_body, sqs_event, sqs_record
+from tests.fixtures.aws import (
+    Pipeline,
+    PowertoolsLines,
+    cancel_body,
+    emf_metric_total,
+    sqs_event,
+    sqs_record,
+)
 
 
 def _count_secret_reads(pipeline: Pipeline) -> list[str]:
@@ -119,7 +126,7 @@ def test_unusable_secret_retries_good_messages_dead_letters_bad_ones_and_alarms(
     assert problem in item["error_message"]
     assert pipeline.gateway.admin.counts()["total_requests"] == 0
     metrics_out = capsys.readouterr().out
-    assert '"ConfigurationError"' in metrics_out
+    assert emf_metric_total(metrics_out, "ConfigurationError") == 1  # the good record; not per invocation too
     errors = [r for r in powertools_lines.records() if r.get("level") == "ERROR"]
     assert any(problem in json.dumps(r) for r in errors), errors
 

@@ -124,15 +124,14 @@ class CancelService:
 
     def begin_invocation(self, context: LambdaContext) -> None:
         """Register the context (idempotency in-progress expiry) and make sure the signing material
-        is usable. A problem with it does not raise: good records are then retried one by one (with
-        a ConfigurationError metric) while bad messages can still be dead-lettered."""
+        is usable. A problem with it does not raise: good records are then retried one by one (each
+        counted in the ConfigurationError metric) while bad messages can still be dead-lettered."""
         self._secret.begin_invocation()
         self._canceller.register_lambda_context(context)
         try:
             self._client_for(self._secret.current())
         except (SecretUnavailable, ValueError) as problem:
             self._setup_problem = str(problem)
-            obs.add_count(obs.CONFIGURATION_ERROR_METRIC)
             logger.error("configuration error: signing setup unusable", extra={"problem": str(problem)})
         else:
             self._setup_problem = None

@@ -1,9 +1,9 @@
 """Lambda entry point: SQS batch in, partial batch response out. Thin: the work is in cancel_service.
 
 Configuration is read from the environment once per container, on the first invocation; a missing or
-invalid variable fails the invocation loudly (error log naming it + ConfigurationError metric), so the
-whole batch is retried rather than mishandled. ``reset()`` drops the cached runtime: tests and the local
-ESM driver call it after changing environment variables.
+invalid variable fails the invocation loudly (error log naming it + ConfigurationError counting each of
+its records), so the whole batch is retried rather than mishandled. ``reset()`` drops the cached
+runtime: tests and the local ESM driver call it after changing environment variables.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ def get_runtime() -> Runtime:
             try:
                 config = load_config(os.environ)
             except ConfigError as error:
-                add_count(CONFIGURATION_ERROR_METRIC)
                 logger.error("configuration error: invalid environment", extra={"problem": str(error)})
                 raise
             _runtime = build_runtime(config)
@@ -58,7 +57,13 @@ def reset() -> None:
 @metrics.log_metrics(capture_cold_start_metric=True)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    runtime = get_runtime()
+    try:
+        runtime = get_runtime()
+    except ConfigError:
+        records = len(event.get("Records") or ())
+        if records:
+            add_count(CONFIGURATION_ERROR_METRIC, records)  # per record, like every other config error
+        raise
     if event.get("Records") == []:  # nothing to do (Powertools refuses an empty batch)
         return {"batchItemFailures": []}
     runtime.service.begin_invocation(context)

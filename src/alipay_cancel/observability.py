@@ -22,7 +22,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 DEFAULT_SERVICE = "alipay-cancel"
 DEFAULT_NAMESPACE = "AlipayCancel"
 
-# Watched by the alarm in template.yaml: the exact name matters.
+# Watched by the alarm in template.yaml: the exact name matters. One count per record (delivery) that
+# could not be cancelled because our own configuration is wrong: invalid environment (every record of
+# the invocation), unusable signing secret, or Alipay rejecting our signature/app id/permissions. An
+# invocation with 10 records and a broken secret counts 10, not 1 + 10.
 CONFIGURATION_ERROR_METRIC = "ConfigurationError"
 ALIPAY_LATENCY_METRIC = "AlipayLatency"
 INFRASTRUCTURE_ERROR_METRIC = "InfrastructureError"  # DynamoDB/SQS/idempotency-store failure: message retried
