@@ -1,0 +1,688 @@
+"""``make chaos``: thousands of messages through the local pipeline with faults everywhere, then proof
+that nothing was lost, nothing was cancelled twice after a recorded success, and nothing was trusted
+without a valid signature.
+
+The pipeline is the one ``make demo`` runs (``local.stack.LocalStack``: a moto server subprocess and
+the Alipay gateway emulator over loopback HTTP, resources from template.yaml; the event source mapping
+driver ``local.esm_driver``; ``alipay_cancel.handler.lambda_handler`` in-process), with:
+
+- a wire tap (``local.chaos_wiretap``) between the function and the emulator recording every Alipay
+  exchange and checking each answer's signature independently;
+- per-trade faults on >= 25 % of Alipay calls, every fault kind the emulator has
+  (``local.chaos_plan``), business errors switching between the envelope and the v3 shape;
+- DynamoDB / SQS / Secrets Manager errors including throttling on ~2 % of the function's AWS calls,
+  through botocore event hooks on the function's own clients (``local.chaos_aws_faults``);
+- one app key rotation halfway: the emulator learns the new public key, the secret in moto's Secrets
+  Manager is updated, the old key is refused after a grace period;
+- duplicates (10 % of trades, 2-4 copies: in one batch, spread out, or sent after the first finished)
+  and bad messages of every kind mixed in.
+
+Then every invariant of ``local.chaos_checks`` is checked; a summary table is printed (and written as
+JSON with ``--json``), and the exit code is 1 on any violation.
+
+Deviations from the template, for run time only: short retry backoffs (the function's own
+RETRY_* variables), 1 s / 2 s Alipay timeouts, and the queue's visibility timeout lowered from 720 s
+to ``--visibility-timeout`` (a message whose processing failed on an AWS error returns after it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import random
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import requests
+
+from local.accounting import Enqueued, Snapshot, collect
+from local.alipay_gateway.admin_client import GatewayAdmin
+from local.alipay_gateway.faults import FAULT_KINDS
+from local.chaos_aws_faults import AwsFaultInjector, AwsFaultStats
+from local.chaos_checks import (
+    CheckResult,
+    check_accounted,
+    check_drained,
+    check_no_cancel_after_success,
+    check_no_secrets,
+    check_rotation,
+    check_successes,
+)
+from local.chaos_plan import ChaosPlan, PlannedFault, build_plan, chunked_sends
+from local.chaos_wiretap import Exchange, WireTap
+from local.demo import function_output_to, load_handler
+from local.esm_driver import DriveResult, Progress
+from local.keygen import generate_rsa_key_pair
+from local.stack import LocalStack
+
+CHAOS_ENV = {
+    "RETRY_BASE_SECONDS": "1",
+    "RETRY_MAX_SECONDS": "3",
+    "RETRY_SLOW_BASE_SECONDS": "2",
+    "ALIPAY_CONNECT_TIMEOUT_SECONDS": "1",
+    "ALIPAY_READ_TIMEOUT_SECONDS": "2",
+    "SECRET_MAX_AGE_SECONDS": "300",  # longer than the grace: the rotation is found by a refusal
+    "POWERTOOLS_LOG_LEVEL": "DEBUG",  # capture the most the function can log
+}
+ROTATION_GRACE_SECONDS = 1.0
+ROTATE_AT = 0.5  # share of the first wave processed
+LATE_AT = 0.7
+SHAPE_SWITCH_SECONDS = 7.0
+
+
+@dataclass
+class RunState:
+    """What happens during the run that the checks need to know."""
+
+    rotated_at: float | None = None
+    retire_at: float | None = None
+    probes: dict[str, str] = field(default_factory=dict)  # key -> what a probe cancel signed with it got
+    late_sent: int = 0
+    late_done: bool = False
+    shape_switches: int = 0
+    enqueued: list[Enqueued] = field(default_factory=list)
+    bad_message_ids: set[str] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ChaosResult:
+    ok: bool
+    summary: dict[str, Any]
+    text: str
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def _send(sqs: Any, queue_url: str, plan_calls: list[list[Any]], state: RunState) -> None:
+    for call in plan_calls:
+        response = sqs.send_message_batch(
+            QueueUrl=queue_url, Entries=[{"Id": str(i), "MessageBody": m.body} for i, m in enumerate(call)]
+        )
+        if response.get("Failed"):
+            raise RuntimeError(f"SendMessageBatch failed: {response['Failed']}")
+        for entry in response["Successful"]:
+            m = call[int(entry["Id"])]
+            state.enqueued.append(Enqueued(entry["MessageId"], m.body, m.trade_key, m.scenario))
+            if m.bad:
+                state.bad_message_ids.add(entry["MessageId"])
+
+
+def _post_faults(gateway_url: str, faults: list[PlannedFault]) -> None:
+    """The emulator's admin API takes a list of faults in one POST (see its README)."""
+    for start in range(0, len(faults), 500):
+        response = requests.post(
+            f"{gateway_url}/__admin/faults", json=[f.spec() for f in faults[start : start + 500]], timeout=30
+        )
+        response.raise_for_status()
+
+
+def _scan(ddb: Any, table: str) -> list[dict[str, Any]]:
+    from boto3.dynamodb.types import TypeDeserializer
+
+    deserializer = TypeDeserializer()
+    items = []
+    for page in ddb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
+        items += [{k: deserializer.deserialize(v) for k, v in raw.items()} for raw in page["Items"]]
+    return items
+
+
+class _LogCapture(logging.Handler):
+    """Log records of every other logger (botocore, urllib3, ...) at the levels they are enabled for,
+    with their extra fields, into the function's log: what would reach CloudWatch."""
+
+    def __init__(self, stream: TextIO, skip: str) -> None:
+        super().__init__(logging.NOTSET)
+        self.skip = skip
+        self._stream = stream
+        self.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        self._standard = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name == self.skip:  # the Powertools logger writes its own JSON lines
+            return
+        try:
+            extras = {k: v for k, v in record.__dict__.items() if k not in self._standard}
+            self._stream.write(f"{self.format(record)} {extras!r}\n")
+        except Exception:  # noqa: BLE001 - capture must never break the function
+            self.handleError(record)
+
+
+@contextlib.contextmanager
+def captured_function_output(log: TextIO) -> Iterator[None]:
+    """stdout (Powertools JSON logs, EMF metrics) and every logger's records go to ``log``."""
+    with function_output_to(log):
+        from alipay_cancel.observability import logger as powertools_logger
+
+        handler = powertools_logger.registered_handler
+        original = getattr(handler, "stream", None)
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(sys.stdout)  # the switch function_output_to installed
+        root = _LogCapture(sys.stdout, skip=powertools_logger.name)
+        logging.getLogger().addHandler(root)
+        try:
+            yield
+        finally:
+            logging.getLogger().removeHandler(root)
+            if isinstance(handler, logging.StreamHandler) and original is not None:
+                handler.setStream(original)
+
+
+INFRA_FAILURE_MARKERS = ("idempotency store failed", "results write failed", "dead letter", "could not")
+
+
+def unfinished_messages(
+    enqueued: list[Enqueued], snapshot: Snapshot, log_lines: list[str]
+) -> list[dict[str, Any]]:
+    """Messages that did not end properly: moved by the queue's redrive (no reason attribute), or
+    with no final record and no dead letter, or whose trade is still RETRYING. Each with what the
+    function last logged for its trade, and whether it logged an AWS infrastructure failure for it."""
+    letters = {d.source_message_id or d.message_id: d for d in snapshot.dead_letters}
+    said_by_key: dict[str, list[str]] = {}
+    for line in log_lines:
+        if not line.startswith("{"):
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        key = entry.get("trade_key")
+        if isinstance(key, str):
+            said_by_key.setdefault(key, []).append(
+                f"receive {entry.get('receive_count')}: {entry.get('message')}"
+                + (f" ({entry['error']})" if entry.get("error") else "")
+            )
+    out = []
+    for m in enqueued:
+        letter = letters.get(m.message_id)
+        record = snapshot.results.get(m.trade_key or "")
+        status = record.get("status") if record else None
+        reasonless = letter is not None and not letter.reason.strip()
+        vanished = letter is None and status not in ("SUCCEEDED", "FAILED")
+        if not (reasonless or vanished or status == "RETRYING"):
+            continue
+        said = said_by_key.get(m.trade_key or "", [])
+        out.append(
+            {
+                "message_id": m.message_id,
+                "trade_key": m.trade_key,
+                "scenario": m.scenario,
+                "record_status": status,
+                "dead_letter": "without reason (queue redrive)"
+                if reasonless
+                else ("yes" if letter else "none"),
+                "infra_failure_logged": any(marker in s for s in said for marker in INFRA_FAILURE_MARKERS),
+                "function_said": said[-5:],
+            }
+        )
+    return out
+
+
+def probe_key(endpoint: str, secret: dict[str, str], trade: str) -> str:
+    """One cancel signed with ``secret``'s app key, sent with the function's own client through the
+    wire tap: 'accepted' or the refusal's code. Evidence that a key works or no longer works."""
+    from alipay_cancel.alipay_client import AlipayClient
+    from alipay_cancel.alipay_responses import CancelSuccess
+    from alipay_cancel.messages import CancelRequest
+    from alipay_cancel.signing_material import load_signing_material
+
+    client = AlipayClient(endpoint, load_signing_material(secret), connect_timeout=1, read_timeout=5)
+    try:
+        outcome = client.cancel(CancelRequest(out_trade_no=trade, trade_no=None))
+    finally:
+        client.session.close()
+    if isinstance(outcome, CancelSuccess):
+        return "accepted"
+    return f"refused: HTTP {outcome.http_status} {outcome.code or outcome.kind.value}"
+
+
+def consumed_faults(plan: ChaosPlan, pending: dict[str, Any]) -> tuple[Counter[str], Counter[str], int]:
+    """(injected by label, injected by kind, planned but never taken). A planned fault still pending
+    in the emulator at the end was not injected."""
+    left: dict[str, list[dict[str, Any]]] = {k: list(v) for k, v in pending.get("faults", {}).items()}
+    by_label: Counter[str] = Counter()
+    by_kind: Counter[str] = Counter()
+    not_taken = 0
+    for fault in plan.faults:
+        entries = left.get(fault.trade, [])
+        match = next(
+            (
+                e
+                for e in entries
+                if e.get("kind") == fault.kind
+                and (e.get("http_status") or None) == (fault.params.get("http_status") or None)
+                and (e.get("code") or None) == (fault.params.get("code") or None)
+                and int(e.get("latency_ms") or 0) == int(fault.params.get("latency_ms") or 0)
+                and bool(e.get("signed", True)) == bool(fault.params.get("signed", True))
+            ),
+            None,
+        )
+        if match is not None:
+            entries.remove(match)
+            not_taken += 1
+            continue
+        by_label[fault.label] += 1
+        by_kind[fault.kind] += 1
+    return by_label, by_kind, not_taken
+
+
+# --- the run --------------------------------------------------------------------------------------
+
+
+def run_chaos(
+    *,
+    messages: int = 2000,
+    fault_rate: float = 0.3,
+    aws_fault_rate: float = 0.02,
+    seed: int = 1,
+    deadline_seconds: float = 1200.0,
+    visibility_timeout: int = 20,
+    out: TextIO | None = None,
+    quiet: bool = False,
+    log_path: Path | None = None,
+) -> ChaosResult:
+    out = out or sys.stdout
+    started = time.monotonic()
+    rng = random.Random(seed)
+    plan = build_plan(messages, seed, fault_rate, exhausted_trades=2 if messages < 1000 else 3)
+    new_app_key = generate_rsa_key_pair()
+    if log_path is None:
+        log_path = Path(tempfile.mkdtemp(prefix="alipay-cancel-chaos-")) / "function.log"
+    state = RunState()
+    say = (lambda _text: None) if quiet else (lambda text: (out.write(text + "\n"), out.flush()))
+
+    say(
+        f"chaos: {len(plan.messages)} messages, {len(plan.trades)} seeded trades, "
+        f"{len(plan.faults)} planned faults"
+    )
+    with LocalStack(env_overrides=CHAOS_ENV, gateway_options={"hang_seconds": 5.0}) as stack:
+        res = stack.resources
+        km = stack.key_material
+        read_timeout = float(stack.lambda_env["ALIPAY_READ_TIMEOUT_SECONDS"])
+        tap = WireTap(
+            stack.gateway_url,
+            km.alipay.public_pem,
+            {"old": km.app.public_pem},
+            upstream_timeout=read_timeout + 1.0,
+        )
+        tap.start()
+        stack.lambda_env["ALIPAY_ENDPOINT"] = tap.base_url  # the function talks to the emulator via the tap
+        sqs = stack.client("sqs")
+        sqs.set_queue_attributes(
+            QueueUrl=res.queue_url, Attributes={"VisibilityTimeout": str(visibility_timeout)}
+        )
+        secrets_client = stack.client("secretsmanager")
+        admin = GatewayAdmin(stack.gateway_url)
+        admin.seed_trades(plan.trades)
+        _post_faults(stack.gateway_url, plan.faults)
+        for trade in plan.forever_failing:
+            admin.set_fault("http_5xx", trade=trade, times=None, http_status=503)
+        _send(sqs, res.queue_url, chunked_sends(plan, rng, late=False), state)
+        first_wave = len(state.enqueued)
+        say(
+            f"  stack: moto {stack.moto_url} (pid {stack.moto.pid}), emulator {stack.gateway_url}, "
+            f"wire tap {tap.base_url}\n  enqueued {first_wave} messages; function log: {log_path}"
+        )
+
+        timers: list[threading.Timer] = []
+
+        def rotate() -> None:
+            state.rotated_at = time.time()
+            settings = admin.rotate_app_key(new_app_key.public_pem, grace_seconds=ROTATION_GRACE_SECONDS)
+            tap.add_app_key("new", new_app_key.public_pem)
+            retire = [k["retire_at"] for k in settings["app_keys"] if k.get("retire_at")]
+            state.retire_at = min(retire) if retire else state.rotated_at + ROTATION_GRACE_SECONDS
+            secret = km.secret()
+            secret["private_key"] = new_app_key.private_pem
+            secrets_client.put_secret_value(SecretId=res.secret_id, SecretString=json.dumps(secret))
+            timer = threading.Timer(ROTATION_GRACE_SECONDS + 0.5, probe_after_grace, (secret,))
+            timers.append(timer)
+            timer.start()
+            say(
+                "  [rotation] new app key at the emulator and in the secret; old key retires in "
+                f"{ROTATION_GRACE_SECONDS:.0f}s"
+            )
+
+        def probe_after_grace(new_secret: dict[str, str]) -> None:
+            # Trades unknown to the emulator: a cancel that gets through answers success, no action.
+            state.probes["old"] = probe_key(tap.base_url, km.secret(), f"PROBE{plan.run_id}OLD")
+            state.probes["new"] = probe_key(tap.base_url, new_secret, f"PROBE{plan.run_id}NEW")
+            say(f"  [rotation] after the grace: old key {state.probes['old']}, new key {state.probes['new']}")
+
+        def send_late() -> None:
+            before = len(state.enqueued)
+            _send(sqs, res.queue_url, chunked_sends(plan, rng, late=True), state)
+            state.late_sent = len(state.enqueued) - before
+            state.late_done = True
+            say(f"  [late duplicates] {state.late_sent} copies of trades already processed")
+
+        last_switch = [time.monotonic()]
+        last_print = [0.0]
+
+        def progress(p: Progress) -> None:
+            done = p.stats.records_deleted
+            if state.rotated_at is None and done >= ROTATE_AT * first_wave:
+                rotate()
+            if not state.late_done and done >= LATE_AT * first_wave:
+                send_late()
+            if time.monotonic() - last_switch[0] >= SHAPE_SWITCH_SECONDS:
+                last_switch[0] = time.monotonic()
+                state.shape_switches += 1
+                admin.settings(error_shape="v3" if state.shape_switches % 2 else "envelope")
+            if p.elapsed - last_print[0] >= 5 or p.depth.total == 0:
+                last_print[0] = p.elapsed
+                s = p.stats
+                say(
+                    f"  [{p.elapsed:6.1f}s] invocations {s.invocations:5d}  records {s.records_received:5d}  "
+                    f"acknowledged {s.records_deleted:5d}  retried {s.item_failures_reported:4d}  | queue "
+                    f"{p.depth.visible} visible {p.depth.in_flight} in flight {p.depth.delayed} delayed  "
+                    f"| dead letters {p.depth.dead_letters}  | Alipay calls {len(tap.exchanges())}"
+                )
+
+        injector = AwsFaultInjector(call_rate=aws_fault_rate / 2, wire_rate=aws_fault_rate / 2, seed=seed)
+        drives: list[DriveResult] = []
+        with open(log_path, "a", encoding="utf-8") as log, stack.applied_env(), captured_function_output(log):
+            handler, reset = load_handler()
+            from alipay_cancel.handler import get_runtime
+
+            clients = get_runtime().clients  # built now, under the Lambda env: hook its own clients
+            for client in (clients.dynamodb, clients.sqs, clients.secretsmanager):
+                injector.install(client)
+            try:
+                driver = stack.driver(handler)
+                remaining = deadline_seconds
+                while True:
+                    drive = driver.run_until_drained(
+                        deadline_seconds=remaining, progress=progress, progress_interval=0.5
+                    )
+                    drives.append(drive)
+                    remaining -= drive.elapsed
+                    # The queue may drain between two progress calls: do what is still owed, go on.
+                    if not drive.drained or (state.rotated_at is not None and state.late_done):
+                        break
+                    if state.rotated_at is None:
+                        rotate()
+                        state.notes.append("rotation happened only once the first wave had drained")
+                    if not state.late_done:
+                        send_late()
+            finally:
+                injector.uninstall()
+                reset()
+        for timer in timers:
+            timer.join()
+        drive = drives[-1]
+        say("  drained; collecting the end state")
+        ddb = stack.client("dynamodb")
+        snapshot = collect(sqs, ddb, admin, results_table=res.results_table, dlq_url=res.dlq_url)
+        idempotency_items = _scan(ddb, res.idempotency_table)
+        pending_faults = admin.faults()
+        exchanges = tap.exchanges()
+        tap.stop()
+        admin.close()
+    log_lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+
+    checks = [
+        check_accounted(state.enqueued, snapshot, state.bad_message_ids),
+        check_successes(snapshot, exchanges, plan.seeded_keys, plan.unknown_keys),
+        check_no_cancel_after_success(snapshot, exchanges),
+        check_drained(drive.drained, snapshot, idempotency_items),
+        check_no_secrets(
+            log_lines,
+            snapshot,
+            [
+                km.app.private_pem,
+                km.app.private_pkcs1_pem,
+                new_app_key.private_pem,
+                new_app_key.private_pkcs1_pem,
+                km.alipay.private_pem,
+            ],
+            plan.tokens,
+        ),
+        check_rotation(exchanges, state.rotated_at, state.retire_at, state.probes),
+    ]
+    stats = drive.stats
+    robustness = CheckResult("no exception escaped the handler")
+    if stats.handler_errors or stats.invalid_responses or stats.timeouts:
+        robustness.violations += stats.errors[:10] or [
+            f"{stats.handler_errors} handler errors, {stats.invalid_responses} invalid responses, "
+            f"{stats.timeouts} timeouts"
+        ]
+    robustness.facts = {
+        "invocations": stats.invocations,
+        "records received": stats.records_received,
+        "batch item failures (retried)": stats.item_failures_reported,
+        "largest batch": stats.max_batch,
+    }
+    checks.append(robustness)
+    summary = build_summary(
+        plan, state, snapshot, exchanges, pending_faults, injector.stats(), checks, fault_rate, aws_fault_rate
+    )
+    summary["unfinished_messages"] = unfinished_messages(state.enqueued, snapshot, log_lines)
+    summary["run"] = {
+        "messages": len(state.enqueued),
+        "seed": seed,
+        "fault_rate_requested": fault_rate,
+        "aws_fault_rate_requested": aws_fault_rate,
+        "elapsed_seconds": round(time.monotonic() - started, 1),
+        "drive_seconds": round(sum(d.elapsed for d in drives), 1),
+        "queue_visibility_timeout_seconds": visibility_timeout,
+        "function_env_overrides": CHAOS_ENV,
+        "function_log": str(log_path),
+        "notes": state.notes,
+    }
+    ok = not summary["violations_total"]
+    summary["result"] = "OK" if ok else "FAILED"
+    return ChaosResult(ok, summary, render(summary))
+
+
+# --- the summary ----------------------------------------------------------------------------------
+
+
+def build_summary(
+    plan: ChaosPlan,
+    state: RunState,
+    snapshot: Snapshot,
+    exchanges: list[Exchange],
+    pending_faults: dict[str, Any],
+    aws: AwsFaultStats,
+    checks: list[CheckResult],
+    fault_rate: float,
+    aws_fault_rate: float,
+) -> dict[str, Any]:
+    by_label, by_kind, not_taken = consumed_faults(plan, pending_faults)
+    forever = set(plan.forever_failing)
+    forever_calls = sum(1 for ex in exchanges if ex.trade_ids & forever)
+    by_kind["http_5xx"] += forever_calls
+    by_label["http_5xx 503 (never recovers)"] = forever_calls
+    total_calls = len(exchanges)
+    injected = sum(by_kind.values())
+    share = injected / total_calls if total_calls else 0.0
+    refused = Counter(ex.code for ex in exchanges if ex.status == 401)
+
+    coverage = CheckResult("fault coverage (the run proved what it claims)")
+    missing = sorted(FAULT_KINDS - {k for k, n in by_kind.items() if n})
+    if missing and len(state.enqueued) >= 100:
+        coverage.violations.append(f"fault kinds never injected: {', '.join(missing)}")
+    if share < fault_rate - 0.05:
+        coverage.violations.append(f"only {share:.1%} of Alipay calls faulted (asked for {fault_rate:.0%})")
+    if aws_fault_rate > 0 and len(state.enqueued) >= 100:
+        for service in ("dynamodb", "sqs"):
+            calls = sum(n for name, n in aws.calls.items() if name.startswith(service + "."))
+            # Only when several were to be expected: a small run may draw none by chance.
+            if calls * aws_fault_rate >= 8 and not any(s == service for (s, *_rest) in aws.injected):
+                coverage.violations.append(f"no {service} fault was injected ({calls} calls)")
+        if not any("Throttl" in code or "Throughput" in code for (*_r, code) in aws.injected):
+            coverage.violations.append("no throttling error was injected")
+    coverage.facts = {
+        "faulted share of Alipay calls": f"{share:.1%}",
+        "planned faults never taken": not_taken,
+    }
+    checks = [*checks, coverage]
+
+    trades_by_key: dict[str, int] = Counter(m.trade_key for m in plan.messages if m.trade_key and not m.bad)
+    dup_trades = {k: n for k, n in trades_by_key.items() if n > 1}
+    modes = Counter(
+        m.scenario.rsplit(", ", 1)[-1].rstrip("]") for m in plan.messages if "[dup x" in m.scenario
+    )
+    statuses = Counter(str(r.get("status")) for r in snapshot.results.values())
+    outcome_classes = Counter(
+        f"{r.get('status')}/{r.get('outcome_class')}" for r in snapshot.results.values()
+    )
+    actions = Counter(
+        str(r.get("action") or "none") for r in snapshot.results.values() if r.get("status") == "SUCCEEDED"
+    )
+    failed_codes = Counter(
+        str(r.get("error_sub_code") or r.get("error_code") or r.get("outcome_class"))
+        for r in snapshot.results.values()
+        if r.get("status") == "FAILED"
+    )
+    letters = Counter(
+        str(d.attributes.get("outcome_class") or "no reason (queue redrive)") for d in snapshot.dead_letters
+    )
+    violations = {c.name: c.violations for c in checks}
+    return {
+        "messages": {
+            "enqueued": len(state.enqueued),
+            "good": len(state.enqueued) - len(state.bad_message_ids),
+            "bad": len(state.bad_message_ids),
+            "trades": len(trades_by_key),
+            "late duplicates sent": state.late_sent,
+        },
+        "duplicates": {
+            "trades sent more than once": len(dup_trades),
+            "share of trades": f"{len(dup_trades) / max(1, len(trades_by_key)):.1%}",
+            "extra copies": sum(n - 1 for n in dup_trades.values()),
+            "messages by mode": dict(sorted(modes.items())),
+        },
+        "alipay_faults": {
+            "cancel requests on the wire": total_calls,
+            "faults injected": injected,
+            "faulted share": round(share, 4),
+            "by kind": dict(sorted((k, v) for k, v in by_kind.items() if v)),
+            "by variant": dict(sorted((k, v) for k, v in by_label.items() if v)),
+            "refused by the gateway (401)": dict(sorted((str(k), v) for k, v in refused.items())),
+            "error shape switches (envelope <-> v3)": state.shape_switches,
+        },
+        "aws_faults": {
+            "api calls by the function": aws.total_calls,
+            "faults injected": aws.total_injected,
+            "share of api calls": round(aws.total_injected / max(1, aws.total_calls), 4),
+            "by code": aws.by_code(),
+            "by operation": aws.by_operation(),
+        },
+        "key_rotation": {
+            "rotated_at": state.rotated_at,
+            "old key retired at": state.retire_at,
+            "grace seconds": ROTATION_GRACE_SECONDS,
+            "probe cancels after the grace": dict(state.probes),
+        },
+        "outcomes": {
+            "records by status": dict(sorted(statuses.items())),
+            "records by status/outcome_class": dict(sorted(outcome_classes.items())),
+            "SUCCEEDED by action": dict(sorted(actions.items())),
+            "FAILED by code": dict(sorted(failed_codes.items())),
+            "dead letters": len(snapshot.dead_letters),
+            "dead letters by outcome_class": dict(sorted(letters.items())),
+        },
+        "checks": {c.name: {"ok": c.ok, "violations": len(c.violations), **c.facts} for c in checks},
+        "violations": violations,
+        "violations_total": sum(len(v) for v in violations.values()),
+    }
+
+
+def _rows(title: str, mapping: dict[str, Any], indent: int = 2) -> list[str]:
+    lines = [title]
+    width = max((len(str(k)) for k in mapping), default=0)
+    for k, v in mapping.items():
+        if isinstance(v, dict):
+            lines += _rows(f"{' ' * indent}{k}:", v, indent + 2)
+        else:
+            lines.append(f"{' ' * indent}{str(k).ljust(width)}  {v}")
+    return lines
+
+
+def render(summary: dict[str, Any]) -> str:
+    out = [
+        "=" * 100,
+        f"CHAOS SUMMARY  {summary['run']['messages']} messages, seed {summary['run']['seed']}, "
+        f"{summary['run']['elapsed_seconds']}s",
+    ]
+    for section in ("messages", "duplicates", "alipay_faults", "aws_faults", "key_rotation", "outcomes"):
+        out += ["", *_rows(section.replace("_", " ").upper(), summary[section])]
+    out += ["", "CHECKS"]
+    for name, check in summary["checks"].items():
+        verdict = "ok" if check["ok"] else f"VIOLATED ({check['violations']})"
+        out.append(f"  [{verdict}] {name}")
+        for k, v in check.items():
+            if k not in ("ok", "violations"):
+                out.append(f"        {k}: {v}")
+    if summary.get("unfinished_messages"):
+        out += ["", "MESSAGES THE FUNCTION DID NOT FINISH (and what it last logged for their trade)"]
+        for r in summary["unfinished_messages"]:
+            out.append(
+                f"  - trade {r['trade_key']} ({r['scenario']}): record {r['record_status']}, "
+                f"dead letter {r['dead_letter']}"
+            )
+            out += [f"      {said}" for said in r["function_said"]]
+    if summary["violations_total"]:
+        out += ["", "VIOLATIONS"]
+        for name, found in summary["violations"].items():
+            for v in found:
+                out.append(f"  - [{name}] {v}")
+    out += ["", f"violations: {summary['violations_total']}", f"RESULT: {summary['result']}", "=" * 100]
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Chaos run of the local pipeline (see module docstring).")
+    parser.add_argument("--messages", type=int, default=2000, help="messages to send (default 2000)")
+    parser.add_argument("--fault-rate", type=float, default=0.3, help="share of Alipay calls to fault (0.3)")
+    parser.add_argument(
+        "--aws-fault-rate", type=float, default=0.02, help="share of AWS calls to fail (0.02)"
+    )
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--deadline", type=float, default=1200.0, help="safety deadline for draining, seconds"
+    )
+    parser.add_argument(
+        "--visibility-timeout",
+        type=int,
+        default=20,
+        help="queue visibility timeout for the run (template: 720)",
+    )
+    parser.add_argument("--json", type=Path, help="write the summary as JSON here")
+    parser.add_argument("--log-file", type=Path, help="the function's captured log (default: a temp file)")
+    parser.add_argument("--quiet", action="store_true", help="print only the summary")
+    args = parser.parse_args(argv)
+    if args.messages < 20:
+        parser.error("--messages must be at least 20")
+    if not (0 <= args.fault_rate < 0.9 and 0 <= args.aws_fault_rate <= 0.5):
+        parser.error("--fault-rate must be in [0, 0.9), --aws-fault-rate in [0, 0.5]")
+    result = run_chaos(
+        messages=args.messages,
+        fault_rate=args.fault_rate,
+        aws_fault_rate=args.aws_fault_rate,
+        seed=args.seed,
+        deadline_seconds=args.deadline,
+        visibility_timeout=args.visibility_timeout,
+        quiet=args.quiet,
+        log_path=args.log_file,
+    )
+    print(result.text)
+    if args.json:
+        args.json.write_text(json.dumps(result.summary, indent=2, default=str) + "\n", encoding="utf-8")
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

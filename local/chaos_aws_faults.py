@@ -1,0 +1,159 @@
+"""DynamoDB, SQS and Secrets Manager failures injected into the function's own boto3 clients (chaos only).
+
+Through botocore's event system, no change to the function's code, at two levels:
+
+- ``before-send`` (the wire): the HTTP attempt is answered with a real-shaped AWS error (throttling,
+  500, 503) instead of reaching moto. botocore's retry handler sees it as it would see AWS's answer, so
+  these exercise the SDK retry path and reach the function only when every attempt fails.
+- ``before-call`` (the API call): a ``ClientError`` is raised as if the SDK had already used up its
+  retries, so the function's own error handling has to cope (message not acknowledged, retried).
+
+Each API call and each HTTP attempt draws once against its rate; every injection is counted by
+service, operation, level and error code.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ClientError
+
+# (error code, HTTP status) per service: throttling first, then server-side errors.
+ERRORS: dict[str, list[tuple[str, int]]] = {
+    "dynamodb": [
+        ("ProvisionedThroughputExceededException", 400),
+        ("ThrottlingException", 400),
+        ("InternalServerError", 500),
+    ],
+    "sqs": [("ThrottlingException", 400), ("RequestThrottled", 400), ("InternalError", 500)],
+    "secretsmanager": [("ThrottlingException", 400), ("InternalServiceError", 500)],
+}
+_JSON_TARGET_PREFIX = {
+    "dynamodb": "com.amazonaws.dynamodb.v20120810",
+    "sqs": "com.amazonaws.sqs",
+    "secretsmanager": "com.amazonaws.secretsmanager",
+}
+
+
+class _Body:
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._data
+
+
+@dataclass
+class AwsFaultStats:
+    calls: Counter[str]  # "service.Operation" -> API calls made
+    attempts: Counter[str]  # "service.Operation" -> HTTP attempts made
+    injected: Counter[tuple[str, str, str, str]]  # (service, operation, level, code) -> n
+
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
+    @property
+    def total_injected(self) -> int:
+        return sum(self.injected.values())
+
+    def by_code(self) -> dict[str, int]:
+        out: Counter[str] = Counter()
+        for (service, _op, level, code), n in self.injected.items():
+            out[f"{service} {code} ({level})"] += n
+        return dict(sorted(out.items()))
+
+    def by_operation(self) -> dict[str, int]:
+        out: Counter[str] = Counter()
+        for (service, op, level, _code), n in self.injected.items():
+            out[f"{service}.{op} ({level})"] += n
+        return dict(sorted(out.items()))
+
+
+class AwsFaultInjector:
+    """``install(client)`` on each of the function's clients; ``uninstall()`` removes every hook."""
+
+    def __init__(self, *, call_rate: float, wire_rate: float, seed: int) -> None:
+        if not (0 <= call_rate <= 1 and 0 <= wire_rate <= 1):
+            raise ValueError("rates are probabilities")
+        self.call_rate = call_rate
+        self.wire_rate = wire_rate
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self._calls: Counter[str] = Counter()
+        self._attempts: Counter[str] = Counter()
+        self._injected: Counter[tuple[str, str, str, str]] = Counter()
+        self._installed: list[tuple[Any, str, Any]] = []
+        self.enabled = True
+
+    def _draw(self, rate: float, service: str) -> tuple[str, int] | None:
+        with self._lock:
+            if not self.enabled or self._rng.random() >= rate:
+                return None
+            return self._rng.choice(ERRORS[service])
+
+    def install(self, client: Any) -> None:
+        service = client.meta.service_model.service_name
+        if service not in ERRORS:
+            raise ValueError(f"no fault list for {service}")
+        events = client.meta.events
+
+        def before_call(model: Any = None, **_: Any) -> None:
+            name = f"{service}.{model.name}"
+            with self._lock:
+                self._calls[name] += 1
+            error = self._draw(self.call_rate, service)
+            if error is None:
+                return
+            code, status = error
+            with self._lock:
+                self._injected[(service, model.name, "call", code)] += 1
+            raise ClientError(
+                {
+                    "Error": {"Code": code, "Message": "chaos: injected failure"},
+                    "ResponseMetadata": {"HTTPStatusCode": status},
+                },
+                model.name,
+            )
+
+        def before_send(request: Any = None, event_name: str = "", **_: Any) -> AWSResponse | None:
+            operation = event_name.rsplit(".", 1)[-1]
+            with self._lock:
+                self._attempts[f"{service}.{operation}"] += 1
+            error = self._draw(self.wire_rate, service)
+            if error is None:
+                return None
+            code, status = error
+            with self._lock:
+                self._injected[(service, operation, "wire", code)] += 1
+            body = json.dumps(
+                {"__type": f"{_JSON_TARGET_PREFIX[service]}#{code}", "message": "chaos: injected failure"}
+            ).encode()
+            headers = {
+                "Content-Type": "application/x-amz-json-1.0",
+                "x-amzn-RequestId": "chaos-injected",
+                "Content-Length": str(len(body)),
+            }
+            if service == "sqs":  # SQS speaks JSON but reports query-style codes in this header
+                headers["x-amzn-query-error"] = f"{code};{'Receiver' if status >= 500 else 'Sender'}"
+            return AWSResponse(request.url, status, headers, _Body(body))
+
+        for event, hook in ((f"before-call.{service}", before_call), (f"before-send.{service}", before_send)):
+            events.register(event, hook)
+            self._installed.append((events, event, hook))
+
+    def uninstall(self) -> None:
+        for events, event, hook in self._installed:
+            events.unregister(event, hook)
+        self._installed.clear()
+
+    def stats(self) -> AwsFaultStats:
+        with self._lock:
+            return AwsFaultStats(Counter(self._calls), Counter(self._attempts), Counter(self._injected))

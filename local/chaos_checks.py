@@ -1,0 +1,366 @@
+"""The invariants a chaos run must hold, each checked on the run's end state and its evidence.
+
+Inputs: what was enqueued, the end state (results table, dead letters, emulator trades and counts:
+``local.accounting.Snapshot``), the wire tap's record of every Alipay exchange, the captured function
+log, and what the run knows about its own plan (seeded/unknown trades, key rotation times).
+
+Each check returns ``(name, violations, facts)``: violations are sentences naming the message/trade;
+facts are numbers for the summary.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from local.accounting import Enqueued, Snapshot, account
+from local.chaos_wiretap import NOT_SENT, Exchange
+
+CANCELLED = {"close": "closed", "refund": "refunded"}
+PEM_PRIVATE_MARKER = re.compile(r"-----BEGIN (?:RSA |EC |ENCRYPTED )?PRIVATE KEY-----")
+MAX_LISTED = 25  # violations listed per check (all are counted)
+
+
+@dataclass
+class CheckResult:
+    name: str
+    violations: list[str] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+def iso_to_epoch(value: str) -> float:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def _trade_of(snapshot: Snapshot, key: str) -> Mapping[str, Any] | None:
+    trade = snapshot.trades.get(key)
+    if trade is not None:
+        return trade
+    return next(
+        (t for t in snapshot.trades.values() if key in (t.get("trade_no"), t.get("out_trade_no"))), None
+    )
+
+
+def _record_ids(key: str, record: Mapping[str, Any]) -> set[str]:
+    return {str(v) for v in (key, record.get("out_trade_no"), record.get("trade_no")) if v}
+
+
+def _exchanges_by_id(exchanges: Iterable[Exchange]) -> dict[str, list[Exchange]]:
+    by_id: dict[str, list[Exchange]] = defaultdict(list)
+    for ex in exchanges:
+        for ident in ex.trade_ids:
+            by_id[ident].append(ex)
+    return by_id
+
+
+# --- 1. every message accounted for -------------------------------------------------------------
+
+
+def check_accounted(
+    enqueued: Sequence[Enqueued], snapshot: Snapshot, bad_message_ids: set[str]
+) -> CheckResult:
+    """local.accounting's rules (record SUCCEEDED/FAILED and/or a dead letter with a reason; dead
+    letters byte for byte; no RETRYING left), plus: every bad message was dead-lettered by the
+    function itself on its first receipt, with a reason and outcome_class bad_message."""
+    result = CheckResult("every message accounted for")
+    accounting = account(enqueued, snapshot)
+    result.violations += accounting.violations
+    letters_by_source = {d.source_message_id: d for d in snapshot.dead_letters if d.source_message_id}
+    first_receipt = 0
+    for m in enqueued:
+        if m.message_id not in bad_message_ids:
+            continue
+        letter = letters_by_source.get(m.message_id)
+        if letter is None:
+            result.violations.append(
+                f"bad message {m.message_id} ({m.scenario}) has no dead letter from the function"
+            )
+            continue
+        if letter.attributes.get("outcome_class") != "bad_message":
+            result.violations.append(
+                f"bad message {m.message_id} ({m.scenario}) dead-lettered as "
+                f"{letter.attributes.get('outcome_class')!r}, not bad_message"
+            )
+        if letter.attributes.get("attempts") != "1":
+            result.violations.append(
+                f"bad message {m.message_id} ({m.scenario}) dead-lettered on receipt "
+                f"{letter.attributes.get('attempts')}, not the first"
+            )
+        else:
+            first_receipt += 1
+    labels = Counter(o.label for o in accounting.outcomes)
+    result.facts = {
+        "messages": len(enqueued),
+        "accounted": sum(1 for o in accounting.outcomes if o.accounted),
+        "bad messages dead-lettered on first receipt": f"{first_receipt}/{len(bad_message_ids)}",
+        "outcomes by message": dict(sorted(labels.items())),
+    }
+    return result
+
+
+# --- 2. no success unless really cancelled and verified -----------------------------------------
+
+
+def check_successes(
+    snapshot: Snapshot, exchanges: Sequence[Exchange], seeded_keys: set[str], unknown_keys: set[str]
+) -> CheckResult:
+    """Every SUCCEEDED record: (a) its alipay_trace_id names an exchange the wire tap saw answered
+    with a correctly signed (verified independently) code-10000 success for that very trade, not
+    retry_flag=Y, with the same action; (b) the emulator's trade is closed/refunded as the action
+    says, or the trade is one the emulator never knew and the action is none."""
+    result = CheckResult("no SUCCEEDED without a real, verified cancel")
+    by_trace = {ex.trace_id: ex for ex in exchanges if ex.trace_id}
+    verified = 0
+    for key, record in snapshot.results.items():
+        if record.get("status") != "SUCCEEDED":
+            continue
+        ids = _record_ids(key, record)
+        action = record.get("action") or "none"
+        trace = record.get("alipay_trace_id")
+        ex = by_trace.get(str(trace)) if trace else None
+        if ex is None:
+            result.violations.append(
+                f"trade {key}: SUCCEEDED with trace id {trace!r} that no wire exchange had"
+            )
+        elif not ex.signed_success:
+            result.violations.append(
+                f"trade {key}: SUCCEEDED from an exchange that was not a verified success "
+                f"(status {ex.status}, signature {ex.signature}, code {ex.code}, retry_flag {ex.retry_flag})"
+            )
+        elif not (ex.trade_ids & ids):
+            result.violations.append(
+                f"trade {key}: SUCCEEDED from the answer to a request for {sorted(ex.trade_ids)}"
+            )
+        elif (ex.action or "none") != action:
+            result.violations.append(f"trade {key}: recorded action {action} but Alipay answered {ex.action}")
+        else:
+            verified += 1
+        trade = _trade_of(snapshot, key)
+        if trade is None:
+            if key not in unknown_keys or action != "none":
+                result.violations.append(
+                    f"trade {key}: SUCCEEDED/{action} but the emulator has no such trade "
+                    f"({'planned unknown' if key in unknown_keys else 'not planned as unknown'})"
+                )
+        elif action == "none":
+            result.violations.append(
+                f"trade {key}: SUCCEEDED/none but the emulator knows it ({trade.get('state')})"
+            )
+        elif trade.get("state") != CANCELLED.get(action):
+            result.violations.append(
+                f"trade {key}: SUCCEEDED/{action} but the emulator has it {trade.get('state')}"
+            )
+        elif key not in seeded_keys and not (ids & seeded_keys):
+            result.violations.append(f"trade {key}: SUCCEEDED for a trade this run never seeded")
+    successes = sum(1 for r in snapshot.results.values() if r.get("status") == "SUCCEEDED")
+    result.facts = {"SUCCEEDED records": successes, "traced to a verified signed success": verified}
+    return result
+
+
+# --- 3. nothing sent after a recorded success ---------------------------------------------------
+
+
+def check_no_cancel_after_success(
+    snapshot: Snapshot, exchanges: Sequence[Exchange], slack_seconds: float = 0.001
+) -> CheckResult:
+    """For every SUCCEEDED record, no request naming that trade reached Alipay after the success was
+    written (``finished_at``, ms precision, same clock as the wire tap). Also: the wire tap saw exactly
+    the requests the emulator counted for each trade, so the evidence is complete."""
+    result = CheckResult("no cancel after a recorded success")
+    by_id = _exchanges_by_id(exchanges)
+    later_total = 0
+    for key, record in snapshot.results.items():
+        if record.get("status") != "SUCCEEDED" or not record.get("finished_at"):
+            continue
+        written = iso_to_epoch(str(record["finished_at"]))
+        seen: dict[int, Exchange] = {}
+        for ident in _record_ids(key, record):
+            for ex in by_id.get(ident, []):
+                seen[ex.seq] = ex
+        later = [ex for ex in seen.values() if ex.received_at > written + slack_seconds]
+        if later:
+            later_total += len(later)
+            first = min(later, key=lambda e: e.received_at)
+            result.violations.append(
+                f"trade {key}: {len(later)} cancel request(s) after the success was recorded "
+                f"(first {first.received_at - written:.3f}s later)"
+            )
+    # Completeness: per trade, wire-tap requests == emulator requests (it counts rejected ones too).
+    per_trade: Mapping[str, Mapping[str, int]] = snapshot.counts.get("per_trade", {})
+    mismatched = 0
+    for key, counts in per_trade.items():
+        trade = snapshot.trades.get(key) or {}
+        ids = {str(i) for i in (key, trade.get("trade_no"), trade.get("out_trade_no")) if i}
+        on_wire = {
+            ex.seq for i in ids for ex in by_id.get(i, []) if not (ex.failure or "").startswith(NOT_SENT)
+        }
+        if len(on_wire) != int(counts.get("requests", 0)):
+            mismatched += 1
+            if mismatched <= MAX_LISTED:
+                result.violations.append(
+                    f"trade {key}: the emulator counted {counts.get('requests')} requests, the wire tap "
+                    f"saw {len(on_wire)} (evidence incomplete)"
+                )
+    total_wire = sum(1 for ex in exchanges if not (ex.failure or "").startswith(NOT_SENT))
+    if total_wire != int(snapshot.counts.get("total_requests", -1)):
+        result.violations.append(
+            f"the emulator counted {snapshot.counts.get('total_requests')} cancel requests in all, the wire "
+            f"tap saw {total_wire}"
+        )
+    result.facts = {
+        "requests after a recorded success": later_total,
+        "trades whose request count differs between emulator and wire tap": mismatched,
+        "cancel requests on the wire": total_wire,
+    }
+    return result
+
+
+# --- 4. nothing left in flight ------------------------------------------------------------------
+
+
+def check_drained(
+    drained: bool, snapshot: Snapshot, idempotency_items: Sequence[Mapping[str, Any]]
+) -> CheckResult:
+    result = CheckResult("every RETRYING record finished when the queue drained")
+    if not drained:
+        result.violations.append("the queue did not drain before the deadline")
+    retrying = [k for k, r in snapshot.results.items() if r.get("status") == "RETRYING"]
+    for key in retrying[:MAX_LISTED]:
+        result.violations.append(f"trade {key} is still RETRYING")
+    if len(retrying) > MAX_LISTED:
+        result.violations.append(f"... and {len(retrying) - MAX_LISTED} more RETRYING records")
+    statuses = Counter(str(item.get("status", "?")) for item in idempotency_items)
+    result.facts = {
+        "RETRYING records left": len(retrying),
+        "idempotency records by status": dict(sorted(statuses.items())),
+    }
+    return result
+
+
+# --- 5. no secrets in logs, records or dead-letter attributes -----------------------------------
+
+
+def watched_fragments(secrets: Iterable[str]) -> set[str]:
+    """PEM blocks line by line (any 40+ char base64 line of the body is distinctive) and the base64
+    body as one line; other values whole (if 8+ characters)."""
+    out: set[str] = set()
+    for value in secrets:
+        if not value:
+            continue
+        if "-----BEGIN" in value:
+            lines = [ln.strip() for ln in value.splitlines() if ln.strip() and not ln.startswith("-----")]
+            out.update(ln for ln in lines if len(ln) >= 40)
+            out.add("".join(lines))
+        elif len(value) >= 8:
+            out.add(value)
+    return out
+
+
+def find_secrets(texts: Iterable[tuple[str, str]], fragments: set[str]) -> list[str]:
+    """``texts``: (where, text). Descriptions of every place a fragment or a PEM private-key marker
+    shows up (never the fragment itself)."""
+    found = []
+    for where, text in texts:
+        variants = {text, text.replace("\\n", "\n").replace("\\/", "/")}
+        if any(PEM_PRIVATE_MARKER.search(v) for v in variants):
+            found.append(f"{where}: a PEM private key marker")
+            continue
+        for fragment in fragments:
+            if any(fragment in v for v in variants):
+                found.append(f"{where}: a watched secret ({len(fragment)} chars)")
+                break
+    return found
+
+
+def check_no_secrets(
+    log_lines: Sequence[str], snapshot: Snapshot, secrets: Iterable[str], tokens: Iterable[str]
+) -> CheckResult:
+    result = CheckResult("no key material or token in logs, records or dead-letter attributes")
+    fragments = watched_fragments([*secrets, *tokens])
+    texts: list[tuple[str, str]] = [(f"log line {i + 1}", line) for i, line in enumerate(log_lines)]
+    texts += [(f"results record {k}", json.dumps(r, default=str)) for k, r in snapshot.results.items()]
+    # Dead-letter bodies are the original messages byte for byte (they may carry the message's own
+    # token by design); their attributes are the function's words and must not.
+    texts += [
+        (f"dead letter {d.message_id} attributes", json.dumps(dict(d.attributes)))
+        for d in snapshot.dead_letters
+    ]
+    found = find_secrets(texts, fragments)
+    result.violations += found[:MAX_LISTED]
+    if len(found) > MAX_LISTED:
+        result.violations.append(f"... and {len(found) - MAX_LISTED} more")
+    result.facts = {
+        "log lines scanned": len(log_lines),
+        "records scanned": len(snapshot.results),
+        "dead letters scanned": len(snapshot.dead_letters),
+        "secret fragments watched": len(fragments),
+    }
+    return result
+
+
+# --- 6. key rotation ----------------------------------------------------------------------------
+
+
+def check_rotation(
+    exchanges: Sequence[Exchange],
+    rotated_at: float | None,
+    retire_at: float | None,
+    probes: Mapping[str, str],
+    margin: float = 0.5,
+) -> CheckResult:
+    """Requests signed with the old app key are accepted until the grace period ends and refused
+    (401 invalid-signature) after it; requests signed with the new key are never refused for their
+    signature; the function did move to the new key. ``probes``: what one cancel signed with each
+    key got after the grace ('accepted' / 'refused: ...'): old refused, new accepted."""
+    result = CheckResult("app key rotation with grace")
+    if rotated_at is None or retire_at is None:
+        result.violations.append("the app key was never rotated")
+        return result
+    if "invalid-signature" not in probes.get("old", ""):
+        result.violations.append(
+            f"a cancel signed with the retired key after the grace got {probes.get('old')!r}"
+        )
+    if probes.get("new") != "accepted":
+        result.violations.append(
+            f"a cancel signed with the new key after the grace got {probes.get('new')!r}"
+        )
+    exchanges = [ex for ex in exchanges if not any(i.startswith("PROBE") for i in ex.trade_ids)]
+    old_after = [ex for ex in exchanges if ex.signer == "old" and ex.received_at > retire_at + margin]
+    old_after_accepted = [ex for ex in old_after if not (ex.status == 401 and ex.code == "invalid-signature")]
+    old_in_grace = [
+        ex for ex in exchanges if ex.signer == "old" and rotated_at <= ex.received_at < retire_at - margin
+    ]
+    old_in_grace_refused = [ex for ex in old_in_grace if ex.status == 401 and ex.code == "invalid-signature"]
+    new = [ex for ex in exchanges if ex.signer == "new"]
+    new_refused = [ex for ex in new if ex.status == 401 and ex.code == "invalid-signature"]
+    unsigned = [ex for ex in exchanges if ex.signer == ""]
+    if old_after_accepted:
+        result.violations.append(
+            f"{len(old_after_accepted)} requests signed with the retired key were accepted"
+        )
+    if old_in_grace_refused:
+        result.violations.append(
+            f"{len(old_in_grace_refused)} old-key requests were refused during the grace period"
+        )
+    if new_refused:
+        result.violations.append(f"{len(new_refused)} requests signed with the new key were refused")
+    if not new:
+        result.violations.append("the function never signed with the new key")
+    if unsigned:
+        result.violations.append(f"{len(unsigned)} requests carried no signature from either app key")
+    result.facts = {
+        "requests signed with the old key during the grace period": len(old_in_grace),
+        "requests signed with the old key after it retired (all refused)": len(old_after),
+        "requests signed with the new key": len(new),
+        "new-key requests after the grace period": sum(1 for ex in new if ex.received_at > retire_at),
+    }
+    return result
