@@ -6,7 +6,12 @@ PY := $(VENV)/bin/python
 TOOLS := .tools/venv
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: test lint typecheck template-check pytest demo local-stack gateway chaos bench clean
+.PHONY: test lint typecheck template-check pytest pytest-lambda-runtime demo local-stack gateway chaos bench clean
+
+# The Lambda runs Python 3.13: the package's tests also run under it when it is installed (pyenv).
+PY313 ?= $(shell for p in $(HOME)/.pyenv/versions/3.13*/bin/python3.13 $$(command -v python3.13); do \
+  "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null && echo "$$p" && break; done)
+VENV313 := .venv313
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,7 +43,21 @@ template-check: $(VENV)/.installed $(TOOLS)/.installed
 pytest: $(VENV)/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test: lint typecheck template-check pytest
+$(VENV313)/.installed: pyproject.toml
+	$(PY313) -m venv $(VENV313)
+	$(VENV313)/bin/pip install --quiet --upgrade pip
+	$(VENV313)/bin/pip install --quiet -e '.[dev]'
+	touch $@
+
+# The package under the Lambda runtime's Python; the local-pipeline runs (demo, chaos, bench) are
+# Python-version-neutral tooling and run once, under .venv.
+pytest-lambda-runtime:
+	@if [ -z "$(PY313)" ]; then echo "python3.13 not found: skipping the Lambda-runtime test run"; \
+	else $(MAKE) --no-print-directory $(VENV313)/.installed && \
+	$(VENV313)/bin/python -m pytest -q -p no:cacheprovider --ignore=tests/test_chaos_ci.py \
+	  --ignore=tests/test_local_pipeline.py --ignore=tests/test_bench_smoke.py $(PYTEST_ARGS); fi
+
+test: lint typecheck template-check pytest pytest-lambda-runtime
 
 demo: $(VENV)/.installed
 	$(PY) -m local.demo $(DEMO_ARGS)
@@ -56,4 +75,4 @@ bench: $(VENV)/.installed
 	$(PY) -m bench.run $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache .aws-sam
+	rm -rf $(VENV) $(VENV313) .tools .pytest_cache .mypy_cache .ruff_cache .aws-sam
