@@ -1,32 +1,11 @@
-"""AWS failures injected through botocore event hooks on the handler's own clients: never acknowledged,
-nothing lost, and a success is replayed (not re-sent to Alipay) once the write goes through."""
+"""AWS failures injected through botocore event hooks on the handler's own clients: before the last
+allowed receive never acknowledged, nothing lost, and a success is replayed (not re-sent to Alipay) once
+the write goes through. The last allowed receive: tests/test_handler_last_receive.py."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-from botocore.exceptions import ClientError
-
 from tests.fixtures.aws import Pipeline, cancel_body, sqs_event, sqs_record
-
-
-def _failing(
-    code: str, operation: str, times: int | None = None, table: str | None = None
-) -> Callable[..., None]:
-    """A hook raising ``code``; for ``provide-client-params`` events ``table`` limits it to one table."""
-    left = [times]
-
-    def fail(params: dict[str, Any] | None = None, **_: Any) -> None:
-        if table is not None and (params or {}).get("TableName") != table:
-            return
-        if left[0] is not None:
-            if left[0] <= 0:
-                return
-            left[0] -= 1
-        raise ClientError({"Error": {"Code": code, "Message": "injected"}}, operation)
-
-    return fail
+from tests.fixtures.aws import failing_call as _failing
 
 
 def test_results_write_throttled_leaves_the_message_and_the_retry_replays_the_success(
@@ -105,11 +84,9 @@ def test_retrying_write_failure_is_not_acknowledged(pipeline: Pipeline) -> None:
         "provide-client-params.dynamodb.UpdateItem",
         _failing("InternalServerError", "UpdateItem", table=pipeline.aws.results_table),
     )
-    # Even on the last receive: without its FAILED record the message must not be acknowledged.
+    receive_count = pipeline.aws.max_receive_count - 1  # not the last: the queue delivers it again
     response = pipeline.invoke(
-        sqs_event(
-            [sqs_record(cancel_body("F-4"), message_id="m", receive_count=pipeline.aws.max_receive_count)]
-        )
+        sqs_event([sqs_record(cancel_body("F-4"), message_id="m", receive_count=receive_count)])
     )
     assert response == {"batchItemFailures": [{"itemIdentifier": "m"}]}
     assert pipeline.aws.dead_letters() == []

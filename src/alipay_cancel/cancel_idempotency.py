@@ -5,7 +5,8 @@ trade, finds the stored success and replays it without calling Alipay. Only a ve
 remembered: any other outcome raises ``CancelNotSucceeded`` inside the idempotent function, so
 Powertools deletes its in-progress record and a later delivery (a retry, or a dead letter redriven
 after the cause was fixed) really calls Alipay again. Two deliveries in flight at once: the second
-gets ``IdempotencyAlreadyInProgressError`` (Powertools) and is retried later by the caller.
+gets ``IdempotencyAlreadyInProgressError`` (Powertools) and is retried later by the caller. Any other
+failure of the store raises ``IdempotencyStoreFailed``, carrying what Alipay answered if the call was made.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotentHookFunction,
     idempotent_function,
 )
+from aws_lambda_powertools.utilities.idempotency.exceptions import BaseError as PowertoolsIdempotencyError
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -41,6 +44,16 @@ class CancelNotSucceeded(Exception):
         super().__init__(decision.reason)
         self.outcome = outcome
         self.decision = decision
+
+
+class IdempotencyStoreFailed(Exception):
+    """The idempotency store (DynamoDB) failed. ``attempt`` is what Alipay answered when the call was
+    made before the store failed (Powertools could not save the success or delete the in-progress record
+    after a failure); None when Alipay was not called."""
+
+    def __init__(self, error: Exception, attempt: tuple[CancelOutcome, Decision] | None) -> None:
+        super().__init__(str(error))
+        self.attempt = attempt
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,16 +101,34 @@ class IdempotentCanceller:
         self._config.register_lambda_context(context)
 
     def cancel(self, request: CancelRequest) -> IdempotentResult:
-        """Raises ``CancelNotSucceeded`` for any outcome but a success, and Powertools' idempotency
-        errors (already in progress, persistence layer failure) as they come."""
-        response = self._idempotent(trade={"trade_key": request.trade_key}, request=request)
+        """Raises ``CancelNotSucceeded`` for any outcome but a success, Powertools'
+        ``IdempotencyAlreadyInProgressError`` as it comes, and ``IdempotencyStoreFailed`` for any other
+        idempotency error."""
+        attempts: list[tuple[CancelOutcome, Decision]] = []  # what this delivery's call saw, if made
+        try:
+            response = self._idempotent(
+                trade={"trade_key": request.trade_key}, request=request, attempts=attempts
+            )
+        except IdempotencyAlreadyInProgressError:
+            raise
+        except PowertoolsIdempotencyError as error:
+            raise IdempotencyStoreFailed(error, attempts[-1] if attempts else None) from error
         replayed = bool(response.pop(_REPLAYED, False))
         known = {f.name for f in dataclasses.fields(CancelSuccess)}  # tolerate older stored replies
         success = CancelSuccess(**{k: v for k, v in response.items() if k in known})
         return IdempotentResult(success=success, replayed=replayed)
 
-    def _cancel_once(self, *, trade: dict[str, str], request: CancelRequest) -> dict[str, Any]:
+    def _cancel_once(
+        self,
+        *,
+        trade: dict[str, str],
+        request: CancelRequest,
+        attempts: list[tuple[CancelOutcome, Decision]],
+    ) -> dict[str, Any]:
+        # Only ``trade`` is the idempotency key; ``attempts`` lets ``cancel`` tell what Alipay said
+        # even when Powertools then fails to store it.
         outcome, decision = self._attempt(request)
+        attempts.append((outcome, decision))
         if isinstance(outcome, CancelSuccess) and decision.outcome is OutcomeClass.SUCCEEDED:
             return dataclasses.asdict(outcome)
         raise CancelNotSucceeded(outcome, decision)

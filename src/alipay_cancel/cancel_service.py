@@ -4,6 +4,12 @@ Decisions come from ``outcomes.classify`` and ``retry_policy``; this module only
 A record is acknowledged (``handle`` returns) only when everything it needs is durably done: its
 results item written and, when it needs one, its dead letter sent. Otherwise ``handle`` raises and the
 batch processor reports it in ``batchItemFailures``: nothing is lost.
+
+The last allowed receive is different: failing it there would let the queue's redrive policy move the
+message to the dead-letter queue with no reason. So on that receive an AWS failure (idempotency store,
+results write) still ends in a dead letter whose reason says what failed and what to do, and the message
+is acknowledged once that dead letter is sent. Only if the dead letter cannot be sent either is the
+message left to the redrive.
 """
 
 from __future__ import annotations
@@ -13,12 +19,9 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    BaseError as IdempotencyError,
-)
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
 )
@@ -27,7 +30,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from alipay_cancel import observability as obs
 from alipay_cancel.alipay_client import AlipayClient
 from alipay_cancel.alipay_responses import AlipayFailure, CancelOutcome, CancelSuccess
-from alipay_cancel.cancel_idempotency import CancelNotSucceeded, IdempotentCanceller, IdempotentResult
+from alipay_cancel.cancel_idempotency import (
+    CancelNotSucceeded,
+    IdempotencyStoreFailed,
+    IdempotentCanceller,
+    IdempotentResult,
+)
 from alipay_cancel.config import Config
 from alipay_cancel.dead_letters import DeadLetter, DeadLetterSender
 from alipay_cancel.messages import BadMessage, CancelRequest, parse_message
@@ -47,6 +55,19 @@ SIGNING_SETUP_REMEDY = (
 BAD_MESSAGE_REMEDY = (
     "Fix the producer; if the payment still needs cancelling, send a corrected message "
     "(redriving this one unchanged would fail the same way)."
+)
+
+IDEMPOTENCY_STORE_REMEDY = (
+    "Check the idempotency table (IDEMPOTENCY_TABLE_NAME: throttling, capacity, permissions), then redrive "
+    "this dead letter: Alipay is called again."
+)
+REPEATED_CANCEL = (
+    "It answers a repeated cancel of a cancelled payment with the same success, which is then recorded."
+)
+# For a success that could not be recorded: the idempotency store remembers it, so a redrive replays it.
+REPLAYED_SUCCESS_REDRIVE = (
+    "Check the trade's result record; if it is not SUCCEEDED, redrive this dead letter: the remembered "
+    "success is recorded without calling Alipay again."
 )
 
 LOW_TIME_REMEDY = (
@@ -173,10 +194,8 @@ class CancelService:
             return self._not_succeeded(received, request, failed.outcome, failed.decision)
         except IdempotencyAlreadyInProgressError:
             return self._duplicate_in_flight(received)
-        except IdempotencyError as error:
-            obs.add_count(obs.INFRASTRUCTURE_ERROR_METRIC)
-            logger.warning("idempotency store failed; message will be retried", extra={"error": str(error)})
-            raise RecordNotAcknowledged("idempotency store failed") from error
+        except IdempotencyStoreFailed as failed:
+            return self._idempotency_store_failed(received, request, failed)
         return self._succeeded(received, request, result)
 
     # ---- routes ---------------------------------------------------------------------------------
@@ -185,27 +204,36 @@ class CancelService:
         success = result.success
         if success.trace_id:
             logger.thread_safe_append_keys(alipay_trace_id=success.trace_id)
-        self._write(
-            ResultRecord(
-                trade_key=request.trade_key,
-                status=Status.SUCCEEDED,
-                outcome_class=OutcomeClass.SUCCEEDED.value,
-                message_id=received.message_id,
-                count_attempt=not result.replayed,
-                out_trade_no=success.out_trade_no or request.out_trade_no,
-                trade_no=success.trade_no or request.trade_no,
-                action=success.action or "none",  # Alipay found no trade to close or refund
-                gmt_refund_pay=success.gmt_refund_pay,
-                refund_settlement_id=success.refund_settlement_id,
-                retry_flag=success.retry_flag,
-                alipay_trace_id=success.trace_id,
-            )
+        action = success.action or "none"  # none: Alipay found no trade to close or refund
+        record = ResultRecord(
+            trade_key=request.trade_key,
+            status=Status.SUCCEEDED,
+            outcome_class=OutcomeClass.SUCCEEDED.value,
+            message_id=received.message_id,
+            count_attempt=not result.replayed,
+            out_trade_no=success.out_trade_no or request.out_trade_no,
+            trade_no=success.trade_no or request.trade_no,
+            action=action,
+            gmt_refund_pay=success.gmt_refund_pay,
+            refund_settlement_id=success.refund_settlement_id,
+            retry_flag=success.retry_flag,
+            alipay_trace_id=success.trace_id,
         )
+        # Sent only if the success cannot be recorded on the last allowed receive (_finish).
+        letter = DeadLetter(
+            body=received.body,
+            reason=_sentence(f"Alipay cancelled the payment (action {action})", REPLAYED_SUCCESS_REDRIVE),
+            source_message_id=received.message_id,
+            outcome_class="exhausted",
+            alipay_trace_id=success.trace_id,
+            trade_key=request.trade_key,
+            attempts=received.receive_count,
+        )
+        if not self._finish(received, record, letter, send_letter=False):
+            obs.count_outcome("exhausted")
+            return "exhausted"
         obs.count_outcome(OutcomeClass.SUCCEEDED.value)
-        logger.info(
-            "cancel succeeded",
-            extra={"action": success.action or "none", "replayed": result.replayed},
-        )
+        logger.info("cancel succeeded", extra={"action": action, "replayed": result.replayed})
         return OutcomeClass.SUCCEEDED.value
 
     def _not_succeeded(
@@ -252,26 +280,25 @@ class CancelService:
                 retry_flag=alipay_fields.get("retry_flag"),
             )
 
-        def dead_letter(outcome_class: str, reason: str) -> None:
-            self._dead_letters.send(
-                DeadLetter(
-                    body=received.body,
-                    reason=reason,
-                    source_message_id=received.message_id,
-                    outcome_class=outcome_class,
-                    error_code=error_code,
-                    error_sub_code=error_sub_code,
-                    alipay_trace_id=trace_id,
-                    trade_key=request.trade_key,
-                    attempts=received.receive_count,
-                )
+        def dead_letter(outcome_class: str, reason: str) -> DeadLetter:
+            return DeadLetter(
+                body=received.body,
+                reason=reason,
+                source_message_id=received.message_id,
+                outcome_class=outcome_class,
+                error_code=error_code,
+                error_sub_code=error_sub_code,
+                alipay_trace_id=trace_id,
+                trade_key=request.trade_key,
+                attempts=received.receive_count,
             )
 
         if decision.outcome is OutcomeClass.TERMINAL:
-            # Record first, then the dead letter: if the send fails the message comes back and the
-            # record write repeats harmlessly; the other order could leave duplicate dead letters.
-            self._write(record(Status.FAILED, OutcomeClass.TERMINAL.value, decision.reason))
-            dead_letter(OutcomeClass.TERMINAL.value, _sentence(decision.reason, decision.remedy))
+            self._finish(
+                received,
+                record(Status.FAILED, OutcomeClass.TERMINAL.value, decision.reason),
+                dead_letter(OutcomeClass.TERMINAL.value, _sentence(decision.reason, decision.remedy)),
+            )
             obs.count_outcome(OutcomeClass.TERMINAL.value)
             logger.warning(
                 "cancel failed for good; dead-lettered",
@@ -280,13 +307,16 @@ class CancelService:
             return OutcomeClass.TERMINAL.value
 
         # retry or config_error
-        if is_last_attempt(received.receive_count, self._config.max_receive_count):
+        if self._last_receive(received):
             reason = _sentence(
                 f"Gave up after {received.receive_count} deliveries. Last error: {decision.reason}",
                 decision.remedy or "Redrive this dead letter once the cause is fixed.",
             )
-            self._write(record(Status.FAILED, "exhausted", decision.reason))
-            dead_letter("exhausted", reason)
+            self._finish(
+                received,
+                record(Status.FAILED, "exhausted", decision.reason),
+                dead_letter("exhausted", reason),
+            )
             obs.count_outcome("exhausted")
             logger.warning("retries exhausted; dead-lettered", extra={"reason": decision.reason})
             return "exhausted"
@@ -308,8 +338,13 @@ class CancelService:
         message comes back and is retried. Before the last receive this duplicate looks again shortly
         (it then replays the stored success, or calls Alipay itself if the other attempt failed). On the
         last receive it is acknowledged instead: failing it would only let the redrive policy move it to
-        the dead-letter queue with no reason, for a trade that is being handled."""
-        if is_last_attempt(received.receive_count, self._config.max_receive_count):
+        the dead-letter queue with no reason, for a trade that is being handled.
+
+        That the in-progress record belongs to another, live delivery relies on the queue's visibility
+        timeout being >= the function timeout (the template sets 6x): a stale in-progress record left by a
+        failed idempotency cleanup (``_idempotency_store_failed``, which therefore never shortens the
+        visibility) expires with its invocation's timeout, before that message is visible again."""
+        if self._last_receive(received):
             obs.add_count(obs.DUPLICATE_IN_FLIGHT_METRIC)
             logger.info(
                 "cancel for this trade in progress in another delivery, which owns its outcome; "
@@ -320,6 +355,47 @@ class CancelService:
         logger.info("cancel already in progress for this trade; retrying later", extra={"delay": seconds})
         self._delay(received, seconds)
         raise RecordNotAcknowledged("cancel for this trade already in progress")
+
+    def _idempotency_store_failed(
+        self, received: _Received, request: CancelRequest, failed: IdempotencyStoreFailed
+    ) -> str:
+        """The idempotency store (DynamoDB) failed before or after this delivery's Alipay call.
+
+        Before the last receive the message is retried with the queue's own visibility timeout (not a
+        shorter backoff): a failed cleanup may have left an in-progress record, which expires with this
+        invocation's timeout, before the message is visible again (see ``_duplicate_in_flight``).
+        On the last receive it ends with a dead letter that says what happened: the Alipay outcome is
+        routed as usual when the call was made, and a success that the store could not remember is not
+        recorded as SUCCEEDED (a later duplicate would then cancel again after a recorded success)."""
+        obs.add_count(obs.INFRASTRUCTURE_ERROR_METRIC)
+        if not self._last_receive(received):
+            logger.warning("idempotency store failed; message will be retried", extra={"error": str(failed)})
+            raise RecordNotAcknowledged("idempotency store failed") from failed
+        logger.warning(
+            "idempotency store failed on the last allowed receive",
+            extra={"error": str(failed), "alipay_called": failed.attempt is not None},
+        )
+        if failed.attempt is None:
+            decision = Decision(
+                outcome=OutcomeClass.RETRY,
+                reason=f"The idempotency store failed before Alipay was called ({failed})",
+                remedy=IDEMPOTENCY_STORE_REMEDY,
+                delay=RetryDelay.NORMAL,
+            )
+            return self._not_succeeded(received, request, None, decision, count_attempt=False)
+        outcome, decision = failed.attempt
+        if isinstance(outcome, CancelSuccess) and decision.outcome is OutcomeClass.SUCCEEDED:
+            decision = Decision(
+                outcome=OutcomeClass.RETRY,
+                reason=(
+                    f"Alipay cancelled the payment (action {outcome.action or 'none'}), "
+                    f"but the idempotency store could not remember it ({failed}), so it is not recorded "
+                    "as SUCCEEDED"
+                ),
+                remedy=f"{IDEMPOTENCY_STORE_REMEDY} {REPEATED_CANCEL}",
+                delay=RetryDelay.NORMAL,
+            )
+        return self._not_succeeded(received, request, outcome, decision)
 
     def _too_little_time(self, received: _Received, request: CancelRequest, remaining_ms: int) -> str:
         """Not enough time left to call Alipay and record the outcome: leave the record untried.
@@ -334,7 +410,7 @@ class CancelService:
             f"Not enough time left in the invocation to call Alipay ({remaining_ms} ms left, "
             f"{self._call_budget_ms} ms needed); not tried"
         )
-        if is_last_attempt(received.receive_count, self._config.max_receive_count):
+        if self._last_receive(received):
             decision = Decision(
                 outcome=OutcomeClass.RETRY, reason=reason, remedy=LOW_TIME_REMEDY, delay=RetryDelay.NORMAL
             )
@@ -348,29 +424,27 @@ class CancelService:
         raise RecordNotAcknowledged("not enough invocation time left to call Alipay")
 
     def _bad_message(self, received: _Received, bad: BadMessage) -> str:
+        record = None
         if bad.trade_key:
             logger.thread_safe_append_keys(trade_key=bad.trade_key)
-            self._write(
-                ResultRecord(
-                    trade_key=bad.trade_key,
-                    status=Status.FAILED,
-                    outcome_class="bad_message",
-                    message_id=received.message_id,
-                    count_attempt=False,
-                    error_message=bad.reason,
-                    remedy=BAD_MESSAGE_REMEDY,
-                )
-            )
-        self._dead_letters.send(
-            DeadLetter(
-                body=received.body,
-                reason=_sentence(f"Bad message, not retried: {bad.reason}", BAD_MESSAGE_REMEDY),
-                source_message_id=received.message_id,
-                outcome_class="bad_message",
+            record = ResultRecord(
                 trade_key=bad.trade_key,
-                attempts=received.receive_count,
+                status=Status.FAILED,
+                outcome_class="bad_message",
+                message_id=received.message_id,
+                count_attempt=False,
+                error_message=bad.reason,
+                remedy=BAD_MESSAGE_REMEDY,
             )
+        letter = DeadLetter(
+            body=received.body,
+            reason=_sentence(f"Bad message, not retried: {bad.reason}", BAD_MESSAGE_REMEDY),
+            source_message_id=received.message_id,
+            outcome_class="bad_message",
+            trade_key=bad.trade_key,
+            attempts=received.receive_count,
         )
+        self._finish(received, record, letter)
         obs.count_outcome("bad_message")
         logger.warning("bad message dead-lettered", extra={"reason": bad.reason})
         return "bad_message"
@@ -434,12 +508,62 @@ class CancelService:
             return None
         return int(context.get_remaining_time_in_millis())
 
+    def _last_receive(self, received: _Received) -> bool:
+        return is_last_attempt(received.receive_count, self._config.max_receive_count)
+
+    def _finish(
+        self,
+        received: _Received,
+        record: ResultRecord | None,
+        letter: DeadLetter,
+        *,
+        send_letter: bool = True,
+    ) -> bool:
+        """Make the record's ending durable: write its final result, then send its dead letter
+        (``send_letter``; a success has one only for the case below). True when the result was written.
+
+        Record first, then the dead letter: if the send fails the message comes back and the write
+        repeats harmlessly; the other order could leave duplicate dead letters. Failures raise (the
+        message is retried), except a failed write on the last allowed receive: the dead letter is then
+        sent anyway, saying the result was not recorded, the write is tried once more, and False is
+        returned. Only if that send fails too is the message left to the queue's redrive."""
+        if record is not None:
+            try:
+                self._write(record)
+            except Exception as error:
+                if not self._last_receive(received):
+                    raise
+                self._dead_letter_unrecorded(received, record, letter, error)
+                return False
+        if send_letter:
+            self._dead_letters.send(letter)
+        return True
+
+    def _dead_letter_unrecorded(
+        self, received: _Received, record: ResultRecord, letter: DeadLetter, error: Exception
+    ) -> None:
+        note = (
+            f"The {record.status.value} result could not be recorded on the last allowed delivery "
+            f"({_aws_error(error)}); the trade's result record may be missing or out of date."
+        )
+        # If this send fails too, it raises: the message is left to the queue's redrive.
+        what = letter.reason[:1].upper() + letter.reason[1:]
+        self._dead_letters.send(replace(letter, reason=f"{note} {what}"))
+        logger.warning(
+            "result not recorded on the last allowed receive; dead-lettered with the reason",
+            extra={"status": record.status, "outcome_class": letter.outcome_class},
+        )
+        try:  # once more, best effort: the dead letter already says what to check
+            self._results.write(record)
+        except Exception as again:  # noqa: BLE001 - the message is dead-lettered with a reason either way
+            logger.warning("results write failed again after the dead letter", extra={"error": str(again)})
+
     def _write(self, record: ResultRecord) -> None:
         try:
             written = self._results.write(record)
         except Exception as error:
             obs.add_count(obs.INFRASTRUCTURE_ERROR_METRIC)
-            logger.warning("results write failed; message will be retried", extra={"error": str(error)})
+            logger.warning("results write failed", extra={"error": str(error)})
             raise
         if not written:
             logger.info(
@@ -490,3 +614,9 @@ def _sentence(what: str, remedy: str | None) -> str:
     if what and what[-1] not in ".!?":
         what += "."
     return f"{what} {remedy}".strip() if remedy else what
+
+
+def _aws_error(error: Exception) -> str:
+    """What failed, readable, for a dead letter's reason. botocore's text names the error code and the
+    operation (e.g. "An error occurred (ThrottlingException) when calling the UpdateItem operation ...")."""
+    return str(error) or type(error).__name__
