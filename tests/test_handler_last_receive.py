@@ -11,7 +11,14 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.aws import Pipeline, cancel_body, failing_call, sqs_event, sqs_record
+from tests.fixtures.aws import (
+    Pipeline,
+    PowertoolsLines,
+    cancel_body,
+    failing_call,
+    sqs_event,
+    sqs_record,
+)
 
 
 def _last_receive(pipeline: Pipeline, body: str, message_id: str) -> dict[str, Any]:
@@ -155,7 +162,7 @@ def test_idempotency_store_failing_after_the_call_before_the_last_receive_is_sti
 
 
 def test_results_write_and_dead_letter_both_failing_leave_the_message_to_the_redrive(
-    pipeline: Pipeline,
+    pipeline: Pipeline, powertools_lines: PowertoolsLines
 ) -> None:
     admin = pipeline.gateway.admin
     admin.seed_trade("L-5", state="paid")
@@ -172,7 +179,10 @@ def test_results_write_and_dead_letter_both_failing_leave_the_message_to_the_red
 
     assert response == {"batchItemFailures": [{"itemIdentifier": "m5"}]}
     assert admin.cancel_calls("L-5") == 1
-    assert pipeline.aws.result("L-5") is None
+    assert pipeline.aws.result("L-5") is None  # never a success without the store
+    said = [(r["message"], r.get("message_id")) for r in powertools_lines.records()]
+    assert ("results write failed", "m5") in said
+    assert ("dead letter send failed; message left on the queue", "m5") in said
 
 
 def test_terminal_answer_not_recorded_is_dead_lettered_with_its_code_and_a_note(pipeline: Pipeline) -> None:

@@ -536,7 +536,7 @@ class CancelService:
                 self._dead_letter_unrecorded(received, record, letter, error)
                 return False
         if send_letter:
-            self._dead_letters.send(letter)
+            self._send(letter)
         return True
 
     def _dead_letter_unrecorded(
@@ -548,7 +548,7 @@ class CancelService:
         )
         # If this send fails too, it raises: the message is left to the queue's redrive.
         what = letter.reason[:1].upper() + letter.reason[1:]
-        self._dead_letters.send(replace(letter, reason=f"{note} {what}"))
+        self._send(replace(letter, reason=f"{note} {what}"))
         logger.warning(
             "result not recorded on the last allowed receive; dead-lettered with the reason",
             extra={"status": record.status, "outcome_class": letter.outcome_class},
@@ -557,6 +557,17 @@ class CancelService:
             self._results.write(record)
         except Exception as again:  # noqa: BLE001 - the message is dead-lettered with a reason either way
             logger.warning("results write failed again after the dead letter", extra={"error": str(again)})
+
+    def _send(self, letter: DeadLetter) -> None:
+        try:
+            self._dead_letters.send(letter)
+        except Exception as error:
+            obs.add_count(obs.INFRASTRUCTURE_ERROR_METRIC)
+            logger.warning(
+                "dead letter send failed; message left on the queue",
+                extra={"error": str(error), "outcome_class": letter.outcome_class},
+            )
+            raise
 
     def _write(self, record: ResultRecord) -> None:
         try:
