@@ -22,14 +22,12 @@ from local.alipay_gateway.faults import FAULT_KINDS
 REPO = Path(__file__).resolve().parent.parent
 MESSAGES = 250
 
-# Known gap in the handler (found by this run, reported by H7 to the lead; the fix belongs to
-# src/alipay_cancel/cancel_service.py): an AWS error on the LAST allowed receive of a message
-# (idempotency store, results write) is not handled as the last attempt - the record stays RETRYING
-# and the queue's redrive moves the message to the dead-letter queue without a reason. It needs an
-# AWS fault on the 8th receive of a trade that is still failing, so it shows up in some runs only.
-# Messages that did not finish AND whose trade had a logged AWS failure make this test XFAIL (loudly,
-# naming them); any other violation fails it. Set to False once the handler closes the gap.
-ALLOW_KNOWN_HANDLER_GAPS = True
+# Known-gap allowance, now off: an AWS error on the LAST allowed receive of a message (idempotency store,
+# results write) used to leave the record RETRYING and the queue's redrive moved the message to the
+# dead-letter queue without a reason. The handler now dead-letters it with a reason itself
+# (cancel_service.py; tests/test_handler_last_receive.py). With True, messages that did not finish AND
+# whose trade had a logged AWS failure would make this test XFAIL (loudly, naming them) instead of failing.
+ALLOW_KNOWN_HANDLER_GAPS = False
 
 
 def _run(tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
