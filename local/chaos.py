@@ -59,6 +59,7 @@ from local.chaos_checks import (
     check_no_secrets,
     check_rotation,
     check_successes,
+    receipts_hit_by_aws_faults,
 )
 from local.chaos_plan import ChaosPlan, PlannedFault, build_plan, chunked_sends
 from local.chaos_wiretap import Exchange, WireTap
@@ -179,6 +180,15 @@ def captured_function_output(log: TextIO) -> Iterator[None]:
             logging.getLogger().removeHandler(root)
             if isinstance(handler, logging.StreamHandler) and original is not None:
                 handler.setStream(original)
+
+
+def function_log_keys() -> dict[str, Any]:
+    """The keys the function logs with for the record at hand (message_id, receive_count, ...): kept
+    with each injected AWS error that reaches it, so the checks know which receipts it hit. Powertools
+    keeps them per record in a ContextVar. Imported late: Powertools reads the Lambda env at import."""
+    from alipay_cancel.observability import logger
+
+    return logger.thread_safe_get_current_keys()
 
 
 INFRA_FAILURE_MARKERS = ("idempotency store failed", "results write failed", "dead letter", "could not")
@@ -393,7 +403,9 @@ def run_chaos(
                     f"| dead letters {p.depth.dead_letters}  | Alipay calls {len(tap.exchanges())}"
                 )
 
-        injector = AwsFaultInjector(call_rate=aws_fault_rate / 2, wire_rate=aws_fault_rate / 2, seed=seed)
+        injector = AwsFaultInjector(
+            call_rate=aws_fault_rate / 2, wire_rate=aws_fault_rate / 2, seed=seed, context=function_log_keys
+        )
         drives: list[DriveResult] = []
         with open(log_path, "a", encoding="utf-8") as log, stack.applied_env(), captured_function_output(log):
             handler, reset = load_handler()
@@ -439,7 +451,12 @@ def run_chaos(
     log_lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
 
     checks = [
-        check_accounted(state.enqueued, snapshot, state.bad_message_ids),
+        check_accounted(
+            state.enqueued,
+            snapshot,
+            state.bad_message_ids,
+            receipts_hit_by_aws_faults(injector.failed_calls()),
+        ),
         check_successes(snapshot, exchanges, plan.seeded_keys, plan.unknown_keys),
         check_no_cancel_after_success(snapshot, exchanges),
         check_drained(drive.drained, snapshot, idempotency_items),
@@ -585,6 +602,7 @@ def build_summary(
             "api calls by the function": aws.total_calls,
             "faults injected": aws.total_injected,
             "share of api calls": round(aws.total_injected / max(1, aws.total_calls), 4),
+            "errors the function received (not absorbed by SDK retries)": aws.received_by_caller,
             "by code": aws.by_code(),
             "by operation": aws.by_operation(),
         },

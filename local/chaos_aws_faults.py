@@ -9,7 +9,10 @@ Through botocore's event system, no change to the function's code, at two levels
   retries, so the function's own error handling has to cope (message not acknowledged, retried).
 
 Each API call and each HTTP attempt draws once against its rate; every injection is counted by
-service, operation, level and error code.
+service, operation, level and error code. Every injected error the function itself received (a
+``before-call`` one, or a ``before-send`` one on the SDK's last attempt) is also kept as a
+``FailedCall`` with the caller's context at that moment (e.g. the SQS message id and receive count
+the function is working on), so a check can tell which receipts an injected failure really hit.
 """
 
 from __future__ import annotations
@@ -18,8 +21,8 @@ import json
 import random
 import threading
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
@@ -35,6 +38,7 @@ ERRORS: dict[str, list[tuple[str, int]]] = {
     "sqs": [("ThrottlingException", 400), ("RequestThrottled", 400), ("InternalError", 500)],
     "secretsmanager": [("ThrottlingException", 400), ("InternalServiceError", 500)],
 }
+INJECTED_REQUEST_ID = "chaos-injected"  # x-amzn-RequestId of every injected wire answer
 _JSON_TARGET_PREFIX = {
     "dynamodb": "com.amazonaws.dynamodb.v20120810",
     "sqs": "com.amazonaws.sqs",
@@ -50,11 +54,23 @@ class _Body:
         yield self._data
 
 
+@dataclass(frozen=True)
+class FailedCall:
+    """An injected error the caller received: its API call failed because of this injector."""
+
+    service: str
+    operation: str
+    level: str  # "call" or "wire" (the SDK's retries ended on an injected answer)
+    code: str
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class AwsFaultStats:
     calls: Counter[str]  # "service.Operation" -> API calls made
     attempts: Counter[str]  # "service.Operation" -> HTTP attempts made
     injected: Counter[tuple[str, str, str, str]]  # (service, operation, level, code) -> n
+    received_by_caller: int = 0  # injected errors the function got (not absorbed by SDK retries)
 
     @property
     def total_calls(self) -> int:
@@ -80,7 +96,16 @@ class AwsFaultStats:
 class AwsFaultInjector:
     """``install(client)`` on each of the function's clients; ``uninstall()`` removes every hook."""
 
-    def __init__(self, *, call_rate: float, wire_rate: float, seed: int) -> None:
+    def __init__(
+        self,
+        *,
+        call_rate: float,
+        wire_rate: float,
+        seed: int,
+        context: Callable[[], Mapping[str, Any]] | None = None,
+    ) -> None:
+        """``context``: called in the caller's thread when an injected error reaches it; what it
+        returns is kept with the ``FailedCall``."""
         if not (0 <= call_rate <= 1 and 0 <= wire_rate <= 1):
             raise ValueError("rates are probabilities")
         self.call_rate = call_rate
@@ -90,6 +115,8 @@ class AwsFaultInjector:
         self._calls: Counter[str] = Counter()
         self._attempts: Counter[str] = Counter()
         self._injected: Counter[tuple[str, str, str, str]] = Counter()
+        self._failed: list[FailedCall] = []
+        self._context = context
         self._installed: list[tuple[Any, str, Any]] = []
         self.enabled = True
 
@@ -98,6 +125,11 @@ class AwsFaultInjector:
             if not self.enabled or self._rng.random() >= rate:
                 return None
             return self._rng.choice(ERRORS[service])
+
+    def _failed_call(self, service: str, operation: str, level: str, code: str) -> None:
+        context = dict(self._context()) if self._context is not None else {}
+        with self._lock:
+            self._failed.append(FailedCall(service, operation, level, code, context))
 
     def install(self, client: Any) -> None:
         service = client.meta.service_model.service_name
@@ -115,6 +147,7 @@ class AwsFaultInjector:
             code, status = error
             with self._lock:
                 self._injected[(service, model.name, "call", code)] += 1
+            self._failed_call(service, model.name, "call", code)
             raise ClientError(
                 {
                     "Error": {"Code": code, "Message": "chaos: injected failure"},
@@ -138,14 +171,27 @@ class AwsFaultInjector:
             ).encode()
             headers = {
                 "Content-Type": "application/x-amz-json-1.0",
-                "x-amzn-RequestId": "chaos-injected",
+                "x-amzn-RequestId": INJECTED_REQUEST_ID,
                 "Content-Length": str(len(body)),
             }
             if service == "sqs":  # SQS speaks JSON but reports query-style codes in this header
                 headers["x-amzn-query-error"] = f"{code};{'Receiver' if status >= 500 else 'Sender'}"
             return AWSResponse(request.url, status, headers, _Body(body))
 
-        for event, hook in ((f"before-call.{service}", before_call), (f"before-send.{service}", before_send)):
+        def after_call(http_response: Any = None, parsed: Any = None, model: Any = None, **_: Any) -> None:
+            # The SDK's last answer was one of ours: the function gets this error.
+            if http_response is None or http_response.status_code < 300 or not isinstance(parsed, dict):
+                return
+            if parsed.get("ResponseMetadata", {}).get("RequestId") != INJECTED_REQUEST_ID:
+                return
+            self._failed_call(service, model.name, "wire", str(parsed.get("Error", {}).get("Code")))
+
+        hooks = (
+            (f"before-call.{service}", before_call),
+            (f"before-send.{service}", before_send),
+            (f"after-call.{service}", after_call),
+        )
+        for event, hook in hooks:
             events.register(event, hook)
             self._installed.append((events, event, hook))
 
@@ -154,6 +200,12 @@ class AwsFaultInjector:
             events.unregister(event, hook)
         self._installed.clear()
 
+    def failed_calls(self) -> list[FailedCall]:
+        with self._lock:
+            return list(self._failed)
+
     def stats(self) -> AwsFaultStats:
         with self._lock:
-            return AwsFaultStats(Counter(self._calls), Counter(self._attempts), Counter(self._injected))
+            return AwsFaultStats(
+                Counter(self._calls), Counter(self._attempts), Counter(self._injected), len(self._failed)
+            )

@@ -14,11 +14,12 @@ import datetime as dt
 import json
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from local.accounting import Enqueued, Snapshot, account
+from local.chaos_aws_faults import FailedCall
 from local.chaos_wiretap import NOT_SENT, Exchange
 
 CANCELLED = {"close": "closed", "refund": "refunded"}
@@ -65,17 +66,37 @@ def _exchanges_by_id(exchanges: Iterable[Exchange]) -> dict[str, list[Exchange]]
 # --- 1. every message accounted for -------------------------------------------------------------
 
 
+def receipts_hit_by_aws_faults(failed_calls: Iterable[FailedCall]) -> dict[str, set[int]]:
+    """message id -> the receive counts during which an injected AWS error reached the function
+    (the injector's own record, with the message id and receive count the function was logging)."""
+    hit: dict[str, set[int]] = defaultdict(set)
+    for call in failed_calls:
+        message_id, receive = call.context.get("message_id"), call.context.get("receive_count")
+        if isinstance(message_id, str) and isinstance(receive, int):
+            hit[message_id].add(receive)
+    return dict(hit)
+
+
 def check_accounted(
-    enqueued: Sequence[Enqueued], snapshot: Snapshot, bad_message_ids: set[str]
+    enqueued: Sequence[Enqueued],
+    snapshot: Snapshot,
+    bad_message_ids: set[str],
+    aws_fault_receipts: Mapping[str, Collection[int]] | None = None,
 ) -> CheckResult:
     """local.accounting's rules (record SUCCEEDED/FAILED and/or a dead letter with a reason; dead
     letters byte for byte; no RETRYING left), plus: every bad message was dead-lettered by the
-    function itself on its first receipt, with a reason and outcome_class bad_message."""
+    function itself on its first receipt, with a reason and outcome_class bad_message.
+
+    A bad message dead-lettered on receipt N > 1 is fine only if every earlier receipt was hit by an
+    injected AWS error (``aws_fault_receipts``: message id -> receive counts), e.g. the dead-letter
+    send or the bad_message record write failed, so the message was rightly retried."""
     result = CheckResult("every message accounted for")
     accounting = account(enqueued, snapshot)
     result.violations += accounting.violations
     letters_by_source = {d.source_message_id: d for d in snapshot.dead_letters if d.source_message_id}
+    faulted = aws_fault_receipts or {}
     first_receipt = 0
+    after_aws_faults = 0
     for m in enqueued:
         if m.message_id not in bad_message_ids:
             continue
@@ -90,18 +111,27 @@ def check_accounted(
                 f"bad message {m.message_id} ({m.scenario}) dead-lettered as "
                 f"{letter.attributes.get('outcome_class')!r}, not bad_message"
             )
-        if letter.attributes.get("attempts") != "1":
-            result.violations.append(
-                f"bad message {m.message_id} ({m.scenario}) dead-lettered on receipt "
-                f"{letter.attributes.get('attempts')}, not the first"
-            )
-        else:
+        attempts = letter.attributes.get("attempts")
+        if attempts == "1":
             first_receipt += 1
+            continue
+        earlier = set(range(1, int(attempts))) if attempts and attempts.isdigit() else set()
+        unexplained = sorted(earlier - set(faulted.get(m.message_id, ())))
+        if earlier and not unexplained:
+            after_aws_faults += 1
+            continue
+        result.violations.append(
+            f"bad message {m.message_id} ({m.scenario}) dead-lettered on receipt {attempts}, not the "
+            f"first" + (f"; no injected AWS failure hit receipt(s) {unexplained}" if unexplained else "")
+        )
     labels = Counter(o.label for o in accounting.outcomes)
     result.facts = {
         "messages": len(enqueued),
         "accounted": sum(1 for o in accounting.outcomes if o.accounted),
         "bad messages dead-lettered on first receipt": f"{first_receipt}/{len(bad_message_ids)}",
+        "bad messages dead-lettered later, every earlier receipt hit by an injected AWS failure": (
+            after_aws_faults
+        ),
         "outcomes by message": dict(sorted(labels.items())),
     }
     return result

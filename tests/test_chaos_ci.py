@@ -11,13 +11,21 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from local.accounting import DeadLetterSeen, Enqueued, Snapshot
 from local.alipay_gateway.faults import FAULT_KINDS
+from local.chaos_aws_faults import AwsFaultInjector
+from local.chaos_checks import check_accounted, receipts_hit_by_aws_faults
+from moto import mock_aws
 
 REPO = Path(__file__).resolve().parent.parent
 MESSAGES = 250
@@ -109,3 +117,99 @@ def test_chaos_run_ci_sized_holds_every_invariant(tmp_path: Path) -> None:
         )
     assert proc.returncode == 0, proc.stdout[-6000:]
     assert summary["result"] == "OK"
+
+
+# --- the pieces behind "bad message dead-lettered on its first receipt" (fast, no stack) ----------
+
+
+class _Draws(random.Random):
+    """random() answers from a script: which draws inject a fault."""
+
+    def __init__(self, draws: list[float]) -> None:
+        super().__init__(0)
+        self._draws = list(draws)
+
+    def random(self) -> float:
+        return self._draws.pop(0) if self._draws else 0.99
+
+
+def _sqs(attempts: int) -> Any:
+    return boto3.client(
+        "sqs",
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"mode": "standard", "total_max_attempts": attempts}),
+    )
+
+
+def test_injector_keeps_only_the_injected_errors_the_caller_received_with_its_context() -> None:
+    context = {"message_id": "m-1", "receive_count": 1}
+    with mock_aws():
+        # call level: the API call fails at once
+        injector = AwsFaultInjector(call_rate=1.0, wire_rate=0.0, seed=1, context=lambda: context)
+        client = _sqs(attempts=2)
+        injector.install(client)
+        with pytest.raises(ClientError):
+            client.list_queues()
+        injector.uninstall()
+        [failed] = injector.failed_calls()
+        assert (failed.service, failed.operation, failed.level) == ("sqs", "ListQueues", "call")
+        assert failed.context == context
+
+        # wire level, the SDK's retry succeeds: injected, but the caller never saw it
+        context = {"message_id": "m-2", "receive_count": 3}
+        injector = AwsFaultInjector(call_rate=0.0, wire_rate=0.5, seed=1, context=lambda: context)
+        injector._rng = _Draws([0.0, 0.0, 0.99])  # call draw, 1st attempt faulted, 2nd attempt clean
+        injector.install(client)
+        client.list_queues()
+        assert injector.stats().total_injected == 1
+        assert injector.failed_calls() == []
+        assert injector.stats().received_by_caller == 0
+
+        # wire level, every attempt faulted: the caller gets the injected error
+        injector._rng = _Draws([0.99, 0.0, 0.0, 0.0, 0.0])
+        with pytest.raises(ClientError):
+            client.list_queues()
+        injector.uninstall()
+        [failed] = injector.failed_calls()
+        assert (failed.level, failed.context) == ("wire", {"message_id": "m-2", "receive_count": 3})
+        assert injector.stats().received_by_caller == 1
+    assert receipts_hit_by_aws_faults(injector.failed_calls()) == {"m-2": {3}}
+
+
+def _bad_message_dead_lettered_on(attempts: int) -> tuple[list[Enqueued], Snapshot]:
+    body = '{"out_trade_no": 7}'
+    letter = DeadLetterSeen(
+        "dlq-1",
+        body,
+        {
+            "reason": "Bad message, not retried: out_trade_no must be a string.",
+            "outcome_class": "bad_message",
+            "source_message_id": "m-1",
+            "attempts": str(attempts),
+        },
+    )
+    return [Enqueued("m-1", body, None, "bad: wrong type")], Snapshot({}, [letter], {}, {})
+
+
+def test_bad_message_dead_lettered_late_is_a_violation_unless_aws_faults_hit_every_earlier_receipt() -> None:
+    enqueued, snapshot = _bad_message_dead_lettered_on(1)
+    assert check_accounted(enqueued, snapshot, {"m-1"}).ok
+
+    enqueued, snapshot = _bad_message_dead_lettered_on(3)
+    for faulted, ok in [
+        ({}, False),  # nothing explains the retries: a handler bug
+        ({"m-1": {1}}, False),  # receipt 2 unexplained
+        ({"other": {1, 2}}, False),  # faults hit another message
+        ({"m-1": {1, 2}}, True),
+    ]:
+        result = check_accounted(enqueued, snapshot, {"m-1"}, faulted)
+        assert result.ok is ok, (faulted, result.violations)
+        if not ok:
+            assert "dead-lettered on receipt 3, not the first" in result.violations[0]
+    assert result.facts["bad messages dead-lettered on first receipt"] == "0/1"
+    assert (
+        result.facts["bad messages dead-lettered later, every earlier receipt hit by an injected AWS failure"]
+        == 1
+    )
