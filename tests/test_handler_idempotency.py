@@ -154,8 +154,9 @@ def _wait_for(condition: Any, timeout: float = 10.0) -> None:
 def test_duplicate_finding_the_cancel_in_progress(
     pipeline: Pipeline, capsys: pytest.CaptureFixture[str], last_receive: bool
 ) -> None:
-    """On its last allowed receive the duplicate is acknowledged (the delivery holding the in-progress
-    record owns the outcome), with a metric; before that it is retried shortly."""
+    """On its last allowed receive the duplicate is dead-lettered with a reason and acknowledged (never
+    dropped: the in-progress record may be its own stale one), with a metric; before that it is retried
+    shortly."""
     admin = pipeline.gateway.admin
     admin.seed_trade("D-4", state="unpaid")
     admin.set_fault("latency", trade="D-4", latency_ms=1500)
@@ -179,10 +180,16 @@ def test_duplicate_finding_the_cancel_in_progress(
         assert any(
             blob.get("DuplicateInFlight") == [1.0] or blob.get("DuplicateInFlight") == 1.0 for blob in emf
         )
+        [letter] = pipeline.aws.dead_letters()
+        assert letter["body"] == cancel_body("D-4")
+        assert letter["attributes"]["outcome_class"] == "exhausted"
+        assert letter["attributes"]["source_message_id"] == "dup"
+        assert "already in progress" in letter["attributes"]["reason"]
+        assert "result record" in letter["attributes"]["reason"]
     else:
         assert response == {"batchItemFailures": [{"itemIdentifier": "dup"}]}
         assert not any("DuplicateInFlight" in blob for blob in emf)
-    assert pipeline.aws.dead_letters() == []
+        assert pipeline.aws.dead_letters() == []
     assert responses == [{"batchItemFailures": []}]
     assert admin.count("D-4")["requests"] == 1
     item = pipeline.aws.result("D-4")

@@ -84,6 +84,10 @@ LOW_TIME_RETRY_SECONDS = 5
 
 # What ``handle`` returns for a duplicate acknowledged while another delivery cancels the same trade.
 DUPLICATE_IN_FLIGHT = "duplicate_in_flight"
+DUPLICATE_IN_FLIGHT_REMEDY = (
+    "Check the trade's result record: if it is SUCCEEDED there is nothing to do (a redrive would make no "
+    "Alipay call); otherwise redrive this dead letter."
+)
 
 ClientFactory = Callable[[SigningMaterial], AlipayClient]
 
@@ -193,7 +197,7 @@ class CancelService:
         except CancelNotSucceeded as failed:
             return self._not_succeeded(received, request, failed.outcome, failed.decision)
         except IdempotencyAlreadyInProgressError:
-            return self._duplicate_in_flight(received)
+            return self._duplicate_in_flight(received, request)
         except IdempotencyStoreFailed as failed:
             return self._idempotency_store_failed(received, request, failed)
         return self._succeeded(received, request, result)
@@ -331,25 +335,34 @@ class CancelService:
         )
         raise RecordNotAcknowledged(decision.reason)
 
-    def _duplicate_in_flight(self, received: _Received) -> str:
-        """Another delivery of this trade holds the in-progress record and is calling Alipay now.
+    def _duplicate_in_flight(self, received: _Received, request: CancelRequest) -> str:
+        """The trade's idempotency record is in progress: normally another delivery is calling Alipay
+        now and owns the trade's outcome. Before the last receive this message looks again shortly (it
+        then replays the stored success, or calls Alipay itself if the other attempt failed).
 
-        That delivery owns the trade's outcome: it records it, and if its invocation dies its own
-        message comes back and is retried. Before the last receive this duplicate looks again shortly
-        (it then replays the stored success, or calls Alipay itself if the other attempt failed). On the
-        last receive it is acknowledged instead: failing it would only let the redrive policy move it to
-        the dead-letter queue with no reason, for a trade that is being handled.
-
-        That the in-progress record belongs to another, live delivery relies on the queue's visibility
-        timeout being >= the function timeout (the template sets 6x): a stale in-progress record left by a
-        failed idempotency cleanup (``_idempotency_store_failed``, which therefore never shortens the
-        visibility) expires with its invocation's timeout, before that message is visible again."""
+        On the last receive it is dead-lettered with a reason and acknowledged, never just dropped: the
+        in-progress record is not always another live delivery's (SQS may hand the same message over
+        twice, and a stale record left by a failed idempotency cleanup can outlive a short retry), so
+        only the dead letter guarantees this message is not lost. If the send fails, the queue's redrive
+        still moves it. A stale record expires with its invocation's timeout, which is why
+        ``_idempotency_store_failed`` never shortens the visibility timeout."""
         if self._last_receive(received):
             obs.add_count(obs.DUPLICATE_IN_FLIGHT_METRIC)
-            logger.info(
-                "cancel for this trade in progress in another delivery, which owns its outcome; "
-                "duplicate acknowledged on its last allowed receive"
+            self._send(
+                DeadLetter(
+                    body=received.body,
+                    reason=_sentence(
+                        f"Gave up after {received.receive_count} deliveries: each time, a cancel of the "
+                        "same trade was already in progress (another delivery of it, usually)",
+                        DUPLICATE_IN_FLIGHT_REMEDY,
+                    ),
+                    source_message_id=received.message_id,
+                    outcome_class="exhausted",
+                    trade_key=request.trade_key,
+                    attempts=received.receive_count,
+                )
             )
+            logger.info("cancel for this trade still in progress on the last allowed receive; dead-lettered")
             return DUPLICATE_IN_FLIGHT
         seconds = self._backoff(1, RetryDelay.NORMAL)
         logger.info("cancel already in progress for this trade; retrying later", extra={"delay": seconds})

@@ -33,8 +33,8 @@ INFRASTRUCTURE_ERROR_METRIC = "InfrastructureError"  # DynamoDB/SQS/idempotency-
 # cancel_service.SAFETY_MARGIN_MS): retried shortly, not counted as an attempt. Persistently non-zero:
 # the function's Timeout is too short or batches queue for workers too long.
 LOW_TIME_DEFERRED_METRIC = "DeferredLowTime"
-# A duplicate message acknowledged on its last allowed receive because another delivery of the same
-# trade held the in-progress idempotency record (that delivery owns the outcome and records it).
+# A message dead-lettered (with a reason) on its last allowed receive because the same trade's cancel
+# was still in progress every time (usually another delivery of it, which records the outcome).
 DUPLICATE_IN_FLIGHT_METRIC = "DuplicateInFlight"
 OUTCOME_METRICS = {
     "succeeded": "OutcomeSucceeded",
