@@ -1,62 +1,95 @@
-"""The AWS side and the Alipay gateway for benchmarks, both in child processes.
+"""The local stack for benchmarks, with the Alipay gateway emulator in a child process.
 
-``local.stack.LocalStack`` runs the emulator inside the calling process; for CPU accounting that would
-bill the emulator's own RSA work (verify our request, sign its answer) to the process under test. Here
-both servers are real process boundaries: the moto server (``local.stack.MotoServer``) and the emulator
-(``python -m local.alipay_gateway``) as subprocesses on free loopback ports; resources are provisioned
-from ``template.yaml`` exactly as the local stack does (``local.provision``).
+``local.stack.LocalStack`` runs the emulator inside the calling process by default; for CPU accounting
+that would bill the emulator's own RSA work (verify our request, sign its answer) to the process under
+test. ``BenchStack`` is that same stack (moto server subprocess, resources provisioned from
+``template.yaml``, ``lambda_env``, ``applied_env()``) with the emulator run as
+``python -m local.alipay_gateway`` on a free loopback port instead (``GatewayProcess``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import select
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from local.alipay_gateway.admin_client import GatewayAdmin
-from local.keygen import KeyMaterial, generate_key_material, write_key_files
-from local.provision import Provisioned, lambda_environment, provision
-from local.stack import MotoServer
-from local.template_settings import TemplateSettings, read_template_settings
+from local.alipay_gateway.gateway_state import GatewayConfig
+from local.stack import LocalStack
 
 REPO = Path(__file__).resolve().parent.parent
 _URL = re.compile(r"listening on (http://\S+)")
 START_TIMEOUT_SECONDS = 30.0
 
+# The emulator CLI's option for a GatewayConfig field is the field's name in dashes (``--latency-ms``);
+# key material goes in a file. These fields have no such option.
+_KEY_FIELDS = {
+    "alipay_private_key",
+    "app_public_key",
+    "encrypt_key",
+    "app_cert",
+    "alipay_cert",
+    "alipay_root_cert",
+}
+_NO_CLI_OPTION = {"fault_rates", "trades", "app_auth_tokens"}
+
+
+def _cli_args(config: GatewayConfig, files_dir: Path) -> list[str]:
+    """The emulator CLI arguments that give it ``config``; key material goes in files under ``files_dir``."""
+    defaults = GatewayConfig(app_id="", alipay_private_key="")
+    args: list[str] = []
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if value is None or value == getattr(defaults, field.name):
+            continue  # the CLI's default is the same
+        if field.name in _NO_CLI_OPTION:
+            raise ValueError(f"the gateway emulator's CLI has no option for {field.name}")
+        if field.name in _KEY_FIELDS:
+            path = files_dir / field.name
+            path.write_text(value)
+            value = path
+        args += ["--" + field.name.replace("_", "-"), str(value)]
+    return args
+
 
 class GatewayProcess:
-    """The Alipay gateway emulator as a child process on a free port."""
+    """The Alipay gateway emulator as a child process; a ``local.stack.GatewayFactory``."""
 
-    def __init__(self, keys_dir: Path, app_id: str) -> None:
-        self.keys_dir = keys_dir
-        self.app_id = app_id
+    def __init__(self, config: GatewayConfig, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.config = config
+        self.host = host
+        self.port = port
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
+        self._files_dir: str | None = None
+
+    @property
+    def base_url(self) -> str:
+        return self.url
 
     def start(self) -> str:
+        self._files_dir = tempfile.mkdtemp(prefix="bench-gateway-")
+        cli = _cli_args(self.config, Path(self._files_dir))
         self.proc = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "local.alipay_gateway",
+                "--host",
+                self.host,
                 "--port",
-                "0",
-                "--app-id",
-                self.app_id,
-                "--app-public-key",
-                str(self.keys_dir / "app_public_key.pem"),
-                "--alipay-private-key",
-                str(self.keys_dir / "alipay_private_key.pem"),
+                str(self.port),
+                *cli,
             ],
             cwd=REPO,
             stdout=subprocess.PIPE,
@@ -78,6 +111,7 @@ class GatewayProcess:
                 match = _URL.search(line)
                 if match:
                     self.url = match.group(1)
+                    self._remove_files()  # read before the emulator says it is listening
                     # The emulator only logs with --verbose: nothing more will fill the pipe.
                     return self.url
             elif self.proc.poll() is not None:
@@ -85,7 +119,13 @@ class GatewayProcess:
         self.stop()
         raise RuntimeError("gateway emulator did not start: " + "".join(seen)[-1000:])
 
+    def _remove_files(self) -> None:
+        if self._files_dir is not None:
+            shutil.rmtree(self._files_dir, ignore_errors=True)
+            self._files_dir = None
+
     def stop(self) -> None:
+        self._remove_files()
         if self.proc is None or self.proc.poll() is not None:
             return
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -98,73 +138,37 @@ class GatewayProcess:
             self.proc.wait(timeout=5)
 
 
-class BenchStack:
-    """``with BenchStack() as stack:`` moto + emulator up, resources provisioned, ``lambda_env`` ready."""
+class BenchStack(LocalStack):
+    """``with BenchStack() as stack:`` moto + emulator processes up, resources provisioned, ``lambda_env``
+    ready; ``set_latency`` and ``child_env`` for the benchmarks."""
 
     def __init__(self, env_overrides: dict[str, str] | None = None) -> None:
-        self.settings: TemplateSettings = read_template_settings()
-        self.env_overrides = dict(env_overrides or {})
-        self.key_material: KeyMaterial = generate_key_material(aes_bits=None, cert_mode=False)
-        self._tmp = tempfile.TemporaryDirectory(prefix="bench-keys-")
-        self.moto = MotoServer()
-        self.gateway = GatewayProcess(Path(self._tmp.name), self.key_material.app_id)
-        self.provisioned: Provisioned | None = None
-        self.lambda_env: dict[str, str] = {}
+        super().__init__(env_overrides=env_overrides, gateway_factory=GatewayProcess)
         self.admin: GatewayAdmin | None = None
 
     def start(self) -> BenchStack:
-        try:
-            write_key_files(self.key_material, Path(self._tmp.name))
-            self.moto.start()
-            self.gateway.start()
-            self.admin = GatewayAdmin(self.gateway.url)
-            self.provisioned = provision(self.settings, self.moto.url, self.key_material.secret())
-            self.lambda_env = lambda_environment(
-                self.settings,
-                self.provisioned,
-                alipay_endpoint=self.gateway.url,
-                overrides=self.env_overrides,
-            )
-        except BaseException:
-            self.stop()
-            raise
+        super().start()
+        self.admin = GatewayAdmin(self.gateway_url)
         return self
 
     def stop(self) -> None:
         if self.admin is not None:
             self.admin.close()
-        self.gateway.stop()
-        self.moto.stop()
-        self._tmp.cleanup()
+            self.admin = None
+        super().stop()
 
     def __enter__(self) -> BenchStack:
         return self.start()
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
     @property
-    def resources(self) -> Provisioned:
-        assert self.provisioned is not None, "stack not started"
-        return self.provisioned
+    def gateway_pid(self) -> int | None:
+        """The emulator process, for CPU accounting."""
+        proc = self.gateway.proc if isinstance(self.gateway, GatewayProcess) else None
+        return proc.pid if proc else None
 
     def set_latency(self, milliseconds: int) -> None:
         assert self.admin is not None
         self.admin.settings(latency_ms=milliseconds)
-
-    @contextlib.contextmanager
-    def applied_env(self, **extra: str) -> Iterator[dict[str, str]]:
-        """The Lambda's environment in this process (the handler reads it on first use)."""
-        saved = dict(os.environ)
-        os.environ.update(self.lambda_env)
-        os.environ.update(extra)
-        try:
-            yield dict(os.environ)
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
 
     def child_env(self, **extra: str) -> dict[str, Any]:
         """Environment for a child Python process that runs the handler."""

@@ -47,7 +47,7 @@ class _Meter:
     def __init__(self, stack: BenchStack) -> None:
         self._pids = {
             "moto": stack.moto.pid,
-            "gateway": stack.gateway.proc.pid if stack.gateway.proc else None,
+            "gateway": stack.gateway_pid,
         }
         self.totals = {"self": 0.0, "moto": 0.0, "gateway": 0.0, "wall": 0.0}
 
@@ -69,7 +69,7 @@ def build_floor(stack: BenchStack) -> MinimalCanceller:
 
     dynamodb = boto3.session.Session().client("dynamodb")  # AWS_ENDPOINT_URL points it at moto
     return MinimalCanceller(
-        stack.gateway.url, stack.key_material.secret(), dynamodb, stack.resources.results_table
+        stack.gateway_url, stack.key_material.secret(), dynamodb, stack.resources.results_table
     )
 
 

@@ -2,7 +2,8 @@
 
 - a moto server in a SUBPROCESS (``python -m moto.server``: a real process boundary, real HTTP),
   in its own process group so stopping it stops everything it started;
-- the Alipay gateway emulator (``local.alipay_gateway``) in-process, with throwaway keys;
+- the Alipay gateway emulator (``local.alipay_gateway``) in-process, with throwaway keys (or what
+  ``gateway_factory`` builds: the benchmarks run it as a child process);
 - the queue, dead-letter queue, tables and signing-material secret created with the settings read
   from ``template.yaml`` (``local.provision``);
 - the environment the Lambda would see (``LocalStack.lambda_env``), ``applied_env()`` to run the
@@ -27,10 +28,10 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from local.alipay_gateway.gateway_state import GatewayConfig
 from local.alipay_gateway.server import GatewayServer
@@ -162,6 +163,21 @@ class MotoServer:
             self.log_path.unlink(missing_ok=True)
 
 
+class Gateway(Protocol):
+    """What the stack needs of a running emulator: ``GatewayServer`` (in-process) is one."""
+
+    @property
+    def base_url(self) -> str: ...
+
+    def start(self) -> str: ...
+
+    def stop(self) -> None: ...
+
+
+# Builds the emulator from its config, host and port (0: a free one); not started yet.
+GatewayFactory = Callable[[GatewayConfig, str, int], Gateway]
+
+
 class LocalStack:
     """Start with ``with LocalStack() as stack:``; everything is stopped on exit, even on errors."""
 
@@ -176,6 +192,7 @@ class LocalStack:
         cert_mode: bool = False,
         env_overrides: Mapping[str, str] | None = None,
         gateway_options: Mapping[str, Any] | None = None,
+        gateway_factory: GatewayFactory = GatewayServer,
     ) -> None:
         self.settings: TemplateSettings = read_template_settings(template_path)
         self._key_material = key_material
@@ -185,7 +202,8 @@ class LocalStack:
         self.gateway_options = dict(gateway_options or {})
         self.moto = MotoServer(moto_port)
         self.gateway_port = gateway_port
-        self.gateway: GatewayServer | None = None
+        self.gateway_factory = gateway_factory  # e.g. a child process, to keep its CPU out of ours
+        self.gateway: Gateway | None = None
         self.provisioned: Provisioned | None = None
         self.lambda_env: dict[str, str] = {}
 
@@ -212,7 +230,7 @@ class LocalStack:
                 alipay_root_cert=km.certs.root_bundle_pem if self.cert_mode and km.certs else None,
                 **self.gateway_options,
             )
-            self.gateway = GatewayServer(config, LOOPBACK, self.gateway_port)
+            self.gateway = self.gateway_factory(config, LOOPBACK, self.gateway_port)
             self.gateway.start()
             secret = km.secret(cert_mode=self.cert_mode, aes=self.aes)
             self.provisioned = provision(self.settings, self.moto.url, secret)
