@@ -16,9 +16,14 @@ def is_loopback_host(host: str) -> bool:
     if host.lower() == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    # Only the plain forms (127.0.0.0/8, ::1): Python 3.13 also calls IPv4-mapped ::ffff:127.x loopback,
+    # 3.11 does not; one answer on every version.
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return False
+    return address.is_loopback
 
 
 def validate_endpoint(endpoint: str) -> str:
