@@ -25,7 +25,6 @@ MAX_ID_CHARS = 64  # Alipay: out_trade_no / trade_no are string[1,64]
 MAX_TOKEN_CHARS = 256  # real app_auth_tokens are ~40 ASCII characters; a bound keeps records small
 
 _ID_FIELDS = ("out_trade_no", "trade_no")
-_OUR_FIELDS = (*_ID_FIELDS, "app_auth_token")
 _SNS_FIELDS = ("Type", "Message")
 # Unicode categories never valid in an id: controls, format (zero-width, bidi overrides, BOM),
 # surrogates, private use, unassigned, and every kind of separator (spaces, line/paragraph seps).

@@ -40,10 +40,6 @@ class AwsClients:
     def sqs(self) -> Any:
         return self._sqs.get()
 
-    @property
-    def sqs_built(self) -> bool:
-        return self._sqs.built
-
 
 @dataclass
 class Runtime:
