@@ -11,7 +11,6 @@ surprises listed. The chaos run builds on ``collect``/``account`` and adds its o
 
 from __future__ import annotations
 
-import json
 import textwrap
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -347,24 +346,3 @@ def render_summary(
     out.append("RESULT: " + ("OK" if accounting.ok and drained else "FAILED"))
     out.append("=" * 78)
     return "\n".join(out)
-
-
-def to_json(accounting: Accounting) -> str:
-    """Machine-readable accounting (one object per message), for CI artefacts."""
-    return json.dumps(
-        {
-            "violations": accounting.violations,
-            "surprises": accounting.surprises,
-            "messages": [
-                {
-                    "message_id": o.message.message_id,
-                    "scenario": o.message.scenario,
-                    "trade_key": o.message.trade_key,
-                    "outcome": o.label,
-                    "accounted": o.accounted,
-                }
-                for o in accounting.outcomes
-            ],
-        },
-        indent=2,
-    )

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import random
 import secrets
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,12 +91,6 @@ class ChaosPlan:
     @property
     def seeded_keys(self) -> set[str]:
         return {str(t.get("out_trade_no") or t.get("trade_no")) for t in self.trades}
-
-    def scenario_counts(self) -> dict[str, int]:
-        return dict(sorted(Counter(m.scenario for m in self.messages).items()))
-
-    def planned_fault_counts(self) -> dict[str, int]:
-        return dict(sorted(Counter(f.label for f in self.faults).items()))
 
 
 def _body(**fields: Any) -> str:
