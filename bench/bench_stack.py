@@ -9,13 +9,11 @@ test. ``BenchStack`` is that same stack (moto server subprocess, resources provi
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import re
 import select
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -25,7 +23,7 @@ from typing import Any
 
 from local.alipay_gateway.admin_client import GatewayAdmin
 from local.alipay_gateway.gateway_state import GatewayConfig
-from local.stack import LocalStack
+from local.stack import LocalStack, stop_process
 
 REPO = Path(__file__).resolve().parent.parent
 _URL = re.compile(r"listening on (http://\S+)")
@@ -126,16 +124,8 @@ class GatewayProcess:
 
     def stop(self) -> None:
         self._remove_files()
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=5)
+        if self.proc is not None:
+            stop_process(self.proc)
 
 
 class BenchStack(LocalStack):

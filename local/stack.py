@@ -67,7 +67,7 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
         pass
 
 
-def _stop_process(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
+def stop_process(proc: subprocess.Popen[Any], grace: float = 5.0) -> None:
     """SIGTERM the child's whole process group, SIGKILL it if it lingers, reap it."""
     if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -87,7 +87,7 @@ def _stop_all() -> None:
     with _LIVE_LOCK:
         procs = list(_LIVE.values())
     for proc in procs:
-        _stop_process(proc)
+        stop_process(proc)
 
 
 class MotoServer:
@@ -135,7 +135,7 @@ class MotoServer:
                 _LIVE[self.proc.pid] = self.proc
             if self._wait_ready():
                 return self.url
-            _stop_process(self.proc)
+            stop_process(self.proc)
             if attempt == attempts - 1:
                 tail = self.log_path.read_text(errors="replace")[-2000:] if self.log_path else ""
                 raise RuntimeError(f"moto server did not start on port {self.port}:\n{tail}")
@@ -158,7 +158,7 @@ class MotoServer:
 
     def stop(self) -> None:
         if self.proc is not None:
-            _stop_process(self.proc)
+            stop_process(self.proc)
         if self._own_log and self.log_path is not None:
             self.log_path.unlink(missing_ok=True)
 
