@@ -1,0 +1,505 @@
+"""README.md makes concrete promises to users (parameter names and defaults, environment variables,
+alarm and metric names, CLI commands and flags, record and dead-letter attributes, outcome rows).
+Each test here reads the promise from the README itself and checks it against the code or the
+template, so the two cannot drift apart silently."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+from samtranslator.yaml_helper import yaml_parse
+
+from alipay_cancel import cancel_service, messages, observability
+from alipay_cancel.alipay_client import AlipayClient
+from alipay_cancel.alipay_responses import AlipayFailure, CancelSuccess, FailureKind
+from alipay_cancel.config import ConfigError, load_config
+from alipay_cancel.dead_letters import DeadLetter, DeadLetterSender
+from alipay_cancel.messages import BadMessage, CancelRequest, parse_message
+from alipay_cancel.outcomes import BUSINESS_RULES, OutcomeClass, RetryDelay, classify
+from alipay_cancel.results_store import ResultRecord, Status
+from alipay_cancel.signing_material import load_signing_material
+from alipay_cancel.signing_material_error import SigningMaterialError
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+FLAT = " ".join(README.split())  # for phrases the README wraps across lines
+TEMPLATE: dict[str, Any] = yaml_parse((ROOT / "template.yaml").read_text())
+FUNCTION = TEMPLATE["Resources"]["CancelFunction"]["Properties"]
+ENVIRONMENT: dict[str, Any] = FUNCTION["Environment"]["Variables"]
+
+
+def _section(title: str) -> str:
+    """The README text under the heading ``title`` up to the next heading of the same or higher level."""
+    match = re.search(rf"^(#+) {re.escape(title)}\n", README, re.M)
+    assert match, f"README has no heading {title!r}"
+    level = len(match.group(1))
+    rest = README[match.end() :]
+    end = re.search(rf"^#{{1,{level}}} ", rest, re.M)
+    return rest[: end.start()] if end else rest
+
+
+def _table(text: str) -> list[list[str]]:
+    """Body rows of the first Markdown table in ``text`` (header and separator dropped)."""
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    assert len(lines) > 2, "no table found"
+    first_block: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("|"):
+            first_block.append(line)
+        elif first_block:
+            break
+    return [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in first_block[2:]]
+
+
+def _ticked(text: str) -> list[str]:
+    return re.findall(r"`([^`]+)`", text)
+
+
+def _ref(value: Any) -> str | None:
+    return value.get("Ref") if isinstance(value, dict) else None
+
+
+# ---- Configuration ------------------------------------------------------------------------------
+
+
+CONFIG_ROWS = _table(_section("Configuration"))
+
+
+def _config_rows() -> list[tuple[str, str, str]]:
+    """(parameter, environment variable or '' / '(event source mapping)', default) per parameter;
+    paired rows ("`A` / `B` | `X` / `Y` | 3 / 10") are split."""
+    rows = []
+    for param_cell, env_cell, default_cell, _meaning in CONFIG_ROWS:
+        params = _ticked(param_cell)
+        envs = _ticked(env_cell) or [env_cell] * len(params)
+        defaults = [d.strip() for d in default_cell.split(" / ")] if len(params) > 1 else [default_cell]
+        assert len(params) == len(envs) == len(defaults), f"malformed configuration row {param_cell}"
+        rows.extend(zip(params, envs, defaults, strict=True))
+    return rows
+
+
+def test_configuration_table_lists_every_template_parameter_and_nothing_else() -> None:
+    assert {p for p, _, _ in _config_rows()} == set(TEMPLATE["Parameters"])
+
+
+@pytest.mark.parametrize(("parameter", "env", "default"), _config_rows(), ids=lambda v: str(v))
+def test_configuration_table_default_is_the_template_default(parameter: str, env: str, default: str) -> None:
+    declared = TEMPLATE["Parameters"][parameter]
+    if default == "(required)":
+        assert "Default" not in declared
+    elif default == "empty":
+        assert declared["Default"] == ""
+    else:
+        assert str(declared["Default"]) == default.strip("`")
+
+
+@pytest.mark.parametrize(("parameter", "env", "default"), _config_rows(), ids=lambda v: str(v))
+def test_configuration_table_names_the_variable_the_template_sets(
+    parameter: str, env: str, default: str
+) -> None:
+    if env == "(event source mapping)":
+        event = FUNCTION["Events"]["CancelQueueMessages"]["Properties"]
+        used = [_ref(v) for v in event.values()] + [_ref(v) for v in event.get("ScalingConfig", {}).values()]
+        assert parameter in used
+    elif env:
+        value = ENVIRONMENT[env]
+        refs = (
+            {_ref(value)} | {_ref(v) for v in value.get("Fn::If", [])[1:]}
+            if isinstance(value, dict)
+            else set()
+        )
+        assert parameter in refs, f"{env} is not set from {parameter}"
+    else:
+        assert all(parameter not in json.dumps(v) for v in ENVIRONMENT.values())
+
+
+def test_every_function_variable_is_documented_in_the_configuration_section() -> None:
+    documented = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", _section("Configuration")))
+    assert set(ENVIRONMENT) <= documented, set(ENVIRONMENT) - documented
+
+
+def test_template_set_values_in_the_readme_are_the_template_values() -> None:
+    text = " ".join(_section("Configuration").split())
+    mapping = TEMPLATE["Mappings"]["Observability"]["Service"]
+    assert f"`POWERTOOLS_SERVICE_NAME` (`{mapping['Name']}`)" in text
+    assert f"`POWERTOOLS_METRICS_NAMESPACE` (`{mapping['MetricsNamespace']}`)" in text
+    assert f"`POWERTOOLS_TRACE_DISABLED` (`{ENVIRONMENT['POWERTOOLS_TRACE_DISABLED']}`)" in text
+    match = re.search(r"Python (\d+\.\d+) on (\w+), (\d+) MB,\s+(\d+) s timeout", text)
+    assert match, "README no longer states the function's runtime, memory and timeout"
+    assert FUNCTION["Runtime"] == f"python{match.group(1)}"
+    assert FUNCTION["Architectures"] == [match.group(2)]
+    assert (FUNCTION["MemorySize"], FUNCTION["Timeout"]) == (int(match.group(3)), int(match.group(4)))
+    visibility = re.search(r"visibility timeout is (\d+) s", text)
+    assert visibility
+    queue = TEMPLATE["Resources"]["CancelQueue"]["Properties"]
+    assert queue["VisibilityTimeout"] == int(visibility.group(1))
+    assert "keep messages 14 days" in text
+    for name in ("CancelQueue", "CancelDeadLetterQueue"):
+        assert TEMPLATE["Resources"][name]["Properties"]["MessageRetentionPeriod"] == 14 * 86400
+
+
+def _valid_environment() -> dict[str, str]:
+    return {
+        "ALIPAY_SECRET_ID": "alipay-cancel/signing-material",
+        "RESULTS_TABLE_NAME": "results",
+        "IDEMPOTENCY_TABLE_NAME": "idempotency",
+        "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/dlq",
+        "CANCEL_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/queue",
+    }
+
+
+def _function_variables_in_readme() -> list[str]:
+    """Every variable the README names in the configuration section that the function itself reads
+    (Powertools' own and boto3's AWS_ENDPOINT_URL are read by those libraries)."""
+    names = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", _section("Configuration")))
+    return sorted(n for n in names if not n.startswith(("POWERTOOLS_", "AWS_")))
+
+
+@pytest.mark.parametrize("name", _function_variables_in_readme())
+def test_load_config_reads_the_variable_the_readme_names(name: str) -> None:
+    """Promise: "a wrong value fails the invocation with an error naming the variable"."""
+    load_config(_valid_environment())
+    with pytest.raises(ConfigError) as error:
+        load_config({**_valid_environment(), name: "not valid"})
+    assert str(error.value).startswith(name)
+
+
+# ---- Operations: alarms and metrics ------------------------------------------------------------
+
+
+def test_alarm_table_names_exactly_the_template_alarms() -> None:
+    named = {
+        n for row in _table(_section("Alarms (CloudWatch, notify `AlarmTopicArn`)")) for n in _ticked(row[0])
+    }
+    alarms = {k for k, v in TEMPLATE["Resources"].items() if v["Type"] == "AWS::CloudWatch::Alarm"}
+    assert named == alarms
+
+
+def test_configuration_error_alarm_row_names_the_metric_the_alarm_watches() -> None:
+    rows = _table(_section("Alarms (CloudWatch, notify `AlarmTopicArn`)"))
+    row = next(r for r in rows if "`ConfigurationErrorAlarm`" in r[0])
+    mapping = TEMPLATE["Mappings"]["Observability"]["Service"]
+    assert f"`{mapping['MetricsNamespace']}/{mapping['ConfigurationErrorMetric']}`" in row[1]
+    assert mapping["ConfigurationErrorMetric"] == observability.CONFIGURATION_ERROR_METRIC
+
+
+def _metrics_paragraph() -> str:
+    text = _section("Alarms (CloudWatch, notify `AlarmTopicArn`)")
+    start = text.index("Metrics (EMF")
+    return text[start : text.index("Logs are JSON", start)]
+
+
+def test_metric_names_in_the_readme_are_the_metrics_the_function_emits() -> None:
+    paragraph = _metrics_paragraph()
+    namespace, dimension = re.search(r"namespace `(\w+)`, dimension `(\w+)`", paragraph).groups()  # type: ignore[union-attr]
+    assert namespace == observability.DEFAULT_NAMESPACE
+    assert dimension == "service"  # Powertools Metrics' service dimension
+    documented = set(_ticked(paragraph)) - {namespace, dimension}
+    emitted = {
+        *observability.OUTCOME_METRICS.values(),
+        observability.CONFIGURATION_ERROR_METRIC,
+        observability.ALIPAY_LATENCY_METRIC,
+        observability.INFRASTRUCTURE_ERROR_METRIC,
+        observability.LOW_TIME_DEFERRED_METRIC,
+        observability.DUPLICATE_IN_FLIGHT_METRIC,
+        "ColdStart",  # Powertools' capture_cold_start_metric
+    }
+    assert documented == emitted
+    # Every *_METRIC constant in observability is one of them: a new metric must be documented.
+    constants = {v for k, v in vars(observability).items() if k.endswith("_METRIC")}
+    assert constants <= documented
+
+
+# ---- Operator CLI -------------------------------------------------------------------------------
+
+
+def _cli_lines() -> list[str]:
+    """Every ``python -m ops.cli ...`` command the README and the dead-letter remedies show."""
+    lines = [
+        line.split("#")[0].strip()
+        for line in _section("Operator CLI").splitlines()
+        if line.strip().startswith("python -m ops.cli ")
+    ]
+    remedies = [rule.remedy or "" for rule in BUSINESS_RULES.values()]
+    lines += [m for r in remedies for m in re.findall(r"python -m ops\.cli [^)]+", r)]
+    assert len(lines) >= 4
+    return sorted(set(lines))
+
+
+@pytest.mark.parametrize("line", _cli_lines())
+def test_every_documented_cli_command_parses(line: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from ops import cli
+
+    words = shlex.split(line)[3:]
+    # "[--flag V]" means optional: use it. Placeholders (K, C, <trade_key>) become real values.
+    argv: list[str] = []
+    for word in (w.strip("[]") for w in words):
+        if argv and argv[-1] == "--outcome-class" and not word.startswith("-"):
+            word = "terminal" if word in ("C",) else word
+        argv.append(word)
+    args = cli._parser().parse_args(argv)
+    assert args.command == words[0]
+    with pytest.raises(SystemExit) as done:
+        cli.main([words[0], "--help"])
+    assert done.value.code == 0
+    help_text = capsys.readouterr().out
+    for flag in (w for w in argv if w.startswith("--")):
+        assert flag in help_text
+
+
+@pytest.mark.parametrize(
+    ("command", "flag", "variable"),
+    [
+        ("enqueue", "queue_url", "CANCEL_QUEUE_URL"),
+        ("result", "table", "RESULTS_TABLE_NAME"),
+        ("dead-letters", "queue_url", "DEAD_LETTER_QUEUE_URL"),
+        ("redrive", "queue_url", "DEAD_LETTER_QUEUE_URL"),
+        ("redrive", "to_queue_url", "CANCEL_QUEUE_URL"),
+    ],
+)
+def test_cli_reads_the_function_variable_names_the_readme_gives(
+    command: str, flag: str, variable: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ops import cli
+
+    assert f"`{variable}`" in _section("Operator CLI")
+    monkeypatch.setenv(variable, "https://example.invalid/from-env")
+    argv = [command, "K"] if command == "result" else [command]
+    assert getattr(cli._parser().parse_args(argv), flag) == "https://example.invalid/from-env"
+
+
+def test_cli_accepts_the_endpoint_flag_the_readme_shows() -> None:
+    from ops import cli
+
+    assert "`--endpoint-url http://127.0.0.1:4566`" in _section("Operator CLI")
+    args = cli._parser().parse_args(["--endpoint-url", "http://127.0.0.1:4566", "dead-letters"])
+    assert args.endpoint_url == "http://127.0.0.1:4566"
+
+
+# ---- make targets, demo, emulator, local stack ---------------------------------------------------
+
+
+def test_every_make_target_in_the_readme_exists() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    targets = set(re.findall(r"^([a-z][a-z0-9-]*):", makefile, re.M))
+    used = set(re.findall(r"\bmake ([a-z][a-z0-9-]*)", README))
+    assert used and used <= targets, used - targets
+    for variable in set(re.findall(r"\bmake [a-z-]+ ([A-Z_]+)=", README)):
+        assert f"$({variable})" in makefile
+
+
+@pytest.mark.parametrize(
+    ("module", "pattern"),
+    [
+        ("local.demo", r'make demo DEMO_ARGS="([^"]+)"'),
+        ("local.alipay_gateway.__main__", r'make gateway GATEWAY_ARGS="([^"]+)"'),
+        ("local.keygen", r"python -m local\.keygen (.+)"),
+    ],
+)
+def test_documented_local_tool_flags_are_accepted(
+    module: str, pattern: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib
+
+    match = re.search(pattern, README)
+    assert match, f"README no longer shows {pattern}"
+    main = importlib.import_module(module).main
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    help_text = capsys.readouterr().out
+    for flag in re.findall(r"--[a-z][a-z-]*", match.group(1)):
+        assert flag in help_text, f"{module} has no {flag}"
+
+
+def test_local_stack_ports_are_the_documented_ones() -> None:
+    from local import stack
+
+    assert "moto on 127.0.0.1:4566, Alipay emulator on 127.0.0.1:8089" in FLAT
+    assert (stack.DEFAULT_MOTO_PORT, stack.DEFAULT_GATEWAY_PORT) == (4566, 8089)
+
+
+def test_files_and_modules_the_readme_names_exist() -> None:
+    for path in re.findall(r"`?(events/[\w.-]+\.json)", README):
+        assert (ROOT / path).is_file(), path
+    development = _section("Development")
+    for module in re.findall(r"\b(\w+\.py)\b", development):
+        assert (ROOT / "src/alipay_cancel" / module).is_file(), module
+    assert (ROOT / "local/alipay_gateway/README.md").is_file()
+
+
+# ---- Contracts ----------------------------------------------------------------------------------
+
+
+def test_result_attribute_table_is_what_the_results_store_writes() -> None:
+    documented = {
+        n for row in _table(_section("Results: DynamoDB `CancelResultsTable`")) for n in _ticked(row[0])
+    }
+    written = {f.name for f in dataclasses.fields(ResultRecord)} - {"trade_key", "count_attempt"}
+    written |= {"attempts", "created_at", "updated_at", "finished_at"}
+    assert documented == written
+
+
+def test_result_status_and_outcome_class_values_are_the_codes() -> None:
+    rows = {r[0]: r[1] for r in _table(_section("Results: DynamoDB `CancelResultsTable`"))}
+    assert set(_ticked(rows["`status`"])) == {s.value for s in Status}
+    assert set(_ticked(rows["`outcome_class`"])) == set(observability.OUTCOME_METRICS)
+
+
+class _RecordingSqs:
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    def send_message(self, **kwargs: Any) -> dict[str, str]:
+        self.sent.append(kwargs)
+        return {"MessageId": "m-1"}
+
+
+def test_dead_letter_attributes_are_the_ones_the_readme_lists() -> None:
+    paragraph = _section("Dead letters: SQS `CancelDeadLetterQueue`")
+    listed = set(
+        re.findall(r"`([a-z_]+)`", paragraph.split("Message\nattributes say why:")[1].split("(each")[0])
+    )
+    listed -= {"terminal", "bad_message", "exhausted"}
+    sqs = _RecordingSqs()
+    body = '{"out_trade_no": "T-1"}\n'
+    DeadLetterSender(sqs, "https://sqs.example/dlq").send(
+        DeadLetter(
+            body=body,
+            reason="why",
+            source_message_id="src-1",
+            outcome_class="terminal",
+            error_code="40004",
+            error_sub_code="ACQ.TRADE_HAS_FINISHED",
+            alipay_trace_id="trace-1",
+            trade_key="T-1",
+            attempts=3,
+        )
+    )
+    (sent,) = sqs.sent
+    assert set(sent["MessageAttributes"]) == listed
+    assert sent["MessageBody"] == body  # "the original message body, byte for byte"
+
+
+def _outcome_rows() -> list[tuple[str, str]]:
+    rows = []
+    for what, klass, _happens in _table(_section("Outcomes")):
+        for code in _ticked(what):
+            if re.fullmatch(r"[A-Z]{3}\.[A-Z_]+|\d{5}", code):
+                rows.append((code, klass))
+    return rows
+
+
+@pytest.mark.parametrize(("code", "klass"), _outcome_rows())
+def test_outcome_table_rows_are_how_the_classifier_decides(code: str, klass: str) -> None:
+    if code.isdigit():
+        failure = AlipayFailure(
+            FailureKind.SERVICE_UNAVAILABLE, "m", http_status=200, code=code, verified=True
+        )
+    else:
+        failure = AlipayFailure(
+            FailureKind.BUSINESS, "m", http_status=200, code="40004", sub_code=code, verified=True
+        )
+    decision = classify(failure)
+    expected = {
+        "retry": OutcomeClass.RETRY,
+        "retry, slower": OutcomeClass.RETRY,
+        "terminal": OutcomeClass.TERMINAL,
+    }
+    assert decision.outcome is expected[klass]
+    if klass == "retry, slower":
+        assert decision.delay is RetryDelay.SLOW
+    elif klass == "retry":
+        assert decision.delay is RetryDelay.NORMAL
+
+
+def test_redrive_cannot_succeed_remedies_are_the_ones_the_readme_names() -> None:
+    """README: dead letters whose remedy says "redriving cannot succeed" (outside the cancel window,
+    trade finished) need the refund API or a person."""
+    assert '"redriving cannot succeed" (outside the cancel window, trade finished)' in FLAT
+    for code in ("ACQ.TRADE_CANCEL_TIME_OUT", "ACQ.TRADE_HAS_FINISHED"):
+        assert "cannot succeed" in (BUSINESS_RULES[code].remedy or "")
+
+
+def test_message_limits_are_the_documented_ones() -> None:
+    contract = " ".join(_section("Input: one SQS message = one payment to cancel").split())
+    assert "at most 64 characters" in contract and "1-256 visible ASCII characters" in contract
+    parse_message(json.dumps({"out_trade_no": "x" * 64}))
+    with pytest.raises(BadMessage):
+        parse_message(json.dumps({"out_trade_no": "x" * 65}))
+    parse_message(json.dumps({"out_trade_no": "x", "app_auth_token": "t" * 256}))
+    with pytest.raises(BadMessage):
+        parse_message(json.dumps({"out_trade_no": "x", "app_auth_token": "t" * 257}))
+    assert messages.MAX_BODY_CHARS == 256 * 1024 and "256 Ki characters" in contract
+
+
+def test_low_time_margin_and_deferral_are_the_documented_ones() -> None:
+    text = " ".join(_section("How a batch is processed").split())
+    margin = re.search(r"connect \+ read timeout \+ (\d+) s left", text)
+    deferred = re.search(r"visible again in (\d+) s", text)
+    assert margin and deferred
+    assert cancel_service.SAFETY_MARGIN_MS == int(margin.group(1)) * 1000
+    assert cancel_service.LOW_TIME_RETRY_SECONDS == int(deferred.group(1))
+
+
+def test_maximum_concurrency_range_is_the_template_range() -> None:
+    low, high = re.search(r"`MaximumConcurrency` \((\d+)-(\d+)\)", README).groups()  # type: ignore[union-attr]
+    declared = TEMPLATE["Parameters"]["MaximumConcurrency"]
+    assert (declared["MinValue"], declared["MaxValue"]) == (int(low), int(high))
+
+
+def test_idempotency_expiry_default_is_seven_days() -> None:
+    assert "(default 7 days)" in " ".join(_section("Idempotency").split())
+    assert TEMPLATE["Parameters"]["IdempotencyExpirySeconds"]["Default"] == 7 * 86400
+
+
+# ---- Signing material ---------------------------------------------------------------------------
+
+
+def _signing_fields() -> list[str]:
+    return [n for row in _table(_section("Signing material (Secrets Manager)")) for n in _ticked(row[0])]
+
+
+def test_signing_material_table_lists_the_fields() -> None:
+    fields = set(_signing_fields())
+    assert fields == {
+        "app_id",
+        "private_key",
+        "alipay_public_key",
+        "app_cert",
+        "alipay_cert",
+        "alipay_root_cert",
+        "encrypt_key",
+    }
+
+
+@pytest.mark.parametrize("field", _signing_fields())
+def test_a_bad_signing_field_is_refused_naming_the_field(
+    field: str, public_key_secret: dict[str, str], cert_secret: dict[str, str]
+) -> None:
+    """README: a wrong key "is refused when the function loads the secret, with an error naming the
+    field"; this also proves the function reads each field under the documented name."""
+    secret = cert_secret if field in ("app_cert", "alipay_cert", "alipay_root_cert") else public_key_secret
+    load_signing_material(secret)
+    with pytest.raises(SigningMaterialError) as error:
+        load_signing_material({**secret, field: "not a key!"})
+    assert error.value.field_name == field
+
+
+def test_client_example_uses_the_real_signatures() -> None:
+    """The "client can be used on its own" example: keyword names and result fields exist."""
+    import inspect
+
+    development = _section("Development")
+    assert "connect_timeout=3, read_timeout=10" in development
+    parameters = inspect.signature(AlipayClient).parameters
+    assert {"connect_timeout", "read_timeout"} <= set(parameters)
+    CancelRequest(out_trade_no="20150320010101001", trade_no=None)
+    assert {"action", "trace_id"} <= {f.name for f in dataclasses.fields(CancelSuccess)}
+    assert {"kind", "code", "sub_code"} <= {f.name for f in dataclasses.fields(AlipayFailure)}
