@@ -110,6 +110,29 @@ class _Received:
     body: str
     receive_count: int
 
+    def dead_letter(
+        self,
+        outcome_class: str,
+        reason: str,
+        trade_key: str | None,
+        *,
+        error_code: str | None = None,
+        error_sub_code: str | None = None,
+        alipay_trace_id: str | None = None,
+    ) -> DeadLetter:
+        """This delivery's dead letter: its body unchanged, its message id and receive count."""
+        return DeadLetter(
+            body=self.body,
+            reason=reason,
+            source_message_id=self.message_id,
+            outcome_class=outcome_class,
+            error_code=error_code,
+            error_sub_code=error_sub_code,
+            alipay_trace_id=alipay_trace_id,
+            trade_key=trade_key,
+            attempts=self.receive_count,
+        )
+
 
 class CancelService:
     def __init__(
@@ -224,14 +247,11 @@ class CancelService:
             alipay_trace_id=success.trace_id,
         )
         # Sent only if the success cannot be recorded on the last allowed receive (_finish).
-        letter = DeadLetter(
-            body=received.body,
-            reason=_sentence(f"Alipay cancelled the payment (action {action})", REPLAYED_SUCCESS_REDRIVE),
-            source_message_id=received.message_id,
-            outcome_class="exhausted",
+        letter = received.dead_letter(
+            "exhausted",
+            _sentence(f"Alipay cancelled the payment (action {action})", REPLAYED_SUCCESS_REDRIVE),
+            request.trade_key,
             alipay_trace_id=success.trace_id,
-            trade_key=request.trade_key,
-            attempts=received.receive_count,
         )
         if not self._finish(received, record, letter, send_letter=False):
             obs.count_outcome("exhausted")
@@ -285,16 +305,13 @@ class CancelService:
             )
 
         def dead_letter(outcome_class: str, reason: str) -> DeadLetter:
-            return DeadLetter(
-                body=received.body,
-                reason=reason,
-                source_message_id=received.message_id,
-                outcome_class=outcome_class,
+            return received.dead_letter(
+                outcome_class,
+                reason,
+                request.trade_key,
                 error_code=error_code,
                 error_sub_code=error_sub_code,
                 alipay_trace_id=trace_id,
-                trade_key=request.trade_key,
-                attempts=received.receive_count,
             )
 
         if decision.outcome is OutcomeClass.TERMINAL:
@@ -349,17 +366,14 @@ class CancelService:
         if self._last_receive(received):
             obs.add_count(obs.DUPLICATE_IN_FLIGHT_METRIC)
             self._send(
-                DeadLetter(
-                    body=received.body,
-                    reason=_sentence(
+                received.dead_letter(
+                    "exhausted",
+                    _sentence(
                         f"Gave up after {received.receive_count} deliveries: each time, a cancel of the "
                         "same trade was already in progress (another delivery of it, usually)",
                         DUPLICATE_IN_FLIGHT_REMEDY,
                     ),
-                    source_message_id=received.message_id,
-                    outcome_class="exhausted",
-                    trade_key=request.trade_key,
-                    attempts=received.receive_count,
+                    request.trade_key,
                 )
             )
             logger.info("cancel for this trade still in progress on the last allowed receive; dead-lettered")
@@ -449,13 +463,10 @@ class CancelService:
                 error_message=bad.reason,
                 remedy=BAD_MESSAGE_REMEDY,
             )
-        letter = DeadLetter(
-            body=received.body,
-            reason=_sentence(f"Bad message, not retried: {bad.reason}", BAD_MESSAGE_REMEDY),
-            source_message_id=received.message_id,
-            outcome_class="bad_message",
-            trade_key=bad.trade_key,
-            attempts=received.receive_count,
+        letter = received.dead_letter(
+            "bad_message",
+            _sentence(f"Bad message, not retried: {bad.reason}", BAD_MESSAGE_REMEDY),
+            bad.trade_key,
         )
         self._finish(received, record, letter)
         obs.count_outcome("bad_message")
