@@ -86,18 +86,17 @@ class Accounting:
 # --- collecting the end state ------------------------------------------------------------------
 
 
-def scan_results(ddb: Any, table: str) -> dict[str, dict[str, Any]]:
+def scan_table(ddb: Any, table: str) -> list[dict[str, Any]]:
+    """Every item of ``table`` (consistent read), as plain Python values."""
     deserializer = TypeDeserializer()
-    items: dict[str, dict[str, Any]] = {}
-    kwargs: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
-    while True:
-        page = ddb.scan(**kwargs)
-        for raw in page.get("Items", []):
-            item = {k: deserializer.deserialize(v) for k, v in raw.items()}
-            items[str(item["trade_key"])] = item
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    items: list[dict[str, Any]] = []
+    for page in ddb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
+        items += [{k: deserializer.deserialize(v) for k, v in raw.items()} for raw in page.get("Items", [])]
+    return items
+
+
+def scan_results(ddb: Any, table: str) -> dict[str, dict[str, Any]]:
+    return {str(item["trade_key"]): item for item in scan_table(ddb, table)}
 
 
 def read_dead_letters(sqs: Any, dlq_url: str) -> list[DeadLetterSeen]:

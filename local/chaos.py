@@ -47,7 +47,7 @@ from typing import Any, TextIO
 
 import requests
 
-from local.accounting import Enqueued, Snapshot, collect
+from local.accounting import Enqueued, Snapshot, collect, scan_table
 from local.alipay_gateway.admin_client import GatewayAdmin
 from local.alipay_gateway.faults import FAULT_KINDS
 from local.chaos_aws_faults import AwsFaultInjector, AwsFaultStats
@@ -129,16 +129,6 @@ def _post_faults(gateway_url: str, faults: list[PlannedFault]) -> None:
             f"{gateway_url}/__admin/faults", json=[f.spec() for f in faults[start : start + 500]], timeout=30
         )
         response.raise_for_status()
-
-
-def _scan(ddb: Any, table: str) -> list[dict[str, Any]]:
-    from boto3.dynamodb.types import TypeDeserializer
-
-    deserializer = TypeDeserializer()
-    items = []
-    for page in ddb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
-        items += [{k: deserializer.deserialize(v) for k, v in raw.items()} for raw in page["Items"]]
-    return items
 
 
 class _LogCapture(logging.Handler):
@@ -443,7 +433,7 @@ def run_chaos(
         say("  drained; collecting the end state")
         ddb = stack.client("dynamodb")
         snapshot = collect(sqs, ddb, admin, results_table=res.results_table, dlq_url=res.dlq_url)
-        idempotency_items = _scan(ddb, res.idempotency_table)
+        idempotency_items = scan_table(ddb, res.idempotency_table)
         pending_faults = admin.faults()
         exchanges = tap.exchanges()
         tap.stop()
