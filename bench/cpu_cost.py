@@ -131,12 +131,12 @@ def measure_cpu(stack: BenchStack, *, messages: int = 200, batch: int = 10) -> d
 # (path suffix, function name) -> bucket; cumulative times of these are summed per message.
 HANDLER_BUCKETS: dict[str, list[tuple[str, str]]] = {
     "handler total": [("alipay_cancel/handler.py", "lambda_handler")],
-    "record handler (CancelService.handle)": [("alipay_cancel/cancel_service.py", "handle")],
-    "Alipay call (sign, POST, verify, parse)": [("alipay_cancel/alipay_client.py", "cancel")],
-    "  RSA sign": [("alipay_cancel/v3_signing.py", "sign")],
-    "  RSA verify": [("alipay_cancel/v3_signing.py", "verify")],
+    "record handler (CancelService.handle)": [("alipay_cancel/pipeline/service.py", "handle")],
+    "Alipay call (sign, POST, verify, parse)": [("alipay_cancel/alipay/client.py", "cancel")],
+    "  RSA sign": [("alipay_cancel/alipay/v3_signing.py", "sign")],
+    "  RSA verify": [("alipay_cancel/alipay/v3_signing.py", "verify")],
     "  HTTP (requests)": [("requests/sessions.py", "post")],
-    "results write (UpdateItem)": [("alipay_cancel/results_store.py", "write")],
+    "results write (UpdateItem)": [("alipay_cancel/stores/results.py", "write")],
     "idempotency: save in-progress (PutItem)": [("persistence/base.py", "save_inprogress")],
     "idempotency: save success (UpdateItem)": [("persistence/base.py", "save_success")],
     "idempotency: delete on failure": [("persistence/base.py", "delete_record")],
@@ -152,10 +152,10 @@ HANDLER_BUCKETS: dict[str, list[tuple[str, str]]] = {
         ("metrics/provider/cloudwatch_emf/cloudwatch.py", "flush_metrics"),
     ],
     "secret cache + client check (begin_invocation)": [
-        ("alipay_cancel/cancel_service.py", "begin_invocation")
+        ("alipay_cancel/pipeline/service.py", "begin_invocation")
     ],
-    "message parsing": [("alipay_cancel/messages.py", "parse_message")],
-    "classification": [("alipay_cancel/outcomes.py", "classify")],
+    "message parsing": [("alipay_cancel/pipeline/messages.py", "parse_message")],
+    "classification": [("alipay_cancel/decisions/classification.py", "classify")],
 }
 FLOOR_BUCKETS: dict[str, list[tuple[str, str]]] = {
     "floor total": [("bench/minimal_loop.py", "cancel")],

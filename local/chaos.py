@@ -234,10 +234,10 @@ def unfinished_messages(
 def probe_key(endpoint: str, secret: dict[str, str], trade: str) -> str:
     """One cancel signed with ``secret``'s app key, sent with the function's own client through the
     wire tap: 'accepted' or the refusal's code. Evidence that a key works or no longer works."""
-    from alipay_cancel.alipay_client import AlipayClient
-    from alipay_cancel.alipay_responses import CancelSuccess
-    from alipay_cancel.messages import CancelRequest
-    from alipay_cancel.signing_material import load_signing_material
+    from alipay_cancel.alipay.client import AlipayClient
+    from alipay_cancel.alipay.responses import CancelSuccess
+    from alipay_cancel.alipay.signing_material import load_signing_material
+    from alipay_cancel.pipeline.messages import CancelRequest
 
     client = AlipayClient(endpoint, load_signing_material(secret), connect_timeout=1, read_timeout=5)
     try:

@@ -27,7 +27,7 @@ from typing import Any, TextIO
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from alipay_cancel.messages import BadMessage, parse_message
+from alipay_cancel.pipeline.messages import BadMessage, parse_message
 from ops.queues import (
     OUTCOME_CLASSES,
     DeadLetterView,

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from alipay_cancel.messages import BadMessage, CancelRequest, parse_message
+from alipay_cancel.pipeline.messages import BadMessage, CancelRequest, parse_message
 
 OUTCOME_CLASSES = ("succeeded", "retry", "terminal", "config_error", "bad_message", "exhausted")
 _MASK = "***"

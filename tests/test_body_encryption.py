@@ -7,7 +7,7 @@ import base64
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from alipay_cancel.body_encryption import BodyCipher, BodyDecryptionError
+from alipay_cancel.alipay.body_encryption import BodyCipher, BodyDecryptionError
 
 KEY_128 = bytes(range(16))
 KEY_256 = bytes(range(100, 132))

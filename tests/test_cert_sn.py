@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from alipay_cancel.cert_sn import cert_sn, is_rsa_signed, root_cert_sn
+from alipay_cancel.alipay.cert_sn import cert_sn, is_rsa_signed, root_cert_sn
 
 
 @pytest.fixture(scope="module")

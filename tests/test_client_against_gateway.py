@@ -18,10 +18,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from local.keygen import KeyMaterial, RsaKeyPair, generate_cert_material
 
-from alipay_cancel.alipay_client import AlipayClient
-from alipay_cancel.alipay_responses import AlipayFailure, CancelSuccess, FailureKind
-from alipay_cancel.messages import CancelRequest
-from alipay_cancel.signing_material import load_signing_material
+from alipay_cancel.alipay.client import AlipayClient
+from alipay_cancel.alipay.responses import AlipayFailure, CancelSuccess, FailureKind
+from alipay_cancel.alipay.signing_material import load_signing_material
+from alipay_cancel.pipeline.messages import CancelRequest
 from tests.fixtures.gateway import GatewayHandle
 
 MODES = ["public_key", "aes", "cert"]

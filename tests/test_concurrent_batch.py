@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from alipay_cancel.concurrent_batch import ConcurrentSqsBatchProcessor
+from alipay_cancel.pipeline.concurrent_batch import ConcurrentSqsBatchProcessor
 from tests.fixtures.aws import sqs_event, sqs_record
 
 CURRENT: contextvars.ContextVar[str] = contextvars.ContextVar("CURRENT", default="")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from alipay_cancel.dead_letters import DeadLetter, DeadLetterSender
-from alipay_cancel.visibility import VisibilityScheduler
+from alipay_cancel.stores.dead_letters import DeadLetter, DeadLetterSender
+from alipay_cancel.stores.visibility import VisibilityScheduler
 from tests.fixtures.aws import AwsStack
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 import pytest
 
-from alipay_cancel.lazy_client import LazyClient
+from alipay_cancel.stores.lazy_client import LazyClient
 from tests.fixtures.aws import Pipeline, cancel_body
 
 

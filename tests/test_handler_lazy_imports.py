@@ -14,7 +14,7 @@ def test_x509_is_imported_only_for_certificate_mode() -> None:
     code = (
         "import json, sys\n"
         "import alipay_cancel.handler  # noqa\n"
-        "from alipay_cancel.signing_material import load_signing_material\n"
+        "from alipay_cancel.alipay.signing_material import load_signing_material\n"
         "from cryptography.hazmat.primitives.asymmetric import rsa\n"
         "from cryptography.hazmat.primitives import serialization as s\n"
         "def pem(k):\n"

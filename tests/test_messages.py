@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alipay_cancel.messages import (
+from alipay_cancel.pipeline.messages import (
     MAX_BODY_CHARS,
     BadMessage,
     CancelRequest,

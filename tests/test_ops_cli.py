@@ -19,7 +19,7 @@ import requests
 from ops.cli import main
 from ops.queues import mask_token
 
-from alipay_cancel.dead_letters import DeadLetter, DeadLetterSender
+from alipay_cancel.stores.dead_letters import DeadLetter, DeadLetterSender
 
 REGION = "us-east-1"
 TOKEN = "202510BBq7Zx9kTokenValue0001"

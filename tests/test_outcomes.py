@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alipay_cancel.alipay_responses import AlipayFailure, CancelSuccess, FailureKind
-from alipay_cancel.outcomes import Decision, OutcomeClass, RetryDelay, classify
+from alipay_cancel.alipay.responses import AlipayFailure, CancelSuccess, FailureKind
+from alipay_cancel.decisions.classification import Decision, OutcomeClass, RetryDelay, classify
 
 S = OutcomeClass.SUCCEEDED
 R = OutcomeClass.RETRY

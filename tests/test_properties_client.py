@@ -26,10 +26,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from local.keygen import KeyMaterial, RsaKeyPair
 
-from alipay_cancel.alipay_client import AlipayClient
-from alipay_cancel.alipay_responses import CancelSuccess
-from alipay_cancel.messages import CancelRequest
-from alipay_cancel.signing_material import load_signing_material
+from alipay_cancel.alipay.client import AlipayClient
+from alipay_cancel.alipay.responses import CancelSuccess
+from alipay_cancel.alipay.signing_material import load_signing_material
+from alipay_cancel.pipeline.messages import CancelRequest
 
 TRADE = "PROPCLIENT0001"
 

@@ -22,7 +22,7 @@ from typing import Any
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from alipay_cancel.messages import BadMessage, parse_message
+from alipay_cancel.pipeline.messages import BadMessage, parse_message
 from tests.fixtures.aws import Pipeline, cancel_body, sqs_event, sqs_record
 
 json_leaf = st.one_of(

@@ -15,16 +15,18 @@ from typing import Any
 import pytest
 from samtranslator.yaml_helper import yaml_parse
 
-from alipay_cancel import cancel_service, messages, observability
-from alipay_cancel.alipay_client import AlipayClient
-from alipay_cancel.alipay_responses import AlipayFailure, CancelSuccess, FailureKind
+from alipay_cancel import observability
+from alipay_cancel.alipay.client import AlipayClient
+from alipay_cancel.alipay.responses import AlipayFailure, CancelSuccess, FailureKind
+from alipay_cancel.alipay.signing_material import load_signing_material
+from alipay_cancel.alipay.signing_material_error import SigningMaterialError
 from alipay_cancel.config import ConfigError, load_config
-from alipay_cancel.dead_letters import DeadLetter, DeadLetterSender
-from alipay_cancel.messages import BadMessage, CancelRequest, parse_message
-from alipay_cancel.outcomes import BUSINESS_RULES, OutcomeClass, RetryDelay, classify
-from alipay_cancel.results_store import ResultRecord, Status
-from alipay_cancel.signing_material import load_signing_material
-from alipay_cancel.signing_material_error import SigningMaterialError
+from alipay_cancel.decisions.classification import BUSINESS_RULES, OutcomeClass, RetryDelay, classify
+from alipay_cancel.pipeline import messages
+from alipay_cancel.pipeline import service as cancel_service
+from alipay_cancel.pipeline.messages import BadMessage, CancelRequest, parse_message
+from alipay_cancel.stores.dead_letters import DeadLetter, DeadLetterSender
+from alipay_cancel.stores.results import ResultRecord, Status
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -329,8 +331,11 @@ def test_files_and_modules_the_readme_names_exist() -> None:
     for path in re.findall(r"`?(events/[\w.-]+\.json)", README):
         assert (ROOT / path).is_file(), path
     development = _section("Development")
+    package = ROOT / "src/alipay_cancel"
     for module in re.findall(r"\b(\w+\.py)\b", development):
-        assert (ROOT / "src/alipay_cancel" / module).is_file(), module
+        assert list(package.rglob(module)), module
+    for folder in re.findall(r"^  (\w+)/ ", development, flags=re.M):
+        assert (package / folder / "__init__.py").is_file(), folder
     assert (ROOT / "local/alipay_gateway/README.md").is_file()
 
 

@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from local.keygen import KeyMaterial, RsaKeyPair
 
-from alipay_cancel.alipay_responses import AlipayFailure, CancelSuccess, FailureKind
-from alipay_cancel.body_encryption import BodyCipher
-from alipay_cancel.response_parsing import ResponseParser
-from alipay_cancel.v3_signing import ResponseVerifier
+from alipay_cancel.alipay.body_encryption import BodyCipher
+from alipay_cancel.alipay.response_parsing import ResponseParser
+from alipay_cancel.alipay.responses import AlipayFailure, CancelSuccess, FailureKind
+from alipay_cancel.alipay.v3_signing import ResponseVerifier
 
 AES_KEY = bytes(range(32))
 SUCCESS = {

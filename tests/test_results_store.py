@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from alipay_cancel.results_store import ResultRecord, ResultsStore, Status
+from alipay_cancel.stores.results import ResultRecord, ResultsStore, Status
 from tests.fixtures.aws import AwsStack
 
 

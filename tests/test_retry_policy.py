@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alipay_cancel.outcomes import RetryDelay
-from alipay_cancel.retry_policy import (
+from alipay_cancel.decisions.classification import RetryDelay
+from alipay_cancel.decisions.retry_policy import (
     SQS_MAX_VISIBILITY_SECONDS,
     is_last_attempt,
     upper_bound,

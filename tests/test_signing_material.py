@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from local.keygen import KeyMaterial, RsaKeyPair, pem_to_bare_base64, rsa_key_pair_from_private
 
-from alipay_cancel.cert_sn import cert_sn, root_cert_sn
-from alipay_cancel.signing_material import SigningMaterialError, load_signing_material
+from alipay_cancel.alipay.cert_sn import cert_sn, root_cert_sn
+from alipay_cancel.alipay.signing_material import SigningMaterialError, load_signing_material
 
 # --- key text variants -------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from alipay_cancel.signing_secret import SecretUnavailable, SigningSecret
+from alipay_cancel.signing.secret import SecretUnavailable, SigningSecret
 from tests.fixtures.aws import AwsStack
 
 

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 from local.keygen import KeyMaterial, RsaKeyPair
 
-from alipay_cancel.v3_signing import (
+from alipay_cancel.alipay.v3_signing import (
     RequestSigner,
     ResponseVerifier,
     Verdict,

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from alipay_cancel.endpoint import EXAMPLE as EXAMPLE_ENDPOINT
-from alipay_cancel.endpoint import validate_endpoint
+from alipay_cancel.alipay.endpoint import EXAMPLE as EXAMPLE_ENDPOINT
+from alipay_cancel.alipay.endpoint import validate_endpoint
 
 
 class ConfigError(ValueError):

@@ -24,7 +24,7 @@ from alipay_cancel.observability import (
     metrics,
     tracer,
 )
-from alipay_cancel.service_builder import Runtime, build_runtime
+from alipay_cancel.pipeline.builder import Runtime, build_runtime
 
 _runtime: Runtime | None = None
 _runtime_lock = threading.Lock()

@@ -18,7 +18,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
 
-from alipay_cancel.signing_material import SigningMaterial, SigningMaterialError, load_signing_material
+from alipay_cancel.alipay.signing_material import SigningMaterial, SigningMaterialError, load_signing_material
 
 
 class SecretUnavailable(Exception):

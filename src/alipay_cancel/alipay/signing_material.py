@@ -11,15 +11,15 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
-from alipay_cancel.cert_sn import cert_sn, root_cert_sn
-from alipay_cancel.rsa_keys import (
+from alipay_cancel.alipay.cert_sn import cert_sn, root_cert_sn
+from alipay_cancel.alipay.rsa_keys import (
     certificate_rsa_key,
     load_certificates,
     load_private_key,
     load_public_key,
     same_public_key,
 )
-from alipay_cancel.signing_material_error import SigningMaterialError as SigningMaterialError
+from alipay_cancel.alipay.signing_material_error import SigningMaterialError as SigningMaterialError
 
 # Alipay app ids are digits; allow a little more, but never ',' '=' or whitespace, which would
 # corrupt the Authorization header's key=value list.

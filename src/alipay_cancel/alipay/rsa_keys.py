@@ -20,7 +20,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
-from alipay_cancel.signing_material_error import SigningMaterialError
+from alipay_cancel.alipay.signing_material_error import SigningMaterialError
 
 # ``cryptography.x509`` costs ~20 ms of cold start and only certificate mode (or diagnosing a certificate
 # pasted into a key field) needs it: the functions that use it import it when they run.

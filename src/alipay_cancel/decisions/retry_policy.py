@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 
-from alipay_cancel.outcomes import RetryDelay
+from alipay_cancel.decisions.classification import RetryDelay
 
 SQS_MAX_VISIBILITY_SECONDS = 43200  # 12 hours: ChangeMessageVisibility rejects anything larger
 _MAX_DOUBLINGS = 40  # 2**40 * 1 s is far past any cap; stops absurd receive counts from costing time

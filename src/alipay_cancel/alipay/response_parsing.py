@@ -32,9 +32,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from alipay_cancel.alipay_responses import AlipayFailure, CancelOutcome, CancelSuccess, FailureKind
-from alipay_cancel.body_encryption import BodyCipher, BodyDecryptionError
-from alipay_cancel.v3_signing import ResponseVerifier, Verdict
+from alipay_cancel.alipay.body_encryption import BodyCipher, BodyDecryptionError
+from alipay_cancel.alipay.responses import AlipayFailure, CancelOutcome, CancelSuccess, FailureKind
+from alipay_cancel.alipay.v3_signing import ResponseVerifier, Verdict
 
 TRACE_ID_HEADER = "alipay-trace-id"
 

@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from alipay_cancel.alipay_responses import AlipayFailure, CancelOutcome, CancelSuccess, FailureKind
+from alipay_cancel.alipay.responses import AlipayFailure, CancelOutcome, CancelSuccess, FailureKind
 
 
 class OutcomeClass(StrEnum):

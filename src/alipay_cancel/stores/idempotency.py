@@ -26,9 +26,9 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAl
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from alipay_cancel.alipay_responses import CancelOutcome, CancelSuccess
-from alipay_cancel.messages import CancelRequest
-from alipay_cancel.outcomes import Decision, OutcomeClass
+from alipay_cancel.alipay.responses import CancelOutcome, CancelSuccess
+from alipay_cancel.decisions.classification import Decision, OutcomeClass
+from alipay_cancel.pipeline.messages import CancelRequest
 
 _REPLAYED = "_replayed"
 

@@ -15,16 +15,16 @@ from typing import Any
 import boto3
 from botocore.config import Config as BotoConfig
 
-from alipay_cancel.alipay_client import AlipayClient
-from alipay_cancel.cancel_service import CancelService
-from alipay_cancel.concurrent_batch import ConcurrentSqsBatchProcessor
+from alipay_cancel.alipay.client import AlipayClient
+from alipay_cancel.alipay.signing_material import SigningMaterial
 from alipay_cancel.config import Config
-from alipay_cancel.dead_letters import DeadLetterSender
-from alipay_cancel.lazy_client import LazyClient
-from alipay_cancel.results_store import ResultsStore
-from alipay_cancel.signing_material import SigningMaterial
-from alipay_cancel.signing_secret import SigningSecret
-from alipay_cancel.visibility import VisibilityScheduler
+from alipay_cancel.pipeline.concurrent_batch import ConcurrentSqsBatchProcessor
+from alipay_cancel.pipeline.service import CancelService
+from alipay_cancel.signing.secret import SigningSecret
+from alipay_cancel.stores.dead_letters import DeadLetterSender
+from alipay_cancel.stores.lazy_client import LazyClient
+from alipay_cancel.stores.results import ResultsStore
+from alipay_cancel.stores.visibility import VisibilityScheduler
 
 
 class AwsClients:

@@ -12,13 +12,13 @@ import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
-from alipay_cancel.alipay_responses import AlipayFailure, CancelOutcome, FailureKind
-from alipay_cancel.body_encryption import BodyCipher
-from alipay_cancel.endpoint import validate_endpoint
-from alipay_cancel.messages import CancelRequest
-from alipay_cancel.response_parsing import ResponseParser
-from alipay_cancel.signing_material import SigningMaterial
-from alipay_cancel.v3_signing import RequestSigner, ResponseVerifier
+from alipay_cancel.alipay.body_encryption import BodyCipher
+from alipay_cancel.alipay.endpoint import validate_endpoint
+from alipay_cancel.alipay.response_parsing import ResponseParser
+from alipay_cancel.alipay.responses import AlipayFailure, CancelOutcome, FailureKind
+from alipay_cancel.alipay.signing_material import SigningMaterial
+from alipay_cancel.alipay.v3_signing import RequestSigner, ResponseVerifier
+from alipay_cancel.pipeline.messages import CancelRequest
 
 CANCEL_PATH = "/v3/alipay/trade/cancel"
 DEFAULT_POOL_SIZE = 32  # connections kept alive to the gateway; >= the handler's MAX_CONCURRENCY

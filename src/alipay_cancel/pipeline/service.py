@@ -28,23 +28,23 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from alipay_cancel import observability as obs
-from alipay_cancel.alipay_client import AlipayClient
-from alipay_cancel.alipay_responses import AlipayFailure, CancelOutcome, CancelSuccess
-from alipay_cancel.cancel_idempotency import (
+from alipay_cancel.alipay.client import AlipayClient
+from alipay_cancel.alipay.responses import AlipayFailure, CancelOutcome, CancelSuccess
+from alipay_cancel.alipay.signing_material import SigningMaterial
+from alipay_cancel.config import Config
+from alipay_cancel.decisions.classification import Decision, OutcomeClass, RetryDelay, classify
+from alipay_cancel.decisions.retry_policy import is_last_attempt, visibility_timeout
+from alipay_cancel.pipeline.messages import BadMessage, CancelRequest, parse_message
+from alipay_cancel.signing.secret import SecretUnavailable, SigningSecret
+from alipay_cancel.stores.dead_letters import DeadLetter, DeadLetterSender
+from alipay_cancel.stores.idempotency import (
     CancelNotSucceeded,
     IdempotencyStoreFailed,
     IdempotentCanceller,
     IdempotentResult,
 )
-from alipay_cancel.config import Config
-from alipay_cancel.dead_letters import DeadLetter, DeadLetterSender
-from alipay_cancel.messages import BadMessage, CancelRequest, parse_message
-from alipay_cancel.outcomes import Decision, OutcomeClass, RetryDelay, classify
-from alipay_cancel.results_store import ResultRecord, ResultsStore, Status
-from alipay_cancel.retry_policy import is_last_attempt, visibility_timeout
-from alipay_cancel.signing_material import SigningMaterial
-from alipay_cancel.signing_secret import SecretUnavailable, SigningSecret
-from alipay_cancel.visibility import VisibilityScheduler
+from alipay_cancel.stores.results import ResultRecord, ResultsStore, Status
+from alipay_cancel.stores.visibility import VisibilityScheduler
 
 logger = obs.logger
 
