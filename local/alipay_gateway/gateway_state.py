@@ -17,7 +17,6 @@ from local.alipay_gateway.faults import FaultBook
 from local.alipay_gateway.key_loading import (
     cert_rsa_public_key,
     load_certificate,
-    load_certificates,
     load_rsa_private_key,
     load_rsa_public_key,
 )
@@ -104,7 +103,7 @@ class GatewayState:
             if cfg.cert_mode:
                 assert cfg.app_cert and cfg.alipay_root_cert
                 self.add_app_key(app_cert_pem=cfg.app_cert, grace_seconds=None)
-                self.root_cert_sn: str | None = root_cert_sn(load_certificates(cfg.alipay_root_cert))
+                self.root_cert_sn: str | None = root_cert_sn(cfg.alipay_root_cert)
             else:
                 if not cfg.app_public_key:
                     raise ValueError("public-key mode needs app_public_key")
