@@ -26,9 +26,11 @@ MAX_TOKEN_CHARS = 256  # real app_auth_tokens are ~40 ASCII characters; a bound 
 
 _ID_FIELDS = ("out_trade_no", "trade_no")
 _SNS_FIELDS = ("Type", "Message")
-# Unicode categories never valid in an id: controls, format (zero-width, bidi overrides, BOM),
-# surrogates, private use, unassigned, and every kind of separator (spaces, line/paragraph seps).
-_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"})
+# Ids are printable ASCII without space ("!" to "~"): Alipay's out_trade_no is letters, digits and
+# underscore, its trade_no digits. Anything else (Cyrillic U+0410, fullwidth U+FF11, a combining accent)
+# looks like a real id to a person but names no trade at Alipay, which then answers "no such trade"
+# while the real one stays paid: such a message is refused with the character it contains.
+_FIRST_ID_CHAR, _LAST_ID_CHAR = "!", "~"
 
 
 @dataclass(frozen=True)
@@ -219,10 +221,11 @@ def _check_id(obj: _JsonObject, name: str) -> tuple[str | None, str | None]:
     if len(value) > MAX_ID_CHARS:
         return f"{name} is {len(value)} characters long; at most {MAX_ID_CHARS} are allowed", None
     for position, char in enumerate(value, start=1):
-        if char.isspace() or unicodedata.category(char) in _FORBIDDEN_CATEGORIES:
+        if not _FIRST_ID_CHAR <= char <= _LAST_ID_CHAR:
             return (
-                f"{name} contains {_describe_char(char)} at character {position}; "
-                "ids may not contain whitespace, control or invisible characters",
+                f"{name} contains {_describe_char(char)} at character {position}; ids are printable "
+                "ASCII (letters, digits, punctuation): no whitespace, control, non-ASCII or look-alike "
+                "characters",
                 None,
             )
     return None, value
