@@ -88,7 +88,7 @@ def test_success(retry_flag: str | None, action: str | None, expected: OutcomeCl
         (http(502), R, N, False),
         (http(503), R, N, False),
         (http(504), R, N, False),
-        (http(429), R, N, False),
+        (http(429), R, SLOW, False),  # a rate limit: wait longer
         (http(408), R, N, False),
         (http(400), R, N, False),
         (http(None), R, N, False),
@@ -165,7 +165,7 @@ def test_cancel_time_out_remedy_says_refund_and_not_redrive() -> None:
         (seed("40004", "ACQ.OTHER_SYSTEM_ERROR"), "internal error"),
         (seed("40099", "whatever"), "does not know"),
         (seed("", None), "does not know"),
-        (v3(400, "invalid-parameter"), "does not know"),  # unknown, not business-shaped
+        (v3(400, "no-such-common-code"), "does not know"),  # unknown, not business-shaped
         (v3(400, "acq.lowercase"), "does not know"),
         (v3(409, "conflict"), "does not know"),
         (v3(418, "ACQ.TRADE_HAS_SUCCESS_ISH"), "does not know"),  # business-shaped, not a 400
@@ -210,7 +210,16 @@ def test_unknown_non_business_errors_are_retried(failure: AlipayFailure, fragmen
         (v3(401, "nonce-reused"), R, N, False),
         (v3(403, "insufficient-permissions"), C, SLOW, False),
         (v3(401, "invalid-app-auth-token"), T, None, False),
-        (v3(429, "rate-limited"), R, N, False),
+        (v3(429, "rate-limited"), R, SLOW, False),
+        (v3(429, "app-call-limited"), R, SLOW, False),
+        (v3(400, "method-call-limited"), R, SLOW, False),
+        (v3(503, "exceed-api-balance"), R, SLOW, False),
+        (seed("40004", "isv.app-call-limited"), R, SLOW, False),
+        (v3(401, "app-auth-token-time-out"), T, None, False),
+        (seed("20001", "isv.app-auth-token-time-out"), T, None, False),
+        (v3(400, "invalid-parameter"), C, SLOW, False),
+        (v3(403, "illegal-client-ip"), C, SLOW, False),
+        (seed("40002", "isv.decryption-error"), C, SLOW, False),
         (v3(500, "internal-error"), R, N, False),
         (v3(503, "ACQ.TRADE_HAS_FINISHED"), R, N, False),  # 5xx means "later", whatever the body says
         (v3(404, "not-found"), C, SLOW, False),
