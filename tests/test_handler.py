@@ -54,11 +54,23 @@ def test_paid_trade_is_refunded_and_refund_fields_recorded(pipeline: Pipeline) -
 
 
 def test_unknown_trade_succeeds_with_action_none(pipeline: Pipeline) -> None:
-    pipeline.aws.send(cancel_body(trade_no="2099000000000000000001"))
+    # Alipay echoes the out_trade_no it found no trade for: "no such trade" is recorded.
+    pipeline.aws.send(cancel_body("NOSUCH-1"))
     _, response, _ = pipeline.run_once()
     assert response["batchItemFailures"] == []
-    item = pipeline.aws.result("2099000000000000000001")
+    item = pipeline.aws.result("NOSUCH-1")
     assert item is not None and item["status"] == "SUCCEEDED" and item["action"] == "none"
+
+
+def test_a_success_naming_none_of_our_ids_is_retried_not_recorded(pipeline: Pipeline) -> None:
+    # Asked by trade_no only, the emulator (like Alipay) cannot echo an out_trade_no for a trade it
+    # does not know: such an answer might be anyone's, so it never becomes SUCCEEDED.
+    pipeline.aws.send(cancel_body(trade_no="2099000000000000000001"))
+    _, response, _ = pipeline.run_once()
+    assert len(response["batchItemFailures"]) == 1
+    item = pipeline.aws.result("2099000000000000000001")
+    assert item is not None and item["status"] == "RETRYING"
+    assert "does not name the trade_no we cancelled" in item["error_message"]
 
 
 def test_retry_records_retrying_sets_backoff_visibility_and_later_succeeds(pipeline: Pipeline) -> None:

@@ -360,3 +360,49 @@ def test_successes_succeed_or_retry(outcome: CancelSuccess) -> None:
     decision = classify(outcome)
     flag = (outcome.retry_flag or "").strip().upper()
     assert decision.outcome is (S if flag in ("", "N") else R)
+
+
+# ------------------------------------------------------------------ alipay-sn names another certificate
+
+
+def test_unexpected_signer_refreshes_the_secret_then_is_a_config_error() -> None:
+    failure = AlipayFailure(FailureKind.UNEXPECTED_SIGNER, "alipay-sn", http_status=200)
+    first = classify(failure)
+    check(first, R, N, True)
+    persisting = classify(failure, after_secret_refresh=True)
+    check(persisting, C, SLOW, False)
+    assert persisting.remedy is not None
+    assert "certificate changed" in persisting.remedy and "alipay_cert" in persisting.remedy
+
+
+def test_after_a_refresh_other_failures_classify_as_before() -> None:
+    for failure in (
+        AlipayFailure(FailureKind.BAD_SIGNATURE, "forged", http_status=200),
+        AlipayFailure(FailureKind.TIMEOUT, "t"),
+        v3(401, "invalid-signature"),
+    ):
+        assert classify(failure, after_secret_refresh=True) == classify(failure)
+
+
+@pytest.mark.parametrize(
+    ("kind", "message", "fragment"),
+    [
+        (
+            FailureKind.NOT_OUR_ANSWER,
+            "HTTP 200: signed success names a different trade_no",
+            "different trade_no",
+        ),
+        (
+            FailureKind.MALFORMED,
+            "HTTP 200: success field action is neither close nor refund",
+            "neither close",
+        ),
+        (FailureKind.REFUSED_BODY, "HTTP 200 answer is larger than 65536 bytes", "65536 bytes"),
+    ],
+)
+def test_answers_that_are_not_ours_or_not_sane_are_retried_with_the_reason(
+    kind: FailureKind, message: str, fragment: str
+) -> None:
+    decision = classify(AlipayFailure(kind, message, http_status=200, verified=True))
+    check(decision, R, N, False)
+    assert fragment in decision.reason and "HTTP 200: signed" not in decision.reason

@@ -5,6 +5,11 @@ Rules, in order of precedence:
 * A verified success is SUCCEEDED unless ``retry_flag`` asks for a retry (any value but N/absent).
 * Network trouble, HTTP 5xx/408/425/429, gateway 20000, ``*.SYSTEM_ERROR``, unreadable bodies: RETRY.
 * A missing or bad response signature: RETRY with ``refresh_secret`` (keys rotate); never success.
+  An ``alipay-sn`` naming another certificate: the same, then CONFIG_ERROR when it persists after
+  the refresh (``after_secret_refresh``): Alipay's certificate changed (``trust_rules``).
+* A signed answer that is stale, names none of our ids or another trade's (NOT_OUR_ANSWER), a
+  stored field that is not sane (MALFORMED), a body refused unread (REFUSED_BODY): RETRY.
+* Gateway codes: the table in ``alipay_codes`` (the whole v3 common vocabulary, ``isv.`` twins).
 * Our own deployment is wrong (Alipay rejects our signature, app id, permissions, the endpoint path):
   CONFIG_ERROR, retried with the SLOW delay so that a person has time to fix it before the queue's
   redrive policy gives up; never a reason to dead-letter good messages in bulk.
@@ -42,6 +47,11 @@ from alipay_cancel.decisions.alipay_codes import (
 from alipay_cancel.decisions.alipay_codes import GATEWAY_RULES as GATEWAY_RULES
 from alipay_cancel.decisions.alipay_codes import OutcomeClass as OutcomeClass
 from alipay_cancel.decisions.alipay_codes import RetryDelay as RetryDelay
+from alipay_cancel.decisions.trust_rules import (
+    BAD_RESPONSE_SIGNATURE,
+    UNEXPECTED_SIGNER,
+    UNEXPECTED_SIGNER_PERSISTS,
+)
 
 
 @dataclass(frozen=True)
@@ -65,36 +75,6 @@ _BAD_ENDPOINT = Rule(
     "ALIPAY_ENDPOINT points at the wrong host or path: it must be the bare gateway origin, e.g. "
     "https://openapi.alipay.com (not .../gateway.do).",
 )
-_BAD_RESPONSE_SIGNATURE = Rule(
-    _R,
-    "Alipay's response signature was missing or invalid, so the response is not trusted",
-    "The signing secret is re-read automatically (keys rotate). If it persists, check that "
-    "alipay_public_key (or alipay_cert / alipay_root_cert) in the secret is Alipay's current "
-    "key for this app and that no proxy rewrites responses.",
-    refresh_secret=True,
-)
-_ALIPAY_CERT_CHANGED = (
-    "Alipay signs with a certificate other than alipay_cert in the signing secret: Alipay's certificate "
-    "changed. Download the app's current Alipay public-key certificate (alipayCertPublicKey_RSA2.crt) "
-    "from Alipay's open platform console, put it in alipay_cert in the secret (with alipayRootCert.crt "
-    "in alipay_root_cert if that changed too); the secret is re-read automatically and kept messages "
-    "then succeed."
-)
-_UNEXPECTED_SIGNER = Rule(
-    _R,
-    "Alipay's response names (alipay-sn) a signing certificate other than the configured alipay_cert, "
-    "so it is not trusted",
-    "The signing secret is re-read automatically and the cancel retried once; if the secret still names "
-    "the old certificate this becomes a configuration error. " + _ALIPAY_CERT_CHANGED,
-    refresh_secret=True,
-)
-_UNEXPECTED_SIGNER_PERSISTS = Rule(
-    _C,
-    "Alipay's response names (alipay-sn) a signing certificate other than the configured alipay_cert, "
-    "also after re-reading the signing secret",
-    _ALIPAY_CERT_CHANGED,
-)
-
 _BUSINESS_SHAPE = re.compile(r"^[A-Z]{2,}\.[A-Z0-9_]+$")  # e.g. ACQ.SOMETHING_NEW
 _SAFE_CODE = re.compile(r"[^A-Za-z0-9._:-]")
 
@@ -108,7 +88,7 @@ def classify(outcome: CancelOutcome, *, after_secret_refresh: bool = False) -> D
     if isinstance(outcome, CancelSuccess):
         return _classify_success(outcome)
     if outcome.kind is FailureKind.UNEXPECTED_SIGNER:
-        return _decide(outcome, _UNEXPECTED_SIGNER_PERSISTS if after_secret_refresh else _UNEXPECTED_SIGNER)
+        return _decide(outcome, UNEXPECTED_SIGNER_PERSISTS if after_secret_refresh else UNEXPECTED_SIGNER)
     decision = _classify_failure(outcome)
     if decision.outcome is OutcomeClass.TERMINAL and not outcome.verified:
         return replace(
@@ -155,14 +135,16 @@ def _classify_failure(f: AlipayFailure) -> Decision:
         return _retry(f, "the call to Alipay timed out; whether the cancel happened is unknown")
     if kind is FailureKind.CONNECTION:
         return _retry(f, "could not connect to Alipay (refused, reset, DNS or TLS failure)")
+    # For these three the client's message says exactly what was wrong; it is built by our parser
+    # and transport from field names, sizes and code points, never from Alipay's text.
     if kind is FailureKind.MALFORMED:
-        return _retry(f, "Alipay's response body could not be read (not JSON, truncated or unexpected)")
+        return _retry(f, f"Alipay's response could not be used ({_detail(f)})")
     if kind is FailureKind.NOT_OUR_ANSWER:
-        return _retry(f, "Alipay's signed success does not answer this request (other trade, no id or stale)")
+        return _retry(f, f"Alipay's signed answer does not answer this request ({_detail(f)})")
     if kind is FailureKind.REFUSED_BODY:
-        return _retry(f, "Alipay's answer was refused unread (larger than the cap, or compressed)")
+        return _retry(f, f"Alipay's answer was refused unread ({_detail(f)})")
     if kind is FailureKind.BAD_SIGNATURE:
-        return _decide(f, _BAD_RESPONSE_SIGNATURE)
+        return _decide(f, BAD_RESPONSE_SIGNATURE)
     if kind is FailureKind.SERVICE_UNAVAILABLE:
         return _seed_gateway(f)
     if kind is FailureKind.BUSINESS:
@@ -297,6 +279,11 @@ def _normalise(code: str) -> str:
     """Business codes are sometimes prefixed ``aop.`` (``aop.ACQ.SYSTEM_ERROR``)."""
     code = code.strip()
     return code[4:] if code.startswith("aop.ACQ.") else code
+
+
+def _detail(f: AlipayFailure) -> str:
+    text = "".join(ch for ch in f.message if ch.isascii() and ch.isprintable())[:300]
+    return text.removeprefix(f"HTTP {f.http_status}: ") if f.http_status is not None else text
 
 
 def _safe(code: str | None) -> str | None:

@@ -489,14 +489,14 @@ class CancelService:
             return outcome, decision
         if fresh is None:
             logger.info("signing secret already refreshed in this invocation; not retrying now")
-            return outcome, decision
+            return outcome, classify(outcome, after_secret_refresh=True)  # these keys are the fresh ones
         remaining = self._remaining_ms()
         if remaining is not None and remaining < self._call_budget_ms:
             logger.info("signing secret refreshed; too little time left to retry the cancel now")
             return outcome, decision
         logger.info("signing secret refreshed after a signature problem; retrying the cancel once")
         outcome = self._timed_cancel(self._client_for(fresh), request)
-        return outcome, classify(outcome)
+        return outcome, classify(outcome, after_secret_refresh=True)
 
     def _timed_cancel(self, client: AlipayClient, request: CancelRequest) -> CancelOutcome:
         started = time.perf_counter()
