@@ -52,6 +52,7 @@ def test_every_variable_is_read() -> None:
         ALIPAY_ENDPOINT="https://openapi-sandbox.dl.alipaydev.com/",
         ALIPAY_CONNECT_TIMEOUT_SECONDS="1.5",
         ALIPAY_READ_TIMEOUT_SECONDS="20",
+        ALIPAY_RESPONSE_MAX_AGE_SECONDS="120",
         MAX_CONCURRENCY="25",
         MAX_RECEIVE_COUNT="12",
         RETRY_BASE_SECONDS="5",
@@ -62,6 +63,7 @@ def test_every_variable_is_read() -> None:
     )
     assert config.alipay_endpoint == "https://openapi-sandbox.dl.alipaydev.com"
     assert config.connect_timeout == 1.5 and config.read_timeout == 20.0
+    assert config.response_max_age_seconds == 120
     assert config.max_concurrency == 25 and config.max_receive_count == 12
     assert config.retry_base_seconds == 5 and config.retry_max_seconds == 43200
     assert config.retry_slow_base_seconds == 1800
@@ -176,6 +178,7 @@ def test_no_option_disables_tls_verification() -> None:
             ["0", "0.0", "61", "-1", "nan", "inf", "1e1", "x"],
         ),
         ("ALIPAY_READ_TIMEOUT_SECONDS", ["0.5", "10", "900"], ["0", "901", "-3", "NaN", "Infinity", "ten"]),
+        ("ALIPAY_RESPONSE_MAX_AGE_SECONDS", ["30", "300", "3600"], ["29", "3601", "0", "-1", "5m", "2.5"]),
         ("MAX_CONCURRENCY", ["1", "100"], ["0", "101", "-1", "2.5", "1e2", "1_0", "٣", "many"]),
         ("MAX_RECEIVE_COUNT", ["1", "1000"], ["0", "1001", "-5", "8.0"]),
         ("RETRY_BASE_SECONDS", ["0", "30", "3600"], ["-1", "43201", "30s"]),
@@ -189,6 +192,7 @@ def test_number_bounds(name: str, good: list[str], bad: list[str]) -> None:
     field = {
         "ALIPAY_CONNECT_TIMEOUT_SECONDS": "connect_timeout",
         "ALIPAY_READ_TIMEOUT_SECONDS": "read_timeout",
+        "ALIPAY_RESPONSE_MAX_AGE_SECONDS": "response_max_age_seconds",
         "MAX_CONCURRENCY": "max_concurrency",
         "MAX_RECEIVE_COUNT": "max_receive_count",
         "RETRY_BASE_SECONDS": "retry_base_seconds",

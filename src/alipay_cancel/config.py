@@ -33,6 +33,7 @@ class Config:
     alipay_endpoint: str = "https://openapi.alipay.com"  # ALIPAY_ENDPOINT
     connect_timeout: float = 3.0  # ALIPAY_CONNECT_TIMEOUT_SECONDS
     read_timeout: float = 10.0  # ALIPAY_READ_TIMEOUT_SECONDS
+    response_max_age_seconds: int = 300  # ALIPAY_RESPONSE_MAX_AGE_SECONDS: alipay-timestamp freshness
     max_concurrency: int = 10  # MAX_CONCURRENCY: parallel cancels within one invocation
     max_receive_count: int = 8  # MAX_RECEIVE_COUNT: must equal the queue's redrive maxReceiveCount
     retry_base_seconds: int = 30  # RETRY_BASE_SECONDS
@@ -48,6 +49,9 @@ _FLOATS = {
     "ALIPAY_READ_TIMEOUT_SECONDS": (0.0, 900.0),  # > 0; Lambda runs at most 900 s
 }
 _INTS = {
+    # a signed answer older (or newer) than this is not believed; under 30 s a normal clock skew
+    # would refuse good answers, over an hour a replay window is wide open
+    "ALIPAY_RESPONSE_MAX_AGE_SECONDS": (30, 3600),
     "MAX_CONCURRENCY": (1, 100),
     "MAX_RECEIVE_COUNT": (1, 1000),  # SQS redrive maxReceiveCount range
     "RETRY_BASE_SECONDS": (0, 43200),  # SQS visibility timeout range
@@ -118,6 +122,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
     endpoint = _endpoint(optional("ALIPAY_ENDPOINT"), problems)
     connect_timeout = seconds("ALIPAY_CONNECT_TIMEOUT_SECONDS", 3.0)
     read_timeout = seconds("ALIPAY_READ_TIMEOUT_SECONDS", 10.0)
+    response_max_age = integer("ALIPAY_RESPONSE_MAX_AGE_SECONDS", 300)
     max_concurrency = integer("MAX_CONCURRENCY", 10)
     max_receive_count = integer("MAX_RECEIVE_COUNT", 8)
     retry_base = integer("RETRY_BASE_SECONDS", 30)
@@ -139,6 +144,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
         alipay_endpoint=endpoint,
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
+        response_max_age_seconds=response_max_age,
         max_concurrency=max_concurrency,
         max_receive_count=max_receive_count,
         retry_base_seconds=retry_base,

@@ -79,6 +79,7 @@ def build_runtime(config: Config) -> Runtime:
             material,
             connect_timeout=config.connect_timeout,
             read_timeout=config.read_timeout,
+            response_max_age_seconds=config.response_max_age_seconds,
         )
 
     service = CancelService(
