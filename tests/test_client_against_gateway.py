@@ -471,6 +471,7 @@ def test_request_headers_and_body_on_the_wire(
     first, second = sent.requests
     assert first.path_url == "/v3/alipay/trade/cancel" and first.method == "POST"
     assert first.headers["alipay-request-id"] != second.headers["alipay-request-id"]
+    assert first.headers["Accept-Encoding"] == "identity"  # never compressed answers
     assert first.headers["alipay-app-auth-token"] == "tok-1" and "alipay-app-auth-token" not in second.headers
     auths = [_verify_request_signature(p, any_gateway.keys) for p in (first, second)]
     fields = [dict(kv.split("=", 1) for kv in a.split(",")) for a in auths]
@@ -479,10 +480,11 @@ def test_request_headers_and_body_on_the_wire(
     expected_plain = {"out_trade_no": "T-WIRE", "trade_no": "2088000000000000000000000009"}
     if any_gateway.aes:
         assert first.headers["alipay-encrypt-type"] == "AES"
+        assert first.headers["alipay-encryption-algm"] == "AES"  # both, as the official SDKs send
         assert first.headers["Content-Type"].startswith("text/plain")
         assert b"T-WIRE" not in body
     else:
-        assert "alipay-encrypt-type" not in first.headers
+        assert "alipay-encrypt-type" not in first.headers and "alipay-encryption-algm" not in first.headers
         assert first.headers["Content-Type"].startswith("application/json")
         assert json.loads(body) == expected_plain
     if any_gateway.cert_mode:

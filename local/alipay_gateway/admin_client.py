@@ -78,7 +78,7 @@ class GatewayAdmin:
     # faults
     def set_fault(self, kind: str, trade: str | None = None, times: int | None = None, **params: Any) -> None:
         """A fault for ``trade`` (either id; None = any call) for the next ``times`` calls (None = until
-        cleared). params: latency_ms, http_status, code, message, signed."""
+        cleared). params: latency_ms, http_status, code, message, signed, size, age_seconds, raw_body."""
         self._call("POST", "faults", {"kind": kind, "trade": trade, "times": times, **params})
 
     def clear_faults(self, trade: str | None = None) -> None:

@@ -6,6 +6,7 @@ server writes (or, for timeouts, deliberately never writes).
 
 from __future__ import annotations
 
+import gzip
 import json
 import time
 import uuid
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from local.alipay_gateway.aes_body import aes_decrypt, aes_encrypt
+from local.alipay_gateway.fault_replies import DOCS_LINK, business_reply, pre_cancel_reply
 from local.alipay_gateway.faults import PRE_CANCEL_KINDS, Fault
 from local.alipay_gateway.gateway_state import GatewayState
 from local.alipay_gateway.request_auth import (
@@ -28,7 +30,7 @@ from local.alipay_gateway.trades import CancelAnswer, business_error
 
 CANCEL_PATH = "/v3/alipay/trade/cancel"
 JSON_TYPE = "application/json; charset=utf-8"
-DOCS_LINK = "https://opendocs.alipay.com/open-v3/"
+STALE_TIMESTAMP_S = 1_490_000_000  # March 2017: the default age of a "stale" answer
 
 
 @dataclass
@@ -39,6 +41,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay_seconds: float = 0.0  # wait this long before answering
     hang: bool = False  # never answer: hold the connection until the client gives up
+    drip_seconds: float = 0.0  # > 0: send the body one byte at a time, this long apart
 
 
 def _json(obj: Mapping[str, Any]) -> bytes:
@@ -111,37 +114,6 @@ def authenticate(
     return auth
 
 
-def _business_reply(state: GatewayState, answer: CancelAnswer) -> tuple[int, dict[str, Any]]:
-    code = answer.error_code or "ACQ.SYSTEM_ERROR"
-    message = answer.error_message or ""
-    if state.error_shape == "v3":
-        return 400, {"code": code, "message": message, "links": [{"link": DOCS_LINK, "desc": code}]}
-    return 200, {"code": "40004", "msg": "Business Failed", "sub_code": code, "sub_msg": message}
-
-
-def _pre_cancel_reply(state: GatewayState, fault: Fault) -> tuple[int, dict[str, Any]] | None:
-    if fault.kind == "http_5xx":
-        return fault.http_status or 503, {
-            "code": "service-unavailable",
-            "message": "gateway fault injected",
-            "links": [],
-        }
-    if fault.kind == "rate_limited":
-        return 429, {"code": "rate-limited", "message": "too many requests", "links": []}
-    if fault.kind == "service_unavailable":
-        return 200, {
-            "code": "20000",
-            "msg": "Service Currently Unavailable",
-            "sub_code": "isp.unknow-error",
-            "sub_msg": "系统繁忙",
-        }
-    if fault.kind == "system_error":
-        return _business_reply(state, business_error("ACQ.SYSTEM_ERROR", fault.message))
-    if fault.kind == "business_error":
-        return _business_reply(state, business_error(fault.code or "ACQ.SYSTEM_ERROR", fault.message))
-    return None
-
-
 def handle_cancel(
     state: GatewayState, method: str, raw_path: str, headers: Mapping[str, str], body: bytes
 ) -> Reply:
@@ -184,7 +156,7 @@ def handle_cancel(
     out_trade_no, trade_no = _ids(payload)
     state.count_request((out_trade_no, trade_no), rejected=False)
     if not isinstance(payload, dict) or not (out_trade_no or trade_no):
-        status, obj = _business_reply(
+        status, obj = business_reply(
             state, business_error("ACQ.INVALID_PARAMETER", "out_trade_no 和 trade_no 不能同时为空")
         )
         return _finish(state, status, _json(obj), encrypted=encrypted, code="ACQ.INVALID_PARAMETER")
@@ -193,7 +165,7 @@ def handle_cancel(
         try:
             trade = state.trades.find(out_trade_no, trade_no)
         except ValueError as exc:
-            status, obj = _business_reply(state, business_error("ACQ.INVALID_PARAMETER", str(exc)))
+            status, obj = business_reply(state, business_error("ACQ.INVALID_PARAMETER", str(exc)))
             return _finish(state, status, _json(obj), encrypted=encrypted, code="ACQ.INVALID_PARAMETER")
         keys = [k for k in (trade_no, out_trade_no) if k]
         if trade is not None:
@@ -204,7 +176,13 @@ def handle_cancel(
             if fault.kind == "timeout":
                 _record(state, 0, "timeout", trade_no, out_trade_no)
                 return Reply(status=0, body=b"", hang=True)
-            pre = _pre_cancel_reply(state, fault)
+            if fault.kind == "signed_body":
+                raw = (fault.raw_body or "").encode()
+                status = fault.http_status or 200
+                return _finish(
+                    state, status, raw, encrypted=encrypted, code="signed_body", ids=(trade_no, out_trade_no)
+                )
+            pre = pre_cancel_reply(state, fault)
             assert pre is not None
             status, obj = pre
             code = str(obj.get("sub_code") or obj.get("code"))
@@ -229,7 +207,7 @@ def handle_cancel(
             answer = state.trades.cancel(trade, out_trade_no, now)
 
     if answer.error_code:
-        status, obj = _business_reply(state, answer)
+        status, obj = business_reply(state, answer)
         code = answer.error_code
     else:
         status, obj, code = 200, {"code": "10000", "msg": "Success", **answer.fields}, "10000"
@@ -284,13 +262,26 @@ def _finish(
         reply.body = b""
     elif kind == "garbage_truncated":
         reply.body = body[: max(1, len(body) // 2)]
+    elif kind == "drip" and fault is not None:
+        reply.drip_seconds = (fault.latency_ms or 400) / 1000
+    elif kind == "gzip" and fault is not None:
+        reply.body = gzip.compress(body + b" " * (fault.size or 0))
+        reply.headers["Content-Encoding"] = "gzip"
+    elif kind == "oversize" and fault is not None:
+        reply.body = body + b" " * max(0, (fault.size or 1024 * 1024) - len(body))
     if fault is not None and kind and kind.startswith("garbage_") and fault.http_status:
         reply.status = fault.http_status
     signed = not (fault is not None and kind and kind.startswith("garbage_") and not fault.signed)
     if kind != "no_signature" and signed:
-        reply.headers.update(
-            response_signature_headers(state.alipay_private_key, reply.body, state.alipay_sn)
-        )
+        sn = state.alipay_sn
+        if kind == "no_alipay_sn":
+            sn = None
+        elif kind == "other_alipay_sn" and fault is not None:
+            sn = fault.code or "0" * 32
+        age = 0.0
+        if kind == "stale" and fault is not None:
+            age = fault.age_seconds if fault.age_seconds is not None else time.time() - STALE_TIMESTAMP_S
+        reply.headers.update(response_signature_headers(state.alipay_private_key, reply.body, sn, age))
     if kind == "bad_signature":
         reply.headers["alipay-signature"] = corrupt_signature(reply.headers["alipay-signature"])
     if kind == "no_signature" and state.alipay_sn:
