@@ -424,6 +424,31 @@ def test_outcome_table_rows_are_how_the_classifier_decides(code: str, klass: str
         assert decision.delay is RetryDelay.NORMAL
 
 
+def _v3_outcome_rows() -> list[tuple[str, str]]:
+    rows = []
+    for what, klass, _happens in _table(_section("Outcomes")):
+        for code in _ticked(what):
+            if re.fullmatch(r"[a-z]+(-[a-z]+)+", code) and code not in ("alipay-sn", "decryption-error-*"):
+                rows.append((code, klass))
+    return rows
+
+
+@pytest.mark.parametrize(("code", "klass"), _v3_outcome_rows())
+def test_outcome_table_v3_codes_are_how_the_classifier_decides(code: str, klass: str) -> None:
+    decision = classify(AlipayFailure(FailureKind.V3_ERROR, "m", http_status=400, code=code, verified=True))
+    expected = {
+        "retry": (OutcomeClass.RETRY, RetryDelay.NORMAL),
+        "retry, slower": (OutcomeClass.RETRY, RetryDelay.SLOW),
+        "terminal": (OutcomeClass.TERMINAL, None),
+        "config error": (OutcomeClass.CONFIG_ERROR, RetryDelay.SLOW),
+    }
+    assert (decision.outcome, decision.delay) == expected[klass], code
+
+
+def test_outcome_table_names_codes_of_every_group() -> None:
+    assert len(_v3_outcome_rows()) >= 45
+
+
 def test_redrive_cannot_succeed_remedies_are_the_ones_the_readme_names() -> None:
     """README: dead letters whose remedy says "redriving cannot succeed" (outside the cancel window,
     trade finished) need the refund API or a person."""
@@ -434,8 +459,15 @@ def test_redrive_cannot_succeed_remedies_are_the_ones_the_readme_names() -> None
 
 def test_message_limits_are_the_documented_ones() -> None:
     contract = " ".join(_section("Input: one SQS message = one payment to cancel").split())
-    assert "at most 64 characters" in contract and "1-256 visible ASCII characters" in contract
+    assert (
+        "at most 64 printable ASCII characters" in contract and "1-256 visible ASCII characters" in contract
+    )
     parse_message(json.dumps({"out_trade_no": "x" * 64}))
+    example = re.search(r"e\.g\. `(out_trade_no contains U\+0410 .*?)`", contract)
+    assert example is not None
+    with pytest.raises(BadMessage) as refused:
+        parse_message(json.dumps({"out_trade_no": "20\u0410B"}))
+    assert example.group(1) in refused.value.reason
     with pytest.raises(BadMessage):
         parse_message(json.dumps({"out_trade_no": "x" * 65}))
     parse_message(json.dumps({"out_trade_no": "x", "app_auth_token": "t" * 256}))
