@@ -151,9 +151,7 @@ def test_the_emulator_answers_every_listed_code_and_the_client_classifies_it(
 # --- what the transport refuses without the emulator's help: a body with no Content-Length --------
 
 
-@pytest.fixture
-def endless_server() -> Iterator[str]:
-    """Answers 200 with no Content-Length and streams 1 MiB, then closes (HTTP/1.0 style)."""
+def _raw_server(answer: Callable[[socket.socket], None]) -> Iterator[str]:
     listener = socket.create_server(("127.0.0.1", 0))
     stop = threading.Event()
 
@@ -166,21 +164,55 @@ def endless_server() -> Iterator[str]:
                 continue
             with conn:
                 conn.recv(65536)
-                conn.sendall(
-                    b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/json\r\n\r\n"
-                )
                 try:
-                    for _ in range(128):
-                        conn.sendall(b" " * 8192)
+                    answer(conn)
                 except OSError:
-                    pass  # the client stopped reading at its cap: expected
+                    pass  # the client hung up (its cap or its deadline): expected
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{listener.getsockname()[1]}"
     stop.set()
-    thread.join(timeout=5)
+    thread.join(timeout=10)
     listener.close()
+
+
+@pytest.fixture
+def endless_server() -> Iterator[str]:
+    """Answers 200 with no Content-Length and streams 1 MiB, then closes (HTTP/1.0 style)."""
+
+    def answer(conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/json\r\n\r\n")
+        for _ in range(128):
+            conn.sendall(b" " * 8192)
+
+    yield from _raw_server(answer)
+
+
+@pytest.fixture
+def header_drip_server() -> Iterator[str]:
+    """Sends its status line and headers one byte every 0.3 s (about 25 s in all)."""
+
+    def answer(conn: socket.socket) -> None:
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Slow: " + b"z" * 20 + b"\r\n\r\n"
+        for index in range(len(head)):
+            conn.sendall(head[index : index + 1])
+            time.sleep(0.3)
+
+    yield from _raw_server(answer)
+
+
+def test_dripped_headers_end_at_the_calls_deadline(header_drip_server: str, gateway: GatewayHandle) -> None:
+    from alipay_cancel.alipay.signing_material import load_signing_material
+
+    client = AlipayClient(
+        header_drip_server, load_signing_material(gateway.secret), connect_timeout=1.0, read_timeout=1.0
+    )
+    started = time.monotonic()
+    failure = failed(_cancel(client, "T-HDRIP"))
+    assert failure.kind is FailureKind.TIMEOUT and "deadline" in failure.message
+    assert time.monotonic() - started < 2.0 + 1.0
+    client.session.close()
 
 
 def test_a_body_without_length_stops_at_the_cap(endless_server: str, gateway: GatewayHandle) -> None:

@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 
 import requests
 import urllib3.exceptions
-from requests.adapters import HTTPAdapter
 
+from alipay_cancel.alipay import transport
 from alipay_cancel.alipay.body_encryption import BodyCipher
 from alipay_cancel.alipay.endpoint import validate_endpoint
 from alipay_cancel.alipay.response_parsing import ResponseParser
@@ -33,12 +33,7 @@ def _check_timeout(name: str, value: float) -> float:
 
 
 def new_session(pool_size: int = DEFAULT_POOL_SIZE) -> requests.Session:
-    session = requests.Session()
-    # No retries here: the queue owns retry policy, and a blind resend would double the latency.
-    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session
+    return transport.new_session(pool_size)
 
 
 def request_body(request: CancelRequest) -> str:

@@ -3,9 +3,12 @@ body size cap, so that a slow, huge or compressed answer can neither outlive the
 budget nor exhaust the function's memory.
 
 * **Deadline.** ``connect_timeout + read_timeout`` from the start of the call bounds everything: the
-  connection, waiting for the status line, and reading the body. The body is read in chunks and
-  before each read the socket's timeout is cut to the time that is left, so a body dripped one byte
-  at a time ends at the deadline, not after ``read_timeout`` per byte.
+  connection, waiting for the status line and headers, and reading the body. The body is read one
+  socket read at a time and before each read the socket's timeout is cut to the time that is left,
+  so a body dripped one byte at a time ends at the deadline, not after ``read_timeout`` per byte.
+  Status line and headers are read by ``http.client`` in one go: on sessions from
+  ``new_session`` a watchdog shuts the socket down at the deadline while they are read (a peer
+  dripping its headers would otherwise hold the call for ``read_timeout`` per byte).
 * **No compression.** We ask for ``Accept-Encoding: identity`` and never decode: a response with any
   other ``Content-Encoding`` is refused unread (the signature covers the bytes as sent, and a small
   gzip body can inflate to hundreds of MB).
@@ -18,6 +21,9 @@ Every refusal is a ``TransportRefusal`` with a readable reason; the client turns
 
 from __future__ import annotations
 
+import contextvars
+import socket
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,12 +31,70 @@ from typing import Any
 
 import requests
 import urllib3.exceptions
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from alipay_cancel.alipay.responses import FailureKind
 
 # A real cancel answer is well under 1 KiB (encrypted: under 2 KiB): 64 KiB is far above it.
 MAX_RESPONSE_BYTES = 64 * 1024
 _CHUNK = 8 * 1024
+# The monotonic deadline of the call this thread is making (set by bounded_post).
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("alipay_call_deadline", default=None)
+
+
+def _shutdown(sock: socket.socket | None) -> None:
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+class _HeaderDeadline:
+    """Mixin for urllib3 connections: the status line and headers must arrive by the call's deadline."""
+
+    sock: socket.socket | None
+
+    def getresponse(self) -> Any:
+        deadline = _deadline.get()
+        if deadline is None:
+            return super().getresponse()  # type: ignore[misc]
+        watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), _shutdown, (self.sock,))
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            return super().getresponse()  # type: ignore[misc]
+        finally:
+            watchdog.cancel()
+
+
+class _HTTPConnection(_HeaderDeadline, HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_HeaderDeadline, HTTPSConnection):
+    pass
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+def new_session(pool_size: int) -> requests.Session:
+    """A session whose connections keep the call's deadline while headers are read."""
+    session = requests.Session()
+    # No retries here: the queue owns retry policy, and a blind resend would double the latency.
+    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+    adapter.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
 
 
 @dataclass(frozen=True)
@@ -62,15 +126,23 @@ def bounded_post(
 ) -> RawAnswer:
     """POST and read the answer within ``connect_timeout + read_timeout`` seconds in all."""
     deadline = time.monotonic() + connect_timeout + read_timeout
-    response = session.post(
-        url,
-        data=body,
-        headers=headers,
-        timeout=(connect_timeout, read_timeout),
-        allow_redirects=False,  # a redirect is an error, and must not carry our signature
-        verify=True,
-        stream=True,  # the body is read below, under the deadline and the cap
-    )
+    token = _deadline.set(deadline)
+    try:
+        response = session.post(
+            url,
+            data=body,
+            headers=headers,
+            timeout=(connect_timeout, read_timeout),
+            allow_redirects=False,  # a redirect is an error, and must not carry our signature
+            verify=True,
+            stream=True,  # the body is read below, under the deadline and the cap
+        )
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError):
+        if time.monotonic() >= deadline:  # the watchdog cut the headers off
+            raise TransportRefusal(FailureKind.TIMEOUT, "no answer headers by the call's deadline") from None
+        raise
+    finally:
+        _deadline.reset(token)
     try:
         body_read = _read_body(response, deadline, max_body_bytes)
         return RawAnswer(response.status_code, response.headers, body_read)
