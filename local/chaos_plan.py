@@ -42,6 +42,17 @@ FAULT_VARIANTS: list[tuple[str, dict[str, Any], str]] = [
     ("garbage_empty", {"signed": False}, "garbage_empty (unsigned)"),
     ("garbage_truncated", {}, "garbage_truncated (signed)"),
     ("garbage_truncated", {"signed": False}, "garbage_truncated (unsigned)"),
+    # Answers the client must not believe or must not read (each is retried).
+    ("stale", {}, "stale (2017 alipay-timestamp)"),
+    ("other_trade", {}, "other_trade (signed success for another trade)"),
+    ("signed_body", {"raw_body": '{"":"","":{}}'}, "signed_body (names no id)"),
+    ("gzip", {"size": 400_000}, "gzip (compressed answer)"),
+    ("oversize", {"size": 200_000}, "oversize (200 KB answer)"),
+    ("drip", {"latency_ms": 5}, "drip (slow body, in time)"),
+    ("gateway_error", {"code": "unknow-error"}, "gateway_error unknow-error"),
+    # Public-key mode ignores alipay-sn: these must change nothing.
+    ("no_alipay_sn", {}, "no_alipay_sn"),
+    ("other_alipay_sn", {}, "other_alipay_sn"),
 ]
 # Timeouts hold a worker for the whole read timeout: drawn less often than the rest.
 _VARIANT_WEIGHTS = [

@@ -309,3 +309,16 @@ def test_missing_configuration_fails_loudly_naming_the_variable(
         pipeline.invoke(sqs_event([sqs_record(cancel_body(f"CFG-{n}")) for n in range(3)]))
     out = capsys.readouterr().out
     assert emf_metric_total(out, "ConfigurationError") == 3  # every record of the invocation
+
+
+def test_a_signed_success_with_an_unsafe_action_is_retried_and_nothing_of_it_stored(
+    pipeline: Pipeline,
+) -> None:
+    raw = '{"code":"10000","out_trade_no":"F-1","action":"close\\u0000\\u202e\\n","retry_flag":"N"}'
+    pipeline.gateway.admin.set_fault("signed_body", trade="F-1", times=1, raw_body=raw)
+    pipeline.aws.send(cancel_body("F-1"))
+    _, response, _ = pipeline.run_once()
+    assert len(response["batchItemFailures"]) == 1
+    item = pipeline.aws.result("F-1")
+    assert item is not None and item["status"] == "RETRYING" and "action" not in item
+    assert "U+0000" in item["error_message"]

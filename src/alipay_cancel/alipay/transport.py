@@ -176,7 +176,8 @@ def _read_body(response: requests.Response, deadline: float, cap: int) -> bytes:
         try:
             # read1: at most one socket read, so the deadline is checked between the bytes of a drip
             # (read() would block until a whole chunk or the end arrived).
-            chunk = raw.read1(_CHUNK, decode_content=False)
+            read = getattr(raw, "read1", None) or raw.read  # read1: urllib3 >= 2
+            chunk = read(_CHUNK, decode_content=False)
         except (TimeoutError, urllib3.exceptions.ReadTimeoutError):
             raise TransportRefusal(
                 FailureKind.TIMEOUT, f"HTTP {status} answer not complete by the call's deadline", status
