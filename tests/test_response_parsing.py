@@ -361,6 +361,8 @@ def test_unsigned_4xx_business_content_is_ignored(parser: ResponseParser, docume
         (401, "invalid-timestamp"),
         (403, "insufficient-permissions"),
         (429, "rate-limited"),
+        (400, "app-call-limited"),  # a limit, believed unsigned: at worst a slower retry
+        (403, "exceed-api-balance"),
     ],
 )
 def test_unsigned_gateway_codes_that_only_lead_to_retry_are_kept(

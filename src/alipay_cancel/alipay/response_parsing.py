@@ -58,6 +58,10 @@ UNSIGNED_TRUSTED_V3_CODES = frozenset(
         "nonce-reused",
         "insufficient-permissions",
         "rate-limited",
+        "app-call-limited",
+        "method-call-limited",
+        "app-auth-invoke-limit",
+        "exceed-api-balance",
     }
 )
 
