@@ -230,3 +230,14 @@ def test_the_spec_copy_parses_with_alipays_own_spellings() -> None:
     assert {"sevice-not-been-subscribed-to", "unknow-error", "app-key-security-risk"} <= codes
     assert not any(re.search(r"[\s`,]", code) for code in codes)
     assert Path(__file__).with_name("data").joinpath("v3-common-error-codes.md").is_file()
+
+
+def test_bounded_reading_keeps_the_connection_alive(
+    gateway: GatewayHandle, make_client: ClientFactory
+) -> None:
+    client = make_client(gateway)
+    gateway.admin.seed_trades([{"out_trade_no": f"T-KA{i}", "state": "unpaid"} for i in range(5)])
+    before = gateway.server.connections_accepted
+    for i in range(5):
+        assert ok(_cancel(client, f"T-KA{i}")).action == "close"
+    assert gateway.server.connections_accepted == before + 1  # one TCP connection for all five
