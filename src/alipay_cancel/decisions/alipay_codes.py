@@ -22,12 +22,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from alipay_cancel.decisions.endings import Ending
 
-class OutcomeClass(StrEnum):
-    SUCCEEDED = "succeeded"
-    RETRY = "retry"
-    TERMINAL = "terminal"
-    CONFIG_ERROR = "config_error"  # our deployment is wrong; retried, never bulk dead-lettered; alarms
+# The classifier answers with four of the pipeline's endings (decisions.endings): SUCCEEDED, RETRY,
+# TERMINAL, CONFIG_ERROR; a slow retry is RETRY with the SLOW delay.
+OutcomeClass = Ending
 
 
 class RetryDelay(StrEnum):
