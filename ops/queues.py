@@ -23,12 +23,10 @@ _TOKEN_IN_TEXT = re.compile(r"(app_auth_token\W{0,6})[^\s\"',;&}]+", re.IGNORECA
 
 def build_body(request: CancelRequest) -> str:
     body: dict[str, str] = {}
-    if request.out_trade_no:
-        body["out_trade_no"] = request.out_trade_no
-    if request.trade_no:
-        body["trade_no"] = request.trade_no
-    if request.app_auth_token:
-        body["app_auth_token"] = request.app_auth_token
+    for name in ("out_trade_no", "trade_no", "app_id", "merchant_id", "app_auth_token"):
+        value = getattr(request, name)
+        if value:
+            body[name] = value
     return json.dumps(body, ensure_ascii=False)
 
 

@@ -10,6 +10,7 @@ from alipay_cancel.config import Config, ConfigError, load_config
 
 REQUIRED = {
     "ALIPAY_SECRET_ID": "arn:aws:secretsmanager:us-east-1:123456789012:secret:alipay-AbCdEf",
+    "ALIPAY_DEFAULT_APP_ID": "2021000000000001",
     "RESULTS_TABLE_NAME": "CancelResults",
     "IDEMPOTENCY_TABLE_NAME": "CancelIdempotency",
     "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/cancel-dlq",
@@ -31,6 +32,7 @@ def test_minimal_environment_gives_documented_defaults() -> None:
     config = load()
     assert config == Config(
         secret_id=REQUIRED["ALIPAY_SECRET_ID"],
+        default_app_id="2021000000000001",
         results_table="CancelResults",
         idempotency_table="CancelIdempotency",
         dead_letter_queue_url=REQUIRED["DEAD_LETTER_QUEUE_URL"],
@@ -44,7 +46,9 @@ def test_minimal_environment_gives_documented_defaults() -> None:
         3600,
         900,
     )
-    assert (config.secret_max_age_seconds, config.idempotency_expiry_seconds) == (300, 604800)
+    assert (config.secret_max_age_seconds, config.idempotency_expiry_seconds) == (300, 28 * 86400)
+    assert config.app_secret_prefix == ""  # the default app only
+    assert (config.queue_retention_seconds, config.dead_letter_retention_seconds) == (1209600, 1209600)
 
 
 def test_every_variable_is_read() -> None:
@@ -58,14 +62,58 @@ def test_every_variable_is_read() -> None:
         RETRY_MAX_SECONDS="43200",
         RETRY_SLOW_BASE_SECONDS="1800",
         SECRET_MAX_AGE_SECONDS="60",
-        IDEMPOTENCY_EXPIRY_SECONDS="3600",
+        IDEMPOTENCY_EXPIRY_SECONDS="7200",
+        QUEUE_RETENTION_SECONDS="3600",
+        DEAD_LETTER_RETENTION_SECONDS="3600",
+        ALIPAY_APP_SECRET_PREFIX="alipay-cancel/prod/apps/",
     )
     assert config.alipay_endpoint == "https://openapi-sandbox.dl.alipaydev.com"
     assert config.connect_timeout == 1.5 and config.read_timeout == 20.0
     assert config.max_concurrency == 25 and config.max_receive_count == 12
     assert config.retry_base_seconds == 5 and config.retry_max_seconds == 43200
     assert config.retry_slow_base_seconds == 1800
-    assert config.secret_max_age_seconds == 60 and config.idempotency_expiry_seconds == 3600
+    assert config.secret_max_age_seconds == 60 and config.idempotency_expiry_seconds == 7200
+    assert (config.queue_retention_seconds, config.dead_letter_retention_seconds) == (3600, 3600)
+    assert config.app_secret_prefix == "alipay-cancel/prod/apps/"
+    assert config.default_app_id == "2021000000000001"
+
+
+@pytest.mark.parametrize(
+    ("expiry", "queue", "dlq"),
+    [("604800", None, None), ("2419199", None, None), ("7199", "3600", "3600"), ("86400", "86400", "60")],
+)
+def test_remembering_a_success_shorter_than_a_message_lives_is_refused(
+    expiry: str, queue: str | None, dlq: str | None
+) -> None:
+    env = {"IDEMPOTENCY_EXPIRY_SECONDS": expiry}
+    if queue:
+        env["QUEUE_RETENTION_SECONDS"] = queue
+    if dlq:
+        env["DEAD_LETTER_RETENTION_SECONDS"] = dlq
+    message = error(**env)
+    assert message.startswith("IDEMPOTENCY_EXPIRY_SECONDS")
+    lifetime = int(queue or 1209600) + int(dlq or 1209600)
+    assert f"at least {lifetime}" in message and "QUEUE_RETENTION_SECONDS" in message
+
+
+def test_remembering_exactly_as_long_as_a_message_lives_is_accepted() -> None:
+    assert load(IDEMPOTENCY_EXPIRY_SECONDS="2419200").idempotency_expiry_seconds == 2419200
+    config = load(
+        IDEMPOTENCY_EXPIRY_SECONDS="7200",
+        QUEUE_RETENTION_SECONDS="3600",
+        DEAD_LETTER_RETENTION_SECONDS="3600",
+    )
+    assert config.idempotency_expiry_seconds == 7200
+
+
+@pytest.mark.parametrize("value", ["20 21", "../x", "a" * 33, "2021/1"])
+def test_default_app_id_must_be_an_app_id(value: str) -> None:
+    assert error(ALIPAY_DEFAULT_APP_ID=value).startswith("ALIPAY_DEFAULT_APP_ID")
+
+
+@pytest.mark.parametrize("value", ["apps/*", "apps prefix/", "apps/\\x"])
+def test_app_secret_prefix_must_be_a_secret_name_start(value: str) -> None:
+    assert error(ALIPAY_APP_SECRET_PREFIX=value).startswith("ALIPAY_APP_SECRET_PREFIX")
 
 
 @pytest.mark.parametrize("name", sorted(REQUIRED))
@@ -182,7 +230,9 @@ def test_no_option_disables_tls_verification() -> None:
         ("RETRY_MAX_SECONDS", ["30", "43200"], ["43201", "-1", "1h"]),
         ("RETRY_SLOW_BASE_SECONDS", ["0", "900", "43200"], ["43201", "-900"]),
         ("SECRET_MAX_AGE_SECONDS", ["0", "300", "86400"], ["86401", "-1", "5m"]),
-        ("IDEMPOTENCY_EXPIRY_SECONDS", ["1", "604800", "31536000"], ["0", "31536001", "-1", "7d"]),
+        ("IDEMPOTENCY_EXPIRY_SECONDS", ["2419200", "31536000"], ["0", "31536001", "-1", "7d"]),
+        ("QUEUE_RETENTION_SECONDS", ["60", "1209600"], ["59", "1209601", "14d"]),
+        ("DEAD_LETTER_RETENTION_SECONDS", ["60", "1209600"], ["0", "1209601", "-1"]),
     ],
 )
 def test_number_bounds(name: str, good: list[str], bad: list[str]) -> None:
@@ -196,6 +246,8 @@ def test_number_bounds(name: str, good: list[str], bad: list[str]) -> None:
         "RETRY_SLOW_BASE_SECONDS": "retry_slow_base_seconds",
         "SECRET_MAX_AGE_SECONDS": "secret_max_age_seconds",
         "IDEMPOTENCY_EXPIRY_SECONDS": "idempotency_expiry_seconds",
+        "QUEUE_RETENTION_SECONDS": "queue_retention_seconds",
+        "DEAD_LETTER_RETENTION_SECONDS": "dead_letter_retention_seconds",
     }[name]
     for value in good:
         config = load(**{name: value})

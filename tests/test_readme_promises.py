@@ -25,6 +25,7 @@ from alipay_cancel.decisions.classification import BUSINESS_RULES, OutcomeClass,
 from alipay_cancel.pipeline import messages
 from alipay_cancel.pipeline import service as cancel_service
 from alipay_cancel.pipeline.messages import BadMessage, CancelRequest, parse_message
+from alipay_cancel.pipeline.trade_identity import trade_key
 from alipay_cancel.stores.dead_letters import DeadLetter, DeadLetterSender
 from alipay_cancel.stores.results import ResultRecord, Status
 
@@ -142,13 +143,18 @@ def test_template_set_values_in_the_readme_are_the_template_values() -> None:
     queue = TEMPLATE["Resources"]["CancelQueue"]["Properties"]
     assert queue["VisibilityTimeout"] == int(visibility.group(1))
     assert "keep messages 14 days" in text
-    for name in ("CancelQueue", "CancelDeadLetterQueue"):
-        assert TEMPLATE["Resources"][name]["Properties"]["MessageRetentionPeriod"] == 14 * 86400
+    retention = TEMPLATE["Mappings"]["Retention"]["Seconds"]
+    for name, key in (("CancelQueue", "CancelQueue"), ("CancelDeadLetterQueue", "DeadLetterQueue")):
+        assert TEMPLATE["Resources"][name]["Properties"]["MessageRetentionPeriod"] == {
+            "Fn::FindInMap": ["Retention", "Seconds", key]
+        }
+        assert retention[key] == 14 * 86400
 
 
 def _valid_environment() -> dict[str, str]:
     return {
         "ALIPAY_SECRET_ID": "alipay-cancel/signing-material",
+        "ALIPAY_DEFAULT_APP_ID": "2021000000000001",
         "RESULTS_TABLE_NAME": "results",
         "IDEMPOTENCY_TABLE_NAME": "idempotency",
         "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/dlq",
@@ -438,9 +444,15 @@ def test_message_limits_are_the_documented_ones() -> None:
     parse_message(json.dumps({"out_trade_no": "x" * 64}))
     with pytest.raises(BadMessage):
         parse_message(json.dumps({"out_trade_no": "x" * 65}))
-    parse_message(json.dumps({"out_trade_no": "x", "app_auth_token": "t" * 256}))
+    parse_message(json.dumps({"out_trade_no": "x", "app_auth_token": "t" * 256, "merchant_id": "m"}))
     with pytest.raises(BadMessage):
-        parse_message(json.dumps({"out_trade_no": "x", "app_auth_token": "t" * 257}))
+        parse_message(json.dumps({"out_trade_no": "x", "app_auth_token": "t" * 257, "merchant_id": "m"}))
+    assert "1-64 visible ASCII characters" in contract
+    parse_message(json.dumps({"out_trade_no": "x", "app_auth_token": "t", "merchant_id": "m" * 64}))
+    with pytest.raises(BadMessage):
+        parse_message(json.dumps({"out_trade_no": "x", "app_auth_token": "t", "merchant_id": "m" * 65}))
+    with pytest.raises(BadMessage, match="without merchant_id"):
+        parse_message(json.dumps({"out_trade_no": "x", "app_auth_token": "t"}))
     assert messages.MAX_BODY_CHARS == 256 * 1024 and "256 Ki characters" in contract
 
 
@@ -459,9 +471,24 @@ def test_maximum_concurrency_range_is_the_template_range() -> None:
     assert (declared["MinValue"], declared["MaxValue"]) == (int(low), int(high))
 
 
-def test_idempotency_expiry_default_is_seven_days() -> None:
-    assert "(default 7 days)" in " ".join(_section("Idempotency").split())
-    assert TEMPLATE["Parameters"]["IdempotencyExpirySeconds"]["Default"] == 7 * 86400
+def test_idempotency_expiry_default_is_28_days_and_shorter_is_refused() -> None:
+    text = " ".join(_section("Idempotency").split())
+    assert "(default 28 days)" in text
+    assert TEMPLATE["Parameters"]["IdempotencyExpirySeconds"]["Default"] == 28 * 86400
+    assert "is shorter than a message can live" in text
+    with pytest.raises(ConfigError, match="is shorter than a message can live"):
+        load_config({**_valid_environment(), "IDEMPOTENCY_EXPIRY_SECONDS": str(7 * 86400)})
+
+
+def test_trade_key_table_is_what_the_code_builds() -> None:
+    text = _section("Results: DynamoDB `CancelResultsTable`")
+    keys = re.findall(r"^\| [^|]+ \| `([^`]*ORDER-1001)`", text, re.MULTILINE)
+    assert keys == [
+        trade_key("ORDER-1001"),
+        trade_key("ORDER-1001", merchant_id="2088A"),
+        trade_key("ORDER-1001", app_id="2021000000000002"),
+        trade_key("ORDER-1001", app_id="2021000000000002", merchant_id="2088A"),
+    ]
 
 
 # ---- Signing material ---------------------------------------------------------------------------

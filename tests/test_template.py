@@ -24,6 +24,8 @@ TEMPLATE_PATH = ROOT / "template.yaml"
 REGION, ACCOUNT, PARTITION = "us-east-1", "123456789012", "aws"
 SECRET_NAME = "alipay-cancel/signing-material"
 SECRET_ARN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{SECRET_NAME}-AbC123"
+APP_ID = "2021000000000001"
+APP_SECRET_PREFIX = "alipay-cancel/prod/apps/"
 POWERTOOLS_VARS = {
     "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_LOG_LEVEL",
@@ -216,7 +218,22 @@ def test_queues_are_encrypted_and_dead_letters_are_kept_14_days(cfn: dict[str, A
         props = _props(cfn, queue)
         assert props.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in props, queue
         assert cfn["Resources"][queue]["DeletionPolicy"] == "Retain", queue
-    assert _props(cfn, "CancelDeadLetterQueue")["MessageRetentionPeriod"] == 14 * 24 * 3600
+    resolver = Resolver(cfn)
+    assert resolver.resolve(_props(cfn, "CancelDeadLetterQueue")["MessageRetentionPeriod"]) == 14 * 24 * 3600
+
+
+def test_function_is_told_both_retentions_and_remembers_successes_as_long(cfn: dict[str, Any]) -> None:
+    """A success is remembered while a message can still live (queue, then dead-letter queue)."""
+    resolver = Resolver(cfn, {"SecretId": SECRET_NAME, "DefaultAppId": APP_ID})
+    env = resolver.resolve(_function_env(cfn))
+    queue = resolver.resolve(_props(cfn, "CancelQueue")["MessageRetentionPeriod"])
+    dlq = resolver.resolve(_props(cfn, "CancelDeadLetterQueue")["MessageRetentionPeriod"])
+    assert (int(env["QUEUE_RETENTION_SECONDS"]), int(env["DEAD_LETTER_RETENTION_SECONDS"])) == (queue, dlq)
+    assert int(env["IDEMPOTENCY_EXPIRY_SECONDS"]) >= queue + dlq == 28 * 86400
+    short = {k: str(v) for k, v in env.items()}
+    short["IDEMPOTENCY_EXPIRY_SECONDS"] = str(7 * 86400)
+    with pytest.raises(config_module.ConfigError, match="IDEMPOTENCY_EXPIRY_SECONDS"):
+        config_module.load_config(short)
 
 
 @pytest.mark.parametrize("table", ["CancelResultsTable", "CancelIdempotencyTable"])
@@ -267,7 +284,7 @@ def test_environment_names_exactly_what_load_config_reads(cfn: dict[str, Any]) -
 
 def test_parameter_defaults_equal_config_defaults(cfn: dict[str, Any]) -> None:
     """Deploying with defaults configures the function exactly as its documented defaults."""
-    env = Resolver(cfn, {"SecretId": SECRET_NAME}).resolve(_function_env(cfn))
+    env = Resolver(cfn, {"SecretId": SECRET_NAME, "DefaultAppId": APP_ID}).resolve(_function_env(cfn))
     source = Path(config_module.__file__).read_text()
     for field in dataclasses.fields(config_module.Config):
         if field.default is dataclasses.MISSING:
@@ -278,9 +295,10 @@ def test_parameter_defaults_equal_config_defaults(cfn: dict[str, Any]) -> None:
 
 
 def test_load_config_accepts_the_deployed_environment(cfn: dict[str, Any]) -> None:
-    env = Resolver(cfn, {"SecretId": SECRET_ARN, "MaxReceiveCount": "5"}).resolve(_function_env(cfn))
+    params = {"SecretId": SECRET_ARN, "DefaultAppId": APP_ID, "MaxReceiveCount": "5"}
+    env = Resolver(cfn, params).resolve(_function_env(cfn))
+    env = {k: str(v) for k, v in env.items()}  # CloudFormation passes mapped numbers as strings
     assert "AWS_ENDPOINT_URL" not in env  # only for sam local
-    assert all(isinstance(v, str) for v in env.values())
     try:
         config = config_module.load_config(env)
     except NotImplementedError:
@@ -303,7 +321,7 @@ def test_no_environment_variable_carries_a_secret(cfn: dict[str, Any]) -> None:
         if "Fn::If" in value:  # the loopback-only local endpoint
             value = value["Fn::If"][1]
         if "Fn::FindInMap" in value:
-            assert value["Fn::FindInMap"][0] == "Observability", name
+            assert value["Fn::FindInMap"][0] in ("Observability", "Retention"), name
             continue
         ref = value["Ref"]
         if ref in cfn["Resources"]:
@@ -426,6 +444,30 @@ def test_data_actions_are_granted_on_named_resources_only(cfn: dict[str, Any], s
         },
         secret: {"secretsmanager:GetSecretValue"},
     }
+
+
+def test_further_apps_secrets_are_readable_by_name_prefix_only(cfn: dict[str, Any]) -> None:
+    def secret_grants(params: dict[str, str]) -> list[str]:
+        return [
+            resource
+            for statement in _role_statements(cfn, {"SecretId": SECRET_NAME, **params})
+            if "secretsmanager:GetSecretValue" in _as_list(statement["Action"])
+            for resource in _as_list(statement["Resource"])
+        ]
+
+    default_secret = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{SECRET_NAME}-??????"
+    assert _param_default(cfn, "AppSecretPrefix") == ""
+    assert secret_grants({}) == [default_secret]  # one app: nothing else is readable
+    assert sorted(secret_grants({"AppSecretPrefix": APP_SECRET_PREFIX})) == [
+        f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{APP_SECRET_PREFIX}*",
+        default_secret,
+    ]
+    assert _allowed(cfn, "AppSecretPrefix", APP_SECRET_PREFIX)
+    for bad in ("*", "apps/*", "apps prefix/", "arn:aws:secretsmanager:us-east-1:1:secret:x"):
+        assert not _allowed(cfn, "AppSecretPrefix", bad), bad
+    assert _allowed(cfn, "DefaultAppId", APP_ID)
+    for bad in ("", "2021 0001", "apps/*", "a" * 33):
+        assert not _allowed(cfn, "DefaultAppId", bad), bad
 
 
 def test_secret_kms_key_is_granted_only_when_given_and_only_via_secrets_manager(cfn: dict[str, Any]) -> None:
