@@ -4,7 +4,8 @@ Queue, dead-letter queue (redrive policy with the template's maxReceiveCount), r
 idempotency tables (key schema, billing mode, TTL), the default app's signing-material secret and
 one secret per further app, named by the template's convention (``APP_SECRET_PREFIX`` + app id).
 The function's environment is then derived from the template's ``Environment`` block with the
-created resources' physical ids substituted for ``!Ref``/``!GetAtt`` (``TemplateSettings.function_environment``).
+created resources' physical ids substituted for ``!Ref``/``!GetAtt``
+(``TemplateSettings.function_environment``).
 """
 
 from __future__ import annotations
