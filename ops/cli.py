@@ -7,7 +7,10 @@ Commands:
   redrive       move dead letters back to the cancel queue (body unchanged), optionally filtered
 
 Queues and table come from flags or from the Lambda's own variable names (CANCEL_QUEUE_URL,
-DEAD_LETTER_QUEUE_URL, RESULTS_TABLE_NAME). AWS endpoint: --endpoint-url or AWS_ENDPOINT_URL (the
+DEAD_LETTER_QUEUE_URL, RESULTS_TABLE_NAME; ALIPAY_DEFAULT_APP_ID for --default-app-id). A trade is
+named by its parts (--out-trade-no or --trade-no, --app-id, --merchant-id) and its trade_key is built
+with the function's own code, so a message naming the default app finds the same record as one
+naming none. AWS endpoint: --endpoint-url or AWS_ENDPOINT_URL (the
 local stack, e.g. http://127.0.0.1:4566); region: --region or AWS_REGION / AWS_DEFAULT_REGION.
 Tokens are never printed: bodies are shown with app_auth_token masked.
 
@@ -28,6 +31,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from alipay_cancel.pipeline.messages import BadMessage, parse_message
+from alipay_cancel.pipeline.trade_identity import app_id_problem, merchant_id_problem, trade_key
 from ops.queues import (
     OUTCOME_CLASSES,
     DeadLetterView,
@@ -70,11 +74,18 @@ def _cmd_enqueue(args: argparse.Namespace, out: TextIO) -> int:
         if token is not None:
             raise UsageError("give --app-auth-token or --app-auth-token-file, not both")
         token = _read_token(args.app_auth_token_file)
-    body: dict[str, Any] = {"out_trade_no": args.out_trade_no, "trade_no": args.trade_no}
+    body: dict[str, Any] = {
+        "out_trade_no": args.out_trade_no,
+        "trade_no": args.trade_no,
+        "app_id": args.app_id,
+        "merchant_id": args.merchant_id,
+    }
     if token is not None:
         body["app_auth_token"] = token
     try:  # the Lambda's own rules: never enqueue what it would dead-letter
-        request = parse_message(json.dumps({k: v for k, v in body.items() if v is not None}))
+        request = parse_message(
+            json.dumps({k: v for k, v in body.items() if v is not None}), default_app_id=args.default_app_id
+        )
     except BadMessage as exc:
         raise UsageError(f"not a valid cancel request: {exc.reason}") from None
     sqs = _client("sqs", args)
@@ -86,9 +97,10 @@ def _cmd_enqueue(args: argparse.Namespace, out: TextIO) -> int:
 
 def _cmd_result(args: argparse.Namespace, out: TextIO) -> int:
     table = _need(args.table, "--table", "RESULTS_TABLE_NAME")
-    item = get_result(_client("dynamodb", args), table, args.trade_key)
+    key = _result_key(args)
+    item = get_result(_client("dynamodb", args), table, key)
     if item is None:
-        print(f"no record for trade_key {args.trade_key!r} in {table}", file=out)
+        print(f"no record for trade_key {key!r} in {table}", file=out)
         return 1
     print(
         json.dumps(item, ensure_ascii=False, sort_keys=True) if args.json else render_result(item), file=out
@@ -158,6 +170,29 @@ def _cmd_redrive(args: argparse.Namespace, out: TextIO) -> int:
 
 
 # ------------------------------------------------------------------------------------------ helpers
+
+
+def _result_key(args: argparse.Namespace) -> str:
+    """The trade_key from the positional key, or from the trade's parts (the function's own rules)."""
+    parts = (args.out_trade_no, args.trade_no, args.app_id, args.merchant_id)
+    if args.trade_key is not None:
+        if any(p is not None for p in parts):
+            raise UsageError(
+                "give a trade_key or its parts (--out-trade-no/--trade-no, --app-id, --merchant-id)"
+            )
+        return str(args.trade_key)
+    trade_id = args.out_trade_no or args.trade_no
+    if not trade_id:
+        raise UsageError("give a trade_key, or --out-trade-no (or --trade-no) with --app-id / --merchant-id")
+    if args.app_id is not None and (problem := app_id_problem(args.app_id)):
+        raise UsageError(f"--app-id {problem}")
+    if args.merchant_id is not None and (problem := merchant_id_problem(args.merchant_id)):
+        raise UsageError(f"--merchant-id {problem}")
+    app_id = None if args.app_id == args.default_app_id else args.app_id
+    try:
+        return trade_key(trade_id, app_id=app_id, merchant_id=args.merchant_id)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _render_letter(letter: DeadLetterView) -> str:
@@ -259,6 +294,14 @@ def _parser() -> argparse.ArgumentParser:
         )
         parser.add_argument("--region", default=default, help="AWS region (default: AWS_REGION)")
 
+    def default_app_option(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--default-app-id",
+            default=os.environ.get("ALIPAY_DEFAULT_APP_ID"),
+            help="the deployment's DefaultAppId: --app-id naming it is the default app "
+            "(default: ALIPAY_DEFAULT_APP_ID)",
+        )
+
     parser = argparse.ArgumentParser(
         prog="python -m ops.cli",
         description="Operate the Alipay cancel pipeline: enqueue, look up results, inspect and redrive "
@@ -276,14 +319,26 @@ def _parser() -> argparse.ArgumentParser:
         "--app-auth-token",
         help="ISV calls only; visible in shell history and ps: prefer --app-auth-token-file",
     )
+    enqueue_cmd.add_argument("--app-id", help="which of our Alipay apps (default: the default app)")
+    enqueue_cmd.add_argument(
+        "--merchant-id", help="ISV calls: the merchant the token belongs to (required with it)"
+    )
     enqueue_cmd.add_argument("--app-auth-token-file", help="read the token from a file ('-' for stdin)")
+    default_app_option(enqueue_cmd)
     enqueue_cmd.set_defaults(run=_cmd_enqueue)
 
     result_cmd = commands.add_parser("result", help="show a trade's record from the results table")
     aws_options(result_cmd, argparse.SUPPRESS)
     result_cmd.add_argument(
-        "trade_key", help="out_trade_no, or trade_no when the message had no out_trade_no"
+        "trade_key",
+        nargs="?",
+        help="the trade_key as in a dead letter's attribute; or give the trade's parts instead",
     )
+    result_cmd.add_argument("--out-trade-no", help="the trade's out_trade_no")
+    result_cmd.add_argument("--trade-no", help="the trade's trade_no (when its message had no out_trade_no)")
+    result_cmd.add_argument("--app-id", help="the app the message named (default: the default app)")
+    result_cmd.add_argument("--merchant-id", help="the ISV merchant the message named")
+    default_app_option(result_cmd)
     result_cmd.add_argument("--table", default=os.environ.get("RESULTS_TABLE_NAME"))
     result_cmd.add_argument("--json", action="store_true", help="print the item as one JSON object")
     result_cmd.set_defaults(run=_cmd_result)

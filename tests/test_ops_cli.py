@@ -121,17 +121,35 @@ def test_enqueue_sends_a_message_the_lambda_accepts(sqs: Any, queues: tuple[str,
 
 def test_enqueue_with_token_never_prints_it(sqs: Any, queues: tuple[str, str], tmp_path: Path) -> None:
     cancel, _ = queues
-    code, out, _ = run("enqueue", "--trade-no", "t-1", "--app-auth-token", TOKEN)
+    code, out, _ = run("enqueue", "--trade-no", "t-1", "--merchant-id", "2088A", "--app-auth-token", TOKEN)
     assert code == 0 and TOKEN not in out and "***" in out
+    assert "trade_key=merchant:2088A t-1" in out
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")
-    code, out, _ = run("enqueue", "--trade-no", "t-2", "--app-auth-token-file", str(token_file))
+    code, out, _ = run(
+        "enqueue", "--trade-no", "t-2", "--merchant-id", "2088B", "--app-auth-token-file", str(token_file)
+    )
     assert code == 0 and TOKEN not in out
     bodies = sorted((json.loads(m["Body"]) for m in receive_all(sqs, cancel)), key=lambda b: b["trade_no"])
     assert bodies == [
-        {"trade_no": "t-1", "app_auth_token": TOKEN},
-        {"trade_no": "t-2", "app_auth_token": TOKEN},
+        {"trade_no": "t-1", "merchant_id": "2088A", "app_auth_token": TOKEN},
+        {"trade_no": "t-2", "merchant_id": "2088B", "app_auth_token": TOKEN},
     ]
+
+
+def test_enqueue_for_another_app_and_the_default_app(sqs: Any, queues: tuple[str, str]) -> None:
+    code, out, _ = run("enqueue", "--out-trade-no", "o-1", "--app-id", "2021000000000002")
+    assert code == 0 and "trade_key=app:2021000000000002 o-1" in out
+    code, out, _ = run(
+        "enqueue",
+        "--out-trade-no",
+        "o-1",
+        "--app-id",
+        "2021000000000001",
+        "--default-app-id",
+        "2021000000000001",
+    )
+    assert code == 0 and "trade_key=o-1 " in out  # naming the default app: the same trade as naming none
 
 
 @pytest.mark.parametrize(
@@ -140,7 +158,9 @@ def test_enqueue_with_token_never_prints_it(sqs: Any, queues: tuple[str, str], t
         ((), "neither out_trade_no nor trade_no"),
         (("--out-trade-no", "has space"), "out_trade_no contains U+0020"),
         (("--trade-no", "x" * 65), "at most 64"),
-        (("--trade-no", "t", "--app-auth-token", "bad token"), "app_auth_token"),
+        (("--trade-no", "t", "--merchant-id", "m", "--app-auth-token", "bad token"), "app_auth_token"),
+        (("--trade-no", "t", "--app-auth-token", "tok"), "without merchant_id"),
+        (("--trade-no", "t", "--app-id", "no/such app"), "app_id must be"),
     ],
 )
 def test_enqueue_refuses_what_the_lambda_would_dead_letter(
@@ -219,6 +239,60 @@ def test_result_prints_the_record_readably(table: str) -> None:
     assert any(line.split() == ["attempts", "3"] for line in lines)
     assert "ACQ.TRADE_CANCEL_TIME_OUT" in out
     assert "\x1b" not in out  # stored text cannot drive the terminal
+
+
+def test_result_by_parts_finds_each_merchants_and_apps_record(table: str, aws_env: str) -> None:
+    dynamodb = boto3.client("dynamodb", region_name=REGION, endpoint_url=aws_env)
+    keys = {
+        "ORDER-1": "default app",
+        "merchant:2088A ORDER-1": "merchant A",
+        "merchant:2088B ORDER-1": "merchant B",
+        "app:2021000000000002 merchant:2088A ORDER-1": "app 2, merchant A",
+    }
+    for key, who in keys.items():
+        dynamodb.put_item(
+            TableName=table,
+            Item={"trade_key": {"S": key}, "status": {"S": "SUCCEEDED"}, "remedy": {"S": who}},
+        )
+    for argv, who in (
+        (("--out-trade-no", "ORDER-1"), "default app"),
+        (
+            (
+                "--out-trade-no",
+                "ORDER-1",
+                "--app-id",
+                "2021000000000001",
+                "--default-app-id",
+                "2021000000000001",
+            ),
+            "default app",
+        ),
+        (("--out-trade-no", "ORDER-1", "--merchant-id", "2088A"), "merchant A"),
+        (("--out-trade-no", "ORDER-1", "--merchant-id", "2088B"), "merchant B"),
+        (
+            ("--out-trade-no", "ORDER-1", "--app-id", "2021000000000002", "--merchant-id", "2088A"),
+            "app 2, merchant A",
+        ),
+    ):
+        code, out, _ = run("result", *argv, "--json")
+        assert code == 0, argv
+        assert json.loads(out)["remedy"] == who, argv
+    code, out, _ = run("result", "--out-trade-no", "ORDER-1", "--app-id", "2021000000000002")
+    assert code == 1 and "no record for trade_key 'app:2021000000000002 ORDER-1'" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        ((), "give a trade_key"),
+        (("o-77", "--merchant-id", "m"), "or its parts"),
+        (("--out-trade-no", "o", "--merchant-id", "has space"), "--merchant-id has a character"),
+        (("--out-trade-no", "o", "--app-id", "a/b"), "--app-id must be"),
+    ],
+)
+def test_result_refuses_unusable_parts(table: str, argv: tuple[str, ...], fragment: str) -> None:
+    code, _, err = run("result", *argv)
+    assert code == 2 and fragment in err
 
 
 def test_result_json(table: str) -> None:
