@@ -123,7 +123,7 @@ def read_dead_letters(sqs: Any, dlq_url: str) -> list[DeadLetterSeen]:
 
 
 def collect(sqs: Any, ddb: Any, admin: GatewayAdmin, *, results_table: str, dlq_url: str) -> Snapshot:
-    trades = {str(t["key"]): t for t in admin.trades()}
+    trades = {str(t.get("scoped_key") or t["key"]): t for t in admin.trades()}  # one per (app, merchant, id)
     return Snapshot(
         results=scan_results(ddb, results_table),
         dead_letters=read_dead_letters(sqs, dlq_url),

@@ -3,8 +3,9 @@
 1. start the local stack (moto server subprocess + Alipay gateway emulator, free loopback ports,
    throwaway keys) and create every resource with the settings read from template.yaml;
 2. seed the emulator's trades and enqueue a realistic set of timed-out payments: unpaid, paid,
-   unknown, addressed by trade_no, SNS-wrapped, finished, frozen, outside the cancel window,
-   malformed, duplicates (some in the same batch), injected faults (5xx, 429, timeouts, 20000,
+   unknown, addressed by trade_no, SNS-wrapped, a second Alipay app (its own secret and keys), two
+   ISV merchants whose orders share one out_trade_no (two trades), finished, frozen, outside the
+   cancel window, malformed, duplicates (some in the same batch), injected faults (5xx, 429, timeouts, 20000,
    ACQ.SYSTEM_ERROR, retry_flag=Y, bad / missing response signature, garbage, a merchant whose
    balance is topped up during the run, a trade that never stops failing) plus random faults;
 3. drive ``alipay_cancel.handler.lambda_handler`` with the event source mapping driver until the
@@ -31,9 +32,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from alipay_cancel.pipeline.trade_identity import trade_key as build_trade_key
 from local.accounting import Enqueued, Snapshot, account, collect, render_summary
 from local.alipay_gateway.admin_client import GatewayAdmin
 from local.esm_driver import DriveResult, Progress
+from local.keygen import generate_key_material
 from local.stack import LocalStack
 
 # Short backoffs for a demo (the template's defaults are 30 s / 900 s / 3600 s).
@@ -54,6 +57,13 @@ RANDOM_FAULT_KINDS = (
     "timeout",
 )
 TOP_UP_AFTER_SECONDS = 4.0
+# A second Alipay app beside the default one (its secret is <AppSecretPrefix><app id>), and two ISV
+# merchants with their (throwaway) app_auth_tokens.
+SECOND_APP_ID = "2021000000000002"
+DEMO_MERCHANTS = {
+    "202601BBdemoMerchantAtoken00000000000001": "2088000000000001",
+    "202601BBdemoMerchantBtoken00000000000002": "2088000000000002",
+}
 
 SUCCESS_CLOSE = frozenset({"SUCCEEDED/close"})
 SUCCESS_REFUND = frozenset({"SUCCEEDED/refund"})
@@ -120,6 +130,32 @@ def build_plan(total: int, seed: int) -> Plan:
         }
         plan.messages.append(Planned(json.dumps(envelope), key, "SNS-wrapped", SUCCESS_REFUND))
 
+    def isv_merchants() -> None:
+        """Two merchants' orders with one out_trade_no: two trades, two cancels, two records."""
+        key = f"DEMO{run}{next(counter):04d}"
+        for (token, merchant), state in zip(DEMO_MERCHANTS.items(), ("paid", "unpaid"), strict=True):
+            plan.trades.append({"out_trade_no": key, "state": state, "merchant_id": merchant})
+            plan.messages.append(
+                Planned(
+                    _body(out_trade_no=key, app_auth_token=token, merchant_id=merchant),
+                    build_trade_key(key, merchant_id=merchant),
+                    "ISV merchant, out_trade_no shared with another merchant",
+                    SUCCESS_REFUND if state == "paid" else SUCCESS_CLOSE,
+                )
+            )
+
+    def second_app() -> None:
+        key = f"DEMO{run}{next(counter):04d}"
+        plan.trades.append({"out_trade_no": key, "state": "unpaid", "app_id": SECOND_APP_ID})
+        plan.messages.append(
+            Planned(
+                _body(out_trade_no=key, app_id=SECOND_APP_ID),
+                build_trade_key(key, app_id=SECOND_APP_ID),
+                "second Alipay app",
+                SUCCESS_CLOSE,
+            )
+        )
+
     def bad(body: str, what: str) -> None:
         plan.messages.append(Planned(body, None, f"malformed: {what}", BAD))
 
@@ -166,6 +202,8 @@ def build_plan(total: int, seed: int) -> Plan:
         lambda: faulted("timeout_after_cancel", state="paid"),
         lambda: duplicates(2, concurrent=False),
         lambda: faulted("http_5xx", times=None),  # never recovers: retries run out
+        isv_merchants,
+        second_app,
         lambda: bad(json.dumps({"Type": "Notification", "Message": "<xml/>"}), "SNS wrapping garbage"),
         lambda: trade("unpaid", "unpaid", SUCCESS_CLOSE),
         lambda: trade("paid", "paid", SUCCESS_REFUND),
@@ -336,7 +374,12 @@ def run_demo(
     if log_path is None:
         log_path = Path(tempfile.mkdtemp(prefix="alipay-cancel-demo-")) / "function.log"
     out.write("Starting the local stack (moto server + Alipay gateway emulator, throwaway keys)...\n")
-    with LocalStack(env_overrides={**DEMO_ENV, **(env_overrides or {})}) as stack:
+    second_app = generate_key_material(SECOND_APP_ID, aes_bits=None, cert_mode=False)
+    with LocalStack(
+        env_overrides={**DEMO_ENV, **(env_overrides or {})},
+        extra_apps=[second_app],
+        merchants=DEMO_MERCHANTS,
+    ) as stack:
         res = stack.resources
         settings = stack.settings
         out.write(

@@ -104,6 +104,8 @@ def test_demo_accounts_for_every_message_and_leaves_no_process(tmp_path: Path) -
         "fault:bad_signature",
         "merchant balance, topped up later",
         "fault:http_5xx forever",
+        "ISV merchant, out_trade_no shared with another merchant",
+        "second Alipay app",
     ):
         assert expected in scenarios
 
@@ -129,6 +131,19 @@ def test_demo_accounts_for_every_message_and_leaves_no_process(tmp_path: Path) -
     assert per_trade[topped_up]["requests"] >= 2  # refused while the balance was short, then refunded
     assert snapshot.trades[topped_up]["state"] == "refunded"
     assert f"{forever}" in text.split("Cancel calls per trade")[1]
+
+    # Two ISV merchants' orders share one out_trade_no: two trades, two Alipay cancels, two records.
+    isv = by_scenario["ISV merchant, out_trade_no shared with another merchant"]
+    keys = {m.trade_key or "" for m in isv}
+    assert len(isv) == 2 and len(keys) == 2 and len({k.split(" ")[-1] for k in keys}) == 1
+    for key in keys:
+        assert snapshot.results[key]["status"] == "SUCCEEDED"
+        assert per_trade[key]["cancel_calls"] >= 1
+    assert {snapshot.trades[k]["state"] for k in keys} == {"refunded", "closed"}
+    # The second app's trade was cancelled at the emulator under that app (its own keys verified it).
+    (second,) = by_scenario["second Alipay app"]
+    assert snapshot.results[second.trade_key or ""]["action"] == "close"
+    assert snapshot.trades[second.trade_key or ""]["app_id"] == "2021000000000002"
 
     # No process left behind: the moto server subprocess is gone, and so is any other of ours.
     assert result.moto_pid is not None and _wait_gone(result.moto_pid)

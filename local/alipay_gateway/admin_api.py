@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, unquote
 
 from local.alipay_gateway.faults import Fault
 from local.alipay_gateway.gateway_state import GatewayState
-from local.alipay_gateway.trades import Scope
+from local.alipay_gateway.trades import Scope, Trade, scope_label
 
 PREFIX = "/__admin"
 
@@ -101,15 +101,20 @@ def _trades(state: GatewayState, method: str, rest: list[str], raw: bytes, scope
             body = _body(raw)
             specs = body if isinstance(body, list) else body.get("trades", [body])
             now = time.time()
-            return 200, [state.trades.seed(spec, now, state.app_id).to_dict() for spec in specs]
+            return 200, [_trade(state, state.trades.seed(spec, now, state.app_id)) for spec in specs]
         if method == "GET" and not rest:
-            return 200, [t.to_dict() for t in state.trades.all()]
+            return 200, [_trade(state, t) for t in state.trades.all()]
         if method == "GET" and len(rest) == 1:
             trade = state.trades.lookup(rest[0], scope)
             if trade is None:
                 raise AdminError(404, "no such trade")
-            return 200, trade.to_dict()
+            return 200, _trade(state, trade)
     raise AdminError(404, "no such trades route")
+
+
+def _trade(state: GatewayState, trade: Trade) -> dict[str, Any]:
+    """The trade, plus ``scoped_key``: how counts name it (the plain id for the default app's own)."""
+    return {**trade.to_dict(), "scoped_key": scope_label(trade.scope, state.app_id, trade.key)}
 
 
 def _faults(state: GatewayState, method: str, raw: bytes) -> tuple[int, Any]:
