@@ -20,7 +20,7 @@ from alipay_cancel.alipay.signing_material import SigningMaterial
 from alipay_cancel.config import Config
 from alipay_cancel.pipeline.concurrent_batch import ConcurrentSqsBatchProcessor
 from alipay_cancel.pipeline.service import CancelService
-from alipay_cancel.signing.secret import SigningSecret
+from alipay_cancel.signing.registry import SigningRegistry
 from alipay_cancel.stores.dead_letters import DeadLetterSender
 from alipay_cancel.stores.lazy_client import LazyClient
 from alipay_cancel.stores.results import ResultsStore
@@ -86,8 +86,14 @@ def build_runtime(config: Config) -> Runtime:
         results=ResultsStore(dynamodb, config.results_table),
         dead_letters=DeadLetterSender(sqs, config.dead_letter_queue_url),
         visibility=VisibilityScheduler(sqs, config.cancel_queue_url),
-        secret=SigningSecret(secrets, config.secret_id, config.secret_max_age_seconds),
-        client_factory=client_factory,
+        signing=SigningRegistry(
+            secrets,
+            default_app_id=config.default_app_id,
+            default_secret_id=config.secret_id,
+            app_secret_prefix=config.app_secret_prefix,
+            max_age_seconds=config.secret_max_age_seconds,
+            client_factory=client_factory,
+        ),
         idempotency_dynamodb_client=dynamodb,
     )
     executor = (

@@ -18,7 +18,6 @@ import contextvars
 import random
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -30,12 +29,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from alipay_cancel import observability as obs
 from alipay_cancel.alipay.client import AlipayClient
 from alipay_cancel.alipay.responses import AlipayFailure, CancelOutcome, CancelSuccess
-from alipay_cancel.alipay.signing_material import SigningMaterial
 from alipay_cancel.config import Config
 from alipay_cancel.decisions.classification import Decision, OutcomeClass, RetryDelay, classify
 from alipay_cancel.decisions.retry_policy import is_last_attempt, visibility_timeout
 from alipay_cancel.pipeline.messages import BadMessage, CancelRequest, parse_message
-from alipay_cancel.signing.secret import SecretUnavailable, SigningSecret
+from alipay_cancel.signing.registry import SigningRegistry
+from alipay_cancel.signing.secret import SecretUnavailable
 from alipay_cancel.stores.dead_letters import DeadLetter, DeadLetterSender
 from alipay_cancel.stores.idempotency import (
     CancelNotSucceeded,
@@ -89,7 +88,6 @@ DUPLICATE_IN_FLIGHT_REMEDY = (
     "Alipay call); otherwise redrive this dead letter."
 )
 
-ClientFactory = Callable[[SigningMaterial], AlipayClient]
 
 # The invocation's Lambda context, for the record being handled. A context variable, not an attribute:
 # in-process drivers run several invocations at once on one service, and each record runs in its own
@@ -142,8 +140,7 @@ class CancelService:
         results: ResultsStore,
         dead_letters: DeadLetterSender,
         visibility: VisibilityScheduler,
-        secret: SigningSecret,
-        client_factory: ClientFactory,
+        signing: SigningRegistry,
         idempotency_dynamodb_client: object,
         rng: random.Random | None = None,
     ) -> None:
@@ -151,12 +148,9 @@ class CancelService:
         self._results = results
         self._dead_letters = dead_letters
         self._visibility = visibility
-        self._secret = secret
-        self._client_factory = client_factory
+        self._signing = signing  # per app: its secret and its client
         self._rng = rng or random.Random()  # jitter, not security
         self._rng_lock = threading.Lock()
-        self._client: AlipayClient | None = None
-        self._client_lock = threading.Lock()
         self._setup_problem: str | None = None
         # One Alipay call can take up to connect + read timeout; it is only started with that much time
         # left in the invocation, plus the margin for recording its outcome.
@@ -174,10 +168,10 @@ class CancelService:
         """Register the context (idempotency in-progress expiry) and make sure the signing material
         is usable. A problem with it does not raise: good records are then retried one by one (each
         counted in the ConfigurationError metric) while bad messages can still be dead-lettered."""
-        self._secret.begin_invocation()
+        self._signing.begin_invocation()
         self._canceller.register_lambda_context(context)
         try:
-            self._client_for(self._secret.current())
+            self._signing.client(None)  # the default app; further apps are checked per record
         except (SecretUnavailable, ValueError) as problem:
             self._setup_problem = str(problem)
             logger.error("configuration error: signing setup unusable", extra={"problem": str(problem)})
@@ -199,19 +193,14 @@ class CancelService:
         )
         logger.thread_safe_append_keys(message_id=received.message_id, receive_count=received.receive_count)
         try:
-            request = parse_message(received.body)
+            request = parse_message(received.body, default_app_id=self._signing.default_app_id)
         except BadMessage as bad:
             return self._bad_message(received, bad)
         logger.thread_safe_append_keys(trade_key=request.trade_key)
 
-        if self._setup_problem is not None:
-            decision = Decision(
-                outcome=OutcomeClass.CONFIG_ERROR,
-                reason=self._setup_problem,
-                remedy=SIGNING_SETUP_REMEDY,
-                delay=RetryDelay.NORMAL,
-            )
-            return self._not_succeeded(received, request, None, decision)
+        setup_problem = self._signing_problem(request)
+        if setup_problem is not None:
+            return self._not_succeeded(received, request, None, setup_problem)
         remaining = self._remaining_ms()
         if remaining is not None and remaining < self._call_budget_ms:
             return self._too_little_time(received, request, remaining)
@@ -477,13 +466,16 @@ class CancelService:
 
     def _attempt(self, request: CancelRequest) -> tuple[CancelOutcome, Decision]:
         """One cancel; after a signature problem, one secret refresh and one more cancel."""
-        client = self._current_client()
+        try:
+            client = self._signing.client(request.app_id)
+        except SecretUnavailable as problem:  # became unreadable since handle() checked it: retried
+            raise RecordNotAcknowledged(str(problem)) from None
         outcome = self._timed_cancel(client, request)
         decision = classify(outcome)
         if not decision.refresh_secret:
             return outcome, decision
         try:
-            fresh = self._secret.refresh(client.material)
+            fresh = self._signing.refresh(request.app_id, client)
         except SecretUnavailable as problem:
             logger.error("signing secret refresh failed", extra={"problem": str(problem)})
             return outcome, decision
@@ -495,7 +487,7 @@ class CancelService:
             logger.info("signing secret refreshed; too little time left to retry the cancel now")
             return outcome, decision
         logger.info("signing secret refreshed after a signature problem; retrying the cancel once")
-        outcome = self._timed_cancel(self._client_for(fresh), request)
+        outcome = self._timed_cancel(fresh, request)
         return outcome, classify(outcome)
 
     def _timed_cancel(self, client: AlipayClient, request: CancelRequest) -> CancelOutcome:
@@ -504,23 +496,22 @@ class CancelService:
         obs.add_latency((time.perf_counter() - started) * 1000.0)
         return outcome
 
-    def _current_client(self) -> AlipayClient:
-        with self._client_lock:
-            client = self._client
-        if client is None:  # begin_invocation found the secret unusable; handle() never gets here
-            raise RecordNotAcknowledged("signing material unavailable")
-        return client
-
-    def _client_for(self, material: SigningMaterial) -> AlipayClient:
-        """One client (one HTTP session) per container; a new instance only when the keys change."""
-        with self._client_lock:
-            if self._client is not None and self._client.material is material:
-                return self._client
-            if self._client is None:
-                self._client = self._client_factory(material)
+    def _signing_problem(self, request: CancelRequest) -> Decision | None:
+        """A configuration error when the request's app cannot sign (no key material in the reason)."""
+        if request.app_id is None:
+            if self._setup_problem is None:  # checked once per invocation in begin_invocation
+                return None
+            reason, remedy = self._setup_problem, SIGNING_SETUP_REMEDY
+        else:
+            try:
+                self._signing.client(request.app_id)
+            except SecretUnavailable as problem:
+                reason, remedy = str(problem), self._signing.remedy_for(request.app_id)
             else:
-                self._client = self._client.with_material(material)
-            return self._client
+                return None
+        return Decision(
+            outcome=OutcomeClass.CONFIG_ERROR, reason=reason, remedy=remedy, delay=RetryDelay.NORMAL
+        )
 
     # ---- helpers --------------------------------------------------------------------------------
 
