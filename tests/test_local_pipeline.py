@@ -71,14 +71,14 @@ def _our_moto_children() -> list[int]:
 def test_demo_accounts_for_every_message_and_leaves_no_process(tmp_path: Path) -> None:
     out = io.StringIO()
     log = tmp_path / "function.log"
-    result = run_demo(messages=30, fault_rate=0.1, seed=11, out=out, deadline_seconds=120, log_path=log)
+    result = run_demo(messages=32, fault_rate=0.1, seed=11, out=out, deadline_seconds=120, log_path=log)
     text = out.getvalue()
 
     assert result.drive.drained, text
-    assert len(result.enqueued) == 30
+    assert len(result.enqueued) == 32
     assert result.ok, text
     assert "RESULT: OK" in text and "VIOLATION" not in text and "UNEXPECTED" not in text
-    assert "Accounting: 30/30 messages accounted for" in text
+    assert "Accounting: 32/32 messages accounted for" in text
     assert '"function_name":"alipay-cancel-CancelFunction"' in log.read_text()  # the function's own logs
 
     # The summary: status and action tables, each dead letter with its reason, calls per trade, time.
