@@ -3,7 +3,12 @@ trades belong to (app, merchant). Driven with the function's own client over loo
 
 from __future__ import annotations
 
-from local.keygen import KeyMaterial
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from local.keygen import KeyMaterial, write_key_files
 
 from alipay_cancel.alipay.client import AlipayClient
 from alipay_cancel.alipay.responses import AlipayFailure, CancelSuccess
@@ -74,3 +79,40 @@ def test_unknown_app_is_refused(multi_app_gateway: GatewayHandle) -> None:
     answer = _client(multi_app_gateway, stranger).cancel(CancelRequest("ORDER-1", None))
     assert isinstance(answer, AlipayFailure) and answer.code == "invalid-app-id"
     assert multi_app_gateway.admin.settings()["apps"] == [multi_app_gateway.keys.app_id, SECOND_APP_ID]
+
+
+def test_gateway_cli_takes_further_apps_and_merchants(
+    tmp_path: Path, key_material: KeyMaterial, second_app_key_material: KeyMaterial
+) -> None:
+    write_key_files(key_material, tmp_path / "default")
+    write_key_files(second_app_key_material, tmp_path / "second")
+    (tmp_path / "trades.json").write_text(
+        json.dumps(
+            [{"out_trade_no": "T-1", "state": "paid", "app_id": SECOND_APP_ID, "merchant_id": "2088M"}]
+        )
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "local.alipay_gateway",
+        "--port",
+        "0",
+        "--keys-dir",
+        str(tmp_path / "default"),
+        "--app",
+        f"{SECOND_APP_ID}={tmp_path / 'second'}",
+        "--merchant",
+        "tok-M=2088M",
+        "--trades",
+        str(tmp_path / "trades.json"),
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        base_url = proc.stdout.readline().split("listening on ")[1].split()[0]
+        client = AlipayClient(base_url, load_signing_material(second_app_key_material.secret()))
+        answer = client.cancel(CancelRequest("T-1", None, "tok-M", app_id=SECOND_APP_ID, merchant_id="2088M"))
+        assert isinstance(answer, CancelSuccess) and answer.action == "refund"
+    finally:
+        proc.terminate()
+        proc.wait(10)
