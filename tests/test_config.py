@@ -63,7 +63,7 @@ def test_every_variable_is_read() -> None:
         RETRY_SLOW_BASE_SECONDS="1800",
         SECRET_MAX_AGE_SECONDS="60",
         IDEMPOTENCY_EXPIRY_SECONDS="7200",
-        QUEUE_RETENTION_SECONDS="3600",
+        CANCEL_QUEUE_RETENTION_SECONDS="3600",
         DEAD_LETTER_RETENTION_SECONDS="3600",
         ALIPAY_APP_SECRET_PREFIX="alipay-cancel/prod/apps/",
     )
@@ -87,20 +87,20 @@ def test_remembering_a_success_shorter_than_a_message_lives_is_refused(
 ) -> None:
     env = {"IDEMPOTENCY_EXPIRY_SECONDS": expiry}
     if queue:
-        env["QUEUE_RETENTION_SECONDS"] = queue
+        env["CANCEL_QUEUE_RETENTION_SECONDS"] = queue
     if dlq:
         env["DEAD_LETTER_RETENTION_SECONDS"] = dlq
     message = error(**env)
     assert message.startswith("IDEMPOTENCY_EXPIRY_SECONDS")
     lifetime = int(queue or 1209600) + int(dlq or 1209600)
-    assert f"at least {lifetime}" in message and "QUEUE_RETENTION_SECONDS" in message
+    assert f"at least {lifetime}" in message and "CANCEL_QUEUE_RETENTION_SECONDS" in message
 
 
 def test_remembering_exactly_as_long_as_a_message_lives_is_accepted() -> None:
     assert load(IDEMPOTENCY_EXPIRY_SECONDS="2419200").idempotency_expiry_seconds == 2419200
     config = load(
         IDEMPOTENCY_EXPIRY_SECONDS="7200",
-        QUEUE_RETENTION_SECONDS="3600",
+        CANCEL_QUEUE_RETENTION_SECONDS="3600",
         DEAD_LETTER_RETENTION_SECONDS="3600",
     )
     assert config.idempotency_expiry_seconds == 7200
@@ -231,7 +231,7 @@ def test_no_option_disables_tls_verification() -> None:
         ("RETRY_SLOW_BASE_SECONDS", ["0", "900", "43200"], ["43201", "-900"]),
         ("SECRET_MAX_AGE_SECONDS", ["0", "300", "86400"], ["86401", "-1", "5m"]),
         ("IDEMPOTENCY_EXPIRY_SECONDS", ["2419200", "31536000"], ["0", "31536001", "-1", "7d"]),
-        ("QUEUE_RETENTION_SECONDS", ["60", "1209600"], ["59", "1209601", "14d"]),
+        ("CANCEL_QUEUE_RETENTION_SECONDS", ["60", "1209600"], ["59", "1209601", "14d"]),
         ("DEAD_LETTER_RETENTION_SECONDS", ["60", "1209600"], ["0", "1209601", "-1"]),
     ],
 )
@@ -246,7 +246,7 @@ def test_number_bounds(name: str, good: list[str], bad: list[str]) -> None:
         "RETRY_SLOW_BASE_SECONDS": "retry_slow_base_seconds",
         "SECRET_MAX_AGE_SECONDS": "secret_max_age_seconds",
         "IDEMPOTENCY_EXPIRY_SECONDS": "idempotency_expiry_seconds",
-        "QUEUE_RETENTION_SECONDS": "queue_retention_seconds",
+        "CANCEL_QUEUE_RETENTION_SECONDS": "queue_retention_seconds",
         "DEAD_LETTER_RETENTION_SECONDS": "dead_letter_retention_seconds",
     }[name]
     for value in good:

@@ -6,12 +6,14 @@ with its own app key and its own Alipay key) and two merchants (app_auth_token -
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
 import pytest
 from local.keygen import KeyMaterial
 
+from alipay_cancel.stores.idempotency import IDEMPOTENCY_KEY_PREFIX
 from tests.fixtures.aws import (
     APP_SECRET_PREFIX,
     DEFAULT_APP_ID,
@@ -164,3 +166,64 @@ def test_token_without_merchant_is_a_bad_message_with_no_record(apps: Pipeline) 
     assert TOKEN_A in letter["body"] and TOKEN_A not in json.dumps(letter["attributes"])
     assert "trade_key" not in letter["attributes"]  # the merchant is unknown: no guessed identity
     assert apps.aws.result("ORDER-5") is None
+
+
+def test_a_renamed_function_keeps_the_stored_successes(apps: Pipeline) -> None:
+    """The idempotency record's identity never depends on the function's name or the code's location:
+    a success stored before a rename (new function name, a moved module) still stops a duplicate."""
+    admin = apps.gateway.admin
+    admin.seed_trade("ORDER-R", state="paid", merchant_id=MERCHANT_A)
+    apps.configure(AWS_LAMBDA_FUNCTION_NAME="alipay-cancel-CancelFunction-OLD")
+    apps.aws.send(_isv("ORDER-R", TOKEN_A, MERCHANT_A))
+    assert apps.run_once()[2] == []
+    assert admin.cancel_calls("ORDER-R", merchant_id=MERCHANT_A) == 1
+    stored = apps.aws.idempotency_items()
+    assert len(stored) == 1
+
+    apps.configure(AWS_LAMBDA_FUNCTION_NAME="alipay-cancel-CancelFunction-NEW")  # a new runtime
+    apps.aws.send(_isv("ORDER-R", TOKEN_A, MERCHANT_A))
+    assert apps.run_once()[2] == []
+    assert admin.cancel_calls("ORDER-R", merchant_id=MERCHANT_A) == 1  # replayed, not cancelled again
+    assert [item["id"] for item in apps.aws.idempotency_items()] == [item["id"] for item in stored]
+    # The record is the identity's: the explicit prefix and the hash of its trade_key, nothing else.
+    digest = hashlib.md5(json.dumps(f"merchant:{MERCHANT_A} ORDER-R").encode()).hexdigest()  # noqa: S324
+    assert stored[0]["id"]["S"] == f"{IDEMPOTENCY_KEY_PREFIX}#{digest}"
+
+
+def test_a_missing_app_secret_keeps_its_messages_until_the_secret_exists(
+    apps: Pipeline, second_app_key_material: KeyMaterial
+) -> None:
+    """Beyond the last allowed receive: kept (nothing dead-lettered); once the secret is created, the
+    message flows by itself and that app's trade is cancelled once."""
+    third_app = "2021000000000003"
+    admin = apps.gateway.admin
+    admin.seed_trade("ORDER-K", state="unpaid")  # the emulator has no third app: its own trade is absent
+    apps.configure(
+        RETRY_BASE_SECONDS=0, RETRY_SLOW_BASE_SECONDS=0, RETRY_MAX_SECONDS=0, SECRET_MAX_AGE_SECONDS=0
+    )
+    body = cancel_body("ORDER-K", app_id=SECOND_APP_ID)
+    apps.aws.secretsmanager.delete_secret(
+        SecretId=APP_SECRET_PREFIX + SECOND_APP_ID, ForceDeleteWithoutRecovery=True
+    )
+    admin.seed_trade("ORDER-K", state="unpaid", app_id=SECOND_APP_ID)
+    apps.aws.send(body)
+    apps.aws.send(cancel_body("ORDER-K", app_id=third_app))
+    for _ in range(2 * apps.aws.max_receive_count):
+        event, _, failed = apps.run_once()
+        apps.aws.make_visible(event, failed)
+    assert apps.aws.dead_letters() == []
+    assert sum(apps.aws.queue_depth()) == 2  # both kept
+    assert admin.counts()["total_requests"] == 0
+
+    apps.aws.put_app_secret(SECOND_APP_ID, second_app_key_material.secret())
+    for _ in range(3):
+        event, _, failed = apps.run_once()
+        apps.aws.make_visible(event, failed)
+    record = apps.aws.result(f"app:{SECOND_APP_ID} ORDER-K")
+    assert record is not None and (record["status"], record["action"]) == ("SUCCEEDED", "close")
+    assert admin.cancel_calls("ORDER-K", app_id=SECOND_APP_ID) == 1
+    assert admin.cancel_calls("ORDER-K") == 0
+    still = apps.aws.result(f"app:{third_app} ORDER-K")  # the third app still has no secret: kept
+    assert still is not None and still["outcome_class"] == "config_error"
+    assert APP_SECRET_PREFIX + third_app in still["error_message"]
+    assert sum(apps.aws.queue_depth()) == 1 and apps.aws.dead_letters() == []

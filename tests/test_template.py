@@ -228,7 +228,10 @@ def test_function_is_told_both_retentions_and_remembers_successes_as_long(cfn: d
     env = resolver.resolve(_function_env(cfn))
     queue = resolver.resolve(_props(cfn, "CancelQueue")["MessageRetentionPeriod"])
     dlq = resolver.resolve(_props(cfn, "CancelDeadLetterQueue")["MessageRetentionPeriod"])
-    assert (int(env["QUEUE_RETENTION_SECONDS"]), int(env["DEAD_LETTER_RETENTION_SECONDS"])) == (queue, dlq)
+    assert (int(env["CANCEL_QUEUE_RETENTION_SECONDS"]), int(env["DEAD_LETTER_RETENTION_SECONDS"])) == (
+        queue,
+        dlq,
+    )
     assert int(env["IDEMPOTENCY_EXPIRY_SECONDS"]) >= queue + dlq == 28 * 86400
     short = {k: str(v) for k, v in env.items()}
     short["IDEMPOTENCY_EXPIRY_SECONDS"] = str(7 * 86400)
@@ -433,6 +436,7 @@ def test_data_actions_are_granted_on_named_resources_only(cfn: dict[str, Any], s
             "sqs:DeleteMessage",
             "sqs:GetQueueAttributes",
             "sqs:ChangeMessageVisibility",
+            "sqs:SendMessage",  # re-enqueue while our configuration is broken
         },
         arn("CancelDeadLetterQueue"): {"sqs:SendMessage"},
         arn("CancelResultsTable"): {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},

@@ -44,8 +44,10 @@ class Config:
     idempotency_expiry_seconds: int = 2419200  # IDEMPOTENCY_EXPIRY_SECONDS: >= queue + DLQ retention
     # Further apps' secrets are named <prefix><app_id>; "" = the default app only.
     app_secret_prefix: str = ""  # ALIPAY_APP_SECRET_PREFIX
-    queue_retention_seconds: int = 1209600  # QUEUE_RETENTION_SECONDS: the cancel queue's retention
-    dead_letter_retention_seconds: int = 1209600  # DEAD_LETTER_RETENTION_SECONDS: the DLQ's retention
+    # How long a message can live: re-enqueues of a kept message stop at the queue's retention, and a
+    # success is remembered at least as long as queue + dead-letter retention.
+    queue_retention_seconds: int = 1_209_600  # CANCEL_QUEUE_RETENTION_SECONDS
+    dead_letter_retention_seconds: int = 1_209_600  # DEAD_LETTER_RETENTION_SECONDS
 
 
 # (name, minimum, maximum) for the numeric variables; the bounds are why, in short:
@@ -61,7 +63,7 @@ _INTS = {
     "RETRY_SLOW_BASE_SECONDS": (0, 43200),
     "SECRET_MAX_AGE_SECONDS": (0, 86400),  # 0 = re-read on every use; a day is plenty for rotation
     "IDEMPOTENCY_EXPIRY_SECONDS": (1, 31_536_000),  # up to a year
-    "QUEUE_RETENTION_SECONDS": (60, 1_209_600),  # SQS MessageRetentionPeriod range
+    "CANCEL_QUEUE_RETENTION_SECONDS": (60, 1_209_600),  # SQS MessageRetentionPeriod range
     "DEAD_LETTER_RETENTION_SECONDS": (60, 1_209_600),
 }
 DEFAULT_IDEMPOTENCY_EXPIRY = 2_419_200  # 28 days: both queues' longest retention
@@ -145,7 +147,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
     retry_slow_base = integer("RETRY_SLOW_BASE_SECONDS", 900)
     secret_max_age = integer("SECRET_MAX_AGE_SECONDS", 300)
     idempotency_expiry = integer("IDEMPOTENCY_EXPIRY_SECONDS", DEFAULT_IDEMPOTENCY_EXPIRY)
-    queue_retention = integer("QUEUE_RETENTION_SECONDS", 1_209_600)
+    queue_retention = integer("CANCEL_QUEUE_RETENTION_SECONDS", 1_209_600)
     dead_letter_retention = integer("DEAD_LETTER_RETENTION_SECONDS", 1_209_600)
     if retry_max < retry_base:
         problems.append(f"RETRY_MAX_SECONDS ({retry_max}) must be at least RETRY_BASE_SECONDS ({retry_base})")
@@ -155,7 +157,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
     if idempotency_expiry < lifetime:
         problems.append(
             f"IDEMPOTENCY_EXPIRY_SECONDS ({idempotency_expiry}) is shorter than a message can live: "
-            f"QUEUE_RETENTION_SECONDS ({queue_retention}) + DEAD_LETTER_RETENTION_SECONDS "
+            f"CANCEL_QUEUE_RETENTION_SECONDS ({queue_retention}) + DEAD_LETTER_RETENTION_SECONDS "
             f"({dead_letter_retention}) = {lifetime}; a duplicate arriving later would cancel again. "
             f"Set it (template parameter IdempotencyExpirySeconds) to at least {lifetime}"
         )

@@ -1,12 +1,12 @@
-"""Parse one SQS message body into a cancel request (DESIGN.md "Input").
+"""Parse one SQS message body into a cancel request (README "Contracts: Input").
 
 Accepted: a JSON object with ``out_trade_no`` and/or ``trade_no``, an optional ``app_id`` (which of
 our Alipay apps; absent or the default app's id: the default app) and an optional ``app_auth_token``
 with the ``merchant_id`` it belongs to (both or neither); unknown fields are ignored (producers
 evolve). The object may arrive wrapped in one SNS notification envelope
 (``{"Type": "Notification", "Message": "<the JSON object>"}``, SNS to SQS with raw delivery off);
-exactly one level is unwrapped. The SNS signature is not checked: who may
-send to the queue is decided by the queue policy.
+exactly one level is unwrapped. The SNS signature is not checked: who may send to the queue is
+decided by the queue policy.
 
 Everything else raises ``BadMessage``, and nothing else is ever raised. Reasons say which field is
 wrong, what is wrong and what was expected; they never quote the ``app_auth_token`` and never quote
@@ -95,10 +95,10 @@ _decoder = json.JSONDecoder(object_pairs_hook=_object_pairs, parse_constant=_rej
 
 
 def parse_message(body: str | bytes, *, default_app_id: str | None = None) -> CancelRequest:
-    """Parse a body; raise ``BadMessage`` for anything DESIGN.md calls a bad message.
+    """Parse a body; raise ``BadMessage`` for anything the input contract (README) calls a bad message.
 
     ``default_app_id``: the default app's id; a message naming it is read as naming no app (the same
-    trade). ``bytes`` are accepted too and must be UTF-8. Rules beyond DESIGN.md: the body is at most
+    trade). ``bytes`` are accepted too and must be UTF-8. Rules beyond the contract: the body is at most
     ``MAX_BODY_CHARS``; NaN/Infinity and keys we read that appear twice are rejected (which value
     did the producer mean?); ``null`` counts as absent; ``app_auth_token`` must be 1..256 visible
     ASCII characters (it travels in an HTTP header).

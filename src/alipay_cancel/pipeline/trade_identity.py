@@ -1,4 +1,4 @@
-"""A trade's identity (app, merchant, id) and its ``trade_key`` (DESIGN.md "Results").
+"""A trade's identity (app, merchant, id) and its ``trade_key`` (README "Results").
 
 ``out_trade_no`` is unique per merchant only, and one deployment serves several Alipay apps, so the
 idempotency record, the results item, dead-letter attributes and logs are keyed on all three parts:
