@@ -377,7 +377,9 @@ class _RecordingSqs:
 def test_dead_letter_attributes_are_the_ones_the_readme_lists() -> None:
     paragraph = _section("Dead letters: SQS `CancelDeadLetterQueue`")
     listed = set(
-        re.findall(r"`([a-z_]+)`", paragraph.split("Message\nattributes say why:")[1].split("(each")[0])
+        re.findall(
+            r"`([a-z_]+)`", re.split(r"Message\s+attributes\s+say\s+why:", paragraph)[1].split("(each")[0]
+        )
     )
     listed -= {"terminal", "bad_message", "exhausted"}
     sqs = _RecordingSqs()
