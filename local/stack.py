@@ -193,8 +193,10 @@ class LocalStack:
         env_overrides: Mapping[str, str] | None = None,
         gateway_options: Mapping[str, Any] | None = None,
         gateway_factory: GatewayFactory = GatewayServer,
+        parameters: Mapping[str, str] | None = None,
     ) -> None:
-        self.settings: TemplateSettings = read_template_settings(template_path)
+        # ``parameters``: template parameter overrides (as at deploy time), e.g. a short retry horizon.
+        self.settings: TemplateSettings = read_template_settings(template_path, parameters)
         self._key_material = key_material
         self.aes = aes
         self.cert_mode = cert_mode

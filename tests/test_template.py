@@ -201,6 +201,31 @@ def test_redrive_count_is_the_parameter_the_function_also_reads(cfn: dict[str, A
     assert _function_env(cfn)["MAX_RECEIVE_COUNT"] == {"Ref": "MaxReceiveCount"}
 
 
+def test_retry_horizon_defaults_are_consistent_with_the_queue_and_the_age_alarm(cfn: dict[str, Any]) -> None:
+    """A default deploy retries for a day, the receive limit leaves room for that, the queue keeps the
+    message long enough, and the age alarm fires between one retry delay and the horizon."""
+    from alipay_cancel.decisions.retry_policy import RetrySchedule, receives_within_horizon, schedule_problems
+
+    assert _function_env(cfn)["RETRY_HORIZON_SECONDS"] == {"Ref": "RetryHorizonSeconds"}
+    horizon = int(_param_default(cfn, "RetryHorizonSeconds"))
+    schedule = RetrySchedule(
+        horizon_seconds=horizon,
+        base_seconds=int(_param_default(cfn, "RetryBaseSeconds")),
+        max_seconds=int(_param_default(cfn, "RetryMaxSeconds")),
+        slow_base_seconds=int(_param_default(cfn, "RetrySlowBaseSeconds")),
+        max_receive_count=int(_param_default(cfn, "MaxReceiveCount")),
+    )
+    assert horizon == 86400
+    assert schedule_problems(schedule) == []
+    assert schedule.max_receive_count >= receives_within_horizon(schedule) + 5  # room for throttles, crashes
+    assert int(cfn["Parameters"]["MaxReceiveCount"]["MaxValue"]) == 1000  # SQS's own limit
+    longest = int(cfn["Parameters"]["RetryHorizonSeconds"]["MaxValue"])
+    retention = _props(cfn, "CancelQueue")["MessageRetentionPeriod"]
+    assert longest + 43200 <= retention  # the last try of the longest horizon still fits in the queue
+    age_alarm = int(_param_default(cfn, "OldestMessageAgeAlarmSeconds"))
+    assert schedule.max_seconds < age_alarm < horizon
+
+
 def test_batch_size_over_ten_requires_a_batching_window_rule(cfn: dict[str, Any]) -> None:
     rule = cfn["Rules"]["BatchOver10NeedsWindow"]
     assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "BatchingWindowSeconds"}, "0"]}
@@ -278,7 +303,7 @@ def test_parameter_defaults_equal_config_defaults(cfn: dict[str, Any]) -> None:
 
 
 def test_load_config_accepts_the_deployed_environment(cfn: dict[str, Any]) -> None:
-    env = Resolver(cfn, {"SecretId": SECRET_ARN, "MaxReceiveCount": "5"}).resolve(_function_env(cfn))
+    env = Resolver(cfn, {"SecretId": SECRET_ARN, "MaxReceiveCount": "75"}).resolve(_function_env(cfn))
     assert "AWS_ENDPOINT_URL" not in env  # only for sam local
     assert all(isinstance(v, str) for v in env.values())
     try:
@@ -286,7 +311,7 @@ def test_load_config_accepts_the_deployed_environment(cfn: dict[str, Any]) -> No
     except NotImplementedError:
         pytest.skip("load_config is not implemented yet")
     assert config.secret_id == SECRET_ARN
-    assert config.max_receive_count == 5
+    assert config.max_receive_count == 75
     assert config.alipay_endpoint == "https://openapi.alipay.com"
     assert config.cancel_queue_url == env["CANCEL_QUEUE_URL"]
     assert config.dead_letter_queue_url == env["DEAD_LETTER_QUEUE_URL"]
@@ -553,6 +578,9 @@ def test_samconfig_overrides_name_real_parameters_with_allowed_values(cfn: dict[
         for name, value in overrides.items():
             assert name in cfn["Parameters"], name
             assert _allowed(cfn, name, value), (env, name, value)
+        # The function starts with these settings (the retry schedule is consistent).
+        resolved = Resolver(cfn, overrides).resolve(_function_env(cfn))
+        config_module.load_config(resolved)
     assert (
         samconfig["prod"]["global"]["parameters"]["stack_name"]
         != samconfig["default"]["global"]["parameters"]["stack_name"]

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from alipay_cancel.alipay.endpoint import EXAMPLE as EXAMPLE_ENDPOINT
 from alipay_cancel.alipay.endpoint import validate_endpoint
+from alipay_cancel.decisions.retry_policy import MAX_HORIZON_SECONDS, RetrySchedule, schedule_problems
 
 
 class ConfigError(ValueError):
@@ -34,12 +35,24 @@ class Config:
     connect_timeout: float = 3.0  # ALIPAY_CONNECT_TIMEOUT_SECONDS
     read_timeout: float = 10.0  # ALIPAY_READ_TIMEOUT_SECONDS
     max_concurrency: int = 10  # MAX_CONCURRENCY: parallel cancels within one invocation
-    max_receive_count: int = 8  # MAX_RECEIVE_COUNT: must equal the queue's redrive maxReceiveCount
+    max_receive_count: int = 60  # MAX_RECEIVE_COUNT: must equal the queue's redrive maxReceiveCount
+    retry_horizon_seconds: int = 86400  # RETRY_HORIZON_SECONDS: retry Alipay failures this long
     retry_base_seconds: int = 30  # RETRY_BASE_SECONDS
     retry_max_seconds: int = 3600  # RETRY_MAX_SECONDS (SQS caps visibility at 43200)
     retry_slow_base_seconds: int = 900  # RETRY_SLOW_BASE_SECONDS: merchant balance and the like
     secret_max_age_seconds: int = 300  # SECRET_MAX_AGE_SECONDS: signing-material cache per container
     idempotency_expiry_seconds: int = 604800  # IDEMPOTENCY_EXPIRY_SECONDS
+
+    @property
+    def retry_schedule(self) -> RetrySchedule:
+        """The retry settings for ``retry_policy.next_step``."""
+        return RetrySchedule(
+            horizon_seconds=self.retry_horizon_seconds,
+            base_seconds=self.retry_base_seconds,
+            max_seconds=self.retry_max_seconds,
+            slow_base_seconds=self.retry_slow_base_seconds,
+            max_receive_count=self.max_receive_count,
+        )
 
 
 # (name, minimum, maximum) for the numeric variables; the bounds are why, in short:
@@ -50,7 +63,8 @@ _FLOATS = {
 _INTS = {
     "MAX_CONCURRENCY": (1, 100),
     "MAX_RECEIVE_COUNT": (1, 1000),  # SQS redrive maxReceiveCount range
-    "RETRY_BASE_SECONDS": (0, 43200),  # SQS visibility timeout range
+    "RETRY_HORIZON_SECONDS": (1, MAX_HORIZON_SECONDS),  # a week: half the queue's 14-day retention
+    "RETRY_BASE_SECONDS": (1, 43200),  # SQS visibility timeout range; 0 would retry at once, forever
     "RETRY_MAX_SECONDS": (0, 43200),
     "RETRY_SLOW_BASE_SECONDS": (0, 43200),
     "SECRET_MAX_AGE_SECONDS": (0, 86400),  # 0 = re-read on every use; a day is plenty for rotation
@@ -119,14 +133,17 @@ def load_config(environ: Mapping[str, str]) -> Config:
     connect_timeout = seconds("ALIPAY_CONNECT_TIMEOUT_SECONDS", 3.0)
     read_timeout = seconds("ALIPAY_READ_TIMEOUT_SECONDS", 10.0)
     max_concurrency = integer("MAX_CONCURRENCY", 10)
-    max_receive_count = integer("MAX_RECEIVE_COUNT", 8)
+    max_receive_count = integer("MAX_RECEIVE_COUNT", 60)
+    retry_horizon = integer("RETRY_HORIZON_SECONDS", 86400)
     retry_base = integer("RETRY_BASE_SECONDS", 30)
     retry_max = integer("RETRY_MAX_SECONDS", 3600)
     retry_slow_base = integer("RETRY_SLOW_BASE_SECONDS", 900)
     secret_max_age = integer("SECRET_MAX_AGE_SECONDS", 300)
     idempotency_expiry = integer("IDEMPOTENCY_EXPIRY_SECONDS", 604800)
-    if retry_max < retry_base:
-        problems.append(f"RETRY_MAX_SECONDS ({retry_max}) must be at least RETRY_BASE_SECONDS ({retry_base})")
+    if not problems:  # the schedule as a whole, once every number is valid on its own
+        problems += schedule_problems(
+            RetrySchedule(retry_horizon, retry_base, retry_max, retry_slow_base, max_receive_count)
+        )
 
     if problems:
         raise ConfigError("; ".join(problems))
@@ -141,6 +158,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
         read_timeout=read_timeout,
         max_concurrency=max_concurrency,
         max_receive_count=max_receive_count,
+        retry_horizon_seconds=retry_horizon,
         retry_base_seconds=retry_base,
         retry_max_seconds=retry_max,
         retry_slow_base_seconds=retry_slow_base,
