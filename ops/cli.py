@@ -4,7 +4,9 @@ Commands:
   enqueue       put one timed-out payment on the cancel queue
   result        show a trade's record from the results table
   dead-letters  list dead letters with their reasons (they stay in the queue)
-  redrive       move dead letters back to the cancel queue (body unchanged), optionally filtered
+  redrive       move dead letters back to the cancel queue (body unchanged), optionally filtered;
+                shows what it would move by outcome class first, leaves the ones whose reason says a
+                redrive cannot succeed unless asked, and asks before large redrives (--yes)
 
 Queues and table come from flags or from the Lambda's own variable names (CANCEL_QUEUE_URL,
 DEAD_LETTER_QUEUE_URL, RESULTS_TABLE_NAME). AWS endpoint: --endpoint-url or AWS_ENDPOINT_URL (the
@@ -38,6 +40,7 @@ from ops.queues import (
     mask_token,
     redrive,
 )
+from ops.redrive_plan import plan_redrive, render_plan
 from ops.results import get_result, render_result
 
 
@@ -45,11 +48,17 @@ class UsageError(Exception):
     """Bad or missing input: exit status 2."""
 
 
-def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    stdin: TextIO | None = None,
+) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
     parser = _parser()
     args = parser.parse_args(argv)
+    args.stdin, args.err = stdin, err  # where a large redrive asks for a yes (default: sys.stdin)
     try:
         return int(args.run(args, out))
     except UsageError as exc:
@@ -122,20 +131,36 @@ def _cmd_redrive(args: argparse.Namespace, out: TextIO) -> int:
     target = _need(args.to_queue_url, "--to-queue-url", "CANCEL_QUEUE_URL")
     if dlq == target:
         raise UsageError("the dead-letter queue and the cancel queue are the same URL")
-    verb = "would move" if args.dry_run else "moved"
+    sqs = _client("sqs", args)
+    # First what would move, by outcome class, and what stays and why; nothing moves yet.
+    looked_at = browse_dead_letters(
+        sqs, dlq, Filters(), limit=args.max, visibility_timeout=30, wait_seconds=args.wait_seconds
+    )
+    plan = plan_redrive(
+        looked_at,
+        trade_keys=frozenset(args.trade_key or ()),
+        outcome_classes=frozenset(args.outcome_class or ()),
+        include_unredrivable=args.include_unredrivable,
+    )
+    for line in render_plan(plan, dlq, verb="would redrive" if args.dry_run else "redrive"):
+        print(line, file=out)
+    if args.dry_run or not plan.selected:
+        print(f"{len(plan.selected)} would move; nothing was moved", file=out)
+        return 0 if plan.selected else 1
+    if len(plan.selected) > args.ask_above and not args.yes:
+        _confirm(len(plan.selected), target, args.stdin, args.err)
     report = redrive(
-        _client("sqs", args),
+        sqs,
         dlq,
         target,
-        _filters(args),
+        Filters(message_ids=plan.selected_ids),
         limit=args.max,
-        dry_run=args.dry_run,
         visibility_timeout=args.visibility_timeout,
         wait_seconds=args.wait_seconds,
     )
     for letter in report.moved:
         print(
-            f"{verb} {letter.message_id} trade_key={letter.trade_key or '-'} "
+            f"moved {letter.message_id} trade_key={letter.trade_key or '-'} "
             f"outcome_class={letter.outcome_class or '-'}",
             file=out,
         )
@@ -147,14 +172,31 @@ def _cmd_redrive(args: argparse.Namespace, out: TextIO) -> int:
             "it will show up there again: do not redrive it twice",
             file=out,
         )
+    gone = len(plan.selected) - len(report.moved) - len(report.send_failed)
     print(
-        f"{len(report.moved)} {verb}, {report.skipped} left (did not match), "
-        f"{len(report.send_failed)} failed",
+        f"{len(report.moved)} moved, {len(plan.unredrivable)} left (cannot succeed), "
+        f"{plan.not_matching} left (did not match), {len(report.send_failed)} failed"
+        + (f", {gone} no longer there (taken by someone else meanwhile)" if gone > 0 else ""),
         file=out,
     )
     if report.send_failed or report.delete_failed:
         return 1
     return 0 if report.moved else 1
+
+
+def _confirm(count: int, target: str, stdin: TextIO | None, err: TextIO) -> None:
+    """A large redrive needs a yes: from --yes, or typed at a terminal."""
+    stdin = sys.stdin if stdin is None else stdin
+    if not stdin.isatty():
+        raise UsageError(f"about to redrive {count} dead letters and there is no terminal to ask: add --yes")
+    print(
+        f"Redrive {count} dead letters to {target}? Type 'yes' to go on: ",
+        end="",
+        file=err,
+        flush=True,
+    )
+    if stdin.readline().strip().lower() not in ("yes", "y"):
+        raise UsageError("redrive cancelled; nothing was moved")
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -315,6 +357,21 @@ def _parser() -> argparse.ArgumentParser:
         else:
             sub.add_argument("--to-queue-url", default=os.environ.get("CANCEL_QUEUE_URL"))
             sub.add_argument("--dry-run", action="store_true", help="show what would move, move nothing")
+            sub.add_argument(
+                "--include-unredrivable",
+                action="store_true",
+                help="also move dead letters whose reason says a redrive cannot succeed (bad messages, "
+                "final Alipay answers); naming their --outcome-class does the same for that class",
+            )
+            sub.add_argument(
+                "--yes", action="store_true", help="do not ask before a large redrive (for scripts)"
+            )
+            sub.add_argument(
+                "--ask-above",
+                type=_positive,
+                default=10,
+                help="ask for a yes before moving more than this many (default 10)",
+            )
             sub.add_argument("--visibility-timeout", type=_visibility, default=60)
             sub.set_defaults(run=_cmd_redrive)
     return parser
