@@ -26,10 +26,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from alipay_cancel.pipeline.messages import BadMessage, parse_message
+from ops.cli_support import UsageError, client, need
 from ops.queues import (
     OUTCOME_CLASSES,
     DeadLetterView,
@@ -38,14 +38,9 @@ from ops.queues import (
     build_body,
     enqueue,
     mask_token,
-    redrive,
 )
-from ops.redrive_plan import plan_redrive, render_plan
+from ops.redrive_command import cmd_redrive
 from ops.results import get_result, render_result
-
-
-class UsageError(Exception):
-    """Bad or missing input: exit status 2."""
 
 
 def main(
@@ -73,7 +68,7 @@ def main(
 
 
 def _cmd_enqueue(args: argparse.Namespace, out: TextIO) -> int:
-    queue_url = _need(args.queue_url, "--queue-url", "CANCEL_QUEUE_URL")
+    queue_url = need(args.queue_url, "--queue-url", "CANCEL_QUEUE_URL")
     token = args.app_auth_token
     if args.app_auth_token_file is not None:
         if token is not None:
@@ -86,7 +81,7 @@ def _cmd_enqueue(args: argparse.Namespace, out: TextIO) -> int:
         request = parse_message(json.dumps({k: v for k, v in body.items() if v is not None}))
     except BadMessage as exc:
         raise UsageError(f"not a valid cancel request: {exc.reason}") from None
-    sqs = _client("sqs", args)
+    sqs = client("sqs", args)
     message_id = enqueue(sqs, queue_url, request)
     print(f"enqueued trade_key={request.trade_key} message_id={message_id}", file=out)
     print(f"body: {mask_token(build_body(request))}", file=out)
@@ -94,8 +89,8 @@ def _cmd_enqueue(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_result(args: argparse.Namespace, out: TextIO) -> int:
-    table = _need(args.table, "--table", "RESULTS_TABLE_NAME")
-    item = get_result(_client("dynamodb", args), table, args.trade_key)
+    table = need(args.table, "--table", "RESULTS_TABLE_NAME")
+    item = get_result(client("dynamodb", args), table, args.trade_key)
     if item is None:
         print(f"no record for trade_key {args.trade_key!r} in {table}", file=out)
         return 1
@@ -106,9 +101,9 @@ def _cmd_result(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_dead_letters(args: argparse.Namespace, out: TextIO) -> int:
-    queue_url = _need(args.queue_url, "--queue-url", "DEAD_LETTER_QUEUE_URL")
+    queue_url = need(args.queue_url, "--queue-url", "DEAD_LETTER_QUEUE_URL")
     letters = browse_dead_letters(
-        _client("sqs", args),
+        client("sqs", args),
         queue_url,
         _filters(args),
         limit=args.max,
@@ -124,79 +119,6 @@ def _cmd_dead_letters(args: argparse.Namespace, out: TextIO) -> int:
             print("", file=out)
         print(f"{len(letters)} dead letter(s) shown; none were removed from the queue", file=out)
     return 0 if letters else 1
-
-
-def _cmd_redrive(args: argparse.Namespace, out: TextIO) -> int:
-    dlq = _need(args.queue_url, "--queue-url", "DEAD_LETTER_QUEUE_URL")
-    target = _need(args.to_queue_url, "--to-queue-url", "CANCEL_QUEUE_URL")
-    if dlq == target:
-        raise UsageError("the dead-letter queue and the cancel queue are the same URL")
-    sqs = _client("sqs", args)
-    # First what would move, by outcome class, and what stays and why; nothing moves yet.
-    looked_at = browse_dead_letters(
-        sqs, dlq, Filters(), limit=args.max, visibility_timeout=30, wait_seconds=args.wait_seconds
-    )
-    plan = plan_redrive(
-        looked_at,
-        trade_keys=frozenset(args.trade_key or ()),
-        outcome_classes=frozenset(args.outcome_class or ()),
-        include_unredrivable=args.include_unredrivable,
-    )
-    for line in render_plan(plan, dlq, verb="would redrive" if args.dry_run else "redrive"):
-        print(line, file=out)
-    if args.dry_run or not plan.selected:
-        print(f"{len(plan.selected)} would move; nothing was moved", file=out)
-        return 0 if plan.selected else 1
-    if len(plan.selected) > args.ask_above and not args.yes:
-        _confirm(len(plan.selected), target, args.stdin, args.err)
-    report = redrive(
-        sqs,
-        dlq,
-        target,
-        Filters(message_ids=plan.selected_ids),
-        limit=args.max,
-        visibility_timeout=args.visibility_timeout,
-        wait_seconds=args.wait_seconds,
-    )
-    for letter in report.moved:
-        print(
-            f"moved {letter.message_id} trade_key={letter.trade_key or '-'} "
-            f"outcome_class={letter.outcome_class or '-'}",
-            file=out,
-        )
-    for letter, problem in report.send_failed:
-        print(f"NOT moved {letter.message_id}: sending failed ({problem}); it stays in the DLQ", file=out)
-    for letter, problem in report.delete_failed:
-        print(
-            f"sent {letter.message_id} but could not delete it from the DLQ ({problem}); "
-            "it will show up there again: do not redrive it twice",
-            file=out,
-        )
-    gone = len(plan.selected) - len(report.moved) - len(report.send_failed)
-    print(
-        f"{len(report.moved)} moved, {len(plan.unredrivable)} left (cannot succeed), "
-        f"{plan.not_matching} left (did not match), {len(report.send_failed)} failed"
-        + (f", {gone} no longer there (taken by someone else meanwhile)" if gone > 0 else ""),
-        file=out,
-    )
-    if report.send_failed or report.delete_failed:
-        return 1
-    return 0 if report.moved else 1
-
-
-def _confirm(count: int, target: str, stdin: TextIO | None, err: TextIO) -> None:
-    """A large redrive needs a yes: from --yes, or typed at a terminal."""
-    stdin = sys.stdin if stdin is None else stdin
-    if not stdin.isatty():
-        raise UsageError(f"about to redrive {count} dead letters and there is no terminal to ask: add --yes")
-    print(
-        f"Redrive {count} dead letters to {target}? Type 'yes' to go on: ",
-        end="",
-        file=err,
-        flush=True,
-    )
-    if stdin.readline().strip().lower() not in ("yes", "y"):
-        raise UsageError("redrive cancelled; nothing was moved")
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -240,12 +162,6 @@ def _filters(args: argparse.Namespace) -> Filters:
     )
 
 
-def _need(value: str | None, flag: str, env: str) -> str:
-    if value:
-        return value
-    raise UsageError(f"{flag} is required (or set {env})")
-
-
 def _read_token(path: str) -> str:
     try:
         if path == "-":
@@ -254,13 +170,6 @@ def _read_token(path: str) -> str:
             return handle.read().strip()
     except OSError as exc:
         raise UsageError(f"cannot read --app-auth-token-file: {exc.strerror}") from None
-
-
-def _client(service: str, args: argparse.Namespace) -> Any:
-    region = args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    session = boto3.session.Session(region_name=region)
-    endpoint = args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
-    return session.client(service, endpoint_url=endpoint)
 
 
 def _positive(text: str) -> int:
@@ -373,7 +282,7 @@ def _parser() -> argparse.ArgumentParser:
                 help="ask for a yes before moving more than this many (default 10)",
             )
             sub.add_argument("--visibility-timeout", type=_visibility, default=60)
-            sub.set_defaults(run=_cmd_redrive)
+            sub.set_defaults(run=cmd_redrive)
     return parser
 
 
