@@ -122,7 +122,8 @@ class RetrySchedule:
     slow_base_seconds: int  # RETRY_SLOW_BASE_SECONDS
     max_receive_count: int  # MAX_RECEIVE_COUNT: the queue's redrive backstop
 
-    def _bounds(self) -> dict[str, int]:
+    def backoff_bounds(self) -> dict[str, int]:
+        """The keyword arguments of ``visibility_timeout`` / ``upper_bound`` / ``lower_bound``."""
         return {
             "base_seconds": self.base_seconds,
             "max_seconds": self.max_seconds,
@@ -177,7 +178,7 @@ def next_step(
         return RetryStep(0, GiveUp.RECEIVES)
     if age_seconds >= schedule.horizon_seconds:
         return RetryStep(0, GiveUp.HORIZON)
-    seconds = visibility_timeout(receive_count, delay, rng=rng, **schedule._bounds())
+    seconds = visibility_timeout(receive_count, delay, rng=rng, **schedule.backoff_bounds())
     left = math.ceil(schedule.horizon_seconds - age_seconds)
     return RetryStep(max(0, min(seconds, left)))
 
@@ -209,7 +210,7 @@ def fewest_receives_within_horizon(schedule: RetrySchedule, delay: RetryDelay = 
 
 
 def _receives(schedule: RetrySchedule, delay: RetryDelay, bound: _Bound) -> int:
-    bounds = schedule._bounds()
+    bounds = schedule.backoff_bounds()
     horizon = schedule.horizon_seconds
     age, receives = 0, 1
     while age < horizon:
