@@ -182,3 +182,38 @@ def role_statements(cfn: dict[str, Any], params: dict[str, str]) -> list[dict[st
 
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+# Where a data action's resource comes from: the function's environment variable that names it.
+RESOURCE_VARIABLES = (
+    "CANCEL_QUEUE_URL",
+    "DEAD_LETTER_QUEUE_URL",
+    "RESULTS_TABLE_NAME",
+    "IDEMPOTENCY_TABLE_NAME",
+    "ALIPAY_SECRET_ID",
+)
+DATA_PREFIXES = ("sqs:", "dynamodb:", "secretsmanager:")
+
+
+def function_grants(cfn: dict[str, Any] | None = None) -> set[tuple[str, str]]:
+    """(IAM action, environment variable naming its resource) for every data action the function's
+    role grants: e.g. ("dynamodb:UpdateItem", "RESULTS_TABLE_NAME")."""
+    cfn = cfn or transform(sam_template())
+    env = function_env(cfn)
+    by_arn: dict[str, str] = {}
+    for name in RESOURCE_VARIABLES:
+        ref = env[name].get("Ref") if isinstance(env[name], dict) else None
+        if ref in cfn["Resources"]:
+            by_arn[f"arn:{PARTITION}:getatt:::{ref}.Arn"] = name
+    by_arn[SECRET_ARN] = "ALIPAY_SECRET_ID"
+    grants: set[tuple[str, str]] = set()
+    for statement in role_statements(cfn, {"SecretId": SECRET_ARN}):
+        for action in as_list(statement["Action"]):
+            if not action.startswith(DATA_PREFIXES):
+                continue
+            for resource in as_list(statement["Resource"]):
+                assert resource in by_arn, (
+                    f"{action} granted on {resource}, which the function is not told about"
+                )
+                grants.add((action, by_arn[resource]))
+    return grants
