@@ -182,7 +182,7 @@ def test_no_option_disables_tls_verification() -> None:
         ("MAX_CONCURRENCY", ["1", "100"], ["0", "101", "-1", "2.5", "1e2", "1_0", "٣", "many"]),
         ("MAX_RECEIVE_COUNT", ["2", "1000"], ["0", "1001", "-5", "8.0"]),
         ("RETRY_HORIZON_SECONDS", ["1", "86400", "604800"], ["0", "604801", "-1", "1d"]),
-        ("RETRY_BASE_SECONDS", ["1", "30", "3600"], ["0", "-1", "43201", "30s"]),
+        ("RETRY_BASE_SECONDS", ["0", "1", "30", "3600"], ["-1", "43201", "30s"]),
         ("RETRY_MAX_SECONDS", ["30", "43200"], ["43201", "-1", "1h"]),
         ("RETRY_SLOW_BASE_SECONDS", ["0", "900", "43200"], ["43201", "-900"]),
         ("SECRET_MAX_AGE_SECONDS", ["0", "300", "86400"], ["86401", "-1", "5m"]),
@@ -242,6 +242,23 @@ def test_receive_limit_too_small_for_the_horizon_is_refused_with_the_number_need
 def test_a_cap_below_two_seconds_would_retry_at_once_forever() -> None:
     message = error(RETRY_BASE_SECONDS="1", RETRY_MAX_SECONDS="1", MAX_RECEIVE_COUNT="1000")
     assert message.startswith("RETRY_MAX_SECONDS") and "forever" in message
+
+
+def test_no_backoff_is_bounded_by_the_receive_limit_alone() -> None:
+    """RETRY_BASE_SECONDS 0 (tests only; the template's minimum is 1): no horizon check."""
+    config = load(
+        RETRY_BASE_SECONDS="0", RETRY_SLOW_BASE_SECONDS="0", RETRY_MAX_SECONDS="0", MAX_RECEIVE_COUNT="4"
+    )
+    assert (config.retry_base_seconds, config.max_receive_count) == (0, 4)
+
+
+def test_the_horizon_must_end_before_the_queue_drops_the_message() -> None:
+    message = error(
+        RETRY_HORIZON_SECONDS="600", CANCEL_QUEUE_RETENTION_SECONDS="600", MAX_RECEIVE_COUNT="100"
+    )
+    assert message.startswith(
+        "RETRY_HORIZON_SECONDS (600) must be shorter than CANCEL_QUEUE_RETENTION_SECONDS"
+    )
 
 
 def test_retry_schedule_carries_the_settings() -> None:

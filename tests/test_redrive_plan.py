@@ -7,7 +7,7 @@ from ops.queues import DeadLetterView
 from ops.redrive_plan import NO_CLASS, plan_redrive, redrive_blocker, render_plan
 
 from alipay_cancel.decisions.classification import BUSINESS_RULES, OutcomeClass
-from alipay_cancel.pipeline import service
+from alipay_cancel.decisions.remedies import REMEDIES, Remedy
 
 
 def letter(
@@ -36,16 +36,23 @@ def test_terminal_dead_letters_are_redrivable_only_when_their_remedy_says_so(cod
 @pytest.mark.parametrize(
     ("outcome_class", "reason", "redrivable"),
     [
-        ("bad_message", f"body is not valid JSON. {service.BAD_MESSAGE_REMEDY}", False),
+        ("bad_message", f"body is not valid JSON. {REMEDIES[Remedy.BAD_MESSAGE]}", False),
         ("bad_message", "anything at all", False),
         ("exhausted", "Gave up after 60 deliveries. Last error: Alipay had a system error", True),
-        ("exhausted", f"Gave up. {service.BAD_MESSAGE_REMEDY}", False),  # its reason says it cannot
+        ("exhausted", f"Gave up. {REMEDIES[Remedy.BAD_MESSAGE]}", False),  # its reason says it cannot
         (None, "", True),  # moved by the queue's own redrive (the function crashed): try again
         ("terminal", "", False),
     ],
 )
 def test_redrive_blocker(outcome_class: str | None, reason: str, redrivable: bool) -> None:
     assert (redrive_blocker(letter(outcome_class, reason)) is None) is redrivable
+
+
+@pytest.mark.parametrize("remedy", [r for r in Remedy if r is not Remedy.BAD_MESSAGE])
+def test_dead_letters_of_the_pipelines_own_situations_are_redrivable_once_fixed(remedy: Remedy) -> None:
+    """AWS failing, too little time, a duplicate in flight, configuration broken too long: the
+    remedy says to fix the cause and redrive."""
+    assert redrive_blocker(letter("exhausted", f"Gave up. {REMEDIES[remedy]}")) is None
 
 
 def test_plan_selects_filters_and_explicit_classes() -> None:

@@ -13,12 +13,13 @@ from tests.template_support import Resolver, resources, sam_template, transform
 
 # Every custom metric the function emits, by the names observability.py defines.
 EMITTED = {
-    *observability.OUTCOME_METRICS.values(),
+    *observability.OUTCOME_METRICS,
     observability.CONFIGURATION_ERROR_METRIC,
     observability.INFRASTRUCTURE_ERROR_METRIC,
     observability.ALIPAY_LATENCY_METRIC,
     observability.LOW_TIME_DEFERRED_METRIC,
     observability.DUPLICATE_IN_FLIGHT_METRIC,
+    observability.REQUEUED_METRIC,
 }
 
 
@@ -64,7 +65,7 @@ def test_custom_metrics_are_ones_the_function_emits_with_its_namespace_and_dimen
 
 def test_outcomes_by_class(widgets: list[dict[str, Any]]) -> None:
     shown = {name for _, name, _, _ in _metrics(_widget(widgets, "outcomes"))}
-    assert shown == set(observability.OUTCOME_METRICS.values())
+    assert shown == set(observability.OUTCOME_METRICS)
 
 
 def test_alipay_latency_p50_and_p99(widgets: list[dict[str, Any]]) -> None:
@@ -77,7 +78,11 @@ def test_alipay_latency_p50_and_p99(widgets: list[dict[str, Any]]) -> None:
 
 def test_configuration_and_infrastructure_errors(widgets: list[dict[str, Any]]) -> None:
     shown = {name for _, name, _, _ in _metrics(_widget(widgets, "errors (per"))}
-    assert {observability.CONFIGURATION_ERROR_METRIC, observability.INFRASTRUCTURE_ERROR_METRIC} <= shown
+    assert {
+        observability.CONFIGURATION_ERROR_METRIC,
+        observability.INFRASTRUCTURE_ERROR_METRIC,
+        observability.REQUEUED_METRIC,
+    } <= shown
 
 
 def test_queue_depth_oldest_age_and_dead_letters_of_this_stacks_queues(widgets: list[dict[str, Any]]) -> None:

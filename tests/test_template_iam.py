@@ -1,16 +1,17 @@
 """IAM grants exactly the AWS operations the function performs.
 
 The function runs over moto through the situations that use every store (success, retry, terminal,
-bad message, duplicate, signature refresh); the operations its own code performed (recorded by the
-session-wide ``function_calls`` fixture, Powertools' calls included) are compared with the data
-actions the transformed template grants, per resource. Whatever other tests of the session recorded
-before this one counts too, and the fixture checks the whole session again at its end."""
+bad message, duplicate, signature refresh, configuration broken on the last receive); the operations
+its own code performed (recorded by the session-wide ``function_calls`` fixture, Powertools' calls
+included) are compared with the data actions the transformed template grants, per resource.
+Whatever other tests of the session recorded before this one counts too, and the fixture checks the
+whole session again at its end."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.fixtures.aws import Pipeline, cancel_body
+from tests.fixtures.aws import Pipeline, cancel_body, sqs_event, sqs_record
 from tests.fixtures.aws_calls import CallRecorder, FunctionCall, ungranted
 from tests.template_support import function_grants
 
@@ -44,6 +45,12 @@ def _run_every_situation(pipeline: Pipeline) -> None:
     assert (pipeline.aws.result("IAM-DONE") or {}).get("status") == "FAILED"
     assert pipeline.gateway.admin.cancel_calls("IAM-OK") == 1
     assert len(pipeline.aws.dead_letters()) == 2  # the finished trade and the bad message
+    # Our configuration broken on a message's last allowed receive: re-enqueued, not dead-lettered.
+    pipeline.aws.put_secret("{not json: the wrong file")
+    pipeline.configure(SECRET_MAX_AGE_SECONDS=0)
+    last = pipeline.aws.max_receive_count
+    pipeline.invoke(sqs_event([sqs_record(cancel_body("IAM-CFG"), receive_count=last)]))
+    assert pipeline.aws.dead_letters() == []  # kept (re-enqueued with a delay), not dead-lettered
 
 
 @pytest.fixture

@@ -42,6 +42,9 @@ class Config:
     retry_slow_base_seconds: int = 900  # RETRY_SLOW_BASE_SECONDS: merchant balance and the like
     secret_max_age_seconds: int = 300  # SECRET_MAX_AGE_SECONDS: signing-material cache per container
     idempotency_expiry_seconds: int = 604800  # IDEMPOTENCY_EXPIRY_SECONDS
+    # A message kept past its last receive while our configuration is broken is re-enqueued only while
+    # it is younger than the queue's MessageRetentionPeriod.
+    queue_retention_seconds: int = 1_209_600  # CANCEL_QUEUE_RETENTION_SECONDS
 
     @property
     def retry_schedule(self) -> RetrySchedule:
@@ -64,11 +67,12 @@ _INTS = {
     "MAX_CONCURRENCY": (1, 100),
     "MAX_RECEIVE_COUNT": (1, 1000),  # SQS redrive maxReceiveCount range
     "RETRY_HORIZON_SECONDS": (1, MAX_HORIZON_SECONDS),  # a week: half the queue's 14-day retention
-    "RETRY_BASE_SECONDS": (1, 43200),  # SQS visibility timeout range; 0 would retry at once, forever
+    "RETRY_BASE_SECONDS": (0, 43200),  # SQS visibility timeout range; 0: no backoff (tests only)
     "RETRY_MAX_SECONDS": (0, 43200),
     "RETRY_SLOW_BASE_SECONDS": (0, 43200),
     "SECRET_MAX_AGE_SECONDS": (0, 86400),  # 0 = re-read on every use; a day is plenty for rotation
     "IDEMPOTENCY_EXPIRY_SECONDS": (1, 31_536_000),  # up to a year
+    "CANCEL_QUEUE_RETENTION_SECONDS": (60, 1_209_600),  # SQS MessageRetentionPeriod range
 }
 _INT_RE = re.compile(r"[0-9]+")
 _FLOAT_RE = re.compile(r"[0-9]+(\.[0-9]+)?|\.[0-9]+")
@@ -140,9 +144,15 @@ def load_config(environ: Mapping[str, str]) -> Config:
     retry_slow_base = integer("RETRY_SLOW_BASE_SECONDS", 900)
     secret_max_age = integer("SECRET_MAX_AGE_SECONDS", 300)
     idempotency_expiry = integer("IDEMPOTENCY_EXPIRY_SECONDS", 604800)
+    queue_retention = integer("CANCEL_QUEUE_RETENTION_SECONDS", 1_209_600)
     if not problems:  # the schedule as a whole, once every number is valid on its own
         problems += schedule_problems(
             RetrySchedule(retry_horizon, retry_base, retry_max, retry_slow_base, max_receive_count)
+        )
+    if not problems and retry_horizon >= queue_retention:
+        problems.append(
+            f"RETRY_HORIZON_SECONDS ({retry_horizon}) must be shorter than CANCEL_QUEUE_RETENTION_SECONDS "
+            f"({queue_retention}): the queue would drop messages still being retried"
         )
 
     if problems:
@@ -164,6 +174,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
         retry_slow_base_seconds=retry_slow_base,
         secret_max_age_seconds=secret_max_age,
         idempotency_expiry_seconds=idempotency_expiry,
+        queue_retention_seconds=queue_retention,
     )
 
 
