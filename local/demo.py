@@ -12,8 +12,11 @@
    queue is drained, showing progress; the function's logs go to a file (its "CloudWatch");
 4. print the summary and exit non-zero if any message is unaccounted for (``local.accounting``).
 
-Retry backoffs are shortened through the function's own environment variables (RETRY_BASE_SECONDS
-and friends) so the run ends in well under a minute; everything else is the template's.
+Retry backoffs and the retry horizon are shortened through the template's own parameters (as a
+deploy's parameter overrides would: the queue's maxReceiveCount and the function agree) and the
+Alipay timeouts through the function's variables, so the run ends in well under a minute; everything
+else is the template's. If ``--deadline`` stops the run first, the summary says so and lists what was
+still in flight (on the queue, not lost).
 """
 
 from __future__ import annotations
@@ -39,11 +42,16 @@ from local.esm_driver import DriveResult, Progress
 from local.keygen import generate_key_material
 from local.stack import LocalStack
 
-# Short backoffs for a demo (the template's defaults are 30 s / 900 s / 3600 s).
+# Short backoffs and a 12-second horizon for a demo (the template's defaults: 30 s / 900 s / 3600 s,
+# a day). 14 receives is what that horizon can take at most (retry_policy.receives_within_horizon).
+DEMO_PARAMETERS = {
+    "RetryBaseSeconds": "1",
+    "RetryMaxSeconds": "2",
+    "RetrySlowBaseSeconds": "2",
+    "RetryHorizonSeconds": "12",
+    "MaxReceiveCount": "14",
+}
 DEMO_ENV = {
-    "RETRY_BASE_SECONDS": "1",
-    "RETRY_MAX_SECONDS": "2",
-    "RETRY_SLOW_BASE_SECONDS": "2",
     "ALIPAY_CONNECT_TIMEOUT_SECONDS": "1",
     "ALIPAY_READ_TIMEOUT_SECONDS": "2",
 }
@@ -377,6 +385,7 @@ def run_demo(
     second_app = generate_key_material(SECOND_APP_ID, aes_bits=None, cert_mode=False)
     with LocalStack(
         env_overrides={**DEMO_ENV, **(env_overrides or {})},
+        parameters=DEMO_PARAMETERS,
         extra_apps=[second_app],
         merchants=DEMO_MERCHANTS,
     ) as stack:
@@ -390,7 +399,7 @@ def run_demo(
             f"{settings.function.memory_size} MB, batch {settings.event_source.batch_size}, window "
             f"{settings.event_source.maximum_batching_window_seconds}s, max concurrency "
             f"{settings.event_source.maximum_concurrency}\n"
-            f"  demo overrides: {' '.join(f'{k}={v}' for k, v in DEMO_ENV.items())}\n"
+            f"  demo overrides: {' '.join(f'{k}={v}' for k, v in {**DEMO_PARAMETERS, **DEMO_ENV}.items())}\n"
         )
         admin = GatewayAdmin(stack.gateway_url)
         admin.seed_trades(plan.trades)
@@ -423,12 +432,19 @@ def run_demo(
                 for t in timers:
                     t.cancel()
                 reset()
+        if not drive.drained:
+            d = drive.depth
+            out.write(
+                f"Deadline reached: --deadline {deadline_seconds:g}s passed before the queue drained. "
+                f"Stopped with {d.total} message(s) still on the queue ({d.visible} visible, "
+                f"{d.in_flight} in flight, {d.delayed} delayed): they are not lost, only unfinished.\n"
+            )
         snapshot = collect(
             sqs, stack.client("dynamodb"), admin, results_table=res.results_table, dlq_url=res.dlq_url
         )
         admin.close()
         moto_pid = stack.moto.pid
-    accounting = account(enqueued, snapshot)
+    accounting = account(enqueued, snapshot, still_queued=None if drive.drained else drive.depth.total)
     stats = drive.stats
     summary = render_summary(
         enqueued,
@@ -436,6 +452,7 @@ def run_demo(
         accounting,
         elapsed_seconds=time.monotonic() - started,
         drained=drive.drained,
+        deadline_seconds=deadline_seconds,
         extra={
             "event source mapping": f"{stats.invocations} invocations, {stats.records_received} records "
             f"received, largest batch {stats.max_batch}, {stats.item_failures_reported} batch item "

@@ -197,8 +197,10 @@ class LocalStack:
         gateway_factory: GatewayFactory = GatewayServer,
         extra_apps: Sequence[KeyMaterial] = (),
         merchants: Mapping[str, str] | None = None,
+        parameters: Mapping[str, str] | None = None,
     ) -> None:
-        self.settings: TemplateSettings = read_template_settings(template_path)
+        # ``parameters``: template parameter overrides (as at deploy time), e.g. a short retry horizon.
+        self.settings: TemplateSettings = read_template_settings(template_path, parameters)
         self._key_material = key_material
         self.aes = aes
         self.cert_mode = cert_mode

@@ -78,8 +78,11 @@ class DeadLetterView:
 class Filters:
     trade_keys: frozenset[str] = frozenset()
     outcome_classes: frozenset[str] = frozenset()
+    message_ids: frozenset[str] | None = None  # exactly these (a redrive moves what it showed)
 
     def match(self, letter: DeadLetterView) -> bool:
+        if self.message_ids is not None and letter.message_id not in self.message_ids:
+            return False
         if self.trade_keys and letter.trade_key not in self.trade_keys:
             return False
         return not (self.outcome_classes and letter.outcome_class not in self.outcome_classes)

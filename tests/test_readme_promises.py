@@ -25,6 +25,7 @@ from alipay_cancel.config import ConfigError, load_config
 from alipay_cancel.decisions import routing
 from alipay_cancel.decisions.classification import BUSINESS_RULES, OutcomeClass, RetryDelay, classify
 from alipay_cancel.decisions.endings import ENDINGS, RECORDED_ENDINGS
+from alipay_cancel.decisions.remedies import REMEDIES, Remedy
 from alipay_cancel.pipeline import messages
 from alipay_cancel.pipeline import service as cancel_service
 from alipay_cancel.pipeline.messages import BadMessage, CancelRequest, parse_message
@@ -434,12 +435,95 @@ def test_outcome_table_rows_are_how_the_classifier_decides(code: str, klass: str
         assert decision.delay is RetryDelay.NORMAL
 
 
-def test_redrive_cannot_succeed_remedies_are_the_ones_the_readme_names() -> None:
-    """README: dead letters whose remedy says "redriving cannot succeed" (outside the cancel window,
-    trade finished) need the refund API or a person."""
-    assert '"redriving cannot succeed" (outside the cancel window, trade finished)' in FLAT
-    for code in ("ACQ.TRADE_CANCEL_TIME_OUT", "ACQ.TRADE_HAS_FINISHED"):
-        assert "cannot succeed" in (BUSINESS_RULES[code].remedy or "")
+def test_redrive_leaves_what_the_readme_says_it_leaves() -> None:
+    """README: a redrive leaves bad messages and Alipay's final answers (outside the cancel window,
+    trade finished, already refunded) and redrives a frozen trade whose remedy says so."""
+    from ops.queues import DeadLetterView
+    from ops.redrive_plan import redrive_blocker
+
+    text = " ".join(_section("Operator CLI").split())
+    assert "bad messages (the same body fails the same way)" in text
+    assert "(outside the cancel window, trade finished, already refunded, ...)" in text
+    assert "(a frozen trade once Alipay released it) is redriven" in text
+
+    def blocked(outcome_class: str, reason: str) -> bool:
+        attributes = {"outcome_class": outcome_class, "reason": reason}
+        return redrive_blocker(DeadLetterView("m", "r", "{}", attributes, {})) is not None
+
+    for code in ("ACQ.TRADE_CANCEL_TIME_OUT", "ACQ.TRADE_HAS_FINISHED", "ACQ.REASON_TRADE_REFUND_FEE_ERR"):
+        rule = BUSINESS_RULES[code]
+        assert blocked("terminal", f"{rule.what}. {rule.remedy}"), code
+    frozen = BUSINESS_RULES["ACQ.REASON_TRADE_BEEN_FREEZEN"]
+    assert not blocked("terminal", f"{frozen.what}. {frozen.remedy}")
+    assert blocked("bad_message", REMEDIES[Remedy.BAD_MESSAGE])
+    for flag in ("--include-unredrivable", "--yes", "--ask-above", "--dry-run"):
+        assert flag in _section("Operator CLI"), flag
+
+
+def _default(name: str) -> int:
+    return int(TEMPLATE["Parameters"][name]["Default"])
+
+
+def test_retry_horizon_span_and_table_are_what_the_policy_computes() -> None:
+    from alipay_cancel.decisions.retry_policy import (
+        MAX_HORIZON_SECONDS,
+        RetrySchedule,
+        fewest_receives_within_horizon,
+        receives_within_horizon,
+    )
+
+    section = _section("Retry horizon")
+    text = " ".join(section.split())
+
+    def schedule(horizon: int) -> RetrySchedule:
+        return RetrySchedule(
+            horizon_seconds=horizon,
+            base_seconds=_default("RetryBaseSeconds"),
+            max_seconds=_default("RetryMaxSeconds"),
+            slow_base_seconds=_default("RetrySlowBaseSeconds"),
+            max_receive_count=_default("MaxReceiveCount"),
+        )
+
+    default = schedule(_default("RetryHorizonSeconds"))
+    assert _default("RetryHorizonSeconds") == 86400 and "**one day of retries**" in text
+    most, fewest = receives_within_horizon(default), fewest_receives_within_horizon(default)
+    assert f"**{fewest} to {most} times in all**" in text
+    assert f"leaves {default.max_receive_count - most} receives for throttled" in text
+    rows = _table(section)
+    assert rows
+    for horizon, _span, tries, at_least in rows:
+        computed = schedule(int(horizon))
+        low, high = fewest_receives_within_horizon(computed), receives_within_horizon(computed)
+        assert tries == f"{low} to {high}", horizon
+        assert int(at_least) == high, horizon
+    assert (
+        int(rows[-1][0])
+        == MAX_HORIZON_SECONDS
+        == int(TEMPLATE["Parameters"]["RetryHorizonSeconds"]["MaxValue"])
+    )
+
+
+def _table_text(text: str) -> str:
+    return "\n".join(line for line in text.splitlines() if line.startswith("|"))
+
+
+def test_dashboard_widgets_the_readme_lists_show_metrics_the_function_emits() -> None:
+    section = _section("Dashboard")
+    body = TEMPLATE["Resources"]["CancelDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"][0]
+    custom = {
+        *observability.OUTCOME_METRICS,
+        observability.CONFIGURATION_ERROR_METRIC,
+        observability.INFRASTRUCTURE_ERROR_METRIC,
+        observability.ALIPAY_LATENCY_METRIC,
+        observability.LOW_TIME_DEFERRED_METRIC,
+        observability.DUPLICATE_IN_FLIGHT_METRIC,
+        observability.REQUEUED_METRIC,
+    }
+    named = set(_ticked(_table_text(section)))
+    assert named <= custom, named - custom
+    for name in named:
+        assert f'"{name}"' in body, name
+    assert "`CancelDashboardName`" in section and "CancelDashboardName" in TEMPLATE["Outputs"]
 
 
 def test_message_limits_are_the_documented_ones() -> None:

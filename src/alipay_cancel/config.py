@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from alipay_cancel.alipay.endpoint import EXAMPLE as EXAMPLE_ENDPOINT
 from alipay_cancel.alipay.endpoint import validate_endpoint
+from alipay_cancel.decisions.retry_policy import MAX_HORIZON_SECONDS, RetrySchedule, schedule_problems
 from alipay_cancel.pipeline.trade_identity import app_id_problem
 
 
@@ -36,7 +37,8 @@ class Config:
     connect_timeout: float = 3.0  # ALIPAY_CONNECT_TIMEOUT_SECONDS
     read_timeout: float = 10.0  # ALIPAY_READ_TIMEOUT_SECONDS
     max_concurrency: int = 10  # MAX_CONCURRENCY: parallel cancels within one invocation
-    max_receive_count: int = 8  # MAX_RECEIVE_COUNT: must equal the queue's redrive maxReceiveCount
+    max_receive_count: int = 60  # MAX_RECEIVE_COUNT: must equal the queue's redrive maxReceiveCount
+    retry_horizon_seconds: int = 86400  # RETRY_HORIZON_SECONDS: retry Alipay failures this long
     retry_base_seconds: int = 30  # RETRY_BASE_SECONDS
     retry_max_seconds: int = 3600  # RETRY_MAX_SECONDS (SQS caps visibility at 43200)
     retry_slow_base_seconds: int = 900  # RETRY_SLOW_BASE_SECONDS: merchant balance and the like
@@ -49,6 +51,17 @@ class Config:
     queue_retention_seconds: int = 1_209_600  # CANCEL_QUEUE_RETENTION_SECONDS
     dead_letter_retention_seconds: int = 1_209_600  # DEAD_LETTER_RETENTION_SECONDS
 
+    @property
+    def retry_schedule(self) -> RetrySchedule:
+        """The retry settings for ``retry_policy.next_step``."""
+        return RetrySchedule(
+            horizon_seconds=self.retry_horizon_seconds,
+            base_seconds=self.retry_base_seconds,
+            max_seconds=self.retry_max_seconds,
+            slow_base_seconds=self.retry_slow_base_seconds,
+            max_receive_count=self.max_receive_count,
+        )
+
 
 # (name, minimum, maximum) for the numeric variables; the bounds are why, in short:
 _FLOATS = {
@@ -58,7 +71,8 @@ _FLOATS = {
 _INTS = {
     "MAX_CONCURRENCY": (1, 100),
     "MAX_RECEIVE_COUNT": (1, 1000),  # SQS redrive maxReceiveCount range
-    "RETRY_BASE_SECONDS": (0, 43200),  # SQS visibility timeout range
+    "RETRY_HORIZON_SECONDS": (1, MAX_HORIZON_SECONDS),  # a week: half the queue's 14-day retention
+    "RETRY_BASE_SECONDS": (0, 43200),  # SQS visibility timeout range; 0: no backoff (tests only)
     "RETRY_MAX_SECONDS": (0, 43200),
     "RETRY_SLOW_BASE_SECONDS": (0, 43200),
     "SECRET_MAX_AGE_SECONDS": (0, 86400),  # 0 = re-read on every use; a day is plenty for rotation
@@ -141,7 +155,8 @@ def load_config(environ: Mapping[str, str]) -> Config:
     connect_timeout = seconds("ALIPAY_CONNECT_TIMEOUT_SECONDS", 3.0)
     read_timeout = seconds("ALIPAY_READ_TIMEOUT_SECONDS", 10.0)
     max_concurrency = integer("MAX_CONCURRENCY", 10)
-    max_receive_count = integer("MAX_RECEIVE_COUNT", 8)
+    max_receive_count = integer("MAX_RECEIVE_COUNT", 60)
+    retry_horizon = integer("RETRY_HORIZON_SECONDS", 86400)
     retry_base = integer("RETRY_BASE_SECONDS", 30)
     retry_max = integer("RETRY_MAX_SECONDS", 3600)
     retry_slow_base = integer("RETRY_SLOW_BASE_SECONDS", 900)
@@ -149,8 +164,15 @@ def load_config(environ: Mapping[str, str]) -> Config:
     idempotency_expiry = integer("IDEMPOTENCY_EXPIRY_SECONDS", DEFAULT_IDEMPOTENCY_EXPIRY)
     queue_retention = integer("CANCEL_QUEUE_RETENTION_SECONDS", 1_209_600)
     dead_letter_retention = integer("DEAD_LETTER_RETENTION_SECONDS", 1_209_600)
-    if retry_max < retry_base:
-        problems.append(f"RETRY_MAX_SECONDS ({retry_max}) must be at least RETRY_BASE_SECONDS ({retry_base})")
+    if not problems:  # the schedule as a whole, once every number is valid on its own
+        problems += schedule_problems(
+            RetrySchedule(retry_horizon, retry_base, retry_max, retry_slow_base, max_receive_count)
+        )
+    if not problems and retry_horizon >= queue_retention:
+        problems.append(
+            f"RETRY_HORIZON_SECONDS ({retry_horizon}) must be shorter than CANCEL_QUEUE_RETENTION_SECONDS "
+            f"({queue_retention}): the queue would drop messages still being retried"
+        )
     # A message lives up to the queue's retention, then the dead-letter queue's before a redrive: a
     # success forgotten sooner lets a late duplicate or a redrive cancel the trade again.
     lifetime = queue_retention + dead_letter_retention
@@ -176,6 +198,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
         read_timeout=read_timeout,
         max_concurrency=max_concurrency,
         max_receive_count=max_receive_count,
+        retry_horizon_seconds=retry_horizon,
         retry_base_seconds=retry_base,
         retry_max_seconds=retry_max,
         retry_slow_base_seconds=retry_slow_base,
