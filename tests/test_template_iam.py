@@ -4,8 +4,8 @@ The function runs over moto through the situations that use every store (success
 bad message, duplicate, signature refresh, a further app's secret, configuration broken on the last
 receive); the operations its own code performed (recorded by the session-wide ``function_calls``
 fixture, Powertools' calls included) are compared with the data actions the transformed template
-grants, per resource. Whatever other tests of the session recorded before this one counts too, and the fixture checks the
-whole session again at its end."""
+grants, per resource. Whatever other tests of the session recorded before this one counts too, and
+the fixture checks the whole session again at its end."""
 
 from __future__ import annotations
 
