@@ -46,8 +46,12 @@ def route(delivery: Delivery, request: CancelRequest | None, happened: Happened)
         return _bad_message(delivery, happened)
     assert request is not None, "only an unreadable message has no request"
     plan = _route(delivery, request, happened)
-    if delivery.last and not plan.acknowledge:
-        plan = on_last_receive(delivery, request, plan)
+    if plan.acknowledge:
+        return plan
+    if delivery.last:
+        return on_last_receive(delivery, request, plan)
+    if plan.ending in (Ending.RETRY, Ending.SLOW_RETRY) and delivery.past_horizon:
+        return on_last_receive(delivery, request, plan, horizon=True)
     return plan
 
 

@@ -136,17 +136,19 @@ def _remaining_ms(context: LambdaContext | None) -> int | None:
 def _received(record: SQSRecord, config: Config) -> Received:
     attributes: dict[str, Any] = record.raw_event.get("attributes") or {}
     receive_count = _int(attributes.get("ApproximateReceiveCount"), 1)
-    sent_ms = _int(attributes.get("SentTimestamp"), int(time.time() * 1000))
+    sent_ms = _int(attributes.get("SentTimestamp"), int(time.time() * 1000))  # missing: just sent
     message_attributes: dict[str, Any] = dict(record.raw_event.get("messageAttributes") or {})
     first_sent_ms = _int(_string_attribute(message_attributes, FIRST_SENT_ATTRIBUTE), sent_ms)
-    age_seconds = max(0, int(time.time() * 1000) - first_sent_ms) // 1000
+    now_ms = int(time.time() * 1000)
     delivery = Delivery(
         message_id=record.message_id,
         body=record.body,
         receive_count=max(1, receive_count),
         max_receive_count=config.max_receive_count,
-        age_seconds=age_seconds,
+        age_seconds=max(0, now_ms - first_sent_ms) // 1000,
         max_age_seconds=config.queue_retention_seconds,
+        sent_age_seconds=max(0, now_ms - sent_ms) // 1000,
+        horizon_seconds=config.retry_horizon_seconds,
     )
     return Received(
         delivery=delivery,
