@@ -3,7 +3,12 @@ import os
 from hypothesis import settings
 
 # Fixture modules live in tests/fixtures/, one per concern, so they can be shared across test files.
-pytest_plugins = ["tests.fixtures.keys", "tests.fixtures.gateway", "tests.fixtures.aws"]
+pytest_plugins = [
+    "tests.fixtures.keys",
+    "tests.fixtures.gateway",
+    "tests.fixtures.aws",
+    "tests.fixtures.aws_calls",
+]
 
 
 # Hypothesis: `make test` runs are deterministic (derandomize: the same examples every run, derived
