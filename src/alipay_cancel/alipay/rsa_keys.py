@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -107,11 +107,17 @@ def _is_private_key(der: bytes) -> bool:
     return True
 
 
-def _check_size(bits: int, field_name: str) -> None:
-    if bits < MIN_RSA_BITS:
+_Key = TypeVar("_Key", RSAPrivateKey, RSAPublicKey)
+_NOT_RSA = "is not an RSA key (Alipay RSA2 needs RSA)"
+
+
+def _rsa2(key: _Key, field_name: str) -> _Key:
+    """``key`` if it has at least ``MIN_RSA_BITS`` bits (RSA2), else the error naming the field."""
+    if key.key_size < MIN_RSA_BITS:
         raise SigningMaterialError(
-            field_name, f"is a {bits}-bit RSA key; at least {MIN_RSA_BITS} bits are required (RSA2)"
+            field_name, f"is a {key.key_size}-bit RSA key; at least {MIN_RSA_BITS} bits are required (RSA2)"
         )
+    return key
 
 
 def load_private_key(text: str, field_name: str) -> RSAPrivateKey:
@@ -135,9 +141,8 @@ def load_private_key(text: str, field_name: str) -> RSAPrivateKey:
             ) from None
         raise SigningMaterialError(field_name, "is not a readable RSA private key") from None
     if not isinstance(key, RSAPrivateKey):
-        raise SigningMaterialError(field_name, "is not an RSA key (Alipay RSA2 needs RSA)")
-    _check_size(key.key_size, field_name)
-    return key
+        raise SigningMaterialError(field_name, _NOT_RSA)
+    return _rsa2(key, field_name)
 
 
 def load_public_key(text: str, field_name: str) -> RSAPublicKey:
@@ -157,9 +162,8 @@ def load_public_key(text: str, field_name: str) -> RSAPublicKey:
             ) from None
         raise SigningMaterialError(field_name, "is not a readable RSA public key") from None
     if not isinstance(key, RSAPublicKey):
-        raise SigningMaterialError(field_name, "is not an RSA key (Alipay RSA2 needs RSA)")
-    _check_size(key.key_size, field_name)
-    return key
+        raise SigningMaterialError(field_name, _NOT_RSA)
+    return _rsa2(key, field_name)
 
 
 def _certificate_blocks(text: str, field_name: str) -> list[bytes]:
@@ -214,8 +218,7 @@ def certificate_rsa_key(cert: x509.Certificate, field_name: str) -> RSAPublicKey
         raise SigningMaterialError(field_name, "has a certificate with an unreadable public key") from None
     if not isinstance(key, RSAPublicKey):
         raise SigningMaterialError(field_name, "certifies a non-RSA key (Alipay RSA2 needs RSA)")
-    _check_size(key.key_size, field_name)
-    return key
+    return _rsa2(key, field_name)
 
 
 def same_public_key(a: RSAPublicKey, b: RSAPublicKey) -> bool:
