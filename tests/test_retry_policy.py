@@ -18,12 +18,11 @@ from alipay_cancel.decisions.retry_policy import (
     RetrySchedule,
     fewest_receives_within_horizon,
     is_last_attempt,
-    lower_bound,
+    jitter_bounds,
     message_age_seconds,
     next_step,
     receives_within_horizon,
     schedule_problems,
-    upper_bound,
     visibility_timeout,
 )
 
@@ -41,7 +40,7 @@ def delays(count: int, delay: RetryDelay, seed: int = 1, **overrides: int) -> li
     [(1, 30), (2, 60), (3, 120), (4, 240), (5, 480), (6, 960), (7, 1920), (8, 3600), (50, 3600)],
 )
 def test_normal_grows_exponentially_to_the_cap(count: int, upper: int) -> None:
-    assert upper_bound(count, RetryDelay.NORMAL, **DEFAULTS) == upper
+    assert jitter_bounds(count, RetryDelay.NORMAL, **DEFAULTS)[1] == upper
     drawn = delays(count, RetryDelay.NORMAL)
     assert all(upper / 2 - 1 <= d <= upper for d in drawn)
     assert len(set(drawn)) > 10  # jittered, not constant
@@ -49,14 +48,14 @@ def test_normal_grows_exponentially_to_the_cap(count: int, upper: int) -> None:
 
 @pytest.mark.parametrize(("count", "upper"), [(1, 900), (2, 1800), (3, 3600), (9, 3600)])
 def test_slow_starts_from_slow_base(count: int, upper: int) -> None:
-    assert upper_bound(count, RetryDelay.SLOW, **DEFAULTS) == upper
+    assert jitter_bounds(count, RetryDelay.SLOW, **DEFAULTS)[1] == upper
     assert all(upper / 2 - 1 <= d <= upper for d in delays(count, RetryDelay.SLOW))
 
 
 @pytest.mark.parametrize("count", range(1, 12))
 def test_slow_is_never_shorter_than_normal(count: int) -> None:
-    slow = upper_bound(count, RetryDelay.SLOW, **DEFAULTS)
-    normal = upper_bound(count, RetryDelay.NORMAL, **DEFAULTS)
+    slow = jitter_bounds(count, RetryDelay.SLOW, **DEFAULTS)[1]
+    normal = jitter_bounds(count, RetryDelay.NORMAL, **DEFAULTS)[1]
     assert slow >= normal
     if normal < DEFAULTS["max_seconds"]:
         assert slow > normal
@@ -64,12 +63,12 @@ def test_slow_is_never_shorter_than_normal(count: int) -> None:
 
 
 def test_slow_base_below_normal_base_still_not_faster() -> None:
-    upper = upper_bound(1, RetryDelay.SLOW, base_seconds=60, max_seconds=600, slow_base_seconds=10)
+    upper = jitter_bounds(1, RetryDelay.SLOW, base_seconds=60, max_seconds=600, slow_base_seconds=10)[1]
     assert upper == 60
 
 
 def test_capped_by_sqs_limit_even_if_configured_higher() -> None:
-    upper = upper_bound(30, RetryDelay.SLOW, base_seconds=30, max_seconds=10**9, slow_base_seconds=900)
+    upper = jitter_bounds(30, RetryDelay.SLOW, base_seconds=30, max_seconds=10**9, slow_base_seconds=900)[1]
     assert upper == SQS_MAX_VISIBILITY_SECONDS
     drawn = delays(30, RetryDelay.SLOW, max_seconds=10**9)
     assert max(drawn) <= SQS_MAX_VISIBILITY_SECONDS
@@ -80,11 +79,11 @@ def test_zero_and_negative_inputs_stay_at_or_above_zero() -> None:
     assert (
         visibility_timeout(0, RetryDelay.NORMAL, base_seconds=-5, max_seconds=-1, slow_base_seconds=-3) == 0
     )
-    assert upper_bound(-3, RetryDelay.NORMAL, **DEFAULTS) == 30  # counts below 1 count as 1
+    assert jitter_bounds(-3, RetryDelay.NORMAL, **DEFAULTS)[1] == 30  # counts below 1 count as 1
 
 
 def test_huge_receive_count_is_fast_and_capped() -> None:
-    assert upper_bound(10**9, RetryDelay.NORMAL, **DEFAULTS) == 3600
+    assert jitter_bounds(10**9, RetryDelay.NORMAL, **DEFAULTS)[1] == 3600
 
 
 def test_seeded_rng_is_deterministic() -> None:
@@ -111,13 +110,13 @@ def test_always_within_bounds(
 ) -> None:
     params = {"base_seconds": base, "max_seconds": cap, "slow_base_seconds": slow}
     value = visibility_timeout(count, delay, rng=random.Random(seed), **params)
-    upper = upper_bound(count, delay, **params)
+    upper = jitter_bounds(count, delay, **params)[1]
     assert isinstance(value, int)
     assert 0 <= value <= upper <= SQS_MAX_VISIBILITY_SECONDS
     assert value <= max(cap, 0)
     assert value >= upper // 2
     # the bound never shrinks as receives go up
-    assert upper_bound(count + 1, delay, **params) >= upper
+    assert jitter_bounds(count + 1, delay, **params)[1] >= upper
 
 
 @pytest.mark.parametrize(
@@ -215,11 +214,14 @@ def test_following_the_schedule_never_takes_more_receives_than_computed(
     assert receives >= fewest_receives_within_horizon(schedule, delay)
 
 
-def test_lower_bound_is_half_the_upper() -> None:
-    assert lower_bound(1, RetryDelay.NORMAL, **DEFAULTS) == 15
-    assert lower_bound(20, RetryDelay.SLOW, **DEFAULTS) == 1800
+def test_jitter_floor_is_half_the_ceiling() -> None:
+    assert jitter_bounds(1, RetryDelay.NORMAL, **DEFAULTS)[0] == 15
+    assert jitter_bounds(20, RetryDelay.SLOW, **DEFAULTS)[0] == 1800
     drawn = delays(1, RetryDelay.NORMAL, base_seconds=1, max_seconds=2)
-    assert min(drawn) >= lower_bound(1, RetryDelay.NORMAL, base_seconds=1, max_seconds=2, slow_base_seconds=2)
+    assert (
+        min(drawn)
+        >= jitter_bounds(1, RetryDelay.NORMAL, base_seconds=1, max_seconds=2, slow_base_seconds=2)[0]
+    )
 
 
 @pytest.mark.parametrize(

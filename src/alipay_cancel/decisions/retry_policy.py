@@ -24,7 +24,6 @@ import math
 import random
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
 
 from alipay_cancel.decisions.classification import RetryDelay
 
@@ -38,40 +37,22 @@ _MAX_DOUBLINGS = 40  # 2**40 * 1 s is far past any cap; stops absurd receive cou
 _default_rng = random.Random()
 
 
-def upper_bound(
+def jitter_bounds(
     receive_count: int,
     delay: RetryDelay,
     *,
     base_seconds: int,
     max_seconds: int,
     slow_base_seconds: int,
-) -> int:
-    """The largest delay ``visibility_timeout`` can return for these inputs (the jitter's ceiling)."""
+) -> tuple[int, int]:
+    """(floor, ceiling): the smallest and largest delay ``visibility_timeout`` can return here."""
     base = max(0, base_seconds)
     if delay is RetryDelay.SLOW:
         base = max(base, slow_base_seconds)
     cap = max(0, min(max_seconds, SQS_MAX_VISIBILITY_SECONDS))
     doublings = min(max(receive_count, 1) - 1, _MAX_DOUBLINGS)
-    return min(cap, base << doublings)
-
-
-def lower_bound(
-    receive_count: int,
-    delay: RetryDelay,
-    *,
-    base_seconds: int,
-    max_seconds: int,
-    slow_base_seconds: int,
-) -> int:
-    """The smallest delay ``visibility_timeout`` can return for these inputs (the jitter's floor)."""
-    upper = upper_bound(
-        receive_count,
-        delay,
-        base_seconds=base_seconds,
-        max_seconds=max_seconds,
-        slow_base_seconds=slow_base_seconds,
-    )
-    return upper // 2
+    upper = min(cap, base << doublings)
+    return upper // 2, upper
 
 
 def visibility_timeout(
@@ -88,7 +69,7 @@ def visibility_timeout(
     ``receive_count`` is the message's ApproximateReceiveCount (1 on the first delivery; values
     below 1 count as 1). Pass a seeded ``rng`` for reproducible delays.
     """
-    upper = upper_bound(
+    floor, upper = jitter_bounds(
         receive_count,
         delay,
         base_seconds=base_seconds,
@@ -97,7 +78,7 @@ def visibility_timeout(
     )
     half = upper / 2
     drawn = half + (rng or _default_rng).uniform(0, half)
-    return max(upper // 2, min(upper, round(drawn)))
+    return max(floor, min(upper, round(drawn)))
 
 
 def is_last_attempt(receive_count: int, max_receive_count: int) -> bool:
@@ -123,7 +104,7 @@ class RetrySchedule:
     max_receive_count: int  # MAX_RECEIVE_COUNT: the queue's redrive backstop
 
     def backoff_bounds(self) -> dict[str, int]:
-        """The keyword arguments of ``visibility_timeout`` / ``upper_bound`` / ``lower_bound``."""
+        """The keyword arguments of ``visibility_timeout`` / ``jitter_bounds``."""
         return {
             "base_seconds": self.base_seconds,
             "max_seconds": self.max_seconds,
@@ -186,36 +167,25 @@ def next_step(
 UNBOUNDED = 10**9  # receives_within_horizon's answer when delays never grow past 0
 
 
-class _Bound(Protocol):
-    def __call__(
-        self,
-        receive_count: int,
-        delay: RetryDelay,
-        *,
-        base_seconds: int,
-        max_seconds: int,
-        slow_base_seconds: int,
-    ) -> int: ...
-
-
 def receives_within_horizon(schedule: RetrySchedule, delay: RetryDelay = RetryDelay.NORMAL) -> int:
     """The most receives a message can take before giving up at the horizon: every delay at its
     jitter floor, no time spent processing. ``maxReceiveCount`` must be at least this."""
-    return _receives(schedule, delay, lower_bound)
+    return _receives(schedule, delay, at_floor=True)
 
 
 def fewest_receives_within_horizon(schedule: RetrySchedule, delay: RetryDelay = RetryDelay.NORMAL) -> int:
     """The fewest receives the horizon can take: every delay at its jitter ceiling."""
-    return _receives(schedule, delay, upper_bound)
+    return _receives(schedule, delay, at_floor=False)
 
 
-def _receives(schedule: RetrySchedule, delay: RetryDelay, bound: _Bound) -> int:
+def _receives(schedule: RetrySchedule, delay: RetryDelay, *, at_floor: bool) -> int:
     bounds = schedule.backoff_bounds()
     horizon = schedule.horizon_seconds
     age, receives = 0, 1
     while age < horizon:
-        step = bound(receives, delay, **bounds)
-        if upper_bound(receives, delay, **bounds) == upper_bound(receives + 1, delay, **bounds):
+        floor, upper = jitter_bounds(receives, delay, **bounds)
+        step = floor if at_floor else upper
+        if upper == jitter_bounds(receives + 1, delay, **bounds)[1]:
             # At the cap every further delay is the same: count the rest in one go.
             if step <= 0:
                 return UNBOUNDED  # delays never grow past 0: retried at once, forever
