@@ -146,18 +146,10 @@ def _answer(
     if decision.sub_code:
         detail["error_sub_code"] = decision.sub_code
     if ending is Ending.TERMINAL:
-        return Plan(
-            ending,
-            acknowledge=True,
-            record=record,
-            dead_letter=dead_letter_for(
-                delivery, request, ending, sentence(decision.reason, decision.remedy), record
-            ),
-            metrics=ENDINGS[ending].metrics,
-            log="cancel failed for good; dead-lettered",
-            log_level="warning",
-            detail=detail,
+        letter = dead_letter_for(
+            delivery, request, ending, sentence(decision.reason, decision.remedy), record
         )
+        return _ended(ending, record, "cancel failed for good; dead-lettered", detail, dead_letter=letter)
     slow = decision.delay is RetryDelay.SLOW or ending is Ending.CONFIG_ERROR
     return Plan(
         ending,
@@ -196,15 +188,8 @@ def _succeeded(
         sentence(f"Alipay cancelled the payment (action {action})", REMEDIES[Remedy.UNRECORDED_SUCCESS]),
         record,
     )
-    return Plan(
-        Ending.SUCCEEDED,
-        acknowledge=True,
-        record=record,
-        fallback_letter=fallback,
-        metrics=ENDINGS[Ending.SUCCEEDED].metrics,
-        log="cancel succeeded",
-        detail={"action": action, "replayed": replayed},
-    )
+    detail: dict[str, object] = {"action": action, "replayed": replayed}
+    return _ended(Ending.SUCCEEDED, record, "cancel succeeded", detail, fallback_letter=fallback)
 
 
 def _store_failed(delivery: Delivery, request: CancelRequest, failed: StoreFailed) -> Plan:
@@ -260,6 +245,30 @@ def _leave(ending: Ending, wait: Wait, log: str, level: str, detail: dict[str, o
     )
 
 
+def _ended(
+    ending: Ending,
+    record: ResultRecord | None,
+    log: str,
+    detail: dict[str, object],
+    *,
+    dead_letter: DeadLetter | None = None,
+    fallback_letter: DeadLetter | None = None,
+) -> Plan:
+    """A plan that acknowledges the message: this ending's record and metrics; a dead letter is
+    worth a warning."""
+    return Plan(
+        ending,
+        acknowledge=True,
+        record=record,
+        dead_letter=dead_letter,
+        fallback_letter=fallback_letter,
+        metrics=ENDINGS[ending].metrics,
+        log=log,
+        log_level="warning" if dead_letter is not None else "info",
+        detail=detail,
+    )
+
+
 def _bad_message(delivery: Delivery, bad: Unreadable) -> Plan:
     remedy = REMEDIES[Remedy.BAD_MESSAGE]
     record = None
@@ -281,13 +290,6 @@ def _bad_message(delivery: Delivery, bad: Unreadable) -> Plan:
         trade_key=bad.trade_key,
         attempts=delivery.receive_count,
     )
-    return Plan(
-        Ending.BAD_MESSAGE,
-        acknowledge=True,
-        record=record,
-        dead_letter=letter,
-        metrics=ENDINGS[Ending.BAD_MESSAGE].metrics,
-        log="bad message dead-lettered",
-        log_level="warning",
-        detail={"reason": bad.reason},
+    return _ended(
+        Ending.BAD_MESSAGE, record, "bad message dead-lettered", {"reason": bad.reason}, dead_letter=letter
     )
