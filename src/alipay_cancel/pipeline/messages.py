@@ -16,25 +16,17 @@ raw field values (they may hold control characters), only lengths, positions and
 from __future__ import annotations
 
 import json
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
-from alipay_cancel.pipeline.trade_identity import TradeIdentity, app_id_problem, merchant_id_problem
+from alipay_cancel.pipeline.message_fields import JsonObject, check_id, check_scope, check_token, json_type
+from alipay_cancel.pipeline.trade_identity import TradeIdentity
 
 # A real cancel message is well under 1 KiB; 256 KiB (the classic SQS limit) leaves room for an SNS
 # envelope and extra producer fields while bounding the work a hostile body can cause.
 MAX_BODY_CHARS = 256 * 1024
-MAX_ID_CHARS = 64  # Alipay: out_trade_no / trade_no are string[1,64]
-MAX_TOKEN_CHARS = 256  # real app_auth_tokens are ~40 ASCII characters; a bound keeps records small
-
 _ID_FIELDS = ("out_trade_no", "trade_no")
 _SNS_FIELDS = ("Type", "Message")
-# Ids are printable ASCII without space ("!" to "~"): Alipay's out_trade_no is letters, digits and
-# underscore, its trade_no digits. Anything else (Cyrillic U+0410, fullwidth U+FF11, a combining accent)
-# looks like a real id to a person but names no trade at Alipay, which then answers "no such trade"
-# while the real one stays paid: such a message is refused with the character it contains.
-_FIRST_ID_CHAR, _LAST_ID_CHAR = "!", "~"
 
 
 @dataclass(frozen=True)
@@ -72,14 +64,8 @@ class BadMessage(ValueError):
         self.trade_key = trade_key
 
 
-class _JsonObject(dict[str, Any]):
-    """A decoded JSON object that remembers which keys appeared more than once."""
-
-    duplicates: frozenset[str] = frozenset()
-
-
-def _object_pairs(pairs: list[tuple[str, Any]]) -> _JsonObject:
-    obj = _JsonObject()
+def _object_pairs(pairs: list[tuple[str, Any]]) -> JsonObject:
+    obj = JsonObject()
     seen_twice: set[str] = set()
     for key, value in pairs:
         if key in obj:
@@ -137,7 +123,7 @@ def _parse(body: str | bytes, default_app_id: str | None) -> CancelRequest:
         if not isinstance(inner_text, str):
             raise BadMessage(
                 "SNS notification's Message must be a string holding the JSON cancel request, "
-                f"got {_json_type(inner_text)}"
+                f"got {json_type(inner_text)}"
             )
         inner = _load_object(inner_text, "SNS notification's Message")
         if _is_sns_envelope(inner):
@@ -163,7 +149,7 @@ def _too_big(size: int, unit: str) -> str:
     )
 
 
-def _load_object(text: str, what: str) -> _JsonObject:
+def _load_object(text: str, what: str) -> JsonObject:
     try:
         value = _decoder.decode(text)
     except RecursionError:
@@ -176,18 +162,18 @@ def _load_object(text: str, what: str) -> _JsonObject:
         ) from None
     except ValueError as exc:  # NaN/Infinity, integers too long to convert
         raise BadMessage(f"{what} is not acceptable JSON ({exc}); expected plain strings") from None
-    if not isinstance(value, _JsonObject):
+    if not isinstance(value, JsonObject):
         raise BadMessage(
-            f"{what} must be a JSON object with out_trade_no and/or trade_no, got {_json_type(value)}"
+            f"{what} must be a JSON object with out_trade_no and/or trade_no, got {json_type(value)}"
         )
     return value
 
 
-def _is_sns_envelope(obj: _JsonObject) -> bool:
+def _is_sns_envelope(obj: JsonObject) -> bool:
     return obj.get("Type") == "Notification" and "Message" in obj
 
 
-def _check_duplicates(obj: _JsonObject, names: tuple[str, ...], where: str) -> None:
+def _check_duplicates(obj: JsonObject, names: tuple[str, ...], where: str) -> None:
     dup = [n for n in names if n in obj.duplicates]
     if dup:
         raise BadMessage(
@@ -196,18 +182,18 @@ def _check_duplicates(obj: _JsonObject, names: tuple[str, ...], where: str) -> N
         )
 
 
-def _request_from(obj: _JsonObject, default_app_id: str | None, where: str) -> CancelRequest:
+def _request_from(obj: JsonObject, default_app_id: str | None, where: str) -> CancelRequest:
     problems: list[str] = []
     ids: dict[str, str | None] = {}
     for name in _ID_FIELDS:
-        problem, value = _check_id(obj, name)
+        problem, value = check_id(obj, name)
         ids[name] = value
         if problem:
             problems.append(problem)
-    token_problem, token = _check_token(obj)
+    token_problem, token = check_token(obj)
     if token_problem:
         problems.append(token_problem)
-    scope_problems, app_id, merchant_id = _check_scope(obj, token_given=obj.get("app_auth_token") is not None)
+    scope_problems, app_id, merchant_id = check_scope(obj, token_given=obj.get("app_auth_token") is not None)
     problems += scope_problems
     if app_id is not None and app_id == default_app_id:
         app_id = None  # the default app named explicitly: the same trade as one naming no app
@@ -231,118 +217,3 @@ def _request_from(obj: _JsonObject, default_app_id: str | None, where: str) -> C
         app_id=app_id,
         merchant_id=merchant_id,
     )
-
-
-def _check_scope(obj: _JsonObject, *, token_given: bool) -> tuple[list[str], str | None, str | None]:
-    """(problems, app_id, merchant_id): which app and merchant the trade belongs to."""
-    problems: list[str] = []
-    values: dict[str, str | None] = {}
-    for name, check in (("app_id", app_id_problem), ("merchant_id", merchant_id_problem)):
-        value = obj.get(name)
-        values[name] = None
-        if name in obj.duplicates:
-            problems.append(f"{name} appears more than once; give it once")
-        elif value is None:
-            pass
-        elif not isinstance(value, str):
-            problems.append(f"{name} must be a string, got {_json_type(value)}")
-        elif (problem := check(value)) is not None:
-            problems.append(f"{name} {problem}")
-        else:
-            values[name] = value
-    merchant_given = obj.get("merchant_id") is not None
-    if token_given and not merchant_given:
-        problems.append(
-            "app_auth_token is given without merchant_id; an ISV call must say which merchant the "
-            "token belongs to (out_trade_no is unique per merchant only)"
-        )
-    elif merchant_given and not token_given:
-        problems.append(
-            "merchant_id is given without app_auth_token; give both for a call on behalf of a merchant, "
-            "or neither for the app's own trades"
-        )
-    return problems, values["app_id"], values["merchant_id"]
-
-
-def _check_id(obj: _JsonObject, name: str) -> tuple[str | None, str | None]:
-    """(problem, usable value)."""
-    if name in obj.duplicates:
-        return f"{name} appears more than once; give it once", None
-    value = obj.get(name)
-    if value is None:
-        return None, None
-    if not isinstance(value, str):
-        hint = " (ids must be JSON strings: numbers lose leading zeros and precision)"
-        return f"{name} must be a string, got {_json_type(value)}{hint}", None
-    if value == "":
-        return f"{name} is empty; expected 1 to {MAX_ID_CHARS} characters, or leave the field out", None
-    if len(value) > MAX_ID_CHARS:
-        return f"{name} is {len(value)} characters long; at most {MAX_ID_CHARS} are allowed", None
-    for position, char in enumerate(value, start=1):
-        if not _FIRST_ID_CHAR <= char <= _LAST_ID_CHAR:
-            return (
-                f"{name} contains {_describe_char(char)} at character {position}; ids are printable "
-                "ASCII (letters, digits, punctuation): no whitespace, control, non-ASCII or look-alike "
-                "characters",
-                None,
-            )
-    return None, value
-
-
-def _check_token(obj: _JsonObject) -> tuple[str | None, str | None]:
-    """(problem, token). Problems describe the token without ever quoting it."""
-    name = "app_auth_token"
-    if name in obj.duplicates:
-        return f"{name} appears more than once; give it once", None
-    value = obj.get(name)
-    if value is None:
-        return None, None
-    if not isinstance(value, str):
-        return f"{name} must be a string, got {_json_type(value)}", None
-    if value == "":
-        return f"{name} is empty; leave the field out for calls that are not on behalf of a merchant", None
-    if len(value) > MAX_TOKEN_CHARS:
-        return f"{name} is {len(value)} characters long; at most {MAX_TOKEN_CHARS} are allowed", None
-    for position, char in enumerate(value, start=1):
-        if not ("!" <= char <= "~"):
-            return (
-                f"{name} has a character that is not visible ASCII at character {position} "
-                "(value not shown); tokens are sent in an HTTP header",
-                None,
-            )
-    return None, value
-
-
-def _describe_char(char: str) -> str:
-    code = f"U+{ord(char):04X}"
-    try:
-        return f"{code} ({unicodedata.name(char).lower()})"
-    except ValueError:  # unnamed: controls, surrogates, unassigned
-        return f"{code} ({_category_names.get(unicodedata.category(char), 'invalid character')})"
-
-
-_category_names = {
-    "Cc": "control character",
-    "Cf": "format character",
-    "Cs": "lone surrogate",
-    "Co": "private-use character",
-    "Cn": "unassigned code point",
-}
-
-_JSON_TYPES: tuple[tuple[type, str], ...] = (
-    (bool, "a boolean"),
-    (int, "a number"),
-    (float, "a number"),
-    (str, "a string"),
-    (list, "an array"),
-    (dict, "an object"),
-)
-
-
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    for kind, label in _JSON_TYPES:
-        if isinstance(value, kind):
-            return label
-    return type(value).__name__
