@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alipay_cancel.alipay.responses import AlipayFailure, CancelSuccess, FailureKind
-from alipay_cancel.decisions.classification import Decision, OutcomeClass, RetryDelay, classify
+from alipay_cancel.decisions.classification import OutcomeClass, RetryDelay, classify
+from alipay_cancel.decisions.decision import Decision
 
 S = OutcomeClass.SUCCEEDED
 R = OutcomeClass.RETRY

@@ -25,13 +25,13 @@ Rules, in order of precedence:
 
 Reasons and remedies are built from codes only, never from Alipay's free text (which may echo the
 signed request, including the app_auth_token); codes are sanitised because unverified bodies are
-attacker-controlled.
+attacker-controlled (``decision``).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from alipay_cancel.alipay.responses import AlipayFailure, CancelOutcome, CancelSuccess, FailureKind
 from alipay_cancel.decisions.alipay_codes import BUSINESS_RULES as BUSINESS_RULES
@@ -47,25 +47,13 @@ from alipay_cancel.decisions.alipay_codes import (
 from alipay_cancel.decisions.alipay_codes import GATEWAY_RULES as GATEWAY_RULES
 from alipay_cancel.decisions.alipay_codes import OutcomeClass as OutcomeClass
 from alipay_cancel.decisions.alipay_codes import RetryDelay as RetryDelay
+from alipay_cancel.decisions.decision import Decision, decide, retry
 from alipay_cancel.decisions.trust_rules import (
     BAD_RESPONSE_SIGNATURE,
     UNEXPECTED_SIGNER,
     UNEXPECTED_SIGNER_PERSISTS,
 )
 
-
-@dataclass(frozen=True)
-class Decision:
-    outcome: OutcomeClass
-    reason: str  # one readable sentence: what happened
-    remedy: str | None = None  # what a person should do (terminal and config errors always have one)
-    delay: RetryDelay | None = None  # set for RETRY and CONFIG_ERROR
-    refresh_secret: bool = False  # bad response signature / Alipay says our signature is invalid
-    code: str | None = None
-    sub_code: str | None = None
-
-
-_R = OutcomeClass.RETRY
 _T = OutcomeClass.TERMINAL
 _C = OutcomeClass.CONFIG_ERROR
 
@@ -76,7 +64,6 @@ _BAD_ENDPOINT = Rule(
     "https://openapi.alipay.com (not .../gateway.do).",
 )
 _BUSINESS_SHAPE = re.compile(r"^[A-Z]{2,}\.[A-Z0-9_]+$")  # e.g. ACQ.SOMETHING_NEW
-_SAFE_CODE = re.compile(r"[^A-Za-z0-9._:-]")
 
 
 def classify(outcome: CancelOutcome, *, after_secret_refresh: bool = False) -> Decision:
@@ -88,7 +75,7 @@ def classify(outcome: CancelOutcome, *, after_secret_refresh: bool = False) -> D
     if isinstance(outcome, CancelSuccess):
         return _classify_success(outcome)
     if outcome.kind is FailureKind.UNEXPECTED_SIGNER:
-        return _decide(outcome, UNEXPECTED_SIGNER_PERSISTS if after_secret_refresh else UNEXPECTED_SIGNER)
+        return decide(outcome, UNEXPECTED_SIGNER_PERSISTS if after_secret_refresh else UNEXPECTED_SIGNER)
     decision = _classify_failure(outcome)
     if decision.outcome is OutcomeClass.TERMINAL and not outcome.verified:
         return replace(
@@ -132,19 +119,19 @@ def _classify_failure(f: AlipayFailure) -> Decision:
     kind = f.kind
     status = f.http_status
     if kind is FailureKind.TIMEOUT:
-        return _retry(f, "the call to Alipay timed out; whether the cancel happened is unknown")
+        return retry(f, "the call to Alipay timed out; whether the cancel happened is unknown")
     if kind is FailureKind.CONNECTION:
-        return _retry(f, "could not connect to Alipay (refused, reset, DNS or TLS failure)")
+        return retry(f, "could not connect to Alipay (refused, reset, DNS or TLS failure)")
     # For these three the client's message says exactly what was wrong; it is built by our parser
     # and transport from field names, sizes and code points, never from Alipay's text.
     if kind is FailureKind.MALFORMED:
-        return _retry(f, f"Alipay's response could not be used ({_detail(f)})")
+        return retry(f, f"Alipay's response could not be used ({_detail(f)})")
     if kind is FailureKind.NOT_OUR_ANSWER:
-        return _retry(f, f"Alipay's signed answer does not answer this request ({_detail(f)})")
+        return retry(f, f"Alipay's signed answer does not answer this request ({_detail(f)})")
     if kind is FailureKind.REFUSED_BODY:
-        return _retry(f, f"Alipay's answer was refused unread ({_detail(f)})")
+        return retry(f, f"Alipay's answer was refused unread ({_detail(f)})")
     if kind is FailureKind.BAD_SIGNATURE:
-        return _decide(f, BAD_RESPONSE_SIGNATURE)
+        return decide(f, BAD_RESPONSE_SIGNATURE)
     if kind is FailureKind.SERVICE_UNAVAILABLE:
         return _seed_gateway(f)
     if kind is FailureKind.BUSINESS:
@@ -152,9 +139,9 @@ def _classify_failure(f: AlipayFailure) -> Decision:
     # V3_ERROR or HTTP_ERROR: status first (5xx / 429 mean "later", whatever the body says); a rate
     # or quota limit (a 429, or a limit code under any status) waits longer.
     if status == 429 or gateway_rule(f.code) is RATE_LIMITED:
-        return _decide(f, RATE_LIMITED)
+        return decide(f, RATE_LIMITED)
     if status is not None and (status >= 500 or status in (408, 425)):
-        return _retry(f, f"Alipay answered HTTP {status}, a temporary failure")
+        return retry(f, f"Alipay answered HTTP {status}, a temporary failure")
     if kind is FailureKind.V3_ERROR and f.code:
         code = _normalise(f.code)
         rule = BUSINESS_RULES.get(code) or gateway_rule(f.code)
@@ -163,7 +150,7 @@ def _classify_failure(f: AlipayFailure) -> Decision:
         if rule is None and status == 400 and _BUSINESS_SHAPE.match(code):
             rule = _unknown_business(code)
         if rule is not None:
-            return _decide(f, rule)
+            return decide(f, rule)
     return _by_status(f)
 
 
@@ -174,15 +161,15 @@ def _seed_business(f: AlipayFailure) -> Decision:
     sub = _normalise(f.sub_code or "")
     if code == "40004":
         if sub in BUSINESS_RULES:
-            return _decide(f, BUSINESS_RULES[sub])
+            return decide(f, BUSINESS_RULES[sub])
         common = gateway_rule(sub)
         if common is not None:
-            return _decide(f, common)
+            return decide(f, common)
         if not sub:
-            return _retry(f, "Alipay reported a business failure (40004) without saying which")
+            return retry(f, "Alipay reported a business failure (40004) without saying which")
         if _looks_like_system_error(sub):
-            return _retry(f, "Alipay reported an internal error")
-        return _decide(f, _unknown_business(sub))
+            return retry(f, "Alipay reported an internal error")
+        return decide(f, _unknown_business(sub))
     if code in ("40001", "40002", "40006"):
         rule = gateway_rule(sub)
         if rule is None:
@@ -195,8 +182,8 @@ def _seed_business(f: AlipayFailure) -> Decision:
                 "version or similar): look up the sub_code in Alipay's public error codes and check the "
                 "signing secret and recent deployments.",
             )
-        return _decide(f, rule)
-    return _retry(f, "Alipay answered with an error code this service does not know")
+        return decide(f, rule)
+    return retry(f, "Alipay answered with an error code this service does not know")
 
 
 def _seed_gateway(f: AlipayFailure) -> Decision:
@@ -205,10 +192,10 @@ def _seed_gateway(f: AlipayFailure) -> Decision:
     if code == "20001":
         rule = gateway_rule(sub)
         if rule is not None:
-            return _decide(f, rule)
+            return decide(f, rule)
         if "app-auth-token" in sub:
-            return _decide(f, TOKEN_RULE)
-        return _decide(
+            return decide(f, TOKEN_RULE)
+        return decide(
             f,
             Rule(
                 _C,
@@ -217,7 +204,7 @@ def _seed_gateway(f: AlipayFailure) -> Decision:
                 "authorised this app for alipay.trade.cancel and signed the product).",
             ),
         )
-    return _retry(f, "Alipay's service was unavailable")
+    return retry(f, "Alipay's service was unavailable")
 
 
 def gateway_rule(code: str | None) -> Rule | None:
@@ -234,7 +221,7 @@ def gateway_rule(code: str | None) -> Rule | None:
 def _by_status(f: AlipayFailure) -> Decision:
     status = f.http_status
     if status in (401, 403):
-        return _decide(
+        return decide(
             f,
             Rule(
                 _C,
@@ -245,9 +232,9 @@ def _by_status(f: AlipayFailure) -> Decision:
             ),
         )
     if status in (404, 405):
-        return _decide(f, _BAD_ENDPOINT)
+        return decide(f, _BAD_ENDPOINT)
     if status is not None and 300 <= status < 400:
-        return _decide(
+        return decide(
             f,
             Rule(
                 _C,
@@ -256,8 +243,8 @@ def _by_status(f: AlipayFailure) -> Decision:
             ),
         )
     if status is None:
-        return _retry(f, "Alipay's answer was not understood")
-    return _retry(f, f"Alipay answered HTTP {status} with an error this service does not know")
+        return retry(f, "Alipay's answer was not understood")
+    return retry(f, f"Alipay answered HTTP {status} with an error this service does not know")
 
 
 def _unknown_business(code: str) -> Rule:
@@ -284,43 +271,3 @@ def _normalise(code: str) -> str:
 def _detail(f: AlipayFailure) -> str:
     text = "".join(ch for ch in f.message if ch.isascii() and ch.isprintable())[:300]
     return text.removeprefix(f"HTTP {f.http_status}: ") if f.http_status is not None else text
-
-
-def _safe(code: str | None) -> str | None:
-    if code is None:
-        return None
-    cleaned = _SAFE_CODE.sub("?", code.strip())[:64]
-    return cleaned or None
-
-
-def _label(f: AlipayFailure) -> str:
-    parts = []
-    if f.http_status is not None:
-        parts.append(f"HTTP {f.http_status}")
-    if f.code:
-        parts.append(f"code {_safe(f.code)}")
-    if f.sub_code:
-        parts.append(f"sub_code {_safe(f.sub_code)}")
-    parts.append(f.kind.value)
-    return ", ".join(parts)
-
-
-def _retry(f: AlipayFailure, what: str) -> Decision:
-    return _decide(f, Rule(_R, what))
-
-
-def _decide(f: AlipayFailure, rule: Rule) -> Decision:
-    delay: RetryDelay | None = None
-    if rule.outcome is OutcomeClass.RETRY:
-        delay = RetryDelay.SLOW if rule.slow else RetryDelay.NORMAL
-    elif rule.outcome is OutcomeClass.CONFIG_ERROR:
-        delay = RetryDelay.SLOW  # a person must act; do not burn the receive count meanwhile
-    return Decision(
-        outcome=rule.outcome,
-        reason=f"{rule.what} ({_label(f)})",
-        remedy=rule.remedy,
-        delay=delay,
-        refresh_secret=rule.refresh_secret,
-        code=_safe(f.code),
-        sub_code=_safe(f.sub_code),
-    )

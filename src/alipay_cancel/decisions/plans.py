@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from alipay_cancel.alipay.responses import CancelOutcome, CancelSuccess
-from alipay_cancel.decisions.classification import Decision
+from alipay_cancel.decisions.decision import Decision
 from alipay_cancel.decisions.endings import ENDINGS, Ending
 from alipay_cancel.stores.dead_letters import DeadLetter
 from alipay_cancel.stores.results import ResultRecord

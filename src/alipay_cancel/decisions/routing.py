@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from alipay_cancel.alipay.responses import CancelOutcome, CancelSuccess
-from alipay_cancel.decisions.classification import Decision, OutcomeClass, RetryDelay
+from alipay_cancel.decisions.classification import OutcomeClass, RetryDelay
+from alipay_cancel.decisions.decision import Decision
 from alipay_cancel.decisions.endings import (
     ENDINGS,
     INFRASTRUCTURE_ERROR_METRIC,
