@@ -17,7 +17,12 @@ from urllib.parse import urlsplit
 
 from alipay_cancel.alipay.endpoint import EXAMPLE as EXAMPLE_ENDPOINT
 from alipay_cancel.alipay.endpoint import validate_endpoint
-from alipay_cancel.decisions.retry_policy import MAX_HORIZON_SECONDS, RetrySchedule, schedule_problems
+from alipay_cancel.decisions.retry_policy import (
+    MAX_HORIZON_SECONDS,
+    SQS_MAX_RETENTION_SECONDS,
+    RetrySchedule,
+    schedule_problems,
+)
 from alipay_cancel.pipeline.trade_identity import app_id_problem
 
 
@@ -33,7 +38,7 @@ class Config:
     idempotency_table: str  # IDEMPOTENCY_TABLE_NAME (required)
     dead_letter_queue_url: str  # DEAD_LETTER_QUEUE_URL (required)
     cancel_queue_url: str  # CANCEL_QUEUE_URL (required): for ChangeMessageVisibility on retries
-    alipay_endpoint: str = "https://openapi.alipay.com"  # ALIPAY_ENDPOINT
+    alipay_endpoint: str = EXAMPLE_ENDPOINT  # ALIPAY_ENDPOINT
     connect_timeout: float = 3.0  # ALIPAY_CONNECT_TIMEOUT_SECONDS
     read_timeout: float = 10.0  # ALIPAY_READ_TIMEOUT_SECONDS
     response_max_age_seconds: int = 300  # ALIPAY_RESPONSE_MAX_AGE_SECONDS: alipay-timestamp freshness
@@ -44,7 +49,7 @@ class Config:
     retry_max_seconds: int = 3600  # RETRY_MAX_SECONDS (SQS caps visibility at 43200)
     retry_slow_base_seconds: int = 900  # RETRY_SLOW_BASE_SECONDS: merchant balance and the like
     secret_max_age_seconds: int = 300  # SECRET_MAX_AGE_SECONDS: signing-material cache per container
-    idempotency_expiry_seconds: int = 2419200  # IDEMPOTENCY_EXPIRY_SECONDS: >= queue + DLQ retention
+    idempotency_expiry_seconds: int = 2_419_200  # IDEMPOTENCY_EXPIRY_SECONDS: 28 d >= queue + DLQ retention
     # Further apps' secrets are named <prefix><app_id>; "" = the default app only.
     app_secret_prefix: str = ""  # ALIPAY_APP_SECRET_PREFIX
     # How long a message can live: re-enqueues of a kept message stop at the queue's retention, and a
@@ -81,10 +86,9 @@ _INTS = {
     "RETRY_SLOW_BASE_SECONDS": (0, 43200),
     "SECRET_MAX_AGE_SECONDS": (0, 86400),  # 0 = re-read on every use; a day is plenty for rotation
     "IDEMPOTENCY_EXPIRY_SECONDS": (1, 31_536_000),  # up to a year
-    "CANCEL_QUEUE_RETENTION_SECONDS": (60, 1_209_600),  # SQS MessageRetentionPeriod range
-    "DEAD_LETTER_RETENTION_SECONDS": (60, 1_209_600),
+    "CANCEL_QUEUE_RETENTION_SECONDS": (60, SQS_MAX_RETENTION_SECONDS),  # SQS MessageRetentionPeriod range
+    "DEAD_LETTER_RETENTION_SECONDS": (60, SQS_MAX_RETENTION_SECONDS),
 }
-DEFAULT_IDEMPOTENCY_EXPIRY = 2_419_200  # 28 days: both queues' longest retention
 # Secrets Manager secret names: letters, digits and /_+=.@- (the app id is appended to the prefix).
 _SECRET_PREFIX_RE = re.compile(r"[A-Za-z0-9/_+=.@-]{1,480}")
 _INT_RE = re.compile(r"[0-9]+")
@@ -92,7 +96,10 @@ _FLOAT_RE = re.compile(r"[0-9]+(\.[0-9]+)?|\.[0-9]+")
 
 
 def load_config(environ: Mapping[str, str]) -> Config:
-    """Raise ``ConfigError`` naming the first missing or invalid variable (and any others)."""
+    """Raise ``ConfigError`` naming the first missing or invalid variable (and any others).
+
+    An optional variable that is unset or empty takes its field's default in ``Config`` (the one
+    place each default is written)."""
     problems: list[str] = []
 
     def required(name: str) -> str:
@@ -156,19 +163,19 @@ def load_config(environ: Mapping[str, str]) -> Config:
     dead_letter_queue_url = _queue_url("DEAD_LETTER_QUEUE_URL", required("DEAD_LETTER_QUEUE_URL"), problems)
     cancel_queue_url = _queue_url("CANCEL_QUEUE_URL", required("CANCEL_QUEUE_URL"), problems)
     endpoint = _endpoint(optional("ALIPAY_ENDPOINT"), problems)
-    connect_timeout = seconds("ALIPAY_CONNECT_TIMEOUT_SECONDS", 3.0)
-    read_timeout = seconds("ALIPAY_READ_TIMEOUT_SECONDS", 10.0)
-    response_max_age = integer("ALIPAY_RESPONSE_MAX_AGE_SECONDS", 300)
-    max_concurrency = integer("MAX_CONCURRENCY", 10)
-    max_receive_count = integer("MAX_RECEIVE_COUNT", 60)
-    retry_horizon = integer("RETRY_HORIZON_SECONDS", 86400)
-    retry_base = integer("RETRY_BASE_SECONDS", 30)
-    retry_max = integer("RETRY_MAX_SECONDS", 3600)
-    retry_slow_base = integer("RETRY_SLOW_BASE_SECONDS", 900)
-    secret_max_age = integer("SECRET_MAX_AGE_SECONDS", 300)
-    idempotency_expiry = integer("IDEMPOTENCY_EXPIRY_SECONDS", DEFAULT_IDEMPOTENCY_EXPIRY)
-    queue_retention = integer("CANCEL_QUEUE_RETENTION_SECONDS", 1_209_600)
-    dead_letter_retention = integer("DEAD_LETTER_RETENTION_SECONDS", 1_209_600)
+    connect_timeout = seconds("ALIPAY_CONNECT_TIMEOUT_SECONDS", Config.connect_timeout)
+    read_timeout = seconds("ALIPAY_READ_TIMEOUT_SECONDS", Config.read_timeout)
+    response_max_age = integer("ALIPAY_RESPONSE_MAX_AGE_SECONDS", Config.response_max_age_seconds)
+    max_concurrency = integer("MAX_CONCURRENCY", Config.max_concurrency)
+    max_receive_count = integer("MAX_RECEIVE_COUNT", Config.max_receive_count)
+    retry_horizon = integer("RETRY_HORIZON_SECONDS", Config.retry_horizon_seconds)
+    retry_base = integer("RETRY_BASE_SECONDS", Config.retry_base_seconds)
+    retry_max = integer("RETRY_MAX_SECONDS", Config.retry_max_seconds)
+    retry_slow_base = integer("RETRY_SLOW_BASE_SECONDS", Config.retry_slow_base_seconds)
+    secret_max_age = integer("SECRET_MAX_AGE_SECONDS", Config.secret_max_age_seconds)
+    idempotency_expiry = integer("IDEMPOTENCY_EXPIRY_SECONDS", Config.idempotency_expiry_seconds)
+    queue_retention = integer("CANCEL_QUEUE_RETENTION_SECONDS", Config.queue_retention_seconds)
+    dead_letter_retention = integer("DEAD_LETTER_RETENTION_SECONDS", Config.dead_letter_retention_seconds)
     if not problems:  # the schedule as a whole, once every number is valid on its own
         problems += schedule_problems(
             RetrySchedule(retry_horizon, retry_base, retry_max, retry_slow_base, max_receive_count)
@@ -233,9 +240,9 @@ def _queue_url(name: str, value: str, problems: list[str]) -> str:
 
 def _endpoint(value: str | None, problems: list[str]) -> str:
     if value is None:
-        return EXAMPLE_ENDPOINT
+        return Config.alipay_endpoint
     try:
         return validate_endpoint(value)
     except ValueError as exc:
         problems.append(f"ALIPAY_ENDPOINT {exc}")
-        return EXAMPLE_ENDPOINT
+        return Config.alipay_endpoint
