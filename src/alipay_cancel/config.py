@@ -13,6 +13,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from alipay_cancel.alipay.endpoint import EXAMPLE as EXAMPLE_ENDPOINT
@@ -20,6 +21,7 @@ from alipay_cancel.alipay.endpoint import validate_endpoint
 from alipay_cancel.decisions.retry_policy import (
     MAX_HORIZON_SECONDS,
     SQS_MAX_RETENTION_SECONDS,
+    SQS_MAX_VISIBILITY_SECONDS,
     RetrySchedule,
     schedule_problems,
 )
@@ -69,25 +71,31 @@ class Config:
         )
 
 
-# (name, minimum, maximum) for the numeric variables; the bounds are why, in short:
+# The optional numbers: variable → (Config field, whose default applies when unset, minimum, maximum),
+# in the order they are read; the bounds are why, in short:
 _FLOATS = {
-    "ALIPAY_CONNECT_TIMEOUT_SECONDS": (0.0, 60.0),  # > 0; longer than a minute is never a healthy connect
-    "ALIPAY_READ_TIMEOUT_SECONDS": (0.0, 900.0),  # > 0; Lambda runs at most 900 s
+    # > 0; longer than a minute is never a healthy connect
+    "ALIPAY_CONNECT_TIMEOUT_SECONDS": ("connect_timeout", 0.0, 60.0),
+    "ALIPAY_READ_TIMEOUT_SECONDS": ("read_timeout", 0.0, 900.0),  # > 0; Lambda runs at most 900 s
 }
 _INTS = {
     # a signed answer older (or newer) than this is not believed; under 30 s a normal clock skew
     # would refuse good answers, over an hour a replay window is wide open
-    "ALIPAY_RESPONSE_MAX_AGE_SECONDS": (30, 3600),
-    "MAX_CONCURRENCY": (1, 100),
-    "MAX_RECEIVE_COUNT": (1, 1000),  # SQS redrive maxReceiveCount range
-    "RETRY_HORIZON_SECONDS": (1, MAX_HORIZON_SECONDS),  # a week: half the queue's 14-day retention
-    "RETRY_BASE_SECONDS": (0, 43200),  # SQS visibility timeout range; 0: no backoff (tests only)
-    "RETRY_MAX_SECONDS": (0, 43200),
-    "RETRY_SLOW_BASE_SECONDS": (0, 43200),
-    "SECRET_MAX_AGE_SECONDS": (0, 86400),  # 0 = re-read on every use; a day is plenty for rotation
-    "IDEMPOTENCY_EXPIRY_SECONDS": (1, 31_536_000),  # up to a year
-    "CANCEL_QUEUE_RETENTION_SECONDS": (60, SQS_MAX_RETENTION_SECONDS),  # SQS MessageRetentionPeriod range
-    "DEAD_LETTER_RETENTION_SECONDS": (60, SQS_MAX_RETENTION_SECONDS),
+    "ALIPAY_RESPONSE_MAX_AGE_SECONDS": ("response_max_age_seconds", 30, 3600),
+    "MAX_CONCURRENCY": ("max_concurrency", 1, 100),
+    "MAX_RECEIVE_COUNT": ("max_receive_count", 1, 1000),  # SQS redrive maxReceiveCount range
+    # a week: half the queue's 14-day retention
+    "RETRY_HORIZON_SECONDS": ("retry_horizon_seconds", 1, MAX_HORIZON_SECONDS),
+    # SQS visibility timeout range; 0: no backoff (tests only)
+    "RETRY_BASE_SECONDS": ("retry_base_seconds", 0, SQS_MAX_VISIBILITY_SECONDS),
+    "RETRY_MAX_SECONDS": ("retry_max_seconds", 0, SQS_MAX_VISIBILITY_SECONDS),
+    "RETRY_SLOW_BASE_SECONDS": ("retry_slow_base_seconds", 0, SQS_MAX_VISIBILITY_SECONDS),
+    # 0 = re-read on every use; a day is plenty for rotation
+    "SECRET_MAX_AGE_SECONDS": ("secret_max_age_seconds", 0, 86400),
+    "IDEMPOTENCY_EXPIRY_SECONDS": ("idempotency_expiry_seconds", 1, 31_536_000),  # up to a year
+    # SQS MessageRetentionPeriod range
+    "CANCEL_QUEUE_RETENTION_SECONDS": ("queue_retention_seconds", 60, SQS_MAX_RETENTION_SECONDS),
+    "DEAD_LETTER_RETENTION_SECONDS": ("dead_letter_retention_seconds", 60, SQS_MAX_RETENTION_SECONDS),
 }
 # Secrets Manager secret names: letters, digits and /_+=.@- (the app id is appended to the prefix).
 _SECRET_PREFIX_RE = re.compile(r"[A-Za-z0-9/_+=.@-]{1,480}")
@@ -120,11 +128,10 @@ def load_config(environ: Mapping[str, str]) -> Config:
             return None
         return value.strip()
 
-    def integer(name: str, default: int) -> int:
+    def integer(name: str, default: int, low: int, high: int) -> int:
         text = optional(name)
         if text is None:
             return default
-        low, high = _INTS[name]
         if not _INT_RE.fullmatch(text):
             problems.append(f"{name} must be a whole number of {_unit(name)} between {low} and {high}")
             return default
@@ -134,11 +141,10 @@ def load_config(environ: Mapping[str, str]) -> Config:
             return default
         return number
 
-    def seconds(name: str, default: float) -> float:
+    def seconds(name: str, default: float, low: float, high: float) -> float:
         text = optional(name)
         if text is None:
             return default
-        low, high = _FLOATS[name]
         number = float(text) if _FLOAT_RE.fullmatch(text) else math.nan
         if math.isnan(number):
             problems.append(f"{name} must be a number of seconds, e.g. 3 or 2.5")
@@ -163,42 +169,12 @@ def load_config(environ: Mapping[str, str]) -> Config:
     dead_letter_queue_url = _queue_url("DEAD_LETTER_QUEUE_URL", required("DEAD_LETTER_QUEUE_URL"), problems)
     cancel_queue_url = _queue_url("CANCEL_QUEUE_URL", required("CANCEL_QUEUE_URL"), problems)
     endpoint = _endpoint(optional("ALIPAY_ENDPOINT"), problems)
-    connect_timeout = seconds("ALIPAY_CONNECT_TIMEOUT_SECONDS", Config.connect_timeout)
-    read_timeout = seconds("ALIPAY_READ_TIMEOUT_SECONDS", Config.read_timeout)
-    response_max_age = integer("ALIPAY_RESPONSE_MAX_AGE_SECONDS", Config.response_max_age_seconds)
-    max_concurrency = integer("MAX_CONCURRENCY", Config.max_concurrency)
-    max_receive_count = integer("MAX_RECEIVE_COUNT", Config.max_receive_count)
-    retry_horizon = integer("RETRY_HORIZON_SECONDS", Config.retry_horizon_seconds)
-    retry_base = integer("RETRY_BASE_SECONDS", Config.retry_base_seconds)
-    retry_max = integer("RETRY_MAX_SECONDS", Config.retry_max_seconds)
-    retry_slow_base = integer("RETRY_SLOW_BASE_SECONDS", Config.retry_slow_base_seconds)
-    secret_max_age = integer("SECRET_MAX_AGE_SECONDS", Config.secret_max_age_seconds)
-    idempotency_expiry = integer("IDEMPOTENCY_EXPIRY_SECONDS", Config.idempotency_expiry_seconds)
-    queue_retention = integer("CANCEL_QUEUE_RETENTION_SECONDS", Config.queue_retention_seconds)
-    dead_letter_retention = integer("DEAD_LETTER_RETENTION_SECONDS", Config.dead_letter_retention_seconds)
-    if not problems:  # the schedule as a whole, once every number is valid on its own
-        problems += schedule_problems(
-            RetrySchedule(retry_horizon, retry_base, retry_max, retry_slow_base, max_receive_count)
-        )
-    if not problems and retry_horizon >= queue_retention:
-        problems.append(
-            f"RETRY_HORIZON_SECONDS ({retry_horizon}) must be shorter than CANCEL_QUEUE_RETENTION_SECONDS "
-            f"({queue_retention}): the queue would drop messages still being retried"
-        )
-    # A message lives up to the queue's retention, then the dead-letter queue's before a redrive: a
-    # success forgotten sooner lets a late duplicate or a redrive cancel the trade again.
-    lifetime = queue_retention + dead_letter_retention
-    if idempotency_expiry < lifetime:
-        problems.append(
-            f"IDEMPOTENCY_EXPIRY_SECONDS ({idempotency_expiry}) is shorter than a message can live: "
-            f"CANCEL_QUEUE_RETENTION_SECONDS ({queue_retention}) + DEAD_LETTER_RETENTION_SECONDS "
-            f"({dead_letter_retention}) = {lifetime}; a duplicate arriving later would cancel again. "
-            f"Set it (template parameter IdempotencyExpirySeconds) to at least {lifetime}"
-        )
-
-    if problems:
-        raise ConfigError("; ".join(problems))
-    return Config(
+    # Each unset number takes its Config field's default: the one place that value is written.
+    numbers: dict[str, Any] = {
+        f: seconds(name, getattr(Config, f), low, high) for name, (f, low, high) in _FLOATS.items()
+    }
+    numbers |= {f: integer(name, getattr(Config, f), low, high) for name, (f, low, high) in _INTS.items()}
+    config = Config(
         secret_id=secret_id,
         default_app_id=default_app_id,
         results_table=results_table,
@@ -206,21 +182,31 @@ def load_config(environ: Mapping[str, str]) -> Config:
         dead_letter_queue_url=dead_letter_queue_url,
         cancel_queue_url=cancel_queue_url,
         alipay_endpoint=endpoint,
-        connect_timeout=connect_timeout,
-        read_timeout=read_timeout,
-        response_max_age_seconds=response_max_age,
-        max_concurrency=max_concurrency,
-        max_receive_count=max_receive_count,
-        retry_horizon_seconds=retry_horizon,
-        retry_base_seconds=retry_base,
-        retry_max_seconds=retry_max,
-        retry_slow_base_seconds=retry_slow_base,
-        secret_max_age_seconds=secret_max_age,
-        idempotency_expiry_seconds=idempotency_expiry,
         app_secret_prefix=app_secret_prefix,
-        queue_retention_seconds=queue_retention,
-        dead_letter_retention_seconds=dead_letter_retention,
+        **numbers,
     )
+    horizon, queue_retention = config.retry_horizon_seconds, config.queue_retention_seconds
+    if not problems:  # the schedule as a whole, once every number is valid on its own
+        problems += schedule_problems(config.retry_schedule)
+    if not problems and horizon >= queue_retention:
+        problems.append(
+            f"RETRY_HORIZON_SECONDS ({horizon}) must be shorter than CANCEL_QUEUE_RETENTION_SECONDS "
+            f"({queue_retention}): the queue would drop messages still being retried"
+        )
+    # A message lives up to the queue's retention, then the dead-letter queue's before a redrive: a
+    # success forgotten sooner lets a late duplicate or a redrive cancel the trade again.
+    lifetime = queue_retention + config.dead_letter_retention_seconds
+    if config.idempotency_expiry_seconds < lifetime:
+        problems.append(
+            f"IDEMPOTENCY_EXPIRY_SECONDS ({config.idempotency_expiry_seconds}) is shorter than a message "
+            f"can live: CANCEL_QUEUE_RETENTION_SECONDS ({queue_retention}) + DEAD_LETTER_RETENTION_SECONDS "
+            f"({config.dead_letter_retention_seconds}) = {lifetime}; a duplicate arriving later would cancel "
+            f"again. Set it (template parameter IdempotencyExpirySeconds) to at least {lifetime}"
+        )
+
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return config
 
 
 def _unit(name: str) -> str:
