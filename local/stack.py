@@ -1,16 +1,20 @@
 """The whole AWS side of the app on loopback, plus the Alipay gateway emulator, with no AWS account.
 
-- a moto server in a SUBPROCESS (``python -m moto.server``: a real process boundary, real HTTP),
-  in its own process group so stopping it stops everything it started;
+- a moto server in a SUBPROCESS (``python -m local.moto_atomic``: moto's own server app, each request
+  processed atomically as AWS does; a real process boundary, real HTTP), in its own process group so
+  stopping it stops everything it started;
 - the Alipay gateway emulator (``local.alipay_gateway``) in-process, with throwaway keys (or what
   ``gateway_factory`` builds: the benchmarks run it as a child process);
 - the queue, dead-letter queue, tables and signing-material secret created with the settings read
   from ``template.yaml`` (``local.provision``);
-- the environment the Lambda would see (``LocalStack.lambda_env``), ``applied_env()`` to run the
-  handler in-process with it, and an ``EsmDriver`` built from the template's event source settings.
+- the environment the Lambda would see (``LocalStack.lambda_env``); ``environments()`` runs the
+  function as Lambda does (``local.lambda_environment``: awslambdaric processes), and ``driver()`` is
+  the event source mapping built from the template's settings (``local.esm_driver``).
+  ``applied_env()`` runs the handler in-process instead (fast tests of logic, benchmarks).
 
 Use it as a context manager (free ports; tests, demo, chaos) or run ``python -m local.stack``
-(``make local-stack``; moto on 4566, the gateway on 8089) to keep it up for ``sam local invoke``.
+(``make local-stack``; moto on 4566, the gateway on 8089): the whole pipeline runs until stopped, so a
+message sent to the queue (``python -m ops.cli enqueue``) ends in a result (``ops.cli result``).
 """
 
 from __future__ import annotations
@@ -35,8 +39,9 @@ from typing import Any, Protocol
 
 from local.alipay_gateway.gateway_state import GatewayConfig
 from local.alipay_gateway.server import GatewayServer
-from local.esm_driver import EsmConfig, EsmDriver, Handler
+from local.esm_driver import EsmConfig, EsmDriver, Function, Handler
 from local.keygen import KeyMaterial, generate_key_material
+from local.lambda_environment import EnvironmentPool, FunctionSpec, LogSink, stderr_sink
 from local.provision import Provisioned, aws_client, lambda_environment, provision
 from local.template_settings import DEFAULT_TEMPLATE, REPO_ROOT, TemplateSettings, read_template_settings
 
@@ -120,12 +125,14 @@ class MotoServer:
             log = open(self.log_path, "ab")  # the child owns it for its lifetime
             try:
                 env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+                env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
                 self.proc = subprocess.Popen(
-                    [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(self.port)],
+                    [sys.executable, "-m", "local.moto_atomic", "-H", LOOPBACK, "-p", str(self.port)],
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
                     env=env,
+                    cwd=str(REPO_ROOT),
                     start_new_session=True,
                     preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
                 )
@@ -155,6 +162,21 @@ class MotoServer:
             except Exception:  # noqa: BLE001 - not listening yet
                 time.sleep(0.1)
         return False
+
+    def set_rules(self, rules: list[dict[str, Any]]) -> dict[str, Any]:
+        """Fault rules of ``local.moto_atomic`` (kill or stall an environment at an operation)."""
+        import requests
+
+        answer = requests.post(f"{self.url}/__atomic/rules", json=rules, timeout=10)
+        answer.raise_for_status()
+        return dict(answer.json())
+
+    def stats(self) -> dict[str, Any]:
+        import requests
+
+        answer = requests.get(f"{self.url}/__atomic/stats", timeout=10)
+        answer.raise_for_status()
+        return dict(answer.json())
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -309,8 +331,41 @@ class LocalStack:
         values.update(overrides)
         return EsmConfig(**values)
 
-    def driver(self, handler: Handler, **overrides: Any) -> EsmDriver:
-        return EsmDriver(handler, self.esm_config(**overrides), dlq_url=self.resources.dlq_url)
+    def function_spec(
+        self,
+        *,
+        timeout: float | None = None,
+        bootstrap_module: str = "awslambdaric",
+        extra_env: Mapping[str, str] | None = None,
+    ) -> FunctionSpec:
+        """The function as the template declares it, with this stack's environment."""
+        res = self.resources
+        return FunctionSpec(
+            environment=dict(self.lambda_env),
+            function_name=res.function_name,
+            function_arn=res.function_arn,
+            memory_mb=self.settings.function.memory_size,
+            timeout_seconds=float(timeout if timeout is not None else self.settings.function.timeout),
+            handler=self.settings.function.handler,
+            bootstrap_module=bootstrap_module,
+            extra_env=dict(extra_env or {}),
+        )
+
+    def environments(
+        self,
+        *,
+        log_sink: LogSink = stderr_sink,
+        max_environments: int | None = None,
+        **spec: Any,
+    ) -> EnvironmentPool:
+        """Execution environments (awslambdaric processes), at most the template's MaximumConcurrency."""
+        limit = max_environments or self.settings.event_source.maximum_concurrency or 5
+        return EnvironmentPool(self.function_spec(**spec), limit, log_sink)
+
+    def driver(self, function: Handler | Function, **overrides: Any) -> EsmDriver:
+        """The event source mapping over ``function``: an ``environments()`` pool (as Lambda runs it)
+        or a handler callable (in-process, fast tests of logic)."""
+        return EsmDriver(function, self.esm_config(**overrides), dlq_url=self.resources.dlq_url)
 
     def seed_event_trades(self, events_dir: Path = REPO_ROOT / "events") -> list[dict[str, Any]]:
         """Seed the emulator with the trades the ``events/*.json`` files name, so ``sam local invoke``
