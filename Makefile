@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TOOLS := .tools/venv
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: test lint typecheck template-check pytest pytest-lambda-runtime demo local-stack gateway chaos bench clean
+.PHONY: test lint typecheck template-check pytest pytest-lambda-runtime demo local-stack invoke gateway chaos bench clean
 
 # The Lambda runs Python 3.13: the package's tests also run under it when it is installed (pyenv).
 PY313 ?= $(shell for p in $(HOME)/.pyenv/versions/3.13*/bin/python3.13 $$(command -v python3.13); do \
@@ -64,6 +64,11 @@ demo: $(VENV)/.installed
 
 local-stack: $(VENV)/.installed
 	$(PY) -m local.stack $(STACK_ARGS)
+
+# One event through the function in an awslambdaric process (no Docker): make invoke EVENT=events/x.json
+EVENT ?= events/cancel-by-out-trade-no.json
+invoke: $(VENV)/.installed
+	$(PY) -m local.invoke $(EVENT) $(INVOKE_ARGS)
 
 gateway: $(VENV)/.installed
 	$(PY) -m local.alipay_gateway $(GATEWAY_ARGS)

@@ -374,6 +374,34 @@ class EsmDriver:
                     self._busy -= 1
 
     # --- the run -------------------------------------------------------------------------------
+    def _start_pollers(self) -> list[threading.Thread]:
+        self._stop.clear()
+        threads = [
+            threading.Thread(target=self._poller, name=f"esm-poller-{i}", daemon=True)
+            for i in range(max(1, self.config.maximum_concurrency))
+        ]
+        for t in threads:
+            t.start()
+        return threads
+
+    def _stop_pollers(self, threads: list[threading.Thread], join_timeout: float | None) -> None:
+        self._stop.set()
+        wait = self.config.poll_wait_seconds + self.config.function_timeout + 5
+        end = time.monotonic() + (wait if join_timeout is None else join_timeout)
+        for t in threads:
+            t.join(timeout=max(0.0, end - time.monotonic()))
+
+    def run_until_stopped(self, stop: threading.Event, *, join_timeout: float = 2.0) -> DriverStats:
+        """Poll until ``stop`` is set (``make local-stack``). Pollers still inside an invocation are
+        left to the caller, who closes the environments (they are daemon threads)."""
+        threads = self._start_pollers()
+        try:
+            while not stop.wait(0.2):
+                pass
+        finally:
+            self._stop_pollers(threads, join_timeout)
+        return self.stats
+
     def run_until_drained(
         self,
         *,
@@ -385,15 +413,9 @@ class EsmDriver:
     ) -> DriveResult:
         """Poll until the queue holds nothing visible, in flight or delayed on ``stable_checks``
         consecutive checks with no batch in hand (or until the safety deadline)."""
-        self._stop.clear()
         monitor = self._client_factory()
-        threads = [
-            threading.Thread(target=self._poller, name=f"esm-poller-{i}", daemon=True)
-            for i in range(max(1, self.config.maximum_concurrency))
-        ]
+        threads = self._start_pollers()
         started = time.monotonic()
-        for t in threads:
-            t.start()
         stable = 0
         last_progress = 0.0
         drained = False
@@ -417,9 +439,7 @@ class EsmDriver:
                 if elapsed > deadline_seconds:
                     break
         finally:
-            self._stop.set()
-            for t in threads:
-                t.join(timeout=self.config.poll_wait_seconds + self.config.function_timeout + 5)
+            self._stop_pollers(threads, None)
         return DriveResult(drained, time.monotonic() - started, self.stats, depth)
 
 

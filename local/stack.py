@@ -41,7 +41,7 @@ from local.alipay_gateway.gateway_state import GatewayConfig
 from local.alipay_gateway.server import GatewayServer
 from local.esm_driver import EsmConfig, EsmDriver, Function, Handler
 from local.keygen import KeyMaterial, generate_key_material
-from local.lambda_environment import EnvironmentPool, FunctionSpec, LogSink, stderr_sink
+from local.lambda_environment import EnvironmentPool, FileSink, FunctionSpec, LogSink, stderr_sink
 from local.provision import Provisioned, aws_client, lambda_environment, provision
 from local.template_settings import DEFAULT_TEMPLATE, REPO_ROOT, TemplateSettings, read_template_settings
 
@@ -414,19 +414,21 @@ class LocalStack:
             f"  tables:           {res.results_table}, {res.idempotency_table}",
             f"  secret:           {res.secret_id}",
             "",
-            "Invoke the real function in Docker against it (SAM CLI; the emulator knows the events' trades):",
-            "  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1",
+            "The function runs here as Lambda runs it: the event source polls the queue and invokes up to",
+            f"MaximumConcurrency ({self.settings.event_source.maximum_concurrency}) execution environments "
+            "(awslambdaric processes). Send a message and read its result:",
+            f"  export AWS_ENDPOINT_URL={self.moto_url} AWS_REGION=us-east-1 "
+            "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing",
+            f"  python -m ops.cli enqueue --queue-url {res.queue_url} --out-trade-no DEMO-UNPAID-0001",
+            f"  python -m ops.cli result --table {res.results_table} DEMO-UNPAID-0001",
+            "",
+            "Or invoke it in Docker against the same stack (SAM CLI; the emulator knows the events'",
+            "trades; the template builds arm64, so on an x86 host use an arm64 emulator or `make invoke`):",
             "  sam build",
             f"  sam local invoke CancelFunction -e events/{example} --env-vars events/env.local.json "
             "--docker-network host",
             "",
-            "Send it a message and look at the outcome with the AWS CLI or the ops CLI:",
-            f"  aws --endpoint-url {self.moto_url} --region us-east-1 sqs send-message \\",
-            f'      --queue-url {res.queue_url} --message-body \'{{"out_trade_no": "DEMO-1"}}\'',
-            f"  aws --endpoint-url {self.moto_url} --region us-east-1 dynamodb scan \\",
-            f"      --table-name {res.results_table}",
-            "",
-            "Press Ctrl-C to stop (the moto server and the emulator stop with it).",
+            "Press Ctrl-C to stop (the environments, the moto server and the emulator stop with it).",
         ]
         return "\n".join(lines)
 
@@ -449,36 +451,46 @@ def _ids_in_body(body: str) -> tuple[str | None, str | None] | None:
     return (out_trade_no if out_ok else None, trade_no if no_ok else None)
 
 
-def _raise_system_exit(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Keep the local stack (moto + Alipay emulator) running.")
+    parser = argparse.ArgumentParser(
+        description="Run the whole pipeline locally until stopped: queue -> event source -> function."
+    )
     parser.add_argument("--moto-port", type=int, default=DEFAULT_MOTO_PORT)
     parser.add_argument("--gateway-port", type=int, default=DEFAULT_GATEWAY_PORT)
     parser.add_argument("--aes", action="store_true", help="AES-encrypt bodies (secret gets encrypt_key)")
     parser.add_argument("--cert-mode", action="store_true", help="certificate mode instead of public keys")
     parser.add_argument("--keys-out", type=Path, help="also write the throwaway key files here")
+    parser.add_argument(
+        "--function-log", type=Path, help="the function's log (its CloudWatch; default: a temp file)"
+    )
     args = parser.parse_args(argv)
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _raise_system_exit)
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, request_stop)
     stack = LocalStack(
         moto_port=args.moto_port, gateway_port=args.gateway_port, aes=args.aes, cert_mode=args.cert_mode
     )
-    try:
-        with stack:
-            if args.keys_out:
-                from local.keygen import write_key_files
+    log_path = args.function_log or Path(tempfile.mkdtemp(prefix="alipay-cancel-stack-")) / "function.log"
+    with stack, open(log_path, "a", encoding="utf-8") as log:
+        if args.keys_out:
+            from local.keygen import write_key_files
 
-                write_key_files(stack.key_material, args.keys_out)
-            seeded = stack.seed_event_trades()
-            print(stack.usage(), flush=True)
-            print(f"(seeded {len(seeded)} trades from events/*.json into the emulator)", flush=True)
-            while True:
-                time.sleep(3600)
-    except KeyboardInterrupt:
-        print("\nstopped.")
+            write_key_files(stack.key_material, args.keys_out)
+        seeded = stack.seed_event_trades()
+        print(stack.usage(), flush=True)
+        print(f"(seeded {len(seeded)} trades from events/*.json into the emulator)", flush=True)
+        print(f"Function log: {log_path}", flush=True)
+        with stack.environments(log_sink=FileSink(log)) as pool:
+            stats = stack.driver(pool).run_until_stopped(stop)
+    print(
+        f"\nstopped ({stats.invocations} invocations, {stats.records_deleted} records acknowledged, "
+        f"{stats.cold_starts} cold starts).",
+        flush=True,
+    )
     return 0
 
 
