@@ -88,7 +88,8 @@ def check_accounted(
     function itself on its first receipt, with a reason and outcome_class bad_message.
 
     A bad message dead-lettered on receipt N > 1 is fine only if every earlier receipt was hit by an
-    injected AWS error (``aws_fault_receipts``: message id -> receive counts), e.g. the dead-letter
+    injected AWS error or a crash of its environment (``aws_fault_receipts``: message id -> receive
+    counts), e.g. the dead-letter
     send or the bad_message record write failed, so the message was rightly retried."""
     result = CheckResult("every message accounted for")
     accounting = account(enqueued, snapshot)
@@ -122,14 +123,15 @@ def check_accounted(
             continue
         result.violations.append(
             f"bad message {m.message_id} ({m.scenario}) dead-lettered on receipt {attempts}, not the "
-            f"first" + (f"; no injected AWS failure hit receipt(s) {unexplained}" if unexplained else "")
+            f"first"
+            + (f"; no injected AWS failure or crash hit receipt(s) {unexplained}" if unexplained else "")
         )
     labels = Counter(o.label for o in accounting.outcomes)
     result.facts = {
         "messages": len(enqueued),
         "accounted": sum(1 for o in accounting.outcomes if o.accounted),
         "bad messages dead-lettered on first receipt": f"{first_receipt}/{len(bad_message_ids)}",
-        "bad messages dead-lettered later, every earlier receipt hit by an injected AWS failure": (
+        "bad messages dead-lettered later, every earlier receipt hit by an injected AWS failure or a crash": (
             after_aws_faults
         ),
         "outcomes by message": dict(sorted(labels.items())),
@@ -273,6 +275,22 @@ def check_drained(
         "RETRYING records left": len(retrying),
         "idempotency records by status": dict(sorted(statuses.items())),
     }
+    return result
+
+
+def check_crashes_resolved(idempotency_items: Sequence[Mapping[str, Any]], now: float) -> CheckResult:
+    """Every in-progress idempotency record (a crash leaves one behind: claimed, never completed) was
+    resolved by the time the queue drained: a later delivery took over after it expired and completed
+    or released it. One still IN PROGRESS is a cancel whose outcome nobody recorded."""
+    result = CheckResult("every in-progress idempotency record a crash left behind was resolved")
+    stuck = [item for item in idempotency_items if str(item.get("status")) == "INPROGRESS"]
+    for item in stuck[:MAX_LISTED]:
+        expiry = item.get("in_progress_expiration")
+        left = f", expired {now - float(expiry) / 1000:.0f}s ago" if expiry is not None else ""
+        result.violations.append(f"idempotency record {item.get('id')} still IN PROGRESS{left}")
+    if len(stuck) > MAX_LISTED:
+        result.violations.append(f"... and {len(stuck) - MAX_LISTED} more")
+    result.facts = {"records still in progress": len(stuck), "idempotency records": len(idempotency_items)}
     return result
 
 

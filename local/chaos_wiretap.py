@@ -26,7 +26,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -221,6 +221,9 @@ class WireTap:
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.tap = self
         self._thread: threading.Thread | None = None
+        # Crash faults: called with ("before", exchange) before forwarding and ("after", exchange)
+        # once the emulator answered; True means the caller was killed (nothing forwarded/answered).
+        self.crash_hook: Callable[[str, Exchange], bool] | None = None
 
     @property
     def base_url(self) -> str:
@@ -281,6 +284,10 @@ class WireTap:
         )
         with self._lock:
             self._exchanges.append(exchange)
+        if self.crash_hook is not None and self.crash_hook("before", exchange):
+            exchange.failure = f"{NOT_SENT}: the caller was killed before the call"
+            handler.close_connection = True
+            return
         headers = {k: v for k, v in handler.headers.items() if k.lower() not in _HOP_BY_HOP}
         try:
             conn = self._connection()
@@ -305,6 +312,10 @@ class WireTap:
         _answer_fields(exchange, answer)
         if response.will_close:
             self._drop_connection()
+        if self.crash_hook is not None and self.crash_hook("after", exchange):
+            exchange.failure = "the caller was killed after Alipay answered"
+            handler.close_connection = True
+            return
         try:
             handler.send_response_only(response.status, response.reason)
             for name, value in response.headers.items():

@@ -133,10 +133,17 @@ class DriverStats:
     delete_errors: int = 0
     max_batch: int = 0
     receive_counts: dict[str, int] = field(default_factory=dict)  # messageId -> highest receive count
+    # messageId -> receive counts of the deliveries whose invocation died (crash or timeout)
+    killed_receipts: dict[str, set[int]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)  # one line per handler error / invalid response
 
     def snapshot(self) -> DriverStats:
-        return replace(self, receive_counts=dict(self.receive_counts), errors=list(self.errors))
+        return replace(
+            self,
+            receive_counts=dict(self.receive_counts),
+            killed_receipts={k: set(v) for k, v in self.killed_receipts.items()},
+            errors=list(self.errors),
+        )
 
 
 @dataclass(frozen=True)
@@ -327,6 +334,10 @@ class EsmDriver:
                 self._stats.handler_errors += result.kind in ("error", "init_error")
                 self._stats.timeouts += result.kind == "timeout"
                 self._stats.crashes += result.kind == "crash"
+                if result.kind in ("crash", "timeout"):
+                    for m in batch:
+                        count = int(m.get("Attributes", {}).get("ApproximateReceiveCount", 0))
+                        self._stats.killed_receipts.setdefault(m["MessageId"], set()).add(count)
                 self._stats.errors.append(f"{result.kind}: {result.detail}"[:300])
                 return
         response = result.payload

@@ -1,6 +1,7 @@
 """The chaos run (``make chaos``), CI-sized: a few hundred messages through the real local pipeline
-(moto server subprocess, gateway emulator, ESM driver, handler) with Alipay faults of every kind on
->= 25 % of calls, AWS errors and throttling on ~2 % of the function's calls, a key rotation,
+(atomic moto server subprocess, gateway emulator, ESM driver, the function in awslambdaric
+environments) with Alipay faults of every kind on >= 25 % of calls, AWS errors and throttling on ~2 %
+of the function's calls, environments killed at every crash point and at the timeout, a key rotation,
 duplicates and bad messages; every invariant must hold.
 
 Run as a subprocess, exactly as ``make chaos CHAOS_ARGS=...`` does: the handler's module state,
@@ -103,6 +104,10 @@ def test_chaos_run_ci_sized_holds_every_invariant(tmp_path: Path) -> None:
     assert summary["duplicates"]["trades sent more than once"] > 0
     assert summary["key_rotation"]["probe cancels after the grace"]["new"] == "accepted"
     assert summary["checks"]["no SUCCEEDED without a real, verified cancel"]["SUCCEEDED records"] > 100
+    crashes = summary["crashes"]  # environments killed at every planned point, and at the timeout
+    assert crashes["share of invocations killed"] >= 0.05, crashes
+    assert all(crashes["kills by point"].values()) and len(crashes["kills by point"]) == 6, crashes
+    assert crashes["held store writes (timeout rule) acted"] >= 1, crashes
 
     unexplained = _unexplained(summary)
     assert not unexplained, "chaos violations:\n" + "\n".join(unexplained) + "\n" + proc.stdout[-6000:]
@@ -210,6 +215,8 @@ def test_bad_message_dead_lettered_late_is_a_violation_unless_aws_faults_hit_eve
             assert "dead-lettered on receipt 3, not the first" in result.violations[0]
     assert result.facts["bad messages dead-lettered on first receipt"] == "0/1"
     assert (
-        result.facts["bad messages dead-lettered later, every earlier receipt hit by an injected AWS failure"]
+        result.facts[
+            "bad messages dead-lettered later, every earlier receipt hit by an injected AWS failure or a crash"
+        ]
         == 1
     )

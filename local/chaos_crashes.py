@@ -1,0 +1,145 @@
+"""Crash faults for the chaos run: execution environments SIGKILLed at chosen points, and at the timeout.
+
+Chosen from outside the function (no change to its code), at the points where a crash hurts most:
+
+- ``before the Alipay call`` and ``after Alipay answered, before the idempotency and results
+  writes``: the wire tap (``local.chaos_wiretap``) asks the pool to kill the environment running the
+  planned trade's batch, once per planned trade, before forwarding its cancel / after the emulator
+  answered it (the cancel happened; the function never hears of it);
+- ``after the idempotency claim``: the AWS stand-in (``local.moto_atomic``) kills the caller once
+  its in-progress PutItem on the idempotency table was processed (a record left IN PROGRESS);
+- ``after the results write, before the dead letter / visibility change``: kill once a results
+  UpdateItem was processed, or before a SendMessage to the dead-letter queue or a
+  ChangeMessageVisibility is;
+- ``at the timeout``: an idempotency-completion UpdateItem is held longer than the function timeout,
+  so the driver kills the environment at its deadline (the held write lands afterwards, as a request
+  in flight at AWS would).
+
+Every one of these kills the whole environment, so the other records of its batch die mid-way too
+(the mid-batch case): the batch comes back after the visibility timeout. Rule cadences are counts
+(every n-th matching request), so a run's crash points do not depend on a random draw.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from local.chaos_wiretap import Exchange
+
+BEFORE_ALIPAY = "before the Alipay call"
+AFTER_ALIPAY = "after Alipay answered, before the idempotency/results writes"
+
+
+@dataclass
+class CrashPlan:
+    before_alipay: set[str] = field(default_factory=set)  # trade keys
+    after_alipay: set[str] = field(default_factory=set)
+    moto_rules: list[dict[str, Any]] = field(default_factory=list)
+
+
+def build_crash_plan(
+    trade_keys: list[str],
+    *,
+    seed: int,
+    crash_rate: float,
+    function_timeout: float,
+    results_table: str,
+    idempotency_table: str,
+    dlq_name: str,
+) -> CrashPlan:
+    """``crash_rate``: share of trades whose first cancel call kills its environment (half before,
+    half after Alipay answered); the store-side rules are scaled from it."""
+    if crash_rate <= 0:
+        return CrashPlan()
+    rng = random.Random(seed * 7919 + 17)
+    keys = sorted(trade_keys)
+    chosen = rng.sample(keys, min(len(keys), max(2, round(len(keys) * crash_rate))))
+    every = max(2, round(1 / crash_rate))
+    ddb = "DynamoDB_20120810"
+    rules = [
+        {
+            "name": "after the idempotency claim (record left IN PROGRESS)",
+            "operation": f"{ddb}.PutItem",
+            "body_contains": idempotency_table,
+            "action": "kill",
+            "when": "after",
+            "every": every,
+        },
+        {
+            "name": "after the results write, before the dead letter / visibility change",
+            "operation": f"{ddb}.UpdateItem",
+            "body_contains": results_table,
+            "action": "kill",
+            "when": "after",
+            "every": every,
+            "skip": every // 2,
+        },
+        {
+            "name": "before the visibility change (after the results write)",
+            "operation": "AmazonSQS.ChangeMessageVisibility",
+            "action": "kill",
+            "when": "before",
+            "every": max(2, every // 2),
+        },
+        {
+            "name": "before the dead letter (after the results write)",
+            "operation": "AmazonSQS.SendMessage",
+            "body_contains": dlq_name,
+            "action": "kill",
+            "when": "before",
+            "every": max(2, every // 3),
+        },
+        {
+            "name": "at the timeout (idempotency completion held past the deadline)",
+            "operation": f"{ddb}.UpdateItem",
+            "body_contains": idempotency_table,
+            "action": "stall",
+            "seconds": function_timeout + 2,
+            "every": every * 3,
+            "skip": every // 2,
+        },
+    ]
+    half = len(chosen) // 2
+    return CrashPlan(set(chosen[:half]), set(chosen[half:]), rules)
+
+
+def _event_mentions(key: str) -> Callable[[dict[str, Any]], bool]:
+    """The event has a record naming ``key`` (as a whole id: not a longer one it is a prefix of)."""
+    pattern = re.compile(re.escape(key) + r"(?![0-9A-Za-z_-])")
+
+    def matches(event: dict[str, Any]) -> bool:
+        return any(pattern.search(str(r.get("body", ""))) for r in event.get("Records") or ())
+
+    return matches
+
+
+class TapCrashes:
+    """The wire tap's crash hook: kills (through ``kill_where``) the environment running a planned
+    trade, the first time that trade's cancel passes the tap at the planned phase."""
+
+    def __init__(self, plan: CrashPlan, kill_where: Callable[[Callable[[dict[str, Any]], bool], str], int]):
+        self._plan = {"before": plan.before_alipay, "after": plan.after_alipay}
+        self._names = {"before": BEFORE_ALIPAY, "after": AFTER_ALIPAY}
+        self._kill_where = kill_where
+        self._lock = threading.Lock()
+        self._done: set[tuple[str, str]] = set()
+        self.killed: Counter[str] = Counter()
+
+    def __call__(self, phase: str, exchange: Exchange) -> bool:
+        key = exchange.out_trade_no or exchange.trade_no
+        if not key or key not in self._plan[phase]:
+            return False
+        with self._lock:
+            if (phase, key) in self._done:
+                return False
+            self._done.add((phase, key))
+        killed = self._kill_where(_event_mentions(key), f"chaos: {self._names[phase]}")
+        with self._lock:
+            self.killed[self._names[phase]] += killed
+        return killed > 0
