@@ -214,9 +214,5 @@ def test_bad_message_dead_lettered_late_is_a_violation_unless_aws_faults_hit_eve
         if not ok:
             assert "dead-lettered on receipt 3, not the first" in result.violations[0]
     assert result.facts["bad messages dead-lettered on first receipt"] == "0/1"
-    assert (
-        result.facts[
-            "bad messages dead-lettered later, every earlier receipt hit by an injected AWS failure or a crash"
-        ]
-        == 1
-    )
+    late = "bad messages dead-lettered later, every earlier receipt hit by an injected AWS failure or a crash"
+    assert result.facts[late] == 1
