@@ -24,6 +24,7 @@ import binascii
 import http.client
 import json
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -175,6 +176,12 @@ def _answer_fields(exchange: Exchange, body: bytes) -> None:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     tap: WireTap
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A caller killed mid-request (crash faults) drops its connection: expected here.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
