@@ -85,6 +85,7 @@ ROTATION_GRACE_SECONDS = 1.0
 ROTATE_AT = 0.5  # share of the first wave processed
 LATE_AT = 0.7
 SHAPE_SWITCH_SECONDS = 7.0
+FEED_BACKLOG = 400
 
 
 @dataclass
@@ -255,7 +256,7 @@ def run_chaos(
     deadline_seconds: float = 1200.0,
     visibility_timeout: int = 30,
     function_timeout: int = 20,
-    crash_rate: float = 0.03,
+    crash_rate: float = 0.08,
     out: TextIO | None = None,
     quiet: bool = False,
     log_path: Path | None = None,
@@ -296,11 +297,27 @@ def run_chaos(
         _post_faults(stack.gateway_url, plan.faults)
         for trade in plan.forever_failing:
             admin.set_fault("http_5xx", trade=trade, times=None, http_status=503)
-        _send(sqs, res.queue_url, chunked_sends(plan, rng, late=False), state)
-        first_wave = len(state.enqueued)
+        # The first wave arrives as a stream, at most FEED_BACKLOG messages waiting at a time: moto's
+        # ReceiveMessage scans the whole queue several times per call, so a queue of thousands makes
+        # every receive cost seconds of the (atomic, one-request-at-a-time) stand-in.
+        pending_calls = chunked_sends(plan, rng, late=False)
+        first_wave = sum(len(call) for call in pending_calls)
+        feed_lock = threading.Lock()
+
+        def feed(backlog: int) -> None:
+            with feed_lock:
+                room = FEED_BACKLOG - backlog
+                batch: list[list[Any]] = []
+                while pending_calls and room > 0:
+                    room -= len(pending_calls[0])
+                    batch.append(pending_calls.pop(0))
+                _send(sqs, res.queue_url, batch, state)
+
+        feed(0)
         say(
             f"  stack: moto {stack.moto_url} (pid {stack.moto.pid}), emulator {stack.gateway_url}, "
-            f"wire tap {tap.base_url}\n  enqueued {first_wave} messages; function log: {log_path}"
+            f"wire tap {tap.base_url}\n  first wave: {first_wave} messages, fed as they are consumed; "
+            f"function log: {log_path}"
         )
 
         timers: list[threading.Timer] = []
@@ -340,6 +357,8 @@ def run_chaos(
 
         def progress(p: Progress) -> None:
             done = p.stats.records_deleted
+            if pending_calls and p.depth.visible + p.depth.delayed < FEED_BACKLOG // 2:
+                feed(p.depth.visible + p.depth.delayed)
             if state.rotated_at is None and done >= ROTATE_AT * first_wave:
                 rotate()
             if not state.late_done and done >= LATE_AT * first_wave:
@@ -399,8 +418,12 @@ def run_chaos(
                 drives.append(drive)
                 remaining -= drive.elapsed
                 # The queue may drain between two progress calls: do what is still owed, go on.
-                if not drive.drained or (state.rotated_at is not None and state.late_done):
+                owed = pending_calls or state.rotated_at is None or not state.late_done
+                if not drive.drained or not owed:
                     break
+                if pending_calls:
+                    feed(0)
+                    continue
                 if state.rotated_at is None:
                     rotate()
                     state.notes.append("rotation happened only once the first wave had drained")
@@ -718,9 +741,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--crash-rate",
         type=float,
-        default=0.03,
-        help="share of trades whose first cancel kills its environment; store-side kill rules scale "
-        "with it (0.03; 0 disables crash faults)",
+        default=0.08,
+        help="share of invocations whose environment is killed at a crash point (0.08; 0: none)",
     )
     parser.add_argument("--json", type=Path, help="write the summary as JSON here")
     parser.add_argument("--log-file", type=Path, help="the function's captured log (default: a temp file)")

@@ -17,7 +17,8 @@ Chosen from outside the function (no change to its code), at the points where a 
 
 Every one of these kills the whole environment, so the other records of its batch die mid-way too
 (the mid-batch case): the batch comes back after the visibility timeout. Rule cadences are counts
-(every n-th matching request), so a run's crash points do not depend on a random draw.
+(the n-th matching request, then every k-th), so a run's crash points do not depend on a random draw,
+and every point is hit early, even in a CI-sized run.
 """
 
 from __future__ import annotations
@@ -43,6 +44,14 @@ class CrashPlan:
     moto_rules: list[dict[str, Any]] = field(default_factory=list)
 
 
+# Matching requests per invocation, as measured in chaos runs (batches shrink as retries come back in
+# small groups): they turn a share of invocations to kill into a request cadence per rule.
+_PER_INVOCATION = {"claim": 3.0, "results": 3.5, "visibility": 0.5, "dead_letter": 0.4}
+# How the share of invocations killed is spread over the crash points (the tap's two take the rest).
+_WEIGHTS = {"claim": 0.2, "results": 0.2, "visibility": 0.2, "dead_letter": 0.15, "tap": 0.25}
+_FIRST = {"claim": 5, "results": 7, "visibility": 2, "dead_letter": 2}  # act early even in a short run
+
+
 def build_crash_plan(
     trade_keys: list[str],
     *,
@@ -53,14 +62,19 @@ def build_crash_plan(
     idempotency_table: str,
     dlq_name: str,
 ) -> CrashPlan:
-    """``crash_rate``: share of trades whose first cancel call kills its environment (half before,
-    half after Alipay answered); the store-side rules are scaled from it."""
+    """``crash_rate``: the share of invocations to kill, spread over the crash points by ``_WEIGHTS``
+    (the whole batch of a killed invocation dies with it, so more records than that are hit)."""
     if crash_rate <= 0:
         return CrashPlan()
+
+    def every(point: str) -> int:
+        return max(2, round(_PER_INVOCATION[point] / (crash_rate * _WEIGHTS[point])))
+
     rng = random.Random(seed * 7919 + 17)
     keys = sorted(trade_keys)
-    chosen = rng.sample(keys, min(len(keys), max(2, round(len(keys) * crash_rate))))
-    every = max(2, round(1 / crash_rate))
+    # ~0.6 invocations per trade in a run; each planned trade kills once.
+    planned = round(len(keys) * 0.6 * crash_rate * _WEIGHTS["tap"])
+    chosen = rng.sample(keys, min(len(keys), max(2, planned)))
     ddb = "DynamoDB_20120810"
     rules = [
         {
@@ -69,7 +83,8 @@ def build_crash_plan(
             "body_contains": idempotency_table,
             "action": "kill",
             "when": "after",
-            "every": every,
+            "every": every("claim"),
+            "first": _FIRST["claim"],
         },
         {
             "name": "after the results write, before the dead letter / visibility change",
@@ -77,15 +92,16 @@ def build_crash_plan(
             "body_contains": results_table,
             "action": "kill",
             "when": "after",
-            "every": every,
-            "skip": every // 2,
+            "every": every("results"),
+            "first": _FIRST["results"],
         },
         {
             "name": "before the visibility change (after the results write)",
             "operation": "AmazonSQS.ChangeMessageVisibility",
             "action": "kill",
             "when": "before",
-            "every": max(2, every // 2),
+            "every": every("visibility"),
+            "first": _FIRST["visibility"],
         },
         {
             "name": "before the dead letter (after the results write)",
@@ -93,7 +109,8 @@ def build_crash_plan(
             "body_contains": dlq_name,
             "action": "kill",
             "when": "before",
-            "every": max(2, every // 3),
+            "every": every("dead_letter"),
+            "first": _FIRST["dead_letter"],
         },
         {
             "name": "at the timeout (idempotency completion held past the deadline)",
@@ -101,8 +118,8 @@ def build_crash_plan(
             "body_contains": idempotency_table,
             "action": "stall",
             "seconds": function_timeout + 2,
-            "every": every * 3,
-            "skip": every // 2,
+            "every": 4 * every("claim"),
+            "first": 20,
         },
     ]
     half = len(chosen) // 2

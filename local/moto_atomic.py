@@ -12,9 +12,10 @@ comes or the wait is over. Without WaitTimeSeconds in the request, it is one sho
 Fault rules (chaos; ``POST /__atomic/rules`` with a JSON list, ``GET /__atomic/stats``): a rule
 matches an operation (``AmazonSQS.SendMessage``, ``DynamoDB_20120810.UpdateItem``, ...) whose body
 contains ``body_contains``, made by a local Lambda environment (its access key id is
-``LOCALENV<port>``: ``local.lambda_environment``). On every ``every``-th match after ``skip``, up to
-``max`` times, it acts: ``kill`` asks that environment's Runtime API to SIGKILL it (``when``:
-"before" the request is processed, or "after" it was processed but before the answer leaves), or
+``LOCALENV<port>``: ``local.lambda_environment``). On match number ``first`` and every ``every``-th
+one after it, up to ``max`` times, it acts: ``kill`` asks that environment's Runtime API to SIGKILL
+it (``when``: "before" the request is processed, or "after" it was processed but before the answer
+leaves), or
 ``stall`` holds the request ``seconds`` (outside the lock) before processing it.
 """
 
@@ -50,7 +51,7 @@ class Rule:
     action: str  # "kill" | "stall"
     body_contains: str = ""
     every: int = 1
-    skip: int = 0
+    first: int = 1
     max: int | None = None
     when: str = "before"  # kill: "before" or "after" processing
     seconds: float = 0.0  # stall
@@ -60,7 +61,8 @@ class Rule:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Rule:
         rule = cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
-        if rule.action not in ("kill", "stall") or rule.when not in ("before", "after") or rule.every < 1:
+        valid = rule.action in ("kill", "stall") and rule.when in ("before", "after")
+        if not valid or rule.every < 1 or rule.first < 1:
             raise ValueError(f"invalid rule {data!r}")
         return rule
 
@@ -149,8 +151,8 @@ class AtomicMiddleware:
                 ):
                     continue
                 rule.matched += 1
-                n = rule.matched - rule.skip
-                if n <= 0 or n % rule.every or (rule.max is not None and rule.acted >= rule.max):
+                n = rule.matched - rule.first
+                if n < 0 or n % rule.every or (rule.max is not None and rule.acted >= rule.max):
                     continue
                 rule.acted += 1
                 acting.append(rule)

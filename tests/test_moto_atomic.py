@@ -145,9 +145,7 @@ def test_rules_act_on_the_nth_matching_request_of_an_environment_only() -> None:
 
     middleware = AtomicMiddleware(app)
     middleware.rules = [
-        Rule(
-            name="r", operation="DynamoDB_20120810.PutItem", action="stall", seconds=0, every=3, skip=1, max=2
-        )
+        Rule(name="r", operation="DynamoDB_20120810.PutItem", action="stall", every=3, first=4, max=2)
     ]
 
     def call(key: str, table: str = "results") -> None:
@@ -165,7 +163,7 @@ def test_rules_act_on_the_nth_matching_request_of_an_environment_only() -> None:
     for _ in range(10):
         call("LOCALENV5000")
     rule = middleware.rules[0]
-    assert (rule.matched, rule.acted) == (10, 2)  # matches 4 and 7 (skip 1, every 3), max 2
+    assert (rule.matched, rule.acted) == (10, 2)  # matches 4 and 7 (first 4, every 3), max 2
     assert len(served) == 13  # a stall still serves the request
     with pytest.raises(ValueError):
         Rule.from_dict({"name": "x", "operation": "y", "action": "explode"})
