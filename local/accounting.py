@@ -5,15 +5,18 @@ letter carries it (matched by the ``source_message_id`` attribute, or by its own
 queue's redrive moved it) with a reason. Everything else is a violation, and so are: a dead letter
 without a reason, a dead letter whose body is not byte-for-byte an enqueued body, a ``RETRYING``
 record left after the queue drained, and a ``SUCCEEDED`` record for a trade the emulator did not
-actually cancel. Runs that know what each scenario should end as (``Enqueued.expect``) also get the
-surprises listed. The chaos run builds on ``collect``/``account`` and adds its own checks.
+actually cancel. A dead letter without a reason is excused only for messages in ``crash_redriven``:
+their last allowed delivery died with its execution environment, so the queue's redrive, not the
+function, moved them (as on AWS). Runs that know what each scenario should end as
+(``Enqueued.expect``) also get the surprises listed. The chaos run builds on
+``collect``/``account`` and adds its own checks.
 """
 
 from __future__ import annotations
 
 import textwrap
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,7 +154,9 @@ def outcome_label(record: Mapping[str, Any] | None, dead_letter: DeadLetterSeen 
     return "MISSING"
 
 
-def account(enqueued: Iterable[Enqueued], snapshot: Snapshot) -> Accounting:
+def account(
+    enqueued: Iterable[Enqueued], snapshot: Snapshot, crash_redriven: Collection[str] = ()
+) -> Accounting:
     messages = list(enqueued)
     result = Accounting()
     by_source: dict[str, DeadLetterSeen] = {}
@@ -161,7 +166,7 @@ def account(enqueued: Iterable[Enqueued], snapshot: Snapshot) -> Accounting:
     bodies = Counter(m.body for m in messages)
 
     for letter in snapshot.dead_letters:
-        if not letter.reason.strip():
+        if not letter.reason.strip() and letter.message_id not in crash_redriven:
             result.violations.append(
                 f"dead letter {letter.message_id} has no reason (moved by the queue's redrive, not by the "
                 f"function): {letter.body[:80]!r}"
@@ -176,7 +181,9 @@ def account(enqueued: Iterable[Enqueued], snapshot: Snapshot) -> Accounting:
         record = snapshot.results.get(message.trade_key) if message.trade_key else None
         found = by_source.get(message.message_id)
         final_record = record is not None and record.get("status") in TERMINAL_STATUSES
-        reasoned_letter = found is not None and bool(found.reason.strip())
+        reasoned_letter = found is not None and (
+            bool(found.reason.strip()) or found.message_id in crash_redriven
+        )
         accounted = final_record or reasoned_letter
         label = outcome_label(record, found)
         result.outcomes.append(MessageOutcome(message, record, found, label, accounted))

@@ -44,9 +44,11 @@ class CrashPlan:
     moto_rules: list[dict[str, Any]] = field(default_factory=list)
 
 
-# Matching requests per invocation, as measured in chaos runs (batches shrink as retries come back in
-# small groups): they turn a share of invocations to kill into a request cadence per rule.
-_PER_INVOCATION = {"claim": 3.0, "results": 3.5, "visibility": 0.5, "dead_letter": 0.4}
+# Matching requests per invocation, as measured in a full chaos run (2,003 messages): they turn a
+# share of invocations to kill into a request cadence per rule. Smaller runs get fewer kills per
+# invocation (smaller batches), but every point at least once (``_FIRST``).
+_PER_INVOCATION = {"claim": 8.0, "results": 6.5, "visibility": 1.8, "dead_letter": 0.7}
+_INVOCATIONS_PER_TRADE = 0.28
 # How the share of invocations killed is spread over the crash points (the tap's two take the rest).
 _WEIGHTS = {"claim": 0.2, "results": 0.2, "visibility": 0.2, "dead_letter": 0.15, "tap": 0.25}
 _FIRST = {"claim": 5, "results": 7, "visibility": 2, "dead_letter": 2}  # act early even in a short run
@@ -72,8 +74,7 @@ def build_crash_plan(
 
     rng = random.Random(seed * 7919 + 17)
     keys = sorted(trade_keys)
-    # ~0.6 invocations per trade in a run; each planned trade kills once.
-    planned = round(len(keys) * 0.6 * crash_rate * _WEIGHTS["tap"])
+    planned = round(len(keys) * _INVOCATIONS_PER_TRADE * crash_rate * _WEIGHTS["tap"])  # one kill each
     chosen = rng.sample(keys, min(len(keys), max(2, planned)))
     ddb = "DynamoDB_20120810"
     rules = [

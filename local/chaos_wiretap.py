@@ -278,6 +278,7 @@ class WireTap:
     def forward(self, handler: _Handler) -> None:
         length = int(handler.headers.get("content-length") or 0)
         body = handler.rfile.read(length) if length > 0 else b""
+        cut_short = len(body) < length  # the caller died mid-request (a killed environment)
         with self._lock:
             keys = list(self._app_keys)
             seq = len(self._exchanges)
@@ -291,6 +292,10 @@ class WireTap:
         )
         with self._lock:
             self._exchanges.append(exchange)
+        if cut_short:  # never forwarded, as a server would not process half a request
+            exchange.failure = f"{NOT_SENT}: the request was cut short ({len(body)} of {length} bytes)"
+            handler.close_connection = True
+            return
         if self.crash_hook is not None and self.crash_hook("before", exchange):
             exchange.failure = f"{NOT_SENT}: the caller was killed before the call"
             handler.close_connection = True
