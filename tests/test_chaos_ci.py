@@ -216,3 +216,66 @@ def test_bad_message_dead_lettered_late_is_a_violation_unless_aws_faults_hit_eve
     assert result.facts["bad messages dead-lettered on first receipt"] == "0/1"
     late = "bad messages dead-lettered later, every earlier receipt hit by an injected AWS failure or a crash"
     assert result.facts[late] == 1
+
+
+# --- crash faults: the pieces (fast, no stack) -----------------------------------------------------
+
+
+def _reasonless_letter(message_id: str) -> Snapshot:
+    letter = DeadLetterSeen(message_id, '{"out_trade_no": "T-1"}', {})  # moved by the queue's redrive
+    return Snapshot({"T-1": {"status": "SUCCEEDED", "action": None}}, [letter], {}, {})
+
+
+def test_a_redrive_without_reason_is_excused_only_when_the_last_allowed_delivery_was_killed() -> None:
+    from local.chaos import crash_redriven
+
+    snapshot = _reasonless_letter("m-1")
+    enqueued = [Enqueued("m-1", '{"out_trade_no": "T-1"}', "T-1", "dup")]
+    assert not check_accounted(enqueued, snapshot, set()).ok  # a reasonless dead letter is a violation
+    assert crash_redriven(snapshot, {"m-1": {3, 4}}, max_receive_count=8) == set()  # killed earlier only
+    excused = crash_redriven(snapshot, {"m-1": {8}}, max_receive_count=8)
+    assert excused == {"m-1"}
+    result = check_accounted(enqueued, snapshot, set(), crash_redriven=excused)
+    assert result.ok, result.violations
+    assert result.facts["moved by the queue's redrive after a crash on the last allowed receive"] == 1
+
+
+def test_crash_plan_is_a_pure_function_of_the_seed_and_the_tap_kills_each_planned_trade_once() -> None:
+    from local.chaos_crashes import AFTER_ALIPAY, BEFORE_ALIPAY, TapCrashes, build_crash_plan
+    from local.chaos_wiretap import Exchange
+
+    keys = [f"T{n:04d}" for n in range(1000)]
+    kwargs: dict[str, Any] = {
+        "seed": 3,
+        "crash_rate": 0.07,
+        "function_timeout": 12,
+        "results_table": "results",
+        "idempotency_table": "idem",
+        "dlq_name": "dlq",
+    }
+    plan = build_crash_plan(keys, **kwargs)
+    assert plan == build_crash_plan(keys, **kwargs)
+    assert plan.before_alipay and plan.after_alipay and not plan.before_alipay & plan.after_alipay
+    assert {r["action"] for r in plan.moto_rules} == {"kill", "stall"}
+    assert build_crash_plan(keys, **{**kwargs, "crash_rate": 0}).moto_rules == []
+
+    trade = sorted(plan.before_alipay)[0]
+    killed: list[str] = []
+
+    def kill_where(predicate: Any, reason: str) -> int:
+        events = [  # the planned trade, another whose id starts the same, and none
+            {"Records": [{"body": f'{{"out_trade_no": "{trade}"}}'}]},
+            {"Records": [{"body": f'{{"out_trade_no": "{trade}9"}}'}]},
+            {"Records": [{"body": "{}"}]},
+        ]
+        hits = [e for e in events if predicate(e)]
+        killed.extend(reason for _ in hits)
+        return len(hits)
+
+    hook = TapCrashes(plan, kill_where)
+    exchange = Exchange(seq=0, received_at=0.0, out_trade_no=trade, trade_no=None, signer="old")
+    assert hook("before", exchange) is True
+    assert hook("before", exchange) is False  # once per planned trade
+    assert hook("after", exchange) is False  # planned before, not after
+    assert killed == [f"chaos: {BEFORE_ALIPAY}"] and hook.killed[BEFORE_ALIPAY] == 1
+    assert AFTER_ALIPAY not in hook.killed
