@@ -6,7 +6,7 @@ environment are all read (through cfn-lint's decoder, which understands ``!Ref``
 and resolved against parameter defaults, SAM ``Globals`` and, for resource references, the physical
 ids of whatever the local stack created.
 
-Resources are found by the fixed logical ids (DESIGN.md) and by following references: the
+Resources are found by the fixed logical ids (README "Contracts") and by following references: the
 dead-letter queue is whatever the queue's redrive policy points at, the idempotency table is whatever
 the function's ``IDEMPOTENCY_TABLE_NAME`` refers to, the event source is the SQS event (SAM) or
 ``AWS::Lambda::EventSourceMapping`` that reads ``CancelQueue``.

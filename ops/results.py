@@ -1,4 +1,4 @@
-"""Read one trade's record from the results table and render it for a person (COMMON.md contract)."""
+"""Read one trade's record from the results table and render it for a person (README "Results")."""
 
 from __future__ import annotations
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from alipay_cancel.pipeline.service import LOW_TIME_RETRY_SECONDS, SAFETY_MARGIN_MS
+from alipay_cancel.decisions.routing import LOW_TIME_RETRY_SECONDS
+from alipay_cancel.pipeline.service import SAFETY_MARGIN_MS
 from tests.fixtures.aws import FakeLambdaContext, Pipeline, cancel_body, sqs_event, sqs_record
 
 # The pipeline fixture's ALIPAY_CONNECT_TIMEOUT_SECONDS=2 and ALIPAY_READ_TIMEOUT_SECONDS=5.

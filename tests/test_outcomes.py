@@ -1,4 +1,4 @@
-"""classify: every code named in DESIGN.md and COMMON.md, the signed/unsigned rule, and totality."""
+"""classify: every code named in the README and the v3 vocabulary, the signed/unsigned rule, and totality."""
 
 from __future__ import annotations
 
@@ -291,7 +291,8 @@ def test_hostile_codes_are_sanitised() -> None:
 
 
 def test_enum_values_are_the_data_contract_strings() -> None:
-    assert [c.value for c in OutcomeClass] == ["succeeded", "retry", "terminal", "config_error"]
+    verdicts = [OutcomeClass.SUCCEEDED, OutcomeClass.RETRY, OutcomeClass.TERMINAL, OutcomeClass.CONFIG_ERROR]
+    assert [c.value for c in verdicts] == ["succeeded", "retry", "terminal", "config_error"]
     assert f"{OutcomeClass.CONFIG_ERROR}" == "config_error"
 
 

@@ -9,6 +9,7 @@ import dataclasses
 import json
 import re
 import shlex
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,9 @@ from alipay_cancel.alipay.responses import AlipayFailure, CancelSuccess, Failure
 from alipay_cancel.alipay.signing_material import load_signing_material
 from alipay_cancel.alipay.signing_material_error import SigningMaterialError
 from alipay_cancel.config import ConfigError, load_config
+from alipay_cancel.decisions import routing
 from alipay_cancel.decisions.classification import BUSINESS_RULES, OutcomeClass, RetryDelay, classify
+from alipay_cancel.decisions.endings import ENDINGS, RECORDED_ENDINGS
 from alipay_cancel.pipeline import messages
 from alipay_cancel.pipeline import service as cancel_service
 from alipay_cancel.pipeline.messages import BadMessage, CancelRequest, parse_message
@@ -204,12 +207,10 @@ def test_metric_names_in_the_readme_are_the_metrics_the_function_emits() -> None
     assert dimension == "service"  # Powertools Metrics' service dimension
     documented = set(_ticked(paragraph)) - {namespace, dimension}
     emitted = {
-        *observability.OUTCOME_METRICS.values(),
-        observability.CONFIGURATION_ERROR_METRIC,
-        observability.ALIPAY_LATENCY_METRIC,
-        observability.INFRASTRUCTURE_ERROR_METRIC,
-        observability.LOW_TIME_DEFERRED_METRIC,
+        *(metric for row in ENDINGS.values() for metric in row.metrics),
         observability.DUPLICATE_IN_FLIGHT_METRIC,
+        observability.REQUEUED_METRIC,
+        observability.ALIPAY_LATENCY_METRIC,
         "ColdStart",  # Powertools' capture_cold_start_metric
     }
     assert documented == emitted
@@ -348,7 +349,7 @@ def test_result_attribute_table_is_what_the_results_store_writes() -> None:
     documented = {
         n for row in _table(_section("Results: DynamoDB `CancelResultsTable`")) for n in _ticked(row[0])
     }
-    written = {f.name for f in dataclasses.fields(ResultRecord)} - {"trade_key", "count_attempt"}
+    written = {f.name for f in dataclasses.fields(ResultRecord)} - {"trade_key", "alipay_calls"}
     written |= {"attempts", "created_at", "updated_at", "finished_at"}
     assert documented == written
 
@@ -356,7 +357,8 @@ def test_result_attribute_table_is_what_the_results_store_writes() -> None:
 def test_result_status_and_outcome_class_values_are_the_codes() -> None:
     rows = {r[0]: r[1] for r in _table(_section("Results: DynamoDB `CancelResultsTable`"))}
     assert set(_ticked(rows["`status`"])) == {s.value for s in Status}
-    assert set(_ticked(rows["`outcome_class`"])) == set(observability.OUTCOME_METRICS)
+    recorded = {ENDINGS[e].outcome_class for e in RECORDED_ENDINGS}
+    assert set(_ticked(rows["`outcome_class`"])) == recorded
 
 
 class _RecordingSqs:
@@ -452,7 +454,7 @@ def test_low_time_margin_and_deferral_are_the_documented_ones() -> None:
     deferred = re.search(r"visible again in (\d+) s", text)
     assert margin and deferred
     assert cancel_service.SAFETY_MARGIN_MS == int(margin.group(1)) * 1000
-    assert cancel_service.LOW_TIME_RETRY_SECONDS == int(deferred.group(1))
+    assert routing.LOW_TIME_RETRY_SECONDS == int(deferred.group(1))
 
 
 def test_maximum_concurrency_range_is_the_template_range() -> None:
@@ -510,3 +512,17 @@ def test_client_example_uses_the_real_signatures() -> None:
     CancelRequest(out_trade_no="20150320010101001", trade_no=None)
     assert {"action", "trace_id"} <= {f.name for f in dataclasses.fields(CancelSuccess)}
     assert {"kind", "code", "sub_code"} <= {f.name for f in dataclasses.fields(AlipayFailure)}
+
+
+def test_nothing_points_at_contract_files_the_repository_does_not_have() -> None:
+    """The README carries the contracts; the design notes they came from are not in the repository."""
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    for name in tracked:
+        path = ROOT / name
+        if path.suffix not in {".py", ".md", ".yaml", ".toml", ".json", ".txt"} or not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for missing in ("DESIGN" + ".md", "COMMON" + ".md"):
+            assert missing not in text or (ROOT / missing).exists(), f"{name} refers to {missing}"

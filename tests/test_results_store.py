@@ -78,9 +78,7 @@ def test_succeeded_item_is_never_overwritten(aws_stack: AwsStack) -> None:
 
 def test_bad_message_record_does_not_count_an_attempt(aws_stack: AwsStack) -> None:
     store = ResultsStore(aws_stack.dynamodb, aws_stack.results_table)
-    store.write(
-        ResultRecord("T3", Status.FAILED, "bad_message", "m1", count_attempt=False, error_message="x")
-    )
+    store.write(ResultRecord("T3", Status.FAILED, "bad_message", "m1", alipay_calls=0, error_message="x"))
     item = aws_stack.result("T3")
     assert item is not None and item["attempts"] == 0 and item["status"] == "FAILED" and "finished_at" in item
 

@@ -16,7 +16,7 @@ SCHEME = "ALIPAY-SHA256withRSA"
 
 @dataclass(frozen=True)
 class GatewayError:
-    """A v3 gateway rejection: HTTP status + ``code`` from COMMON.md's vocabulary."""
+    """A v3 gateway rejection: HTTP status + ``code`` from the v3 gateway's vocabulary."""
 
     status: int
     code: str

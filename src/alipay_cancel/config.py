@@ -40,6 +40,9 @@ class Config:
     retry_slow_base_seconds: int = 900  # RETRY_SLOW_BASE_SECONDS: merchant balance and the like
     secret_max_age_seconds: int = 300  # SECRET_MAX_AGE_SECONDS: signing-material cache per container
     idempotency_expiry_seconds: int = 604800  # IDEMPOTENCY_EXPIRY_SECONDS
+    # A message kept past its last receive while our configuration is broken is re-enqueued only while
+    # it is younger than the queue's MessageRetentionPeriod.
+    queue_retention_seconds: int = 1_209_600  # CANCEL_QUEUE_RETENTION_SECONDS
 
 
 # (name, minimum, maximum) for the numeric variables; the bounds are why, in short:
@@ -55,6 +58,7 @@ _INTS = {
     "RETRY_SLOW_BASE_SECONDS": (0, 43200),
     "SECRET_MAX_AGE_SECONDS": (0, 86400),  # 0 = re-read on every use; a day is plenty for rotation
     "IDEMPOTENCY_EXPIRY_SECONDS": (1, 31_536_000),  # up to a year
+    "CANCEL_QUEUE_RETENTION_SECONDS": (60, 1_209_600),  # SQS MessageRetentionPeriod range
 }
 _INT_RE = re.compile(r"[0-9]+")
 _FLOAT_RE = re.compile(r"[0-9]+(\.[0-9]+)?|\.[0-9]+")
@@ -125,6 +129,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
     retry_slow_base = integer("RETRY_SLOW_BASE_SECONDS", 900)
     secret_max_age = integer("SECRET_MAX_AGE_SECONDS", 300)
     idempotency_expiry = integer("IDEMPOTENCY_EXPIRY_SECONDS", 604800)
+    queue_retention = integer("CANCEL_QUEUE_RETENTION_SECONDS", 1_209_600)
     if retry_max < retry_base:
         problems.append(f"RETRY_MAX_SECONDS ({retry_max}) must be at least RETRY_BASE_SECONDS ({retry_base})")
 
@@ -146,6 +151,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
         retry_slow_base_seconds=retry_slow_base,
         secret_max_age_seconds=secret_max_age,
         idempotency_expiry_seconds=idempotency_expiry,
+        queue_retention_seconds=queue_retention,
     )
 
 

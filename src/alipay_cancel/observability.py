@@ -19,31 +19,34 @@ from typing import Any, Protocol, TypeVar, cast
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from alipay_cancel.decisions.endings import (
+    CONFIGURATION_ERROR_METRIC,
+    DUPLICATE_IN_FLIGHT_METRIC,
+    INFRASTRUCTURE_ERROR_METRIC,
+    LOW_TIME_DEFERRED_METRIC,
+    OUTCOME_METRICS,
+    REQUEUED_METRIC,
+)
+
 DEFAULT_SERVICE = "alipay-cancel"
 DEFAULT_NAMESPACE = "AlipayCancel"
 
-# Watched by the alarm in template.yaml: the exact name matters. One count per record (delivery) that
-# could not be cancelled because our own configuration is wrong: invalid environment (every record of
-# the invocation), unusable signing secret, or Alipay rejecting our signature/app id/permissions. An
-# invocation with 10 records and a broken secret counts 10, not 1 + 10.
-CONFIGURATION_ERROR_METRIC = "ConfigurationError"
+# Metric names live beside the endings that count them (decisions.endings); re-exported here.
 ALIPAY_LATENCY_METRIC = "AlipayLatency"
-INFRASTRUCTURE_ERROR_METRIC = "InfrastructureError"  # DynamoDB/SQS/idempotency-store failure: message retried
-# A record not tried because the invocation had too little time left for an Alipay call (see
-# cancel_service.SAFETY_MARGIN_MS): retried shortly, not counted as an attempt. Persistently non-zero:
-# the function's Timeout is too short or batches queue for workers too long.
-LOW_TIME_DEFERRED_METRIC = "DeferredLowTime"
-# A message dead-lettered (with a reason) on its last allowed receive because the same trade's cancel
-# was still in progress every time (usually another delivery of it, which records the outcome).
-DUPLICATE_IN_FLIGHT_METRIC = "DuplicateInFlight"
-OUTCOME_METRICS = {
-    "succeeded": "OutcomeSucceeded",
-    "retry": "OutcomeRetry",
-    "terminal": "OutcomeTerminal",
-    "config_error": "OutcomeConfigError",
-    "bad_message": "OutcomeBadMessage",
-    "exhausted": "OutcomeExhausted",
-}
+__all__ = [
+    "ALIPAY_LATENCY_METRIC",
+    "CONFIGURATION_ERROR_METRIC",
+    "DUPLICATE_IN_FLIGHT_METRIC",
+    "INFRASTRUCTURE_ERROR_METRIC",
+    "LOW_TIME_DEFERRED_METRIC",
+    "OUTCOME_METRICS",
+    "REQUEUED_METRIC",
+    "add_count",
+    "add_latency",
+    "logger",
+    "metrics",
+    "tracer",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -87,10 +90,6 @@ def add_count(name: str, value: int = 1) -> None:
 def add_latency(milliseconds: float) -> None:
     with _metrics_lock:
         metrics.add_metric(name=ALIPAY_LATENCY_METRIC, unit=MetricUnit.Milliseconds, value=milliseconds)
-
-
-def count_outcome(outcome_class: str) -> None:
-    add_count(OUTCOME_METRICS[outcome_class])
 
 
 class TracerLike(Protocol):

@@ -1,4 +1,4 @@
-"""The app's signing material, parsed and validated from the Secrets Manager secret (DESIGN.md)."""
+"""The app's signing material, parsed and validated from its Secrets Manager secret (README)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Pure classification of an Alipay outcome into what the pipeline does next (DESIGN.md "Outcomes").
+"""Pure classification of an Alipay outcome into what the pipeline does next (README "Outcomes").
 
 Rules, in order of precedence:
 
@@ -10,7 +10,7 @@ Rules, in order of precedence:
   redrive policy gives up; never a reason to dead-letter good messages in bulk.
 * Business codes documented for ``alipay.trade.cancel``: per-code rule with Alipay's documented
   remedy (TERMINAL, or RETRY SLOW for the merchant's balance). A business code we do not know, in a
-  business error shape (seed ``40004`` or v3 HTTP 400 ``XXX.YYY``), is TERMINAL as DESIGN.md says.
+  business error shape (seed ``40004`` or v3 HTTP 400 ``XXX.YYY``), is TERMINAL (README outcomes).
 * Anything else we do not recognise (unknown gateway codes, odd HTTP statuses) is RETRY: retrying a
   cancel is harmless (Alipay's cancel is idempotent) and bounded by the redrive policy, while giving
   up on an error we do not understand could strand a payment the buyer has made.
@@ -30,13 +30,11 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from alipay_cancel.alipay.responses import AlipayFailure, CancelOutcome, CancelSuccess, FailureKind
+from alipay_cancel.decisions.endings import Ending
 
-
-class OutcomeClass(StrEnum):
-    SUCCEEDED = "succeeded"
-    RETRY = "retry"
-    TERMINAL = "terminal"
-    CONFIG_ERROR = "config_error"  # our deployment is wrong; retried, never bulk dead-lettered; alarms
+# The classifier answers with four of the pipeline's endings (decisions.endings): SUCCEEDED, RETRY,
+# TERMINAL, CONFIG_ERROR; a slow retry is RETRY with the SLOW delay.
+OutcomeClass = Ending
 
 
 class RetryDelay(StrEnum):

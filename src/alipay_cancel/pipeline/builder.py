@@ -18,11 +18,15 @@ from botocore.config import Config as BotoConfig
 from alipay_cancel.alipay.client import AlipayClient
 from alipay_cancel.alipay.signing_material import SigningMaterial
 from alipay_cancel.config import Config
+from alipay_cancel.pipeline.apply import PlanApplier
+from alipay_cancel.pipeline.attempt import Canceller
 from alipay_cancel.pipeline.concurrent_batch import ConcurrentSqsBatchProcessor
 from alipay_cancel.pipeline.service import CancelService
 from alipay_cancel.signing.secret import SigningSecret
 from alipay_cancel.stores.dead_letters import DeadLetterSender
+from alipay_cancel.stores.idempotency import OnceOnly
 from alipay_cancel.stores.lazy_client import LazyClient
+from alipay_cancel.stores.requeue import Requeuer
 from alipay_cancel.stores.results import ResultsStore
 from alipay_cancel.stores.visibility import VisibilityScheduler
 
@@ -83,12 +87,19 @@ def build_runtime(config: Config) -> Runtime:
 
     service = CancelService(
         config,
-        results=ResultsStore(dynamodb, config.results_table),
-        dead_letters=DeadLetterSender(sqs, config.dead_letter_queue_url),
-        visibility=VisibilityScheduler(sqs, config.cancel_queue_url),
-        secret=SigningSecret(secrets, config.secret_id, config.secret_max_age_seconds),
-        client_factory=client_factory,
-        idempotency_dynamodb_client=dynamodb,
+        canceller=Canceller(
+            SigningSecret(secrets, config.secret_id, config.secret_max_age_seconds),
+            client_factory,
+            CancelService.call_budget_ms(config),
+        ),
+        once_only=OnceOnly(dynamodb, config.idempotency_table, config.idempotency_expiry_seconds),
+        applier=PlanApplier(
+            config,
+            results=ResultsStore(dynamodb, config.results_table),
+            dead_letters=DeadLetterSender(sqs, config.dead_letter_queue_url),
+            visibility=VisibilityScheduler(sqs, config.cancel_queue_url),
+            requeuer=Requeuer(sqs, config.cancel_queue_url),
+        ),
     )
     executor = (
         ThreadPoolExecutor(max_workers=config.max_concurrency, thread_name_prefix="cancel")

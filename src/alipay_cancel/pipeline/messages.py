@@ -1,4 +1,4 @@
-"""Parse one SQS message body into a cancel request (DESIGN.md "Input").
+"""Parse one SQS message body into a cancel request (README "Contracts: Input").
 
 Accepted: a JSON object with ``out_trade_no`` and/or ``trade_no`` and an optional
 ``app_auth_token``; unknown fields are ignored (producers evolve). The object may arrive wrapped in
@@ -83,9 +83,9 @@ _decoder = json.JSONDecoder(object_pairs_hook=_object_pairs, parse_constant=_rej
 
 
 def parse_message(body: str | bytes) -> CancelRequest:
-    """Parse a body; raise ``BadMessage`` for anything DESIGN.md calls a bad message.
+    """Parse a body; raise ``BadMessage`` for anything the input contract (README) calls a bad message.
 
-    ``bytes`` are accepted too and must be UTF-8. Rules beyond DESIGN.md: the body is at most
+    ``bytes`` are accepted too and must be UTF-8. Rules beyond the contract: the body is at most
     ``MAX_BODY_CHARS``; NaN/Infinity and keys we read that appear twice are rejected (which value
     did the producer mean?); ``null`` counts as absent; ``app_auth_token`` must be 1..256 visible
     ASCII characters (it travels in an HTTP header).

@@ -1,4 +1,4 @@
-"""Dead letters (COMMON.md "Dead letter"): the original body byte for byte, attributes say why.
+"""Dead letters (README "Dead letters"): the original body byte for byte, attributes say why.
 
 Send errors propagate: the caller must not acknowledge a message whose dead letter was not sent.
 """

@@ -1,19 +1,20 @@
-"""At most one successful Alipay cancel per trade, through Powertools idempotency (DynamoDB).
+"""At most one successful Alipay cancel per trade key, through Powertools idempotency (DynamoDB).
 
-Keyed on the trade key (not the SQS message id): a duplicate message, or a second message for the same
-trade, finds the stored success and replays it without calling Alipay. Only a verified success is
-remembered: any other outcome raises ``CancelNotSucceeded`` inside the idempotent function, so
-Powertools deletes its in-progress record and a later delivery (a retry, or a dead letter redriven
-after the cause was fixed) really calls Alipay again. Two deliveries in flight at once: the second
-gets ``IdempotencyAlreadyInProgressError`` (Powertools) and is retried later by the caller. Any other
-failure of the store raises ``IdempotencyStoreFailed``, carrying what Alipay answered if the call was made.
+``run(trade_key, attempt, remember)`` calls ``attempt`` unless a success for the trade is stored, in
+which case that success is replayed without calling it. Which results are successes worth remembering
+is the caller's ``remember`` (this module knows nothing of Alipay's answers): anything else is not
+stored, so a later delivery (a retry, or a dead letter redriven after a fix) really calls again.
+
+The record's key is ``IDEMPOTENCY_KEY_PREFIX#md5(trade_key)``: explicit and stable. Powertools' default
+prefix is the Lambda function's name plus the decorated function's module and qualname, so renaming
+either would silently forget every stored success and let duplicates cancel again.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, Generic, TypeVar, cast
 
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -24,59 +25,71 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.exceptions import BaseError as PowertoolsIdempotencyError
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+from aws_lambda_powertools.utilities.idempotency.serialization.base import BaseIdempotencySerializer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from alipay_cancel.alipay.responses import CancelOutcome, CancelSuccess
-from alipay_cancel.decisions.classification import Decision, OutcomeClass
-from alipay_cancel.pipeline.messages import CancelRequest
+from alipay_cancel.alipay.responses import CancelSuccess
 
-_REPLAYED = "_replayed"
+# Never change it: stored successes are found by it (a new prefix forgets them all).
+IDEMPOTENCY_KEY_PREFIX = "alipay-cancel#trade-cancel#v1"
 
-# The pipeline's one Alipay attempt (including any refresh-and-retry): returns what happened and its
-# classification.
-CancelAttempt = Callable[[CancelRequest], tuple[CancelOutcome, Decision]]
-
-
-class CancelNotSucceeded(Exception):
-    """Raised inside the idempotent function so Powertools forgets the attempt. Carries the outcome."""
-
-    def __init__(self, outcome: CancelOutcome, decision: Decision) -> None:
-        super().__init__(decision.reason)
-        self.outcome = outcome
-        self.decision = decision
-
-
-class IdempotencyStoreFailed(Exception):
-    """The idempotency store (DynamoDB) failed. ``attempt`` is what Alipay answered when the call was
-    made before the store failed (Powertools could not save the success or delete the in-progress record
-    after a failure); None when Alipay was not called."""
-
-    def __init__(self, error: Exception, attempt: tuple[CancelOutcome, Decision] | None) -> None:
-        super().__init__(str(error))
-        self.attempt = attempt
+R = TypeVar("R")
 
 
 @dataclasses.dataclass(frozen=True)
-class IdempotentResult:
+class Fresh(Generic[R]):
+    """``attempt`` ran now; ``result`` is what it returned (remembered or not)."""
+
+    result: R
+
+
+@dataclasses.dataclass(frozen=True)
+class Remembered:
+    """A stored success for this trade: ``attempt`` did not run."""
+
     success: CancelSuccess
-    replayed: bool  # True: a stored success was returned, Alipay was not called
+
+
+@dataclasses.dataclass(frozen=True)
+class Busy:
+    """Another delivery holds the trade's in-progress record (it is calling Alipay now, or crashed)."""
+
+
+class IdempotencyStoreFailed(Exception):
+    """The store (DynamoDB) failed. ``result`` is what ``attempt`` returned when it ran before the store
+    failed (saving the success or deleting the in-progress record); None when it did not run."""
+
+    def __init__(self, error: Exception, result: object | None) -> None:
+        super().__init__(str(error))
+        self.result = result
+
+
+class _NotRemembered(Exception):
+    """Raised inside the idempotent function so Powertools deletes the in-progress record."""
+
+    def __init__(self, result: object) -> None:
+        super().__init__("not a success")
+        self.result = result
+
+
+class _SuccessSerializer(BaseIdempotencySerializer):
+    """Stores a CancelSuccess as its fields; rebuilds it, ignoring fields an older version stored."""
+
+    _FIELDS = frozenset(f.name for f in dataclasses.fields(CancelSuccess))
+
+    def to_dict(self, data: Any) -> dict[str, Any]:
+        return dataclasses.asdict(data)
+
+    def from_dict(self, data: dict[str, Any]) -> Any:
+        return CancelSuccess(**{k: v for k, v in data.items() if k in self._FIELDS})
 
 
 def _mark_replayed(response: Any, _record: DataRecord) -> Any:
-    if isinstance(response, dict):
-        return {**response, _REPLAYED: True}
-    return response
+    return Remembered(response)
 
 
-class IdempotentCanceller:
-    def __init__(
-        self,
-        dynamodb_client: Any,
-        table_name: str,
-        expires_after_seconds: int,
-        attempt: CancelAttempt,
-    ) -> None:
-        self._attempt = attempt
+class OnceOnly:
+    def __init__(self, dynamodb_client: Any, table_name: str, expires_after_seconds: int) -> None:
         self._config = IdempotencyConfig(
             event_key_jmespath="trade_key",
             raise_on_no_idempotency_key=True,
@@ -84,51 +97,58 @@ class IdempotentCanceller:
             response_hook=cast(IdempotentHookFunction, _mark_replayed),
         )
         self._persistence = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=dynamodb_client)
-        # Powertools configures the store lazily on first use and that is not thread-safe (it flags
-        # itself configured before compiling the key expression): configure it here, single-threaded,
-        # with the very function name Powertools would use.
-        method = self._cancel_once
-        self._persistence.configure(self._config, f"{method.__module__}.{method.__qualname__}")
+        # Powertools configures the store lazily on first use, which is not thread-safe (it flags itself
+        # configured before compiling the key expression): configure it here, single-threaded.
+        self._persistence.configure(self._config, key_prefix=IDEMPOTENCY_KEY_PREFIX)
         self._idempotent = idempotent_function(
-            method,
+            self._call,
             data_keyword_argument="trade",
             persistence_store=self._persistence,
             config=self._config,
+            output_serializer=_SuccessSerializer(),
+            key_prefix=IDEMPOTENCY_KEY_PREFIX,
         )
 
     def register_lambda_context(self, context: LambdaContext) -> None:
         """In-progress records then expire when the invocation would time out."""
         self._config.register_lambda_context(context)
 
-    def cancel(self, request: CancelRequest) -> IdempotentResult:
-        """Raises ``CancelNotSucceeded`` for any outcome but a success, Powertools'
-        ``IdempotencyAlreadyInProgressError`` as it comes, and ``IdempotencyStoreFailed`` for any other
-        idempotency error."""
-        attempts: list[tuple[CancelOutcome, Decision]] = []  # what this delivery's call saw, if made
+    def run(
+        self,
+        trade_key: str,
+        attempt: Callable[[], R],
+        remember: Callable[[R], CancelSuccess | None],
+    ) -> Fresh[R] | Remembered | Busy:
+        """Raises ``IdempotencyStoreFailed`` when the store fails; never for what ``attempt`` returns."""
+        ran: list[R] = []  # what this delivery's attempt returned, if it ran
         try:
             response = self._idempotent(
-                trade={"trade_key": request.trade_key}, request=request, attempts=attempts
+                trade={"trade_key": trade_key}, attempt=attempt, remember=remember, ran=ran
             )
         except IdempotencyAlreadyInProgressError:
-            raise
+            return Busy()
+        except _NotRemembered as forgotten:
+            return Fresh(cast(R, forgotten.result))
         except PowertoolsIdempotencyError as error:
-            raise IdempotencyStoreFailed(error, attempts[-1] if attempts else None) from error
-        replayed = bool(response.pop(_REPLAYED, False))
-        known = {f.name for f in dataclasses.fields(CancelSuccess)}  # tolerate older stored replies
-        success = CancelSuccess(**{k: v for k, v in response.items() if k in known})
-        return IdempotentResult(success=success, replayed=replayed)
+            # Powertools wraps our own exception when deleting the in-progress record fails.
+            raise IdempotencyStoreFailed(error, ran[-1] if ran else None) from error
+        if isinstance(response, Remembered):
+            return response
+        return Fresh(ran[-1])
 
-    def _cancel_once(
-        self,
+    @staticmethod
+    def _call(
         *,
         trade: dict[str, str],
-        request: CancelRequest,
-        attempts: list[tuple[CancelOutcome, Decision]],
-    ) -> dict[str, Any]:
-        # Only ``trade`` is the idempotency key; ``attempts`` lets ``cancel`` tell what Alipay said
+        attempt: Callable[[], Any],
+        remember: Callable[[Any], CancelSuccess | None],
+        ran: list[Any],
+    ) -> CancelSuccess:
+        # Only ``trade`` is the idempotency key; ``ran`` lets ``run`` tell what the attempt returned
         # even when Powertools then fails to store it.
-        outcome, decision = self._attempt(request)
-        attempts.append((outcome, decision))
-        if isinstance(outcome, CancelSuccess) and decision.outcome is OutcomeClass.SUCCEEDED:
-            return dataclasses.asdict(outcome)
-        raise CancelNotSucceeded(outcome, decision)
+        result = attempt()
+        ran.append(result)
+        success = remember(result)
+        if success is None:
+            raise _NotRemembered(result)
+        return success

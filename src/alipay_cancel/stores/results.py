@@ -1,4 +1,4 @@
-"""The results table (COMMON.md "Results table item"): one item per trade, conditional writes.
+"""The results table (README "Results"): one item per trade, conditional writes.
 
 Every write is an UpdateItem guarded by ``attribute_not_exists(trade_key) OR #status <> :succeeded`` so a
 ``SUCCEEDED`` item is never overwritten. A write refused by that condition is not an error: the trade
@@ -31,9 +31,9 @@ ERROR_FIELDS = ("error_code", "error_sub_code", "error_message", "remedy")
 class ResultRecord:
     trade_key: str
     status: Status
-    outcome_class: str  # succeeded | retry | terminal | config_error | bad_message | exhausted
+    outcome_class: str  # decisions.endings.ENDINGS[...].outcome_class
     message_id: str
-    count_attempt: bool = True  # ADD 1 to attempts (an Alipay call was made or tried)
+    alipay_calls: int = 1  # added to ``attempts``: the Alipay calls this delivery made (0: none)
     out_trade_no: str | None = None
     trade_no: str | None = None
     action: str | None = None
@@ -65,7 +65,7 @@ class ResultsStore:
         values: dict[str, dict[str, str]] = {
             ":succeeded": {"S": Status.SUCCEEDED.value},
             ":now": {"S": now},
-            ":inc": {"N": "1" if record.count_attempt else "0"},
+            ":inc": {"N": str(max(0, record.alipay_calls))},
         }
         sets: list[str] = []
         removes: list[str] = []

@@ -1,0 +1,98 @@
+"""The one rule for a message's last allowed receive, and its second half for a failed results write.
+
+Failing the last receive would let the queue's redrive policy move the message to the dead-letter
+queue with no reason, so a plan that would leave the message on the queue becomes a dead letter with
+a reason, and the message is acknowledged. Two exceptions: a configuration error (our deployment, not
+the message) re-enqueues the body unchanged, so broken configuration never empties the queue into the
+dead-letter queue (bounded by the queue's retention); and a duplicate whose trade is in progress
+elsewhere records nothing (the other delivery owns the trade's record).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from alipay_cancel.decisions.endings import (
+    DUPLICATE_IN_FLIGHT_METRIC,
+    ENDINGS,
+    INFRASTRUCTURE_ERROR_METRIC,
+    REQUEUED_METRIC,
+    Ending,
+)
+from alipay_cancel.decisions.plans import Delivery, Plan
+from alipay_cancel.decisions.records import dead_letter_for, sentence
+from alipay_cancel.decisions.remedies import REMEDIES, Remedy
+from alipay_cancel.pipeline.messages import CancelRequest
+from alipay_cancel.stores.results import ResultRecord, Status
+
+# SQS's DelaySeconds maximum: the longest a re-enqueued message waits before it is visible.
+MAX_REQUEUE_DELAY_SECONDS = 900
+
+
+def on_last_receive(delivery: Delivery, request: CancelRequest, plan: Plan) -> Plan:
+    """The one rule for a plan that would leave the message on the queue on its last allowed receive."""
+    reason = str(plan.detail.get("reason") or plan.log)
+    remedy = str(plan.detail.get("remedy") or REMEDIES[Remedy.GAVE_UP])
+    if plan.ending is Ending.CONFIG_ERROR:
+        if delivery.age_seconds + MAX_REQUEUE_DELAY_SECONDS < delivery.max_age_seconds:
+            return replace(
+                plan,
+                acknowledge=True,
+                wait=None,
+                requeue=True,
+                metrics=(*plan.metrics, REQUEUED_METRIC),
+                log="configuration error on the last allowed receive: message re-enqueued unchanged, kept",
+            )
+        remedy = f"{REMEDIES[Remedy.MISCONFIGURED_TOO_LONG]} {remedy}"
+    exhausted = sentence(f"Gave up after {delivery.receive_count} deliveries. Last error: {reason}", remedy)
+    record = None
+    if plan.ending is not Ending.DUPLICATE_IN_FLIGHT:  # the delivery in flight owns the trade's record
+        record = plan.record or ResultRecord(
+            trade_key=request.trade_key,
+            status=Status.FAILED,
+            outcome_class="",
+            message_id=delivery.message_id,
+            alipay_calls=0,
+            out_trade_no=request.out_trade_no,
+            trade_no=request.trade_no,
+            error_message=reason,
+            remedy=remedy,
+        )
+        record = replace(record, status=Status.FAILED, outcome_class=ENDINGS[Ending.EXHAUSTED].outcome_class)
+    extra = tuple(m for m in plan.metrics if not m.startswith("Outcome"))
+    if plan.ending is Ending.DUPLICATE_IN_FLIGHT:
+        extra = (*extra, DUPLICATE_IN_FLIGHT_METRIC)
+    return replace(
+        plan,
+        ending=Ending.EXHAUSTED,
+        acknowledge=True,
+        wait=None,
+        record=record,
+        dead_letter=dead_letter_for(delivery, request, Ending.EXHAUSTED, exhausted, plan.record),
+        metrics=(*ENDINGS[Ending.EXHAUSTED].metrics, *extra),
+        log=f"{plan.log} — but this was the last allowed receive: dead-lettered with the reason",
+        log_level="warning",
+    )
+
+
+def unrecorded(plan: Plan, error: str) -> Plan:
+    """The plan's results write failed on the last receive: its dead letter (or a success's fallback)
+    goes out anyway, saying the result was not recorded, and the message is acknowledged."""
+    letter = plan.dead_letter or plan.fallback_letter
+    assert letter is not None and plan.record is not None
+    note = (
+        f"The {plan.record.status.value} result could not be recorded on the last allowed delivery "
+        f"({error}); the trade's result record may be missing or out of date."
+    )
+    what = letter.reason[:1].upper() + letter.reason[1:]
+    ending = Ending.EXHAUSTED if plan.ending is Ending.SUCCEEDED else plan.ending
+    return replace(
+        plan,
+        ending=ending,
+        dead_letter=replace(letter, reason=f"{note} {what}", outcome_class=ENDINGS[ending].outcome_class),
+        fallback_letter=None,
+        metrics=(*ENDINGS[ending].metrics, INFRASTRUCTURE_ERROR_METRIC),
+        log="result not recorded on the last allowed receive; dead-lettered with the reason",
+        log_level="warning",
+        detail={**plan.detail, "error": error},
+    )

@@ -1,0 +1,126 @@
+"""What routing reads and what it returns: the delivery, what happened to it, and the plan.
+
+Values only (frozen dataclasses): the pipeline builds the inputs, ``routing.route`` the plan, and
+``pipeline.apply`` carries the plan out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from alipay_cancel.alipay.responses import CancelOutcome, CancelSuccess
+from alipay_cancel.decisions.classification import Decision
+from alipay_cancel.decisions.endings import ENDINGS, Ending
+from alipay_cancel.stores.dead_letters import DeadLetter
+from alipay_cancel.stores.results import ResultRecord
+
+# ---- inputs -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One receive of one SQS message."""
+
+    message_id: str
+    body: str
+    receive_count: int
+    max_receive_count: int  # the queue's redrive maxReceiveCount
+    age_seconds: int = 0  # since the message was first sent (across re-enqueues)
+    max_age_seconds: int = 1_209_600  # how long the queue keeps a message (its retention)
+
+    @property
+    def last(self) -> bool:
+        """This receive is the last the redrive policy allows: failing it moves the message silently."""
+        return self.receive_count >= max(1, self.max_receive_count)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What one Alipay attempt came back with (a secret refresh may make it two calls)."""
+
+    outcome: CancelOutcome
+    decision: Decision
+    calls: int = 1
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    reason: str
+    trade_key: str | None
+
+
+@dataclass(frozen=True)
+class SetupBroken:
+    """Our signing setup (secret, keys) is unusable: Alipay was not called."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class TooLittleTime:
+    remaining_ms: int
+    needed_ms: int
+
+
+@dataclass(frozen=True)
+class Called:
+    """Alipay was called now (the idempotency store had no success for the trade)."""
+
+    attempt: Attempt
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """The idempotency store remembered this trade's success: Alipay was not called."""
+
+    success: CancelSuccess
+
+
+@dataclass(frozen=True)
+class InProgress:
+    """Another delivery holds the trade's in-progress idempotency record."""
+
+
+@dataclass(frozen=True)
+class StoreFailed:
+    """The idempotency store failed, before the call (``attempt`` None) or after it."""
+
+    error: str
+    attempt: Attempt | None = None
+
+
+Happened = Unreadable | SetupBroken | TooLittleTime | Called | Replayed | InProgress | StoreFailed
+
+
+# ---- output -----------------------------------------------------------------------------------------
+
+
+class Wait(StrEnum):
+    """How long a message left on the queue stays invisible."""
+
+    BACKOFF = "backoff"  # retry_policy's schedule for the receive count (normal)
+    SLOW_BACKOFF = "slow_backoff"  # retry_policy's slow schedule
+    FIRST_BACKOFF = "first_backoff"  # the schedule's first step, whatever the receive count
+    SOON = "soon"  # LOW_TIME_RETRY_SECONDS
+    QUEUE_DEFAULT = "queue_default"  # leave the queue's visibility timeout as it is
+
+
+@dataclass(frozen=True)
+class Plan:
+    ending: Ending
+    acknowledge: bool  # False: the message stays on the queue (reported in batchItemFailures)
+    record: ResultRecord | None = None  # written first
+    dead_letter: DeadLetter | None = None  # sent after the record
+    # Sent only if the record cannot be written on the last receive (a success's fallback).
+    fallback_letter: DeadLetter | None = None
+    wait: Wait | None = None  # for a message left on the queue
+    requeue: bool = False  # re-enqueue the body unchanged (delayed like a slow retry), then acknowledge
+    metrics: tuple[str, ...] = ()
+    log: str = ""  # what happened, for the log line
+    log_level: str = "info"
+    detail: dict[str, object] = field(default_factory=dict)  # extra log fields (never key material)
+
+    @property
+    def outcome_class(self) -> str:
+        return ENDINGS[self.ending].outcome_class

@@ -1,0 +1,49 @@
+"""Building a plan's results record and dead letter: the Alipay fields, the reason as a sentence."""
+
+from __future__ import annotations
+
+from alipay_cancel.alipay.responses import CancelOutcome, CancelSuccess
+from alipay_cancel.decisions.endings import ENDINGS, Ending
+from alipay_cancel.decisions.plans import Delivery
+from alipay_cancel.pipeline.messages import CancelRequest
+from alipay_cancel.stores.dead_letters import DeadLetter
+from alipay_cancel.stores.results import ResultRecord
+
+
+def dead_letter_for(
+    delivery: Delivery, request: CancelRequest, ending: Ending, reason: str, record: ResultRecord | None
+) -> DeadLetter:
+    """This delivery's dead letter: its body unchanged, its message id and receive count."""
+    return DeadLetter(
+        body=delivery.body,
+        reason=reason,
+        source_message_id=delivery.message_id,
+        outcome_class=ENDINGS[ending].outcome_class,
+        error_code=record.error_code if record else None,
+        error_sub_code=record.error_sub_code if record else None,
+        alipay_trace_id=record.alipay_trace_id if record else None,
+        trade_key=request.trade_key,
+        attempts=delivery.receive_count,
+    )
+
+
+def alipay_fields(outcome: CancelOutcome | None, request: CancelRequest) -> dict[str, str | None]:
+    """The six Alipay result fields a record stores: what Alipay said, else what we asked about."""
+    fields: dict[str, str | None] = {"out_trade_no": request.out_trade_no, "trade_no": request.trade_no}
+    if isinstance(outcome, CancelSuccess):
+        fields.update(
+            out_trade_no=outcome.out_trade_no or request.out_trade_no,
+            trade_no=outcome.trade_no or request.trade_no,
+            action=outcome.action,
+            gmt_refund_pay=outcome.gmt_refund_pay,
+            refund_settlement_id=outcome.refund_settlement_id,
+            retry_flag=outcome.retry_flag,
+        )
+    return fields
+
+
+def sentence(what: str, remedy: str | None) -> str:
+    what = what.strip()
+    if what and what[-1] not in ".!?":
+        what += "."
+    return f"{what} {remedy}".strip() if remedy else what

@@ -1,0 +1,63 @@
+"""What a person should do, per pipeline situation: the texts that records and dead letters carry.
+
+Alipay's own codes have their remedies beside their rules in ``classification``; these are the
+situations the pipeline itself meets (a bad message, a broken secret, AWS failing, too little time).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Remedy(StrEnum):
+    SIGNING_SETUP = "signing_setup"
+    BAD_MESSAGE = "bad_message"
+    IDEMPOTENCY_STORE = "idempotency_store"
+    UNREMEMBERED_SUCCESS = "unremembered_success"
+    UNRECORDED_SUCCESS = "unrecorded_success"
+    LOW_TIME = "low_time"
+    DUPLICATE_IN_FLIGHT = "duplicate_in_flight"
+    GAVE_UP = "gave_up"
+    MISCONFIGURED_TOO_LONG = "misconfigured_too_long"
+
+
+REMEDIES: dict[Remedy, str] = {
+    Remedy.SIGNING_SETUP: (
+        "Fix the signing secret (ALIPAY_SECRET_ID): it must be readable by the function and hold the JSON "
+        "fields app_id, private_key and alipay_public_key (or the three certificates). Messages are kept "
+        "meanwhile, never dead-lettered for this, and flow again by themselves once it is fixed."
+    ),
+    Remedy.BAD_MESSAGE: (
+        "Fix the producer; if the payment still needs cancelling, send a corrected message "
+        "(redriving this one unchanged would fail the same way)."
+    ),
+    Remedy.IDEMPOTENCY_STORE: (
+        "Check the idempotency table (IDEMPOTENCY_TABLE_NAME: throttling, capacity, permissions), then "
+        "redrive this dead letter: Alipay is called again."
+    ),
+    # A success Powertools could not remember: a redrive calls Alipay, which repeats the same success.
+    Remedy.UNREMEMBERED_SUCCESS: (
+        "Check the idempotency table (IDEMPOTENCY_TABLE_NAME: throttling, capacity, permissions), then "
+        "redrive this dead letter: Alipay is called again. It answers a repeated cancel of a cancelled "
+        "payment with the same success, which is then recorded."
+    ),
+    # A success remembered but not recorded: a redrive replays it from the idempotency store.
+    Remedy.UNRECORDED_SUCCESS: (
+        "Check the trade's result record; if it is not SUCCEEDED, redrive this dead letter: the remembered "
+        "success is recorded without calling Alipay again."
+    ),
+    Remedy.LOW_TIME: (
+        "Nothing is wrong with the message. If this repeats, the function's Timeout is too short for "
+        "ALIPAY_CONNECT_TIMEOUT_SECONDS + ALIPAY_READ_TIMEOUT_SECONDS, or batches wait too long for a "
+        "worker (raise MAX_CONCURRENCY or lower the batch size). Redrive this dead letter."
+    ),
+    Remedy.DUPLICATE_IN_FLIGHT: (
+        "Check the trade's result record: if it is SUCCEEDED there is nothing to do (a redrive would make "
+        "no Alipay call); otherwise redrive this dead letter."
+    ),
+    Remedy.GAVE_UP: "Redrive this dead letter once the cause is fixed.",
+    Remedy.MISCONFIGURED_TOO_LONG: (
+        "Our configuration stayed broken for longer than the queue keeps messages. Fix it (the reason "
+        "says what), then redrive this dead letter."
+    ),
+}
