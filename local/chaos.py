@@ -456,17 +456,19 @@ def run_chaos(
     log_lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
     aws_stats, failed_calls = read_events(events_path.read_text(encoding="utf-8").splitlines())
 
+    redriven = crash_redriven(snapshot, drive.stats.killed_receipts, max_receive_count)
+    redriven_keys = {m.trade_key for m in state.enqueued if m.message_id in redriven and m.trade_key}
     checks = [
         check_accounted(
             state.enqueued,
             snapshot,
             state.bad_message_ids,
             merge_receipts(receipts_hit_by_aws_faults(failed_calls), drive.stats.killed_receipts),
-            crash_redriven(snapshot, drive.stats.killed_receipts, max_receive_count),
+            redriven,
         ),
         check_successes(snapshot, exchanges, plan.seeded_keys, plan.unknown_keys),
         check_no_cancel_after_success(snapshot, exchanges),
-        check_drained(drive.drained, snapshot, idempotency_items),
+        check_drained(drive.drained, snapshot, idempotency_items, redriven_keys),
         check_crashes_resolved(idempotency_items, now=time.time()),
         check_no_secrets(
             log_lines,

@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 from local.accounting import DeadLetterSeen, Enqueued, Snapshot
 from local.alipay_gateway.faults import FAULT_KINDS
 from local.chaos_aws_faults import AwsFaultInjector
-from local.chaos_checks import check_accounted, receipts_hit_by_aws_faults
+from local.chaos_checks import check_accounted, check_drained, receipts_hit_by_aws_faults
 from moto import mock_aws
 
 REPO = Path(__file__).resolve().parent.parent
@@ -238,6 +238,13 @@ def test_a_redrive_without_reason_is_excused_only_when_the_last_allowed_delivery
     result = check_accounted(enqueued, snapshot, set(), crash_redriven=excused)
     assert result.ok, result.violations
     assert result.facts["moved by the queue's redrive after a crash on the last allowed receive"] == 1
+    # the previous delivery left the record RETRYING: the crash, not the function, kept it there
+    snapshot.results["T-1"] = {"status": "RETRYING"}
+    assert not check_accounted(enqueued, snapshot, set()).ok
+    assert check_accounted(enqueued, snapshot, set(), crash_redriven=excused).ok
+    assert not check_drained(True, snapshot, []).ok
+    drained = check_drained(True, snapshot, [], crash_redriven_keys={"T-1"})
+    assert drained.ok and drained.facts["RETRYING records left"] == 0
 
 
 def test_crash_plan_is_a_pure_function_of_the_seed_and_the_tap_kills_each_planned_trade_once() -> None:
