@@ -543,12 +543,14 @@ def crash_summary(
     moto_stats: dict[str, Any],
     cold_starts: int,
 ) -> dict[str, Any]:
-    """What the crash faults did: kills by point (the pool's record of why each environment died)."""
+    """What the crash faults did. Kills by point: the kills asked for at each point (the store's rules
+    that acted, the wire tap's kills); an environment hit at two points at once dies once, under the
+    first reason (``environments ended by reason``: the pool's record)."""
     by_point: dict[str, int] = {}
     for rule in moto_stats.get("rules", []):
         if rule["name"].startswith("at the timeout"):
             continue
-        by_point[rule["name"]] = int(pool_kills.get(f"chaos: {rule['name']}", 0))
+        by_point[rule["name"]] = int(rule["acted"])
     for point, n in tap_kills.items():
         by_point[point] = int(n)
     killed = int(stats.crashes) + int(stats.timeouts)
@@ -560,6 +562,9 @@ def crash_summary(
         "kills by point": by_point,
         "environments ended by reason": dict(sorted(pool_kills.items())),
         "cold starts (environments started)": cold_starts,
+        "store-side rules (matched / acted)": {
+            r["name"]: f"{r['matched']} / {r['acted']}" for r in moto_stats.get("rules", [])
+        },
         "held store writes (timeout rule) acted": sum(
             r["acted"] for r in moto_stats.get("rules", []) if r["name"].startswith("at the timeout")
         ),

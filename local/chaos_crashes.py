@@ -139,7 +139,8 @@ def _event_mentions(key: str) -> Callable[[dict[str, Any]], bool]:
 
 class TapCrashes:
     """The wire tap's crash hook: kills (through ``kill_where``) the environment running a planned
-    trade, the first time that trade's cancel passes the tap at the planned phase."""
+    trade, the first time that trade's cancel passes the tap at the planned phase (and again later if
+    no environment was found to kill)."""
 
     def __init__(self, plan: CrashPlan, kill_where: Callable[[Callable[[dict[str, Any]], bool], str], int]):
         self._plan = {"before": plan.before_alipay, "after": plan.after_alipay}
@@ -160,4 +161,6 @@ class TapCrashes:
         killed = self._kill_where(_event_mentions(key), f"chaos: {self._names[phase]}")
         with self._lock:
             self.killed[self._names[phase]] += killed
+            if not killed:  # its environment was already gone: try again on the trade's next call
+                self._done.discard((phase, key))
         return killed > 0
