@@ -469,7 +469,7 @@ def run_chaos(
         check_successes(snapshot, exchanges, plan.seeded_keys, plan.unknown_keys),
         check_no_cancel_after_success(snapshot, exchanges),
         check_drained(drive.drained, snapshot, idempotency_items, redriven_keys),
-        check_crashes_resolved(idempotency_items, now=time.time()),
+        check_crashes_resolved(idempotency_items, now=time.time(), crash_redriven_keys=redriven_keys),
         check_no_secrets(
             log_lines,
             snapshot,

@@ -245,6 +245,14 @@ def test_a_redrive_without_reason_is_excused_only_when_the_last_allowed_delivery
     assert not check_drained(True, snapshot, []).ok
     drained = check_drained(True, snapshot, [], crash_redriven_keys={"T-1"})
     assert drained.ok and drained.facts["RETRYING records left"] == 0
+    # its last delivery's claim is left IN PROGRESS: no delivery is left to take it over
+    from local.chaos_checks import check_crashes_resolved, idempotency_key_hash
+
+    claim = {"id": f"alipay-cancel#trade-cancel#v1#{idempotency_key_hash('T-1')}", "status": "INPROGRESS"}
+    other = {"id": f"alipay-cancel#trade-cancel#v1#{idempotency_key_hash('T-2')}", "status": "INPROGRESS"}
+    assert not check_crashes_resolved([claim], now=0).ok
+    assert check_crashes_resolved([claim], now=0, crash_redriven_keys={"T-1"}).ok
+    assert not check_crashes_resolved([claim, other], now=0, crash_redriven_keys={"T-1"}).ok
 
 
 def test_crash_plan_is_a_pure_function_of_the_seed_and_the_tap_kills_each_planned_trade_once() -> None:
