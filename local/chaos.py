@@ -206,7 +206,9 @@ def probe_key(endpoint: str, secret: dict[str, str], trade: str) -> str:
 
 def crash_redriven(snapshot: Snapshot, killed: dict[str, set[int]], max_receive_count: int) -> set[str]:
     """Messages the queue's redrive moved because their last allowed delivery died with its
-    environment (the function never got to dead-letter them with a reason): expected on AWS too."""
+    environment or was hit by an injected AWS failure that reached the function (e.g. its dead-letter
+    send failed): the function could not dead-letter them with a reason, as on AWS. ``killed``:
+    message id -> receive counts hit by a crash or an injected AWS failure."""
     return {
         d.message_id
         for d in snapshot.dead_letters
@@ -456,14 +458,15 @@ def run_chaos(
     log_lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
     aws_stats, failed_calls = read_events(events_path.read_text(encoding="utf-8").splitlines())
 
-    redriven = crash_redriven(snapshot, drive.stats.killed_receipts, max_receive_count)
+    hit_receipts = merge_receipts(receipts_hit_by_aws_faults(failed_calls), drive.stats.killed_receipts)
+    redriven = crash_redriven(snapshot, hit_receipts, max_receive_count)
     redriven_keys = {m.trade_key for m in state.enqueued if m.message_id in redriven and m.trade_key}
     checks = [
         check_accounted(
             state.enqueued,
             snapshot,
             state.bad_message_ids,
-            merge_receipts(receipts_hit_by_aws_faults(failed_calls), drive.stats.killed_receipts),
+            hit_receipts,
             redriven,
         ),
         check_successes(snapshot, exchanges, plan.seeded_keys, plan.unknown_keys),

@@ -137,7 +137,7 @@ def check_accounted(
             after_aws_faults
         ),
         "outcomes by message": dict(sorted(labels.items())),
-        "moved by the queue's redrive after a crash on the last allowed receive": sum(
+        "moved by the queue's redrive after a crash or AWS failure on the last allowed receive": sum(
             1 for d in snapshot.dead_letters if not d.reason.strip() and d.message_id in crash_redriven
         ),
     }

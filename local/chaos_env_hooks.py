@@ -3,9 +3,9 @@ function's own boto3 clients (chaos only; ``make demo`` and ``make local-stack``
 
 The injector (``local.chaos_aws_faults``) hooks every DynamoDB / SQS / Secrets Manager client the
 function creates in this environment, with ``CHAOS_AWS_CALL_RATE`` / ``CHAOS_AWS_WIRE_RATE`` and a seed
-of ``CHAOS_AWS_SEED`` plus this environment's Runtime API port (each environment draws its own
-sequence). Every count and every injected error the function received (with the function's log keys
-at that moment: message id, receive count) is appended as one JSON line to ``CHAOS_AWS_EVENTS``, one
+of ``CHAOS_AWS_SEED`` plus this environment's number (1, 2, ... in start order: each environment
+draws its own sequence, the same in every run). Every count and every injected error the function
+received (with the function's log keys at that moment: message id, receive count) is appended as one JSON line to ``CHAOS_AWS_EVENTS``, one
 ``write`` per line, so lines of concurrent environments never mix and a kill loses at most the last.
 Then awslambdaric's own entry point runs, unchanged.
 """
@@ -45,11 +45,11 @@ def install_from_environment() -> None:
         with lock:
             os.write(fd, line)
 
-    port = int(os.environ.get("AWS_LAMBDA_RUNTIME_API", "x:0").rsplit(":", 1)[1])
+    env_id = int(os.environ.get("LOCAL_LAMBDA_ENVIRONMENT_ID", "0"))
     injector = AwsFaultInjector(
         call_rate=float(os.environ.get("CHAOS_AWS_CALL_RATE", "0")),
         wire_rate=float(os.environ.get("CHAOS_AWS_WIRE_RATE", "0")),
-        seed=int(os.environ.get("CHAOS_AWS_SEED", "1")) * 100_003 + port,
+        seed=int(os.environ.get("CHAOS_AWS_SEED", "1")) * 100_003 + env_id,
         context=_log_keys,
         sink=sink,
     )

@@ -159,6 +159,7 @@ class ExecutionEnvironment:
             "AWS_EXECUTION_ENV": f"AWS_Lambda_python{sys.version_info.major}.{sys.version_info.minor}",
             "LAMBDA_TASK_ROOT": str(REPO_ROOT / "src"),
             "AWS_ACCESS_KEY_ID": self.access_key_id,
+            "LOCAL_LAMBDA_ENVIRONMENT_ID": str(self.env_id),  # 1, 2, ... in start order
             **spec.extra_env,
         }
         return env
