@@ -5,8 +5,9 @@ The injector (``local.chaos_aws_faults``) hooks every DynamoDB / SQS / Secrets M
 function creates in this environment, with ``CHAOS_AWS_CALL_RATE`` / ``CHAOS_AWS_WIRE_RATE`` and a seed
 of ``CHAOS_AWS_SEED`` plus this environment's number (1, 2, ... in start order: each environment
 draws its own sequence, the same in every run). Every count and every injected error the function
-received (with the function's log keys at that moment: message id, receive count) is appended as one JSON line to ``CHAOS_AWS_EVENTS``, one
-``write`` per line, so lines of concurrent environments never mix and a kill loses at most the last.
+received (with the function's log keys at that moment: message id, receive count) is appended as
+one JSON line to ``CHAOS_AWS_EVENTS``, one ``write`` per line, so lines of concurrent environments
+never mix and a kill loses at most the last.
 Then awslambdaric's own entry point runs, unchanged.
 """
 

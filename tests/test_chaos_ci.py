@@ -237,7 +237,8 @@ def test_a_redrive_without_reason_is_excused_only_when_the_last_allowed_delivery
     assert excused == {"m-1"}
     result = check_accounted(enqueued, snapshot, set(), crash_redriven=excused)
     assert result.ok, result.violations
-    assert result.facts["moved by the queue's redrive after a crash or AWS failure on the last allowed receive"] == 1
+    moved = "moved by the queue's redrive after a crash or AWS failure on the last allowed receive"
+    assert result.facts[moved] == 1
     # the previous delivery left the record RETRYING: the crash, not the function, kept it there
     snapshot.results["T-1"] = {"status": "RETRYING"}
     assert not check_accounted(enqueued, snapshot, set()).ok
