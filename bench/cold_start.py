@@ -84,6 +84,7 @@ def probe_env(*, trace: bool, task_root: str) -> dict[str, str]:
             "AWS_ENDPOINT_URL": "http://127.0.0.1:9",  # never contacted: init makes no calls
             "AWS_LAMBDA_FUNCTION_NAME": "bench-cold-start",
             "ALIPAY_SECRET_ID": "bench/signing-material",
+            "ALIPAY_DEFAULT_APP_ID": "2021000000000001",
             "RESULTS_TABLE_NAME": "bench-results",
             "IDEMPOTENCY_TABLE_NAME": "bench-idempotency",
             "DEAD_LETTER_QUEUE_URL": "http://127.0.0.1:9/123456789012/bench-dlq",

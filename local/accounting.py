@@ -80,6 +80,8 @@ class Accounting:
     outcomes: list[MessageOutcome] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
     surprises: list[str] = field(default_factory=list)
+    # The run stopped (a deadline) before these finished; they were still on the queue.
+    in_flight: list[MessageOutcome] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -126,7 +128,7 @@ def read_dead_letters(sqs: Any, dlq_url: str) -> list[DeadLetterSeen]:
 
 
 def collect(sqs: Any, ddb: Any, admin: GatewayAdmin, *, results_table: str, dlq_url: str) -> Snapshot:
-    trades = {str(t["key"]): t for t in admin.trades()}
+    trades = {str(t.get("scoped_key") or t["key"]): t for t in admin.trades()}  # one per (app, merchant, id)
     return Snapshot(
         results=scan_results(ddb, results_table),
         dead_letters=read_dead_letters(sqs, dlq_url),
@@ -155,8 +157,16 @@ def outcome_label(record: Mapping[str, Any] | None, dead_letter: DeadLetterSeen 
 
 
 def account(
-    enqueued: Iterable[Enqueued], snapshot: Snapshot, crash_redriven: Collection[str] = ()
+    enqueued: Iterable[Enqueued],
+    snapshot: Snapshot,
+    crash_redriven: Collection[str] = (),
+    *,
+    still_queued: int | None = None,
 ) -> Accounting:
+    """``still_queued``: the run stopped before the queue drained, with this many messages still on it
+    (visible, in flight or delayed). Unfinished messages are then *in flight*, not violations, as long
+    as the queue still holds at least that many; any beyond are missing (a violation).
+    ``crash_redriven``: see the module docstring."""
     messages = list(enqueued)
     result = Accounting()
     by_source: dict[str, DeadLetterSeen] = {}
@@ -187,7 +197,9 @@ def account(
         accounted = final_record or reasoned_letter
         label = outcome_label(record, found)
         result.outcomes.append(MessageOutcome(message, record, found, label, accounted))
-        if not accounted:
+        if not accounted and still_queued is not None:
+            result.in_flight.append(result.outcomes[-1])
+        elif not accounted:
             result.violations.append(
                 f"message {message.message_id} ({message.scenario}, trade {message.trade_key}) is "
                 f"unaccounted for: record {record.get('status') if record else 'none'}, dead letter "
@@ -199,10 +211,15 @@ def account(
                 f"{' or '.join(sorted(message.expect))}"
             )
 
+    if still_queued is not None and len(result.in_flight) > still_queued:
+        result.violations.append(
+            f"{len(result.in_flight)} messages did not finish but only {still_queued} are still on the "
+            f"queue: at least {len(result.in_flight) - still_queued} missing"
+        )
     # A crash on the last allowed delivery leaves the record as the previous delivery wrote it.
     crashed_keys = {m.trade_key for m in messages if m.message_id in crash_redriven and m.trade_key}
     for key, record in snapshot.results.items():
-        if record.get("status") == "RETRYING" and key not in crashed_keys:
+        if record.get("status") == "RETRYING" and still_queued is None and key not in crashed_keys:
             result.violations.append(f"trade {key} is still RETRYING after the queue drained")
         if record.get("status") == "SUCCEEDED" and record.get("action"):
             trade = snapshot.trades.get(key) or next(
@@ -231,6 +248,20 @@ def _table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> list[str]:
     return lines
 
 
+def _in_flight_lines(in_flight: Sequence[MessageOutcome], deadline_seconds: float | None) -> list[str]:
+    when = f"the {deadline_seconds:g}s deadline" if deadline_seconds is not None else "the end of the run"
+    lines = [f"  Still in flight at {when} ({len(in_flight)}; on the queue, being retried, not lost):"]
+    for o in in_flight:
+        record = o.record or {}
+        last = record.get("error_sub_code") or record.get("error_code") or record.get("error_message") or ""
+        lines.append(
+            f"    - {o.message.scenario} (trade {o.message.trade_key or '-'}): record "
+            f"{record.get('status') or 'none yet'}, attempts {record.get('attempts', 0)}"
+            + (f", last error {_one_line(str(last), 60)}" if last else "")
+        )
+    return lines
+
+
 def _one_line(text: str, limit: int = 160) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -245,12 +276,16 @@ def render_summary(
     drained: bool,
     extra: Mapping[str, Any] | None = None,
     max_trade_rows: int = 80,
+    deadline_seconds: float | None = None,
 ) -> str:
     out: list[str] = []
     out.append("=" * 78)
+    stopped = "drained" if drained else "NOT drained"
+    if not drained and deadline_seconds is not None:
+        stopped = f"NOT drained: the {deadline_seconds:g}s deadline was reached"
     out.append(
         f"SUMMARY  {len(enqueued)} messages, {len({m.trade_key for m in enqueued if m.trade_key})} trades, "
-        f"elapsed {elapsed_seconds:.1f}s, queue {'drained' if drained else 'NOT drained'}"
+        f"elapsed {elapsed_seconds:.1f}s, queue {stopped}"
     )
     for key, value in (extra or {}).items():
         out.append(f"  {key}: {value}")
@@ -347,10 +382,20 @@ def render_summary(
     out.append("")
     accounted = sum(1 for o in accounting.outcomes if o.accounted)
     out.append(f"Accounting: {accounted}/{len(accounting.outcomes)} messages accounted for")
+    if accounting.in_flight:
+        out += _in_flight_lines(accounting.in_flight, deadline_seconds)
     for v in accounting.violations:
         out.append(f"  VIOLATION: {v}")
     for s in accounting.surprises:
         out.append(f"  UNEXPECTED: {s}")
-    out.append("RESULT: " + ("OK" if accounting.ok and drained else "FAILED"))
+    if accounting.ok and drained:
+        out.append("RESULT: OK")
+    elif not accounting.violations and not accounting.surprises and accounting.in_flight:
+        out.append(
+            f"RESULT: INCOMPLETE: stopped at the deadline with {len(accounting.in_flight)} message(s) still "
+            "in flight (not lost: still on the queue); run again with a larger --deadline"
+        )
+    else:
+        out.append("RESULT: FAILED")
     out.append("=" * 78)
     return "\n".join(out)

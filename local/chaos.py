@@ -25,8 +25,8 @@ timeout, ``local.lambda_environment``), with:
 Then every invariant of ``local.chaos_checks`` is checked; a summary table is printed (and written as
 JSON with ``--json``), and the exit code is 1 on any violation.
 
-Deviations from the template, for run time only: short retry backoffs (the function's own
-RETRY_* variables), 1 s / 2 s Alipay timeouts, the function timeout lowered from 120 s to
+Deviations from the template, for run time only: short retry backoffs and horizon (template
+parameters, CHAOS_PARAMETERS), 1 s / 2 s Alipay timeouts, the function timeout lowered from 120 s to
 ``--function-timeout`` and the queue's visibility timeout from 720 s to ``--visibility-timeout`` (a
 message whose processing failed on an AWS error returns after it). The visibility timeout is never
 below the function timeout: AWS refuses that for an SQS event source, and Powertools' in-progress
@@ -72,10 +72,16 @@ from local.keygen import generate_rsa_key_pair
 from local.lambda_environment import FileSink
 from local.stack import LocalStack
 
+# Short backoffs and retry horizon, as template parameters (the queue and the function agree); the
+# horizon's 14 s can take at most 16 receives (retry_policy.receives_within_horizon).
+CHAOS_PARAMETERS = {
+    "RetryBaseSeconds": "1",
+    "RetryMaxSeconds": "3",
+    "RetrySlowBaseSeconds": "2",
+    "RetryHorizonSeconds": "14",
+    "MaxReceiveCount": "16",
+}
 CHAOS_ENV = {
-    "RETRY_BASE_SECONDS": "1",
-    "RETRY_MAX_SECONDS": "3",
-    "RETRY_SLOW_BASE_SECONDS": "2",
     "ALIPAY_CONNECT_TIMEOUT_SECONDS": "1",
     "ALIPAY_READ_TIMEOUT_SECONDS": "2",
     "SECRET_MAX_AGE_SECONDS": "300",  # longer than the grace: the rotation is found by a refusal
@@ -287,7 +293,9 @@ def run_chaos(
         f"chaos: {len(plan.messages)} messages, {len(plan.trades)} seeded trades, "
         f"{len(plan.faults)} planned faults"
     )
-    with LocalStack(env_overrides=CHAOS_ENV, gateway_options={"hang_seconds": 5.0}) as stack:
+    with LocalStack(
+        env_overrides=CHAOS_ENV, gateway_options={"hang_seconds": 5.0}, parameters=CHAOS_PARAMETERS
+    ) as stack:
         res = stack.resources
         km = stack.key_material
         read_timeout = float(stack.lambda_env["ALIPAY_READ_TIMEOUT_SECONDS"])
@@ -528,6 +536,7 @@ def run_chaos(
         "function_timeout_seconds": function_timeout,
         "crash_rate_requested": crash_rate,
         "function_env_overrides": CHAOS_ENV,
+        "template_parameter_overrides": CHAOS_PARAMETERS,
         "function_log": str(log_path),
         "notes": state.notes,
     }

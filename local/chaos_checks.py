@@ -47,6 +47,7 @@ def _trade_of(snapshot: Snapshot, key: str) -> Mapping[str, Any] | None:
     trade = snapshot.trades.get(key)
     if trade is not None:
         return trade
+    key = key.split(" ")[-1]  # a results key scoped by merchant ("merchant:M <id>"): the id
     return next(
         (t for t in snapshot.trades.values() if key in (t.get("trade_no"), t.get("out_trade_no"))), None
     )

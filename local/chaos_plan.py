@@ -16,7 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from alipay_cancel.pipeline.trade_identity import trade_key as build_trade_key
 from local.alipay_gateway.faults import FAULT_KINDS
+
+# The ISV merchant the chaos token belongs to. The emulator is not told about it, so its calls act on
+# the app's own trades there; the function scopes the results key by it.
+CHAOS_MERCHANT = "2088000000000777"
 
 # Variants of each emulator fault kind (kind, params, label). Labels are what the summary counts.
 FAULT_VARIANTS: list[tuple[str, dict[str, Any], str]] = [
@@ -42,6 +47,17 @@ FAULT_VARIANTS: list[tuple[str, dict[str, Any], str]] = [
     ("garbage_empty", {"signed": False}, "garbage_empty (unsigned)"),
     ("garbage_truncated", {}, "garbage_truncated (signed)"),
     ("garbage_truncated", {"signed": False}, "garbage_truncated (unsigned)"),
+    # Answers the client must not believe or must not read (each is retried).
+    ("stale", {}, "stale (2017 alipay-timestamp)"),
+    ("other_trade", {}, "other_trade (signed success for another trade)"),
+    ("signed_body", {"raw_body": '{"":"","":{}}'}, "signed_body (names no id)"),
+    ("gzip", {"size": 400_000}, "gzip (compressed answer)"),
+    ("oversize", {"size": 200_000}, "oversize (200 KB answer)"),
+    ("drip", {"latency_ms": 5}, "drip (slow body, in time)"),
+    ("gateway_error", {"code": "unknow-error"}, "gateway_error unknow-error"),
+    # Public-key mode ignores alipay-sn: these must change nothing.
+    ("no_alipay_sn", {}, "no_alipay_sn"),
+    ("other_alipay_sn", {}, "other_alipay_sn"),
 ]
 # Timeouts hold a worker for the whole read timeout: drawn less often than the rest.
 _VARIANT_WEIGHTS = [
@@ -138,12 +154,21 @@ def bad_bodies(rng: random.Random, run: str, token: str) -> list[tuple[str, str,
         ("[" * 5000 + "]" * 5000, "deeply nested", None),
         ("x" * 200_000, "huge (200 kB of garbage)", None),
         (_body(out_trade_no=7, app_auth_token=token), "wrong type next to a token", None),
-        (_body(out_trade_no=f"{real_looking}T", app_auth_token=12), "token is a number", f"{real_looking}T"),
         (
-            _body(out_trade_no=f"{real_looking}S", app_auth_token="tok en"),  # noqa: S106 - a bad message
-            "token with a space",
-            f"{real_looking}S",
+            _body(out_trade_no=f"{real_looking}T", app_auth_token=12, merchant_id=CHAOS_MERCHANT),
+            "token is a number",
+            build_trade_key(f"{real_looking}T", merchant_id=CHAOS_MERCHANT),
         ),
+        (
+            _body(
+                out_trade_no=f"{real_looking}S",
+                app_auth_token="tok en",  # noqa: S106 - a bad message
+                merchant_id=CHAOS_MERCHANT,
+            ),
+            "token with a space",
+            build_trade_key(f"{real_looking}S", merchant_id=CHAOS_MERCHANT),
+        ),
+        (_body(out_trade_no=f"{real_looking}M", app_auth_token=token), "token without merchant_id", None),
         (json.dumps({"Type": "Notification", "Message": "<xml/>"}), "SNS wrapping garbage", None),
         (json.dumps({"Type": "Notification", "Message": 42}), "SNS Message not a string", None),
         (_sns(_body(out_trade_no=99)), "SNS wrapping a wrong type", None),
@@ -256,7 +281,11 @@ def build_plan(total: int, seed: int, fault_rate: float, *, exhausted_trades: in
         k = key()
         plan.trades.append({"out_trade_no": k, "state": "unpaid"})
         add_faults(k)
-        trade_messages(_body(out_trade_no=k, app_auth_token=token), k, "ISV (app_auth_token)")
+        trade_messages(
+            _body(out_trade_no=k, app_auth_token=token, merchant_id=CHAOS_MERCHANT),
+            build_trade_key(k, merchant_id=CHAOS_MERCHANT),
+            "ISV (app_auth_token)",
+        )
 
     def sns_wrapped() -> None:
         k = key()

@@ -3,8 +3,9 @@
 1. start the local stack (moto server subprocess + Alipay gateway emulator, free loopback ports,
    throwaway keys) and create every resource with the settings read from template.yaml;
 2. seed the emulator's trades and enqueue a realistic set of timed-out payments: unpaid, paid,
-   unknown, addressed by trade_no, SNS-wrapped, finished, frozen, outside the cancel window,
-   malformed, duplicates (some in the same batch), injected faults (5xx, 429, timeouts, 20000,
+   unknown, addressed by trade_no, SNS-wrapped, a second Alipay app (its own secret and keys), two
+   ISV merchants whose orders share one out_trade_no (two trades), finished, frozen, outside the
+   cancel window, malformed, duplicates (some in the same batch), injected faults (5xx, 429, timeouts, 20000,
    ACQ.SYSTEM_ERROR, retry_flag=Y, bad / missing response signature, garbage, a merchant whose
    balance is topped up during the run, a trade that never stops failing) plus random faults;
 3. drive the function with the event source mapping driver until the queue is drained, showing
@@ -12,8 +13,11 @@
    (``local.lambda_environment``); the function's logs go to a file (its "CloudWatch");
 4. print the summary and exit non-zero if any message is unaccounted for (``local.accounting``).
 
-Retry backoffs are shortened through the function's own environment variables (RETRY_BASE_SECONDS
-and friends) so the run ends in well under a minute; everything else is the template's.
+Retry backoffs and the retry horizon are shortened through the template's own parameters (as a
+deploy's parameter overrides would: the queue's maxReceiveCount and the function agree) and the
+Alipay timeouts through the function's variables, so the run ends in well under a minute; everything
+else is the template's. If ``--deadline`` stops the run first, the summary says so and lists what was
+still in flight (on the queue, not lost).
 """
 
 from __future__ import annotations
@@ -30,17 +34,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from alipay_cancel.pipeline.trade_identity import trade_key as build_trade_key
 from local.accounting import Enqueued, Snapshot, account, collect, render_summary
 from local.alipay_gateway.admin_client import GatewayAdmin
 from local.esm_driver import DriveResult, Progress
+from local.keygen import generate_key_material
 from local.lambda_environment import FileSink
 from local.stack import LocalStack
 
-# Short backoffs for a demo (the template's defaults are 30 s / 900 s / 3600 s).
+# Short backoffs and a 12-second horizon for a demo (the template's defaults: 30 s / 900 s / 3600 s,
+# a day). 14 receives is what that horizon can take at most (retry_policy.receives_within_horizon).
+DEMO_PARAMETERS = {
+    "RetryBaseSeconds": "1",
+    "RetryMaxSeconds": "2",
+    "RetrySlowBaseSeconds": "2",
+    "RetryHorizonSeconds": "12",
+    "MaxReceiveCount": "14",
+}
 DEMO_ENV = {
-    "RETRY_BASE_SECONDS": "1",
-    "RETRY_MAX_SECONDS": "2",
-    "RETRY_SLOW_BASE_SECONDS": "2",
     "ALIPAY_CONNECT_TIMEOUT_SECONDS": "1",
     "ALIPAY_READ_TIMEOUT_SECONDS": "2",
 }
@@ -54,6 +65,13 @@ RANDOM_FAULT_KINDS = (
     "timeout",
 )
 TOP_UP_AFTER_SECONDS = 4.0
+# A second Alipay app beside the default one (its secret is <AppSecretPrefix><app id>), and two ISV
+# merchants with their (throwaway) app_auth_tokens.
+SECOND_APP_ID = "2021000000000002"
+DEMO_MERCHANTS = {
+    "202601BBdemoMerchantAtoken00000000000001": "2088000000000001",
+    "202601BBdemoMerchantBtoken00000000000002": "2088000000000002",
+}
 
 SUCCESS_CLOSE = frozenset({"SUCCEEDED/close"})
 SUCCESS_REFUND = frozenset({"SUCCEEDED/refund"})
@@ -120,6 +138,32 @@ def build_plan(total: int, seed: int) -> Plan:
         }
         plan.messages.append(Planned(json.dumps(envelope), key, "SNS-wrapped", SUCCESS_REFUND))
 
+    def isv_merchants() -> None:
+        """Two merchants' orders with one out_trade_no: two trades, two cancels, two records."""
+        key = f"DEMO{run}{next(counter):04d}"
+        for (token, merchant), state in zip(DEMO_MERCHANTS.items(), ("paid", "unpaid"), strict=True):
+            plan.trades.append({"out_trade_no": key, "state": state, "merchant_id": merchant})
+            plan.messages.append(
+                Planned(
+                    _body(out_trade_no=key, app_auth_token=token, merchant_id=merchant),
+                    build_trade_key(key, merchant_id=merchant),
+                    "ISV merchant, out_trade_no shared with another merchant",
+                    SUCCESS_REFUND if state == "paid" else SUCCESS_CLOSE,
+                )
+            )
+
+    def second_app() -> None:
+        key = f"DEMO{run}{next(counter):04d}"
+        plan.trades.append({"out_trade_no": key, "state": "unpaid", "app_id": SECOND_APP_ID})
+        plan.messages.append(
+            Planned(
+                _body(out_trade_no=key, app_id=SECOND_APP_ID),
+                build_trade_key(key, app_id=SECOND_APP_ID),
+                "second Alipay app",
+                SUCCESS_CLOSE,
+            )
+        )
+
     def bad(body: str, what: str) -> None:
         plan.messages.append(Planned(body, None, f"malformed: {what}", BAD))
 
@@ -166,6 +210,8 @@ def build_plan(total: int, seed: int) -> Plan:
         lambda: faulted("timeout_after_cancel", state="paid"),
         lambda: duplicates(2, concurrent=False),
         lambda: faulted("http_5xx", times=None),  # never recovers: retries run out
+        isv_merchants,
+        second_app,
         lambda: bad(json.dumps({"Type": "Notification", "Message": "<xml/>"}), "SNS wrapping garbage"),
         lambda: trade("unpaid", "unpaid", SUCCESS_CLOSE),
         lambda: trade("paid", "paid", SUCCESS_REFUND),
@@ -280,7 +326,13 @@ def run_demo(
     if log_path is None:
         log_path = Path(tempfile.mkdtemp(prefix="alipay-cancel-demo-")) / "function.log"
     out.write("Starting the local stack (moto server + Alipay gateway emulator, throwaway keys)...\n")
-    with LocalStack(env_overrides={**DEMO_ENV, **(env_overrides or {})}) as stack:
+    second_app = generate_key_material(SECOND_APP_ID, aes_bits=None, cert_mode=False)
+    with LocalStack(
+        env_overrides={**DEMO_ENV, **(env_overrides or {})},
+        parameters=DEMO_PARAMETERS,
+        extra_apps=[second_app],
+        merchants=DEMO_MERCHANTS,
+    ) as stack:
         res = stack.resources
         settings = stack.settings
         out.write(
@@ -291,7 +343,7 @@ def run_demo(
             f"{settings.function.memory_size} MB, batch {settings.event_source.batch_size}, window "
             f"{settings.event_source.maximum_batching_window_seconds}s, max concurrency "
             f"{settings.event_source.maximum_concurrency}\n"
-            f"  demo overrides: {' '.join(f'{k}={v}' for k, v in DEMO_ENV.items())}\n"
+            f"  demo overrides: {' '.join(f'{k}={v}' for k, v in {**DEMO_PARAMETERS, **DEMO_ENV}.items())}\n"
         )
         admin = GatewayAdmin(stack.gateway_url)
         admin.seed_trades(plan.trades)
@@ -322,12 +374,19 @@ def run_demo(
             finally:
                 for t in timers:
                     t.cancel()
+        if not drive.drained:
+            d = drive.depth
+            out.write(
+                f"Deadline reached: --deadline {deadline_seconds:g}s passed before the queue drained. "
+                f"Stopped with {d.total} message(s) still on the queue ({d.visible} visible, "
+                f"{d.in_flight} in flight, {d.delayed} delayed): they are not lost, only unfinished.\n"
+            )
         snapshot = collect(
             sqs, stack.client("dynamodb"), admin, results_table=res.results_table, dlq_url=res.dlq_url
         )
         admin.close()
         moto_pid = stack.moto.pid
-    accounting = account(enqueued, snapshot)
+    accounting = account(enqueued, snapshot, still_queued=None if drive.drained else drive.depth.total)
     stats = drive.stats
     summary = render_summary(
         enqueued,
@@ -335,6 +394,7 @@ def run_demo(
         accounting,
         elapsed_seconds=time.monotonic() - started,
         drained=drive.drained,
+        deadline_seconds=deadline_seconds,
         extra={
             "event source mapping": f"{stats.invocations} invocations, {stats.records_received} records "
             f"received, largest batch {stats.max_batch}, {stats.item_failures_reported} batch item "

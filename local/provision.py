@@ -1,9 +1,11 @@
 """Create the app's AWS resources on a moto server with the settings read from ``template.yaml``.
 
 Queue, dead-letter queue (redrive policy with the template's maxReceiveCount), results and
-idempotency tables (key schema, billing mode, TTL) and the signing-material secret. The function's
-environment is then derived from the template's ``Environment`` block with the created resources'
-physical ids substituted for ``!Ref``/``!GetAtt`` (``TemplateSettings.function_environment``).
+idempotency tables (key schema, billing mode, TTL), the default app's signing-material secret and
+one secret per further app, named by the template's convention (``APP_SECRET_PREFIX`` + app id).
+The function's environment is then derived from the template's ``Environment`` block with the
+created resources' physical ids substituted for ``!Ref``/``!GetAtt``
+(``TemplateSettings.function_environment``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ DLQ_NAME = "alipay-cancel-dlq"
 RESULTS_TABLE_NAME = "alipay-cancel-results"
 IDEMPOTENCY_TABLE_NAME = "alipay-cancel-idempotency"
 SECRET_NAME = "alipay-cancel/signing-material"
+APP_SECRET_PREFIX = "alipay-cancel/apps/"  # the AppSecretPrefix parameter's value locally
 FUNCTION_NAME = "alipay-cancel-CancelFunction"
 
 # Credentials moto accepts; never real ones (the local stack must not be able to reach AWS).
@@ -57,6 +60,8 @@ class Provisioned:
     idempotency_table: str
     secret_id: str
     secret_arn: str
+    default_app_id: str = ""
+    app_secret_ids: Mapping[str, str] = field(default_factory=dict)  # further apps: app id -> secret name
     function_name: str = FUNCTION_NAME
     resources: Mapping[str, PhysicalResource] = field(default_factory=dict)
 
@@ -100,8 +105,14 @@ def _create_table(ddb: Any, name: str, table: TableSettings) -> None:
         )
 
 
-def provision(settings: TemplateSettings, endpoint_url: str, secret: Mapping[str, str]) -> Provisioned:
-    """Create every resource; ``secret`` is the signing-material dict (``KeyMaterial.secret()``)."""
+def provision(
+    settings: TemplateSettings,
+    endpoint_url: str,
+    secret: Mapping[str, str],
+    app_secrets: Mapping[str, Mapping[str, str]] | None = None,
+) -> Provisioned:
+    """Create every resource; ``secret`` is the default app's signing-material dict
+    (``KeyMaterial.secret()``), ``app_secrets`` further apps' by app id."""
     sqs = aws_client("sqs", endpoint_url)
     ddb = aws_client("dynamodb", endpoint_url)
     sm = aws_client("secretsmanager", endpoint_url)
@@ -121,6 +132,10 @@ def provision(settings: TemplateSettings, endpoint_url: str, secret: Mapping[str
     _create_table(ddb, RESULTS_TABLE_NAME, settings.results_table)
     _create_table(ddb, IDEMPOTENCY_TABLE_NAME, settings.idempotency_table)
     secret_arn = sm.create_secret(Name=SECRET_NAME, SecretString=json.dumps(dict(secret)))["ARN"]
+    app_secret_ids: dict[str, str] = {}
+    for app_id, app_secret in (app_secrets or {}).items():
+        app_secret_ids[app_id] = APP_SECRET_PREFIX + app_id
+        sm.create_secret(Name=app_secret_ids[app_id], SecretString=json.dumps(dict(app_secret)))
 
     resources = {
         settings.queue.logical_id: PhysicalResource(
@@ -151,6 +166,8 @@ def provision(settings: TemplateSettings, endpoint_url: str, secret: Mapping[str
         idempotency_table=IDEMPOTENCY_TABLE_NAME,
         secret_id=SECRET_NAME,
         secret_arn=secret_arn,
+        default_app_id=str(secret["app_id"]),
+        app_secret_ids=app_secret_ids,
         resources=resources,
     )
 
@@ -168,6 +185,8 @@ def lambda_environment(
     env = settings.function_environment(
         parameters={
             "SecretId": provisioned.secret_id,
+            "DefaultAppId": provisioned.default_app_id,
+            "AppSecretPrefix": APP_SECRET_PREFIX,
             "AlipayEndpoint": alipay_endpoint,
             "LocalAwsEndpointUrl": provisioned.endpoint_url,
         },

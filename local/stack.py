@@ -5,8 +5,10 @@
   stopping it stops everything it started;
 - the Alipay gateway emulator (``local.alipay_gateway``) in-process, with throwaway keys (or what
   ``gateway_factory`` builds: the benchmarks run it as a child process);
-- the queue, dead-letter queue, tables and signing-material secret created with the settings read
-  from ``template.yaml`` (``local.provision``);
+- the queue, dead-letter queue, tables and signing-material secrets (the default app's, and one per
+  further app in ``extra_apps``, which the emulator knows too) created with the settings read from
+  ``template.yaml`` (``local.provision``); ``merchants`` (app_auth_token -> merchant id) are the ISV
+  merchants the emulator knows;
 - the environment the Lambda would see (``LocalStack.lambda_env``); ``environments()`` runs the
   function as Lambda does (``local.lambda_environment``: awslambdaric processes), and ``driver()`` is
   the event source mapping built from the template's settings (``local.esm_driver``).
@@ -32,12 +34,12 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, Protocol
 
-from local.alipay_gateway.gateway_state import GatewayConfig
+from local.alipay_gateway.gateway_state import AppConfig, GatewayConfig
 from local.alipay_gateway.server import GatewayServer
 from local.esm_driver import EsmConfig, EsmDriver, Function, Handler
 from local.keygen import KeyMaterial, generate_key_material
@@ -215,8 +217,12 @@ class LocalStack:
         env_overrides: Mapping[str, str] | None = None,
         gateway_options: Mapping[str, Any] | None = None,
         gateway_factory: GatewayFactory = GatewayServer,
+        extra_apps: Sequence[KeyMaterial] = (),
+        merchants: Mapping[str, str] | None = None,
+        parameters: Mapping[str, str] | None = None,
     ) -> None:
-        self.settings: TemplateSettings = read_template_settings(template_path)
+        # ``parameters``: template parameter overrides (as at deploy time), e.g. a short retry horizon.
+        self.settings: TemplateSettings = read_template_settings(template_path, parameters)
         self._key_material = key_material
         self.aes = aes
         self.cert_mode = cert_mode
@@ -225,6 +231,8 @@ class LocalStack:
         self.moto = MotoServer(moto_port)
         self.gateway_port = gateway_port
         self.gateway_factory = gateway_factory  # e.g. a child process, to keep its CPU out of ours
+        self.extra_apps = list(extra_apps)  # further Alipay apps (public-key mode)
+        self.merchants = dict(merchants or {})
         self.gateway: Gateway | None = None
         self.provisioned: Provisioned | None = None
         self.lambda_env: dict[str, str] = {}
@@ -250,12 +258,18 @@ class LocalStack:
                 app_cert=km.certs.app_cert_pem if self.cert_mode and km.certs else None,
                 alipay_cert=km.certs.alipay_cert_pem if self.cert_mode and km.certs else None,
                 alipay_root_cert=km.certs.root_bundle_pem if self.cert_mode and km.certs else None,
+                apps=[
+                    AppConfig(app.app_id, app.app.public_pem, app.alipay.private_pem)
+                    for app in self.extra_apps
+                ],
+                merchants=self.merchants,
                 **self.gateway_options,
             )
             self.gateway = self.gateway_factory(config, LOOPBACK, self.gateway_port)
             self.gateway.start()
             secret = km.secret(cert_mode=self.cert_mode, aes=self.aes)
-            self.provisioned = provision(self.settings, self.moto.url, secret)
+            app_secrets = {app.app_id: app.secret() for app in self.extra_apps}
+            self.provisioned = provision(self.settings, self.moto.url, secret, app_secrets)
             self.lambda_env = lambda_environment(
                 self.settings,
                 self.provisioned,

@@ -468,12 +468,22 @@ def _event_source(
     raise TemplateSettingsError(f"no SQS event source maps {QUEUE_ID} to {FUNCTION_ID}")
 
 
-def read_template_settings(path: Path | str = DEFAULT_TEMPLATE) -> TemplateSettings:
-    return settings_from_template(load_template(path))
+def read_template_settings(
+    path: Path | str = DEFAULT_TEMPLATE, parameters: Mapping[str, Any] | None = None
+) -> TemplateSettings:
+    return settings_from_template(load_template(path), parameters)
 
 
-def settings_from_template(template: Mapping[str, Any]) -> TemplateSettings:
+def settings_from_template(
+    template: Mapping[str, Any], parameters: Mapping[str, Any] | None = None
+) -> TemplateSettings:
+    """``parameters`` override the defaults, as ``sam deploy --parameter-overrides`` would: the queue
+    and the function's environment then agree, like a real deploy."""
     defaults = _parameter_defaults(template)
+    unknown = sorted(set(parameters or {}) - set(defaults))
+    if unknown:
+        raise TemplateSettingsError(f"no such template parameter(s) with a default: {', '.join(unknown)}")
+    defaults.update(parameters or {})
     # Structural settings resolve with parameter defaults only: no physical resource is needed.
     resolver = Resolver(template, defaults, {}, "us-east-1", "123456789012", "alipay-cancel")
     fprops = _merged_function_props(template)

@@ -4,11 +4,14 @@ Commands:
   enqueue       put one timed-out payment on the cancel queue
   result        show a trade's record from the results table
   dead-letters  list dead letters with their reasons (they stay in the queue)
-  redrive       move dead letters back to the cancel queue (body unchanged), optionally filtered
+  redrive       move dead letters back to the cancel queue (body unchanged), optionally filtered;
+                shows what it would move by outcome class first, leaves the ones whose reason says a
+                redrive cannot succeed unless asked, and asks before large redrives (--yes)
 
 Queues and table come from flags or from the Lambda's own variable names (CANCEL_QUEUE_URL,
-DEAD_LETTER_QUEUE_URL, RESULTS_TABLE_NAME). AWS endpoint: --endpoint-url or AWS_ENDPOINT_URL (the
-local stack, e.g. http://127.0.0.1:4566); region: --region or AWS_REGION / AWS_DEFAULT_REGION.
+DEAD_LETTER_QUEUE_URL, RESULTS_TABLE_NAME, ALIPAY_DEFAULT_APP_ID); trades by parts: ops.trade_parts.
+AWS endpoint: --endpoint-url or AWS_ENDPOINT_URL (the local stack, e.g. http://127.0.0.1:4566);
+region: --region or AWS_REGION / AWS_DEFAULT_REGION.
 Tokens are never printed: bodies are shown with app_auth_token masked.
 
 Exit status: 0 done, 1 nothing found or an operation failed, 2 usage error.
@@ -24,10 +27,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from alipay_cancel.pipeline.messages import BadMessage, parse_message
+from ops.cli_support import UsageError, client, need
 from ops.queues import (
     OUTCOME_CLASSES,
     DeadLetterView,
@@ -36,20 +39,23 @@ from ops.queues import (
     build_body,
     enqueue,
     mask_token,
-    redrive,
 )
+from ops.redrive_command import cmd_redrive
 from ops.results import get_result, render_result
+from ops.trade_parts import add_scope_options, add_trade_options, result_key
 
 
-class UsageError(Exception):
-    """Bad or missing input: exit status 2."""
-
-
-def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    stdin: TextIO | None = None,
+) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
     parser = _parser()
     args = parser.parse_args(argv)
+    args.stdin, args.err = stdin, err  # where a large redrive asks for a yes (default: sys.stdin)
     try:
         return int(args.run(args, out))
     except UsageError as exc:
@@ -64,20 +70,27 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
 
 
 def _cmd_enqueue(args: argparse.Namespace, out: TextIO) -> int:
-    queue_url = _need(args.queue_url, "--queue-url", "CANCEL_QUEUE_URL")
+    queue_url = need(args.queue_url, "--queue-url", "CANCEL_QUEUE_URL")
     token = args.app_auth_token
     if args.app_auth_token_file is not None:
         if token is not None:
             raise UsageError("give --app-auth-token or --app-auth-token-file, not both")
         token = _read_token(args.app_auth_token_file)
-    body: dict[str, Any] = {"out_trade_no": args.out_trade_no, "trade_no": args.trade_no}
+    body: dict[str, Any] = {
+        "out_trade_no": args.out_trade_no,
+        "trade_no": args.trade_no,
+        "app_id": args.app_id,
+        "merchant_id": args.merchant_id,
+    }
     if token is not None:
         body["app_auth_token"] = token
     try:  # the Lambda's own rules: never enqueue what it would dead-letter
-        request = parse_message(json.dumps({k: v for k, v in body.items() if v is not None}))
+        request = parse_message(
+            json.dumps({k: v for k, v in body.items() if v is not None}), default_app_id=args.default_app_id
+        )
     except BadMessage as exc:
         raise UsageError(f"not a valid cancel request: {exc.reason}") from None
-    sqs = _client("sqs", args)
+    sqs = client("sqs", args)
     message_id = enqueue(sqs, queue_url, request)
     print(f"enqueued trade_key={request.trade_key} message_id={message_id}", file=out)
     print(f"body: {mask_token(build_body(request))}", file=out)
@@ -85,10 +98,11 @@ def _cmd_enqueue(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_result(args: argparse.Namespace, out: TextIO) -> int:
-    table = _need(args.table, "--table", "RESULTS_TABLE_NAME")
-    item = get_result(_client("dynamodb", args), table, args.trade_key)
+    table = need(args.table, "--table", "RESULTS_TABLE_NAME")
+    key = result_key(args)
+    item = get_result(client("dynamodb", args), table, key)
     if item is None:
-        print(f"no record for trade_key {args.trade_key!r} in {table}", file=out)
+        print(f"no record for trade_key {key!r} in {table}", file=out)
         return 1
     print(
         json.dumps(item, ensure_ascii=False, sort_keys=True) if args.json else render_result(item), file=out
@@ -97,9 +111,9 @@ def _cmd_result(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_dead_letters(args: argparse.Namespace, out: TextIO) -> int:
-    queue_url = _need(args.queue_url, "--queue-url", "DEAD_LETTER_QUEUE_URL")
+    queue_url = need(args.queue_url, "--queue-url", "DEAD_LETTER_QUEUE_URL")
     letters = browse_dead_letters(
-        _client("sqs", args),
+        client("sqs", args),
         queue_url,
         _filters(args),
         limit=args.max,
@@ -115,46 +129,6 @@ def _cmd_dead_letters(args: argparse.Namespace, out: TextIO) -> int:
             print("", file=out)
         print(f"{len(letters)} dead letter(s) shown; none were removed from the queue", file=out)
     return 0 if letters else 1
-
-
-def _cmd_redrive(args: argparse.Namespace, out: TextIO) -> int:
-    dlq = _need(args.queue_url, "--queue-url", "DEAD_LETTER_QUEUE_URL")
-    target = _need(args.to_queue_url, "--to-queue-url", "CANCEL_QUEUE_URL")
-    if dlq == target:
-        raise UsageError("the dead-letter queue and the cancel queue are the same URL")
-    verb = "would move" if args.dry_run else "moved"
-    report = redrive(
-        _client("sqs", args),
-        dlq,
-        target,
-        _filters(args),
-        limit=args.max,
-        dry_run=args.dry_run,
-        visibility_timeout=args.visibility_timeout,
-        wait_seconds=args.wait_seconds,
-    )
-    for letter in report.moved:
-        print(
-            f"{verb} {letter.message_id} trade_key={letter.trade_key or '-'} "
-            f"outcome_class={letter.outcome_class or '-'}",
-            file=out,
-        )
-    for letter, problem in report.send_failed:
-        print(f"NOT moved {letter.message_id}: sending failed ({problem}); it stays in the DLQ", file=out)
-    for letter, problem in report.delete_failed:
-        print(
-            f"sent {letter.message_id} but could not delete it from the DLQ ({problem}); "
-            "it will show up there again: do not redrive it twice",
-            file=out,
-        )
-    print(
-        f"{len(report.moved)} {verb}, {report.skipped} left (did not match), "
-        f"{len(report.send_failed)} failed",
-        file=out,
-    )
-    if report.send_failed or report.delete_failed:
-        return 1
-    return 0 if report.moved else 1
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -198,12 +172,6 @@ def _filters(args: argparse.Namespace) -> Filters:
     )
 
 
-def _need(value: str | None, flag: str, env: str) -> str:
-    if value:
-        return value
-    raise UsageError(f"{flag} is required (or set {env})")
-
-
 def _read_token(path: str) -> str:
     try:
         if path == "-":
@@ -212,13 +180,6 @@ def _read_token(path: str) -> str:
             return handle.read().strip()
     except OSError as exc:
         raise UsageError(f"cannot read --app-auth-token-file: {exc.strerror}") from None
-
-
-def _client(service: str, args: argparse.Namespace) -> Any:
-    region = args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    session = boto3.session.Session(region_name=region)
-    endpoint = args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
-    return session.client(service, endpoint_url=endpoint)
 
 
 def _positive(text: str) -> int:
@@ -277,13 +238,12 @@ def _parser() -> argparse.ArgumentParser:
         help="ISV calls only; visible in shell history and ps: prefer --app-auth-token-file",
     )
     enqueue_cmd.add_argument("--app-auth-token-file", help="read the token from a file ('-' for stdin)")
+    add_scope_options(enqueue_cmd)
     enqueue_cmd.set_defaults(run=_cmd_enqueue)
 
     result_cmd = commands.add_parser("result", help="show a trade's record from the results table")
     aws_options(result_cmd, argparse.SUPPRESS)
-    result_cmd.add_argument(
-        "trade_key", help="out_trade_no, or trade_no when the message had no out_trade_no"
-    )
+    add_trade_options(result_cmd)
     result_cmd.add_argument("--table", default=os.environ.get("RESULTS_TABLE_NAME"))
     result_cmd.add_argument("--json", action="store_true", help="print the item as one JSON object")
     result_cmd.set_defaults(run=_cmd_result)
@@ -315,8 +275,23 @@ def _parser() -> argparse.ArgumentParser:
         else:
             sub.add_argument("--to-queue-url", default=os.environ.get("CANCEL_QUEUE_URL"))
             sub.add_argument("--dry-run", action="store_true", help="show what would move, move nothing")
+            sub.add_argument(
+                "--include-unredrivable",
+                action="store_true",
+                help="also move dead letters whose reason says a redrive cannot succeed (bad messages, "
+                "final Alipay answers); naming their --outcome-class does the same for that class",
+            )
+            sub.add_argument(
+                "--yes", action="store_true", help="do not ask before a large redrive (for scripts)"
+            )
+            sub.add_argument(
+                "--ask-above",
+                type=_positive,
+                default=10,
+                help="ask for a yes before moving more than this many (default 10)",
+            )
             sub.add_argument("--visibility-timeout", type=_visibility, default=60)
-            sub.set_defaults(run=_cmd_redrive)
+            sub.set_defaults(run=cmd_redrive)
     return parser
 
 

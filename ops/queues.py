@@ -23,12 +23,10 @@ _TOKEN_IN_TEXT = re.compile(r"(app_auth_token\W{0,6})[^\s\"',;&}]+", re.IGNORECA
 
 def build_body(request: CancelRequest) -> str:
     body: dict[str, str] = {}
-    if request.out_trade_no:
-        body["out_trade_no"] = request.out_trade_no
-    if request.trade_no:
-        body["trade_no"] = request.trade_no
-    if request.app_auth_token:
-        body["app_auth_token"] = request.app_auth_token
+    for name in ("out_trade_no", "trade_no", "app_id", "merchant_id", "app_auth_token"):
+        value = getattr(request, name)
+        if value:
+            body[name] = value
     return json.dumps(body, ensure_ascii=False)
 
 
@@ -80,8 +78,11 @@ class DeadLetterView:
 class Filters:
     trade_keys: frozenset[str] = frozenset()
     outcome_classes: frozenset[str] = frozenset()
+    message_ids: frozenset[str] | None = None  # exactly these (a redrive moves what it showed)
 
     def match(self, letter: DeadLetterView) -> bool:
+        if self.message_ids is not None and letter.message_id not in self.message_ids:
+            return False
         if self.trade_keys and letter.trade_key not in self.trade_keys:
             return False
         return not (self.outcome_classes and letter.outcome_class not in self.outcome_classes)

@@ -406,7 +406,9 @@ def test_alipay_key_rotation_fails_closed_until_the_secret_is_refreshed(
         any_gateway.admin.rotate_alipay_key(other_rsa_key_pair.private_pem)
         new_secret["alipay_public_key"] = other_rsa_key_pair.public_pem
     failure = failed(client.cancel(CancelRequest("T-ROT", None)))
-    assert failure.kind is FailureKind.BAD_SIGNATURE
+    # cert mode: alipay-sn names the new certificate, never trusted with a key we were not given
+    expected = FailureKind.UNEXPECTED_SIGNER if any_gateway.cert_mode else FailureKind.BAD_SIGNATURE
+    assert failure.kind is expected
     refreshed = client.with_material(load_signing_material(new_secret))
     assert refreshed.session is client.session
     assert ok(refreshed.cancel(CancelRequest("T-ROT", None))).action == "close"
@@ -420,7 +422,7 @@ def test_cert_mode_alipay_sn_mismatch_with_the_same_key(
     reissued = generate_cert_material(keys.app, keys.alipay, keys.app_id)
     cert_gateway.admin.rotate_alipay_key(keys.alipay.private_pem, alipay_cert=reissued.alipay_cert_pem)
     failure = failed(make_client(cert_gateway).cancel(CancelRequest("T-SN", None)))
-    assert failure.kind is FailureKind.BAD_SIGNATURE and "alipay-sn" in failure.message
+    assert failure.kind is FailureKind.UNEXPECTED_SIGNER and "alipay-sn" in failure.message
 
 
 # --- app_auth_token (ISV calls) ---------------------------------------------------------------
@@ -469,6 +471,7 @@ def test_request_headers_and_body_on_the_wire(
     first, second = sent.requests
     assert first.path_url == "/v3/alipay/trade/cancel" and first.method == "POST"
     assert first.headers["alipay-request-id"] != second.headers["alipay-request-id"]
+    assert first.headers["Accept-Encoding"] == "identity"  # never compressed answers
     assert first.headers["alipay-app-auth-token"] == "tok-1" and "alipay-app-auth-token" not in second.headers
     auths = [_verify_request_signature(p, any_gateway.keys) for p in (first, second)]
     fields = [dict(kv.split("=", 1) for kv in a.split(",")) for a in auths]
@@ -477,10 +480,11 @@ def test_request_headers_and_body_on_the_wire(
     expected_plain = {"out_trade_no": "T-WIRE", "trade_no": "2088000000000000000000000009"}
     if any_gateway.aes:
         assert first.headers["alipay-encrypt-type"] == "AES"
+        assert first.headers["alipay-encryption-algm"] == "AES"  # both, as the official SDKs send
         assert first.headers["Content-Type"].startswith("text/plain")
         assert b"T-WIRE" not in body
     else:
-        assert "alipay-encrypt-type" not in first.headers
+        assert "alipay-encrypt-type" not in first.headers and "alipay-encryption-algm" not in first.headers
         assert first.headers["Content-Type"].startswith("application/json")
         assert json.loads(body) == expected_plain
     if any_gateway.cert_mode:

@@ -10,6 +10,7 @@ from alipay_cancel.config import Config, ConfigError, load_config
 
 REQUIRED = {
     "ALIPAY_SECRET_ID": "arn:aws:secretsmanager:us-east-1:123456789012:secret:alipay-AbCdEf",
+    "ALIPAY_DEFAULT_APP_ID": "2021000000000001",
     "RESULTS_TABLE_NAME": "CancelResults",
     "IDEMPOTENCY_TABLE_NAME": "CancelIdempotency",
     "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/cancel-dlq",
@@ -31,6 +32,7 @@ def test_minimal_environment_gives_documented_defaults() -> None:
     config = load()
     assert config == Config(
         secret_id=REQUIRED["ALIPAY_SECRET_ID"],
+        default_app_id="2021000000000001",
         results_table="CancelResults",
         idempotency_table="CancelIdempotency",
         dead_letter_queue_url=REQUIRED["DEAD_LETTER_QUEUE_URL"],
@@ -38,13 +40,16 @@ def test_minimal_environment_gives_documented_defaults() -> None:
     )
     assert config.alipay_endpoint == "https://openapi.alipay.com"
     assert (config.connect_timeout, config.read_timeout) == (3.0, 10.0)
-    assert (config.max_concurrency, config.max_receive_count) == (10, 8)
+    assert (config.max_concurrency, config.max_receive_count) == (10, 60)
+    assert config.retry_horizon_seconds == 86400  # a day
     assert (config.retry_base_seconds, config.retry_max_seconds, config.retry_slow_base_seconds) == (
         30,
         3600,
         900,
     )
-    assert (config.secret_max_age_seconds, config.idempotency_expiry_seconds) == (300, 604800)
+    assert (config.secret_max_age_seconds, config.idempotency_expiry_seconds) == (300, 28 * 86400)
+    assert config.app_secret_prefix == ""  # the default app only
+    assert (config.queue_retention_seconds, config.dead_letter_retention_seconds) == (1209600, 1209600)
 
 
 def test_every_variable_is_read() -> None:
@@ -52,20 +57,73 @@ def test_every_variable_is_read() -> None:
         ALIPAY_ENDPOINT="https://openapi-sandbox.dl.alipaydev.com/",
         ALIPAY_CONNECT_TIMEOUT_SECONDS="1.5",
         ALIPAY_READ_TIMEOUT_SECONDS="20",
+        ALIPAY_RESPONSE_MAX_AGE_SECONDS="120",
         MAX_CONCURRENCY="25",
         MAX_RECEIVE_COUNT="12",
+        RETRY_HORIZON_SECONDS="3600",
         RETRY_BASE_SECONDS="5",
         RETRY_MAX_SECONDS="43200",
         RETRY_SLOW_BASE_SECONDS="1800",
         SECRET_MAX_AGE_SECONDS="60",
-        IDEMPOTENCY_EXPIRY_SECONDS="3600",
+        IDEMPOTENCY_EXPIRY_SECONDS="10800",
+        CANCEL_QUEUE_RETENTION_SECONDS="7200",
+        DEAD_LETTER_RETENTION_SECONDS="3600",
+        ALIPAY_APP_SECRET_PREFIX="alipay-cancel/prod/apps/",
     )
     assert config.alipay_endpoint == "https://openapi-sandbox.dl.alipaydev.com"
     assert config.connect_timeout == 1.5 and config.read_timeout == 20.0
+    assert config.response_max_age_seconds == 120
     assert config.max_concurrency == 25 and config.max_receive_count == 12
+    assert config.retry_horizon_seconds == 3600
     assert config.retry_base_seconds == 5 and config.retry_max_seconds == 43200
     assert config.retry_slow_base_seconds == 1800
-    assert config.secret_max_age_seconds == 60 and config.idempotency_expiry_seconds == 3600
+    assert config.secret_max_age_seconds == 60 and config.idempotency_expiry_seconds == 10800
+    assert (config.queue_retention_seconds, config.dead_letter_retention_seconds) == (7200, 3600)
+    assert config.app_secret_prefix == "alipay-cancel/prod/apps/"
+    assert config.default_app_id == "2021000000000001"
+
+
+@pytest.mark.parametrize(
+    ("expiry", "queue", "dlq"),
+    [
+        ("604800", None, None),
+        ("2419199", None, None),
+        ("259199", "172800", "86400"),
+        ("172800", "172800", "60"),
+    ],
+)
+def test_remembering_a_success_shorter_than_a_message_lives_is_refused(
+    expiry: str, queue: str | None, dlq: str | None
+) -> None:
+    env = {"IDEMPOTENCY_EXPIRY_SECONDS": expiry}
+    if queue:
+        env["CANCEL_QUEUE_RETENTION_SECONDS"] = queue
+    if dlq:
+        env["DEAD_LETTER_RETENTION_SECONDS"] = dlq
+    message = error(**env)
+    assert message.startswith("IDEMPOTENCY_EXPIRY_SECONDS")
+    lifetime = int(queue or 1209600) + int(dlq or 1209600)
+    assert f"at least {lifetime}" in message and "CANCEL_QUEUE_RETENTION_SECONDS" in message
+
+
+def test_remembering_exactly_as_long_as_a_message_lives_is_accepted() -> None:
+    assert load(IDEMPOTENCY_EXPIRY_SECONDS="2419200").idempotency_expiry_seconds == 2419200
+    config = load(
+        IDEMPOTENCY_EXPIRY_SECONDS="259200",
+        CANCEL_QUEUE_RETENTION_SECONDS="172800",
+        DEAD_LETTER_RETENTION_SECONDS="86400",
+    )
+    assert config.idempotency_expiry_seconds == 259200
+
+
+@pytest.mark.parametrize("value", ["20 21", "../x", "a" * 33, "2021/1"])
+def test_default_app_id_must_be_an_app_id(value: str) -> None:
+    assert error(ALIPAY_DEFAULT_APP_ID=value).startswith("ALIPAY_DEFAULT_APP_ID")
+
+
+@pytest.mark.parametrize("value", ["apps/*", "apps prefix/", "apps/\\x"])
+def test_app_secret_prefix_must_be_a_secret_name_start(value: str) -> None:
+    assert error(ALIPAY_APP_SECRET_PREFIX=value).startswith("ALIPAY_APP_SECRET_PREFIX")
 
 
 @pytest.mark.parametrize("name", sorted(REQUIRED))
@@ -176,32 +234,42 @@ def test_no_option_disables_tls_verification() -> None:
             ["0", "0.0", "61", "-1", "nan", "inf", "1e1", "x"],
         ),
         ("ALIPAY_READ_TIMEOUT_SECONDS", ["0.5", "10", "900"], ["0", "901", "-3", "NaN", "Infinity", "ten"]),
+        ("ALIPAY_RESPONSE_MAX_AGE_SECONDS", ["30", "300", "3600"], ["29", "3601", "0", "-1", "5m", "2.5"]),
         ("MAX_CONCURRENCY", ["1", "100"], ["0", "101", "-1", "2.5", "1e2", "1_0", "٣", "many"]),
-        ("MAX_RECEIVE_COUNT", ["1", "1000"], ["0", "1001", "-5", "8.0"]),
-        ("RETRY_BASE_SECONDS", ["0", "30", "3600"], ["-1", "43201", "30s"]),
+        ("MAX_RECEIVE_COUNT", ["2", "1000"], ["0", "1001", "-5", "8.0"]),
+        ("RETRY_HORIZON_SECONDS", ["1", "86400", "604800"], ["0", "604801", "-1", "1d"]),
+        ("RETRY_BASE_SECONDS", ["0", "1", "30", "3600"], ["-1", "43201", "30s"]),
         ("RETRY_MAX_SECONDS", ["30", "43200"], ["43201", "-1", "1h"]),
         ("RETRY_SLOW_BASE_SECONDS", ["0", "900", "43200"], ["43201", "-900"]),
         ("SECRET_MAX_AGE_SECONDS", ["0", "300", "86400"], ["86401", "-1", "5m"]),
-        ("IDEMPOTENCY_EXPIRY_SECONDS", ["1", "604800", "31536000"], ["0", "31536001", "-1", "7d"]),
+        ("IDEMPOTENCY_EXPIRY_SECONDS", ["2419200", "31536000"], ["0", "31536001", "-1", "7d"]),
+        ("CANCEL_QUEUE_RETENTION_SECONDS", ["60", "1209600"], ["59", "1209601", "14d"]),
+        ("DEAD_LETTER_RETENTION_SECONDS", ["60", "1209600"], ["0", "1209601", "-1"]),
     ],
 )
 def test_number_bounds(name: str, good: list[str], bad: list[str]) -> None:
     field = {
         "ALIPAY_CONNECT_TIMEOUT_SECONDS": "connect_timeout",
         "ALIPAY_READ_TIMEOUT_SECONDS": "read_timeout",
+        "ALIPAY_RESPONSE_MAX_AGE_SECONDS": "response_max_age_seconds",
         "MAX_CONCURRENCY": "max_concurrency",
         "MAX_RECEIVE_COUNT": "max_receive_count",
+        "RETRY_HORIZON_SECONDS": "retry_horizon_seconds",
         "RETRY_BASE_SECONDS": "retry_base_seconds",
         "RETRY_MAX_SECONDS": "retry_max_seconds",
         "RETRY_SLOW_BASE_SECONDS": "retry_slow_base_seconds",
         "SECRET_MAX_AGE_SECONDS": "secret_max_age_seconds",
         "IDEMPOTENCY_EXPIRY_SECONDS": "idempotency_expiry_seconds",
+        "CANCEL_QUEUE_RETENTION_SECONDS": "queue_retention_seconds",
+        "DEAD_LETTER_RETENTION_SECONDS": "dead_letter_retention_seconds",
     }[name]
+    # Each number alone: a short horizon and a roomy receive limit keep the schedule consistent.
+    roomy = {"RETRY_HORIZON_SECONDS": "1", "MAX_RECEIVE_COUNT": "1000"}
     for value in good:
-        config = load(**{name: value})
+        config = load(**{**roomy, name: value})
         assert getattr(config, field) == float(value)
     for value in bad:
-        message = error(**{name: value})
+        message = error(**{**roomy, name: value})
         assert message.startswith(name), (value, message)
 
 
@@ -209,6 +277,55 @@ def test_retry_max_must_not_be_below_base() -> None:
     message = error(RETRY_BASE_SECONDS="600", RETRY_MAX_SECONDS="60")
     assert message.startswith("RETRY_MAX_SECONDS")
     assert "RETRY_BASE_SECONDS" in message
+
+
+@pytest.mark.parametrize(
+    ("horizon", "base", "cap", "receives", "needed"),
+    [
+        ("86400", "30", "3600", "54", 55),  # the defaults need 55: one short is refused
+        ("604800", "30", "3600", "60", 343),  # a week of hourly retries
+        ("604800", "30", "43200", "38", 39),  # ... or of 12-hourly ones
+        ("3600", "30", "3600", "8", 9),  # an hour: the old 8 receives are one short
+        ("60", "10", "3600", "4", 5),
+    ],
+)
+def test_receive_limit_too_small_for_the_horizon_is_refused_with_the_number_needed(
+    horizon: str, base: str, cap: str, receives: str, needed: int
+) -> None:
+    env = {"RETRY_HORIZON_SECONDS": horizon, "RETRY_BASE_SECONDS": base, "RETRY_MAX_SECONDS": cap}
+    message = error(MAX_RECEIVE_COUNT=receives, **env)
+    assert message.startswith("MAX_RECEIVE_COUNT")
+    assert f"RETRY_HORIZON_SECONDS ({horizon})" in message
+    assert f"at least {needed}" in message
+    assert load(MAX_RECEIVE_COUNT=str(needed), **env).max_receive_count == needed
+
+
+def test_a_cap_below_two_seconds_would_retry_at_once_forever() -> None:
+    message = error(RETRY_BASE_SECONDS="1", RETRY_MAX_SECONDS="1", MAX_RECEIVE_COUNT="1000")
+    assert message.startswith("RETRY_MAX_SECONDS") and "forever" in message
+
+
+def test_no_backoff_is_bounded_by_the_receive_limit_alone() -> None:
+    """RETRY_BASE_SECONDS 0 (tests only; the template's minimum is 1): no horizon check."""
+    config = load(
+        RETRY_BASE_SECONDS="0", RETRY_SLOW_BASE_SECONDS="0", RETRY_MAX_SECONDS="0", MAX_RECEIVE_COUNT="4"
+    )
+    assert (config.retry_base_seconds, config.max_receive_count) == (0, 4)
+
+
+def test_the_horizon_must_end_before_the_queue_drops_the_message() -> None:
+    message = error(
+        RETRY_HORIZON_SECONDS="600", CANCEL_QUEUE_RETENTION_SECONDS="600", MAX_RECEIVE_COUNT="100"
+    )
+    assert message.startswith(
+        "RETRY_HORIZON_SECONDS (600) must be shorter than CANCEL_QUEUE_RETENTION_SECONDS"
+    )
+
+
+def test_retry_schedule_carries_the_settings() -> None:
+    schedule = load(RETRY_HORIZON_SECONDS="7200", MAX_RECEIVE_COUNT="20").retry_schedule
+    assert (schedule.horizon_seconds, schedule.base_seconds, schedule.max_seconds) == (7200, 30, 3600)
+    assert (schedule.slow_base_seconds, schedule.max_receive_count) == (900, 20)
 
 
 def test_secret_values_are_not_echoed_in_errors() -> None:

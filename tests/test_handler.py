@@ -6,6 +6,7 @@ Every outcome class, the partial batch response, retry scheduling, last receive,
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -54,11 +55,23 @@ def test_paid_trade_is_refunded_and_refund_fields_recorded(pipeline: Pipeline) -
 
 
 def test_unknown_trade_succeeds_with_action_none(pipeline: Pipeline) -> None:
-    pipeline.aws.send(cancel_body(trade_no="2099000000000000000001"))
+    # Alipay echoes the out_trade_no it found no trade for: "no such trade" is recorded.
+    pipeline.aws.send(cancel_body("NOSUCH-1"))
     _, response, _ = pipeline.run_once()
     assert response["batchItemFailures"] == []
-    item = pipeline.aws.result("2099000000000000000001")
+    item = pipeline.aws.result("NOSUCH-1")
     assert item is not None and item["status"] == "SUCCEEDED" and item["action"] == "none"
+
+
+def test_a_success_naming_none_of_our_ids_is_retried_not_recorded(pipeline: Pipeline) -> None:
+    # Asked by trade_no only, the emulator (like Alipay) cannot echo an out_trade_no for a trade it
+    # does not know: such an answer might be anyone's, so it never becomes SUCCEEDED.
+    pipeline.aws.send(cancel_body(trade_no="2099000000000000000001"))
+    _, response, _ = pipeline.run_once()
+    assert len(response["batchItemFailures"]) == 1
+    item = pipeline.aws.result("2099000000000000000001")
+    assert item is not None and item["status"] == "RETRYING"
+    assert "does not name the trade_no we cancelled" in item["error_message"]
 
 
 def test_retry_records_retrying_sets_backoff_visibility_and_later_succeeds(pipeline: Pipeline) -> None:
@@ -94,7 +107,9 @@ def test_retry_records_retrying_sets_backoff_visibility_and_later_succeeds(pipel
 
 def test_backoff_grows_with_receive_count_and_slow_class_waits_longer(pipeline: Pipeline) -> None:
     admin = pipeline.gateway.admin
-    pipeline.configure(RETRY_BASE_SECONDS=10, RETRY_SLOW_BASE_SECONDS=1000, MAX_RECEIVE_COUNT=8)
+    pipeline.configure(
+        RETRY_BASE_SECONDS=10, RETRY_SLOW_BASE_SECONDS=1000, MAX_RECEIVE_COUNT=60, RETRY_HORIZON_SECONDS=3000
+    )
     admin.seed_trade("B-1", state="unpaid")
     admin.seed_trade("B-2", state="unpaid")
     admin.set_fault("http_5xx", trade="B-1")
@@ -297,3 +312,43 @@ def test_missing_configuration_fails_loudly_naming_the_variable(
         pipeline.invoke(sqs_event([sqs_record(cancel_body(f"CFG-{n}")) for n in range(3)]))
     out = capsys.readouterr().out
     assert emf_metric_total(out, "ConfigurationError") == 3  # every record of the invocation
+
+
+def test_a_signed_success_with_an_unsafe_action_is_retried_and_nothing_of_it_stored(
+    pipeline: Pipeline,
+) -> None:
+    raw = '{"code":"10000","out_trade_no":"F-1","action":"close\\u0000\\u202e\\n","retry_flag":"N"}'
+    pipeline.gateway.admin.set_fault("signed_body", trade="F-1", times=1, raw_body=raw)
+    pipeline.aws.send(cancel_body("F-1"))
+    _, response, _ = pipeline.run_once()
+    assert len(response["batchItemFailures"]) == 1
+    item = pipeline.aws.result("F-1")
+    assert item is not None and item["status"] == "RETRYING" and "action" not in item
+    assert "U+0000" in item["error_message"]
+
+
+def test_a_retry_lands_no_later_than_the_horizon_and_gives_up_there(pipeline: Pipeline) -> None:
+    """The fixture's horizon is 45 s: a 5xx on a message sent 40 s ago comes back within 5 s; one sent
+    50 s ago is dead-lettered as exhausted, saying the horizon was reached."""
+    admin = pipeline.gateway.admin
+    pipeline.configure(RETRY_BASE_SECONDS=30, RETRY_MAX_SECONDS=3600)
+    for trade in ("H-1", "H-2"):
+        admin.seed_trade(trade, state="unpaid")
+        admin.set_fault("http_5xx", trade=trade)
+    calls = _visibility_calls(pipeline)
+    now_ms = int(time.time() * 1000)
+    event = sqs_event(
+        [
+            sqs_record(cancel_body("H-1"), message_id="young", sent_timestamp_ms=now_ms - 40_000),
+            sqs_record(cancel_body("H-2"), message_id="old", sent_timestamp_ms=now_ms - 50_000),
+        ]
+    )
+    response = pipeline.invoke(event)
+    assert response == {"batchItemFailures": [{"itemIdentifier": "young"}]}
+    [visibility] = [c["VisibilityTimeout"] for c in calls]
+    assert 1 <= visibility <= 5
+    [letter] = pipeline.aws.dead_letters()
+    assert letter["attributes"]["outcome_class"] == "exhausted"
+    assert "the retry horizon is 45 s" in letter["attributes"]["reason"]
+    item = pipeline.aws.result("H-2")
+    assert item is not None and (item["status"], item["outcome_class"]) == ("FAILED", "exhausted")

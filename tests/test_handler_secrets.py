@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from local.keygen import RsaKeyPair
+from local.keygen import KeyMaterial, RsaKeyPair, generate_cert_material
 
 from tests.fixtures.aws import (
     Pipeline,
@@ -146,4 +146,36 @@ def test_missing_secret_names_it_and_retries(pipeline: Pipeline, powertools_line
     assert response == {"batchItemFailures": [{"itemIdentifier": "m"}]}
     errors: list[dict[str, Any]] = [r for r in powertools_lines.records() if r.get("level") == "ERROR"]
     assert any("no-such-secret" in json.dumps(r) for r in errors)
+    assert pipeline.aws.dead_letters() == []
+
+
+def test_alipay_certificate_change_is_a_config_error_after_one_refresh_then_recovers(
+    aws_stack: Any, cert_gateway: Any, monkeypatch: pytest.MonkeyPatch, key_material: KeyMaterial
+) -> None:
+    aws_stack.put_secret(cert_gateway.secret)
+    monkeypatch.setenv("ALIPAY_ENDPOINT", cert_gateway.endpoint)
+    monkeypatch.setenv("ALIPAY_READ_TIMEOUT_SECONDS", "5")
+    pipeline = Pipeline(aws=aws_stack, gateway=cert_gateway, monkeypatch=monkeypatch)
+    reads = _count_secret_reads(pipeline)
+    # Alipay re-issues its certificate (same key): answers now name a new alipay-sn.
+    reissued = generate_cert_material(key_material.app, key_material.alipay, key_material.app_id)
+    cert_gateway.admin.rotate_alipay_key(
+        key_material.alipay.private_pem, alipay_cert=reissued.alipay_cert_pem
+    )
+
+    [key] = _batch(pipeline, "SN", 1)
+    _, response, _ = pipeline.run_once()
+    assert len(response["batchItemFailures"]) == 1  # kept, never trusted, never dead-lettered
+    item = pipeline.aws.result(key)
+    assert item is not None and (item["status"], item["outcome_class"]) == ("RETRYING", "config_error")
+    assert "certificate changed" in item["remedy"] and "alipay_cert" in item["remedy"]
+    assert reads == ["read", "read"]  # exactly one refresh before calling it a configuration error
+    assert cert_gateway.admin.trade(key)["state"] == "closed"  # Alipay did cancel: the retry is harmless
+
+    pipeline.aws.put_secret({**cert_gateway.secret, "alipay_cert": reissued.alipay_cert_pem})
+    pipeline.aws.make_visible(pipeline.last_event)
+    _, response, _ = pipeline.run_once()
+    assert response == {"batchItemFailures": []}
+    item = pipeline.aws.result(key)
+    assert item is not None and item["status"] == "SUCCEEDED"
     assert pipeline.aws.dead_letters() == []

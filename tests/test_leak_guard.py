@@ -105,13 +105,13 @@ def test_app_auth_token_reaches_alipay_but_no_log_line_or_dead_letter_attribute(
     admin.settings(app_auth_tokens=[good])
     admin.seed_trade("TOK-1", state="unpaid")
     admin.seed_trade("TOK-2", state="unpaid")
-    pipeline.aws.send(cancel_body("TOK-1", app_auth_token=good))
-    pipeline.aws.send(cancel_body("TOK-2", app_auth_token=bad))
+    pipeline.aws.send(cancel_body("TOK-1", app_auth_token=good, merchant_id="2088A"))
+    pipeline.aws.send(cancel_body("TOK-2", app_auth_token=bad, merchant_id="2088B"))
     _, response, _ = pipeline.run_once()
 
     assert response == {"batchItemFailures": []}
-    assert (pipeline.aws.result("TOK-1") or {}).get("status") == "SUCCEEDED"
-    failed = pipeline.aws.result("TOK-2")
+    assert (pipeline.aws.result("merchant:2088A TOK-1") or {}).get("status") == "SUCCEEDED"
+    failed = pipeline.aws.result("merchant:2088B TOK-2")
     assert failed is not None and failed["status"] == "FAILED" and failed["outcome_class"] == "terminal"
     assert good not in json.dumps(failed) and bad not in json.dumps(failed)
     [letter] = pipeline.aws.dead_letters()

@@ -22,12 +22,14 @@ from typing import Any
 import pytest
 from local.accounting import DeadLetterSeen, Enqueued, Snapshot, account
 from local.alipay_gateway.admin_client import GatewayAdmin
-from local.demo import run_demo
+from local.demo import DEMO_PARAMETERS, run_demo
 from local.esm_driver import EsmDriver, LambdaContext, redrive_is_implemented_by_moto
 from local.keygen import KeyMaterial
 from local.provision import aws_client
 from local.stack import LocalStack, free_port
 from local.template_settings import read_template_settings
+
+from alipay_cancel.decisions.retry_policy import RetrySchedule, fewest_receives_within_horizon
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -72,14 +74,14 @@ def _our_moto_children() -> list[int]:
 def test_demo_accounts_for_every_message_and_leaves_no_process(tmp_path: Path) -> None:
     out = io.StringIO()
     log = tmp_path / "function.log"
-    result = run_demo(messages=30, fault_rate=0.1, seed=11, out=out, deadline_seconds=120, log_path=log)
+    result = run_demo(messages=32, fault_rate=0.1, seed=11, out=out, deadline_seconds=120, log_path=log)
     text = out.getvalue()
 
     assert result.drive.drained, text
-    assert len(result.enqueued) == 30
+    assert len(result.enqueued) == 32
     assert result.ok, text
     assert "RESULT: OK" in text and "VIOLATION" not in text and "UNEXPECTED" not in text
-    assert "Accounting: 30/30 messages accounted for" in text
+    assert "Accounting: 32/32 messages accounted for" in text
     assert '"function_name":"alipay-cancel-CancelFunction"' in log.read_text()  # the function's own logs
 
     # The summary: status and action tables, each dead letter with its reason, calls per trade, time.
@@ -105,6 +107,8 @@ def test_demo_accounts_for_every_message_and_leaves_no_process(tmp_path: Path) -
         "fault:bad_signature",
         "merchant balance, topped up later",
         "fault:http_5xx forever",
+        "ISV merchant, out_trade_no shared with another merchant",
+        "second Alipay app",
     ):
         assert expected in scenarios
 
@@ -122,21 +126,86 @@ def test_demo_accounts_for_every_message_and_leaves_no_process(tmp_path: Path) -
         assert snapshot.results[m.trade_key or ""]["action"] == "close"
         assert snapshot.trades[m.trade_key or ""]["state"] == "closed"
     per_trade = snapshot.counts["per_trade"]
-    settings = read_template_settings()
+    settings = read_template_settings(parameters=DEMO_PARAMETERS)
     forever = by_scenario["fault:http_5xx forever"][0].trade_key or ""
-    assert per_trade[forever] == {"requests": settings.queue.max_receive_count, "cancel_calls": 0}
+    # Retried until the demo's horizon (or the receive limit behind it), then exhausted.
+    schedule = RetrySchedule(
+        horizon_seconds=int(DEMO_PARAMETERS["RetryHorizonSeconds"]),
+        base_seconds=int(DEMO_PARAMETERS["RetryBaseSeconds"]),
+        max_seconds=int(DEMO_PARAMETERS["RetryMaxSeconds"]),
+        slow_base_seconds=int(DEMO_PARAMETERS["RetrySlowBaseSeconds"]),
+        max_receive_count=int(DEMO_PARAMETERS["MaxReceiveCount"]),
+    )
+    assert settings.queue.max_receive_count == schedule.max_receive_count
+    assert per_trade[forever]["cancel_calls"] == 0
+    assert fewest_receives_within_horizon(schedule) <= per_trade[forever]["requests"]
+    assert per_trade[forever]["requests"] <= schedule.max_receive_count
     assert snapshot.results[forever]["outcome_class"] == "exhausted"
     topped_up = by_scenario["merchant balance, topped up later"][0].trade_key or ""
     assert per_trade[topped_up]["requests"] >= 2  # refused while the balance was short, then refunded
     assert snapshot.trades[topped_up]["state"] == "refunded"
     assert f"{forever}" in text.split("Cancel calls per trade")[1]
 
+    # Two ISV merchants' orders share one out_trade_no: two trades, two Alipay cancels, two records.
+    isv = by_scenario["ISV merchant, out_trade_no shared with another merchant"]
+    keys = {m.trade_key or "" for m in isv}
+    assert len(isv) == 2 and len(keys) == 2 and len({k.split(" ")[-1] for k in keys}) == 1
+    for key in keys:
+        assert snapshot.results[key]["status"] == "SUCCEEDED"
+        assert per_trade[key]["cancel_calls"] >= 1
+    assert {snapshot.trades[k]["state"] for k in keys} == {"refunded", "closed"}
+    # The second app's trade was cancelled at the emulator under that app (its own keys verified it).
+    (second,) = by_scenario["second Alipay app"]
+    assert snapshot.results[second.trade_key or ""]["action"] == "close"
+    assert snapshot.trades[second.trade_key or ""]["app_id"] == "2021000000000002"
+
     # No process left behind: the moto server subprocess is gone, and so is any other of ours.
     assert result.moto_pid is not None and _wait_gone(result.moto_pid)
     assert _our_moto_children() == []
 
 
+@pytest.mark.timeout(90)
+def test_demo_that_hits_its_deadline_says_so_and_lists_what_was_in_flight(tmp_path: Path) -> None:
+    """The never-recovering trade is retried for the demo's 12 s horizon: a 4 s deadline stops the
+    run with it (at least) unfinished. That is reported as in flight, never as a lost message."""
+    out = io.StringIO()
+    result = run_demo(
+        messages=30, fault_rate=0.0, seed=5, out=out, deadline_seconds=4, log_path=tmp_path / "f.log"
+    )
+    text = out.getvalue()
+    assert not result.drive.drained and not result.ok
+    assert "Deadline reached: --deadline 4s passed before the queue drained" in text
+    assert "queue NOT drained: the 4s deadline was reached" in text
+    assert "Still in flight at the 4s deadline" in text
+    assert "fault:http_5xx forever (trade " in text.split("Still in flight")[1]
+    assert "VIOLATION" not in text and "unaccounted" not in text
+    assert "RESULT: INCOMPLETE: stopped at the deadline" in text and "not lost" in text
+
+
 # --- the accounting rules, without a run ------------------------------------------------------------
+
+
+def test_accounting_of_a_run_stopped_early_counts_unfinished_messages_as_in_flight() -> None:
+    msgs = [
+        Enqueued("m1", '{"out_trade_no":"A"}', "A", "unpaid"),
+        Enqueued("m2", '{"out_trade_no":"B"}', "B", "slow"),
+        Enqueued("m3", '{"out_trade_no":"C"}', "C", "slow"),
+    ]
+    snap = _snapshot(
+        results={
+            "A": {"trade_key": "A", "status": "SUCCEEDED", "action": "close"},
+            "B": {"trade_key": "B", "status": "RETRYING", "outcome_class": "retry", "error_code": "20000"},
+        },
+        trades={"A": {"key": "A", "state": "closed"}},
+    )
+    acc = account(msgs, snap, still_queued=2)
+    assert acc.ok and acc.violations == []
+    assert [o.message.message_id for o in acc.in_flight] == ["m2", "m3"]
+    # Fewer messages on the queue than unfinished: some are really missing.
+    short = account(msgs, snap, still_queued=1)
+    assert short.violations == [
+        "2 messages did not finish but only 1 are still on the queue: at least 1 missing"
+    ]
 
 
 def _snapshot(**kw: Any) -> Snapshot:

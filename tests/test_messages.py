@@ -15,8 +15,10 @@ from alipay_cancel.pipeline.messages import (
     CancelRequest,
     parse_message,
 )
+from alipay_cancel.pipeline.trade_identity import parse_trade_key, trade_key
 
 TOKEN = "202510BB5f3c9a1e0d7b4c2a8e6f1d3b9c7a5e2f"
+MERCHANT = "2088000000000001"
 
 
 def sns(message: str, **extra: Any) -> str:
@@ -57,7 +59,7 @@ def bad(body: str | bytes) -> BadMessage:
             CancelRequest("A-1", "2014112611001004680073956707"),
         ),
         ('{"out_trade_no": "x", "trade_no": null}', CancelRequest("x", None)),
-        ('{"out_trade_no": "订单_2024-05-01#7"}', CancelRequest("订单_2024-05-01#7", None)),
+        ('{"out_trade_no": "O_2024-05-01#7"}', CancelRequest("O_2024-05-01#7", None)),
         ('{"out_trade_no": "' + "9" * 64 + '"}', CancelRequest("9" * 64, None)),
         # unknown fields are ignored, including odd ones and their duplicates
         (
@@ -72,10 +74,11 @@ def test_accepts_valid_requests(body: str, expected: CancelRequest) -> None:
 
 
 def test_app_auth_token_is_kept_and_never_printed() -> None:
-    request = parse_message(json.dumps({"trade_no": "t1", "app_auth_token": TOKEN}))
+    request = parse_message(json.dumps({"trade_no": "t1", "app_auth_token": TOKEN, "merchant_id": MERCHANT}))
     assert request.app_auth_token == TOKEN
     assert TOKEN not in repr(request)
-    assert request.trade_key == "t1"
+    assert request.merchant_id == MERCHANT
+    assert request.trade_key == f"merchant:{MERCHANT} t1"
 
 
 def test_trade_key_prefers_out_trade_no() -> None:
@@ -84,14 +87,16 @@ def test_trade_key_prefers_out_trade_no() -> None:
 
 
 def test_bytes_body_must_be_utf8() -> None:
-    assert parse_message('{"out_trade_no": "单号1"}'.encode()) == CancelRequest("单号1", None)
+    assert parse_message('{"out_trade_no": "o1", "note": "单号"}'.encode()) == CancelRequest("o1", None)
+    refused = bad('{"trade_no": "单号1"}'.encode())
+    assert "U+5355 (cjk unified ideograph-5355) at character 1" in refused.reason
     error = bad(b'{"out_trade_no": "\xff\xfe"}')
     assert "UTF-8" in error.reason
 
 
 def test_sns_envelope_is_unwrapped() -> None:
-    inner = json.dumps({"out_trade_no": "o1", "trade_no": "t1", "app_auth_token": TOKEN})
-    assert parse_message(sns(inner)) == CancelRequest("o1", "t1", TOKEN)
+    inner = json.dumps({"out_trade_no": "o1", "trade_no": "t1", "app_auth_token": TOKEN, "merchant_id": "m"})
+    assert parse_message(sns(inner)) == CancelRequest("o1", "t1", TOKEN, merchant_id="m")
 
 
 def test_minimal_sns_envelope_is_unwrapped() -> None:
@@ -172,6 +177,12 @@ def test_sns_subscription_confirmation_is_explained() -> None:
         ('{"out_trade_no": "a\\u202eb"}', "U+202E (right-to-left override)", None),
         ('{"out_trade_no": "a\\ud800b"}', "U+D800 (lone surrogate)", None),
         ('{"out_trade_no": "a\\ue000b"}', "U+E000 (private-use character)", None),
+        # look-alikes: each names no trade at Alipay, which would answer "no such trade"
+        ('{"out_trade_no": "20\\u0410B"}', "U+0410 (cyrillic capital letter a) at character 3", None),
+        ('{"out_trade_no": "20\\uff11"}', "U+FF11 (fullwidth digit one) at character 3", None),
+        ('{"out_trade_no": "e\\u0301"}', "U+0301 (combining acute accent) at character 2", None),
+        ('{"trade_no": "2014\\u00e9"}', "U+00E9 (latin small letter e with acute) at character 5", None),
+        ('{"trade_no": "\\u0661\\u0662"}', "U+0661 (arabic-indic digit one) at character 1", None),
         ('{"trade_no": "t1", "out_trade_no": "a b"}', "out_trade_no contains", "t1"),
         ('{"out_trade_no": "o1", "trade_no": "t 1"}', "trade_no contains", "o1"),
         ('{"out_trade_no": "o1", "out_trade_no": "o2"}', "out_trade_no appears more than once", None),
@@ -180,12 +191,61 @@ def test_sns_subscription_confirmation_is_explained() -> None:
         ('{"out_trade_no": "o1", "x": Infinity}', "Infinity is not allowed", None),
         ('{"out_trade_no": "o1", "x": -Infinity}', "not allowed", None),
         ('{"out_trade_no": "o1", "x": ' + "1" * 5000 + "}", "not acceptable JSON", None),
-        ('{"out_trade_no": "o1", "app_auth_token": 5}', "app_auth_token must be a string", "o1"),
-        ('{"out_trade_no": "o1", "app_auth_token": ""}', "app_auth_token is empty", "o1"),
-        ('{"out_trade_no": "o1", "app_auth_token": "' + "a" * 257 + '"}', "at most 256", "o1"),
-        ('{"out_trade_no": "o1", "app_auth_token": "ab cd"}', "not visible ASCII", "o1"),
-        ('{"out_trade_no": "o1", "app_auth_token": "tok\\u00e9n"}', "not visible ASCII", "o1"),
-        ('{"out_trade_no": "o1", "app_auth_token": "a", "app_auth_token": "b"}', "more than once", "o1"),
+        (
+            '{"out_trade_no": "o1", "merchant_id": "m", "app_auth_token": 5}',
+            "must be a string",
+            "merchant:m o1",
+        ),
+        (
+            '{"out_trade_no": "o1", "merchant_id": "m", "app_auth_token": ""}',
+            "token is empty",
+            "merchant:m o1",
+        ),
+        (
+            '{"out_trade_no": "o1", "merchant_id": "m", "app_auth_token": "' + "a" * 257 + '"}',
+            "at most 256",
+            "merchant:m o1",
+        ),
+        (
+            '{"out_trade_no": "o1", "merchant_id": "m", "app_auth_token": "ab cd"}',
+            "not visible ASCII",
+            "merchant:m o1",
+        ),
+        (
+            '{"out_trade_no": "o1", "merchant_id": "m", "app_auth_token": "tok\\u00e9n"}',
+            "not visible ASCII",
+            "merchant:m o1",
+        ),
+        (
+            '{"out_trade_no": "o1", "merchant_id": "m", "app_auth_token": "a", "app_auth_token": "b"}',
+            "more than once",
+            "merchant:m o1",
+        ),
+        # the scope: app and merchant
+        ('{"out_trade_no": "o1", "app_auth_token": "tok"}', "without merchant_id", None),
+        ('{"out_trade_no": "o1", "merchant_id": "m"}', "without app_auth_token", None),
+        (
+            '{"out_trade_no": "o1", "merchant_id": "m m", "app_auth_token": "t"}',
+            "merchant_id has a character",
+            None,
+        ),
+        (
+            '{"out_trade_no": "o1", "merchant_id": "' + "m" * 65 + '", "app_auth_token": "t"}',
+            "merchant_id is 65",
+            None,
+        ),
+        (
+            '{"out_trade_no": "o1", "merchant_id": 2088, "app_auth_token": "t"}',
+            "merchant_id must be a string",
+            None,
+        ),
+        ('{"out_trade_no": "o1", "merchant_id": "", "app_auth_token": "t"}', "merchant_id is 0", None),
+        ('{"out_trade_no": "o1", "app_id": "20 21"}', "app_id must be 1 to 32", None),
+        ('{"out_trade_no": "o1", "app_id": "../x/y"}', "app_id must be 1 to 32", None),
+        ('{"out_trade_no": "o1", "app_id": 2021}', "app_id must be a string", None),
+        ('{"out_trade_no": "o1", "app_id": "a", "app_id": "b"}', "app_id appears more than once", None),
+        ('{"out_trade_no": 7, "app_id": "2021"}', "out_trade_no must be a string", None),
+        ('{"out_trade_no": "o1", "trade_no": 7, "app_id": "2021"}', "trade_no must be", "app:2021 o1"),
     ],
 )
 def test_rejects_with_reason(body: str, fragment: str, trade_key: str | None) -> None:
@@ -207,7 +267,7 @@ def test_reports_every_field_problem_at_once() -> None:
     [TOKEN + " ", TOKEN + "\n", "é" + TOKEN, TOKEN * 7],
 )
 def test_reason_never_echoes_the_token(token: str) -> None:
-    error = bad(json.dumps({"out_trade_no": "o1", "app_auth_token": token}))
+    error = bad(json.dumps({"out_trade_no": "o1", "app_auth_token": token, "merchant_id": "m"}))
     assert TOKEN not in error.reason
     assert token not in error.reason
 
@@ -247,7 +307,9 @@ json_values = st.recursive(
     ),
     max_leaves=12,
 )
-fields = st.sampled_from(["out_trade_no", "trade_no", "app_auth_token", "Type", "Message", "other"])
+fields = st.sampled_from(
+    ["out_trade_no", "trade_no", "app_auth_token", "app_id", "merchant_id", "Type", "Message", "other"]
+)
 
 
 def _assert_consistent(body: str | bytes) -> None:
@@ -256,11 +318,13 @@ def _assert_consistent(body: str | bytes) -> None:
     except BadMessage as error:
         assert error.reason
         if error.trade_key is not None:
-            assert 1 <= len(error.trade_key) <= 64
+            assert 1 <= len(parse_trade_key(error.trade_key).trade_id) <= 64
         return
     key = request.trade_key
-    assert 1 <= len(key) <= 64
-    assert not any(c.isspace() for c in key)
+    identity = parse_trade_key(key)
+    assert identity == request.identity  # the key splits back into the identity it was built from
+    assert 1 <= len(identity.trade_id) <= 64
+    assert (request.app_auth_token is None) == (request.merchant_id is None)
     for value in (request.out_trade_no, request.trade_no):
         assert value is None or (1 <= len(value) <= 64 and value.isprintable())
 
@@ -285,13 +349,80 @@ def test_arbitrary_objects_never_raise_anything_else(obj: dict[str, Any], wrap: 
 
 
 @settings(max_examples=200, deadline=None)
-@given(
-    st.text(
-        alphabet=st.characters(blacklist_categories=("Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp")),
-        min_size=1,
-        max_size=64,
-    ).filter(lambda s: not any(c.isspace() for c in s))
-)
-def test_any_clean_id_round_trips(value: str) -> None:
+@given(st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=64))
+def test_any_printable_ascii_id_round_trips(value: str) -> None:
     assert parse_message(json.dumps({"trade_no": value})) == CancelRequest(None, value)
     assert parse_message(sns(json.dumps({"out_trade_no": value}))).trade_key == value
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(min_size=1, max_size=20), st.characters(min_codepoint=0x7F), st.integers(0, 20))
+def test_any_non_ascii_character_is_refused_and_named(prefix: str, char: str, at: int) -> None:
+    value = (prefix[:at] + char + prefix[at:])[:64]
+    error = bad(json.dumps({"out_trade_no": value}))
+    first = next(i for i, c in enumerate(value, start=1) if not "!" <= c <= "~")
+    assert f"U+{ord(value[first - 1]):04X}" in error.reason and f"at character {first};" in error.reason
+
+
+# ---------------------------------------------------------------- trade identity (app, merchant, id)
+
+
+def test_trade_key_scopes_by_app_and_merchant() -> None:
+    def key(**fields: str) -> str:
+        return parse_message(json.dumps({"out_trade_no": "ORDER-1", **fields})).trade_key
+
+    isv = {"app_auth_token": TOKEN}
+    assert key() == "ORDER-1"
+    assert key(app_id="2021000000000002") == "app:2021000000000002 ORDER-1"
+    assert key(merchant_id="2088A", **isv) == "merchant:2088A ORDER-1"
+    assert key(merchant_id="2088B", **isv) == "merchant:2088B ORDER-1"
+    assert key(app_id="2021000000000002", merchant_id="2088A", **isv) == (
+        "app:2021000000000002 merchant:2088A ORDER-1"
+    )
+
+
+def test_naming_the_default_app_is_the_same_trade_as_naming_none() -> None:
+    default = "2021000000000001"
+    named = parse_message('{"out_trade_no": "o1", "app_id": "2021000000000001"}', default_app_id=default)
+    assert named == parse_message('{"out_trade_no": "o1"}', default_app_id=default)
+    assert named.app_id is None and named.trade_key == "o1"
+    other = parse_message('{"out_trade_no": "o1", "app_id": "2021000000000002"}', default_app_id=default)
+    assert other.app_id == "2021000000000002"
+
+
+@pytest.mark.parametrize(
+    ("trade_id", "app_id", "merchant_id"),
+    [
+        ("o1", None, None),
+        ("app:1", None, None),  # ids may look like a scope: the plain form has no space, so no clash
+        ("x", "1", None),
+        ("merchant:m", "1", None),
+        ("x", None, "app:1"),
+        ("a/b:c", "A.b_c-1", "!~merchant:/x"),
+    ],
+)
+def test_trade_key_round_trips_and_never_collides(
+    trade_id: str, app_id: str | None, merchant_id: str | None
+) -> None:
+    key = trade_key(trade_id, app_id=app_id, merchant_id=merchant_id)
+    identity = parse_trade_key(key)
+    assert (identity.trade_id, identity.app_id, identity.merchant_id) == (trade_id, app_id, merchant_id)
+
+
+printable_part = st.text(
+    alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=12
+)
+app_part = st.text(alphabet="0123456789abcXYZ_.-", min_size=1, max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.tuples(printable_part, st.none() | app_part, st.none() | printable_part),
+    st.tuples(printable_part, st.none() | app_part, st.none() | printable_part),
+)
+def test_distinct_identities_have_distinct_keys(
+    a: tuple[str, str | None, str | None], b: tuple[str, str | None, str | None]
+) -> None:
+    key_a = trade_key(a[0], app_id=a[1], merchant_id=a[2])
+    key_b = trade_key(b[0], app_id=b[1], merchant_id=b[2])
+    assert (key_a == key_b) == (a == b)

@@ -85,9 +85,16 @@ def queues(sqs: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
     return cancel, dlq
 
 
-def run(*argv: str) -> tuple[int, str, str]:
+class Terminal(io.StringIO):
+    """Typed answers at a terminal (isatty), for the redrive's question."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def run(*argv: str, stdin: io.StringIO | None = None) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err)
+    code = main(list(argv), out=out, err=err, stdin=stdin or io.StringIO())
     return code, out.getvalue(), err.getvalue()
 
 
@@ -121,17 +128,35 @@ def test_enqueue_sends_a_message_the_lambda_accepts(sqs: Any, queues: tuple[str,
 
 def test_enqueue_with_token_never_prints_it(sqs: Any, queues: tuple[str, str], tmp_path: Path) -> None:
     cancel, _ = queues
-    code, out, _ = run("enqueue", "--trade-no", "t-1", "--app-auth-token", TOKEN)
+    code, out, _ = run("enqueue", "--trade-no", "t-1", "--merchant-id", "2088A", "--app-auth-token", TOKEN)
     assert code == 0 and TOKEN not in out and "***" in out
+    assert "trade_key=merchant:2088A t-1" in out
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")
-    code, out, _ = run("enqueue", "--trade-no", "t-2", "--app-auth-token-file", str(token_file))
+    code, out, _ = run(
+        "enqueue", "--trade-no", "t-2", "--merchant-id", "2088B", "--app-auth-token-file", str(token_file)
+    )
     assert code == 0 and TOKEN not in out
     bodies = sorted((json.loads(m["Body"]) for m in receive_all(sqs, cancel)), key=lambda b: b["trade_no"])
     assert bodies == [
-        {"trade_no": "t-1", "app_auth_token": TOKEN},
-        {"trade_no": "t-2", "app_auth_token": TOKEN},
+        {"trade_no": "t-1", "merchant_id": "2088A", "app_auth_token": TOKEN},
+        {"trade_no": "t-2", "merchant_id": "2088B", "app_auth_token": TOKEN},
     ]
+
+
+def test_enqueue_for_another_app_and_the_default_app(sqs: Any, queues: tuple[str, str]) -> None:
+    code, out, _ = run("enqueue", "--out-trade-no", "o-1", "--app-id", "2021000000000002")
+    assert code == 0 and "trade_key=app:2021000000000002 o-1" in out
+    code, out, _ = run(
+        "enqueue",
+        "--out-trade-no",
+        "o-1",
+        "--app-id",
+        "2021000000000001",
+        "--default-app-id",
+        "2021000000000001",
+    )
+    assert code == 0 and "trade_key=o-1 " in out  # naming the default app: the same trade as naming none
 
 
 @pytest.mark.parametrize(
@@ -140,7 +165,9 @@ def test_enqueue_with_token_never_prints_it(sqs: Any, queues: tuple[str, str], t
         ((), "neither out_trade_no nor trade_no"),
         (("--out-trade-no", "has space"), "out_trade_no contains U+0020"),
         (("--trade-no", "x" * 65), "at most 64"),
-        (("--trade-no", "t", "--app-auth-token", "bad token"), "app_auth_token"),
+        (("--trade-no", "t", "--merchant-id", "m", "--app-auth-token", "bad token"), "app_auth_token"),
+        (("--trade-no", "t", "--app-auth-token", "tok"), "without merchant_id"),
+        (("--trade-no", "t", "--app-id", "no/such app"), "app_id must be"),
     ],
 )
 def test_enqueue_refuses_what_the_lambda_would_dead_letter(
@@ -219,6 +246,60 @@ def test_result_prints_the_record_readably(table: str) -> None:
     assert any(line.split() == ["attempts", "3"] for line in lines)
     assert "ACQ.TRADE_CANCEL_TIME_OUT" in out
     assert "\x1b" not in out  # stored text cannot drive the terminal
+
+
+def test_result_by_parts_finds_each_merchants_and_apps_record(table: str, aws_env: str) -> None:
+    dynamodb = boto3.client("dynamodb", region_name=REGION, endpoint_url=aws_env)
+    keys = {
+        "ORDER-1": "default app",
+        "merchant:2088A ORDER-1": "merchant A",
+        "merchant:2088B ORDER-1": "merchant B",
+        "app:2021000000000002 merchant:2088A ORDER-1": "app 2, merchant A",
+    }
+    for key, who in keys.items():
+        dynamodb.put_item(
+            TableName=table,
+            Item={"trade_key": {"S": key}, "status": {"S": "SUCCEEDED"}, "remedy": {"S": who}},
+        )
+    for argv, who in (
+        (("--out-trade-no", "ORDER-1"), "default app"),
+        (
+            (
+                "--out-trade-no",
+                "ORDER-1",
+                "--app-id",
+                "2021000000000001",
+                "--default-app-id",
+                "2021000000000001",
+            ),
+            "default app",
+        ),
+        (("--out-trade-no", "ORDER-1", "--merchant-id", "2088A"), "merchant A"),
+        (("--out-trade-no", "ORDER-1", "--merchant-id", "2088B"), "merchant B"),
+        (
+            ("--out-trade-no", "ORDER-1", "--app-id", "2021000000000002", "--merchant-id", "2088A"),
+            "app 2, merchant A",
+        ),
+    ):
+        code, out, _ = run("result", *argv, "--json")
+        assert code == 0, argv
+        assert json.loads(out)["remedy"] == who, argv
+    code, out, _ = run("result", "--out-trade-no", "ORDER-1", "--app-id", "2021000000000002")
+    assert code == 1 and "no record for trade_key 'app:2021000000000002 ORDER-1'" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        ((), "give a trade_key"),
+        (("o-77", "--merchant-id", "m"), "or its parts"),
+        (("--out-trade-no", "o", "--merchant-id", "has space"), "--merchant-id has a character"),
+        (("--out-trade-no", "o", "--app-id", "a/b"), "--app-id must be"),
+    ],
+)
+def test_result_refuses_unusable_parts(table: str, argv: tuple[str, ...], fragment: str) -> None:
+    code, _, err = run("result", *argv)
+    assert code == 2 and fragment in err
 
 
 def test_result_json(table: str) -> None:
@@ -321,9 +402,10 @@ def test_dead_letters_empty_queue(sqs: Any, queues: tuple[str, str]) -> None:
 def test_redrive_by_outcome_class_moves_body_unchanged(sqs: Any, queues: tuple[str, str]) -> None:
     cancel, dlq = queues
     fill_dead_letters(sqs, dlq)
+    # Naming the class asks for it explicitly, although a redrive cannot succeed for it.
     code, out, _ = run("redrive", "--wait-seconds", "0", "--outcome-class", "terminal")
     assert code == 0
-    assert "1 moved, 2 left (did not match), 0 failed" in out
+    assert "1 moved, 0 left (cannot succeed), 2 left (did not match), 0 failed" in out
     [moved] = receive_all(sqs, cancel)
     assert moved["Body"] == BODY_TERMINAL  # byte for byte, token included: the replay is as it was
     assert "MessageAttributes" not in moved  # the dead letter's reason attributes stay behind
@@ -343,20 +425,109 @@ def test_redrive_by_trade_key_including_keys_read_from_the_body(sqs: Any, queues
     assert counts(sqs, dlq) == (2, 0)
 
 
-def test_redrive_everything(sqs: Any, queues: tuple[str, str]) -> None:
+def test_redrive_shows_the_plan_by_class_and_leaves_what_cannot_succeed(
+    sqs: Any, queues: tuple[str, str]
+) -> None:
     cancel, dlq = queues
     fill_dead_letters(sqs, dlq)
     code, out, _ = run("redrive", "--wait-seconds", "0")
+    assert code == 0
+    plan = out.split("moved ")[0]  # shown before anything moved
+    rows = {line.split()[0]: line.split()[1:] for line in plan.splitlines() if line.startswith("  ")}
+    assert rows["exhausted"] == ["1", "1", "0"]  # matching, redrive, leave
+    assert rows["terminal"] == ["1", "0", "1"]
+    assert rows["bad_message"] == ["1", "0", "1"]
+    assert rows["total"] == ["3", "1", "2"]
+    assert "a bad message: the same body fails the same way" in plan
+    assert "Alipay's answer is final for this trade" in plan and "--include-unredrivable" in plan
+    assert "1 moved, 2 left (cannot succeed)" in out
+    assert [m["Body"] for m in receive_all(sqs, cancel)] == [BODY_SLOW]
+    assert sorted(m["Body"] for m in receive_all(sqs, dlq)) == sorted([BODY_TERMINAL, BODY_BAD])
+
+
+def test_redrive_everything_when_asked_explicitly(sqs: Any, queues: tuple[str, str]) -> None:
+    cancel, dlq = queues
+    fill_dead_letters(sqs, dlq)
+    code, out, _ = run("redrive", "--wait-seconds", "0", "--include-unredrivable")
     assert code == 0 and "3 moved" in out
     assert sorted(m["Body"] for m in receive_all(sqs, cancel)) == sorted([BODY_TERMINAL, BODY_BAD, BODY_SLOW])
     assert counts(sqs, dlq) == (0, 0)
+
+
+def test_a_terminal_whose_remedy_says_redrive_is_redriven(sqs: Any, queues: tuple[str, str]) -> None:
+    cancel, dlq = queues
+    body = json.dumps({"out_trade_no": "frozen-1"})
+    DeadLetterSender(sqs, dlq).send(
+        DeadLetter(
+            body=body,
+            reason="the trade is frozen by Alipay. Contact Alipay support; once Alipay has released it, "
+            "then redrive the dead letter (python -m ops.cli redrive --trade-key <trade_key>).",
+            source_message_id="src-f",
+            outcome_class="terminal",
+            error_sub_code="ACQ.REASON_TRADE_BEEN_FREEZEN",
+            trade_key="frozen-1",
+            attempts=1,
+        )
+    )
+    code, out, _ = run("redrive", "--wait-seconds", "0", "--trade-key", "frozen-1")
+    assert code == 0 and "1 moved, 0 left (cannot succeed)" in out
+    assert [m["Body"] for m in receive_all(sqs, cancel)] == [body]
+
+
+def _many_exhausted(sqs: Any, dlq: str, count: int) -> None:
+    sender = DeadLetterSender(sqs, dlq)
+    for i in range(count):
+        sender.send(
+            DeadLetter(
+                body=json.dumps({"out_trade_no": f"x-{i}"}),
+                reason="Gave up after 60 deliveries. Last error: Alipay had a system error",
+                source_message_id=f"src-{i}",
+                outcome_class="exhausted",
+                trade_key=f"x-{i}",
+                attempts=60,
+            )
+        )
+
+
+def test_a_large_redrive_without_a_terminal_is_refused_unless_yes(sqs: Any, queues: tuple[str, str]) -> None:
+    cancel, dlq = queues
+    _many_exhausted(sqs, dlq, 12)
+    code, out, err = run("redrive", "--wait-seconds", "0", "--max", "50")  # stdin: not a terminal
+    assert code == 2 and "about to redrive 12 dead letters" in err and "--yes" in err
+    assert "exhausted" in out  # the plan was shown
+    assert receive_all(sqs, cancel) == [] and counts(sqs, dlq) == (12, 0)
+    code, out, _ = run("redrive", "--wait-seconds", "0", "--max", "50", "--yes")
+    assert code == 0 and "12 moved" in out
+    assert counts(sqs, dlq) == (0, 0) and counts(sqs, cancel)[0] == 12
+
+
+@pytest.mark.parametrize(("answer", "moved"), [("yes\n", True), ("no\n", False), ("", False)])
+def test_a_large_redrive_asks_at_a_terminal(
+    sqs: Any, queues: tuple[str, str], answer: str, moved: bool
+) -> None:
+    cancel, dlq = queues
+    _many_exhausted(sqs, dlq, 3)
+    code, out, err = run("redrive", "--wait-seconds", "0", "--ask-above", "2", stdin=Terminal(answer))
+    assert "Redrive 3 dead letters to" in err
+    if moved:
+        assert code == 0 and "3 moved" in out and counts(sqs, dlq) == (0, 0)
+    else:
+        assert code == 2 and "cancelled; nothing was moved" in err
+        assert counts(sqs, dlq) == (3, 0) and receive_all(sqs, cancel) == []
+
+
+def test_a_small_redrive_does_not_ask(sqs: Any, queues: tuple[str, str]) -> None:
+    _, dlq = queues
+    _many_exhausted(sqs, dlq, 2)
+    code, out, err = run("redrive", "--wait-seconds", "0")
+    assert code == 0 and "2 moved" in out and err == ""
 
 
 def test_redrive_dry_run_moves_nothing(sqs: Any, queues: tuple[str, str]) -> None:
     cancel, dlq = queues
     fill_dead_letters(sqs, dlq)
     code, out, _ = run("redrive", "--wait-seconds", "0", "--dry-run", "--outcome-class", "bad_message")
-    assert code == 0 and "1 would move" in out
+    assert code == 0 and "1 would move; nothing was moved" in out
     assert receive_all(sqs, cancel) == []
     assert counts(sqs, dlq) == (3, 0)
 
@@ -365,7 +536,7 @@ def test_redrive_keeps_the_dead_letter_when_the_send_fails(sqs: Any, queues: tup
     _, dlq = queues
     fill_dead_letters(sqs, dlq)
     missing = queues[0].rsplit("/", 1)[0] + "/no-such-queue"
-    code, out, _ = run("redrive", "--wait-seconds", "0", "--to-queue-url", missing)
+    code, out, _ = run("redrive", "--wait-seconds", "0", "--to-queue-url", missing, "--include-unredrivable")
     assert code == 1
     assert out.count("NOT moved") == 3 and "0 moved" in out
     assert counts(sqs, dlq) == (3, 0)  # nothing lost, all visible again

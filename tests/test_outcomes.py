@@ -88,7 +88,7 @@ def test_success(retry_flag: str | None, action: str | None, expected: OutcomeCl
         (http(502), R, N, False),
         (http(503), R, N, False),
         (http(504), R, N, False),
-        (http(429), R, N, False),
+        (http(429), R, SLOW, False),  # a rate limit: wait longer
         (http(408), R, N, False),
         (http(400), R, N, False),
         (http(None), R, N, False),
@@ -165,7 +165,7 @@ def test_cancel_time_out_remedy_says_refund_and_not_redrive() -> None:
         (seed("40004", "ACQ.OTHER_SYSTEM_ERROR"), "internal error"),
         (seed("40099", "whatever"), "does not know"),
         (seed("", None), "does not know"),
-        (v3(400, "invalid-parameter"), "does not know"),  # unknown, not business-shaped
+        (v3(400, "no-such-common-code"), "does not know"),  # unknown, not business-shaped
         (v3(400, "acq.lowercase"), "does not know"),
         (v3(409, "conflict"), "does not know"),
         (v3(418, "ACQ.TRADE_HAS_SUCCESS_ISH"), "does not know"),  # business-shaped, not a 400
@@ -210,7 +210,16 @@ def test_unknown_non_business_errors_are_retried(failure: AlipayFailure, fragmen
         (v3(401, "nonce-reused"), R, N, False),
         (v3(403, "insufficient-permissions"), C, SLOW, False),
         (v3(401, "invalid-app-auth-token"), T, None, False),
-        (v3(429, "rate-limited"), R, N, False),
+        (v3(429, "rate-limited"), R, SLOW, False),
+        (v3(429, "app-call-limited"), R, SLOW, False),
+        (v3(400, "method-call-limited"), R, SLOW, False),
+        (v3(503, "exceed-api-balance"), R, SLOW, False),
+        (seed("40004", "isv.app-call-limited"), R, SLOW, False),
+        (v3(401, "app-auth-token-time-out"), T, None, False),
+        (seed("20001", "isv.app-auth-token-time-out"), T, None, False),
+        (v3(400, "invalid-parameter"), C, SLOW, False),
+        (v3(403, "illegal-client-ip"), C, SLOW, False),
+        (seed("40002", "isv.decryption-error"), C, SLOW, False),
         (v3(500, "internal-error"), R, N, False),
         (v3(503, "ACQ.TRADE_HAS_FINISHED"), R, N, False),  # 5xx means "later", whatever the body says
         (v3(404, "not-found"), C, SLOW, False),
@@ -352,3 +361,49 @@ def test_successes_succeed_or_retry(outcome: CancelSuccess) -> None:
     decision = classify(outcome)
     flag = (outcome.retry_flag or "").strip().upper()
     assert decision.outcome is (S if flag in ("", "N") else R)
+
+
+# ------------------------------------------------------------------ alipay-sn names another certificate
+
+
+def test_unexpected_signer_refreshes_the_secret_then_is_a_config_error() -> None:
+    failure = AlipayFailure(FailureKind.UNEXPECTED_SIGNER, "alipay-sn", http_status=200)
+    first = classify(failure)
+    check(first, R, N, True)
+    persisting = classify(failure, after_secret_refresh=True)
+    check(persisting, C, SLOW, False)
+    assert persisting.remedy is not None
+    assert "certificate changed" in persisting.remedy and "alipay_cert" in persisting.remedy
+
+
+def test_after_a_refresh_other_failures_classify_as_before() -> None:
+    for failure in (
+        AlipayFailure(FailureKind.BAD_SIGNATURE, "forged", http_status=200),
+        AlipayFailure(FailureKind.TIMEOUT, "t"),
+        v3(401, "invalid-signature"),
+    ):
+        assert classify(failure, after_secret_refresh=True) == classify(failure)
+
+
+@pytest.mark.parametrize(
+    ("kind", "message", "fragment"),
+    [
+        (
+            FailureKind.NOT_OUR_ANSWER,
+            "HTTP 200: signed success names a different trade_no",
+            "different trade_no",
+        ),
+        (
+            FailureKind.MALFORMED,
+            "HTTP 200: success field action is neither close nor refund",
+            "neither close",
+        ),
+        (FailureKind.REFUSED_BODY, "HTTP 200 answer is larger than 65536 bytes", "65536 bytes"),
+    ],
+)
+def test_answers_that_are_not_ours_or_not_sane_are_retried_with_the_reason(
+    kind: FailureKind, message: str, fragment: str
+) -> None:
+    decision = classify(AlipayFailure(kind, message, http_status=200, verified=True))
+    check(decision, R, N, False)
+    assert fragment in decision.reason and "HTTP 200: signed" not in decision.reason

@@ -25,9 +25,11 @@ from alipay_cancel.config import ConfigError, load_config
 from alipay_cancel.decisions import routing
 from alipay_cancel.decisions.classification import BUSINESS_RULES, OutcomeClass, RetryDelay, classify
 from alipay_cancel.decisions.endings import ENDINGS, RECORDED_ENDINGS
+from alipay_cancel.decisions.remedies import REMEDIES, Remedy
 from alipay_cancel.pipeline import messages
 from alipay_cancel.pipeline import service as cancel_service
 from alipay_cancel.pipeline.messages import BadMessage, CancelRequest, parse_message
+from alipay_cancel.pipeline.trade_identity import trade_key
 from alipay_cancel.stores.dead_letters import DeadLetter, DeadLetterSender
 from alipay_cancel.stores.results import ResultRecord, Status
 
@@ -145,13 +147,18 @@ def test_template_set_values_in_the_readme_are_the_template_values() -> None:
     queue = TEMPLATE["Resources"]["CancelQueue"]["Properties"]
     assert queue["VisibilityTimeout"] == int(visibility.group(1))
     assert "keep messages 14 days" in text
-    for name in ("CancelQueue", "CancelDeadLetterQueue"):
-        assert TEMPLATE["Resources"][name]["Properties"]["MessageRetentionPeriod"] == 14 * 86400
+    retention = TEMPLATE["Mappings"]["Retention"]["Seconds"]
+    for name, key in (("CancelQueue", "CancelQueue"), ("CancelDeadLetterQueue", "DeadLetterQueue")):
+        assert TEMPLATE["Resources"][name]["Properties"]["MessageRetentionPeriod"] == {
+            "Fn::FindInMap": ["Retention", "Seconds", key]
+        }
+        assert retention[key] == 14 * 86400
 
 
 def _valid_environment() -> dict[str, str]:
     return {
         "ALIPAY_SECRET_ID": "alipay-cancel/signing-material",
+        "ALIPAY_DEFAULT_APP_ID": "2021000000000001",
         "RESULTS_TABLE_NAME": "results",
         "IDEMPOTENCY_TABLE_NAME": "idempotency",
         "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/dlq",
@@ -373,7 +380,9 @@ class _RecordingSqs:
 def test_dead_letter_attributes_are_the_ones_the_readme_lists() -> None:
     paragraph = _section("Dead letters: SQS `CancelDeadLetterQueue`")
     listed = set(
-        re.findall(r"`([a-z_]+)`", paragraph.split("Message\nattributes say why:")[1].split("(each")[0])
+        re.findall(
+            r"`([a-z_]+)`", re.split(r"Message\s+attributes\s+say\s+why:", paragraph)[1].split("(each")[0]
+        )
     )
     listed -= {"terminal", "bad_message", "exhausted"}
     sqs = _RecordingSqs()
@@ -428,23 +437,144 @@ def test_outcome_table_rows_are_how_the_classifier_decides(code: str, klass: str
         assert decision.delay is RetryDelay.NORMAL
 
 
-def test_redrive_cannot_succeed_remedies_are_the_ones_the_readme_names() -> None:
-    """README: dead letters whose remedy says "redriving cannot succeed" (outside the cancel window,
-    trade finished) need the refund API or a person."""
-    assert '"redriving cannot succeed" (outside the cancel window, trade finished)' in FLAT
-    for code in ("ACQ.TRADE_CANCEL_TIME_OUT", "ACQ.TRADE_HAS_FINISHED"):
-        assert "cannot succeed" in (BUSINESS_RULES[code].remedy or "")
+def _v3_outcome_rows() -> list[tuple[str, str]]:
+    rows = []
+    for what, klass, _happens in _table(_section("Outcomes")):
+        for code in _ticked(what):
+            if re.fullmatch(r"[a-z]+(-[a-z]+)+", code) and code not in ("alipay-sn", "decryption-error-*"):
+                rows.append((code, klass))
+    return rows
+
+
+@pytest.mark.parametrize(("code", "klass"), _v3_outcome_rows())
+def test_outcome_table_v3_codes_are_how_the_classifier_decides(code: str, klass: str) -> None:
+    decision = classify(AlipayFailure(FailureKind.V3_ERROR, "m", http_status=400, code=code, verified=True))
+    expected = {
+        "retry": (OutcomeClass.RETRY, RetryDelay.NORMAL),
+        "retry, slower": (OutcomeClass.RETRY, RetryDelay.SLOW),
+        "terminal": (OutcomeClass.TERMINAL, None),
+        "config error": (OutcomeClass.CONFIG_ERROR, RetryDelay.SLOW),
+    }
+    assert (decision.outcome, decision.delay) == expected[klass], code
+
+
+def test_outcome_table_names_codes_of_every_group() -> None:
+    assert len(_v3_outcome_rows()) >= 45
+
+
+def test_redrive_leaves_what_the_readme_says_it_leaves() -> None:
+    """README: a redrive leaves bad messages and Alipay's final answers (outside the cancel window,
+    trade finished, already refunded) and redrives a frozen trade whose remedy says so."""
+    from ops.queues import DeadLetterView
+    from ops.redrive_plan import redrive_blocker
+
+    text = " ".join(_section("Operator CLI").split())
+    assert "bad messages (the same body fails the same way)" in text
+    assert "(outside the cancel window, trade finished, already refunded, ...)" in text
+    assert "(a frozen trade once Alipay released it) is redriven" in text
+
+    def blocked(outcome_class: str, reason: str) -> bool:
+        attributes = {"outcome_class": outcome_class, "reason": reason}
+        return redrive_blocker(DeadLetterView("m", "r", "{}", attributes, {})) is not None
+
+    for code in ("ACQ.TRADE_CANCEL_TIME_OUT", "ACQ.TRADE_HAS_FINISHED", "ACQ.REASON_TRADE_REFUND_FEE_ERR"):
+        rule = BUSINESS_RULES[code]
+        assert blocked("terminal", f"{rule.what}. {rule.remedy}"), code
+    frozen = BUSINESS_RULES["ACQ.REASON_TRADE_BEEN_FREEZEN"]
+    assert not blocked("terminal", f"{frozen.what}. {frozen.remedy}")
+    assert blocked("bad_message", REMEDIES[Remedy.BAD_MESSAGE])
+    for flag in ("--include-unredrivable", "--yes", "--ask-above", "--dry-run"):
+        assert flag in _section("Operator CLI"), flag
+
+
+def _default(name: str) -> int:
+    return int(TEMPLATE["Parameters"][name]["Default"])
+
+
+def test_retry_horizon_span_and_table_are_what_the_policy_computes() -> None:
+    from alipay_cancel.decisions.retry_policy import (
+        MAX_HORIZON_SECONDS,
+        RetrySchedule,
+        fewest_receives_within_horizon,
+        receives_within_horizon,
+    )
+
+    section = _section("Retry horizon")
+    text = " ".join(section.split())
+
+    def schedule(horizon: int) -> RetrySchedule:
+        return RetrySchedule(
+            horizon_seconds=horizon,
+            base_seconds=_default("RetryBaseSeconds"),
+            max_seconds=_default("RetryMaxSeconds"),
+            slow_base_seconds=_default("RetrySlowBaseSeconds"),
+            max_receive_count=_default("MaxReceiveCount"),
+        )
+
+    default = schedule(_default("RetryHorizonSeconds"))
+    assert _default("RetryHorizonSeconds") == 86400 and "**one day of retries**" in text
+    most, fewest = receives_within_horizon(default), fewest_receives_within_horizon(default)
+    assert f"**{fewest} to {most} times in all**" in text
+    assert f"leaves {default.max_receive_count - most} receives for throttled" in text
+    rows = _table(section)
+    assert rows
+    for horizon, _span, tries, at_least in rows:
+        computed = schedule(int(horizon))
+        low, high = fewest_receives_within_horizon(computed), receives_within_horizon(computed)
+        assert tries == f"{low} to {high}", horizon
+        assert int(at_least) == high, horizon
+    assert (
+        int(rows[-1][0])
+        == MAX_HORIZON_SECONDS
+        == int(TEMPLATE["Parameters"]["RetryHorizonSeconds"]["MaxValue"])
+    )
+
+
+def _table_text(text: str) -> str:
+    return "\n".join(line for line in text.splitlines() if line.startswith("|"))
+
+
+def test_dashboard_widgets_the_readme_lists_show_metrics_the_function_emits() -> None:
+    section = _section("Dashboard")
+    body = TEMPLATE["Resources"]["CancelDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"][0]
+    custom = {
+        *observability.OUTCOME_METRICS,
+        observability.CONFIGURATION_ERROR_METRIC,
+        observability.INFRASTRUCTURE_ERROR_METRIC,
+        observability.ALIPAY_LATENCY_METRIC,
+        observability.LOW_TIME_DEFERRED_METRIC,
+        observability.DUPLICATE_IN_FLIGHT_METRIC,
+        observability.REQUEUED_METRIC,
+    }
+    named = set(_ticked(_table_text(section)))
+    assert named <= custom, named - custom
+    for name in named:
+        assert f'"{name}"' in body, name
+    assert "`CancelDashboardName`" in section and "CancelDashboardName" in TEMPLATE["Outputs"]
 
 
 def test_message_limits_are_the_documented_ones() -> None:
     contract = " ".join(_section("Input: one SQS message = one payment to cancel").split())
-    assert "at most 64 characters" in contract and "1-256 visible ASCII characters" in contract
+    assert (
+        "at most 64 printable ASCII characters" in contract and "1-256 visible ASCII characters" in contract
+    )
     parse_message(json.dumps({"out_trade_no": "x" * 64}))
+    example = re.search(r"e\.g\. `(out_trade_no contains U\+0410 .*?)`", contract)
+    assert example is not None
+    with pytest.raises(BadMessage) as refused:
+        parse_message(json.dumps({"out_trade_no": "20\u0410B"}))
+    assert example.group(1) in refused.value.reason
     with pytest.raises(BadMessage):
         parse_message(json.dumps({"out_trade_no": "x" * 65}))
-    parse_message(json.dumps({"out_trade_no": "x", "app_auth_token": "t" * 256}))
+    parse_message(json.dumps({"out_trade_no": "x", "app_auth_token": "t" * 256, "merchant_id": "m"}))
     with pytest.raises(BadMessage):
-        parse_message(json.dumps({"out_trade_no": "x", "app_auth_token": "t" * 257}))
+        parse_message(json.dumps({"out_trade_no": "x", "app_auth_token": "t" * 257, "merchant_id": "m"}))
+    assert "1-64 visible ASCII characters" in contract
+    parse_message(json.dumps({"out_trade_no": "x", "app_auth_token": "t", "merchant_id": "m" * 64}))
+    with pytest.raises(BadMessage):
+        parse_message(json.dumps({"out_trade_no": "x", "app_auth_token": "t", "merchant_id": "m" * 65}))
+    with pytest.raises(BadMessage, match="without merchant_id"):
+        parse_message(json.dumps({"out_trade_no": "x", "app_auth_token": "t"}))
     assert messages.MAX_BODY_CHARS == 256 * 1024 and "256 Ki characters" in contract
 
 
@@ -463,9 +593,24 @@ def test_maximum_concurrency_range_is_the_template_range() -> None:
     assert (declared["MinValue"], declared["MaxValue"]) == (int(low), int(high))
 
 
-def test_idempotency_expiry_default_is_seven_days() -> None:
-    assert "(default 7 days)" in " ".join(_section("Idempotency").split())
-    assert TEMPLATE["Parameters"]["IdempotencyExpirySeconds"]["Default"] == 7 * 86400
+def test_idempotency_expiry_default_is_28_days_and_shorter_is_refused() -> None:
+    text = " ".join(_section("Idempotency").split())
+    assert "(default 28 days)" in text
+    assert TEMPLATE["Parameters"]["IdempotencyExpirySeconds"]["Default"] == 28 * 86400
+    assert "is shorter than a message can live" in text
+    with pytest.raises(ConfigError, match="is shorter than a message can live"):
+        load_config({**_valid_environment(), "IDEMPOTENCY_EXPIRY_SECONDS": str(7 * 86400)})
+
+
+def test_trade_key_table_is_what_the_code_builds() -> None:
+    text = _section("Results: DynamoDB `CancelResultsTable`")
+    keys = re.findall(r"^\| [^|]+ \| `([^`]*ORDER-1001)`", text, re.MULTILINE)
+    assert keys == [
+        trade_key("ORDER-1001"),
+        trade_key("ORDER-1001", merchant_id="2088A"),
+        trade_key("ORDER-1001", app_id="2021000000000002"),
+        trade_key("ORDER-1001", app_id="2021000000000002", merchant_id="2088A"),
+    ]
 
 
 # ---- Signing material ---------------------------------------------------------------------------

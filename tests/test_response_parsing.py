@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from typing import Any
 
 import pytest
@@ -28,10 +29,17 @@ SUCCESS = {
     "retry_flag": "N",
     "trade_no": "2013112011001004330000121536",
 }
+TRADE_NO, OUT_TRADE_NO = SUCCESS["trade_no"], SUCCESS["out_trade_no"]
 
 
-def sign_headers(pair: RsaKeyPair, body: bytes, sn: str | None = None) -> dict[str, str]:
-    ts, nonce = "1700000000000", "5f0e3c"
+def now_ms() -> str:
+    return str(time.time_ns() // 1_000_000)
+
+
+def sign_headers(
+    pair: RsaKeyPair, body: bytes, sn: str | None = None, ts: str | None = None
+) -> dict[str, str]:
+    ts, nonce = ts or now_ms(), "5f0e3c"
     content = f"{ts}\n{nonce}\n".encode() + body + b"\n"
     signature = pair.private_key.sign(content, padding.PKCS1v15(), hashes.SHA256())
     headers = {
@@ -94,20 +102,21 @@ def test_signed_success_carries_every_spec_field(
 def test_success_without_action_means_trade_not_found(
     parser: ResponseParser, key_material: KeyMaterial
 ) -> None:
-    outcome = signed(parser, key_material, 200, dumps({"out_trade_no": "X1", "retry_flag": "N"}))
+    body = dumps({"out_trade_no": "X1", "retry_flag": "N"})
+    outcome = signed(parser, key_material, 200, body, sent_out_trade_no="X1")
     assert isinstance(outcome, CancelSuccess)
     assert outcome.action is None and outcome.trade_no is None and outcome.out_trade_no == "X1"
 
 
 def test_retry_flag_y_is_kept(parser: ResponseParser, key_material: KeyMaterial) -> None:
-    outcome = signed(parser, key_material, 200, dumps({**SUCCESS, "retry_flag": "Y"}))
+    outcome = signed(parser, key_material, 200, dumps({**SUCCESS, "retry_flag": "Y"}), sent_trade_no=TRADE_NO)
     assert isinstance(outcome, CancelSuccess) and outcome.retry_flag == "Y"
 
 
 def test_header_names_are_case_insensitive(parser: ResponseParser, key_material: KeyMaterial) -> None:
     body = dumps(SUCCESS)
     headers = {k.title(): v for k, v in sign_headers(key_material.alipay, body).items()}
-    assert isinstance(parser.parse(200, headers, body), CancelSuccess)
+    assert isinstance(parser.parse(200, headers, body, sent_trade_no=TRADE_NO), CancelSuccess)
 
 
 def test_signed_success_for_another_trade_is_refused(
@@ -115,12 +124,87 @@ def test_signed_success_for_another_trade_is_refused(
 ) -> None:
     body = dumps(SUCCESS)
     replay = failure(signed(parser, key_material, 200, body, sent_trade_no="2099000000000000000000000000"))
-    assert replay.kind is FailureKind.BAD_SIGNATURE and "different trade_no" in replay.message
+    assert replay.kind is FailureKind.NOT_OUR_ANSWER and "different trade_no" in replay.message
     replay = failure(signed(parser, key_material, 200, body, sent_out_trade_no="OTHER"))
-    assert replay.kind is FailureKind.BAD_SIGNATURE and "different out_trade_no" in replay.message
-    # The id Alipay keys on is trade_no when we sent it: a matching trade_no wins.
-    ok = signed(parser, key_material, 200, body, sent_trade_no=SUCCESS["trade_no"], sent_out_trade_no="x")
+    assert replay.kind is FailureKind.NOT_OUR_ANSWER and "different out_trade_no" in replay.message
+    # Both ids sent: every id the answer names must be ours, a matching trade_no is not enough.
+    both = failure(signed(parser, key_material, 200, body, sent_trade_no=TRADE_NO, sent_out_trade_no="x"))
+    assert both.kind is FailureKind.NOT_OUR_ANSWER and "different out_trade_no" in both.message
+    ok = signed(parser, key_material, 200, body, sent_trade_no=TRADE_NO, sent_out_trade_no=OUT_TRADE_NO)
     assert isinstance(ok, CancelSuccess)
+    # Only out_trade_no sent: Alipay's trade_no cannot be compared and is kept.
+    assert isinstance(signed(parser, key_material, 200, body, sent_out_trade_no=OUT_TRADE_NO), CancelSuccess)
+    # Only another trade's trade_no named, we sent out_trade_no: nothing of ours is named.
+    other = dumps({"trade_no": TRADE_NO, "action": "close", "retry_flag": "N"})
+    lost = failure(signed(parser, key_material, 200, other, sent_out_trade_no=OUT_TRADE_NO))
+    assert lost.kind is FailureKind.NOT_OUR_ANSWER and "does not name the out_trade_no" in lost.message
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{}",
+        b'{"":"","":{}}',
+        b'{"retry_flag":"N"}',
+        b'{"action":"close","retry_flag":"N"}',
+        b'{"code":"10000","msg":"Success"}',
+        b'{"trade_status":"TRADE_CLOSED","total_amount":"88.88"}',  # a query-style body
+    ],
+)
+def test_a_signed_success_naming_none_of_our_ids_is_never_a_success(
+    parser: ResponseParser, key_material: KeyMaterial, body: bytes
+) -> None:
+    for sent in ({"sent_trade_no": TRADE_NO}, {"sent_out_trade_no": OUT_TRADE_NO}, {}):
+        out = failure(signed(parser, key_material, 200, body, **sent))
+        assert out.kind is FailureKind.NOT_OUR_ANSWER and out.verified, (body, sent)
+
+
+@pytest.mark.parametrize(
+    ("age_seconds", "fresh"),
+    [(0, True), (299, True), (-299, True), (301, False), (-301, False), (2e8, False)],
+)
+def test_a_signed_answer_must_be_fresh(
+    parser: ResponseParser, key_material: KeyMaterial, age_seconds: float, fresh: bool
+) -> None:
+    ts = str(time.time_ns() // 1_000_000 - int(age_seconds * 1000))
+    for body in (dumps(SUCCESS), dumps({"code": "ACQ.TRADE_HAS_FINISHED", "message": "m"})):
+        headers = sign_headers(key_material.alipay, body, ts=ts)
+        outcome = parser.parse(400 if b"code" in body else 200, headers, body, sent_trade_no=TRADE_NO)
+        if fresh:
+            assert not (isinstance(outcome, AlipayFailure) and outcome.kind is FailureKind.NOT_OUR_ANSWER)
+        else:
+            assert failure(outcome).kind is FailureKind.NOT_OUR_ANSWER and "freshness" in outcome.message
+
+
+@pytest.mark.parametrize("ts", ["", "abc", "1.7e12", "\uff11\uff17\uff10\uff10", "9" * 20])
+def test_an_unreadable_timestamp_is_not_fresh(
+    parser: ResponseParser, key_material: KeyMaterial, ts: str
+) -> None:
+    body = dumps(SUCCESS)
+    headers = {**sign_headers(key_material.alipay, body), "alipay-timestamp": ts}
+    outcome = failure(parser.parse(200, headers, body, sent_trade_no=TRADE_NO))
+    assert outcome.kind in (FailureKind.NOT_OUR_ANSWER, FailureKind.BAD_SIGNATURE)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "problem"),
+    [
+        ("action", "close\u0000\u202e\n", "U+0000"),
+        ("action", "CLOSE", "neither close nor refund"),
+        ("action", "cancel", "neither close nor refund"),
+        ("action", "x" * 500_000, "at most 8"),
+        ("gmt_refund_pay", "2016-11-27\t15:45:57", "U+0009"),
+        ("refund_settlement_id", "9" * 65, "at most 64"),
+        ("trade_no", "2013\u200b", "U+200B"),
+        ("retry_flag", "N\u00a0", "U+00A0"),
+    ],
+)
+def test_stored_fields_are_validated(
+    parser: ResponseParser, key_material: KeyMaterial, field: str, value: str, problem: str
+) -> None:
+    body = json.dumps({**SUCCESS, field: value}).encode()
+    out = failure(signed(parser, key_material, 200, body, sent_out_trade_no=OUT_TRADE_NO))
+    assert out.kind is FailureKind.MALFORMED and problem in out.message and out.verified
 
 
 # --- verified errors --------------------------------------------------------------------------
@@ -277,6 +361,8 @@ def test_unsigned_4xx_business_content_is_ignored(parser: ResponseParser, docume
         (401, "invalid-timestamp"),
         (403, "insufficient-permissions"),
         (429, "rate-limited"),
+        (400, "app-call-limited"),  # a limit, believed unsigned: at worst a slower retry
+        (403, "exceed-api-balance"),
     ],
 )
 def test_unsigned_gateway_codes_that_only_lead_to_retry_are_kept(
@@ -308,12 +394,14 @@ def test_cert_mode_alipay_sn_must_match(key_material: KeyMaterial) -> None:
         ResponseVerifier(key_material.alipay.private_key.public_key(), "expected-sn")
     )
     body = dumps(SUCCESS)
-    assert isinstance(
-        cert_parser.parse(200, sign_headers(key_material.alipay, body, "expected-sn"), body), CancelSuccess
-    )
-    for sn in ("other-sn", None):
-        out = failure(cert_parser.parse(200, sign_headers(key_material.alipay, body, sn), body))
-        assert out.kind is FailureKind.BAD_SIGNATURE and "alipay-sn" in out.message
+    for sn in ("expected-sn", None):  # absent: verified with the configured certificate's key
+        headers = sign_headers(key_material.alipay, body, sn)
+        assert isinstance(cert_parser.parse(200, headers, body, sent_trade_no=TRADE_NO), CancelSuccess)
+    out = failure(cert_parser.parse(200, sign_headers(key_material.alipay, body, "other-sn"), body))
+    assert out.kind is FailureKind.UNEXPECTED_SIGNER and "alipay-sn" in out.message
+    # absent, but signed by another key: still a bad signature
+    forged = sign_headers(key_material.app, body)
+    assert failure(cert_parser.parse(200, forged, body)).kind is FailureKind.BAD_SIGNATURE
 
 
 def test_trace_id_is_sanitised(parser: ResponseParser) -> None:
@@ -329,7 +417,8 @@ def test_aes_success_is_verified_as_ciphertext_then_decrypted(
     aes_parser: ResponseParser, key_material: KeyMaterial
 ) -> None:
     ciphertext = BodyCipher(AES_KEY).encrypt(dumps(SUCCESS)).encode()
-    outcome = aes_parser.parse(200, sign_headers(key_material.alipay, ciphertext), ciphertext)
+    headers = sign_headers(key_material.alipay, ciphertext)
+    outcome = aes_parser.parse(200, headers, ciphertext, sent_trade_no=TRADE_NO)
     assert isinstance(outcome, CancelSuccess) and outcome.action == "refund"
 
 
@@ -376,7 +465,11 @@ header_values = st.one_of(
     st.text(max_size=60), st.binary(max_size=40).map(lambda b: base64.b64encode(b).decode())
 )
 success_like = st.fixed_dictionaries(
-    {}, optional={name: st.one_of(st.text(max_size=30), st.none(), st.integers()) for name in SUCCESS}
+    {},
+    optional={
+        name: st.one_of(st.text(max_size=30), st.none(), st.integers(), st.sampled_from([SUCCESS[name], ""]))
+        for name in SUCCESS
+    },
 ).map(dumps)
 bodies = st.one_of(st.binary(max_size=300), success_like)
 statuses = st.integers(min_value=0, max_value=999)
@@ -400,11 +493,16 @@ def test_arbitrary_unsigned_or_forged_input_never_crashes_nor_succeeds(
 def test_validly_signed_input_never_crashes_and_succeeds_only_for_2xx_objects(
     parser: ResponseParser, key_material: KeyMaterial, status: int, body: bytes
 ) -> None:
-    outcome = parser.parse(status, sign_headers(key_material.alipay, body), body)
+    outcome = parser.parse(status, sign_headers(key_material.alipay, body), body, sent_trade_no=TRADE_NO)
     if isinstance(outcome, CancelSuccess):
         assert 200 <= status < 300
         document = json.loads(body)
         assert isinstance(document, dict)
-        assert outcome.action == (document.get("action") or None)
+        assert outcome.action == (document.get("action") or None) and outcome.action in (
+            None,
+            "close",
+            "refund",
+        )
+        assert document.get("trade_no") == TRADE_NO == outcome.trade_no  # names our id, and only ours
     else:
         assert outcome.verified

@@ -10,8 +10,19 @@ from hypothesis import strategies as st
 
 from alipay_cancel.decisions.classification import RetryDelay
 from alipay_cancel.decisions.retry_policy import (
+    MAX_HORIZON_SECONDS,
+    SQS_MAX_RETENTION_SECONDS,
     SQS_MAX_VISIBILITY_SECONDS,
+    UNBOUNDED,
+    GiveUp,
+    RetrySchedule,
+    fewest_receives_within_horizon,
     is_last_attempt,
+    lower_bound,
+    message_age_seconds,
+    next_step,
+    receives_within_horizon,
+    schedule_problems,
     upper_bound,
     visibility_timeout,
 )
@@ -115,3 +126,136 @@ def test_always_within_bounds(
 )
 def test_is_last_attempt(count: int, maximum: int, last: bool) -> None:
     assert is_last_attempt(count, maximum) is last
+
+
+# ------------------------------------------------------------------------------------------ horizon
+
+DAY = 86400
+SCHEDULE = RetrySchedule(horizon_seconds=DAY, max_receive_count=60, **DEFAULTS)
+
+
+def test_the_horizon_leaves_the_redriven_message_a_week_in_the_dead_letter_queue() -> None:
+    assert MAX_HORIZON_SECONDS == 7 * DAY
+    assert SQS_MAX_RETENTION_SECONDS - MAX_HORIZON_SECONDS >= 7 * DAY
+
+
+@pytest.mark.parametrize(
+    ("receive_count", "age", "delay", "expected"),
+    [
+        (1, 0, RetryDelay.NORMAL, (15, 30, None)),  # first failure: the usual backoff
+        (8, 3000, RetryDelay.NORMAL, (1800, 3600, None)),  # at the cap
+        (3, 600, RetryDelay.SLOW, (1800, 3600, None)),  # slow class, same horizon
+        (40, DAY - 100, RetryDelay.NORMAL, (100, 100, None)),  # shortened: the last try at the horizon
+        (40, DAY - 0.5, RetryDelay.NORMAL, (1, 1, None)),
+        (41, DAY, RetryDelay.NORMAL, (0, 0, GiveUp.HORIZON)),  # reached: give up
+        (9, DAY + 5000, RetryDelay.SLOW, (0, 0, GiveUp.HORIZON)),  # e.g. held back by a broken config
+        (60, 10, RetryDelay.NORMAL, (0, 0, GiveUp.RECEIVES)),  # the queue's last allowed receive
+        (61, DAY * 2, RetryDelay.NORMAL, (0, 0, GiveUp.RECEIVES)),
+    ],
+)
+def test_next_step(
+    receive_count: int, age: float, delay: RetryDelay, expected: tuple[int, int, GiveUp | None]
+) -> None:
+    low, high, give_up = expected
+    steps = [
+        next_step(SCHEDULE, receive_count=receive_count, age_seconds=age, delay=delay, rng=random.Random(s))
+        for s in range(50)
+    ]
+    assert {step.give_up for step in steps} == {give_up}
+    assert all(step.retry is (give_up is None) for step in steps)
+    assert all(low <= step.visibility_seconds <= high for step in steps)
+
+
+@pytest.mark.parametrize(
+    ("horizon", "base", "cap", "most", "fewest"),
+    [
+        (DAY, 30, 3600, 55, 31),  # the defaults: 31 to 55 tries over a day
+        (3600, 30, 3600, 9, 8),
+        (12 * 3600, 30, 3600, 31, 19),
+        (7 * DAY, 30, 3600, 343, 175),
+        (7 * DAY, 30, 43200, 39, 25),
+        (15, 1, 2, 17, 9),  # the demo's
+        (1, 30, 3600, 2, 2),
+        (30, 30, 3600, 3, 2),
+    ],
+)
+def test_receives_within_horizon(horizon: int, base: int, cap: int, most: int, fewest: int) -> None:
+    schedule = RetrySchedule(horizon, base, cap, 900, 1000)
+    assert receives_within_horizon(schedule) == most
+    assert fewest_receives_within_horizon(schedule) == fewest
+    # The slow class waits longer, so it never needs more receives.
+    assert receives_within_horizon(schedule, RetryDelay.SLOW) <= most
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(
+    horizon=st.integers(min_value=1, max_value=3 * DAY),
+    base=st.integers(min_value=1, max_value=4000),
+    cap=st.integers(min_value=2, max_value=43200),
+    delay=st.sampled_from(RetryDelay),
+    seed=st.integers(),
+)
+def test_following_the_schedule_never_takes_more_receives_than_computed(
+    horizon: int, base: int, cap: int, delay: RetryDelay, seed: int
+) -> None:
+    """A message that fails every time, retried as next_step says, gives up at the horizon within
+    receives_within_horizon receives, and never before the horizon."""
+    schedule = RetrySchedule(horizon, base, max(cap, base), 2 * base, 10**6)
+    rng = random.Random(seed)
+    age, receives = 0.0, 1
+    while True:
+        step = next_step(schedule, receive_count=receives, age_seconds=age, delay=delay, rng=rng)
+        if not step.retry:
+            break
+        age += step.visibility_seconds
+        receives += 1
+    assert step.give_up is GiveUp.HORIZON
+    assert age >= horizon
+    assert receives <= receives_within_horizon(schedule, delay)
+    assert receives >= fewest_receives_within_horizon(schedule, delay)
+
+
+def test_lower_bound_is_half_the_upper() -> None:
+    assert lower_bound(1, RetryDelay.NORMAL, **DEFAULTS) == 15
+    assert lower_bound(20, RetryDelay.SLOW, **DEFAULTS) == 1800
+    drawn = delays(1, RetryDelay.NORMAL, base_seconds=1, max_seconds=2)
+    assert min(drawn) >= lower_bound(1, RetryDelay.NORMAL, base_seconds=1, max_seconds=2, slow_base_seconds=2)
+
+
+@pytest.mark.parametrize(
+    ("sent", "now", "age"),
+    [
+        ("1700000000000", 1700000060.5, 60.5),
+        (1700000000000, 1700000000.0, 0.0),
+        ("1700000100000", 1700000000.0, 0.0),  # sent "later" than now (clock skew): not negative
+        (None, 1700000000.0, 0.0),  # unknown: the receive count still bounds the retries
+        ("", 1700000000.0, 0.0),
+        ("soon", 1700000000.0, 0.0),
+    ],
+)
+def test_message_age(sent: str | int | None, now: float, age: float) -> None:
+    assert message_age_seconds(sent, now) == pytest.approx(age)
+
+
+@pytest.mark.parametrize(
+    ("schedule", "fragments"),
+    [
+        (SCHEDULE, []),
+        (RetrySchedule(DAY, 30, 3600, 900, 54), ["MAX_RECEIVE_COUNT (54) is too small"]),
+        (RetrySchedule(DAY, 600, 60, 900, 1000), ["RETRY_MAX_SECONDS (60) must be at least RETRY_BASE"]),
+        (RetrySchedule(DAY, 1, 1, 1, 1000), ["RETRY_MAX_SECONDS (1) must be at least 2"]),
+        (RetrySchedule(10, 1, 2, 2, 12), []),
+        (RetrySchedule(DAY, 0, 0, 0, 4), []),  # no backoff (tests): the receive limit alone ends it
+    ],
+)
+def test_schedule_problems(schedule: RetrySchedule, fragments: list[str]) -> None:
+    problems = schedule_problems(schedule)
+    assert len(problems) == len(fragments)
+    for problem, fragment in zip(problems, fragments, strict=True):
+        assert fragment in problem
+    if problems and "too small" in problems[0]:
+        assert "up to 55 receives" in problems[0] and "at least 55" in problems[0]
+
+
+def test_a_cap_that_never_grows_is_unbounded() -> None:
+    assert receives_within_horizon(RetrySchedule(DAY, 1, 1, 1, 10)) == UNBOUNDED

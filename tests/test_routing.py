@@ -41,7 +41,7 @@ BODY = '{"out_trade_no": "T-1"}'
 DAY = 86_400
 
 
-def delivery(*, last: bool = False, age_days: float = 0) -> Delivery:
+def delivery(*, last: bool = False, age_days: float = 0, sent_hours: float = 0) -> Delivery:
     return Delivery(
         message_id="m-1",
         body=BODY,
@@ -49,6 +49,8 @@ def delivery(*, last: bool = False, age_days: float = 0) -> Delivery:
         max_receive_count=8,
         age_seconds=int(age_days * DAY),
         max_age_seconds=14 * DAY,
+        sent_age_seconds=int(sent_hours * 3600),
+        horizon_seconds=DAY,
     )
 
 
@@ -97,6 +99,7 @@ class Row:
     wait: Wait | None = None
     requeue: bool = False
     age_days: float = 0
+    sent_hours: float = 0  # since this copy was sent: past 24 the retry horizon is reached
     reason_has: str = ""  # in the dead letter's reason, else in the record's error message
 
 
@@ -128,6 +131,15 @@ ROWS = [
         Ending.RETRY, False, Status.RETRYING, 1, None, Wait.BACKOFF, reason_has="timed out"),
     Row("timeout, last receive", called(TIMEOUT), True,
         Ending.EXHAUSTED, True, Status.FAILED, 1, "exhausted", reason_has="Gave up after 8 deliveries"),
+    Row("timeout past the retry horizon", called(TIMEOUT), False,
+        Ending.EXHAUSTED, True, Status.FAILED, 1, "exhausted", sent_hours=24,
+        reason_has="the retry horizon is 24 h"),
+    Row("merchant balance past the retry horizon", called(BALANCE), False,
+        Ending.EXHAUSTED, True, Status.FAILED, 1, "exhausted", sent_hours=30, reason_has="balance"),
+    Row("Alipay rejects our signature past the horizon: still kept", called(OUR_SIGNATURE), False,
+        Ending.CONFIG_ERROR, False, Status.RETRYING, 1, None, Wait.SLOW_BACKOFF, sent_hours=30),
+    Row("too little time past the horizon: nothing failed, back soon", TooLittleTime(900, 15000), False,
+        Ending.LOW_TIME, False, None, None, None, Wait.SOON, sent_hours=30),
     Row("merchant balance", called(BALANCE), False,
         Ending.SLOW_RETRY, False, Status.RETRYING, 1, None, Wait.SLOW_BACKOFF, reason_has="balance"),
     Row("terminal", called(FROZEN), False,
@@ -156,7 +168,9 @@ ROWS = [
 
 @pytest.mark.parametrize("row", ROWS, ids=[r.name for r in ROWS])
 def test_routing_table(row: Row) -> None:
-    plan = route(delivery(last=row.last, age_days=row.age_days), REQUEST, row.happened)
+    plan = route(
+        delivery(last=row.last, age_days=row.age_days, sent_hours=row.sent_hours), REQUEST, row.happened
+    )
 
     assert (plan.ending, plan.acknowledge) == (row.ending, row.acknowledge)
     assert (plan.record.status if plan.record else None) == row.status

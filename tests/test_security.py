@@ -99,6 +99,7 @@ def test_client_refuses_plain_http_to_anything_but_loopback(
 def test_config_refuses_plain_http_to_anything_but_loopback(endpoint: str) -> None:
     env = {
         "ALIPAY_SECRET_ID": "alipay-cancel/signing",
+        "ALIPAY_DEFAULT_APP_ID": "2021000000000001",
         "RESULTS_TABLE_NAME": "results",
         "IDEMPOTENCY_TABLE_NAME": "idempotency",
         "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/dlq",

@@ -4,174 +4,58 @@ and an environment that matches what the function reads."""
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import re
 import tomllib
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from samtranslator.parser.parser import Parser
-from samtranslator.translator.translator import Translator
-from samtranslator.yaml_helper import yaml_parse
 
 from alipay_cancel import config as config_module
+from tests.template_support import (
+    ACCOUNT,
+    DATA_SERVICES,
+    LOCAL_ONLY_VARS,
+    PARTITION,
+    POWERTOOLS_VARS,
+    REGION,
+    ROOT,
+    SECRET_ARN,
+    SECRET_NAME,
+    TEMPLATE_PATH,
+    Resolver,
+    allowed,
+    as_list,
+    config_env_names,
+    function_env,
+    param_default,
+    resource_props,
+    resources,
+    role_statements,
+    sam_template,
+    transform,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE_PATH = ROOT / "template.yaml"
-REGION, ACCOUNT, PARTITION = "us-east-1", "123456789012", "aws"
-SECRET_NAME = "alipay-cancel/signing-material"
-SECRET_ARN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{SECRET_NAME}-AbC123"
-POWERTOOLS_VARS = {
-    "POWERTOOLS_SERVICE_NAME",
-    "POWERTOOLS_LOG_LEVEL",
-    "POWERTOOLS_METRICS_NAMESPACE",
-    "POWERTOOLS_TRACE_DISABLED",
-}
-# Present only when LocalAwsEndpointUrl is set (sam local); boto3 reads it, not load_config.
-LOCAL_ONLY_VARS = {"AWS_ENDPOINT_URL"}
-DATA_SERVICES = ("sqs", "dynamodb", "secretsmanager", "kms", "s3", "sns", "ssm")
-
-
-def _sam_template() -> dict[str, Any]:
-    return yaml_parse(TEMPLATE_PATH.read_text())  # type: ignore[no-any-return]
-
-
-def _transform(sam: dict[str, Any]) -> dict[str, Any]:
-    sam = copy.deepcopy(sam)
-    # The translator wants an S3 location, as after `sam package`.
-    sam["Resources"]["CancelFunction"]["Properties"]["CodeUri"] = "s3://artifacts/alipay-cancel.zip"
-    # Managed policies would only be looked up for SAM-generated roles; none is expected.
-    translator = Translator({}, Parser(), boto_session=boto3.Session(region_name=REGION))
-    return translator.translate(sam, parameter_values={}, get_managed_policy_map=lambda: {})  # type: ignore[no-any-return]
+APP_ID = "2021000000000001"
+APP_SECRET_PREFIX = "alipay-cancel/prod/apps/"
 
 
 @pytest.fixture(scope="module")
 def sam() -> dict[str, Any]:
-    return _sam_template()
+    return sam_template()
 
 
 @pytest.fixture(scope="module")
 def cfn(sam: dict[str, Any]) -> dict[str, Any]:
-    return _transform(sam)
-
-
-def _resources(cfn: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:
-    return {k: v for k, v in cfn["Resources"].items() if v["Type"] == type_}
-
-
-def _props(cfn: dict[str, Any], logical_id: str) -> dict[str, Any]:
-    return cfn["Resources"][logical_id]["Properties"]  # type: ignore[no-any-return]
-
-
-def _param_default(cfn: dict[str, Any], name: str) -> Any:
-    return cfn["Parameters"][name]["Default"]
-
-
-class Resolver:
-    """Evaluates the intrinsic functions this template uses, for given parameter values."""
-
-    def __init__(self, cfn: dict[str, Any], params: dict[str, str] | None = None) -> None:
-        self.cfn = cfn
-        self.params = {k: str(v.get("Default", "")) for k, v in cfn["Parameters"].items()}
-        self.params.update(params or {})
-        self.pseudo = {
-            "AWS::Region": REGION,
-            "AWS::AccountId": ACCOUNT,
-            "AWS::Partition": PARTITION,
-            "AWS::StackName": "alipay-cancel",
-        }
-
-    def ref(self, name: str) -> Any:
-        if name in self.pseudo:
-            return self.pseudo[name]
-        if name in self.params:
-            return self.params[name]
-        type_ = self.cfn["Resources"][name]["Type"]
-        return {  # what CloudFormation's Ref returns for each type
-            "AWS::SQS::Queue": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/stack-{name}-XYZ",
-            "AWS::DynamoDB::Table": f"stack-{name}-XYZ",
-            "AWS::Lambda::Function": f"stack-{name}-XYZ",
-            "AWS::Logs::LogGroup": f"stack-{name}-XYZ",
-        }[type_]
-
-    def condition(self, name: str) -> bool:
-        return bool(self.resolve(self.cfn["Conditions"][name]))
-
-    def resolve(self, node: Any) -> Any:
-        if isinstance(node, list):
-            return [v for v in (self.resolve(n) for n in node) if v is not _NO_VALUE]
-        if not isinstance(node, dict):
-            return node
-        if len(node) == 1:
-            (fn, arg), *_ = node.items()
-            if fn == "Ref":
-                return _NO_VALUE if arg == "AWS::NoValue" else self.ref(arg)
-            if fn == "Fn::GetAtt":
-                logical, attr = arg if isinstance(arg, list) else arg.split(".", 1)
-                return f"arn:{PARTITION}:getatt:::{logical}.{attr}"
-            if fn == "Fn::If":
-                cond, yes, no = arg
-                return self.resolve(yes if self.condition(cond) else no)
-            if fn == "Fn::Equals":
-                a, b = (self.resolve(x) for x in arg)
-                return str(a) == str(b)
-            if fn == "Fn::Not":
-                return not self.resolve(arg[0])
-            if fn == "Fn::Select":
-                return self.resolve(arg[1])[int(arg[0])]
-            if fn == "Fn::Split":
-                return str(self.resolve(arg[1])).split(arg[0])
-            if fn == "Fn::FindInMap":
-                m, k1, k2 = (self.resolve(x) for x in arg)
-                return self.cfn["Mappings"][m][k1][k2]
-            if fn == "Fn::Sub":
-                return re.sub(r"\$\{([^}]+)\}", lambda m: str(self.ref(m.group(1))), arg)
-            if fn == "Condition":
-                return self.condition(arg)
-        return {k: v for k, v in ((k, self.resolve(v)) for k, v in node.items()) if v is not _NO_VALUE}
-
-
-_NO_VALUE = object()
-
-
-def _function_env(cfn: dict[str, Any]) -> dict[str, Any]:
-    return _props(cfn, "CancelFunction")["Environment"]["Variables"]  # type: ignore[no-any-return]
-
-
-def _config_env_names() -> set[str]:
-    """The variable names load_config reads, from the field comments of Config (the contract)."""
-    source = Path(config_module.__file__).read_text()
-    names = set()
-    for field in dataclasses.fields(config_module.Config):
-        match = re.search(rf"^\s+{field.name}:[^#\n]*#\s*([A-Z][A-Z0-9_]+)", source, re.MULTILINE)
-        assert match, f"Config.{field.name} has no '# ENV_VAR' comment"
-        names.add(match.group(1))
-    return names
-
-
-def _allowed(cfn: dict[str, Any], param: str, value: str) -> bool:
-    spec = cfn["Parameters"][param]
-    if "AllowedPattern" in spec and not re.fullmatch(spec["AllowedPattern"], value):
-        return False
-    if "AllowedValues" in spec and value not in {str(v) for v in spec["AllowedValues"]}:
-        return False
-    if spec["Type"] == "Number":
-        number = float(value)
-        if "MinValue" in spec and number < float(spec["MinValue"]):
-            return False
-        if "MaxValue" in spec and number > float(spec["MaxValue"]):
-            return False
-    return True
+    return transform(sam)
 
 
 # ---------------------------------------------------------------------------- event source mapping
 
 
 def test_sqs_event_source_reports_partial_batch_failures_and_caps_concurrency(cfn: dict[str, Any]) -> None:
-    mappings = _resources(cfn, "AWS::Lambda::EventSourceMapping")
+    mappings = resources(cfn, "AWS::Lambda::EventSourceMapping")
     assert len(mappings) == 1
     esm = next(iter(mappings.values()))["Properties"]
     assert esm["FunctionName"] == {"Ref": "CancelFunction"}
@@ -184,9 +68,9 @@ def test_sqs_event_source_reports_partial_batch_failures_and_caps_concurrency(cf
 
 
 def test_queue_visibility_timeout_is_at_least_six_function_timeouts(cfn: dict[str, Any]) -> None:
-    timeout = _props(cfn, "CancelFunction")["Timeout"]
+    timeout = resource_props(cfn, "CancelFunction")["Timeout"]
     assert isinstance(timeout, int)
-    assert _props(cfn, "CancelQueue")["VisibilityTimeout"] >= 6 * timeout
+    assert resource_props(cfn, "CancelQueue")["VisibilityTimeout"] >= 6 * timeout
     # The whole Alipay exchange must fit in a function's run, several times over.
     worst_call = float(cfn["Parameters"]["AlipayConnectTimeoutSeconds"]["MaxValue"]) + float(
         cfn["Parameters"]["AlipayReadTimeoutSeconds"]["MaxValue"]
@@ -195,10 +79,35 @@ def test_queue_visibility_timeout_is_at_least_six_function_timeouts(cfn: dict[st
 
 
 def test_redrive_count_is_the_parameter_the_function_also_reads(cfn: dict[str, Any]) -> None:
-    redrive = _props(cfn, "CancelQueue")["RedrivePolicy"]
+    redrive = resource_props(cfn, "CancelQueue")["RedrivePolicy"]
     assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["CancelDeadLetterQueue", "Arn"]}
     assert redrive["maxReceiveCount"] == {"Ref": "MaxReceiveCount"}
-    assert _function_env(cfn)["MAX_RECEIVE_COUNT"] == {"Ref": "MaxReceiveCount"}
+    assert function_env(cfn)["MAX_RECEIVE_COUNT"] == {"Ref": "MaxReceiveCount"}
+
+
+def test_retry_horizon_defaults_are_consistent_with_the_queue_and_the_age_alarm(cfn: dict[str, Any]) -> None:
+    """A default deploy retries for a day, the receive limit leaves room for that, the queue keeps the
+    message long enough, and the age alarm fires between one retry delay and the horizon."""
+    from alipay_cancel.decisions.retry_policy import RetrySchedule, receives_within_horizon, schedule_problems
+
+    assert function_env(cfn)["RETRY_HORIZON_SECONDS"] == {"Ref": "RetryHorizonSeconds"}
+    horizon = int(param_default(cfn, "RetryHorizonSeconds"))
+    schedule = RetrySchedule(
+        horizon_seconds=horizon,
+        base_seconds=int(param_default(cfn, "RetryBaseSeconds")),
+        max_seconds=int(param_default(cfn, "RetryMaxSeconds")),
+        slow_base_seconds=int(param_default(cfn, "RetrySlowBaseSeconds")),
+        max_receive_count=int(param_default(cfn, "MaxReceiveCount")),
+    )
+    assert horizon == 86400
+    assert schedule_problems(schedule) == []
+    assert schedule.max_receive_count >= receives_within_horizon(schedule) + 5  # room for throttles, crashes
+    assert int(cfn["Parameters"]["MaxReceiveCount"]["MaxValue"]) == 1000  # SQS's own limit
+    longest = int(cfn["Parameters"]["RetryHorizonSeconds"]["MaxValue"])
+    retention = Resolver(cfn).resolve(resource_props(cfn, "CancelQueue")["MessageRetentionPeriod"])
+    assert longest + 43200 <= retention  # the last try of the longest horizon still fits in the queue
+    age_alarm = int(param_default(cfn, "OldestMessageAgeAlarmSeconds"))
+    assert schedule.max_seconds < age_alarm < horizon
 
 
 def test_batch_size_over_ten_requires_a_batching_window_rule(cfn: dict[str, Any]) -> None:
@@ -213,22 +122,43 @@ def test_batch_size_over_ten_requires_a_batching_window_rule(cfn: dict[str, Any]
 
 def test_queues_are_encrypted_and_dead_letters_are_kept_14_days(cfn: dict[str, Any]) -> None:
     for queue in ("CancelQueue", "CancelDeadLetterQueue"):
-        props = _props(cfn, queue)
+        props = resource_props(cfn, queue)
         assert props.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in props, queue
         assert cfn["Resources"][queue]["DeletionPolicy"] == "Retain", queue
-    assert _props(cfn, "CancelDeadLetterQueue")["MessageRetentionPeriod"] == 14 * 24 * 3600
+    resolver = Resolver(cfn)
+    assert (
+        resolver.resolve(resource_props(cfn, "CancelDeadLetterQueue")["MessageRetentionPeriod"])
+        == 14 * 24 * 3600
+    )
+
+
+def test_function_is_told_both_retentions_and_remembers_successes_as_long(cfn: dict[str, Any]) -> None:
+    """A success is remembered while a message can still live (queue, then dead-letter queue)."""
+    resolver = Resolver(cfn, {"SecretId": SECRET_NAME, "DefaultAppId": APP_ID})
+    env = resolver.resolve(function_env(cfn))
+    queue = resolver.resolve(resource_props(cfn, "CancelQueue")["MessageRetentionPeriod"])
+    dlq = resolver.resolve(resource_props(cfn, "CancelDeadLetterQueue")["MessageRetentionPeriod"])
+    assert (int(env["CANCEL_QUEUE_RETENTION_SECONDS"]), int(env["DEAD_LETTER_RETENTION_SECONDS"])) == (
+        queue,
+        dlq,
+    )
+    assert int(env["IDEMPOTENCY_EXPIRY_SECONDS"]) >= queue + dlq == 28 * 86400
+    short = {k: str(v) for k, v in env.items()}
+    short["IDEMPOTENCY_EXPIRY_SECONDS"] = str(7 * 86400)
+    with pytest.raises(config_module.ConfigError, match="IDEMPOTENCY_EXPIRY_SECONDS"):
+        config_module.load_config(short)
 
 
 @pytest.mark.parametrize("table", ["CancelResultsTable", "CancelIdempotencyTable"])
 def test_tables_are_on_demand_with_pitr_and_encryption(cfn: dict[str, Any], table: str) -> None:
-    props = _props(cfn, table)
+    props = resource_props(cfn, table)
     assert props["BillingMode"] == "PAY_PER_REQUEST"
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert props["SSESpecification"]["SSEEnabled"] is True
 
 
 def test_results_table_is_keyed_by_trade_key_and_never_expires_or_drops(cfn: dict[str, Any]) -> None:
-    props = _props(cfn, "CancelResultsTable")
+    props = resource_props(cfn, "CancelResultsTable")
     assert props["KeySchema"] == [{"AttributeName": "trade_key", "KeyType": "HASH"}]
     assert props["AttributeDefinitions"] == [{"AttributeName": "trade_key", "AttributeType": "S"}]
     assert "TimeToLiveSpecification" not in props
@@ -239,7 +169,7 @@ def test_idempotency_table_matches_powertools_defaults(cfn: dict[str, Any]) -> N
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
     layer = DynamoDBPersistenceLayer(table_name="t", boto3_client=object())  # type: ignore[arg-type]
-    props = _props(cfn, "CancelIdempotencyTable")
+    props = resource_props(cfn, "CancelIdempotencyTable")
     assert props["KeySchema"] == [{"AttributeName": layer.key_attr, "KeyType": "HASH"}]
     assert props["AttributeDefinitions"] == [{"AttributeName": layer.key_attr, "AttributeType": "S"}]
     assert props["TimeToLiveSpecification"] == {"AttributeName": layer.expiry_attr, "Enabled": True}
@@ -249,25 +179,25 @@ def test_idempotency_table_matches_powertools_defaults(cfn: dict[str, Any]) -> N
 
 
 def test_function_runtime_architecture_tracing_and_sizing(cfn: dict[str, Any]) -> None:
-    props = _props(cfn, "CancelFunction")
+    props = resource_props(cfn, "CancelFunction")
     assert props["Runtime"] == "python3.13"
     assert props["Architectures"] == ["arm64"]
     assert props["Handler"] == "alipay_cancel.handler.lambda_handler"
     assert props["TracingConfig"] == {"Mode": "Active"}
     assert isinstance(props["MemorySize"], int) and props["MemorySize"] >= 256
     assert props["LoggingConfig"] == {"LogGroup": {"Ref": "CancelFunctionLogGroup"}}
-    assert _sam_template()["Resources"]["CancelFunction"]["Properties"]["CodeUri"] == "src/"
+    assert sam_template()["Resources"]["CancelFunction"]["Properties"]["CodeUri"] == "src/"
 
 
 def test_environment_names_exactly_what_load_config_reads(cfn: dict[str, Any]) -> None:
-    names = set(_function_env(cfn))
-    assert names - POWERTOOLS_VARS - LOCAL_ONLY_VARS == _config_env_names()
+    names = set(function_env(cfn))
+    assert names - POWERTOOLS_VARS - LOCAL_ONLY_VARS == config_env_names()
     assert POWERTOOLS_VARS <= names
 
 
 def test_parameter_defaults_equal_config_defaults(cfn: dict[str, Any]) -> None:
     """Deploying with defaults configures the function exactly as its documented defaults."""
-    env = Resolver(cfn, {"SecretId": SECRET_NAME}).resolve(_function_env(cfn))
+    env = Resolver(cfn, {"SecretId": SECRET_NAME, "DefaultAppId": APP_ID}).resolve(function_env(cfn))
     source = Path(config_module.__file__).read_text()
     for field in dataclasses.fields(config_module.Config):
         if field.default is dataclasses.MISSING:
@@ -278,15 +208,16 @@ def test_parameter_defaults_equal_config_defaults(cfn: dict[str, Any]) -> None:
 
 
 def test_load_config_accepts_the_deployed_environment(cfn: dict[str, Any]) -> None:
-    env = Resolver(cfn, {"SecretId": SECRET_ARN, "MaxReceiveCount": "5"}).resolve(_function_env(cfn))
+    params = {"SecretId": SECRET_ARN, "DefaultAppId": APP_ID, "MaxReceiveCount": "75"}
+    env = Resolver(cfn, params).resolve(function_env(cfn))
+    env = {k: str(v) for k, v in env.items()}  # CloudFormation passes mapped numbers as strings
     assert "AWS_ENDPOINT_URL" not in env  # only for sam local
-    assert all(isinstance(v, str) for v in env.values())
     try:
         config = config_module.load_config(env)
     except NotImplementedError:
         pytest.skip("load_config is not implemented yet")
     assert config.secret_id == SECRET_ARN
-    assert config.max_receive_count == 5
+    assert config.max_receive_count == 75
     assert config.alipay_endpoint == "https://openapi.alipay.com"
     assert config.cancel_queue_url == env["CANCEL_QUEUE_URL"]
     assert config.dead_letter_queue_url == env["DEAD_LETTER_QUEUE_URL"]
@@ -294,7 +225,7 @@ def test_load_config_accepts_the_deployed_environment(cfn: dict[str, Any]) -> No
 
 def test_no_environment_variable_carries_a_secret(cfn: dict[str, Any]) -> None:
     """Only the secret's id travels; every value is a resource name, a bounded parameter or a literal."""
-    env = _function_env(cfn)
+    env = function_env(cfn)
     assert env["ALIPAY_SECRET_ID"] == {"Ref": "SecretId"}
     for name, value in env.items():
         if isinstance(value, str):
@@ -303,7 +234,7 @@ def test_no_environment_variable_carries_a_secret(cfn: dict[str, Any]) -> None:
         if "Fn::If" in value:  # the loopback-only local endpoint
             value = value["Fn::If"][1]
         if "Fn::FindInMap" in value:
-            assert value["Fn::FindInMap"][0] == "Observability", name
+            assert value["Fn::FindInMap"][0] in ("Observability", "Retention"), name
             continue
         ref = value["Ref"]
         if ref in cfn["Resources"]:
@@ -313,16 +244,16 @@ def test_no_environment_variable_carries_a_secret(cfn: dict[str, Any]) -> None:
         assert spec["Type"] == "Number" or "AllowedPattern" in spec or "AllowedValues" in spec, name
     # Pasting key material into SecretId by mistake is refused before it reaches the environment.
     pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----"
-    assert not _allowed(cfn, "SecretId", pem)
-    assert not _allowed(cfn, "SecretId", "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC" * 50)  # bare base64 RSA key
+    assert not allowed(cfn, "SecretId", pem)
+    assert not allowed(cfn, "SecretId", "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC" * 50)  # bare base64 RSA key
     for name in cfn["Parameters"]:
         assert not re.search(r"PrivateKey|EncryptKey|AuthToken|Password", name), name
 
 
 def test_endpoint_parameter_refuses_anything_but_https(cfn: dict[str, Any]) -> None:
-    assert _param_default(cfn, "AlipayEndpoint") == "https://openapi.alipay.com"
-    assert _allowed(cfn, "AlipayEndpoint", "https://openapi.alipay.com")
-    assert _allowed(cfn, "AlipayEndpoint", "https://openapi-sandbox.dl.alipaydev.com")
+    assert param_default(cfn, "AlipayEndpoint") == "https://openapi.alipay.com"
+    assert allowed(cfn, "AlipayEndpoint", "https://openapi.alipay.com")
+    assert allowed(cfn, "AlipayEndpoint", "https://openapi-sandbox.dl.alipaydev.com")
     for bad in (
         "http://openapi.alipay.com",
         "HTTP://openapi.alipay.com",
@@ -332,12 +263,12 @@ def test_endpoint_parameter_refuses_anything_but_https(cfn: dict[str, Any]) -> N
         "openapi.alipay.com",
         "",
     ):
-        assert not _allowed(cfn, "AlipayEndpoint", bad), bad
+        assert not allowed(cfn, "AlipayEndpoint", bad), bad
 
 
 def test_secret_id_parameter_takes_a_name_or_a_full_arn_only(cfn: dict[str, Any]) -> None:
-    assert _allowed(cfn, "SecretId", SECRET_NAME)
-    assert _allowed(cfn, "SecretId", SECRET_ARN)
+    assert allowed(cfn, "SecretId", SECRET_NAME)
+    assert allowed(cfn, "SecretId", SECRET_ARN)
     for bad in (
         "",
         f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{SECRET_NAME}",  # partial ARN: policy would miss
@@ -345,56 +276,41 @@ def test_secret_id_parameter_takes_a_name_or_a_full_arn_only(cfn: dict[str, Any]
         "alipay cancel",
         "*",
     ):
-        assert not _allowed(cfn, "SecretId", bad), bad
+        assert not allowed(cfn, "SecretId", bad), bad
 
 
 def test_local_endpoint_override_is_loopback_only_and_absent_by_default(cfn: dict[str, Any]) -> None:
-    assert _param_default(cfn, "LocalAwsEndpointUrl") == ""
-    assert _allowed(cfn, "LocalAwsEndpointUrl", "http://127.0.0.1:4566")
-    assert not _allowed(cfn, "LocalAwsEndpointUrl", "https://sqs.evil.example.com")
-    env = Resolver(cfn, {"LocalAwsEndpointUrl": "http://127.0.0.1:4566"}).resolve(_function_env(cfn))
+    assert param_default(cfn, "LocalAwsEndpointUrl") == ""
+    assert allowed(cfn, "LocalAwsEndpointUrl", "http://127.0.0.1:4566")
+    assert not allowed(cfn, "LocalAwsEndpointUrl", "https://sqs.evil.example.com")
+    env = Resolver(cfn, {"LocalAwsEndpointUrl": "http://127.0.0.1:4566"}).resolve(function_env(cfn))
     assert env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:4566"
 
 
 # ---------------------------------------------------------------------------- IAM
 
 
-def _role_statements(cfn: dict[str, Any], params: dict[str, str]) -> list[dict[str, Any]]:
-    resolver = Resolver(cfn, params)
-    statements: list[dict[str, Any]] = []
-    for role in _resources(cfn, "AWS::IAM::Role").values():
-        for policy in role["Properties"].get("Policies", []):
-            statements += resolver.resolve(policy["PolicyDocument"])["Statement"]
-    for policy in _resources(cfn, "AWS::IAM::Policy").values():
-        statements += resolver.resolve(policy["Properties"]["PolicyDocument"])["Statement"]
-    return statements
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
 def test_function_role_is_the_only_role_and_has_no_managed_policies(cfn: dict[str, Any]) -> None:
-    roles = _resources(cfn, "AWS::IAM::Role")
+    roles = resources(cfn, "AWS::IAM::Role")
     assert list(roles) == ["CancelFunctionRole"]
     role = roles["CancelFunctionRole"]["Properties"]
     # SAM would attach AWSLambdaSQSQueueExecutionRole (sqs:* data actions on "*") to a generated role.
     assert not role.get("ManagedPolicyArns")
-    assert not _resources(cfn, "AWS::IAM::ManagedPolicy")
+    assert not resources(cfn, "AWS::IAM::ManagedPolicy")
     assert role["AssumeRolePolicyDocument"]["Statement"] == [
         {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
     ]
-    assert _props(cfn, "CancelFunction")["Role"] == {"Fn::GetAtt": ["CancelFunctionRole", "Arn"]}
+    assert resource_props(cfn, "CancelFunction")["Role"] == {"Fn::GetAtt": ["CancelFunctionRole", "Arn"]}
 
 
 @pytest.mark.parametrize("secret_id", [SECRET_NAME, SECRET_ARN])
 def test_data_actions_are_granted_on_named_resources_only(cfn: dict[str, Any], secret_id: str) -> None:
     grants: dict[str, set[str]] = {}
-    for statement in _role_statements(cfn, {"SecretId": secret_id}):
+    for statement in role_statements(cfn, {"SecretId": secret_id}):
         assert statement["Effect"] == "Allow"
-        actions = _as_list(statement["Action"])
+        actions = as_list(statement["Action"])
         assert all("*" not in a for a in actions), actions
-        resources = _as_list(statement["Resource"])
+        resources = as_list(statement["Resource"])
         if not any(a.split(":")[0] in DATA_SERVICES for a in actions):
             continue
         for resource in resources:
@@ -418,7 +334,8 @@ def test_data_actions_are_granted_on_named_resources_only(cfn: dict[str, Any], s
             "sqs:SendMessage",  # re-enqueue while our configuration is broken
         },
         arn("CancelDeadLetterQueue"): {"sqs:SendMessage"},
-        arn("CancelResultsTable"): {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+        # Conditional updates only: a PutItem could overwrite a SUCCEEDED record.
+        arn("CancelResultsTable"): {"dynamodb:UpdateItem"},
         arn("CancelIdempotencyTable"): {
             "dynamodb:GetItem",
             "dynamodb:PutItem",
@@ -429,18 +346,40 @@ def test_data_actions_are_granted_on_named_resources_only(cfn: dict[str, Any], s
     }
 
 
+def test_further_apps_secrets_are_readable_by_name_prefix_only(cfn: dict[str, Any]) -> None:
+    def secret_grants(params: dict[str, str]) -> list[str]:
+        return [
+            resource
+            for statement in role_statements(cfn, {"SecretId": SECRET_NAME, **params})
+            if "secretsmanager:GetSecretValue" in as_list(statement["Action"])
+            for resource in as_list(statement["Resource"])
+        ]
+
+    default_secret = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{SECRET_NAME}-??????"
+    assert param_default(cfn, "AppSecretPrefix") == ""
+    assert secret_grants({}) == [default_secret]  # one app: nothing else is readable
+    assert sorted(secret_grants({"AppSecretPrefix": APP_SECRET_PREFIX})) == [
+        f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{APP_SECRET_PREFIX}*",
+        default_secret,
+    ]
+    assert allowed(cfn, "AppSecretPrefix", APP_SECRET_PREFIX)
+    for bad in ("*", "apps/*", "apps prefix/", "arn:aws:secretsmanager:us-east-1:1:secret:x"):
+        assert not allowed(cfn, "AppSecretPrefix", bad), bad
+    assert allowed(cfn, "DefaultAppId", APP_ID)
+    for bad in ("", "2021 0001", "apps/*", "a" * 33):
+        assert not allowed(cfn, "DefaultAppId", bad), bad
+
+
 def test_secret_kms_key_is_granted_only_when_given_and_only_via_secrets_manager(cfn: dict[str, Any]) -> None:
     def kms(params: dict[str, str]) -> list[dict[str, Any]]:
         return [
-            s
-            for s in _role_statements(cfn, params)
-            if any(a.startswith("kms:") for a in _as_list(s["Action"]))
+            s for s in role_statements(cfn, params) if any(a.startswith("kms:") for a in as_list(s["Action"]))
         ]
 
     assert kms({"SecretId": SECRET_NAME}) == []
     key = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-    assert _allowed(cfn, "SecretKmsKeyArn", key)
-    assert not _allowed(cfn, "SecretKmsKeyArn", "*")
+    assert allowed(cfn, "SecretKmsKeyArn", key)
+    assert not allowed(cfn, "SecretKmsKeyArn", "*")
     (statement,) = kms({"SecretId": SECRET_NAME, "SecretKmsKeyArn": key})
     assert statement["Action"] == "kms:Decrypt"
     assert statement["Resource"] == key
@@ -450,10 +389,10 @@ def test_secret_kms_key_is_granted_only_when_given_and_only_via_secrets_manager(
 
 
 def test_non_data_wildcards_are_limited_to_xray(cfn: dict[str, Any]) -> None:
-    for statement in _role_statements(cfn, {"SecretId": SECRET_NAME}):
-        if "*" in _as_list(statement["Resource"]):
-            assert set(_as_list(statement["Action"])) == {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
-        for action in _as_list(statement["Action"]):
+    for statement in role_statements(cfn, {"SecretId": SECRET_NAME}):
+        if "*" in as_list(statement["Resource"]):
+            assert set(as_list(statement["Action"])) == {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+        for action in as_list(statement["Action"]):
             if action.startswith("logs:"):
                 assert statement["Resource"] == f"arn:{PARTITION}:getatt:::CancelFunctionLogGroup.Arn"
 
@@ -464,14 +403,14 @@ def test_non_data_wildcards_are_limited_to_xray(cfn: dict[str, Any]) -> None:
 def _alarm(cfn: dict[str, Any], metric: str) -> dict[str, Any]:
     (alarm,) = [
         a["Properties"]
-        for a in _resources(cfn, "AWS::CloudWatch::Alarm").values()
+        for a in resources(cfn, "AWS::CloudWatch::Alarm").values()
         if Resolver(cfn).resolve(a["Properties"]["MetricName"]) == metric
     ]
     return alarm
 
 
 def test_alarms_watch_dead_letters_backlog_errors_throttles_and_configuration(cfn: dict[str, Any]) -> None:
-    alarms = _resources(cfn, "AWS::CloudWatch::Alarm")
+    alarms = resources(cfn, "AWS::CloudWatch::Alarm")
     assert len(alarms) == 5
     dlq = _alarm(cfn, "ApproximateNumberOfMessagesVisible")
     assert dlq["Dimensions"] == [
@@ -490,7 +429,7 @@ def test_alarms_watch_dead_letters_backlog_errors_throttles_and_configuration(cf
 def test_configuration_error_alarm_watches_the_metric_the_function_emits(cfn: dict[str, Any]) -> None:
     resolver = Resolver(cfn)
     alarm = resolver.resolve(_alarm(cfn, "ConfigurationError"))
-    env = resolver.resolve(_function_env(cfn))
+    env = resolver.resolve(function_env(cfn))
     assert alarm["Namespace"] == env["POWERTOOLS_METRICS_NAMESPACE"] == "AlipayCancel"
     # Powertools Metrics adds the service as dimension "service" by default.
     assert alarm["Dimensions"] == [{"Name": "service", "Value": env["POWERTOOLS_SERVICE_NAME"]}]
@@ -503,9 +442,9 @@ def test_configuration_error_alarm_watches_the_metric_the_function_emits(cfn: di
 
 def test_alarms_notify_the_topic_only_when_one_is_given(cfn: dict[str, Any]) -> None:
     topic = f"arn:aws:sns:{REGION}:{ACCOUNT}:alipay-cancel-alarms"
-    assert _allowed(cfn, "AlarmTopicArn", topic)
-    assert _allowed(cfn, "AlarmTopicArn", "")
-    for alarm in _resources(cfn, "AWS::CloudWatch::Alarm").values():
+    assert allowed(cfn, "AlarmTopicArn", topic)
+    assert allowed(cfn, "AlarmTopicArn", "")
+    for alarm in resources(cfn, "AWS::CloudWatch::Alarm").values():
         without = Resolver(cfn).resolve(alarm["Properties"])
         with_topic = Resolver(cfn, {"AlarmTopicArn": topic}).resolve(alarm["Properties"])
         assert "AlarmActions" not in without and "OKActions" not in without
@@ -553,7 +492,10 @@ def test_samconfig_overrides_name_real_parameters_with_allowed_values(cfn: dict[
         assert "SecretId" in overrides
         for name, value in overrides.items():
             assert name in cfn["Parameters"], name
-            assert _allowed(cfn, name, value), (env, name, value)
+            assert allowed(cfn, name, value), (env, name, value)
+        # The function starts with these settings (the retry schedule is consistent).
+        resolved = Resolver(cfn, overrides).resolve(function_env(cfn))
+        config_module.load_config({k: str(v) for k, v in resolved.items()})  # as Lambda passes them
     assert (
         samconfig["prod"]["global"]["parameters"]["stack_name"]
         != samconfig["default"]["global"]["parameters"]["stack_name"]

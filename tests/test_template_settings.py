@@ -195,3 +195,22 @@ def test_repository_template_is_readable_and_consistent(tmp_path: Path) -> None:
     assert s.event_source.maximum_concurrency is not None
     for name in ("ALIPAY_SECRET_ID", "RESULTS_TABLE_NAME", "IDEMPOTENCY_TABLE_NAME", "CANCEL_QUEUE_URL"):
         assert name in s.function.environment
+
+
+def test_parameter_overrides_change_queue_and_function_alike_as_a_deploy_would() -> None:
+    """The demo and the chaos run override parameters (short retries), never copy settings."""
+    s = read_template_settings(parameters={"MaxReceiveCount": "14", "RetryHorizonSeconds": "12"})
+    assert s.queue.max_receive_count == 14
+    resources = {
+        "CancelQueue": PhysicalResource("http://q/cancel", {"Arn": "arn:q", "QueueUrl": "http://q/cancel"}),
+        "CancelDeadLetterQueue": PhysicalResource("http://q/dlq", {"Arn": "arn:dlq"}),
+        "CancelResultsTable": PhysicalResource("results"),
+        "CancelIdempotencyTable": PhysicalResource("idem"),
+        "CancelFunctionRole": PhysicalResource("role", {"Arn": "arn:role"}),
+    }
+    env = s.function_environment(
+        parameters={"SecretId": "local-secret", "DefaultAppId": "2021000000000001"}, resources=resources
+    )
+    assert (env["MAX_RECEIVE_COUNT"], env["RETRY_HORIZON_SECONDS"]) == ("14", "12")
+    with pytest.raises(TemplateSettingsError, match="MaxReceiveCont"):
+        read_template_settings(parameters={"MaxReceiveCont": "14"})

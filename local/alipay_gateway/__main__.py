@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from local.alipay_gateway.faults import FAULT_KINDS
-from local.alipay_gateway.gateway_state import GatewayConfig
+from local.alipay_gateway.gateway_state import AppConfig, GatewayConfig
 from local.alipay_gateway.server import GatewayServer
 
 # What a bare ``--fault-rate 0.2`` spreads over: retryable faults that answer quickly.
@@ -34,6 +34,26 @@ def _rates(values: list[str]) -> dict[str, float]:
         else:
             raise SystemExit(f"--fault-rate: unknown fault kind {kind!r}; one of {sorted(FAULT_KINDS)}")
     return rates
+
+
+def _pairs(values: list[str], flag: str) -> list[tuple[str, str]]:
+    pairs = []
+    for value in values:
+        name, sep, rest = value.partition("=")
+        if not (sep and name and rest):
+            raise SystemExit(f"{flag}: expected NAME=VALUE, got {value!r}")
+        pairs.append((name, rest))
+    return pairs
+
+
+def _extra_app(app_id: str, keys_dir: Path) -> AppConfig:
+    encrypt = keys_dir / "encrypt_key.txt"
+    return AppConfig(
+        app_id=app_id,
+        app_public_key=(keys_dir / "app_public_key.pem").read_text(),
+        alipay_private_key=(keys_dir / "alipay_private_key.pem").read_text(),
+        encrypt_key=encrypt.read_text().strip() if encrypt.exists() else None,
+    )
 
 
 def build_config(args: argparse.Namespace) -> GatewayConfig:
@@ -67,6 +87,8 @@ def build_config(args: argparse.Namespace) -> GatewayConfig:
         fault_rates=_rates(args.fault_rate),
         seed=args.seed,
         trades=trades,
+        apps=[_extra_app(app_id, Path(d)) for app_id, d in _pairs(args.app, "--app")],
+        merchants=dict(_pairs(args.merchant, "--merchant")),
     )
 
 
@@ -97,6 +119,21 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--seed", type=int, help="seed for the random faults")
     p.add_argument("--trades", type=Path, help="JSON list of trades to seed (see README)")
+    p.add_argument(
+        "--app",
+        action="append",
+        default=[],
+        metavar="APP_ID=DIR",
+        help="a further app (public-key mode; AES if DIR has encrypt_key.txt), keys from "
+        "`local.keygen --app-id APP_ID --out DIR`; repeatable",
+    )
+    p.add_argument(
+        "--merchant",
+        action="append",
+        default=[],
+        metavar="TOKEN=MERCHANT_ID",
+        help="an ISV merchant: calls with this app_auth_token act on that merchant's trades; repeatable",
+    )
     p.add_argument("--verbose", action="store_true", help="log every request")
     args = p.parse_args(argv)
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 import json
 import time
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 from local.alipay_gateway.faults import Fault
 from local.alipay_gateway.gateway_state import GatewayState
+from local.alipay_gateway.trades import Scope, Trade, scope_label
 
 PREFIX = "/__admin"
 
@@ -32,17 +33,26 @@ def _body(raw: bytes) -> Any:
 
 
 def handle_admin(state: GatewayState, method: str, path: str, raw: bytes) -> tuple[int, Any]:
-    route = path[len(PREFIX) :].split("?", 1)[0].rstrip("/") or "/"
+    route, _, query = path[len(PREFIX) :].partition("?")
+    route = route.rstrip("/") or "/"
     parts = [unquote(p) for p in route.strip("/").split("/")]
+    params = {k: v[-1] for k, v in parse_qs(query).items()}
     try:
-        return _dispatch(state, method, parts, raw)
+        return _dispatch(state, method, parts, raw, _scope(state, params))
     except AdminError as exc:
         return exc.status, {"error": str(exc)}
     except (ValueError, TypeError, KeyError) as exc:
         return 400, {"error": str(exc)}
 
 
-def _dispatch(state: GatewayState, method: str, parts: list[str], raw: bytes) -> tuple[int, Any]:
+def _scope(state: GatewayState, params: dict[str, str]) -> Scope:
+    """``?app_id=..&merchant_id=..`` on trade and count reads; default: the default app's own."""
+    return (params.get("app_id") or state.app_id, params.get("merchant_id") or None)
+
+
+def _dispatch(
+    state: GatewayState, method: str, parts: list[str], raw: bytes, scope: Scope
+) -> tuple[int, Any]:
     head = parts[0]
     if (method, head) == ("GET", "health"):
         return 200, {"ok": True}
@@ -50,7 +60,7 @@ def _dispatch(state: GatewayState, method: str, parts: list[str], raw: bytes) ->
         state.reset()
         return 200, {"ok": True}
     if head == "trades":
-        return _trades(state, method, parts[1:], raw)
+        return _trades(state, method, parts[1:], raw, scope)
     if head == "faults":
         return _faults(state, method, raw)
     if (method, head) == ("POST", "rates"):
@@ -77,7 +87,7 @@ def _dispatch(state: GatewayState, method: str, parts: list[str], raw: bytes) ->
         return 200, state.settings()
     if (method, head) == ("GET", "counts"):
         if len(parts) > 1:
-            return 200, state.count_for(parts[1])
+            return 200, state.count_for(parts[1], scope)
         return 200, state.counts_dict()
     if (method, head) == ("GET", "requests"):
         with state.lock:
@@ -85,21 +95,26 @@ def _dispatch(state: GatewayState, method: str, parts: list[str], raw: bytes) ->
     raise AdminError(404, f"no admin route {method} /{'/'.join(parts)}")
 
 
-def _trades(state: GatewayState, method: str, rest: list[str], raw: bytes) -> tuple[int, Any]:
+def _trades(state: GatewayState, method: str, rest: list[str], raw: bytes, scope: Scope) -> tuple[int, Any]:
     with state.lock:
         if method == "POST" and not rest:
             body = _body(raw)
             specs = body if isinstance(body, list) else body.get("trades", [body])
             now = time.time()
-            return 200, [state.trades.seed(spec, now).to_dict() for spec in specs]
+            return 200, [_trade(state, state.trades.seed(spec, now, state.app_id)) for spec in specs]
         if method == "GET" and not rest:
-            return 200, [t.to_dict() for t in state.trades.all()]
+            return 200, [_trade(state, t) for t in state.trades.all()]
         if method == "GET" and len(rest) == 1:
-            trade = state.trades.lookup(rest[0])
+            trade = state.trades.lookup(rest[0], scope)
             if trade is None:
                 raise AdminError(404, "no such trade")
-            return 200, trade.to_dict()
+            return 200, _trade(state, trade)
     raise AdminError(404, "no such trades route")
+
+
+def _trade(state: GatewayState, trade: Trade) -> dict[str, Any]:
+    """The trade, plus ``scoped_key``: how counts name it (the plain id for the default app's own)."""
+    return {**trade.to_dict(), "scoped_key": scope_label(trade.scope, state.app_id, trade.key)}
 
 
 def _faults(state: GatewayState, method: str, raw: bytes) -> tuple[int, Any]:

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
+
+
+def _scope_query(app_id: str | None, merchant_id: str | None) -> str:
+    params = {k: v for k, v in (("app_id", app_id), ("merchant_id", merchant_id)) if v}
+    return "?" + urlencode(params) if params else ""
 
 
 class GatewayAdminError(RuntimeError):
@@ -47,10 +53,17 @@ class GatewayAdmin:
         cancel_window_seconds: float | None = None,
         error_code: str | None = None,
         error_message: str | None = None,
+        app_id: str | None = None,
+        merchant_id: str | None = None,
     ) -> dict[str, Any]:
         """state: unpaid | paid | finished | frozen | closed | refunded. ``error_code``: a sticky
-        business error every cancel of this trade answers with. Returns the trade (with its trade_no)."""
+        business error every cancel of this trade answers with. ``app_id`` / ``merchant_id``: whose
+        trade it is (default: the default app's own). Returns the trade (with its trade_no)."""
         spec: dict[str, Any] = {"out_trade_no": out_trade_no, "trade_no": trade_no, "state": state}
+        if app_id:
+            spec["app_id"] = app_id
+        if merchant_id:
+            spec["merchant_id"] = merchant_id
         if outside_cancel_window:
             spec["outside_cancel_window"] = True
         if cancel_window_seconds is not None:
@@ -66,9 +79,10 @@ class GatewayAdmin:
         result: list[dict[str, Any]] = self._call("POST", "trades", specs)
         return result
 
-    def trade(self, key: str) -> dict[str, Any]:
-        """One trade by out_trade_no or trade_no: state, refund fields, cancel_calls, requests."""
-        result: dict[str, Any] = self._call("GET", f"trades/{key}")
+    def trade(self, key: str, *, app_id: str | None = None, merchant_id: str | None = None) -> dict[str, Any]:
+        """One trade by out_trade_no or trade_no (of that app and merchant): state, refund fields,
+        cancel_calls, requests."""
+        result: dict[str, Any] = self._call("GET", f"trades/{key}{_scope_query(app_id, merchant_id)}")
         return result
 
     def trades(self) -> list[dict[str, Any]]:
@@ -78,7 +92,7 @@ class GatewayAdmin:
     # faults
     def set_fault(self, kind: str, trade: str | None = None, times: int | None = None, **params: Any) -> None:
         """A fault for ``trade`` (either id; None = any call) for the next ``times`` calls (None = until
-        cleared). params: latency_ms, http_status, code, message, signed."""
+        cleared). params: latency_ms, http_status, code, message, signed, size, age_seconds, raw_body."""
         self._call("POST", "faults", {"kind": kind, "trade": trade, "times": times, **params})
 
     def clear_faults(self, trade: str | None = None) -> None:
@@ -99,7 +113,8 @@ class GatewayAdmin:
     # settings & keys
     def settings(self, **changes: Any) -> dict[str, Any]:
         """Read (no args) or change: error_shape ('envelope'|'v3'), max_skew_seconds, latency_ms,
-        hang_seconds, api_permission, app_auth_tokens, denied_app_auth_tokens."""
+        hang_seconds, api_permission, app_auth_tokens, denied_app_auth_tokens, merchants
+        ({app_auth_token: merchant_id})."""
         result: dict[str, Any] = self._call("POST" if changes else "GET", "settings", changes or None)
         return result
 
@@ -125,13 +140,13 @@ class GatewayAdmin:
         result: dict[str, Any] = self._call("GET", "counts")
         return result
 
-    def count(self, key: str) -> dict[str, int]:
-        """{requests, cancel_calls} for one trade by either id."""
-        result: dict[str, int] = self._call("GET", f"counts/{key}")
+    def count(self, key: str, *, app_id: str | None = None, merchant_id: str | None = None) -> dict[str, int]:
+        """{requests, cancel_calls} for one trade by either id (of that app and merchant)."""
+        result: dict[str, int] = self._call("GET", f"counts/{key}{_scope_query(app_id, merchant_id)}")
         return result
 
-    def cancel_calls(self, key: str) -> int:
-        return self.count(key)["cancel_calls"]
+    def cancel_calls(self, key: str, *, app_id: str | None = None, merchant_id: str | None = None) -> int:
+        return self.count(key, app_id=app_id, merchant_id=merchant_id)["cancel_calls"]
 
     def recent_requests(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._call("GET", "requests")

@@ -6,6 +6,7 @@ server writes (or, for timeouts, deliberately never writes).
 
 from __future__ import annotations
 
+import gzip
 import json
 import time
 import uuid
@@ -14,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from local.alipay_gateway.aes_body import aes_decrypt, aes_encrypt
+from local.alipay_gateway.fault_replies import DOCS_LINK, business_reply, pre_cancel_reply
 from local.alipay_gateway.faults import PRE_CANCEL_KINDS, Fault
-from local.alipay_gateway.gateway_state import GatewayState
+from local.alipay_gateway.gateway_state import AppView, GatewayState
 from local.alipay_gateway.request_auth import (
     AuthParams,
     GatewayError,
@@ -24,11 +26,11 @@ from local.alipay_gateway.request_auth import (
     verify_rsa_sha256,
 )
 from local.alipay_gateway.response_signing import corrupt_signature, response_signature_headers
-from local.alipay_gateway.trades import CancelAnswer, business_error
+from local.alipay_gateway.trades import CancelAnswer, Scope, business_error
 
 CANCEL_PATH = "/v3/alipay/trade/cancel"
 JSON_TYPE = "application/json; charset=utf-8"
-DOCS_LINK = "https://opendocs.alipay.com/open-v3/"
+STALE_TIMESTAMP_S = 1_490_000_000  # March 2017: the default age of a "stale" answer
 
 
 @dataclass
@@ -39,6 +41,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay_seconds: float = 0.0  # wait this long before answering
     hang: bool = False  # never answer: hold the connection until the client gives up
+    drip_seconds: float = 0.0  # > 0: send the body one byte at a time, this long apart
 
 
 def _json(obj: Mapping[str, Any]) -> bytes:
@@ -61,10 +64,11 @@ def _ids(payload: Any) -> tuple[str | None, str | None]:
     )
 
 
-def _peek_ids(state: GatewayState, body: bytes) -> tuple[str | None, str | None]:
+def _peek_ids(state: GatewayState, body: bytes, app: AppView | None = None) -> tuple[str | None, str | None]:
     """Best effort, for counting requests that get rejected before they are parsed properly."""
+    key = app.encrypt_key if app is not None else state.encrypt_key
     try:
-        plain = aes_decrypt(state.encrypt_key, body) if state.encrypt_key else body
+        plain = aes_decrypt(key, body) if key else body
         return _ids(json.loads(plain))
     except ValueError:
         return None, None
@@ -72,11 +76,13 @@ def _peek_ids(state: GatewayState, body: bytes) -> tuple[str | None, str | None]
 
 def authenticate(
     state: GatewayState, method: str, raw_path: str, headers: Mapping[str, str], body: bytes, now: float
-) -> AuthParams | GatewayError:
+) -> tuple[AuthParams, AppView] | GatewayError:
+    """The call's parameters and the app that signed it (verified with that app's own keys)."""
     auth = parse_authorization(headers.get("authorization"))
     if isinstance(auth, GatewayError):
         return auth
-    if auth.app_id != state.app_id:
+    app = state.app(auth.app_id, now)
+    if app is None:
         return GatewayError(401, "invalid-app-id", "app_id is not known to this gateway")
     try:
         skew = abs(now * 1000 - int(auth.timestamp)) / 1000
@@ -84,9 +90,9 @@ def authenticate(
         return GatewayError(401, "invalid-timestamp", "timestamp is not epoch milliseconds")
     if skew > state.max_skew_seconds:
         return GatewayError(401, "invalid-timestamp", f"timestamp is {skew:.0f}s away from gateway time")
-    keys = state.active_app_keys(now)
-    if state.cert_mode:
-        if headers.get("alipay-root-cert-sn") != state.root_cert_sn:
+    keys = app.app_keys
+    if app.cert_mode:
+        if headers.get("alipay-root-cert-sn") != app.root_cert_sn:
             return GatewayError(
                 401, "invalid-signature", "alipay-root-cert-sn does not match Alipay's root cert"
             )
@@ -108,38 +114,7 @@ def authenticate(
             return GatewayError(403, "insufficient-permissions", "the merchant did not grant this API")
     if not state.api_permission:
         return GatewayError(403, "insufficient-permissions", "the app has no permission for this API")
-    return auth
-
-
-def _business_reply(state: GatewayState, answer: CancelAnswer) -> tuple[int, dict[str, Any]]:
-    code = answer.error_code or "ACQ.SYSTEM_ERROR"
-    message = answer.error_message or ""
-    if state.error_shape == "v3":
-        return 400, {"code": code, "message": message, "links": [{"link": DOCS_LINK, "desc": code}]}
-    return 200, {"code": "40004", "msg": "Business Failed", "sub_code": code, "sub_msg": message}
-
-
-def _pre_cancel_reply(state: GatewayState, fault: Fault) -> tuple[int, dict[str, Any]] | None:
-    if fault.kind == "http_5xx":
-        return fault.http_status or 503, {
-            "code": "service-unavailable",
-            "message": "gateway fault injected",
-            "links": [],
-        }
-    if fault.kind == "rate_limited":
-        return 429, {"code": "rate-limited", "message": "too many requests", "links": []}
-    if fault.kind == "service_unavailable":
-        return 200, {
-            "code": "20000",
-            "msg": "Service Currently Unavailable",
-            "sub_code": "isp.unknow-error",
-            "sub_msg": "系统繁忙",
-        }
-    if fault.kind == "system_error":
-        return _business_reply(state, business_error("ACQ.SYSTEM_ERROR", fault.message))
-    if fault.kind == "business_error":
-        return _business_reply(state, business_error(fault.code or "ACQ.SYSTEM_ERROR", fault.message))
-    return None
+    return auth, app
 
 
 def handle_cancel(
@@ -147,34 +122,38 @@ def handle_cancel(
 ) -> Reply:
     """``headers``: names lower-cased."""
     now = time.time()
-    auth = authenticate(state, method, raw_path, headers, body, now)
-    if isinstance(auth, GatewayError):
+    authenticated = authenticate(state, method, raw_path, headers, body, now)
+    if isinstance(authenticated, GatewayError):
+        error = authenticated
         state.count_request(_peek_ids(state, body), rejected=True)
         return _finish(
-            state, auth.status, v3_error_body(auth.code, auth.message), encrypted=False, code=auth.code
+            state, error.status, v3_error_body(error.code, error.message), encrypted=False, code=error.code
         )
+    _auth, app = authenticated
+    scope = state.scope_of(app.app_id, headers.get("alipay-app-auth-token") or None)
 
     # AES: a body-encrypted app must send ciphertext; a plain app must not.
     encrypted = headers.get("alipay-encrypt-type", "").upper() == "AES"
     plain = body
     problem: str | None = None
-    if state.encrypt_key is not None and not encrypted:
+    if app.encrypt_key is not None and not encrypted:
         problem = "this app requires AES-encrypted bodies (alipay-encrypt-type: AES)"
-    elif state.encrypt_key is None and encrypted:
+    elif app.encrypt_key is None and encrypted:
         problem = "content encryption is not enabled for this app"
-    elif state.encrypt_key is not None:
+    elif app.encrypt_key is not None:
         try:
-            plain = aes_decrypt(state.encrypt_key, body)
+            plain = aes_decrypt(app.encrypt_key, body)
         except ValueError:
             problem = "the body does not decrypt with the app's AES key"
     if problem:
-        state.count_request(_peek_ids(state, body), rejected=True)
+        state.count_request(_peek_ids(state, body, app), rejected=True, scope=scope)
         return _finish(
             state,
             403,
             v3_error_body("insufficient-permissions", problem),
             encrypted=False,
             code="insufficient-permissions",
+            app=app,
         )
 
     try:
@@ -182,19 +161,21 @@ def handle_cancel(
     except ValueError:
         payload = None
     out_trade_no, trade_no = _ids(payload)
-    state.count_request((out_trade_no, trade_no), rejected=False)
+    state.count_request((out_trade_no, trade_no), rejected=False, scope=scope)
     if not isinstance(payload, dict) or not (out_trade_no or trade_no):
-        status, obj = _business_reply(
+        status, obj = business_reply(
             state, business_error("ACQ.INVALID_PARAMETER", "out_trade_no 和 trade_no 不能同时为空")
         )
-        return _finish(state, status, _json(obj), encrypted=encrypted, code="ACQ.INVALID_PARAMETER")
+        return _finish(state, status, _json(obj), encrypted=encrypted, code="ACQ.INVALID_PARAMETER", app=app)
 
     with state.lock:
         try:
-            trade = state.trades.find(out_trade_no, trade_no)
+            trade = state.trades.find(out_trade_no, trade_no, scope)
         except ValueError as exc:
-            status, obj = _business_reply(state, business_error("ACQ.INVALID_PARAMETER", str(exc)))
-            return _finish(state, status, _json(obj), encrypted=encrypted, code="ACQ.INVALID_PARAMETER")
+            status, obj = business_reply(state, business_error("ACQ.INVALID_PARAMETER", str(exc)))
+            return _finish(
+                state, status, _json(obj), encrypted=encrypted, code="ACQ.INVALID_PARAMETER", app=app
+            )
         keys = [k for k in (trade_no, out_trade_no) if k]
         if trade is not None:
             keys += [trade.trade_no, trade.out_trade_no or ""]
@@ -202,14 +183,34 @@ def handle_cancel(
 
         if fault is not None and fault.kind in PRE_CANCEL_KINDS:
             if fault.kind == "timeout":
-                _record(state, 0, "timeout", trade_no, out_trade_no)
+                _record(state, 0, "timeout", trade_no, out_trade_no, scope)
                 return Reply(status=0, body=b"", hang=True)
-            pre = _pre_cancel_reply(state, fault)
+            if fault.kind == "signed_body":
+                raw = (fault.raw_body or "").encode()
+                status = fault.http_status or 200
+                return _finish(
+                    state,
+                    status,
+                    raw,
+                    encrypted=encrypted,
+                    code="signed_body",
+                    ids=(trade_no, out_trade_no),
+                    app=app,
+                    scope=scope,
+                )
+            pre = pre_cancel_reply(state, fault)
             assert pre is not None
             status, obj = pre
             code = str(obj.get("sub_code") or obj.get("code"))
             return _finish(
-                state, status, _json(obj), encrypted=encrypted, code=code, ids=(trade_no, out_trade_no)
+                state,
+                status,
+                _json(obj),
+                encrypted=encrypted,
+                code=code,
+                ids=(trade_no, out_trade_no),
+                app=app,
+                scope=scope,
             )
 
         # The cancel logic proper.
@@ -217,7 +218,7 @@ def handle_cancel(
         if trade is not None:
             trade.cancel_calls += 1
         else:
-            key = out_trade_no or trade_no or ""
+            key = (scope, out_trade_no or trade_no or "")
             unknown = state.counts.unknown_trade_cancel_calls
             unknown[key] = unknown.get(key, 0) + 1
         if fault is not None and fault.kind == "retry_flag":
@@ -229,17 +230,30 @@ def handle_cancel(
             answer = state.trades.cancel(trade, out_trade_no, now)
 
     if answer.error_code:
-        status, obj = _business_reply(state, answer)
+        status, obj = business_reply(state, answer)
         code = answer.error_code
     else:
         status, obj, code = 200, {"code": "10000", "msg": "Success", **answer.fields}, "10000"
     return _finish(
-        state, status, _json(obj), encrypted=encrypted, code=code, fault=fault, ids=(trade_no, out_trade_no)
+        state,
+        status,
+        _json(obj),
+        encrypted=encrypted,
+        code=code,
+        fault=fault,
+        ids=(trade_no, out_trade_no),
+        app=app,
+        scope=scope,
     )
 
 
 def _record(
-    state: GatewayState, status: int, code: str, trade_no: str | None, out_trade_no: str | None
+    state: GatewayState,
+    status: int,
+    code: str,
+    trade_no: str | None,
+    out_trade_no: str | None,
+    scope: Scope | None = None,
 ) -> None:
     with state.lock:
         state.recent.append(
@@ -249,6 +263,8 @@ def _record(
                 "code": code,
                 "trade_no": trade_no,
                 "out_trade_no": out_trade_no,
+                "app_id": scope[0] if scope else None,  # the app whose key verified the call
+                "merchant_id": scope[1] if scope else None,
             }
         )
 
@@ -262,12 +278,18 @@ def _finish(
     code: str,
     fault: Fault | None = None,
     ids: tuple[str | None, str | None] = (None, None),
+    app: AppView | None = None,
+    scope: Scope | None = None,
 ) -> Reply:
-    """Encrypt 2xx bodies of AES calls, sign, then apply any post-cancel fault."""
-    _record(state, status, code if fault is None else f"{code}+{fault.kind}", *ids)
+    """Encrypt 2xx bodies of AES calls, sign with the calling app's Alipay key (the default app's when
+    the app is unknown), then apply any post-cancel fault."""
+    _record(state, status, code if fault is None else f"{code}+{fault.kind}", *ids, scope)
+    encrypt_key = app.encrypt_key if app is not None else state.encrypt_key
+    signing_key = app.alipay_private_key if app is not None else state.alipay_private_key
+    alipay_sn = app.alipay_sn if app is not None else state.alipay_sn
     content_type = JSON_TYPE
-    if encrypted and 200 <= status < 300 and state.encrypt_key is not None:
-        body = aes_encrypt(state.encrypt_key, body)
+    if encrypted and 200 <= status < 300 and encrypt_key is not None:
+        body = aes_encrypt(encrypt_key, body)
         content_type = "text/plain; charset=utf-8"
     reply = Reply(status=status, body=body, content_type=content_type)
     reply.delay_seconds = state.latency_ms / 1000
@@ -284,16 +306,29 @@ def _finish(
         reply.body = b""
     elif kind == "garbage_truncated":
         reply.body = body[: max(1, len(body) // 2)]
+    elif kind == "drip" and fault is not None:
+        reply.drip_seconds = (fault.latency_ms or 400) / 1000
+    elif kind == "gzip" and fault is not None:
+        reply.body = gzip.compress(body + b" " * (fault.size or 0))
+        reply.headers["Content-Encoding"] = "gzip"
+    elif kind == "oversize" and fault is not None:
+        reply.body = body + b" " * max(0, (fault.size or 1024 * 1024) - len(body))
     if fault is not None and kind and kind.startswith("garbage_") and fault.http_status:
         reply.status = fault.http_status
     signed = not (fault is not None and kind and kind.startswith("garbage_") and not fault.signed)
     if kind != "no_signature" and signed:
-        reply.headers.update(
-            response_signature_headers(state.alipay_private_key, reply.body, state.alipay_sn)
-        )
+        sn = alipay_sn
+        if kind == "no_alipay_sn":
+            sn = None
+        elif kind == "other_alipay_sn" and fault is not None:
+            sn = fault.code or "0" * 32
+        age = 0.0
+        if kind == "stale" and fault is not None:
+            age = fault.age_seconds if fault.age_seconds is not None else time.time() - STALE_TIMESTAMP_S
+        reply.headers.update(response_signature_headers(signing_key, reply.body, sn, age))
     if kind == "bad_signature":
         reply.headers["alipay-signature"] = corrupt_signature(reply.headers["alipay-signature"])
-    if kind == "no_signature" and state.alipay_sn:
-        reply.headers["alipay-sn"] = state.alipay_sn
+    if kind == "no_signature" and alipay_sn:
+        reply.headers["alipay-sn"] = alipay_sn
     reply.headers["alipay-trace-id"] = uuid.uuid4().hex
     return reply

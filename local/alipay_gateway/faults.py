@@ -16,6 +16,9 @@ PRE_CANCEL_KINDS = frozenset(
         "service_unavailable",  # seed envelope code 20000
         "system_error",  # business error ACQ.SYSTEM_ERROR
         "business_error",  # business error with any `code` (e.g. ACQ.SELLER_BALANCE_NOT_ENOUGH)
+        "gateway_error",  # any v3 common error `code` (e.g. app-call-limited), HTTP http_status (400)
+        "other_trade",  # a signed success for another trade (trade untouched)
+        "signed_body",  # `raw_body` exactly as given, signed, HTTP http_status (200) (trade untouched)
     }
 )
 # Faults applied after the cancel logic ran: the cancel took effect, the answer is lost or mangled.
@@ -29,10 +32,17 @@ POST_CANCEL_KINDS = frozenset(
         "garbage_html",  # an HTML page instead of JSON
         "garbage_empty",  # empty body
         "garbage_truncated",  # the real JSON answer cut in half
+        "no_alipay_sn",  # certificate mode: signed answer without the alipay-sn header
+        "other_alipay_sn",  # signed answer whose alipay-sn names another certificate (`code`)
+        "stale",  # signed with an alipay-timestamp `age_seconds` old (default: a 2017 timestamp)
+        "drip",  # the body sent one byte every `latency_ms` (default 400)
+        "gzip",  # the body gzip-compressed (Content-Encoding: gzip), padded with `size` spaces first
+        "oversize",  # the JSON answer padded with spaces to `size` bytes (default 1 MiB), signed
     }
 )
 FAULT_KINDS = PRE_CANCEL_KINDS | POST_CANCEL_KINDS
 GLOBAL_KEY = "*"
+_NEEDS_PARAMS = frozenset({"business_error", "gateway_error", "signed_body"})
 
 
 @dataclass
@@ -44,6 +54,9 @@ class Fault:
     code: str | None = None  # business_error code
     message: str | None = None
     signed: bool = True  # garbage_*: sign the garbage (so the client reaches its parser) or not
+    size: int | None = None  # oversize: total bytes; gzip: spaces added before compressing
+    age_seconds: float | None = None  # stale: how old the alipay-timestamp is (negative: future)
+    raw_body: str | None = None  # signed_body: the body, byte for byte (UTF-8)
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any]) -> Fault:
@@ -53,8 +66,13 @@ class Fault:
         times = spec.get("times")
         if times is not None and int(times) < 1:
             raise ValueError("times must be >= 1 (or null for every call)")
-        if kind == "business_error" and not spec.get("code"):
-            raise ValueError("business_error needs a code")
+        if kind in ("business_error", "gateway_error") and not spec.get("code"):
+            raise ValueError(f"{kind} needs a code")
+        if kind == "signed_body" and not isinstance(spec.get("raw_body"), str):
+            raise ValueError("signed_body needs raw_body (a string)")
+        size = spec.get("size")
+        if size is not None and not 0 <= int(size) <= 64 * 1024 * 1024:
+            raise ValueError("size is 0 .. 64 MiB")
         return cls(
             kind=kind,
             remaining=int(times) if times is not None else None,
@@ -63,6 +81,9 @@ class Fault:
             code=spec.get("code"),
             message=spec.get("message"),
             signed=bool(spec.get("signed", True)),
+            size=int(size) if size is not None else None,
+            age_seconds=float(spec["age_seconds"]) if spec.get("age_seconds") is not None else None,
+            raw_body=spec.get("raw_body"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -97,8 +118,8 @@ class FaultBook:
 
     def set_rates(self, rates: Mapping[str, float], seed: int | None) -> None:
         for kind, rate in rates.items():
-            if kind not in FAULT_KINDS or kind == "business_error":
-                raise ValueError(f"rate kind must be one of {sorted(FAULT_KINDS - {'business_error'})}")
+            if kind not in FAULT_KINDS or kind in _NEEDS_PARAMS:
+                raise ValueError(f"rate kind must be one of {sorted(FAULT_KINDS - _NEEDS_PARAMS)}")
             if not 0 <= float(rate) <= 1:
                 raise ValueError("a rate is a probability between 0 and 1")
         if sum(float(r) for r in rates.values()) > 1:

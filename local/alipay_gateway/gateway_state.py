@@ -1,4 +1,5 @@
-"""Everything the emulator knows: configuration, keys (with rotation), trades, faults, counts, nonces."""
+"""Everything the emulator knows: configuration, apps and their keys (with rotation for the default
+app), merchants, trades, faults, counts, nonces."""
 
 from __future__ import annotations
 
@@ -17,13 +18,22 @@ from local.alipay_gateway.faults import FaultBook
 from local.alipay_gateway.key_loading import (
     cert_rsa_public_key,
     load_certificate,
-    load_certificates,
     load_rsa_private_key,
     load_rsa_public_key,
 )
-from local.alipay_gateway.trades import TradeBook
+from local.alipay_gateway.trades import Scope, TradeBook, scope_label
 
 ErrorShape = Literal["envelope", "v3"]
+
+
+@dataclass
+class AppConfig:
+    """A further Alipay app (public-key mode): its own app key and its own Alipay signing key."""
+
+    app_id: str
+    app_public_key: str  # PEM or bare base64: verifies the app's requests
+    alipay_private_key: str  # signs this app's responses
+    encrypt_key: str | None = None  # base64 AES key: this app's bodies must be encrypted
 
 
 @dataclass
@@ -45,6 +55,10 @@ class GatewayConfig:
     fault_rates: dict[str, float] = field(default_factory=dict)
     seed: int | None = None
     app_auth_tokens: list[str] | None = None  # None: accept any app_auth_token
+    apps: list[AppConfig] = field(default_factory=list)  # further apps besides ``app_id``
+    # app_auth_token -> the merchant it was issued for: that merchant's trades are its own scope. A
+    # token not listed here acts on the app's own trades (as before merchants were modelled).
+    merchants: dict[str, str] = field(default_factory=dict)
     trades: list[dict[str, Any]] = field(default_factory=list)  # seeded at start and on reset
 
     @property
@@ -63,13 +77,34 @@ class AppKey:
         return self.retire_at is None or now < self.retire_at
 
 
+@dataclass(frozen=True)
+class AppView:
+    """What a call needs of the app that signed it (the default app or a further one)."""
+
+    app_id: str
+    app_keys: list[AppKey]  # active ones
+    alipay_private_key: RSAPrivateKey
+    alipay_sn: str | None
+    encrypt_key: bytes | None
+    cert_mode: bool
+    root_cert_sn: str | None
+
+
+@dataclass
+class _ExtraApp:
+    app_id: str
+    app_key: AppKey
+    alipay_private_key: RSAPrivateKey
+    encrypt_key: bytes | None
+
+
 @dataclass
 class Counts:
     total_requests: int = 0  # every request to the cancel path, rejected or not
     rejected_requests: int = 0  # answered with a v3 gateway error (signature, timestamp, ...)
     cancel_calls: int = 0  # reached the cancel logic
-    unknown_trade_requests: dict[str, int] = field(default_factory=dict)
-    unknown_trade_cancel_calls: dict[str, int] = field(default_factory=dict)
+    unknown_trade_requests: dict[tuple[Scope, str], int] = field(default_factory=dict)
+    unknown_trade_cancel_calls: dict[tuple[Scope, str], int] = field(default_factory=dict)
 
 
 class GatewayState:
@@ -104,17 +139,28 @@ class GatewayState:
             if cfg.cert_mode:
                 assert cfg.app_cert and cfg.alipay_root_cert
                 self.add_app_key(app_cert_pem=cfg.app_cert, grace_seconds=None)
-                self.root_cert_sn: str | None = root_cert_sn(load_certificates(cfg.alipay_root_cert))
+                self.root_cert_sn: str | None = root_cert_sn(cfg.alipay_root_cert)
             else:
                 if not cfg.app_public_key:
                     raise ValueError("public-key mode needs app_public_key")
                 self.add_app_key(public_key_pem=cfg.app_public_key, grace_seconds=None)
                 self.root_cert_sn = None
             self.set_alipay_key(cfg.alipay_private_key, cfg.alipay_cert)
+            self.extra_apps: dict[str, _ExtraApp] = {}
+            for app in cfg.apps:
+                if app.app_id == cfg.app_id or app.app_id in self.extra_apps:
+                    raise ValueError(f"app {app.app_id} is configured twice")
+                self.extra_apps[app.app_id] = _ExtraApp(
+                    app_id=app.app_id,
+                    app_key=AppKey(load_rsa_public_key(app.app_public_key), None, now),
+                    alipay_private_key=load_rsa_private_key(app.alipay_private_key),
+                    encrypt_key=base64.b64decode(app.encrypt_key) if app.encrypt_key else None,
+                )
+            self.merchants: dict[str, str] = dict(cfg.merchants)
             self.faults = FaultBook(cfg.fault_rates, cfg.seed)
             self.trades.clear()
             for spec in cfg.trades:
-                self.trades.seed(spec, now)
+                self.trades.seed(spec, now, self.app_id)
             self.counts = Counts()
             self.nonces: dict[tuple[str, str], float] = {}
             self.recent.clear()
@@ -160,6 +206,42 @@ class GatewayState:
         with self.lock:
             return [k for k in self.app_keys if k.active(now)]
 
+    @property
+    def default_scope(self) -> Scope:
+        return (self.app_id, None)
+
+    def app(self, app_id: str, now: float) -> AppView | None:
+        """The app that ``app_id`` names, with its active keys; None for an app this gateway does not
+        know."""
+        with self.lock:
+            if app_id == self.app_id:
+                return AppView(
+                    app_id=self.app_id,
+                    app_keys=[k for k in self.app_keys if k.active(now)],
+                    alipay_private_key=self.alipay_private_key,
+                    alipay_sn=self.alipay_sn,
+                    encrypt_key=self.encrypt_key,
+                    cert_mode=self.cert_mode,
+                    root_cert_sn=self.root_cert_sn,
+                )
+            extra = self.extra_apps.get(app_id)
+            if extra is None:
+                return None
+            return AppView(
+                app_id=extra.app_id,
+                app_keys=[extra.app_key],
+                alipay_private_key=extra.alipay_private_key,
+                alipay_sn=None,
+                encrypt_key=extra.encrypt_key,
+                cert_mode=False,
+                root_cert_sn=None,
+            )
+
+    def scope_of(self, app_id: str, app_auth_token: str | None) -> Scope:
+        """Whose trades a call acts on: the signing app's, and the token's merchant's if it has one."""
+        with self.lock:
+            return (app_id, self.merchants.get(app_auth_token) if app_auth_token else None)
+
     def apply_settings(self, settings: Mapping[str, Any]) -> None:
         with self.lock:
             for name, value in settings.items():
@@ -179,6 +261,8 @@ class GatewayState:
                     self.app_auth_tokens = set(value) if value is not None else None
                 elif name == "denied_app_auth_tokens":
                     self.denied_app_auth_tokens = set(value or [])
+                elif name == "merchants":
+                    self.merchants = {str(k): str(v) for k, v in (value or {}).items()}
                 else:
                     raise ValueError(f"unknown setting {name!r}")
 
@@ -196,6 +280,8 @@ class GatewayState:
                 "api_permission": self.api_permission,
                 "app_auth_tokens": sorted(self.app_auth_tokens) if self.app_auth_tokens is not None else None,
                 "denied_app_auth_tokens": sorted(self.denied_app_auth_tokens),
+                "apps": [self.app_id, *sorted(self.extra_apps)],
+                "merchants": sorted(set(self.merchants.values())),
                 "app_keys": [
                     {"cert_sn": k.cert_sn, "active": k.active(now), "retire_at": k.retire_at}
                     for k in self.app_keys
@@ -218,28 +304,37 @@ class GatewayState:
             return True
 
     # ---- counts ---------------------------------------------------------------------------------
-    def count_request(self, ids: tuple[str | None, str | None], *, rejected: bool) -> None:
+    def count_request(
+        self, ids: tuple[str | None, str | None], *, rejected: bool, scope: Scope | None = None
+    ) -> None:
+        """``scope`` None (a call rejected before its app was known): the default app's trades."""
         with self.lock:
+            scope = scope or self.default_scope
             self.counts.total_requests += 1
             if rejected:
                 self.counts.rejected_requests += 1
             out_trade_no, trade_no = ids
-            trade = self.trades.lookup(trade_no or "") or self.trades.lookup(out_trade_no or "")
+            trade = self.trades.lookup(trade_no or "", scope) or self.trades.lookup(out_trade_no or "", scope)
             if trade is not None:
                 trade.requests += 1
             elif out_trade_no or trade_no:
-                key = out_trade_no or trade_no or ""
+                key = (scope, out_trade_no or trade_no or "")
                 self.counts.unknown_trade_requests[key] = self.counts.unknown_trade_requests.get(key, 0) + 1
 
     def counts_dict(self) -> dict[str, Any]:
+        """``per_trade`` is keyed by the plain id for the default app's own trades, by
+        ``[app:<app_id> ][merchant:<merchant_id> ]<id>`` otherwise."""
         with self.lock:
             per_trade: dict[str, dict[str, int]] = {}
-            for key, n in self.counts.unknown_trade_requests.items():
-                per_trade.setdefault(key, {"requests": 0, "cancel_calls": 0})["requests"] = n
-            for key, n in self.counts.unknown_trade_cancel_calls.items():
-                per_trade.setdefault(key, {"requests": 0, "cancel_calls": 0})["cancel_calls"] = n
+            for (scope, key), n in self.counts.unknown_trade_requests.items():
+                label = scope_label(scope, self.app_id, key)
+                per_trade.setdefault(label, {"requests": 0, "cancel_calls": 0})["requests"] = n
+            for (scope, key), n in self.counts.unknown_trade_cancel_calls.items():
+                label = scope_label(scope, self.app_id, key)
+                per_trade.setdefault(label, {"requests": 0, "cancel_calls": 0})["cancel_calls"] = n
             for trade in self.trades.all():
-                per_trade[trade.key] = {"requests": trade.requests, "cancel_calls": trade.cancel_calls}
+                label = scope_label(trade.scope, self.app_id, trade.key)
+                per_trade[label] = {"requests": trade.requests, "cancel_calls": trade.cancel_calls}
             return {
                 "total_requests": self.counts.total_requests,
                 "rejected_requests": self.counts.rejected_requests,
@@ -247,13 +342,15 @@ class GatewayState:
                 "per_trade": per_trade,
             }
 
-    def count_for(self, key: str) -> dict[str, int]:
-        """Counts for one trade, by either id (unknown trades by the id they were called with)."""
+    def count_for(self, key: str, scope: Scope | None = None) -> dict[str, int]:
+        """Counts for one trade, by either id (unknown trades by the id they were called with), in
+        ``scope`` (default: the default app's own trades)."""
         with self.lock:
-            trade = self.trades.lookup(key)
+            scope = scope or self.default_scope
+            trade = self.trades.lookup(key, scope)
             if trade is not None:
                 return {"requests": trade.requests, "cancel_calls": trade.cancel_calls}
             return {
-                "requests": self.counts.unknown_trade_requests.get(key, 0),
-                "cancel_calls": self.counts.unknown_trade_cancel_calls.get(key, 0),
+                "requests": self.counts.unknown_trade_requests.get((scope, key), 0),
+                "cancel_calls": self.counts.unknown_trade_cancel_calls.get((scope, key), 0),
             }

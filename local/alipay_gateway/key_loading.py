@@ -47,15 +47,13 @@ def load_rsa_private_key(text: str) -> RSAPrivateKey:
     return key
 
 
-def load_certificates(text: str) -> list[x509.Certificate]:
-    certs = x509.load_pem_x509_certificates(text.encode())
-    if not certs:
-        raise ValueError("no certificate found")
-    return certs
-
-
 def load_certificate(text: str) -> x509.Certificate:
-    return load_certificates(text)[0]
+    """The first certificate of a PEM file; a chain after it is not parsed (Alipay's chains hold
+    certificates that strict parsers refuse)."""
+    end = text.find("-----END CERTIFICATE-----")
+    if end < 0:
+        raise ValueError("no certificate found")
+    return x509.load_pem_x509_certificate(text[: end + len("-----END CERTIFICATE-----")].encode())
 
 
 def cert_rsa_public_key(cert: x509.Certificate) -> RSAPublicKey:

@@ -11,8 +11,10 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 
-def response_signature_headers(key: RSAPrivateKey, body: bytes, alipay_sn: str | None) -> dict[str, str]:
-    timestamp = str(int(time.time() * 1000))
+def response_signature_headers(
+    key: RSAPrivateKey, body: bytes, alipay_sn: str | None, age_seconds: float = 0.0
+) -> dict[str, str]:
+    timestamp = str(int((time.time() - age_seconds) * 1000))
     nonce = uuid.uuid4().hex
     content = f"{timestamp}\n{nonce}\n".encode() + body + b"\n"
     signature = key.sign(content, padding.PKCS1v15(), hashes.SHA256())

@@ -145,7 +145,20 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in reply.headers.items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(reply.body)
+        if reply.drip_seconds <= 0:
+            self.wfile.write(reply.body)
+            return
+        self.wfile.flush()
+        for index in range(len(reply.body)):  # a slow peer: one byte at a time
+            if index and not self._wait_for_client(reply.drip_seconds):
+                self.close_connection = True
+                return
+            try:
+                self.wfile.write(reply.body[index : index + 1])
+                self.wfile.flush()
+            except OSError:
+                self.close_connection = True
+                return
 
 
 class GatewayServer:

@@ -1,4 +1,9 @@
-"""The emulated trade table and what ``alipay.trade.cancel`` does to each trade state."""
+"""The emulated trade table and what ``alipay.trade.cancel`` does to each trade state.
+
+Trades belong to a scope, (app id, merchant id or None): ``out_trade_no`` is unique per merchant
+only, so the same ``out_trade_no`` under two merchants (or two apps) is two trades. A call's scope is
+the app that signed it and the merchant its ``app_auth_token`` belongs to.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +30,18 @@ BUSINESS_MESSAGES: dict[str, str] = {
 
 _BEIJING = dt.timezone(dt.timedelta(hours=8))
 
+Scope = tuple[str, str | None]  # (app_id, merchant_id); merchant None: the app's own trades
+
+
+def scope_label(scope: Scope, default_app_id: str, trade_id: str) -> str:
+    """How counts name a trade: the plain id in the default scope, else prefixed by app and merchant
+    (the same shape as the function's trade_key, written independently)."""
+    app_id, merchant_id = scope
+    parts = [] if app_id == default_app_id else [f"app:{app_id}"]
+    if merchant_id:
+        parts.append(f"merchant:{merchant_id}")
+    return " ".join([*parts, trade_id])
+
 
 class TradeState(StrEnum):
     UNPAID = "unpaid"
@@ -40,6 +57,8 @@ class Trade:
     trade_no: str
     out_trade_no: str | None
     state: TradeState
+    app_id: str = ""
+    merchant_id: str | None = None
     outside_cancel_window: bool = False
     cancel_deadline: float | None = None  # epoch seconds; cancels after it get TRADE_CANCEL_TIME_OUT
     error_code: str | None = None  # sticky seeded business error
@@ -53,9 +72,15 @@ class Trade:
     def key(self) -> str:
         return self.out_trade_no or self.trade_no
 
+    @property
+    def scope(self) -> Scope:
+        return (self.app_id, self.merchant_id)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "key": self.key,
+            "app_id": self.app_id,
+            "merchant_id": self.merchant_id,
             "trade_no": self.trade_no,
             "out_trade_no": self.out_trade_no,
             "state": self.state.value,
@@ -88,11 +113,11 @@ def _new_trade_no() -> str:
 
 
 class TradeBook:
-    """Trades indexed by both ids. Not thread-safe: the caller holds the gateway lock."""
+    """Trades indexed by scope and both ids. Not thread-safe: the caller holds the gateway lock."""
 
     def __init__(self) -> None:
-        self._by_trade_no: dict[str, Trade] = {}
-        self._by_out_trade_no: dict[str, Trade] = {}
+        self._by_trade_no: dict[tuple[Scope, str], Trade] = {}
+        self._by_out_trade_no: dict[tuple[Scope, str], Trade] = {}
 
     def clear(self) -> None:
         self._by_trade_no.clear()
@@ -101,7 +126,10 @@ class TradeBook:
     def all(self) -> list[Trade]:
         return list(self._by_trade_no.values())
 
-    def seed(self, spec: Mapping[str, Any], now: float) -> Trade:
+    def seed(self, spec: Mapping[str, Any], now: float, default_app_id: str) -> Trade:
+        """``spec`` may name ``app_id`` (default: the default app) and ``merchant_id`` (an ISV
+        merchant; default none: the app's own trade)."""
+        scope: Scope = (str(spec.get("app_id") or default_app_id), spec.get("merchant_id") or None)
         out_trade_no = spec.get("out_trade_no") or None
         trade_no = spec.get("trade_no") or None
         if out_trade_no is None and trade_no is None:
@@ -119,28 +147,30 @@ class TradeBook:
             cancel_deadline=now + float(window) if window is not None else None,
             error_code=spec.get("error_code") or None,
             error_message=spec.get("error_message") or None,
+            app_id=scope[0],
+            merchant_id=scope[1],
         )
-        for old in (self._by_trade_no.get(trade.trade_no), self.by_out(trade.out_trade_no)):
+        for old in (self._by_trade_no.get((scope, trade.trade_no)), self.by_out(trade.out_trade_no, scope)):
             if old is not None:  # re-seeding replaces the trade and forgets its history
-                self._by_trade_no.pop(old.trade_no, None)
+                self._by_trade_no.pop((scope, old.trade_no), None)
                 if old.out_trade_no:
-                    self._by_out_trade_no.pop(old.out_trade_no, None)
-        self._by_trade_no[trade.trade_no] = trade
+                    self._by_out_trade_no.pop((scope, old.out_trade_no), None)
+        self._by_trade_no[(scope, trade.trade_no)] = trade
         if trade.out_trade_no:
-            self._by_out_trade_no[trade.out_trade_no] = trade
+            self._by_out_trade_no[(scope, trade.out_trade_no)] = trade
         return trade
 
-    def by_out(self, out_trade_no: str | None) -> Trade | None:
-        return self._by_out_trade_no.get(out_trade_no) if out_trade_no else None
+    def by_out(self, out_trade_no: str | None, scope: Scope) -> Trade | None:
+        return self._by_out_trade_no.get((scope, out_trade_no)) if out_trade_no else None
 
-    def lookup(self, key: str) -> Trade | None:
-        """By either id (admin reads, counts)."""
-        return self._by_out_trade_no.get(key) or self._by_trade_no.get(key)
+    def lookup(self, key: str, scope: Scope) -> Trade | None:
+        """By either id within a scope (admin reads, counts)."""
+        return self._by_out_trade_no.get((scope, key)) or self._by_trade_no.get((scope, key))
 
-    def find(self, out_trade_no: str | None, trade_no: str | None) -> Trade | None:
+    def find(self, out_trade_no: str | None, trade_no: str | None, scope: Scope) -> Trade | None:
         """Alipay prefers trade_no; raises ValueError when the two ids name different trades."""
-        by_no = self._by_trade_no.get(trade_no) if trade_no else None
-        by_out = self.by_out(out_trade_no)
+        by_no = self._by_trade_no.get((scope, trade_no)) if trade_no else None
+        by_out = self.by_out(out_trade_no, scope)
         if by_no and out_trade_no and by_no.out_trade_no != out_trade_no:
             raise ValueError("trade_no and out_trade_no do not belong to the same trade")
         if by_out and trade_no and by_no is None:

@@ -10,18 +10,20 @@ from urllib.parse import urlsplit
 
 import requests
 import urllib3.exceptions
-from requests.adapters import HTTPAdapter
 
+from alipay_cancel.alipay import transport
 from alipay_cancel.alipay.body_encryption import BodyCipher
 from alipay_cancel.alipay.endpoint import validate_endpoint
 from alipay_cancel.alipay.response_parsing import ResponseParser
 from alipay_cancel.alipay.responses import AlipayFailure, CancelOutcome, FailureKind
 from alipay_cancel.alipay.signing_material import SigningMaterial
+from alipay_cancel.alipay.transport import MAX_RESPONSE_BYTES, TransportRefusal, bounded_post
 from alipay_cancel.alipay.v3_signing import RequestSigner, ResponseVerifier
 from alipay_cancel.pipeline.messages import CancelRequest
 
 CANCEL_PATH = "/v3/alipay/trade/cancel"
 DEFAULT_POOL_SIZE = 32  # connections kept alive to the gateway; >= the handler's MAX_CONCURRENCY
+DEFAULT_RESPONSE_MAX_AGE_SECONDS = 300.0  # how far alipay-timestamp may be from our clock
 
 
 def _check_timeout(name: str, value: float) -> float:
@@ -31,12 +33,7 @@ def _check_timeout(name: str, value: float) -> float:
 
 
 def new_session(pool_size: int = DEFAULT_POOL_SIZE) -> requests.Session:
-    session = requests.Session()
-    # No retries here: the queue owns retry policy, and a blind resend would double the latency.
-    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session
+    return transport.new_session(pool_size)
 
 
 def request_body(request: CancelRequest) -> str:
@@ -64,6 +61,8 @@ class AlipayClient:
     Everything that depends only on the keys (signer, verifier, AES cipher, header template) is built
     here once, so a call costs one RSA signature, one verification and the HTTP round trip.
     TLS certificates are always verified; there is deliberately no option to turn that off.
+    The configured timeouts bound the whole call (``transport``): ``connect_timeout + read_timeout``
+    is the most one ``cancel`` takes, slow bodies included.
     """
 
     def __init__(
@@ -74,6 +73,8 @@ class AlipayClient:
         connect_timeout: float = 3.0,
         read_timeout: float = 10.0,
         session: requests.Session | None = None,
+        response_max_age_seconds: float = DEFAULT_RESPONSE_MAX_AGE_SECONDS,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
     ) -> None:
         self._endpoint = validate_endpoint(endpoint)
         self._url = self._endpoint + CANCEL_PATH
@@ -83,16 +84,28 @@ class AlipayClient:
             _check_timeout("read_timeout", read_timeout),
         )
         self._session = session if session is not None else new_session()
+        self._max_age = _check_timeout("response_max_age_seconds", response_max_age_seconds)
+        self._max_body = int(_check_timeout("max_response_bytes", max_response_bytes))
         self._material = material
         self._signer = RequestSigner(material.app_id, material.private_key, material.app_cert_sn)
         self._cipher = BodyCipher(material.encrypt_key) if material.encrypt_key is not None else None
         self._parser = ResponseParser(
-            ResponseVerifier(material.alipay_public_key, material.alipay_cert_sn), self._cipher
+            ResponseVerifier(material.alipay_public_key, material.alipay_cert_sn),
+            self._cipher,
+            max_age_seconds=self._max_age,
         )
-        base = {"Accept": "application/json", "User-Agent": "alipay-cancel/0.1"}
+        # Never compressed: the signature covers the bytes as sent, and a small gzip body can
+        # inflate past the function's memory (the transport refuses any Content-Encoding anyway).
+        base = {
+            "Accept": "application/json",
+            "Accept-Encoding": "identity",
+            "User-Agent": "alipay-cancel/0.1",
+        }
         if self._cipher is not None:
+            # As the official SDKs send it: both names of the AES header.
             base["Content-Type"] = "text/plain;charset=UTF-8"
             base["alipay-encrypt-type"] = "AES"
+            base["alipay-encryption-algm"] = "AES"
         else:
             base["Content-Type"] = "application/json;charset=UTF-8"
         if material.alipay_root_cert_sn:
@@ -119,6 +132,8 @@ class AlipayClient:
             connect_timeout=self._timeout[0],
             read_timeout=self._timeout[1],
             session=self._session,
+            response_max_age_seconds=self._max_age,
+            max_response_bytes=self._max_body,
         )
 
     def cancel(self, request: CancelRequest) -> CancelOutcome:
@@ -141,15 +156,19 @@ class AlipayClient:
         self, headers: dict[str, str], body: bytes, request: CancelRequest, request_id: str
     ) -> CancelOutcome:
         try:
-            response = self._session.post(
+            answer = bounded_post(
+                self._session,
                 self._url,
-                data=body,
+                body=body,
                 headers=headers,
-                timeout=self._timeout,
-                allow_redirects=False,  # a redirect is an error, and must not carry our signature
-                verify=True,
+                connect_timeout=self._timeout[0],
+                read_timeout=self._timeout[1],
+                max_body_bytes=self._max_body,
             )
-            raw = response.content  # reads the whole body inside the try: truncation surfaces here
+        except TransportRefusal as refusal:
+            return AlipayFailure(
+                kind=refusal.kind, message=refusal.reason, http_status=refusal.status, request_id=request_id
+            )
         except requests.Timeout:
             return _network_failure(FailureKind.TIMEOUT, "timed out waiting for Alipay", request_id)
         except requests.ConnectionError as exc:
@@ -172,9 +191,9 @@ class AlipayClient:
                 FailureKind.CONNECTION, f"could not talk to Alipay ({type(exc).__name__})", request_id
             )
         return self._parser.parse(
-            response.status_code,
-            response.headers,
-            raw,
+            answer.status,
+            answer.headers,
+            answer.body,
             request_id=request_id,
             sent_trade_no=request.trade_no or None,
             sent_out_trade_no=request.out_trade_no or None,

@@ -18,9 +18,12 @@ Trust policy (fail closed; what a payments engineer can defend after an incident
    these, and classification never makes an unverified failure terminal.
 5. **Signed errors** are trusted fully: seed envelope (``code``/``msg``/``sub_code``/``sub_msg``) or
    v3 (``code``/``message``/``links``), with ``verified=True``.
-6. **A signed success must answer our request:** when the request and the response both carry the
-   id Alipay keys on (``trade_no`` if we sent it, else ``out_trade_no``) they must be equal, so a
-   replayed signed success for another trade is refused (BAD_SIGNATURE).
+6. **A signed answer must be fresh**, and **a signed success must answer our request and carry sane
+   fields** (``success_checks``): ``alipay-timestamp`` within the freshness window, our id named and
+   no other id of ours contradicted, ``action`` close/refund/absent, bounded printable fields.
+   Otherwise NOT_OUR_ANSWER or MALFORMED, both retried; never a success.
+7. **Cert mode, ``alipay-sn`` names another certificate -> UNEXPECTED_SIGNER**: never verified with
+   a key we were not given; retried after a secret refresh, then a configuration error.
 
 Bodies that are HTML, empty, truncated or otherwise unreadable become MALFORMED when signed and
 2xx, else HTTP_ERROR. The parser never raises for any status, header set or body.
@@ -29,12 +32,15 @@ Bodies that are HTML, empty, truncated or otherwise unreadable become MALFORMED 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from alipay_cancel.alipay.body_encryption import BodyCipher, BodyDecryptionError
 from alipay_cancel.alipay.responses import AlipayFailure, CancelOutcome, CancelSuccess, FailureKind
-from alipay_cancel.alipay.v3_signing import ResponseVerifier, Verdict
+from alipay_cancel.alipay.success_checks import SUCCESS_FIELDS as SUCCESS_FIELDS
+from alipay_cancel.alipay.success_checks import binding_problem, field_problem, freshness_problem
+from alipay_cancel.alipay.v3_signing import TIMESTAMP_HEADER, ResponseVerifier, Verdict
 
 TRACE_ID_HEADER = "alipay-trace-id"
 
@@ -52,17 +58,13 @@ UNSIGNED_TRUSTED_V3_CODES = frozenset(
         "nonce-reused",
         "insufficient-permissions",
         "rate-limited",
+        "app-call-limited",
+        "method-call-limited",
+        "app-auth-invoke-limit",
+        "exceed-api-balance",
     }
 )
 
-SUCCESS_FIELDS = (
-    "action",
-    "gmt_refund_pay",
-    "out_trade_no",
-    "refund_settlement_id",
-    "retry_flag",
-    "trade_no",
-)
 _ENVELOPE_KEYS = ("alipay_trade_cancel_response", "error_response")  # v2-style wrappers
 _SUCCESS_CODE = "10000"
 _UNAVAILABLE_CODES = frozenset({"20000", "20001"})
@@ -108,11 +110,20 @@ def _code_text(value: Any) -> str | None:
 class ResponseParser:
     """Built once per client (holds the verifier and the AES cipher); ``parse`` is per response."""
 
-    __slots__ = ("_cipher", "_verifier")
+    __slots__ = ("_cipher", "_clock_ms", "_max_age", "_verifier")
 
-    def __init__(self, verifier: ResponseVerifier, cipher: BodyCipher | None = None) -> None:
+    def __init__(
+        self,
+        verifier: ResponseVerifier,
+        cipher: BodyCipher | None = None,
+        *,
+        max_age_seconds: float = 300.0,
+        clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+    ) -> None:
         self._verifier = verifier
         self._cipher = cipher
+        self._max_age = max_age_seconds
+        self._clock_ms = clock_ms
 
     def parse(
         self,
@@ -129,8 +140,15 @@ class ResponseParser:
         verification = self._verifier.check(lower, body)
         if verification.verdict is Verdict.INVALID:
             return ctx.failure(FailureKind.BAD_SIGNATURE, f"HTTP {status}: {verification.reason}")
+        if verification.verdict is Verdict.UNEXPECTED_SIGNER:
+            return ctx.failure(FailureKind.UNEXPECTED_SIGNER, f"HTTP {status}: {verification.reason}")
         if verification.verdict is Verdict.UNSIGNED:
             return _unsigned(ctx, body)
+        stale = freshness_problem(lower.get(TIMESTAMP_HEADER), self._clock_ms(), self._max_age)
+        if stale is not None:
+            # A replayed signed error could end a payment as surely as a replayed success could
+            # record one: neither is believed.
+            return ctx.failure(FailureKind.NOT_OUR_ANSWER, f"HTTP {status}: {stale}", verified=True)
         return self._signed(ctx, body, sent_trade_no, sent_out_trade_no)
 
     def _signed(
@@ -263,24 +281,12 @@ def _envelope_failure(ctx: _Context, payload: dict[str, Any], code: str | None) 
 def _success(
     ctx: _Context, payload: dict[str, Any], sent_trade_no: str | None, sent_out_trade_no: str | None
 ) -> CancelOutcome:
-    values: dict[str, str | None] = {}
-    for name in SUCCESS_FIELDS:
-        value = payload.get(name)
-        if value is not None and not isinstance(value, str):
-            return ctx.failure(
-                FailureKind.MALFORMED,
-                f"HTTP {ctx.status}: success field {name} is not a string",
-                verified=True,
-            )
-        values[name] = value or None
-    key_name = "trade_no" if sent_trade_no is not None else "out_trade_no"
-    sent = sent_trade_no if sent_trade_no is not None else sent_out_trade_no
-    answered = values[key_name]
-    if sent is not None and answered is not None and answered != sent:
-        return ctx.failure(
-            FailureKind.BAD_SIGNATURE,
-            f"signed success names a different {key_name} than the one cancelled (replayed response?)",
-        )
+    problem, values = field_problem(payload)
+    if problem is not None:
+        return ctx.failure(FailureKind.MALFORMED, f"HTTP {ctx.status}: {problem}", verified=True)
+    problem = binding_problem(values, sent_trade_no, sent_out_trade_no)
+    if problem is not None:
+        return ctx.failure(FailureKind.NOT_OUR_ANSWER, f"HTTP {ctx.status}: {problem}", verified=True)
     return CancelSuccess(
         action=values["action"],
         gmt_refund_pay=values["gmt_refund_pay"],

@@ -32,8 +32,11 @@ class FailureKind(StrEnum):
     HTTP_ERROR = "http_error"  # HTTP status >= 400 (or odd 1xx/3xx) with no readable or no trusted error body
     TIMEOUT = "timeout"  # connect or read timeout
     CONNECTION = "connection"  # refused, reset, DNS, TLS
-    BAD_SIGNATURE = "bad_signature"  # response unsigned, forged, wrong key, or alipay-sn mismatch
-    MALFORMED = "malformed"  # signed correctly (or not needed) but body unreadable: not JSON, truncated, ...
+    BAD_SIGNATURE = "bad_signature"  # response unsigned, forged or signed with another key
+    UNEXPECTED_SIGNER = "unexpected_signer"  # cert mode: alipay-sn names a cert other than alipay_cert
+    MALFORMED = "malformed"  # signed, but the body is unreadable or a stored field is invalid
+    NOT_OUR_ANSWER = "not_our_answer"  # signed success for another trade, naming no id, or stale
+    REFUSED_BODY = "refused_body"  # refused unread: over the size cap or compressed
 
 
 @dataclass(frozen=True)

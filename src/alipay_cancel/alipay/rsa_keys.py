@@ -162,19 +162,49 @@ def load_public_key(text: str, field_name: str) -> RSAPublicKey:
     return key
 
 
-def load_certificates(text: str, field_name: str) -> list[x509.Certificate]:
-    """All certificates of a PEM bundle (or one bare-base64 DER certificate), in file order."""
-    from cryptography import x509
-
-    certs = []
+def _certificate_blocks(text: str, field_name: str) -> list[bytes]:
+    ders = []
     for label, der in _to_der_blocks(text, field_name):
         if label is not None and label != "CERTIFICATE":
             raise SigningMaterialError(field_name, f"holds a PEM '{label}' block; expected certificates")
+        ders.append(der)
+    return ders
+
+
+def _parse_certificate(der: bytes, field_name: str) -> x509.Certificate:
+    from cryptography import x509
+
+    try:
+        return x509.load_der_x509_certificate(der)
+    except ValueError:
+        raise SigningMaterialError(field_name, "is not a readable X.509 certificate") from None
+
+
+def load_leaf_certificate(text: str, field_name: str) -> x509.Certificate:
+    """The first certificate of a PEM file (or one bare-base64 DER certificate).
+
+    A certificate file may carry its issuing chain after the leaf; only the leaf is used, so the
+    chain is not parsed (Alipay's chains hold certificates that strict parsers refuse)."""
+    return _parse_certificate(_certificate_blocks(text, field_name)[0], field_name)
+
+
+def load_rsa_signed_roots(text: str, field_name: str) -> list[x509.Certificate]:
+    """The RSA-signed certificates of a root bundle, in file order; the others are skipped unparsed.
+
+    Which certificate counts is read from its DER signature algorithm (``cert_sn``), so an SM2 or
+    ECDSA root that ``cryptography`` refuses is skipped exactly as the official SDKs skip it. An RSA
+    one that cannot be parsed, or a block that is not a certificate at all, is an error."""
+    from alipay_cancel.alipay.cert_sn import is_rsa_signature_oid, signature_algorithm_oid
+
+    roots = []
+    for der in _certificate_blocks(text, field_name):
         try:
-            certs.append(x509.load_der_x509_certificate(der))
+            oid = signature_algorithm_oid(der)
         except ValueError:
             raise SigningMaterialError(field_name, "is not a readable X.509 certificate") from None
-    return certs
+        if is_rsa_signature_oid(oid):
+            roots.append(_parse_certificate(der, field_name))
+    return roots
 
 
 def certificate_rsa_key(cert: x509.Certificate, field_name: str) -> RSAPublicKey:

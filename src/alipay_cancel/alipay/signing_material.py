@@ -14,9 +14,10 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPubl
 from alipay_cancel.alipay.cert_sn import cert_sn, root_cert_sn
 from alipay_cancel.alipay.rsa_keys import (
     certificate_rsa_key,
-    load_certificates,
+    load_leaf_certificate,
     load_private_key,
     load_public_key,
+    load_rsa_signed_roots,
     same_public_key,
 )
 from alipay_cancel.alipay.signing_material_error import SigningMaterialError as SigningMaterialError
@@ -112,13 +113,13 @@ def _load_cert_mode(
             raise SigningMaterialError(name, "is required in certificate mode (another certificate is set)")
 
     # A certificate file may carry its issuing chain after it: the first certificate is the leaf.
-    app_cert = load_certificates(texts["app_cert"] or "", "app_cert")[0]
+    app_cert = load_leaf_certificate(texts["app_cert"] or "", "app_cert")
     if not same_public_key(certificate_rsa_key(app_cert, "app_cert"), app_public):
         raise SigningMaterialError(
             "private_key", "does not match the public key certified by app_cert (mismatched pair)"
         )
 
-    alipay_cert = load_certificates(texts["alipay_cert"] or "", "alipay_cert")[0]
+    alipay_cert = load_leaf_certificate(texts["alipay_cert"] or "", "alipay_cert")
     alipay_key = certificate_rsa_key(alipay_cert, "alipay_cert")
     _check_not_app_key(alipay_key, app_public, "alipay_cert")
 
@@ -130,7 +131,7 @@ def _load_cert_mode(
                 "alipay_public_key", "differs from the key in alipay_cert; remove one of them"
             )
 
-    root_sn = root_cert_sn(load_certificates(texts["alipay_root_cert"] or "", "alipay_root_cert"))
+    root_sn = root_cert_sn(load_rsa_signed_roots(texts["alipay_root_cert"] or "", "alipay_root_cert"))
     if not root_sn:
         raise SigningMaterialError("alipay_root_cert", "holds no RSA-signed certificate")
     return alipay_key, cert_sn(app_cert), root_sn, cert_sn(alipay_cert)

@@ -3,7 +3,9 @@
 Request: ``Authorization: ALIPAY-SHA256withRSA <auth string>,sign=<base64>`` where the signature
 covers ``<auth string>\\n<METHOD>\\n<path[?query]>\\n<body as sent>\\n[<app_auth_token>\\n]``.
 Response: ``alipay-signature`` covers ``<alipay-timestamp>\\n<alipay-nonce>\\n<raw body>\\n``; in
-certificate mode ``alipay-sn`` names the Alipay certificate that signed and must be the expected one.
+certificate mode ``alipay-sn`` names the Alipay certificate that signed: when present it must be the
+configured ``alipay_cert``'s SN (anything else is ``UNEXPECTED_SIGNER``, never verified with a key we
+were not given); when absent the configured certificate's key verifies, as the official SDKs do.
 """
 
 from __future__ import annotations
@@ -100,7 +102,8 @@ class RequestSigner:
 class Verdict(Enum):
     UNSIGNED = "unsigned"  # none of the signature headers present
     VALID = "valid"
-    INVALID = "invalid"  # present but forged, partial, malformed, or signed by an unexpected cert
+    INVALID = "invalid"  # present but forged, partial or malformed
+    UNEXPECTED_SIGNER = "unexpected_signer"  # cert mode: alipay-sn names another certificate
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,13 +134,14 @@ class ResponseVerifier:
             )
         if not (signature.isascii() and timestamp.isascii() and nonce.isascii()):
             return Verification(Verdict.INVALID, "response signature headers are not ASCII")
-        if self._expected_sn is not None:
+        named = headers.get(SN_HEADER)
+        if self._expected_sn is not None and named is not None and named.strip() != self._expected_sn:
             # Cert mode: the signer must be the Alipay certificate we were configured with; after an
             # Alipay certificate rotation this fails until the secret carries the new alipay_cert.
-            if headers.get(SN_HEADER) != self._expected_sn:
-                return Verification(
-                    Verdict.INVALID, "response alipay-sn does not match the configured alipay_cert"
-                )
+            return Verification(
+                Verdict.UNEXPECTED_SIGNER,
+                "response alipay-sn names a certificate other than the configured alipay_cert",
+            )
         if not verify(self._public_key, response_sign_content(timestamp, nonce, body), signature.strip()):
             return Verification(
                 Verdict.INVALID, "response signature does not verify with Alipay's public key"

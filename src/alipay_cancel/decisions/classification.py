@@ -5,6 +5,11 @@ Rules, in order of precedence:
 * A verified success is SUCCEEDED unless ``retry_flag`` asks for a retry (any value but N/absent).
 * Network trouble, HTTP 5xx/408/425/429, gateway 20000, ``*.SYSTEM_ERROR``, unreadable bodies: RETRY.
 * A missing or bad response signature: RETRY with ``refresh_secret`` (keys rotate); never success.
+  An ``alipay-sn`` naming another certificate: the same, then CONFIG_ERROR when it persists after
+  the refresh (``after_secret_refresh``): Alipay's certificate changed (``trust_rules``).
+* A signed answer that is stale, names none of our ids or another trade's (NOT_OUR_ANSWER), a
+  stored field that is not sane (MALFORMED), a body refused unread (REFUSED_BODY): RETRY.
+* Gateway codes: the table in ``alipay_codes`` (the whole v3 common vocabulary, ``isv.`` twins).
 * Our own deployment is wrong (Alipay rejects our signature, app id, permissions, the endpoint path):
   CONFIG_ERROR, retried with the SLOW delay so that a person has time to fix it before the queue's
   redrive policy gives up; never a reason to dead-letter good messages in bulk.
@@ -27,19 +32,26 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from enum import StrEnum
 
 from alipay_cancel.alipay.responses import AlipayFailure, CancelOutcome, CancelSuccess, FailureKind
-from alipay_cancel.decisions.endings import Ending
-
-# The classifier answers with four of the pipeline's endings (decisions.endings): SUCCEEDED, RETRY,
-# TERMINAL, CONFIG_ERROR; a slow retry is RETRY with the SLOW delay.
-OutcomeClass = Ending
-
-
-class RetryDelay(StrEnum):
-    NORMAL = "normal"
-    SLOW = "slow"  # e.g. merchant balance: the merchant must act first
+from alipay_cancel.decisions.alipay_codes import BUSINESS_RULES as BUSINESS_RULES
+from alipay_cancel.decisions.alipay_codes import (
+    CLIENT_BROKEN,
+    NO_PERMISSION,
+    RATE_LIMITED,
+    REDRIVE,
+    RETRY_SAME,
+    TOKEN_RULE,
+    Rule,
+)
+from alipay_cancel.decisions.alipay_codes import GATEWAY_RULES as GATEWAY_RULES
+from alipay_cancel.decisions.alipay_codes import OutcomeClass as OutcomeClass
+from alipay_cancel.decisions.alipay_codes import RetryDelay as RetryDelay
+from alipay_cancel.decisions.trust_rules import (
+    BAD_RESPONSE_SIGNATURE,
+    UNEXPECTED_SIGNER,
+    UNEXPECTED_SIGNER_PERSISTS,
+)
 
 
 @dataclass(frozen=True)
@@ -57,154 +69,26 @@ _R = OutcomeClass.RETRY
 _T = OutcomeClass.TERMINAL
 _C = OutcomeClass.CONFIG_ERROR
 
-
-@dataclass(frozen=True)
-class _Rule:
-    outcome: OutcomeClass
-    what: str  # what happened, readable
-    remedy: str | None = None
-    slow: bool = False
-    refresh_secret: bool = False
-
-
-_RETRY_SAME = "Nothing to do: the cancel is retried automatically with the same parameters."
-_REDRIVE = "then redrive the dead letter (python -m ops.cli redrive --trade-key <trade_key>)"
-
-# alipay.trade.cancel business codes (v3 error table / seed sub_code), with Alipay's documented
-# solution turned into steps an on-call engineer can take.
-BUSINESS_RULES: dict[str, _Rule] = {
-    "ACQ.SYSTEM_ERROR": _Rule(_R, "Alipay had a system error", _RETRY_SAME),
-    "AQC.SYSTEM_ERROR": _Rule(_R, "Alipay had a system error", _RETRY_SAME),
-    "ACQ.SELLER_BALANCE_NOT_ENOUGH": _Rule(
-        _R,
-        "the merchant's Alipay balance is too low to refund this paid trade",
-        "The merchant must top up the Alipay account that received the payment; the cancel is retried "
-        "automatically with long delays. If it was dead-lettered meanwhile, top up first, " + _REDRIVE + ".",
-        slow=True,
-    ),
-    "ACQ.TRADE_CANCEL_TIME_OUT": _Rule(
-        _T,
-        "the trade is outside Alipay's cancel window and can no longer be cancelled",
-        "Cancel only works shortly after payment. Check the trade with alipay.trade.query: if the buyer "
-        "paid, give the money back with alipay.trade.refund (full amount, the same out_trade_no/trade_no); "
-        "if it is unpaid, close it with alipay.trade.close. Redriving this message cannot succeed.",
-    ),
-    "ACQ.TRADE_HAS_FINISHED": _Rule(
-        _T,
-        "the trade is already finished (TRADE_FINISHED), so Alipay allows neither cancel nor refund",
-        "Confirm the status with alipay.trade.query and mark the order accordingly in the payment "
-        "service; any money owed to the buyer must be returned outside Alipay (customer support). "
-        "Redriving this message cannot succeed.",
-    ),
-    "ACQ.CANCEL_NOT_ALLOWED": _Rule(
-        _T,
-        "Alipay does not allow this trade to be cancelled",
-        "Check the trade with alipay.trade.query: a paid trade that must be reversed is refunded with "
-        "alipay.trade.refund, an unpaid one closed with alipay.trade.close. Redriving this message "
-        "cannot succeed.",
-    ),
-    "ACQ.REASON_TRADE_BEEN_FREEZEN": _Rule(
-        _T,
-        "the trade is frozen by Alipay, so it cannot be cancelled now",
-        "Contact Alipay support (Alipay's documented remedy) with the trade number and the Alipay trace "
-        "id to learn why it is frozen; once Alipay has released it, " + _REDRIVE + ".",
-    ),
-    "ACQ.REASON_TRADE_REFUND_FEE_ERR": _Rule(
-        _T,
-        "the refund amount is invalid: the trade has already been (partly) refunded, and a refunded "
-        "trade cannot be cancelled",
-        "Check the existing refunds with alipay.trade.fastpay.refund.query or alipay.trade.query, then "
-        "refund any remaining amount with alipay.trade.refund. Redriving this message cannot succeed.",
-    ),
-    "ACQ.TRADE_HAS_SUCCESS": _Rule(
-        _T,
-        "Alipay reports the trade as already paid and will not cancel it",
-        "Confirm with alipay.trade.query. If the payment must be reversed, refund it with "
-        "alipay.trade.refund; otherwise mark the order as paid in the payment service.",
-    ),
-    "ACQ.INVALID_PARAMETER": _Rule(
-        _T,
-        "Alipay rejected the request parameters (out_trade_no / trade_no)",
-        "Compare the ids in the dead-letter body with the payment record (typos, wrong merchant, "
-        "missing or wrong app_auth_token for ISV calls) and fix the producer; send a corrected message "
-        "rather than redriving this one.",
-    ),
-}
-
-_TOKEN_RULE = _Rule(
-    _T,
-    "Alipay rejected the message's app_auth_token (invalid, expired, revoked, not for this app, or "
-    "not authorised for alipay.trade.cancel)",
-    "Have the merchant re-authorise the ISV app (or refresh the token with its refresh_token) and send "
-    "a new message with the new app_auth_token; redriving this body reuses the bad token.",
-)
-_BAD_OUR_SIGNATURE = _Rule(
-    _C,
-    "Alipay says our request signature is invalid",
-    "The private_key in the signing secret does not match the app public key (or app certificate) "
-    "registered for app_id in Alipay's console. Upload the matching public key or put the matching "
-    "private key in the secret; the secret is re-read automatically.",
-    refresh_secret=True,
-)
-_BAD_APP_ID = _Rule(
-    _C,
-    "Alipay does not know our app_id",
-    "Check app_id in the signing secret and ALIPAY_ENDPOINT (a sandbox app id only works against the "
-    "sandbox gateway, and the app must be online).",
-)
-_CLIENT_BROKEN = _Rule(
-    _C,
-    "Alipay says our request lacks a required authentication part",
-    "Our client or a proxy in between produced an incomplete request (e.g. a proxy stripping the "
-    "Authorization header): check recent deployments and egress proxies, and escalate to the owners of "
-    "this service.",
-)
-_NO_PERMISSION = _Rule(
-    _C,
-    "Alipay says our app may not call alipay.trade.cancel",
-    "Add the product/feature package that includes alipay.trade.cancel to the app in Alipay's console "
-    "and make sure the contract is active (for ISV calls, the merchant must have signed it too).",
-)
-_BAD_ENDPOINT = _Rule(
+_BAD_ENDPOINT = Rule(
     _C,
     "the Alipay endpoint does not serve /v3/alipay/trade/cancel",
     "ALIPAY_ENDPOINT points at the wrong host or path: it must be the bare gateway origin, e.g. "
     "https://openapi.alipay.com (not .../gateway.do).",
 )
-_CLOCK_SKEW = _Rule(
-    _R,
-    "Alipay rejected our request timestamp (clock skew)",
-    "Retried automatically with a fresh timestamp; if it persists, check the clock of the host.",
-)
-_NONCE_REUSED = _Rule(_R, "Alipay saw our request nonce before", "Retried automatically with a fresh nonce.")
-_RATE_LIMITED = _Rule(
-    _R, "Alipay rate-limited us", "Retried automatically later; lower MAX_CONCURRENCY if frequent."
-)
-
-# v3 error codes (HTTP >= 400 bodies) and seed gateway sub_codes (40001/40002/40006/20001).
-GATEWAY_RULES: dict[str, _Rule] = {
-    "invalid-signature": _BAD_OUR_SIGNATURE,
-    "isv.invalid-signature": _BAD_OUR_SIGNATURE,
-    "invalid-app-id": _BAD_APP_ID,
-    "isv.invalid-app-id": _BAD_APP_ID,
-    "invalid-timestamp": _CLOCK_SKEW,
-    "isv.invalid-timestamp": _CLOCK_SKEW,
-    "nonce-reused": _NONCE_REUSED,
-    "insufficient-permissions": _NO_PERMISSION,
-    "isv.insufficient-isv-permissions": _NO_PERMISSION,
-    "isv.insufficient-user-permissions": _NO_PERMISSION,
-    "invalid-app-auth-token": _TOKEN_RULE,
-    "rate-limited": _RATE_LIMITED,
-}
-
 _BUSINESS_SHAPE = re.compile(r"^[A-Z]{2,}\.[A-Z0-9_]+$")  # e.g. ACQ.SOMETHING_NEW
 _SAFE_CODE = re.compile(r"[^A-Za-z0-9._:-]")
 
 
-def classify(outcome: CancelOutcome) -> Decision:
-    """Decide what happens next. Pure, total (never raises), and never SUCCEEDED for a failure."""
+def classify(outcome: CancelOutcome, *, after_secret_refresh: bool = False) -> Decision:
+    """Decide what happens next. Pure, total (never raises), and never SUCCEEDED for a failure.
+
+    ``after_secret_refresh``: this outcome came from a call made with signing material that was just
+    re-read because of a signature problem; a problem that persists then is a configuration error
+    where that is the only explanation left (Alipay signing with a certificate we were not given)."""
     if isinstance(outcome, CancelSuccess):
         return _classify_success(outcome)
+    if outcome.kind is FailureKind.UNEXPECTED_SIGNER:
+        return _decide(outcome, UNEXPECTED_SIGNER_PERSISTS if after_secret_refresh else UNEXPECTED_SIGNER)
     decision = _classify_failure(outcome)
     if decision.outcome is OutcomeClass.TERMINAL and not outcome.verified:
         return replace(
@@ -231,7 +115,7 @@ def _classify_success(outcome: CancelSuccess) -> Decision:
         what = "Alipay accepted the cancel but asked for it to be repeated (retry_flag=Y)"
         if flag != "Y":
             what = "Alipay answered with an unexpected retry_flag; the cancel is repeated to be safe"
-        return Decision(OutcomeClass.RETRY, what, _RETRY_SAME, RetryDelay.NORMAL)
+        return Decision(OutcomeClass.RETRY, what, RETRY_SAME, RetryDelay.NORMAL)
     action = (outcome.action or "").strip().lower()
     if action == "close":
         reason = "Alipay closed the unpaid trade (action close, no refund)"
@@ -251,32 +135,31 @@ def _classify_failure(f: AlipayFailure) -> Decision:
         return _retry(f, "the call to Alipay timed out; whether the cancel happened is unknown")
     if kind is FailureKind.CONNECTION:
         return _retry(f, "could not connect to Alipay (refused, reset, DNS or TLS failure)")
+    # For these three the client's message says exactly what was wrong; it is built by our parser
+    # and transport from field names, sizes and code points, never from Alipay's text.
     if kind is FailureKind.MALFORMED:
-        return _retry(f, "Alipay's response body could not be read (not JSON, truncated or unexpected)")
+        return _retry(f, f"Alipay's response could not be used ({_detail(f)})")
+    if kind is FailureKind.NOT_OUR_ANSWER:
+        return _retry(f, f"Alipay's signed answer does not answer this request ({_detail(f)})")
+    if kind is FailureKind.REFUSED_BODY:
+        return _retry(f, f"Alipay's answer was refused unread ({_detail(f)})")
     if kind is FailureKind.BAD_SIGNATURE:
-        return _decide(
-            f,
-            _Rule(
-                _R,
-                "Alipay's response signature was missing or invalid, so the response is not trusted",
-                "The signing secret is re-read automatically (keys rotate). If it persists, check that "
-                "alipay_public_key (or alipay_cert / alipay_root_cert) in the secret is Alipay's current "
-                "key for this app and that no proxy rewrites responses.",
-                refresh_secret=True,
-            ),
-        )
+        return _decide(f, BAD_RESPONSE_SIGNATURE)
     if kind is FailureKind.SERVICE_UNAVAILABLE:
         return _seed_gateway(f)
     if kind is FailureKind.BUSINESS:
         return _seed_business(f)
-    # V3_ERROR or HTTP_ERROR: status first (5xx / 429 mean "later", whatever the body says)
-    if status is not None and (status >= 500 or status in (408, 425, 429)):
+    # V3_ERROR or HTTP_ERROR: status first (5xx / 429 mean "later", whatever the body says); a rate
+    # or quota limit (a 429, or a limit code under any status) waits longer.
+    if status == 429 or gateway_rule(f.code) is RATE_LIMITED:
+        return _decide(f, RATE_LIMITED)
+    if status is not None and (status >= 500 or status in (408, 425)):
         return _retry(f, f"Alipay answered HTTP {status}, a temporary failure")
     if kind is FailureKind.V3_ERROR and f.code:
         code = _normalise(f.code)
-        rule = BUSINESS_RULES.get(code) or GATEWAY_RULES.get(f.code.strip())
+        rule = BUSINESS_RULES.get(code) or gateway_rule(f.code)
         if rule is None and f.code.strip().startswith("missing-"):
-            rule = _CLIENT_BROKEN
+            rule = CLIENT_BROKEN  # a "missing-" code Alipay may add later: we always send every part
         if rule is None and status == 400 and _BUSINESS_SHAPE.match(code):
             rule = _unknown_business(code)
         if rule is not None:
@@ -292,19 +175,20 @@ def _seed_business(f: AlipayFailure) -> Decision:
     if code == "40004":
         if sub in BUSINESS_RULES:
             return _decide(f, BUSINESS_RULES[sub])
-        if sub in GATEWAY_RULES:
-            return _decide(f, GATEWAY_RULES[sub])
+        common = gateway_rule(sub)
+        if common is not None:
+            return _decide(f, common)
         if not sub:
             return _retry(f, "Alipay reported a business failure (40004) without saying which")
         if _looks_like_system_error(sub):
             return _retry(f, "Alipay reported an internal error")
         return _decide(f, _unknown_business(sub))
     if code in ("40001", "40002", "40006"):
-        rule = GATEWAY_RULES.get(sub)
+        rule = gateway_rule(sub)
         if rule is None:
-            rule = {"40001": _CLIENT_BROKEN, "40006": _NO_PERMISSION}.get(code)
+            rule = {"40001": CLIENT_BROKEN, "40006": NO_PERMISSION}.get(code)
         if rule is None:  # 40002 invalid arguments: our request (not the message) is malformed
-            rule = _Rule(
+            rule = Rule(
                 _C,
                 "Alipay rejected an argument of our request (not the trade ids)",
                 "Our client built a request Alipay does not accept (format, charset, encryption, "
@@ -319,11 +203,14 @@ def _seed_gateway(f: AlipayFailure) -> Decision:
     code = (f.code or "").strip()
     sub = (f.sub_code or "").strip()
     if code == "20001":
+        rule = gateway_rule(sub)
+        if rule is not None:
+            return _decide(f, rule)
         if "app-auth-token" in sub:
-            return _decide(f, _TOKEN_RULE)
+            return _decide(f, TOKEN_RULE)
         return _decide(
             f,
-            _Rule(
+            Rule(
                 _C,
                 "Alipay says the authorisation behind our call is insufficient (20001)",
                 "Check the app's authorisation in Alipay's console (for ISV calls: that the merchant "
@@ -333,12 +220,23 @@ def _seed_gateway(f: AlipayFailure) -> Decision:
     return _retry(f, "Alipay's service was unavailable")
 
 
+def gateway_rule(code: str | None) -> Rule | None:
+    """The rule for a v3 common code, as sent (``app-call-limited``) or as the seed envelope and the
+    sandbox spell it (``isv.app-call-limited``, ``aop.app-call-limited``)."""
+    if not code:
+        return None
+    code = code.strip()
+    if code.startswith("aop."):
+        code = code[4:]
+    return GATEWAY_RULES.get(code)
+
+
 def _by_status(f: AlipayFailure) -> Decision:
     status = f.http_status
     if status in (401, 403):
         return _decide(
             f,
-            _Rule(
+            Rule(
                 _C,
                 f"Alipay refused our credentials (HTTP {status})",
                 "Check app_id, the keys in the signing secret, the app's permissions in Alipay's "
@@ -351,7 +249,7 @@ def _by_status(f: AlipayFailure) -> Decision:
     if status is not None and 300 <= status < 400:
         return _decide(
             f,
-            _Rule(
+            Rule(
                 _C,
                 f"the Alipay endpoint redirected us (HTTP {status})",
                 "ALIPAY_ENDPOINT must be the final https:// gateway origin, e.g. https://openapi.alipay.com.",
@@ -362,12 +260,12 @@ def _by_status(f: AlipayFailure) -> Decision:
     return _retry(f, f"Alipay answered HTTP {status} with an error this service does not know")
 
 
-def _unknown_business(code: str) -> _Rule:
-    return _Rule(
+def _unknown_business(code: str) -> Rule:
+    return Rule(
         _T,
         "Alipay rejected the cancel with a business code this service does not know",
         f"Look up {code} in Alipay's alipay.trade.cancel error codes, resolve it for this trade, "
-        + _REDRIVE
+        + REDRIVE
         + ".",
     )
 
@@ -381,6 +279,11 @@ def _normalise(code: str) -> str:
     """Business codes are sometimes prefixed ``aop.`` (``aop.ACQ.SYSTEM_ERROR``)."""
     code = code.strip()
     return code[4:] if code.startswith("aop.ACQ.") else code
+
+
+def _detail(f: AlipayFailure) -> str:
+    text = "".join(ch for ch in f.message if ch.isascii() and ch.isprintable())[:300]
+    return text.removeprefix(f"HTTP {f.http_status}: ") if f.http_status is not None else text
 
 
 def _safe(code: str | None) -> str | None:
@@ -403,10 +306,10 @@ def _label(f: AlipayFailure) -> str:
 
 
 def _retry(f: AlipayFailure, what: str) -> Decision:
-    return _decide(f, _Rule(_R, what))
+    return _decide(f, Rule(_R, what))
 
 
-def _decide(f: AlipayFailure, rule: _Rule) -> Decision:
+def _decide(f: AlipayFailure, rule: Rule) -> Decision:
     delay: RetryDelay | None = None
     if rule.outcome is OutcomeClass.RETRY:
         delay = RetryDelay.SLOW if rule.slow else RetryDelay.NORMAL

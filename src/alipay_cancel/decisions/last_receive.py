@@ -29,8 +29,9 @@ from alipay_cancel.stores.results import ResultRecord, Status
 MAX_REQUEUE_DELAY_SECONDS = 900
 
 
-def on_last_receive(delivery: Delivery, request: CancelRequest, plan: Plan) -> Plan:
-    """The one rule for a plan that would leave the message on the queue on its last allowed receive."""
+def on_last_receive(delivery: Delivery, request: CancelRequest, plan: Plan, *, horizon: bool = False) -> Plan:
+    """The one rule for a plan that would leave the message on the queue on its last allowed receive
+    (or, for a retryable Alipay failure, once the message has been retried for the horizon)."""
     reason = str(plan.detail.get("reason") or plan.log)
     remedy = str(plan.detail.get("remedy") or REMEDIES[Remedy.GAVE_UP])
     if plan.ending is Ending.CONFIG_ERROR:
@@ -44,7 +45,13 @@ def on_last_receive(delivery: Delivery, request: CancelRequest, plan: Plan) -> P
                 log="configuration error on the last allowed receive: message re-enqueued unchanged, kept",
             )
         remedy = f"{REMEDIES[Remedy.MISCONFIGURED_TOO_LONG]} {remedy}"
-    exhausted = sentence(f"Gave up after {delivery.receive_count} deliveries. Last error: {reason}", remedy)
+    gave_up = f"Gave up after {delivery.receive_count} deliveries"
+    if horizon:  # RETRY_HORIZON_SECONDS reached before the queue's receive limit
+        gave_up += (
+            f" over {_span(delivery.sent_age_seconds)} "
+            f"(the retry horizon is {_span(delivery.horizon_seconds)})"
+        )
+    exhausted = sentence(f"{gave_up}. Last error: {reason}", remedy)
     record = None
     if plan.ending is not Ending.DUPLICATE_IN_FLIGHT:  # the delivery in flight owns the trade's record
         record = plan.record or ResultRecord(
@@ -70,7 +77,11 @@ def on_last_receive(delivery: Delivery, request: CancelRequest, plan: Plan) -> P
         record=record,
         dead_letter=dead_letter_for(delivery, request, Ending.EXHAUSTED, exhausted, plan.record),
         metrics=(*ENDINGS[Ending.EXHAUSTED].metrics, *extra),
-        log=f"{plan.log} — but this was the last allowed receive: dead-lettered with the reason",
+        log=(
+            f"{plan.log}; but the retry horizon is reached: dead-lettered with the reason"
+            if horizon
+            else f"{plan.log}; but this was the last allowed receive: dead-lettered with the reason"
+        ),
         log_level="warning",
     )
 
@@ -96,3 +107,11 @@ def unrecorded(plan: Plan, error: str) -> Plan:
         log_level="warning",
         detail={**plan.detail, "error": error},
     )
+
+
+def _span(seconds: int) -> str:
+    if seconds >= 7200:
+        return f"{seconds / 3600:.3g} h"
+    if seconds >= 120:
+        return f"{seconds // 60} min"
+    return f"{seconds} s"

@@ -28,6 +28,14 @@ class Delivery:
     max_receive_count: int  # the queue's redrive maxReceiveCount
     age_seconds: int = 0  # since the message was first sent (across re-enqueues)
     max_age_seconds: int = 1_209_600  # how long the queue keeps a message (its retention)
+    # Since this copy was sent (SentTimestamp): retryable Alipay failures are retried this long. A copy
+    # re-enqueued while our configuration was broken starts its horizon again when it is fixed.
+    sent_age_seconds: int = 0
+    horizon_seconds: int = 86_400  # RETRY_HORIZON_SECONDS
+
+    @property
+    def past_horizon(self) -> bool:
+        return self.sent_age_seconds >= self.horizon_seconds
 
     @property
     def last(self) -> bool:
@@ -52,9 +60,11 @@ class Unreadable:
 
 @dataclass(frozen=True)
 class SetupBroken:
-    """Our signing setup (secret, keys) is unusable: Alipay was not called."""
+    """Our signing setup (secret, keys) is unusable: Alipay was not called. ``remedy``: what to fix
+    when it is not the default app's secret (a further app's, named by the prefix convention)."""
 
     reason: str
+    remedy: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,23 +1,38 @@
-"""Pure retry policy: how long a retried message stays invisible, and when attempts are exhausted.
+"""Pure retry policy: how long a retried message stays invisible, and when to stop retrying.
 
 Backoff is exponential on SQS's ``ApproximateReceiveCount`` with *equal jitter*: the upper bound is
 ``min(cap, base * 2 ** (receive_count - 1))`` and the delay is drawn uniformly from
 ``[upper / 2, upper]``. Equal rather than full jitter because a full-jitter draw near 0 makes the
-message visible again at once and burns one of the queue's few receives (``maxReceiveCount``) for
-nothing; half the bound is still enough spread to keep a burst of retries from arriving together.
+message visible again at once and burns one of the queue's receives for nothing; half the bound is
+still enough spread to keep a burst of retries from arriving together.
 
 The SLOW class (the merchant must act, e.g. top up the balance) starts from ``slow_base_seconds``
 (never below the normal base). Everything is capped at ``max_seconds`` and at SQS's 43200-second
 visibility limit, and never below 0.
+
+The *horizon* is what a person reasons about: a retryable Alipay failure is retried until the
+message is ``horizon_seconds`` old (counted from when it was sent to the queue), then dead-lettered
+as exhausted. The last delay is shortened so that the final try happens at the horizon, not up to
+one cap later. The queue's ``maxReceiveCount`` is only the backstop: it must leave room for every
+receive the schedule can use within the horizon (``receives_within_horizon``), which config.py
+checks at load.
 """
 
 from __future__ import annotations
 
+import math
 import random
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
 
 from alipay_cancel.decisions.classification import RetryDelay
 
 SQS_MAX_VISIBILITY_SECONDS = 43200  # 12 hours: ChangeMessageVisibility rejects anything larger
+SQS_MAX_RETENTION_SECONDS = 1_209_600  # 14 days: the cancel queue keeps messages this long
+# Half the retention: a message moved by the queue's own redrive keeps its original enqueue time, so
+# after its last retry it still has at least a week in the dead-letter queue for a person to act.
+MAX_HORIZON_SECONDS = SQS_MAX_RETENTION_SECONDS // 2
 _MAX_DOUBLINGS = 40  # 2**40 * 1 s is far past any cap; stops absurd receive counts from costing time
 
 _default_rng = random.Random()
@@ -38,6 +53,25 @@ def upper_bound(
     cap = max(0, min(max_seconds, SQS_MAX_VISIBILITY_SECONDS))
     doublings = min(max(receive_count, 1) - 1, _MAX_DOUBLINGS)
     return min(cap, base << doublings)
+
+
+def lower_bound(
+    receive_count: int,
+    delay: RetryDelay,
+    *,
+    base_seconds: int,
+    max_seconds: int,
+    slow_base_seconds: int,
+) -> int:
+    """The smallest delay ``visibility_timeout`` can return for these inputs (the jitter's floor)."""
+    upper = upper_bound(
+        receive_count,
+        delay,
+        base_seconds=base_seconds,
+        max_seconds=max_seconds,
+        slow_base_seconds=slow_base_seconds,
+    )
+    return upper // 2
 
 
 def visibility_timeout(
@@ -63,13 +97,160 @@ def visibility_timeout(
     )
     half = upper / 2
     drawn = half + (rng or _default_rng).uniform(0, half)
-    return max(0, min(upper, round(drawn)))
+    return max(upper // 2, min(upper, round(drawn)))
 
 
 def is_last_attempt(receive_count: int, max_receive_count: int) -> bool:
     """True when this receive is the last one the queue's redrive policy allows.
 
-    After a failure on this receive SQS moves the message to the dead-letter queue, so the handler
-    records the final ``FAILED`` state now. ``max_receive_count`` below 1 counts as 1.
+    After a failure on this receive SQS moves the message to the dead-letter queue (without a
+    reason), so the handler ends it itself now. ``max_receive_count`` below 1 counts as 1.
     """
     return receive_count >= max(1, max_receive_count)
+
+
+# --------------------------------------------------------------------------------------- horizon
+
+
+@dataclass(frozen=True)
+class RetrySchedule:
+    """The retry settings as one value (``Config.retry_schedule`` builds it from RETRY_* variables)."""
+
+    horizon_seconds: int  # RETRY_HORIZON_SECONDS: retry until the message is this old
+    base_seconds: int  # RETRY_BASE_SECONDS
+    max_seconds: int  # RETRY_MAX_SECONDS
+    slow_base_seconds: int  # RETRY_SLOW_BASE_SECONDS
+    max_receive_count: int  # MAX_RECEIVE_COUNT: the queue's redrive backstop
+
+    def backoff_bounds(self) -> dict[str, int]:
+        """The keyword arguments of ``visibility_timeout`` / ``upper_bound`` / ``lower_bound``."""
+        return {
+            "base_seconds": self.base_seconds,
+            "max_seconds": self.max_seconds,
+            "slow_base_seconds": self.slow_base_seconds,
+        }
+
+
+class GiveUp(StrEnum):
+    """Why a retryable failure is not retried any more."""
+
+    HORIZON = "horizon"  # the message is RETRY_HORIZON_SECONDS old
+    RECEIVES = "receives"  # the queue's maxReceiveCount is used up (the redrive would move it next)
+
+
+@dataclass(frozen=True)
+class RetryStep:
+    """What to do after a retryable failure: retry after ``visibility_seconds``, or give up."""
+
+    visibility_seconds: int  # 0 when giving up
+    give_up: GiveUp | None = None
+
+    @property
+    def retry(self) -> bool:
+        return self.give_up is None
+
+
+def message_age_seconds(sent_timestamp_ms: str | int | None, now_seconds: float) -> float:
+    """Seconds since SQS accepted the message (its ``SentTimestamp`` attribute, epoch milliseconds).
+
+    A missing or unreadable timestamp counts as age 0 (retry by the schedule, the receive count
+    still bounds it); a timestamp in the future (clock skew) also counts as 0."""
+    try:
+        sent = int(str(sent_timestamp_ms).strip())
+    except (TypeError, ValueError):
+        return 0.0
+    return max(0.0, now_seconds - sent / 1000)
+
+
+def next_step(
+    schedule: RetrySchedule,
+    *,
+    receive_count: int,
+    age_seconds: float,
+    delay: RetryDelay,
+    rng: random.Random | None = None,
+) -> RetryStep:
+    """After a retryable failure on this receive: retry (with the visibility timeout) or give up.
+
+    Gives up when this is the queue's last allowed receive, or when the message has reached the
+    horizon. Otherwise the backoff delay, shortened so the next try is no later than the horizon."""
+    if is_last_attempt(receive_count, schedule.max_receive_count):
+        return RetryStep(0, GiveUp.RECEIVES)
+    if age_seconds >= schedule.horizon_seconds:
+        return RetryStep(0, GiveUp.HORIZON)
+    seconds = visibility_timeout(receive_count, delay, rng=rng, **schedule.backoff_bounds())
+    left = math.ceil(schedule.horizon_seconds - age_seconds)
+    return RetryStep(max(0, min(seconds, left)))
+
+
+UNBOUNDED = 10**9  # receives_within_horizon's answer when delays never grow past 0
+
+
+class _Bound(Protocol):
+    def __call__(
+        self,
+        receive_count: int,
+        delay: RetryDelay,
+        *,
+        base_seconds: int,
+        max_seconds: int,
+        slow_base_seconds: int,
+    ) -> int: ...
+
+
+def receives_within_horizon(schedule: RetrySchedule, delay: RetryDelay = RetryDelay.NORMAL) -> int:
+    """The most receives a message can take before giving up at the horizon: every delay at its
+    jitter floor, no time spent processing. ``maxReceiveCount`` must be at least this."""
+    return _receives(schedule, delay, lower_bound)
+
+
+def fewest_receives_within_horizon(schedule: RetrySchedule, delay: RetryDelay = RetryDelay.NORMAL) -> int:
+    """The fewest receives the horizon can take: every delay at its jitter ceiling."""
+    return _receives(schedule, delay, upper_bound)
+
+
+def _receives(schedule: RetrySchedule, delay: RetryDelay, bound: _Bound) -> int:
+    bounds = schedule.backoff_bounds()
+    horizon = schedule.horizon_seconds
+    age, receives = 0, 1
+    while age < horizon:
+        step = bound(receives, delay, **bounds)
+        if upper_bound(receives, delay, **bounds) == upper_bound(receives + 1, delay, **bounds):
+            # At the cap every further delay is the same: count the rest in one go.
+            if step <= 0:
+                return UNBOUNDED  # delays never grow past 0: retried at once, forever
+            return receives + math.ceil((horizon - age) / step)
+        age = min(horizon, age + step)
+        receives += 1
+    return receives
+
+
+def schedule_problems(schedule: RetrySchedule) -> list[str]:
+    """What makes these settings inconsistent, in words naming the environment variables (empty: fine).
+
+    ``RETRY_BASE_SECONDS`` 0 turns the backoff off (the template never allows it; tests use it to run
+    retries without waiting): the receive limit alone then ends the retries."""
+    problems = []
+    if schedule.max_seconds < schedule.base_seconds:
+        problems.append(
+            f"RETRY_MAX_SECONDS ({schedule.max_seconds}) must be at least RETRY_BASE_SECONDS "
+            f"({schedule.base_seconds})"
+        )
+        return problems
+    if schedule.base_seconds == 0:
+        return problems  # no backoff at all (tests): retried at once until the receive limit
+    needed = receives_within_horizon(schedule)
+    if needed >= UNBOUNDED:
+        problems.append(
+            f"RETRY_MAX_SECONDS ({schedule.max_seconds}) must be at least 2: shorter delays retry "
+            "at once, forever"
+        )
+    elif schedule.max_receive_count < needed:
+        problems.append(
+            f"MAX_RECEIVE_COUNT ({schedule.max_receive_count}) is too small for "
+            f"RETRY_HORIZON_SECONDS ({schedule.horizon_seconds}): with RETRY_BASE_SECONDS "
+            f"{schedule.base_seconds} and RETRY_MAX_SECONDS {schedule.max_seconds} retries within the "
+            f"horizon can take up to {needed} receives; set MaxReceiveCount to at least {needed}, "
+            "or shorten RetryHorizonSeconds, or raise RetryMaxSeconds"
+        )
+    return problems

@@ -46,8 +46,12 @@ def route(delivery: Delivery, request: CancelRequest | None, happened: Happened)
         return _bad_message(delivery, happened)
     assert request is not None, "only an unreadable message has no request"
     plan = _route(delivery, request, happened)
-    if delivery.last and not plan.acknowledge:
-        plan = on_last_receive(delivery, request, plan)
+    if plan.acknowledge:
+        return plan
+    if delivery.last:
+        return on_last_receive(delivery, request, plan)
+    if plan.ending in (Ending.RETRY, Ending.SLOW_RETRY) and delivery.past_horizon:
+        return on_last_receive(delivery, request, plan, horizon=True)
     return plan
 
 
@@ -57,7 +61,10 @@ def route(delivery: Delivery, request: CancelRequest | None, happened: Happened)
 def _route(delivery: Delivery, request: CancelRequest, happened: Happened) -> Plan:
     if isinstance(happened, SetupBroken):
         decision = Decision(
-            OutcomeClass.CONFIG_ERROR, happened.reason, REMEDIES[Remedy.SIGNING_SETUP], RetryDelay.SLOW
+            OutcomeClass.CONFIG_ERROR,
+            happened.reason,
+            happened.remedy or REMEDIES[Remedy.SIGNING_SETUP],
+            RetryDelay.SLOW,
         )
         return _answer(delivery, request, None, decision, calls=0)
     if isinstance(happened, TooLittleTime):

@@ -20,7 +20,7 @@ from alipay_cancel import observability as obs
 from alipay_cancel.config import Config
 from alipay_cancel.decisions import routing
 from alipay_cancel.decisions.classification import RetryDelay
-from alipay_cancel.decisions.endings import INFRASTRUCTURE_ERROR_METRIC
+from alipay_cancel.decisions.endings import INFRASTRUCTURE_ERROR_METRIC, Ending
 from alipay_cancel.decisions.last_receive import MAX_REQUEUE_DELAY_SECONDS, unrecorded
 from alipay_cancel.decisions.plans import Delivery, Plan, Wait
 from alipay_cancel.decisions.retry_policy import visibility_timeout
@@ -86,7 +86,7 @@ class PlanApplier:
             self._send(plan.dead_letter)
         if plan.requeue:
             self._requeue(received)
-        delay = self._delay(received, plan.wait) if plan.wait is not None else None
+        delay = self._delay(received, plan) if plan.wait is not None else None
         return self._finish(plan, delay)
 
     def _finish(self, plan: Plan, delay: int | None = None) -> str:
@@ -147,8 +147,9 @@ class PlanApplier:
             logger.warning("re-enqueue failed; message left on the queue", extra={"error": str(error)})
             raise
 
-    def _delay(self, received: Received, wait: Wait) -> int | None:
+    def _delay(self, received: Received, plan: Plan) -> int | None:
         """Sets the message's visibility timeout; returns the seconds set (None: the queue's own)."""
+        wait = plan.wait
         if wait is Wait.QUEUE_DEFAULT:
             return None
         if wait is Wait.SOON:
@@ -158,6 +159,10 @@ class PlanApplier:
         else:
             delay = RetryDelay.SLOW if wait is Wait.SLOW_BACKOFF else RetryDelay.NORMAL
             seconds = self._backoff(received.delivery.receive_count, delay)
+            if plan.ending in (Ending.RETRY, Ending.SLOW_RETRY):
+                # The next try lands no later than the horizon (routing gives up at it).
+                left = received.delivery.horizon_seconds - received.delivery.sent_age_seconds
+                seconds = max(1, min(seconds, left))
         try:
             self._visibility.delay(received.receipt_handle, seconds)
         except Exception as error:  # noqa: BLE001 - the queue's own visibility timeout still applies

@@ -1,25 +1,23 @@
-"""One Alipay attempt for one trade: cancel; after a signature problem, re-read the secret once and cancel
-again (keys rotate). Also keeps the container's one Alipay client, rebuilt only when the keys change.
+"""One Alipay attempt for one trade: cancel with the trade's app's client; after a signature problem,
+re-read that app's secret once and cancel again (keys rotate). Clients and secrets live in the
+``SigningRegistry``: one per app, so records of different apps never share a client or a key.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 
 from alipay_cancel import observability as obs
 from alipay_cancel.alipay.client import AlipayClient
 from alipay_cancel.alipay.responses import CancelOutcome
-from alipay_cancel.alipay.signing_material import SigningMaterial
 from alipay_cancel.decisions.classification import classify
-from alipay_cancel.decisions.plans import Attempt
+from alipay_cancel.decisions.plans import Attempt, SetupBroken
 from alipay_cancel.pipeline.messages import CancelRequest
-from alipay_cancel.signing.secret import SecretUnavailable, SigningSecret
+from alipay_cancel.signing.registry import SigningRegistry
+from alipay_cancel.signing.secret import SecretUnavailable
 
 logger = obs.logger
-
-ClientFactory = Callable[[SigningMaterial], AlipayClient]
 
 
 class SetupUnusable(Exception):
@@ -27,44 +25,74 @@ class SetupUnusable(Exception):
 
 
 class Canceller:
-    def __init__(self, secret: SigningSecret, client_factory: ClientFactory, call_budget_ms: int) -> None:
-        self._secret = secret
-        self._client_factory = client_factory
+    def __init__(self, signing: SigningRegistry, call_budget_ms: int) -> None:
+        self._signing = signing
         self._call_budget_ms = call_budget_ms
-        self._client: AlipayClient | None = None
-        self._lock = threading.Lock()
+        self._default_problem: str | None = None  # the default app's, checked once per invocation
+
+    @property
+    def default_app_id(self) -> str:
+        return self._signing.default_app_id
 
     def begin_invocation(self) -> str | None:
-        """Make sure the signing setup is usable; returns the problem, or None."""
-        self._secret.begin_invocation()
+        """Make sure the default app's signing setup is usable; returns the problem, or None. Further
+        apps are checked per record (``setup_problem``)."""
+        self._signing.begin_invocation()
         try:
-            self._client_for(self._secret.current())
+            self._signing.client(None)
         except (SecretUnavailable, ValueError) as problem:
             logger.error("configuration error: signing setup unusable", extra={"problem": str(problem)})
-            return str(problem)
+            self._default_problem = str(problem)
+        else:
+            self._default_problem = None
+        return self._default_problem
+
+    def setup_problem(self, app_id: str | None) -> SetupBroken | None:
+        """Why the request's app cannot sign now (naming the secret, never key material), or None."""
+        if app_id is None:
+            if self._default_problem is None:
+                return None
+            return SetupBroken(self._default_problem)
+        try:
+            self._signing.client(app_id)
+        except (SecretUnavailable, ValueError) as problem:
+            logger.error(
+                "configuration error: signing setup unusable",
+                extra={"problem": str(problem), "app_id": app_id},
+            )
+            return SetupBroken(str(problem), self._signing.remedy_for(app_id))
         return None
 
     def attempt(self, request: CancelRequest, remaining_ms: Callable[[], int | None]) -> Attempt:
-        client = self._current_client()
+        client = self._client(request)
         outcome = self._timed_cancel(client, request)
         decision = classify(outcome)
         if not decision.refresh_secret:
             return Attempt(outcome, decision)
         try:
-            fresh = self._secret.refresh(client.material)
+            fresh = self._signing.refresh(request.app_id, client)
         except SecretUnavailable as problem:
             logger.error("signing secret refresh failed", extra={"problem": str(problem)})
             return Attempt(outcome, decision)
         if fresh is None:
             logger.info("signing secret already refreshed in this invocation; not retrying now")
-            return Attempt(outcome, decision)
+            # these keys are the freshly read ones: a problem that persists is judged as such
+            return Attempt(outcome, classify(outcome, after_secret_refresh=True))
         left = remaining_ms()
         if left is not None and left < self._call_budget_ms:
             logger.info("signing secret refreshed; too little time left to retry the cancel now")
             return Attempt(outcome, decision)
         logger.info("signing secret refreshed after a signature problem; retrying the cancel once")
-        outcome = self._timed_cancel(self._client_for(fresh), request)
-        return Attempt(outcome, classify(outcome), calls=2)
+        outcome = self._timed_cancel(fresh, request)
+        return Attempt(outcome, classify(outcome, after_secret_refresh=True), calls=2)
+
+    def _client(self, request: CancelRequest) -> AlipayClient:
+        if request.app_id is None and self._default_problem is not None:
+            raise SetupUnusable("signing material unavailable")  # the service routes that first
+        try:
+            return self._signing.client(request.app_id)
+        except SecretUnavailable as problem:  # became unusable since the service checked it
+            raise SetupUnusable(str(problem)) from None
 
     @staticmethod
     def _timed_cancel(client: AlipayClient, request: CancelRequest) -> CancelOutcome:
@@ -72,21 +100,3 @@ class Canceller:
         outcome = client.cancel(request)
         obs.add_latency((time.perf_counter() - started) * 1000.0)
         return outcome
-
-    def _current_client(self) -> AlipayClient:
-        with self._lock:
-            client = self._client
-        if client is None:  # begin_invocation found the setup unusable; the service routes that first
-            raise SetupUnusable("signing material unavailable")
-        return client
-
-    def _client_for(self, material: SigningMaterial) -> AlipayClient:
-        """One client (one HTTP session) per container; a new instance only when the keys change."""
-        with self._lock:
-            if self._client is not None and self._client.material is material:
-                return self._client
-            if self._client is None:
-                self._client = self._client_factory(material)
-            else:
-                self._client = self._client.with_material(material)
-            return self._client

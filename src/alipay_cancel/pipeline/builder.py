@@ -22,7 +22,7 @@ from alipay_cancel.pipeline.apply import PlanApplier
 from alipay_cancel.pipeline.attempt import Canceller
 from alipay_cancel.pipeline.concurrent_batch import ConcurrentSqsBatchProcessor
 from alipay_cancel.pipeline.service import CancelService
-from alipay_cancel.signing.secret import SigningSecret
+from alipay_cancel.signing.registry import SigningRegistry
 from alipay_cancel.stores.dead_letters import DeadLetterSender
 from alipay_cancel.stores.idempotency import OnceOnly
 from alipay_cancel.stores.lazy_client import LazyClient
@@ -83,13 +83,20 @@ def build_runtime(config: Config) -> Runtime:
             material,
             connect_timeout=config.connect_timeout,
             read_timeout=config.read_timeout,
+            response_max_age_seconds=config.response_max_age_seconds,
         )
 
     service = CancelService(
         config,
         canceller=Canceller(
-            SigningSecret(secrets, config.secret_id, config.secret_max_age_seconds),
-            client_factory,
+            SigningRegistry(
+                secrets,
+                default_app_id=config.default_app_id,
+                default_secret_id=config.secret_id,
+                app_secret_prefix=config.app_secret_prefix,
+                max_age_seconds=config.secret_max_age_seconds,
+                client_factory=client_factory,
+            ),
             CancelService.call_budget_ms(config),
         ),
         once_only=OnceOnly(dynamodb, config.idempotency_table, config.idempotency_expiry_seconds),

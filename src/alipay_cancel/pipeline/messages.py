@@ -1,10 +1,12 @@
 """Parse one SQS message body into a cancel request (README "Contracts: Input").
 
-Accepted: a JSON object with ``out_trade_no`` and/or ``trade_no`` and an optional
-``app_auth_token``; unknown fields are ignored (producers evolve). The object may arrive wrapped in
-one SNS notification envelope (``{"Type": "Notification", "Message": "<the JSON object>"}``, SNS to
-SQS with raw delivery off); exactly one level is unwrapped. The SNS signature is not checked: who may
-send to the queue is decided by the queue policy.
+Accepted: a JSON object with ``out_trade_no`` and/or ``trade_no``, an optional ``app_id`` (which of
+our Alipay apps; absent or the default app's id: the default app) and an optional ``app_auth_token``
+with the ``merchant_id`` it belongs to (both or neither); unknown fields are ignored (producers
+evolve). The object may arrive wrapped in one SNS notification envelope
+(``{"Type": "Notification", "Message": "<the JSON object>"}``, SNS to SQS with raw delivery off);
+exactly one level is unwrapped. The SNS signature is not checked: who may send to the queue is
+decided by the queue policy.
 
 Everything else raises ``BadMessage``, and nothing else is ever raised. Reasons say which field is
 wrong, what is wrong and what was expected; they never quote the ``app_auth_token`` and never quote
@@ -18,6 +20,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
+from alipay_cancel.pipeline.trade_identity import TradeIdentity, app_id_problem, merchant_id_problem
+
 # A real cancel message is well under 1 KiB; 256 KiB (the classic SQS limit) leaves room for an SNS
 # envelope and extra producer fields while bounding the work a hostile body can cause.
 MAX_BODY_CHARS = 256 * 1024
@@ -26,9 +30,11 @@ MAX_TOKEN_CHARS = 256  # real app_auth_tokens are ~40 ASCII characters; a bound 
 
 _ID_FIELDS = ("out_trade_no", "trade_no")
 _SNS_FIELDS = ("Type", "Message")
-# Unicode categories never valid in an id: controls, format (zero-width, bidi overrides, BOM),
-# surrogates, private use, unassigned, and every kind of separator (spaces, line/paragraph seps).
-_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"})
+# Ids are printable ASCII without space ("!" to "~"): Alipay's out_trade_no is letters, digits and
+# underscore, its trade_no digits. Anything else (Cyrillic U+0410, fullwidth U+FF11, a combining accent)
+# looks like a real id to a person but names no trade at Alipay, which then answers "no such trade"
+# while the real one stays paid: such a message is refused with the character it contains.
+_FIRST_ID_CHAR, _LAST_ID_CHAR = "!", "~"
 
 
 @dataclass(frozen=True)
@@ -36,13 +42,21 @@ class CancelRequest:
     out_trade_no: str | None
     trade_no: str | None
     app_auth_token: str | None = field(default=None, repr=False)  # secret-ish: never printed
+    app_id: str | None = None  # None: the default app (a message naming the default app included)
+    merchant_id: str | None = None  # set exactly when app_auth_token is: whose token it is
+
+    @property
+    def identity(self) -> TradeIdentity:
+        trade_id = self.out_trade_no or self.trade_no
+        assert trade_id is not None
+        return TradeIdentity(trade_id=trade_id, app_id=self.app_id, merchant_id=self.merchant_id)
 
     @property
     def trade_key(self) -> str:
-        """Partition key of the results table: out_trade_no when given, else trade_no."""
-        key = self.out_trade_no or self.trade_no
-        assert key is not None
-        return key
+        """Partition key of the results table and idempotency key (see ``trade_identity``): the plain
+        out_trade_no (else trade_no) for the default app's own trades, scoped by app and merchant
+        otherwise."""
+        return self.identity.trade_key
 
 
 class BadMessage(ValueError):
@@ -82,23 +96,24 @@ def _reject_constant(name: str) -> Any:
 _decoder = json.JSONDecoder(object_pairs_hook=_object_pairs, parse_constant=_reject_constant)
 
 
-def parse_message(body: str | bytes) -> CancelRequest:
+def parse_message(body: str | bytes, *, default_app_id: str | None = None) -> CancelRequest:
     """Parse a body; raise ``BadMessage`` for anything the input contract (README) calls a bad message.
 
-    ``bytes`` are accepted too and must be UTF-8. Rules beyond the contract: the body is at most
+    ``default_app_id``: the default app's id; a message naming it is read as naming no app (the same
+    trade). ``bytes`` are accepted too and must be UTF-8. Rules beyond the contract: the body is at most
     ``MAX_BODY_CHARS``; NaN/Infinity and keys we read that appear twice are rejected (which value
     did the producer mean?); ``null`` counts as absent; ``app_auth_token`` must be 1..256 visible
     ASCII characters (it travels in an HTTP header).
     """
     try:
-        return _parse(body)
+        return _parse(body, default_app_id)
     except BadMessage:
         raise
     except Exception as exc:  # noqa: BLE001 - contract: BadMessage is the only exception that escapes
         raise BadMessage(f"message could not be parsed ({type(exc).__name__})") from None
 
 
-def _parse(body: str | bytes) -> CancelRequest:
+def _parse(body: str | bytes, default_app_id: str | None) -> CancelRequest:
     if isinstance(body, bytes | bytearray):
         if len(body) > MAX_BODY_CHARS * 4:
             raise BadMessage(_too_big(len(body), "bytes"))
@@ -130,7 +145,7 @@ def _parse(body: str | bytes) -> CancelRequest:
                 "SNS notification wraps another SNS notification; only one level is unwrapped: "
                 "publish the cancel request itself as the SNS Message"
             )
-        return _request_from(inner, where="SNS notification's Message: ")
+        return _request_from(inner, default_app_id, where="SNS notification's Message: ")
     if outer.get("Type") in ("SubscriptionConfirmation", "UnsubscribeConfirmation") and not any(
         k in outer for k in _ID_FIELDS
     ):
@@ -138,7 +153,7 @@ def _parse(body: str | bytes) -> CancelRequest:
             f"this is an SNS {outer['Type']}, not a cancel request: confirm or ignore the "
             "subscription in SNS; nothing to cancel"
         )
-    return _request_from(outer, where="")
+    return _request_from(outer, default_app_id, where="")
 
 
 def _too_big(size: int, unit: str) -> str:
@@ -181,7 +196,7 @@ def _check_duplicates(obj: _JsonObject, names: tuple[str, ...], where: str) -> N
         )
 
 
-def _request_from(obj: _JsonObject, where: str) -> CancelRequest:
+def _request_from(obj: _JsonObject, default_app_id: str | None, where: str) -> CancelRequest:
     problems: list[str] = []
     ids: dict[str, str | None] = {}
     for name in _ID_FIELDS:
@@ -192,16 +207,61 @@ def _request_from(obj: _JsonObject, where: str) -> CancelRequest:
     token_problem, token = _check_token(obj)
     if token_problem:
         problems.append(token_problem)
+    scope_problems, app_id, merchant_id = _check_scope(obj, token_given=obj.get("app_auth_token") is not None)
+    problems += scope_problems
+    if app_id is not None and app_id == default_app_id:
+        app_id = None  # the default app named explicitly: the same trade as one naming no app
 
-    usable_key = ids["out_trade_no"] or ids["trade_no"]
-    if not problems and usable_key is None:
+    trade_id = ids["out_trade_no"] or ids["trade_no"]
+    if not problems and trade_id is None:
         problems.append(
             "neither out_trade_no nor trade_no is given; at least one is required "
             "(a non-empty string of at most 64 characters)"
         )
     if problems:
+        # A key only when the whole identity is known: a guessed scope could name another trade.
+        usable_key = None
+        if trade_id is not None and not scope_problems:
+            usable_key = TradeIdentity(trade_id, app_id=app_id, merchant_id=merchant_id).trade_key
         raise BadMessage(where + "; ".join(problems), trade_key=usable_key)
-    return CancelRequest(out_trade_no=ids["out_trade_no"], trade_no=ids["trade_no"], app_auth_token=token)
+    return CancelRequest(
+        out_trade_no=ids["out_trade_no"],
+        trade_no=ids["trade_no"],
+        app_auth_token=token,
+        app_id=app_id,
+        merchant_id=merchant_id,
+    )
+
+
+def _check_scope(obj: _JsonObject, *, token_given: bool) -> tuple[list[str], str | None, str | None]:
+    """(problems, app_id, merchant_id): which app and merchant the trade belongs to."""
+    problems: list[str] = []
+    values: dict[str, str | None] = {}
+    for name, check in (("app_id", app_id_problem), ("merchant_id", merchant_id_problem)):
+        value = obj.get(name)
+        values[name] = None
+        if name in obj.duplicates:
+            problems.append(f"{name} appears more than once; give it once")
+        elif value is None:
+            pass
+        elif not isinstance(value, str):
+            problems.append(f"{name} must be a string, got {_json_type(value)}")
+        elif (problem := check(value)) is not None:
+            problems.append(f"{name} {problem}")
+        else:
+            values[name] = value
+    merchant_given = obj.get("merchant_id") is not None
+    if token_given and not merchant_given:
+        problems.append(
+            "app_auth_token is given without merchant_id; an ISV call must say which merchant the "
+            "token belongs to (out_trade_no is unique per merchant only)"
+        )
+    elif merchant_given and not token_given:
+        problems.append(
+            "merchant_id is given without app_auth_token; give both for a call on behalf of a merchant, "
+            "or neither for the app's own trades"
+        )
+    return problems, values["app_id"], values["merchant_id"]
 
 
 def _check_id(obj: _JsonObject, name: str) -> tuple[str | None, str | None]:
@@ -219,10 +279,11 @@ def _check_id(obj: _JsonObject, name: str) -> tuple[str | None, str | None]:
     if len(value) > MAX_ID_CHARS:
         return f"{name} is {len(value)} characters long; at most {MAX_ID_CHARS} are allowed", None
     for position, char in enumerate(value, start=1):
-        if char.isspace() or unicodedata.category(char) in _FORBIDDEN_CATEGORIES:
+        if not _FIRST_ID_CHAR <= char <= _LAST_ID_CHAR:
             return (
-                f"{name} contains {_describe_char(char)} at character {position}; "
-                "ids may not contain whitespace, control or invisible characters",
+                f"{name} contains {_describe_char(char)} at character {position}; ids are printable "
+                "ASCII (letters, digits, punctuation): no whitespace, control, non-ASCII or look-alike "
+                "characters",
                 None,
             )
     return None, value

@@ -23,7 +23,6 @@ from alipay_cancel.decisions.plans import (
     Happened,
     InProgress,
     Replayed,
-    SetupBroken,
     StoreFailed,
     TooLittleTime,
     Unreadable,
@@ -57,7 +56,6 @@ class CancelService:
         self._canceller = canceller
         self._once_only = once_only
         self._applier = applier
-        self._setup_problem: str | None = None
 
     @staticmethod
     def call_budget_ms(config: Config) -> int:
@@ -69,7 +67,7 @@ class CancelService:
         setup. A problem with it does not raise: records are routed as configuration errors one by one,
         while bad messages can still be dead-lettered."""
         self._once_only.register_lambda_context(context)
-        self._setup_problem = self._canceller.begin_invocation()
+        self._canceller.begin_invocation()
 
     def handle(self, record: SQSRecord, lambda_context: LambdaContext | None = None) -> str:
         """Returns the outcome class of an acknowledged record; raises to leave it on the queue.
@@ -81,7 +79,7 @@ class CancelService:
         request: CancelRequest | None = None
         happened: Happened
         try:
-            request = parse_message(delivery.body)
+            request = parse_message(delivery.body, default_app_id=self._canceller.default_app_id)
         except BadMessage as bad:
             happened = Unreadable(bad.reason, bad.trade_key)
             if bad.trade_key:
@@ -94,8 +92,9 @@ class CancelService:
         return self._applier.apply(received, route(delivery, request, happened))
 
     def _what_happened(self, request: CancelRequest, context: LambdaContext | None) -> Happened:
-        if self._setup_problem is not None:
-            return SetupBroken(self._setup_problem)
+        broken = self._canceller.setup_problem(request.app_id)  # the request's own app's signing setup
+        if broken is not None:
+            return broken
         remaining = _remaining_ms(context)
         needed = self.call_budget_ms(self._config)
         if remaining is not None and remaining < needed:
@@ -137,17 +136,19 @@ def _remaining_ms(context: LambdaContext | None) -> int | None:
 def _received(record: SQSRecord, config: Config) -> Received:
     attributes: dict[str, Any] = record.raw_event.get("attributes") or {}
     receive_count = _int(attributes.get("ApproximateReceiveCount"), 1)
-    sent_ms = _int(attributes.get("SentTimestamp"), int(time.time() * 1000))
+    sent_ms = _int(attributes.get("SentTimestamp"), int(time.time() * 1000))  # missing: just sent
     message_attributes: dict[str, Any] = dict(record.raw_event.get("messageAttributes") or {})
     first_sent_ms = _int(_string_attribute(message_attributes, FIRST_SENT_ATTRIBUTE), sent_ms)
-    age_seconds = max(0, int(time.time() * 1000) - first_sent_ms) // 1000
+    now_ms = int(time.time() * 1000)
     delivery = Delivery(
         message_id=record.message_id,
         body=record.body,
         receive_count=max(1, receive_count),
         max_receive_count=config.max_receive_count,
-        age_seconds=age_seconds,
+        age_seconds=max(0, now_ms - first_sent_ms) // 1000,
         max_age_seconds=config.queue_retention_seconds,
+        sent_age_seconds=max(0, now_ms - sent_ms) // 1000,
+        horizon_seconds=config.retry_horizon_seconds,
     )
     return Received(
         delivery=delivery,

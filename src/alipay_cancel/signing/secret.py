@@ -7,7 +7,7 @@
   signature, or Alipay says our signature is invalid). Concurrent records share that single refresh:
   a lock serialises it and later callers get the already-refreshed material.
 - An unreadable or malformed secret raises ``SecretUnavailable`` whose message names the problem and
-  never contains key material.
+  never contains key material; so does a secret whose ``app_id`` is not the app it is used for.
 """
 
 from __future__ import annotations
@@ -26,9 +26,12 @@ class SecretUnavailable(Exception):
 
 
 class SigningSecret:
-    def __init__(self, client: Any, secret_id: str, max_age_seconds: int) -> None:
+    def __init__(
+        self, client: Any, secret_id: str, max_age_seconds: int, *, expected_app_id: str | None = None
+    ) -> None:
         self._provider = SecretsProvider(boto3_client=client)
         self._secret_id = secret_id
+        self._expected_app_id = expected_app_id
         self._max_age = max_age_seconds
         self._lock = threading.Lock()
         self._raw: object | None = None
@@ -37,6 +40,10 @@ class SigningSecret:
         # After a failed load, the next one bypasses Powertools' cache: a fixed secret is picked up on
         # the next invocation, not max_age seconds later.
         self._last_load_failed = False
+
+    @property
+    def secret_id(self) -> str:
+        return self._secret_id
 
     def begin_invocation(self) -> None:
         with self._lock:
@@ -86,5 +93,11 @@ class SigningSecret:
             material = load_signing_material(raw)
         except SigningMaterialError as error:
             raise SecretUnavailable(f"secret {self._secret_id!r}: {error}") from None
+        if self._expected_app_id is not None and material.app_id != self._expected_app_id:
+            # Signing app B's calls with app A's keys would fail at Alipay or, worse, act as app A.
+            raise SecretUnavailable(
+                f"secret {self._secret_id!r} holds app_id {material.app_id!r} but is the secret of app "
+                f"{self._expected_app_id!r}; put that app's own signing material in it"
+            )
         self._raw, self._material = raw, material
         return material

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-SQS_MAX_VISIBILITY_SECONDS = 43200
+from alipay_cancel.decisions.retry_policy import SQS_MAX_VISIBILITY_SECONDS
 
 
 class VisibilityScheduler:

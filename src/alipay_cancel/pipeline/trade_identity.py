@@ -1,0 +1,94 @@
+"""A trade's identity (app, merchant, id) and its ``trade_key`` (README "Results").
+
+``out_trade_no`` is unique per merchant only, and one deployment serves several Alipay apps, so the
+idempotency record, the results item, dead-letter attributes and logs are keyed on all three parts:
+
+=====================================  ===============================================================
+identity                               ``trade_key``
+=====================================  ===============================================================
+default app, direct merchant           ``<id>`` (the plain id, as before multi-app support)
+default app, ISV merchant ``M``        ``merchant:M <id>``
+app ``A``, direct merchant             ``app:A <id>``
+app ``A``, ISV merchant ``M``          ``app:A merchant:M <id>``
+=====================================  ===============================================================
+
+``<id>`` is ``out_trade_no`` when the message has one, else ``trade_no``. The parts are separated by
+one space, a character no part may contain (ids, app ids and merchant ids are whitespace-free), so a
+key splits back into exactly one identity and a plain id can never look like a scoped key. The
+default app is always written as "no app": a message naming the default app's id is the same trade
+as one naming none (the caller normalises that before building the key).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+APP_PREFIX = "app:"
+MERCHANT_PREFIX = "merchant:"
+SEPARATOR = " "
+
+MAX_APP_ID_CHARS = 32  # Alipay app ids are 16 digits
+MAX_MERCHANT_ID_CHARS = 64
+# An app id also names a Secrets Manager secret (prefix + app id): letters, digits, '_', '-', '.'.
+_APP_ID_RE = re.compile(rf"[A-Za-z0-9_.-]{{1,{MAX_APP_ID_CHARS}}}")
+
+
+def app_id_problem(value: str) -> str | None:
+    """Why ``value`` is not an acceptable app id (never quoting it), or None."""
+    if not _APP_ID_RE.fullmatch(value):
+        return (
+            f"must be 1 to {MAX_APP_ID_CHARS} characters of letters, digits, '_', '-' or '.' "
+            "(an Alipay app id such as 2021000000000001)"
+        )
+    return None
+
+
+def merchant_id_problem(value: str) -> str | None:
+    """Why ``value`` is not an acceptable merchant id (never quoting it), or None."""
+    if not 1 <= len(value) <= MAX_MERCHANT_ID_CHARS:
+        return f"is {len(value)} characters long; expected 1 to {MAX_MERCHANT_ID_CHARS}"
+    for position, char in enumerate(value, start=1):
+        if not ("!" <= char <= "~"):
+            return (
+                f"has a character that is not visible ASCII at character {position}; expected a stable "
+                "printable ASCII id without spaces (e.g. the merchant's Alipay user id 2088...)"
+            )
+    return None
+
+
+@dataclass(frozen=True)
+class TradeIdentity:
+    trade_id: str  # out_trade_no if the message has one, else trade_no
+    app_id: str | None = None  # None: the default app
+    merchant_id: str | None = None  # None: the app's own (direct) merchant
+
+    @property
+    def trade_key(self) -> str:
+        return trade_key(self.trade_id, app_id=self.app_id, merchant_id=self.merchant_id)
+
+
+def trade_key(trade_id: str, *, app_id: str | None = None, merchant_id: str | None = None) -> str:
+    """The results/idempotency key of a trade. ``app_id`` None (or "") is the default app."""
+    parts = []
+    if app_id:
+        parts.append(APP_PREFIX + app_id)
+    if merchant_id:
+        parts.append(MERCHANT_PREFIX + merchant_id)
+    parts.append(trade_id)
+    if any(SEPARATOR in part or not part for part in parts):
+        raise ValueError("trade key parts must be non-empty and contain no space")
+    return SEPARATOR.join(parts)
+
+
+def parse_trade_key(key: str) -> TradeIdentity:
+    """The identity a ``trade_key`` was built from (inverse of ``trade_key``)."""
+    parts = key.split(SEPARATOR)
+    app_id = merchant_id = None
+    if len(parts) > 1 and parts[0].startswith(APP_PREFIX):
+        app_id = parts.pop(0)[len(APP_PREFIX) :]
+    if len(parts) > 1 and parts[0].startswith(MERCHANT_PREFIX):
+        merchant_id = parts.pop(0)[len(MERCHANT_PREFIX) :]
+    if len(parts) != 1 or not parts[0] or app_id == "" or merchant_id == "":
+        raise ValueError("not a trade key: expected [app:<app_id> ][merchant:<merchant_id> ]<id>")
+    return TradeIdentity(trade_id=parts[0], app_id=app_id, merchant_id=merchant_id)

@@ -1,0 +1,98 @@
+"""The whole v3 common error vocabulary is classified, group by group, with a remedy.
+
+The codes are parsed out of tests/data/v3-common-error-codes.md (a copy of the published list,
+grouped), so a code missing from ``GATEWAY_RULES`` fails here rather than surfacing as "unknown,
+retried" in production.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from alipay_cancel.alipay.responses import AlipayFailure, FailureKind
+from alipay_cancel.decisions.alipay_codes import GATEWAY_RULES
+from alipay_cancel.decisions.classification import OutcomeClass, RetryDelay, classify
+
+SPEC = Path(__file__).parent / "data" / "v3-common-error-codes.md"
+R, T, C = OutcomeClass.RETRY, OutcomeClass.TERMINAL, OutcomeClass.CONFIG_ERROR
+SLOW, NORMAL = RetryDelay.SLOW, RetryDelay.NORMAL
+
+# spec group heading (its bold words) -> (class, delay, a word the remedy must contain)
+EXPECTED = {
+    "Rate and quota limits": (R, SLOW, "MAX_CONCURRENCY"),
+    "The merchant's authorisation (ISV `app_auth_token`)": (T, None, "re-authorise"),
+    "Our app, keys and certificates": (C, SLOW, ""),
+    "Encryption": (C, SLOW, "encrypt_key"),
+    "Time": (R, NORMAL, "clock"),
+    "Our request is malformed": (C, SLOW, "escalate"),
+    "Alipay's side": (R, NORMAL, "retried automatically"),
+    "Not about cancel": (C, SLOW, "escalate"),
+}
+# Decided differently from their group (README "Outcomes" says why).
+EXCEPTIONS = {"missing-timestamp": (C, SLOW, "escalate")}  # we always send one: a broken request
+
+
+def spec_groups() -> dict[str, list[str]]:
+    text = SPEC.read_text()
+    groups: dict[str, list[str]] = {}
+    for heading, body in re.findall(r"^- \*\*(.+?)\*\*(.*?)(?=^- \*\*|^\S|\Z)", text, re.M | re.S):
+        codes = [code.strip() for quoted in re.findall(r"`([^`]+)`", body) for code in quoted.split(",")]
+        groups[heading] = [code for code in codes if code != "app_auth_token"]
+    return groups
+
+
+def all_codes() -> list[tuple[str, str]]:
+    return [(group, code) for group, codes in spec_groups().items() for code in codes]
+
+
+def test_the_spec_copy_parses_into_its_eight_groups() -> None:
+    groups = spec_groups()
+    assert set(groups) == set(EXPECTED)
+    assert sum(len(codes) for codes in groups.values()) >= 90
+    assert "app-cert-expired" in groups["Our app, keys and certificates"]  # shares a backtick pair
+
+
+@pytest.mark.parametrize(("group", "code"), all_codes())
+def test_every_listed_code_and_its_isv_twin_is_classified_by_its_group(group: str, code: str) -> None:
+    outcome, delay, word = EXCEPTIONS.get(code, EXPECTED[group])
+    for spelled in (code, "isv." + code):
+        assert spelled in GATEWAY_RULES, f"{spelled} is missing from GATEWAY_RULES"
+        for failure in (
+            AlipayFailure(FailureKind.V3_ERROR, "m", http_status=400, code=spelled, verified=True),
+            AlipayFailure(FailureKind.BUSINESS, "m", http_status=200, code="40004", sub_code=spelled,
+                          verified=True),
+        ):  # fmt: skip
+            decision = classify(failure)
+            assert (decision.outcome, decision.delay) == (outcome, delay), (spelled, decision)
+            assert decision.remedy and word in decision.remedy, (spelled, decision.remedy)
+
+
+def test_config_errors_name_what_to_fix() -> None:
+    names = {
+        "illegal-client-ip": "IP allow-list",
+        "app-cert-expired": "app_cert",
+        "alipay-cert-not-exist": "alipay_cert",
+        "invalid-alipay-root-cert-sn": "alipay_root_cert",
+        "invalid-app-state": "status",
+        "forbidden-api": "alipay.trade.cancel",
+        "invalid-signature": "private_key",
+        "unsupported-expired-app-key-sign": "key pair",
+        "invalid-app-id": "app_id",
+    }
+    for code, fix in names.items():
+        remedy = classify(AlipayFailure(FailureKind.V3_ERROR, "m", 400, code, verified=True)).remedy
+        assert remedy is not None and fix in remedy, (code, remedy)
+
+
+def test_a_rate_limit_is_slow_whatever_the_status() -> None:
+    for status in (400, 403, 429, 503):
+        failure = AlipayFailure(FailureKind.V3_ERROR, "m", status, "app-call-limited", verified=False)
+        assert classify(failure).delay is SLOW
+
+
+def test_an_unlisted_code_is_still_retried() -> None:
+    decision = classify(AlipayFailure(FailureKind.V3_ERROR, "m", 400, "brand-new-code", verified=True))
+    assert (decision.outcome, decision.delay) == (R, NORMAL)

@@ -1,0 +1,229 @@
+"""Several Alipay apps and ISV merchants in one deployment: every trade isolated (issue 11).
+
+The real handler against moto and the emulator over loopback HTTP; the emulator holds two apps (each
+with its own app key and its own Alipay key) and two merchants (app_auth_token -> merchant id).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import pytest
+from local.keygen import KeyMaterial
+
+from alipay_cancel.stores.idempotency import IDEMPOTENCY_KEY_PREFIX
+from tests.fixtures.aws import (
+    APP_SECRET_PREFIX,
+    DEFAULT_APP_ID,
+    AwsStack,
+    Pipeline,
+    PowertoolsLines,
+    cancel_body,
+    emf_metric_total,
+    sqs_event,
+    sqs_record,
+)
+from tests.fixtures.gateway import MERCHANT_TOKENS, GatewayHandle
+from tests.fixtures.keys import SECOND_APP_ID
+
+(TOKEN_A, MERCHANT_A), (TOKEN_B, MERCHANT_B) = MERCHANT_TOKENS.items()
+
+
+@pytest.fixture
+def apps(
+    aws_stack: AwsStack,
+    multi_app_gateway: GatewayHandle,
+    second_app_key_material: KeyMaterial,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Pipeline:
+    """The function with the default app's secret and the second app's (by the prefix convention)."""
+    aws_stack.put_secret(multi_app_gateway.secret)
+    aws_stack.put_app_secret(SECOND_APP_ID, second_app_key_material.secret())
+    monkeypatch.setenv("ALIPAY_ENDPOINT", multi_app_gateway.endpoint)
+    monkeypatch.setenv("ALIPAY_CONNECT_TIMEOUT_SECONDS", "2")
+    monkeypatch.setenv("ALIPAY_READ_TIMEOUT_SECONDS", "5")
+    monkeypatch.setenv("MAX_CONCURRENCY", "10")
+    return Pipeline(aws=aws_stack, gateway=multi_app_gateway, monkeypatch=monkeypatch)
+
+
+def _isv(out_trade_no: str, token: str, merchant: str, **extra: Any) -> str:
+    return cancel_body(out_trade_no, app_auth_token=token, merchant_id=merchant, **extra)
+
+
+def test_two_merchants_with_the_same_out_trade_no_are_two_cancels_and_two_records(apps: Pipeline) -> None:
+    admin = apps.gateway.admin
+    admin.seed_trade("ORDER-1001", state="paid", merchant_id=MERCHANT_A)
+    admin.seed_trade("ORDER-1001", state="unpaid", merchant_id=MERCHANT_B)
+
+    # Merchant A first, then merchant B in a later invocation: B must not find A's success.
+    apps.aws.send(_isv("ORDER-1001", TOKEN_A, MERCHANT_A))
+    assert apps.run_once()[2] == []
+    apps.aws.send(_isv("ORDER-1001", TOKEN_B, MERCHANT_B))
+    assert apps.run_once()[2] == []
+
+    key_a, key_b = f"merchant:{MERCHANT_A} ORDER-1001", f"merchant:{MERCHANT_B} ORDER-1001"
+    record_a, record_b = apps.aws.result(key_a), apps.aws.result(key_b)
+    assert record_a is not None and (record_a["status"], record_a["action"]) == ("SUCCEEDED", "refund")
+    assert record_b is not None and (record_b["status"], record_b["action"]) == ("SUCCEEDED", "close")
+    assert record_a["trade_no"] != record_b["trade_no"]
+    assert apps.aws.result("ORDER-1001") is None  # nothing under the bare id
+    assert admin.cancel_calls("ORDER-1001", merchant_id=MERCHANT_A) == 1
+    assert admin.cancel_calls("ORDER-1001", merchant_id=MERCHANT_B) == 1
+    assert len(apps.aws.idempotency_items()) == 2  # one remembered success per identity
+
+    # A duplicate of each is answered from its own remembered success: no further Alipay call.
+    apps.aws.send(_isv("ORDER-1001", TOKEN_A, MERCHANT_A))
+    apps.aws.send(_isv("ORDER-1001", TOKEN_B, MERCHANT_B))
+    assert apps.run_once()[2] == []
+    assert admin.cancel_calls("ORDER-1001", merchant_id=MERCHANT_A) == 1
+    assert admin.cancel_calls("ORDER-1001", merchant_id=MERCHANT_B) == 1
+
+
+def test_two_apps_in_one_batch_each_signed_and_verified_with_its_own_keys(apps: Pipeline) -> None:
+    admin = apps.gateway.admin
+    admin.settings(latency_ms=50)  # calls of the batch's worker threads are in flight together
+    expected: dict[str, tuple[str, str]] = {}  # trade_key -> (app at the emulator, action)
+    for n in range(5):
+        order = f"ORDER-{n}"
+        admin.seed_trade(order, state="unpaid")
+        admin.seed_trade(order, state="paid", app_id=SECOND_APP_ID)
+        apps.aws.send(cancel_body(order))
+        # Every other message names the default app explicitly: the same trade as naming none.
+        if n % 2:
+            apps.aws.send(cancel_body(f"ORDER-D{n}", app_id=DEFAULT_APP_ID))
+            admin.seed_trade(f"ORDER-D{n}", state="unpaid")
+            expected[f"ORDER-D{n}"] = (DEFAULT_APP_ID, "close")
+        apps.aws.send(cancel_body(order, app_id=SECOND_APP_ID))
+        expected[order] = (DEFAULT_APP_ID, "close")
+        expected[f"app:{SECOND_APP_ID} {order}"] = (SECOND_APP_ID, "refund")
+    event, _, failed = apps.run_once(max_messages=len(expected))
+    assert len(event["Records"]) == len(expected) == 12 and failed == []
+
+    for key, (app_id, action) in expected.items():
+        record = apps.aws.result(key)
+        assert record is not None and (record["status"], record["action"]) == ("SUCCEEDED", action), key
+        # The cancel reached the trade of the app that signed it.
+        assert admin.cancel_calls(key.split(" ")[-1], app_id=app_id) == 1, key
+    for n in (1, 3):  # the default app's trades named explicitly never reached the second app
+        assert admin.count(f"ORDER-D{n}", app_id=SECOND_APP_ID) == {"requests": 0, "cancel_calls": 0}
+    # The emulator verified each request with the key of the app it names (a wrong key is an
+    # invalid-signature rejection) and signed each answer with that app's own Alipay key, which the
+    # function verified before recording SUCCEEDED.
+    calls = admin.recent_requests()
+    assert all(call["code"] == "10000" for call in calls), calls
+    assert sorted(call["app_id"] for call in calls) == sorted(app for app, _ in expected.values())
+    assert admin.counts()["rejected_requests"] == 0
+
+
+def test_missing_app_secret_is_a_configuration_error_naming_it(
+    apps: Pipeline, powertools_lines: PowertoolsLines, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing_app = "2021000000000009"
+    apps.gateway.admin.seed_trade("ORDER-9", state="unpaid")
+    event = sqs_event(
+        [
+            sqs_record(cancel_body("ORDER-9", app_id=missing_app), message_id="no-secret"),
+            sqs_record(cancel_body("ORDER-9"), message_id="default-app"),
+        ]
+    )
+    capsys.readouterr()
+    response = apps.invoke(event)
+    # Kept (retried), not dead-lettered: the message is fine, our configuration is not.
+    assert response == {"batchItemFailures": [{"itemIdentifier": "no-secret"}]}
+    assert apps.aws.dead_letters() == []
+    secret_name = APP_SECRET_PREFIX + missing_app
+    record = apps.aws.result(f"app:{missing_app} ORDER-9")
+    assert record is not None and (record["status"], record["outcome_class"]) == ("RETRYING", "config_error")
+    assert secret_name in record["error_message"] and secret_name in record["remedy"]
+    assert emf_metric_total(capsys.readouterr().out, "ConfigurationError") == 1
+    errors = [r for r in powertools_lines.records() if r.get("level") == "ERROR"]
+    assert any(secret_name in json.dumps(r) for r in errors), errors
+    # The default app's record in the same batch went through; no call was made for the missing app.
+    assert (apps.aws.result("ORDER-9") or {}).get("status") == "SUCCEEDED"
+    assert apps.gateway.admin.counts()["total_requests"] == 1
+
+
+def test_messages_for_another_app_without_a_prefix_say_what_to_configure(apps: Pipeline) -> None:
+    apps.configure(ALIPAY_APP_SECRET_PREFIX="")
+    response = apps.invoke(
+        sqs_event([sqs_record(cancel_body("ORDER-3", app_id=SECOND_APP_ID), message_id="m")])
+    )
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m"}]}
+    record = apps.aws.result(f"app:{SECOND_APP_ID} ORDER-3")
+    assert record is not None and record["outcome_class"] == "config_error"
+    assert "ALIPAY_APP_SECRET_PREFIX" in record["error_message"] and "AppSecretPrefix" in record["remedy"]
+    assert apps.gateway.admin.counts()["total_requests"] == 0
+
+
+def test_token_without_merchant_is_a_bad_message_with_no_record(apps: Pipeline) -> None:
+    apps.aws.send(cancel_body("ORDER-5", app_auth_token=TOKEN_A))
+    assert apps.run_once()[2] == []
+    [letter] = apps.aws.dead_letters()
+    assert letter["attributes"]["outcome_class"] == "bad_message"
+    assert "without merchant_id" in letter["attributes"]["reason"]
+    assert TOKEN_A in letter["body"] and TOKEN_A not in json.dumps(letter["attributes"])
+    assert "trade_key" not in letter["attributes"]  # the merchant is unknown: no guessed identity
+    assert apps.aws.result("ORDER-5") is None
+
+
+def test_a_renamed_function_keeps_the_stored_successes(apps: Pipeline) -> None:
+    """The idempotency record's identity never depends on the function's name or the code's location:
+    a success stored before a rename (new function name, a moved module) still stops a duplicate."""
+    admin = apps.gateway.admin
+    admin.seed_trade("ORDER-R", state="paid", merchant_id=MERCHANT_A)
+    apps.configure(AWS_LAMBDA_FUNCTION_NAME="alipay-cancel-CancelFunction-OLD")
+    apps.aws.send(_isv("ORDER-R", TOKEN_A, MERCHANT_A))
+    assert apps.run_once()[2] == []
+    assert admin.cancel_calls("ORDER-R", merchant_id=MERCHANT_A) == 1
+    stored = apps.aws.idempotency_items()
+    assert len(stored) == 1
+
+    apps.configure(AWS_LAMBDA_FUNCTION_NAME="alipay-cancel-CancelFunction-NEW")  # a new runtime
+    apps.aws.send(_isv("ORDER-R", TOKEN_A, MERCHANT_A))
+    assert apps.run_once()[2] == []
+    assert admin.cancel_calls("ORDER-R", merchant_id=MERCHANT_A) == 1  # replayed, not cancelled again
+    assert [item["id"] for item in apps.aws.idempotency_items()] == [item["id"] for item in stored]
+    # The record is the identity's: the explicit prefix and the hash of its trade_key, nothing else.
+    digest = hashlib.md5(json.dumps(f"merchant:{MERCHANT_A} ORDER-R").encode()).hexdigest()  # noqa: S324
+    assert stored[0]["id"]["S"] == f"{IDEMPOTENCY_KEY_PREFIX}#{digest}"
+
+
+def test_a_missing_app_secret_keeps_its_messages_until_the_secret_exists(
+    apps: Pipeline, second_app_key_material: KeyMaterial
+) -> None:
+    """Beyond the last allowed receive: kept (nothing dead-lettered); once the secret is created, the
+    message flows by itself and that app's trade is cancelled once."""
+    third_app = "2021000000000003"
+    admin = apps.gateway.admin
+    admin.seed_trade("ORDER-K", state="unpaid")  # the emulator has no third app: its own trade is absent
+    apps.configure(
+        RETRY_BASE_SECONDS=0, RETRY_SLOW_BASE_SECONDS=0, RETRY_MAX_SECONDS=0, SECRET_MAX_AGE_SECONDS=0
+    )
+    body = cancel_body("ORDER-K", app_id=SECOND_APP_ID)
+    apps.aws.secretsmanager.delete_secret(
+        SecretId=APP_SECRET_PREFIX + SECOND_APP_ID, ForceDeleteWithoutRecovery=True
+    )
+    admin.seed_trade("ORDER-K", state="unpaid", app_id=SECOND_APP_ID)
+    apps.aws.send(body)
+    apps.aws.send(cancel_body("ORDER-K", app_id=third_app))
+    for _ in range(2 * apps.aws.max_receive_count):
+        event, _, failed = apps.run_once()
+        apps.aws.make_visible(event, failed)
+    assert apps.aws.dead_letters() == []
+    assert sum(apps.aws.queue_depth()) == 2  # both kept
+    assert admin.counts()["total_requests"] == 0
+
+    apps.aws.put_app_secret(SECOND_APP_ID, second_app_key_material.secret())
+    for _ in range(3):
+        event, _, failed = apps.run_once()
+        apps.aws.make_visible(event, failed)
+    record = apps.aws.result(f"app:{SECOND_APP_ID} ORDER-K")
+    assert record is not None and (record["status"], record["action"]) == ("SUCCEEDED", "close")
+    assert admin.cancel_calls("ORDER-K", app_id=SECOND_APP_ID) == 1
+    assert admin.cancel_calls("ORDER-K") == 0
+    still = apps.aws.result(f"app:{third_app} ORDER-K")  # the third app still has no secret: kept
+    assert still is not None and still["outcome_class"] == "config_error"
+    assert APP_SECRET_PREFIX + third_app in still["error_message"]
+    assert sum(apps.aws.queue_depth()) == 1 and apps.aws.dead_letters() == []

@@ -1,0 +1,76 @@
+"""Which dead letters a redrive leaves behind, decided from the reasons the function really writes."""
+
+from __future__ import annotations
+
+import pytest
+from ops.queues import DeadLetterView
+from ops.redrive_plan import NO_CLASS, plan_redrive, redrive_blocker, render_plan
+
+from alipay_cancel.decisions.classification import BUSINESS_RULES, OutcomeClass
+from alipay_cancel.decisions.remedies import REMEDIES, Remedy
+
+
+def letter(
+    outcome_class: str | None, reason: str = "", message_id: str = "m", trade_key: str = "k"
+) -> DeadLetterView:
+    attributes = {"trade_key": trade_key, "reason": reason}
+    if outcome_class:
+        attributes["outcome_class"] = outcome_class
+    return DeadLetterView(message_id, "rh", '{"out_trade_no": "k"}', attributes, {})
+
+
+# Every terminal business rule, with the reason text the function writes (what happened + remedy).
+TERMINAL_RULES = {
+    code: rule for code, rule in BUSINESS_RULES.items() if rule.outcome is OutcomeClass.TERMINAL
+}
+
+
+@pytest.mark.parametrize("code", sorted(TERMINAL_RULES))
+def test_terminal_dead_letters_are_redrivable_only_when_their_remedy_says_so(code: str) -> None:
+    rule = TERMINAL_RULES[code]
+    blocker = redrive_blocker(letter("terminal", f"{rule.what}. {rule.remedy}"))
+    expected_redrivable = code == "ACQ.REASON_TRADE_BEEN_FREEZEN"  # once Alipay releases the trade
+    assert (blocker is None) is expected_redrivable, (code, blocker)
+
+
+@pytest.mark.parametrize(
+    ("outcome_class", "reason", "redrivable"),
+    [
+        ("bad_message", f"body is not valid JSON. {REMEDIES[Remedy.BAD_MESSAGE]}", False),
+        ("bad_message", "anything at all", False),
+        ("exhausted", "Gave up after 60 deliveries. Last error: Alipay had a system error", True),
+        ("exhausted", f"Gave up. {REMEDIES[Remedy.BAD_MESSAGE]}", False),  # its reason says it cannot
+        (None, "", True),  # moved by the queue's own redrive (the function crashed): try again
+        ("terminal", "", False),
+    ],
+)
+def test_redrive_blocker(outcome_class: str | None, reason: str, redrivable: bool) -> None:
+    assert (redrive_blocker(letter(outcome_class, reason)) is None) is redrivable
+
+
+@pytest.mark.parametrize("remedy", [r for r in Remedy if r is not Remedy.BAD_MESSAGE])
+def test_dead_letters_of_the_pipelines_own_situations_are_redrivable_once_fixed(remedy: Remedy) -> None:
+    """AWS failing, too little time, a duplicate in flight, configuration broken too long: the
+    remedy says to fix the cause and redrive."""
+    assert redrive_blocker(letter("exhausted", f"Gave up. {REMEDIES[remedy]}")) is None
+
+
+def test_plan_selects_filters_and_explicit_classes() -> None:
+    letters = [
+        letter("exhausted", "Gave up", "m1", "a"),
+        letter("terminal", "final", "m2", "b"),
+        letter("bad_message", "bad", "m3", "c"),
+        letter(None, "", "m4", "d"),
+    ]
+    plan = plan_redrive(letters)
+    assert [x.message_id for x in plan.selected] == ["m1", "m4"]
+    assert [x.message_id for x, _ in plan.unredrivable] == ["m2", "m3"]
+    explicit = plan_redrive(letters, outcome_classes=frozenset({"terminal"}))
+    assert [x.message_id for x in explicit.selected] == ["m2"] and explicit.not_matching == 3
+    by_key = plan_redrive(letters, trade_keys=frozenset({"b", "a"}))
+    assert [x.message_id for x in by_key.selected] == ["m1"] and len(by_key.unredrivable) == 1
+    everything = plan_redrive(letters, include_unredrivable=True)
+    assert everything.selected_ids == {"m1", "m2", "m3", "m4"}
+    lines = render_plan(plan, "dlq-url")
+    assert any(line.split()[:4] == ["total", "4", "2", "2"] for line in lines)
+    assert any(NO_CLASS in line for line in lines)
