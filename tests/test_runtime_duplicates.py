@@ -15,20 +15,22 @@ ROUNDS = 20
 COPIES = 6
 ENVIRONMENTS = 3
 
+# Short retries through the template's own parameters (the queue's maxReceiveCount agrees with them).
 FAST_RETRIES = {
-    "RETRY_BASE_SECONDS": "1",
-    "RETRY_MAX_SECONDS": "2",
-    "RETRY_SLOW_BASE_SECONDS": "1",
-    "ALIPAY_CONNECT_TIMEOUT_SECONDS": "2",
-    "ALIPAY_READ_TIMEOUT_SECONDS": "5",
+    "RetryBaseSeconds": "1",
+    "RetryMaxSeconds": "2",
+    "RetrySlowBaseSeconds": "1",
+    "RetryHorizonSeconds": "12",
+    "MaxReceiveCount": "14",
 }
+ALIPAY_TIMEOUTS = {"ALIPAY_CONNECT_TIMEOUT_SECONDS": "2", "ALIPAY_READ_TIMEOUT_SECONDS": "5"}
 
 
 @pytest.fixture(scope="module")
 def running() -> Iterator[tuple[LocalStack, EnvironmentPool]]:
     lines: list[str] = []
     with (
-        LocalStack(env_overrides=FAST_RETRIES) as stack,
+        LocalStack(env_overrides=ALIPAY_TIMEOUTS, parameters=FAST_RETRIES) as stack,
         stack.environments(log_sink=lines.append, max_environments=ENVIRONMENTS, timeout=30) as pool,
     ):
         yield stack, pool
