@@ -119,7 +119,7 @@ def build_crash_plan(
             "body_contains": idempotency_table,
             "action": "stall",
             "seconds": function_timeout + 2,
-            "every": 4 * every("claim"),
+            "every": every("claim"),
             "first": 20,
         },
     ]

@@ -119,6 +119,9 @@ class AtomicMiddleware:
         self.rules: list[Rule] = []
         self.operations: Counter[str] = Counter()
         self.long_polls = 0
+        # Environments with a request held by a stall rule: no kill rule acts on them meanwhile, so a
+        # stall meant to reach the function's timeout is not cut short by a kill at another point.
+        self._stalled: Counter[int] = Counter()
 
     def _call(self, environ: dict[str, Any], body: bytes) -> _Captured:
         env = dict(environ)
@@ -145,7 +148,10 @@ class AtomicMiddleware:
             return []
         acting = []
         with self._rules_lock:
+            stalled = self._stalled[port] > 0
             for rule in self.rules:
+                if stalled and rule.action == "kill":
+                    continue
                 if rule.operation != operation or (
                     rule.body_contains and rule.body_contains.encode() not in body
                 ):
@@ -198,8 +204,14 @@ class AtomicMiddleware:
             self.operations[operation] += 1
         rules = self._matching(operation, body, port)
         for rule in rules:
-            if rule.action == "stall":
-                time.sleep(rule.seconds)
+            if rule.action == "stall" and port is not None:
+                with self._rules_lock:
+                    self._stalled[port] += 1
+                try:
+                    time.sleep(rule.seconds)
+                finally:
+                    with self._rules_lock:
+                        self._stalled[port] -= 1
             elif rule.when == "before" and port is not None:
                 self._kill(port, rule)
                 return self._failed(start_response)

@@ -108,6 +108,7 @@ def test_chaos_run_ci_sized_holds_every_invariant(tmp_path: Path) -> None:
     assert crashes["share of invocations killed"] >= 0.03, crashes  # >= 5 % is checked at full size
     assert all(crashes["kills by point"].values()) and len(crashes["kills by point"]) == 6, crashes
     assert crashes["held store writes (timeout rule) acted"] >= 1, crashes
+    assert crashes["killed at the function timeout"] >= 1, crashes
 
     unexplained = _unexplained(summary)
     assert not unexplained, "chaos violations:\n" + "\n".join(unexplained) + "\n" + proc.stdout[-6000:]
