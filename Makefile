@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TOOLS := .tools/venv
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: test lint typecheck template-check pytest pytest-lambda-runtime demo local-stack gateway chaos bench clean
+.PHONY: test lint typecheck template-check pytest pytest-lambda-runtime demo local-stack invoke gateway chaos bench clean
 
 # The Lambda runs Python 3.13: the package's tests also run under it when it is installed (pyenv).
 PY313 ?= $(shell for p in $(HOME)/.pyenv/versions/3.13*/bin/python3.13 $$(command -v python3.13); do \
@@ -49,13 +49,15 @@ $(VENV313)/.installed: pyproject.toml
 	$(VENV313)/bin/pip install --quiet -e '.[dev]'
 	touch $@
 
-# The package under the Lambda runtime's Python; the local-pipeline runs (demo, chaos, bench) are
+# The package under the Lambda runtime's Python (also the awslambdaric environments of
+# tests/test_lambda_runtime.py); the local-pipeline runs (demo, chaos, bench, the AWS stand-in) are
 # Python-version-neutral tooling and run once, under .venv.
 pytest-lambda-runtime:
 	@if [ -z "$(PY313)" ]; then echo "python3.13 not found: skipping the Lambda-runtime test run"; \
 	else $(MAKE) --no-print-directory $(VENV313)/.installed && \
 	$(VENV313)/bin/python -m pytest -q -p no:cacheprovider --ignore=tests/test_chaos_ci.py \
-	  --ignore=tests/test_local_pipeline.py --ignore=tests/test_bench_smoke.py $(PYTEST_ARGS); fi
+	  --ignore=tests/test_local_pipeline.py --ignore=tests/test_bench_smoke.py \
+	  --ignore=tests/test_runtime_duplicates.py --ignore=tests/test_moto_atomic.py $(PYTEST_ARGS); fi
 
 test: lint typecheck template-check pytest pytest-lambda-runtime
 
@@ -64,6 +66,11 @@ demo: $(VENV)/.installed
 
 local-stack: $(VENV)/.installed
 	$(PY) -m local.stack $(STACK_ARGS)
+
+# One event through the function in an awslambdaric process (no Docker): make invoke EVENT=events/x.json
+EVENT ?= events/cancel-by-out-trade-no.json
+invoke: $(VENV)/.installed
+	$(PY) -m local.invoke $(EVENT) $(INVOKE_ARGS)
 
 gateway: $(VENV)/.installed
 	$(PY) -m local.alipay_gateway $(GATEWAY_ARGS)

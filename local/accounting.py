@@ -5,15 +5,18 @@ letter carries it (matched by the ``source_message_id`` attribute, or by its own
 queue's redrive moved it) with a reason. Everything else is a violation, and so are: a dead letter
 without a reason, a dead letter whose body is not byte-for-byte an enqueued body, a ``RETRYING``
 record left after the queue drained, and a ``SUCCEEDED`` record for a trade the emulator did not
-actually cancel. Runs that know what each scenario should end as (``Enqueued.expect``) also get the
-surprises listed. The chaos run builds on ``collect``/``account`` and adds its own checks.
+actually cancel. A dead letter without a reason is excused only for messages in ``crash_redriven``:
+their last allowed delivery died with its execution environment, so the queue's redrive, not the
+function, moved them (as on AWS), and their trade's record may stay ``RETRYING``. Runs that know
+what each scenario should end as (``Enqueued.expect``) also get the surprises listed. The chaos run
+builds on ``collect``/``account`` and adds its own checks.
 """
 
 from __future__ import annotations
 
 import textwrap
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -154,11 +157,16 @@ def outcome_label(record: Mapping[str, Any] | None, dead_letter: DeadLetterSeen 
 
 
 def account(
-    enqueued: Iterable[Enqueued], snapshot: Snapshot, *, still_queued: int | None = None
+    enqueued: Iterable[Enqueued],
+    snapshot: Snapshot,
+    crash_redriven: Collection[str] = (),
+    *,
+    still_queued: int | None = None,
 ) -> Accounting:
     """``still_queued``: the run stopped before the queue drained, with this many messages still on it
     (visible, in flight or delayed). Unfinished messages are then *in flight*, not violations, as long
-    as the queue still holds at least that many; any beyond are missing (a violation)."""
+    as the queue still holds at least that many; any beyond are missing (a violation).
+    ``crash_redriven``: see the module docstring."""
     messages = list(enqueued)
     result = Accounting()
     by_source: dict[str, DeadLetterSeen] = {}
@@ -168,7 +176,7 @@ def account(
     bodies = Counter(m.body for m in messages)
 
     for letter in snapshot.dead_letters:
-        if not letter.reason.strip():
+        if not letter.reason.strip() and letter.message_id not in crash_redriven:
             result.violations.append(
                 f"dead letter {letter.message_id} has no reason (moved by the queue's redrive, not by the "
                 f"function): {letter.body[:80]!r}"
@@ -183,7 +191,9 @@ def account(
         record = snapshot.results.get(message.trade_key) if message.trade_key else None
         found = by_source.get(message.message_id)
         final_record = record is not None and record.get("status") in TERMINAL_STATUSES
-        reasoned_letter = found is not None and bool(found.reason.strip())
+        reasoned_letter = found is not None and (
+            bool(found.reason.strip()) or found.message_id in crash_redriven
+        )
         accounted = final_record or reasoned_letter
         label = outcome_label(record, found)
         result.outcomes.append(MessageOutcome(message, record, found, label, accounted))
@@ -206,8 +216,10 @@ def account(
             f"{len(result.in_flight)} messages did not finish but only {still_queued} are still on the "
             f"queue: at least {len(result.in_flight) - still_queued} missing"
         )
+    # A crash on the last allowed delivery leaves the record as the previous delivery wrote it.
+    crashed_keys = {m.trade_key for m in messages if m.message_id in crash_redriven and m.trade_key}
     for key, record in snapshot.results.items():
-        if record.get("status") == "RETRYING" and still_queued is None:
+        if record.get("status") == "RETRYING" and still_queued is None and key not in crashed_keys:
             result.violations.append(f"trade {key} is still RETRYING after the queue drained")
         if record.get("status") == "SUCCEEDED" and record.get("action"):
             trade = snapshot.trades.get(key) or next(

@@ -2,16 +2,21 @@
 that nothing was lost, nothing was cancelled twice after a recorded success, and nothing was trusted
 without a valid signature.
 
-The pipeline is the one ``make demo`` runs (``local.stack.LocalStack``: a moto server subprocess and
-the Alipay gateway emulator over loopback HTTP, resources from template.yaml; the event source mapping
-driver ``local.esm_driver``; ``alipay_cancel.handler.lambda_handler`` in-process), with:
+The pipeline is the one ``make demo`` runs (``local.stack.LocalStack``: an atomic moto server
+subprocess and the Alipay gateway emulator over loopback HTTP, resources from template.yaml; the event
+source mapping driver ``local.esm_driver``; the function in awslambdaric processes, killed at its
+timeout, ``local.lambda_environment``), with:
 
 - a wire tap (``local.chaos_wiretap``) between the function and the emulator recording every Alipay
   exchange and checking each answer's signature independently;
 - per-trade faults on >= 25 % of Alipay calls, every fault kind the emulator has
   (``local.chaos_plan``), business errors switching between the envelope and the v3 shape;
 - DynamoDB / SQS / Secrets Manager errors including throttling on ~2 % of the function's AWS calls,
-  through botocore event hooks on the function's own clients (``local.chaos_aws_faults``);
+  through botocore event hooks on the function's own clients inside each environment
+  (``local.chaos_aws_faults``, installed by ``local.chaos_env_hooks``);
+- crashes: environments SIGKILLed before the Alipay call, after Alipay answered, after the
+  idempotency claim, after the results write before the dead letter / visibility change, and at the
+  function timeout (``local.chaos_crashes``), >= 5 % of invocations in a full run;
 - one app key rotation halfway: the emulator learns the new public key, the secret in moto's Secrets
   Manager is updated, the old key is refused after a grace period;
 - duplicates (10 % of trades, 2-4 copies: in one batch, spread out, or sent after the first finished)
@@ -31,16 +36,13 @@ idempotency records (which expire with the invocation) rely on it.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import logging
 import random
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -50,10 +52,11 @@ import requests
 from local.accounting import Enqueued, Snapshot, collect, scan_table
 from local.alipay_gateway.admin_client import GatewayAdmin
 from local.alipay_gateway.faults import FAULT_KINDS
-from local.chaos_aws_faults import AwsFaultInjector, AwsFaultStats
+from local.chaos_aws_faults import AwsFaultStats, read_events
 from local.chaos_checks import (
     CheckResult,
     check_accounted,
+    check_crashes_resolved,
     check_drained,
     check_no_cancel_after_success,
     check_no_secrets,
@@ -61,11 +64,12 @@ from local.chaos_checks import (
     check_successes,
     receipts_hit_by_aws_faults,
 )
+from local.chaos_crashes import TapCrashes, build_crash_plan
 from local.chaos_plan import ChaosPlan, PlannedFault, build_plan, chunked_sends
 from local.chaos_wiretap import Exchange, WireTap
-from local.demo import function_output_to, load_handler
 from local.esm_driver import DriveResult, Progress
 from local.keygen import generate_rsa_key_pair
+from local.lambda_environment import FileSink
 from local.stack import LocalStack
 
 # Short backoffs and retry horizon, as template parameters (the queue and the function agree); the
@@ -87,6 +91,7 @@ ROTATION_GRACE_SECONDS = 1.0
 ROTATE_AT = 0.5  # share of the first wave processed
 LATE_AT = 0.7
 SHAPE_SWITCH_SECONDS = 7.0
+FEED_BACKLOG = 400
 
 
 @dataclass
@@ -135,56 +140,6 @@ def _post_faults(gateway_url: str, faults: list[PlannedFault]) -> None:
             f"{gateway_url}/__admin/faults", json=[f.spec() for f in faults[start : start + 500]], timeout=30
         )
         response.raise_for_status()
-
-
-class _LogCapture(logging.Handler):
-    """Log records of every other logger (botocore, urllib3, ...) at the levels they are enabled for,
-    with their extra fields, into the function's log: what would reach CloudWatch."""
-
-    def __init__(self, stream: TextIO, skip: str) -> None:
-        super().__init__(logging.NOTSET)
-        self.skip = skip
-        self._stream = stream
-        self.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-        self._standard = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.name == self.skip:  # the Powertools logger writes its own JSON lines
-            return
-        try:
-            extras = {k: v for k, v in record.__dict__.items() if k not in self._standard}
-            self._stream.write(f"{self.format(record)} {extras!r}\n")
-        except Exception:  # noqa: BLE001 - capture must never break the function
-            self.handleError(record)
-
-
-@contextlib.contextmanager
-def captured_function_output(log: TextIO) -> Iterator[None]:
-    """stdout (Powertools JSON logs, EMF metrics) and every logger's records go to ``log``."""
-    with function_output_to(log):
-        from alipay_cancel.observability import logger as powertools_logger
-
-        handler = powertools_logger.registered_handler
-        original = getattr(handler, "stream", None)
-        if isinstance(handler, logging.StreamHandler):
-            handler.setStream(sys.stdout)  # the switch function_output_to installed
-        root = _LogCapture(sys.stdout, skip=powertools_logger.name)
-        logging.getLogger().addHandler(root)
-        try:
-            yield
-        finally:
-            logging.getLogger().removeHandler(root)
-            if isinstance(handler, logging.StreamHandler) and original is not None:
-                handler.setStream(original)
-
-
-def function_log_keys() -> dict[str, Any]:
-    """The keys the function logs with for the record at hand (message_id, receive_count, ...): kept
-    with each injected AWS error that reaches it, so the checks know which receipts it hit. Powertools
-    keeps them per record in a ContextVar. Imported late: Powertools reads the Lambda env at import."""
-    from alipay_cancel.observability import logger
-
-    return logger.thread_safe_get_current_keys()
 
 
 INFRA_FAILURE_MARKERS = ("idempotency store failed", "results write failed", "dead letter", "could not")
@@ -255,6 +210,28 @@ def probe_key(endpoint: str, secret: dict[str, str], trade: str) -> str:
     return f"refused: HTTP {outcome.http_status} {outcome.code or outcome.kind.value}"
 
 
+def crash_redriven(snapshot: Snapshot, killed: dict[str, set[int]], max_receive_count: int) -> set[str]:
+    """Messages the queue's redrive moved because their last allowed delivery died with its
+    environment or was hit by an injected AWS failure that reached the function (e.g. its dead-letter
+    send failed): the function could not dead-letter them with a reason, as on AWS. ``killed``:
+    message id -> receive counts hit by a crash or an injected AWS failure."""
+    return {
+        d.message_id
+        for d in snapshot.dead_letters
+        if not d.reason.strip() and max_receive_count in killed.get(d.message_id, set())
+    }
+
+
+def merge_receipts(*maps: dict[str, set[int]]) -> dict[str, set[int]]:
+    """message id -> receive counts hit by an injected AWS error or a crash (the message was rightly
+    retried on the next receipt)."""
+    out: dict[str, set[int]] = {}
+    for mapping in maps:
+        for message_id, counts in mapping.items():
+            out.setdefault(message_id, set()).update(counts)
+    return out
+
+
 def consumed_faults(plan: ChaosPlan, pending: dict[str, Any]) -> tuple[Counter[str], Counter[str], int]:
     """(injected by label, injected by kind, planned but never taken). A planned fault still pending
     in the emulator at the end was not injected."""
@@ -297,6 +274,7 @@ def run_chaos(
     deadline_seconds: float = 1200.0,
     visibility_timeout: int = 30,
     function_timeout: int = 20,
+    crash_rate: float = 0.07,
     out: TextIO | None = None,
     quiet: bool = False,
     log_path: Path | None = None,
@@ -339,11 +317,27 @@ def run_chaos(
         _post_faults(stack.gateway_url, plan.faults)
         for trade in plan.forever_failing:
             admin.set_fault("http_5xx", trade=trade, times=None, http_status=503)
-        _send(sqs, res.queue_url, chunked_sends(plan, rng, late=False), state)
-        first_wave = len(state.enqueued)
+        # The first wave arrives as a stream, at most FEED_BACKLOG messages waiting at a time: moto's
+        # ReceiveMessage scans the whole queue several times per call, so a queue of thousands makes
+        # every receive cost seconds of the (atomic, one-request-at-a-time) stand-in.
+        pending_calls = chunked_sends(plan, rng, late=False)
+        first_wave = sum(len(call) for call in pending_calls)
+        feed_lock = threading.Lock()
+
+        def feed(backlog: int) -> None:
+            with feed_lock:
+                room = FEED_BACKLOG - backlog
+                batch: list[list[Any]] = []
+                while pending_calls and room > 0:
+                    room -= len(pending_calls[0])
+                    batch.append(pending_calls.pop(0))
+                _send(sqs, res.queue_url, batch, state)
+
+        feed(0)
         say(
             f"  stack: moto {stack.moto_url} (pid {stack.moto.pid}), emulator {stack.gateway_url}, "
-            f"wire tap {tap.base_url}\n  enqueued {first_wave} messages; function log: {log_path}"
+            f"wire tap {tap.base_url}\n  first wave: {first_wave} messages, fed as they are consumed; "
+            f"function log: {log_path}"
         )
 
         timers: list[threading.Timer] = []
@@ -383,6 +377,8 @@ def run_chaos(
 
         def progress(p: Progress) -> None:
             done = p.stats.records_deleted
+            if pending_calls and p.depth.visible + p.depth.delayed < FEED_BACKLOG // 2:
+                feed(p.depth.visible + p.depth.delayed)
             if state.rotated_at is None and done >= ROTATE_AT * first_wave:
                 rotate()
             if not state.late_done and done >= LATE_AT * first_wave:
@@ -401,40 +397,60 @@ def run_chaos(
                     f"| dead letters {p.depth.dead_letters}  | Alipay calls {len(tap.exchanges())}"
                 )
 
-        injector = AwsFaultInjector(
-            call_rate=aws_fault_rate / 2, wire_rate=aws_fault_rate / 2, seed=seed, context=function_log_keys
+        events_path = log_path.with_name(log_path.stem + "-aws-faults.jsonl")
+        events_path.write_text("")
+        crash_plan = build_crash_plan(
+            sorted(plan.seeded_keys),
+            seed=seed,
+            crash_rate=crash_rate,
+            function_timeout=function_timeout,
+            results_table=res.results_table,
+            idempotency_table=res.idempotency_table,
+            dlq_name=res.dlq_url.rsplit("/", 1)[-1],
         )
+        stack.moto.set_rules(crash_plan.moto_rules)
         drives: list[DriveResult] = []
-        with open(log_path, "a", encoding="utf-8") as log, stack.applied_env(), captured_function_output(log):
-            handler, reset = load_handler()
-            from alipay_cancel.handler import get_runtime
-
-            clients = get_runtime().clients  # built now, under the Lambda env: hook its own clients
-            for client in (clients.dynamodb, clients.sqs, clients.secretsmanager):
-                injector.install(client)
-            try:
-                # AWS refuses an SQS event source whose queue visibility timeout is below the function
-                # timeout; the in-progress records of Powertools idempotency rely on it (they expire
-                # with the invocation, before the message can come back).
-                driver = stack.driver(handler, function_timeout=function_timeout)
-                remaining = deadline_seconds
-                while True:
-                    drive = driver.run_until_drained(
-                        deadline_seconds=remaining, progress=progress, progress_interval=0.5
-                    )
-                    drives.append(drive)
-                    remaining -= drive.elapsed
-                    # The queue may drain between two progress calls: do what is still owed, go on.
-                    if not drive.drained or (state.rotated_at is not None and state.late_done):
-                        break
-                    if state.rotated_at is None:
-                        rotate()
-                        state.notes.append("rotation happened only once the first wave had drained")
-                    if not state.late_done:
-                        send_late()
-            finally:
-                injector.uninstall()
-                reset()
+        with (
+            open(log_path, "a", encoding="utf-8") as log,
+            stack.environments(
+                log_sink=FileSink(log),
+                timeout=function_timeout,
+                bootstrap_module="local.chaos_env_hooks",
+                extra_env={
+                    "CHAOS_AWS_EVENTS": str(events_path),
+                    "CHAOS_AWS_CALL_RATE": str(aws_fault_rate / 2),
+                    "CHAOS_AWS_WIRE_RATE": str(aws_fault_rate / 2),
+                    "CHAOS_AWS_SEED": str(seed),
+                },
+            ) as pool,
+        ):
+            tap_crashes = TapCrashes(crash_plan, pool.kill_where)
+            tap.crash_hook = tap_crashes
+            # AWS refuses an SQS event source whose queue visibility timeout is below the function
+            # timeout; the in-progress records of Powertools idempotency rely on it (they expire
+            # with the invocation, before the message can come back).
+            driver = stack.driver(pool, function_timeout=function_timeout)
+            remaining = deadline_seconds
+            while True:
+                drive = driver.run_until_drained(
+                    deadline_seconds=remaining, progress=progress, progress_interval=0.5
+                )
+                drives.append(drive)
+                remaining -= drive.elapsed
+                # The queue may drain between two progress calls: do what is still owed, go on.
+                owed = pending_calls or state.rotated_at is None or not state.late_done
+                if not drive.drained or not owed:
+                    break
+                if pending_calls:
+                    feed(0)
+                    continue
+                if state.rotated_at is None:
+                    rotate()
+                    state.notes.append("rotation happened only once the first wave had drained")
+                if not state.late_done:
+                    send_late()
+            pool_stats = pool.stats()
+        moto_stats = stack.moto.stats()
         for timer in timers:
             timer.join()
         drive = drives[-1]
@@ -442,22 +458,29 @@ def run_chaos(
         ddb = stack.client("dynamodb")
         snapshot = collect(sqs, ddb, admin, results_table=res.results_table, dlq_url=res.dlq_url)
         idempotency_items = scan_table(ddb, res.idempotency_table)
+        max_receive_count = stack.settings.queue.max_receive_count
         pending_faults = admin.faults()
         exchanges = tap.exchanges()
         tap.stop()
         admin.close()
     log_lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+    aws_stats, failed_calls = read_events(events_path.read_text(encoding="utf-8").splitlines())
 
+    hit_receipts = merge_receipts(receipts_hit_by_aws_faults(failed_calls), drive.stats.killed_receipts)
+    redriven = crash_redriven(snapshot, hit_receipts, max_receive_count)
+    redriven_keys = {m.trade_key for m in state.enqueued if m.message_id in redriven and m.trade_key}
     checks = [
         check_accounted(
             state.enqueued,
             snapshot,
             state.bad_message_ids,
-            receipts_hit_by_aws_faults(injector.failed_calls()),
+            hit_receipts,
+            redriven,
         ),
         check_successes(snapshot, exchanges, plan.seeded_keys, plan.unknown_keys),
         check_no_cancel_after_success(snapshot, exchanges),
-        check_drained(drive.drained, snapshot, idempotency_items),
+        check_drained(drive.drained, snapshot, idempotency_items, redriven_keys),
+        check_crashes_resolved(idempotency_items, now=time.time(), crash_redriven_keys=redriven_keys),
         check_no_secrets(
             log_lines,
             snapshot,
@@ -475,7 +498,7 @@ def run_chaos(
     stats = drive.stats
     robustness = CheckResult("no exception escaped the handler")
     if stats.handler_errors or stats.invalid_responses:
-        robustness.violations += [e for e in stats.errors if "outlived" not in e][:10] or [
+        robustness.violations += [e for e in stats.errors if e.startswith(("error", "init_error"))][:10] or [
             f"{stats.handler_errors} handler errors, {stats.invalid_responses} invalid responses"
         ]
     robustness.facts = {
@@ -483,12 +506,24 @@ def run_chaos(
         "records received": stats.records_received,
         "batch item failures (retried)": stats.item_failures_reported,
         "largest batch": stats.max_batch,
-        "invocations that outlived the function timeout (records redelivered)": stats.timeouts,
+        "invocations killed at the function timeout (records redelivered)": stats.timeouts,
     }
     checks.append(robustness)
+    crashes = crash_summary(stats, pool_stats.kills, tap_crashes.killed, moto_stats, pool_stats.cold_starts)
+    crash_check = CheckResult("crash faults were injected as planned")
+    if crash_rate > 0 and len(state.enqueued) >= 1000 and crashes["share of invocations killed"] < 0.05:
+        crash_check.violations.append(
+            f"only {crashes['share of invocations killed']:.1%} of invocations were killed (need >= 5%)"
+        )
+    if crash_rate > 0 and len(state.enqueued) >= 100:
+        missing = [point for point, n in crashes["kills by point"].items() if not n]
+        crash_check.violations += [f"no kill at: {point}" for point in missing]
+    crash_check.facts = {"invocations killed": crashes["invocations killed"]}
+    checks.append(crash_check)
     summary = build_summary(
-        plan, state, snapshot, exchanges, pending_faults, injector.stats(), checks, fault_rate, aws_fault_rate
+        plan, state, snapshot, exchanges, pending_faults, aws_stats, checks, fault_rate, aws_fault_rate
     )
+    summary["crashes"] = crashes
     summary["unfinished_messages"] = unfinished_messages(state.enqueued, snapshot, log_lines)
     summary["run"] = {
         "messages": len(state.enqueued),
@@ -499,6 +534,7 @@ def run_chaos(
         "drive_seconds": round(sum(d.elapsed for d in drives), 1),
         "queue_visibility_timeout_seconds": visibility_timeout,
         "function_timeout_seconds": function_timeout,
+        "crash_rate_requested": crash_rate,
         "function_env_overrides": CHAOS_ENV,
         "template_parameter_overrides": CHAOS_PARAMETERS,
         "function_log": str(log_path),
@@ -510,6 +546,41 @@ def run_chaos(
 
 
 # --- the summary ----------------------------------------------------------------------------------
+
+
+def crash_summary(
+    stats: Any,
+    pool_kills: Counter[str],
+    tap_kills: Counter[str],
+    moto_stats: dict[str, Any],
+    cold_starts: int,
+) -> dict[str, Any]:
+    """What the crash faults did. Kills by point: the kills asked for at each point (the store's rules
+    that acted, the wire tap's kills); an environment hit at two points at once dies once, under the
+    first reason (``environments ended by reason``: the pool's record)."""
+    by_point: dict[str, int] = {}
+    for rule in moto_stats.get("rules", []):
+        if rule["name"].startswith("at the timeout"):
+            continue
+        by_point[rule["name"]] = int(rule["acted"])
+    for point, n in tap_kills.items():
+        by_point[point] = int(n)
+    killed = int(stats.crashes) + int(stats.timeouts)
+    return {
+        "invocations": stats.invocations,
+        "invocations killed": killed,
+        "share of invocations killed": round(killed / max(1, stats.invocations), 4),
+        "killed at the function timeout": stats.timeouts,
+        "kills by point": by_point,
+        "environments ended by reason": dict(sorted(pool_kills.items())),
+        "cold starts (environments started)": cold_starts,
+        "store-side rules (matched / acted)": {
+            r["name"]: f"{r['matched']} / {r['acted']}" for r in moto_stats.get("rules", [])
+        },
+        "held store writes (timeout rule) acted": sum(
+            r["acted"] for r in moto_stats.get("rules", []) if r["name"].startswith("at the timeout")
+        ),
+    }
 
 
 def build_summary(
@@ -642,8 +713,18 @@ def render(summary: dict[str, Any]) -> str:
         f"CHAOS SUMMARY  {summary['run']['messages']} messages, seed {summary['run']['seed']}, "
         f"{summary['run']['elapsed_seconds']}s",
     ]
-    for section in ("messages", "duplicates", "alipay_faults", "aws_faults", "key_rotation", "outcomes"):
-        out += ["", *_rows(section.replace("_", " ").upper(), summary[section])]
+    sections = (
+        "messages",
+        "duplicates",
+        "alipay_faults",
+        "aws_faults",
+        "crashes",
+        "key_rotation",
+        "outcomes",
+    )
+    for section in sections:
+        if section in summary:
+            out += ["", *_rows(section.replace("_", " ").upper(), summary[section])]
     out += ["", "CHECKS"]
     for name, check in summary["checks"].items():
         verdict = "ok" if check["ok"] else f"VIOLATED ({check['violations']})"
@@ -688,6 +769,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--function-timeout", type=int, default=20, help="the function's timeout for the run (template: 120)"
     )
+    parser.add_argument(
+        "--crash-rate",
+        type=float,
+        default=0.07,
+        help="share of invocations whose environment is killed at a crash point (0.07; 0: none)",
+    )
     parser.add_argument("--json", type=Path, help="write the summary as JSON here")
     parser.add_argument("--log-file", type=Path, help="the function's captured log (default: a temp file)")
     parser.add_argument("--quiet", action="store_true", help="print only the summary")
@@ -696,8 +783,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--messages must be at least 20")
     if not 8 <= args.function_timeout <= args.visibility_timeout:
         parser.error("need 8 <= --function-timeout <= --visibility-timeout (AWS requires the latter)")
-    if not (0 <= args.fault_rate < 0.9 and 0 <= args.aws_fault_rate <= 0.5):
-        parser.error("--fault-rate must be in [0, 0.9), --aws-fault-rate in [0, 0.5]")
+    if not (0 <= args.fault_rate < 0.9 and 0 <= args.aws_fault_rate <= 0.5 and 0 <= args.crash_rate <= 0.2):
+        parser.error(
+            "--fault-rate must be in [0, 0.9), --aws-fault-rate in [0, 0.5], --crash-rate in [0, 0.2]"
+        )
     result = run_chaos(
         messages=args.messages,
         fault_rate=args.fault_rate,
@@ -706,6 +795,7 @@ def main(argv: list[str] | None = None) -> int:
         deadline_seconds=args.deadline,
         visibility_timeout=args.visibility_timeout,
         function_timeout=args.function_timeout,
+        crash_rate=args.crash_rate,
         quiet=args.quiet,
         log_path=args.log_file,
     )

@@ -21,7 +21,7 @@ import json
 import random
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,9 +103,11 @@ class AwsFaultInjector:
         wire_rate: float,
         seed: int,
         context: Callable[[], Mapping[str, Any]] | None = None,
+        sink: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         """``context``: called in the caller's thread when an injected error reaches it; what it
-        returns is kept with the ``FailedCall``."""
+        returns is kept with the ``FailedCall``. ``sink``: gets every count as an event (the
+        injector runs inside a function environment; ``read_events`` rebuilds the stats)."""
         if not (0 <= call_rate <= 1 and 0 <= wire_rate <= 1):
             raise ValueError("rates are probabilities")
         self.call_rate = call_rate
@@ -118,7 +120,12 @@ class AwsFaultInjector:
         self._failed: list[FailedCall] = []
         self._context = context
         self._installed: list[tuple[Any, str, Any]] = []
+        self._sink = sink
         self.enabled = True
+
+    def _emit(self, event: dict[str, Any]) -> None:
+        if self._sink is not None:
+            self._sink(event)
 
     def _draw(self, rate: float, service: str) -> tuple[str, int] | None:
         with self._lock:
@@ -130,6 +137,9 @@ class AwsFaultInjector:
         context = dict(self._context()) if self._context is not None else {}
         with self._lock:
             self._failed.append(FailedCall(service, operation, level, code, context))
+        self._emit(
+            {"t": "failed", "service": service, "op": operation, "level": level, "code": code, "ctx": context}
+        )
 
     def install(self, client: Any) -> None:
         service = client.meta.service_model.service_name
@@ -141,12 +151,14 @@ class AwsFaultInjector:
             name = f"{service}.{model.name}"
             with self._lock:
                 self._calls[name] += 1
+            self._emit({"t": "call", "name": name})
             error = self._draw(self.call_rate, service)
             if error is None:
                 return
             code, status = error
             with self._lock:
                 self._injected[(service, model.name, "call", code)] += 1
+            self._emit({"t": "injected", "key": [service, model.name, "call", code]})
             self._failed_call(service, model.name, "call", code)
             raise ClientError(
                 {
@@ -160,12 +172,14 @@ class AwsFaultInjector:
             operation = event_name.rsplit(".", 1)[-1]
             with self._lock:
                 self._attempts[f"{service}.{operation}"] += 1
+            self._emit({"t": "attempt", "name": f"{service}.{operation}"})
             error = self._draw(self.wire_rate, service)
             if error is None:
                 return None
             code, status = error
             with self._lock:
                 self._injected[(service, operation, "wire", code)] += 1
+            self._emit({"t": "injected", "key": [service, operation, "wire", code]})
             body = json.dumps(
                 {"__type": f"{_JSON_TARGET_PREFIX[service]}#{code}", "message": "chaos: injected failure"}
             ).encode()
@@ -209,3 +223,32 @@ class AwsFaultInjector:
             return AwsFaultStats(
                 Counter(self._calls), Counter(self._attempts), Counter(self._injected), len(self._failed)
             )
+
+
+def read_events(lines: Iterable[str]) -> tuple[AwsFaultStats, list[FailedCall]]:
+    """The stats and failed calls from the events of every environment's injector (a line cut short
+    by a killed environment is skipped)."""
+    calls: Counter[str] = Counter()
+    attempts: Counter[str] = Counter()
+    injected: Counter[tuple[str, str, str, str]] = Counter()
+    failed: list[FailedCall] = []
+    for line in lines:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        kind = event.get("t") if isinstance(event, dict) else None
+        if kind == "call":
+            calls[event["name"]] += 1
+        elif kind == "attempt":
+            attempts[event["name"]] += 1
+        elif kind == "injected":
+            service, operation, level, code = event["key"]
+            injected[(service, operation, level, code)] += 1
+        elif kind == "failed":
+            failed.append(
+                FailedCall(
+                    event["service"], event["op"], event["level"], event["code"], event.get("ctx") or {}
+                )
+            )
+    return AwsFaultStats(calls, attempts, injected, len(failed)), failed

@@ -24,9 +24,10 @@ import binascii
 import http.client
 import json
 import socket
+import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -176,6 +177,12 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     tap: WireTap
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A caller killed mid-request (crash faults) drops its connection: expected here.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -221,6 +228,9 @@ class WireTap:
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.tap = self
         self._thread: threading.Thread | None = None
+        # Crash faults: called with ("before", exchange) before forwarding and ("after", exchange)
+        # once the emulator answered; True means the caller was killed (nothing forwarded/answered).
+        self.crash_hook: Callable[[str, Exchange], bool] | None = None
 
     @property
     def base_url(self) -> str:
@@ -268,6 +278,7 @@ class WireTap:
     def forward(self, handler: _Handler) -> None:
         length = int(handler.headers.get("content-length") or 0)
         body = handler.rfile.read(length) if length > 0 else b""
+        cut_short = len(body) < length  # the caller died mid-request (a killed environment)
         with self._lock:
             keys = list(self._app_keys)
             seq = len(self._exchanges)
@@ -281,6 +292,14 @@ class WireTap:
         )
         with self._lock:
             self._exchanges.append(exchange)
+        if cut_short:  # never forwarded, as a server would not process half a request
+            exchange.failure = f"{NOT_SENT}: the request was cut short ({len(body)} of {length} bytes)"
+            handler.close_connection = True
+            return
+        if self.crash_hook is not None and self.crash_hook("before", exchange):
+            exchange.failure = f"{NOT_SENT}: the caller was killed before the call"
+            handler.close_connection = True
+            return
         headers = {k: v for k, v in handler.headers.items() if k.lower() not in _HOP_BY_HOP}
         try:
             conn = self._connection()
@@ -305,6 +324,10 @@ class WireTap:
         _answer_fields(exchange, answer)
         if response.will_close:
             self._drop_connection()
+        if self.crash_hook is not None and self.crash_hook("after", exchange):
+            exchange.failure = "the caller was killed after Alipay answered"
+            handler.close_connection = True
+            return
         try:
             handler.send_response_only(response.status, response.reason)
             for name, value in response.headers.items():

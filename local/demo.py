@@ -8,8 +8,9 @@
    cancel window, malformed, duplicates (some in the same batch), injected faults (5xx, 429, timeouts, 20000,
    ACQ.SYSTEM_ERROR, retry_flag=Y, bad / missing response signature, garbage, a merchant whose
    balance is topped up during the run, a trade that never stops failing) plus random faults;
-3. drive ``alipay_cancel.handler.lambda_handler`` with the event source mapping driver until the
-   queue is drained, showing progress; the function's logs go to a file (its "CloudWatch");
+3. drive the function with the event source mapping driver until the queue is drained, showing
+   progress: each execution environment an ``awslambdaric`` process, as in Lambda
+   (``local.lambda_environment``); the function's logs go to a file (its "CloudWatch");
 4. print the summary and exit non-zero if any message is unaccounted for (``local.accounting``).
 
 Retry backoffs and the retry horizon are shortened through the template's own parameters (as a
@@ -22,15 +23,13 @@ still in flight (on the queue, not lost).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import logging
 import random
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -40,6 +39,7 @@ from local.accounting import Enqueued, Snapshot, account, collect, render_summar
 from local.alipay_gateway.admin_client import GatewayAdmin
 from local.esm_driver import DriveResult, Progress
 from local.keygen import generate_key_material
+from local.lambda_environment import FileSink
 from local.stack import LocalStack
 
 # Short backoffs and a 12-second horizon for a demo (the template's defaults: 30 s / 900 s / 3600 s,
@@ -273,62 +273,6 @@ def enqueue(sqs: Any, queue_url: str, plan: Plan, rng: random.Random) -> list[En
     return sent
 
 
-class _SwitchableStdout:
-    """Stands in for sys.stdout while the function runs. Powertools' logger keeps the stream it saw
-    at import, so this object may outlive the run: afterwards it writes to the stream it replaced
-    instead of to a closed log file."""
-
-    def __init__(self, fallback: TextIO) -> None:
-        self.fallback = fallback
-        self.target: TextIO | None = None
-        self._lock = threading.Lock()
-
-    def write(self, text: str) -> int:
-        with self._lock:
-            return (self.target or self.fallback).write(text)
-
-    def flush(self) -> None:
-        with self._lock:
-            (self.target or self.fallback).flush()
-
-    def isatty(self) -> bool:
-        return False
-
-    def __getattr__(self, name: str) -> object:  # encoding, fileno, ...: those of the real stream
-        return getattr(self.fallback, name)
-
-
-@contextlib.contextmanager
-def function_output_to(log: TextIO) -> Iterator[None]:
-    """The function's stdout (Powertools logs and EMF metrics) goes to ``log``, like CloudWatch."""
-    saved = sys.stdout
-    switch = _SwitchableStdout(saved)
-    switch.target = log
-    sys.stdout = switch
-    # Powertools' log handler keeps the stream it was created with: when the handler module was
-    # imported earlier (another test, another run in the same process), point that handler here too.
-    from alipay_cancel.observability import logger
-
-    handler = logger.registered_handler
-    previous = handler.setStream(switch) if isinstance(handler, logging.StreamHandler) else None
-    try:
-        yield
-    finally:
-        if previous is not None and isinstance(handler, logging.StreamHandler):
-            handler.setStream(previous)
-        switch.target = None
-        sys.stdout = saved
-
-
-def load_handler() -> tuple[Callable[[dict[str, Any], Any], Any], Callable[[], None]]:
-    """Imported under the Lambda environment (Powertools reads it at import) and reset, so the
-    lazily built runtime picks up this stack's variables even if imported before."""
-    from alipay_cancel import handler as module
-
-    module.reset()
-    return module.lambda_handler, module.reset
-
-
 class ProgressPrinter:
     def __init__(self, out: TextIO, admin: GatewayAdmin, total: int) -> None:
         self.out = out
@@ -419,19 +363,17 @@ def run_demo(
         timers = [
             threading.Timer(TOP_UP_AFTER_SECONDS, _clear_fault, (admin, key, out)) for key in plan.top_ups
         ]
-        with open(log_path, "a", encoding="utf-8") as log, stack.applied_env(), function_output_to(log):
-            handler, reset = load_handler()
+        with open(log_path, "a", encoding="utf-8") as log, stack.environments(log_sink=FileSink(log)) as pool:
             for t in timers:
                 t.start()
             try:
-                driver = stack.driver(handler)
+                driver = stack.driver(pool)
                 drive = driver.run_until_drained(
                     deadline_seconds=deadline_seconds, progress=ProgressPrinter(out, admin, len(enqueued))
                 )
             finally:
                 for t in timers:
                     t.cancel()
-                reset()
         if not drive.drained:
             d = drive.depth
             out.write(

@@ -1,4 +1,4 @@
-"""Drive the Lambda handler in-process exactly as the Lambda SQS event source mapping (ESM) would.
+"""Drive the Lambda function exactly as the Lambda SQS event source mapping (ESM) would.
 
 What the real ESM does, and this driver does the same over real SQS API calls (moto server):
 - up to ``MaximumConcurrency`` pollers, each long-polling ``ReceiveMessage`` (all system and message
@@ -17,9 +17,11 @@ What the real ESM does, and this driver does the same over real SQS API calls (m
   has reached maxReceiveCount moves to the DLQ instead of being delivered), so the driver adds
   nothing there; ``redrive_is_implemented_by_moto`` checks that moto still does.
 
-Differences from AWS, on purpose: concurrent invocations share one Python process (threads), so
-module-level state in the handler is shared between them, unlike separate Lambda containers; the
-driver cannot kill an overrunning invocation, it only treats it as failed.
+The function is what ``invoke(event) -> InvokeResult`` answers: normally an
+``local.lambda_environment.EnvironmentPool`` (each execution environment a separate ``awslambdaric``
+process, killed at the timeout, at most ``MaximumConcurrency`` of them). A plain handler callable is
+wrapped in ``InProcessFunction`` (for fast tests of logic only: invocations then share one process,
+and an overrunning one cannot be killed, only treated as failed).
 """
 
 from __future__ import annotations
@@ -31,11 +33,18 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
+from local.lambda_environment import InvokeResult
 from local.provision import REGION, aws_client
 
 Handler = Callable[[dict[str, Any], Any], Any]
+
+
+class Function(Protocol):
+    def invoke(self, event: dict[str, Any]) -> InvokeResult: ...
+
+
 MAX_RECEIVE_PER_CALL = 10  # SQS ReceiveMessage limit
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # Lambda synchronous invocation payload limit
 
@@ -60,6 +69,37 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class InProcessFunction:
+    """The handler called in this process with a Lambda-shaped context (fast tests of logic only)."""
+
+    def __init__(self, handler: Handler, config: EsmConfig) -> None:
+        self.handler = handler
+        self.config = config
+
+    def invoke(self, event: dict[str, Any]) -> InvokeResult:
+        cfg = self.config
+        context = LambdaContext(
+            function_name=cfg.function_name,
+            function_arn=cfg.function_arn,
+            memory_mb=cfg.memory_size,
+            timeout_seconds=cfg.function_timeout,
+        )
+        started = time.monotonic()
+        try:
+            # A JSON round trip: the handler gets its own copy, as from the Lambda runtime.
+            response = self.handler(json.loads(json.dumps(event)), context)
+        except Exception as exc:  # noqa: BLE001 - the function errored: Lambda retries the whole batch
+            return InvokeResult("error", None, f"handler raised {type(exc).__name__}: {exc}")
+        elapsed = time.monotonic() - started
+        if elapsed > cfg.function_timeout:
+            return InvokeResult("timeout", None, f"invocation outlived the {cfg.function_timeout}s timeout")
+        try:
+            payload = json.loads(json.dumps(response))  # what the Runtime API would carry
+        except (TypeError, ValueError):
+            return InvokeResult("error", None, f"response is not JSON serialisable: {response!r:.200}")
+        return InvokeResult("response", payload, duration=elapsed)
 
 
 @dataclass(frozen=True)
@@ -87,14 +127,23 @@ class DriverStats:
     item_failures_reported: int = 0
     handler_errors: int = 0
     invalid_responses: int = 0
-    timeouts: int = 0  # invocations that outlived the function timeout
+    timeouts: int = 0  # invocations that outlived the function timeout (the environment was killed)
+    crashes: int = 0  # invocations whose environment died or was killed before answering
+    cold_starts: int = 0  # invocations that started a new execution environment
     delete_errors: int = 0
     max_batch: int = 0
     receive_counts: dict[str, int] = field(default_factory=dict)  # messageId -> highest receive count
+    # messageId -> receive counts of the deliveries whose invocation died (crash or timeout)
+    killed_receipts: dict[str, set[int]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)  # one line per handler error / invalid response
 
     def snapshot(self) -> DriverStats:
-        return replace(self, receive_counts=dict(self.receive_counts), errors=list(self.errors))
+        return replace(
+            self,
+            receive_counts=dict(self.receive_counts),
+            killed_receipts={k: set(v) for k, v in self.killed_receipts.items()},
+            errors=list(self.errors),
+        )
 
 
 @dataclass(frozen=True)
@@ -204,13 +253,15 @@ def queue_depth(sqs: Any, queue_url: str, dlq_url: str | None = None) -> QueueDe
 class EsmDriver:
     def __init__(
         self,
-        handler: Handler,
+        function: Handler | Function,
         config: EsmConfig,
         *,
         dlq_url: str | None = None,
         sqs_client_factory: Callable[[], Any] | None = None,
     ) -> None:
-        self.handler = handler
+        self.function: Function = (
+            function if hasattr(function, "invoke") else InProcessFunction(function, config)  # type: ignore[arg-type]
+        )
         self.config = config
         self.dlq_url = dlq_url
         self._client_factory = sqs_client_factory or (lambda: aws_client("sqs", config.endpoint_url))
@@ -274,27 +325,22 @@ class EsmDriver:
                 count = int(m.get("Attributes", {}).get("ApproximateReceiveCount", 0))
                 prev = self._stats.receive_counts.get(m["MessageId"], 0)
                 self._stats.receive_counts[m["MessageId"]] = max(prev, count)
-        context = LambdaContext(
-            function_name=cfg.function_name,
-            function_arn=cfg.function_arn,
-            memory_mb=cfg.memory_size,
-            timeout_seconds=cfg.function_timeout,
-        )
-        started = time.monotonic()
-        keep: set[str] | None
-        try:
-            # A JSON round trip: the handler gets its own copy, as from the Lambda runtime.
-            response = self.handler(json.loads(json.dumps(event)), context)
-        except Exception as exc:  # noqa: BLE001 - the function errored: Lambda retries the whole batch
-            with self._lock:
-                self._stats.handler_errors += 1
-                self._stats.errors.append(f"handler raised {type(exc).__name__}: {exc}")
-            return
-        if time.monotonic() - started > cfg.function_timeout:
-            with self._lock:
-                self._stats.timeouts += 1
-                self._stats.errors.append(f"invocation outlived the {cfg.function_timeout}s timeout")
-            return
+        result = self.function.invoke(event)
+        with self._lock:
+            self._stats.cold_starts += int(result.cold)
+            if result.kind != "response":
+                # The function errored, timed out or its environment died: Lambda retries the whole
+                # batch (nothing is deleted; the records come back after the visibility timeout).
+                self._stats.handler_errors += result.kind in ("error", "init_error")
+                self._stats.timeouts += result.kind == "timeout"
+                self._stats.crashes += result.kind == "crash"
+                if result.kind in ("crash", "timeout"):
+                    for m in batch:
+                        count = int(m.get("Attributes", {}).get("ApproximateReceiveCount", 0))
+                        self._stats.killed_receipts.setdefault(m["MessageId"], set()).add(count)
+                self._stats.errors.append(f"{result.kind}: {result.detail}"[:300])
+                return
+        response = result.payload
         keep = failed_ids(response, ids) if cfg.report_batch_item_failures else set()
         if keep is None:
             with self._lock:
@@ -306,12 +352,12 @@ class EsmDriver:
         errors = 0
         for start in range(0, len(to_delete), MAX_RECEIVE_PER_CALL):
             chunk = to_delete[start : start + MAX_RECEIVE_PER_CALL]
-            result = sqs.delete_message_batch(
+            answer = sqs.delete_message_batch(
                 QueueUrl=cfg.queue_url,
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],
             )
-            deleted += len(result.get("Successful", []))
-            errors += len(result.get("Failed", []))
+            deleted += len(answer.get("Successful", []))
+            errors += len(answer.get("Failed", []))
         with self._lock:
             self._stats.item_failures_reported += len(keep)
             self._stats.records_deleted += deleted
@@ -339,6 +385,34 @@ class EsmDriver:
                     self._busy -= 1
 
     # --- the run -------------------------------------------------------------------------------
+    def _start_pollers(self) -> list[threading.Thread]:
+        self._stop.clear()
+        threads = [
+            threading.Thread(target=self._poller, name=f"esm-poller-{i}", daemon=True)
+            for i in range(max(1, self.config.maximum_concurrency))
+        ]
+        for t in threads:
+            t.start()
+        return threads
+
+    def _stop_pollers(self, threads: list[threading.Thread], join_timeout: float | None) -> None:
+        self._stop.set()
+        wait = self.config.poll_wait_seconds + self.config.function_timeout + 5
+        end = time.monotonic() + (wait if join_timeout is None else join_timeout)
+        for t in threads:
+            t.join(timeout=max(0.0, end - time.monotonic()))
+
+    def run_until_stopped(self, stop: threading.Event, *, join_timeout: float = 2.0) -> DriverStats:
+        """Poll until ``stop`` is set (``make local-stack``). Pollers still inside an invocation are
+        left to the caller, who closes the environments (they are daemon threads)."""
+        threads = self._start_pollers()
+        try:
+            while not stop.wait(0.2):
+                pass
+        finally:
+            self._stop_pollers(threads, join_timeout)
+        return self.stats
+
     def run_until_drained(
         self,
         *,
@@ -350,15 +424,9 @@ class EsmDriver:
     ) -> DriveResult:
         """Poll until the queue holds nothing visible, in flight or delayed on ``stable_checks``
         consecutive checks with no batch in hand (or until the safety deadline)."""
-        self._stop.clear()
         monitor = self._client_factory()
-        threads = [
-            threading.Thread(target=self._poller, name=f"esm-poller-{i}", daemon=True)
-            for i in range(max(1, self.config.maximum_concurrency))
-        ]
+        threads = self._start_pollers()
         started = time.monotonic()
-        for t in threads:
-            t.start()
         stable = 0
         last_progress = 0.0
         drained = False
@@ -382,9 +450,7 @@ class EsmDriver:
                 if elapsed > deadline_seconds:
                     break
         finally:
-            self._stop.set()
-            for t in threads:
-                t.join(timeout=self.config.poll_wait_seconds + self.config.function_timeout + 5)
+            self._stop_pollers(threads, None)
         return DriveResult(drained, time.monotonic() - started, self.stats, depth)
 
 

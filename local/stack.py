@@ -1,18 +1,22 @@
 """The whole AWS side of the app on loopback, plus the Alipay gateway emulator, with no AWS account.
 
-- a moto server in a SUBPROCESS (``python -m moto.server``: a real process boundary, real HTTP),
-  in its own process group so stopping it stops everything it started;
+- a moto server in a SUBPROCESS (``python -m local.moto_atomic``: moto's own server app, each request
+  processed atomically as AWS does; a real process boundary, real HTTP), in its own process group so
+  stopping it stops everything it started;
 - the Alipay gateway emulator (``local.alipay_gateway``) in-process, with throwaway keys (or what
   ``gateway_factory`` builds: the benchmarks run it as a child process);
 - the queue, dead-letter queue, tables and signing-material secrets (the default app's, and one per
   further app in ``extra_apps``, which the emulator knows too) created with the settings read from
   ``template.yaml`` (``local.provision``); ``merchants`` (app_auth_token -> merchant id) are the ISV
   merchants the emulator knows;
-- the environment the Lambda would see (``LocalStack.lambda_env``), ``applied_env()`` to run the
-  handler in-process with it, and an ``EsmDriver`` built from the template's event source settings.
+- the environment the Lambda would see (``LocalStack.lambda_env``); ``environments()`` runs the
+  function as Lambda does (``local.lambda_environment``: awslambdaric processes), and ``driver()`` is
+  the event source mapping built from the template's settings (``local.esm_driver``).
+  ``applied_env()`` runs the handler in-process instead (fast tests of logic, benchmarks).
 
 Use it as a context manager (free ports; tests, demo, chaos) or run ``python -m local.stack``
-(``make local-stack``; moto on 4566, the gateway on 8089) to keep it up for ``sam local invoke``.
+(``make local-stack``; moto on 4566, the gateway on 8089): the whole pipeline runs until stopped, so a
+message sent to the queue (``python -m ops.cli enqueue``) ends in a result (``ops.cli result``).
 """
 
 from __future__ import annotations
@@ -37,8 +41,9 @@ from typing import Any, Protocol
 
 from local.alipay_gateway.gateway_state import AppConfig, GatewayConfig
 from local.alipay_gateway.server import GatewayServer
-from local.esm_driver import EsmConfig, EsmDriver, Handler
+from local.esm_driver import EsmConfig, EsmDriver, Function, Handler
 from local.keygen import KeyMaterial, generate_key_material
+from local.lambda_environment import EnvironmentPool, FileSink, FunctionSpec, LogSink, stderr_sink
 from local.provision import Provisioned, aws_client, lambda_environment, provision
 from local.template_settings import DEFAULT_TEMPLATE, REPO_ROOT, TemplateSettings, read_template_settings
 
@@ -122,12 +127,14 @@ class MotoServer:
             log = open(self.log_path, "ab")  # the child owns it for its lifetime
             try:
                 env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+                env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
                 self.proc = subprocess.Popen(
-                    [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(self.port)],
+                    [sys.executable, "-m", "local.moto_atomic", "-H", LOOPBACK, "-p", str(self.port)],
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
                     env=env,
+                    cwd=str(REPO_ROOT),
                     start_new_session=True,
                     preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
                 )
@@ -157,6 +164,21 @@ class MotoServer:
             except Exception:  # noqa: BLE001 - not listening yet
                 time.sleep(0.1)
         return False
+
+    def set_rules(self, rules: list[dict[str, Any]]) -> dict[str, Any]:
+        """Fault rules of ``local.moto_atomic`` (kill or stall an environment at an operation)."""
+        import requests
+
+        answer = requests.post(f"{self.url}/__atomic/rules", json=rules, timeout=10)
+        answer.raise_for_status()
+        return dict(answer.json())
+
+    def stats(self) -> dict[str, Any]:
+        import requests
+
+        answer = requests.get(f"{self.url}/__atomic/stats", timeout=10)
+        answer.raise_for_status()
+        return dict(answer.json())
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -323,8 +345,41 @@ class LocalStack:
         values.update(overrides)
         return EsmConfig(**values)
 
-    def driver(self, handler: Handler, **overrides: Any) -> EsmDriver:
-        return EsmDriver(handler, self.esm_config(**overrides), dlq_url=self.resources.dlq_url)
+    def function_spec(
+        self,
+        *,
+        timeout: float | None = None,
+        bootstrap_module: str = "awslambdaric",
+        extra_env: Mapping[str, str] | None = None,
+    ) -> FunctionSpec:
+        """The function as the template declares it, with this stack's environment."""
+        res = self.resources
+        return FunctionSpec(
+            environment=dict(self.lambda_env),
+            function_name=res.function_name,
+            function_arn=res.function_arn,
+            memory_mb=self.settings.function.memory_size,
+            timeout_seconds=float(timeout if timeout is not None else self.settings.function.timeout),
+            handler=self.settings.function.handler,
+            bootstrap_module=bootstrap_module,
+            extra_env=dict(extra_env or {}),
+        )
+
+    def environments(
+        self,
+        *,
+        log_sink: LogSink = stderr_sink,
+        max_environments: int | None = None,
+        **spec: Any,
+    ) -> EnvironmentPool:
+        """Execution environments (awslambdaric processes), at most the template's MaximumConcurrency."""
+        limit = max_environments or self.settings.event_source.maximum_concurrency or 5
+        return EnvironmentPool(self.function_spec(**spec), limit, log_sink)
+
+    def driver(self, function: Handler | Function, **overrides: Any) -> EsmDriver:
+        """The event source mapping over ``function``: an ``environments()`` pool (as Lambda runs it)
+        or a handler callable (in-process, fast tests of logic)."""
+        return EsmDriver(function, self.esm_config(**overrides), dlq_url=self.resources.dlq_url)
 
     def seed_event_trades(self, events_dir: Path = REPO_ROOT / "events") -> list[dict[str, Any]]:
         """Seed the emulator with the trades the ``events/*.json`` files name, so ``sam local invoke``
@@ -373,19 +428,21 @@ class LocalStack:
             f"  tables:           {res.results_table}, {res.idempotency_table}",
             f"  secret:           {res.secret_id}",
             "",
-            "Invoke the real function in Docker against it (SAM CLI; the emulator knows the events' trades):",
-            "  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1",
+            "The function runs here as Lambda runs it: the event source polls the queue and invokes up to",
+            f"MaximumConcurrency ({self.settings.event_source.maximum_concurrency}) execution environments "
+            "(awslambdaric processes). Send a message and read its result:",
+            f"  export AWS_ENDPOINT_URL={self.moto_url} AWS_REGION=us-east-1 "
+            "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing",
+            f"  python -m ops.cli enqueue --queue-url {res.queue_url} --out-trade-no DEMO-UNPAID-0001",
+            f"  python -m ops.cli result --table {res.results_table} DEMO-UNPAID-0001",
+            "",
+            "Or invoke it in Docker against the same stack (SAM CLI; the emulator knows the events'",
+            "trades; the template builds arm64, so on an x86 host use an arm64 emulator or `make invoke`):",
             "  sam build",
             f"  sam local invoke CancelFunction -e events/{example} --env-vars events/env.local.json "
             "--docker-network host",
             "",
-            "Send it a message and look at the outcome with the AWS CLI or the ops CLI:",
-            f"  aws --endpoint-url {self.moto_url} --region us-east-1 sqs send-message \\",
-            f'      --queue-url {res.queue_url} --message-body \'{{"out_trade_no": "DEMO-1"}}\'',
-            f"  aws --endpoint-url {self.moto_url} --region us-east-1 dynamodb scan \\",
-            f"      --table-name {res.results_table}",
-            "",
-            "Press Ctrl-C to stop (the moto server and the emulator stop with it).",
+            "Press Ctrl-C to stop (the environments, the moto server and the emulator stop with it).",
         ]
         return "\n".join(lines)
 
@@ -408,36 +465,46 @@ def _ids_in_body(body: str) -> tuple[str | None, str | None] | None:
     return (out_trade_no if out_ok else None, trade_no if no_ok else None)
 
 
-def _raise_system_exit(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Keep the local stack (moto + Alipay emulator) running.")
+    parser = argparse.ArgumentParser(
+        description="Run the whole pipeline locally until stopped: queue -> event source -> function."
+    )
     parser.add_argument("--moto-port", type=int, default=DEFAULT_MOTO_PORT)
     parser.add_argument("--gateway-port", type=int, default=DEFAULT_GATEWAY_PORT)
     parser.add_argument("--aes", action="store_true", help="AES-encrypt bodies (secret gets encrypt_key)")
     parser.add_argument("--cert-mode", action="store_true", help="certificate mode instead of public keys")
     parser.add_argument("--keys-out", type=Path, help="also write the throwaway key files here")
+    parser.add_argument(
+        "--function-log", type=Path, help="the function's log (its CloudWatch; default: a temp file)"
+    )
     args = parser.parse_args(argv)
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _raise_system_exit)
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, request_stop)
     stack = LocalStack(
         moto_port=args.moto_port, gateway_port=args.gateway_port, aes=args.aes, cert_mode=args.cert_mode
     )
-    try:
-        with stack:
-            if args.keys_out:
-                from local.keygen import write_key_files
+    log_path = args.function_log or Path(tempfile.mkdtemp(prefix="alipay-cancel-stack-")) / "function.log"
+    with stack, open(log_path, "a", encoding="utf-8") as log:
+        if args.keys_out:
+            from local.keygen import write_key_files
 
-                write_key_files(stack.key_material, args.keys_out)
-            seeded = stack.seed_event_trades()
-            print(stack.usage(), flush=True)
-            print(f"(seeded {len(seeded)} trades from events/*.json into the emulator)", flush=True)
-            while True:
-                time.sleep(3600)
-    except KeyboardInterrupt:
-        print("\nstopped.")
+            write_key_files(stack.key_material, args.keys_out)
+        seeded = stack.seed_event_trades()
+        print(stack.usage(), flush=True)
+        print(f"(seeded {len(seeded)} trades from events/*.json into the emulator)", flush=True)
+        print(f"Function log: {log_path}", flush=True)
+        with stack.environments(log_sink=FileSink(log)) as pool:
+            stats = stack.driver(pool).run_until_stopped(stop)
+    print(
+        f"\nstopped ({stats.invocations} invocations, {stats.records_deleted} records acknowledged, "
+        f"{stats.cold_starts} cold starts).",
+        flush=True,
+    )
     return 0
 
 

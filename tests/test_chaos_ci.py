@@ -1,6 +1,7 @@
 """The chaos run (``make chaos``), CI-sized: a few hundred messages through the real local pipeline
-(moto server subprocess, gateway emulator, ESM driver, handler) with Alipay faults of every kind on
->= 25 % of calls, AWS errors and throttling on ~2 % of the function's calls, a key rotation,
+(atomic moto server subprocess, gateway emulator, ESM driver, the function in awslambdaric
+environments) with Alipay faults of every kind on >= 25 % of calls, AWS errors and throttling on ~2 %
+of the function's calls, environments killed at every crash point and at the timeout, a key rotation,
 duplicates and bad messages; every invariant must hold.
 
 Run as a subprocess, exactly as ``make chaos CHAOS_ARGS=...`` does: the handler's module state,
@@ -24,7 +25,7 @@ from botocore.exceptions import ClientError
 from local.accounting import DeadLetterSeen, Enqueued, Snapshot
 from local.alipay_gateway.faults import FAULT_KINDS
 from local.chaos_aws_faults import AwsFaultInjector
-from local.chaos_checks import check_accounted, receipts_hit_by_aws_faults
+from local.chaos_checks import check_accounted, check_drained, receipts_hit_by_aws_faults
 from moto import mock_aws
 
 REPO = Path(__file__).resolve().parent.parent
@@ -103,6 +104,11 @@ def test_chaos_run_ci_sized_holds_every_invariant(tmp_path: Path) -> None:
     assert summary["duplicates"]["trades sent more than once"] > 0
     assert summary["key_rotation"]["probe cancels after the grace"]["new"] == "accepted"
     assert summary["checks"]["no SUCCEEDED without a real, verified cancel"]["SUCCEEDED records"] > 100
+    crashes = summary["crashes"]  # environments killed at every planned point, and at the timeout
+    assert crashes["share of invocations killed"] >= 0.03, crashes  # >= 5 % is checked at full size
+    assert all(crashes["kills by point"].values()) and len(crashes["kills by point"]) == 6, crashes
+    assert crashes["held store writes (timeout rule) acted"] >= 1, crashes
+    assert crashes["killed at the function timeout"] >= 1, crashes
 
     unexplained = _unexplained(summary)
     assert not unexplained, "chaos violations:\n" + "\n".join(unexplained) + "\n" + proc.stdout[-6000:]
@@ -209,7 +215,84 @@ def test_bad_message_dead_lettered_late_is_a_violation_unless_aws_faults_hit_eve
         if not ok:
             assert "dead-lettered on receipt 3, not the first" in result.violations[0]
     assert result.facts["bad messages dead-lettered on first receipt"] == "0/1"
-    assert (
-        result.facts["bad messages dead-lettered later, every earlier receipt hit by an injected AWS failure"]
-        == 1
-    )
+    late = "bad messages dead-lettered later, every earlier receipt hit by an injected AWS failure or a crash"
+    assert result.facts[late] == 1
+
+
+# --- crash faults: the pieces (fast, no stack) -----------------------------------------------------
+
+
+def _reasonless_letter(message_id: str) -> Snapshot:
+    letter = DeadLetterSeen(message_id, '{"out_trade_no": "T-1"}', {})  # moved by the queue's redrive
+    return Snapshot({"T-1": {"status": "SUCCEEDED", "action": None}}, [letter], {}, {})
+
+
+def test_a_redrive_without_reason_is_excused_only_when_the_last_allowed_delivery_was_killed() -> None:
+    from local.chaos import crash_redriven
+
+    snapshot = _reasonless_letter("m-1")
+    enqueued = [Enqueued("m-1", '{"out_trade_no": "T-1"}', "T-1", "dup")]
+    assert not check_accounted(enqueued, snapshot, set()).ok  # a reasonless dead letter is a violation
+    assert crash_redriven(snapshot, {"m-1": {3, 4}}, max_receive_count=8) == set()  # killed earlier only
+    excused = crash_redriven(snapshot, {"m-1": {8}}, max_receive_count=8)
+    assert excused == {"m-1"}
+    result = check_accounted(enqueued, snapshot, set(), crash_redriven=excused)
+    assert result.ok, result.violations
+    moved = "moved by the queue's redrive after a crash or AWS failure on the last allowed receive"
+    assert result.facts[moved] == 1
+    # the previous delivery left the record RETRYING: the crash, not the function, kept it there
+    snapshot.results["T-1"] = {"status": "RETRYING"}
+    assert not check_accounted(enqueued, snapshot, set()).ok
+    assert check_accounted(enqueued, snapshot, set(), crash_redriven=excused).ok
+    assert not check_drained(True, snapshot, []).ok
+    drained = check_drained(True, snapshot, [], crash_redriven_keys={"T-1"})
+    assert drained.ok and drained.facts["RETRYING records left"] == 0
+    # its last delivery's claim is left IN PROGRESS: no delivery is left to take it over
+    from local.chaos_checks import check_crashes_resolved, idempotency_key_hash
+
+    claim = {"id": f"alipay-cancel#trade-cancel#v1#{idempotency_key_hash('T-1')}", "status": "INPROGRESS"}
+    other = {"id": f"alipay-cancel#trade-cancel#v1#{idempotency_key_hash('T-2')}", "status": "INPROGRESS"}
+    assert not check_crashes_resolved([claim], now=0).ok
+    assert check_crashes_resolved([claim], now=0, crash_redriven_keys={"T-1"}).ok
+    assert not check_crashes_resolved([claim, other], now=0, crash_redriven_keys={"T-1"}).ok
+
+
+def test_crash_plan_is_a_pure_function_of_the_seed_and_the_tap_kills_each_planned_trade_once() -> None:
+    from local.chaos_crashes import AFTER_ALIPAY, BEFORE_ALIPAY, TapCrashes, build_crash_plan
+    from local.chaos_wiretap import Exchange
+
+    keys = [f"T{n:04d}" for n in range(1000)]
+    kwargs: dict[str, Any] = {
+        "seed": 3,
+        "crash_rate": 0.07,
+        "function_timeout": 12,
+        "results_table": "results",
+        "idempotency_table": "idem",
+        "dlq_name": "dlq",
+    }
+    plan = build_crash_plan(keys, **kwargs)
+    assert plan == build_crash_plan(keys, **kwargs)
+    assert plan.before_alipay and plan.after_alipay and not plan.before_alipay & plan.after_alipay
+    assert {r["action"] for r in plan.moto_rules} == {"kill", "stall"}
+    assert build_crash_plan(keys, **{**kwargs, "crash_rate": 0}).moto_rules == []
+
+    trade = sorted(plan.before_alipay)[0]
+    killed: list[str] = []
+
+    def kill_where(predicate: Any, reason: str) -> int:
+        events = [  # the planned trade, another whose id starts the same, and none
+            {"Records": [{"body": f'{{"out_trade_no": "{trade}"}}'}]},
+            {"Records": [{"body": f'{{"out_trade_no": "{trade}9"}}'}]},
+            {"Records": [{"body": "{}"}]},
+        ]
+        hits = [e for e in events if predicate(e)]
+        killed.extend(reason for _ in hits)
+        return len(hits)
+
+    hook = TapCrashes(plan, kill_where)
+    exchange = Exchange(seq=0, received_at=0.0, out_trade_no=trade, trade_no=None, signer="old")
+    assert hook("before", exchange) is True
+    assert hook("before", exchange) is False  # once per planned trade
+    assert hook("after", exchange) is False  # planned before, not after
+    assert killed == [f"chaos: {BEFORE_ALIPAY}"] and hook.killed[BEFORE_ALIPAY] == 1
+    assert AFTER_ALIPAY not in hook.killed

@@ -61,7 +61,8 @@ def _our_moto_children() -> list[int]:
             cmdline = (stat.parent / "cmdline").read_bytes()
         except (FileNotFoundError, ProcessLookupError, IndexError):
             continue
-        if fields[1] == me and b"moto.server" in cmdline and fields[0] != "Z":
+        ours = b"moto.server" in cmdline or b"local.moto_atomic" in cmdline or b"awslambdaric" in cmdline
+        if fields[1] == me and ours and fields[0] != "Z":
             found.append(int(stat.parent.name))
     return found
 
@@ -462,6 +463,36 @@ def test_local_stack_cli_serves_until_stopped_and_leaves_no_orphan(how: signal.S
         admin = GatewayAdmin(f"http://127.0.0.1:{gateway_port}")
         assert admin.trade("DEMO-UNPAID-0001")["state"] == "unpaid"  # the events' trades are seeded
         admin.close()
+        # The pipeline runs: what ops.cli enqueues ends in a result, as the banner says.
+        queue = re.search(r"--queue-url (\S+)", text)
+        assert queue, text
+        ops_env = {
+            **os.environ,
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
+            "AWS_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'src'}",
+        }
+
+        def ops(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "ops.cli", *args],
+                cwd=REPO,
+                env=ops_env,
+                capture_output=True,
+                text=True,
+            )
+
+        trade = "DEMO-UNPAID-0001" if how == signal.SIGINT else "DEMO-PAID-0001"
+        assert ops("enqueue", "--queue-url", queue.group(1), "--out-trade-no", trade).returncode == 0
+        shown = ""
+        for _ in range(120):  # until the result is there (the first invocation cold-starts)
+            shown = ops("result", "--table", "alipay-cancel-results", "--json", trade).stdout
+            if '"SUCCEEDED"' in shown:
+                break
+            time.sleep(0.5)
+        assert '"status": "SUCCEEDED"' in shown or '"status":"SUCCEEDED"' in shown, shown
         proc.send_signal(how)  # Ctrl-C, or the parent killed outright
         proc.wait(timeout=20)
         assert _wait_gone(moto_pid), "moto server outlived `python -m local.stack`"

@@ -310,6 +310,8 @@ def test_every_make_target_in_the_readme_exists() -> None:
         ("local.demo", r'make demo DEMO_ARGS="([^"]+)"'),
         ("local.alipay_gateway.__main__", r'make gateway GATEWAY_ARGS="([^"]+)"'),
         ("local.keygen", r"python -m local\.keygen (.+)"),
+        ("local.invoke", r'make invoke EVENT=\S+ INVOKE_ARGS="([^"]+)"'),
+        ("local.chaos", r'make chaos CHAOS_ARGS="([^"]+)"'),
     ],
 )
 def test_documented_local_tool_flags_are_accepted(

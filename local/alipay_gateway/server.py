@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import select
 import socket
+import sys
 import threading
 import time
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
+from typing import Any
 
 from local.alipay_gateway.admin_api import PREFIX, handle_admin
 from local.alipay_gateway.cancel_endpoint import CANCEL_PATH, JSON_TYPE, Reply, handle_cancel, v3_error_body
@@ -20,6 +22,12 @@ IDLE_KEEPALIVE_SECONDS = 30.0
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A caller killed mid-request (a crashed Lambda environment) drops its connection: expected.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
     def __init__(self, address: tuple[str, int], state: GatewayState, verbose: bool) -> None:
         self.state = state
