@@ -23,6 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from local.in_process import reload_function
+
 from bench.bench_stack import BenchStack
 from bench.lambda_event import BenchContext, failures, sqs_event
 from bench.minimal_loop import MinimalCanceller
@@ -203,7 +205,7 @@ def profile_breakdown(stack: BenchStack, *, messages: int = 50, batch: int = 10)
     memory_mb = stack.settings.function.memory_size
     saved = os.environ.get("MAX_CONCURRENCY")
     os.environ["MAX_CONCURRENCY"] = "1"  # records inline in this thread, where cProfile sees them
-    handler.reset()
+    reload_function()
     try:
         handler.lambda_handler(sqs_event(batch, "warmup"), BenchContext(memory_mb))
         rounds = max(1, messages // batch)
@@ -219,7 +221,7 @@ def profile_breakdown(stack: BenchStack, *, messages: int = 50, batch: int = 10)
             os.environ.pop("MAX_CONCURRENCY", None)
         else:
             os.environ["MAX_CONCURRENCY"] = saved
-        handler.reset()
+        reload_function()
 
     floor = build_floor(stack)
     floor.cancel(f"BENCH-FLOOR-WARMUP-{uuid.uuid4().hex[:12]}")

@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from local.in_process import reload_function
+
 from bench.machine import machine_info
 from bench.report import markdown_table, readme_block, summary_rows, update_readme, write_json
 
@@ -130,9 +132,7 @@ def _stack_sections(results: dict[str, Any], args: argparse.Namespace, only: set
     with BenchStack() as stack:
         if "latency" in only or "cpu" in only:
             with _function_stdout_silenced(), stack.applied_env():
-                import alipay_cancel.handler as handler
-
-                handler.reset()  # read this stack's environment
+                reload_function()  # read this stack's environment
                 try:
                     if "latency" in only:
                         from bench.batch_latency import measure_batch_latency
@@ -169,7 +169,7 @@ def _stack_sections(results: dict[str, Any], args: argparse.Namespace, only: set
 
                         ok &= _section(results, "cpu", cpu)
                 finally:
-                    handler.reset()
+                    reload_function()
         if "memory" in only:
             from bench.memory import measure_memory
 

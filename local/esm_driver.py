@@ -35,6 +35,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from local.in_process import serialise_metrics_flush
 from local.lambda_environment import InvokeResult
 from local.provision import REGION, aws_client
 
@@ -77,6 +78,7 @@ class InProcessFunction:
     def __init__(self, handler: Handler, config: EsmConfig) -> None:
         self.handler = handler
         self.config = config
+        serialise_metrics_flush()  # invocations may run on threads of this one process
 
     def invoke(self, event: dict[str, Any]) -> InvokeResult:
         cfg = self.config

@@ -1,15 +1,15 @@
-"""Lambda entry point: SQS batch in, partial batch response out. Thin: the work is in cancel_service.
+"""Lambda entry point: SQS batch in, partial batch response out. Thin: the work is in pipeline.service.
 
 Configuration is read from the environment once per container, on the first invocation; a missing or
 invalid variable fails the invocation loudly (error log naming it + ConfigurationError counting each of
-its records), so the whole batch is retried rather than mishandled. ``reset()`` drops the cached
-runtime: tests and the local ESM driver call it after changing environment variables.
+its records), so the whole batch is retried rather than mishandled. Code that runs the handler in its
+own process (tests, bench) resets it with ``local.in_process.reload_function``.
 """
 
 from __future__ import annotations
 
+import functools
 import os
-import threading
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import process_partial_response
@@ -19,38 +19,24 @@ from alipay_cancel.config import ConfigError, load_config
 from alipay_cancel.observability import (
     CONFIGURATION_ERROR_METRIC,
     add_count,
-    apply_environment,
     logger,
     metrics,
     tracer,
 )
 from alipay_cancel.pipeline.builder import Runtime, build_runtime
 
-_runtime: Runtime | None = None
-_runtime_lock = threading.Lock()
 
-
+@functools.cache
 def get_runtime() -> Runtime:
-    global _runtime
-    with _runtime_lock:
-        if _runtime is None:
-            apply_environment(os.environ)
-            try:
-                config = load_config(os.environ)
-            except ConfigError as error:
-                logger.error("configuration error: invalid environment", extra={"problem": str(error)})
-                raise
-            _runtime = build_runtime(config)
-        return _runtime
-
-
-def reset() -> None:
-    """Forget the cached configuration, clients and thread pool (next call rebuilds them)."""
-    global _runtime
-    with _runtime_lock:
-        runtime, _runtime = _runtime, None
-    if runtime is not None:
-        runtime.close()
+    """The container's configuration, clients and thread pool, built on the first invocation. Lambda
+    runs one invocation at a time per environment, so no lock; an invalid environment is not cached
+    (the next invocation reads it again)."""
+    try:
+        config = load_config(os.environ)
+    except ConfigError as error:
+        logger.error("configuration error: invalid environment", extra={"problem": str(error)})
+        raise
+    return build_runtime(config)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, Protocol, TypeVar, cast
 
 from aws_lambda_powertools import Logger, Metrics
@@ -55,40 +55,17 @@ metrics = Metrics(
     namespace=os.getenv("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_NAMESPACE,
     service=os.getenv("POWERTOOLS_SERVICE_NAME") or DEFAULT_SERVICE,
 )
-_metrics_lock = threading.RLock()
-
-
-def _serialised_flush(flush: Callable[..., None]) -> Callable[..., None]:
-    def locked(*args: Any, **kwargs: Any) -> None:
-        with _metrics_lock:
-            flush(*args, **kwargs)
-
-    return locked
-
-
-# log_metrics flushes through the provider; in-process drivers run invocations on several threads, so
-# a flush must not interleave with another invocation's add_metric.
-metrics.provider.flush_metrics = _serialised_flush(metrics.provider.flush_metrics)  # type: ignore[method-assign]
-
-
-def apply_environment(environ: Mapping[str, str]) -> None:
-    """Re-read the Powertools variables at cold start (the module may have been imported before the
-    environment was set, e.g. by the local driver): metrics namespace and service, log level."""
-    service = environ.get("POWERTOOLS_SERVICE_NAME") or DEFAULT_SERVICE
-    metrics.namespace = environ.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_NAMESPACE
-    metrics.service = service
-    level = environ.get("POWERTOOLS_LOG_LEVEL")
-    if level:
-        logger.setLevel(level.upper())
+# Records run on worker threads and Powertools metrics are not thread-safe: every add takes this lock.
+metrics_lock = threading.RLock()
 
 
 def add_count(name: str, value: int = 1) -> None:
-    with _metrics_lock:
+    with metrics_lock:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
 def add_latency(milliseconds: float) -> None:
-    with _metrics_lock:
+    with metrics_lock:
         metrics.add_metric(name=ALIPAY_LATENCY_METRIC, unit=MetricUnit.Milliseconds, value=milliseconds)
 
 
