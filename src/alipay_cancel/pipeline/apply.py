@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from alipay_cancel import observability as obs
@@ -68,9 +68,10 @@ class PlanApplier:
 
     def apply(self, received: Received, plan: Plan) -> str:
         """Returns the ending's outcome class when the record is acknowledged; raises otherwise."""
+        already_succeeded = False
         if plan.record is not None:
             try:
-                self._write(plan.record)
+                already_succeeded = not self._write(plan.record)
             except Exception as error:
                 obs.add_count(INFRASTRUCTURE_ERROR_METRIC)
                 logger.warning("results write failed", extra={"error": str(error)})
@@ -82,6 +83,10 @@ class PlanApplier:
                 if not plan.requeue:
                     raise RecordNotAcknowledged("results write failed") from error
                 # A re-enqueue keeps the message either way; the record is only informational.
+        if already_succeeded and plan.ending is not Ending.BAD_MESSAGE and plan.acknowledge:
+            # The trade was cancelled by an earlier delivery: nothing is left for a person to do.
+            note = "not dead-lettered or re-enqueued: the trade is already SUCCEEDED"
+            plan = replace(plan, dead_letter=None, requeue=False, log=f"{plan.log} ({note})")
         if plan.dead_letter is not None:
             self._send(plan.dead_letter)
         if plan.requeue:
@@ -103,12 +108,15 @@ class PlanApplier:
             raise RecordNotAcknowledged(str(plan.detail.get("reason") or plan.log))
         return plan.outcome_class
 
-    def _write(self, record: ResultRecord) -> None:
-        if not self._results.write(record):
-            logger.info(
-                "trade already SUCCEEDED: this delivery's outcome was not written over it",
-                extra={"not_written_status": record.status.value},
-            )
+    def _write(self, record: ResultRecord) -> bool:
+        """False when the trade is already SUCCEEDED (its item is left as it is)."""
+        if self._results.write(record):
+            return True
+        logger.info(
+            "trade already SUCCEEDED: this delivery's outcome was not written over it",
+            extra={"not_written_status": record.status.value},
+        )
+        return False
 
     def _write_again(self, record: ResultRecord | None) -> None:
         if record is None:

@@ -21,7 +21,12 @@ logger = obs.logger
 
 
 class SetupUnusable(Exception):
-    """The signing setup cannot make a client (secret unreadable, keys invalid)."""
+    """The signing setup cannot make a client (secret unreadable, keys invalid). Raised from inside
+    the attempt (the idempotency store then forgets it); the service routes it as ``SetupBroken``."""
+
+    def __init__(self, problem: str, remedy: str | None) -> None:
+        super().__init__(problem)
+        self.remedy = remedy
 
 
 class Canceller:
@@ -87,12 +92,14 @@ class Canceller:
         return Attempt(outcome, classify(outcome, after_secret_refresh=True), calls=2)
 
     def _client(self, request: CancelRequest) -> AlipayClient:
-        if request.app_id is None and self._default_problem is not None:
-            raise SetupUnusable("signing material unavailable")  # the service routes that first
         try:
             return self._signing.client(request.app_id)
-        except SecretUnavailable as problem:  # became unusable since the service checked it
-            raise SetupUnusable(str(problem)) from None
+        except (SecretUnavailable, ValueError) as problem:
+            # Became unusable since ``setup_problem`` looked (e.g. an expired cache re-read and
+            # Secrets Manager throttled): routed like any unusable setup, never escapes the pipeline.
+            logger.error("configuration error: signing setup unusable", extra={"problem": str(problem)})
+            remedy = None if request.app_id is None else self._signing.remedy_for(request.app_id)
+            raise SetupUnusable(str(problem), remedy) from None
 
     @staticmethod
     def _timed_cancel(client: AlipayClient, request: CancelRequest) -> CancelOutcome:

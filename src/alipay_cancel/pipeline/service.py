@@ -23,13 +23,14 @@ from alipay_cancel.decisions.plans import (
     Happened,
     InProgress,
     Replayed,
+    SetupBroken,
     StoreFailed,
     TooLittleTime,
     Unreadable,
 )
 from alipay_cancel.decisions.routing import route
 from alipay_cancel.pipeline.apply import PlanApplier, Received, RecordNotAcknowledged
-from alipay_cancel.pipeline.attempt import Canceller
+from alipay_cancel.pipeline.attempt import Canceller, SetupUnusable
 from alipay_cancel.pipeline.messages import BadMessage, CancelRequest, parse_message
 from alipay_cancel.stores.idempotency import Busy, Fresh, IdempotencyStoreFailed, OnceOnly, Remembered
 from alipay_cancel.stores.requeue import FIRST_SENT_ATTRIBUTE, REQUEUES_ATTRIBUTE
@@ -105,6 +106,8 @@ class CancelService:
                 lambda: self._canceller.attempt(request, lambda: _remaining_ms(context)),
                 _success_of,
             )
+        except SetupUnusable as unusable:
+            return SetupBroken(str(unusable), unusable.remedy)
         except IdempotencyStoreFailed as failed:
             attempt = failed.result if isinstance(failed.result, Attempt) else None
             return StoreFailed(str(failed), attempt)
