@@ -12,15 +12,7 @@ from alipay_cancel import observability
 from tests.template_support import Resolver, resources, sam_template, transform
 
 # Every custom metric the function emits, by the names observability.py defines.
-EMITTED = {
-    *observability.OUTCOME_METRICS,
-    observability.CONFIGURATION_ERROR_METRIC,
-    observability.INFRASTRUCTURE_ERROR_METRIC,
-    observability.ALIPAY_LATENCY_METRIC,
-    observability.LOW_TIME_DEFERRED_METRIC,
-    observability.DUPLICATE_IN_FLIGHT_METRIC,
-    observability.REQUEUED_METRIC,
-}
+EMITTED = observability.EMITTED_METRICS
 
 
 @pytest.fixture(scope="module")

@@ -33,10 +33,23 @@ DEFAULT_NAMESPACE = "AlipayCancel"
 
 # Metric names live beside the endings that count them (decisions.endings); re-exported here.
 ALIPAY_LATENCY_METRIC = "AlipayLatency"
+# Every custom metric the function emits (the dashboard, alarms and README name only these).
+EMITTED_METRICS = frozenset(
+    {
+        *OUTCOME_METRICS,
+        CONFIGURATION_ERROR_METRIC,
+        INFRASTRUCTURE_ERROR_METRIC,
+        ALIPAY_LATENCY_METRIC,
+        LOW_TIME_DEFERRED_METRIC,
+        DUPLICATE_IN_FLIGHT_METRIC,
+        REQUEUED_METRIC,
+    }
+)
 __all__ = [
     "ALIPAY_LATENCY_METRIC",
     "CONFIGURATION_ERROR_METRIC",
     "DUPLICATE_IN_FLIGHT_METRIC",
+    "EMITTED_METRICS",
     "INFRASTRUCTURE_ERROR_METRIC",
     "LOW_TIME_DEFERRED_METRIC",
     "OUTCOME_METRICS",

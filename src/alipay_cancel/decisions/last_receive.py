@@ -23,10 +23,11 @@ from alipay_cancel.decisions.plans import Delivery, Plan
 from alipay_cancel.decisions.records import dead_letter_for, sentence
 from alipay_cancel.decisions.remedies import REMEDIES, Remedy
 from alipay_cancel.pipeline.messages import CancelRequest
+from alipay_cancel.stores.requeue import SQS_MAX_DELAY_SECONDS
 from alipay_cancel.stores.results import ResultRecord, Status
 
-# SQS's DelaySeconds maximum: the longest a re-enqueued message waits before it is visible.
-MAX_REQUEUE_DELAY_SECONDS = 900
+# The longest a re-enqueued message waits before it is visible: SQS's DelaySeconds maximum.
+MAX_REQUEUE_DELAY_SECONDS = SQS_MAX_DELAY_SECONDS
 
 
 def on_last_receive(delivery: Delivery, request: CancelRequest, plan: Plan, *, horizon: bool = False) -> Plan:

@@ -51,6 +51,17 @@ class Attempt:
     decision: Decision
     calls: int = 1
 
+    @property
+    def success(self) -> CancelSuccess | None:
+        return verified_success(self.outcome, self.decision)
+
+
+def verified_success(outcome: CancelOutcome | None, decision: Decision) -> CancelSuccess | None:
+    """The success to record and remember: a verified answer classified SUCCEEDED (not retry_flag Y)."""
+    if isinstance(outcome, CancelSuccess) and decision.outcome is Ending.SUCCEEDED:
+        return outcome
+    return None
+
 
 @dataclass(frozen=True)
 class Unreadable:

@@ -29,6 +29,7 @@ from alipay_cancel.decisions.plans import (
     TooLittleTime,
     Unreadable,
     Wait,
+    verified_success,
 )
 from alipay_cancel.decisions.records import alipay_fields, dead_letter_for, sentence
 from alipay_cancel.decisions.remedies import REMEDIES, Remedy
@@ -117,8 +118,9 @@ def _answer(
     calls: int,
 ) -> Plan:
     """What Alipay answered (or, with ``outcome`` None, a decision made without calling it)."""
-    if isinstance(outcome, CancelSuccess) and decision.outcome is OutcomeClass.SUCCEEDED:
-        return _succeeded(delivery, request, outcome, calls=calls, replayed=False)
+    success = verified_success(outcome, decision)
+    if success is not None:
+        return _succeeded(delivery, request, success, calls=calls, replayed=False)
     trace_id = outcome.trace_id if outcome is not None else None
     if decision.outcome is OutcomeClass.TERMINAL:
         ending, status = Ending.TERMINAL, Status.FAILED
@@ -217,10 +219,11 @@ def _store_failed(delivery: Delivery, request: CancelRequest, failed: StoreFaile
         plan = _answer(delivery, request, None, decision, calls=0)
     else:
         outcome, decision = failed.attempt.outcome, failed.attempt.decision
-        if isinstance(outcome, CancelSuccess) and decision.outcome is OutcomeClass.SUCCEEDED:
+        success = failed.attempt.success
+        if success is not None:
             decision = Decision(
                 OutcomeClass.RETRY,
-                f"Alipay cancelled the payment (action {outcome.action or 'none'}), but the idempotency "
+                f"Alipay cancelled the payment (action {success.action or 'none'}), but the idempotency "
                 f"store could not remember it ({failed.error}), so it is not recorded as SUCCEEDED",
                 REMEDIES[Remedy.UNREMEMBERED_SUCCESS],
                 RetryDelay.NORMAL,

@@ -14,8 +14,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from alipay_cancel import observability as obs
+from alipay_cancel.alipay.responses import CancelSuccess
 from alipay_cancel.config import Config
-from alipay_cancel.decisions.classification import OutcomeClass
 from alipay_cancel.decisions.plans import (
     Attempt,
     Called,
@@ -88,8 +88,9 @@ class CancelService:
         else:
             logger.thread_safe_append_keys(trade_key=request.trade_key)
             happened = self._what_happened(request, lambda_context)
-        if isinstance(happened, Called | Replayed) and _trace_id(happened):
-            logger.thread_safe_append_keys(alipay_trace_id=_trace_id(happened))
+        trace_id = _trace_id(happened) if isinstance(happened, Called | Replayed) else None
+        if trace_id:
+            logger.thread_safe_append_keys(alipay_trace_id=trace_id)
         return self._applier.apply(received, route(delivery, request, happened))
 
     def _what_happened(self, request: CancelRequest, context: LambdaContext | None) -> Happened:
@@ -119,11 +120,9 @@ class CancelService:
         return Called(result.result)
 
 
-def _success_of(attempt: Attempt) -> Any:
+def _success_of(attempt: Attempt) -> CancelSuccess | None:
     """The idempotency store remembers verified successes only (not a retry_flag Y success)."""
-    if attempt.decision.outcome is OutcomeClass.SUCCEEDED:
-        return attempt.outcome
-    return None
+    return attempt.success
 
 
 def _trace_id(happened: Called | Replayed) -> str | None:

@@ -12,6 +12,7 @@ from typing import Any
 FIRST_SENT_ATTRIBUTE = "alipay_cancel_first_sent_ms"
 REQUEUES_ATTRIBUTE = "alipay_cancel_requeues"
 _MAX_ATTRIBUTES = 10  # SQS's limit per message
+SQS_MAX_DELAY_SECONDS = 900  # SendMessage's DelaySeconds maximum
 
 
 class Requeuer:
@@ -41,7 +42,7 @@ class Requeuer:
         response = self._client.send_message(
             QueueUrl=self._queue_url,
             MessageBody=body,
-            DelaySeconds=max(0, min(int(delay_seconds), 900)),
+            DelaySeconds=max(0, min(int(delay_seconds), SQS_MAX_DELAY_SECONDS)),
             MessageAttributes=copied,
         )
         return str(response["MessageId"])
