@@ -246,3 +246,38 @@ def test_bounded_reading_keeps_the_connection_alive(
     for i in range(5):
         assert ok(_cancel(client, f"T-KA{i}")).action == "close"
     assert gateway.server.connections_accepted == before + 1  # one TCP connection for all five
+
+
+def test_an_answer_in_time_keeps_its_connection_after_the_deadline(
+    gateway: GatewayHandle, make_client: ClientFactory
+) -> None:
+    # The header watchdog is disarmed when the headers arrive: once the call's deadline has passed, the
+    # pooled connection must still be whole (a late shutdown would cost the next call a reconnect).
+    client = make_client(gateway, connect_timeout=1.0, read_timeout=2.0)
+    gateway.admin.seed_trades([{"out_trade_no": f"T-LATE{i}", "state": "unpaid"} for i in range(2)])
+    before = gateway.server.connections_accepted
+    started = time.monotonic()
+    assert ok(_cancel(client, "T-LATE0")).action == "close"
+    time.sleep(max(0.0, started + 3.0 + 0.5 - time.monotonic()))  # past the first call's deadline
+    assert ok(_cancel(client, "T-LATE1")).action == "close"
+    assert gateway.server.connections_accepted == before + 1
+
+
+def test_the_header_watchdog_honours_a_later_call_with_an_earlier_deadline() -> None:
+    from alipay_cancel.alipay.transport import _Watchdog
+
+    watchdog = _Watchdog()
+    first_ours, first_peer = socket.socketpair()
+    late_ours, late_peer = socket.socketpair()
+    soon_ours, soon_peer = socket.socketpair()
+    with first_ours, first_peer, late_ours, late_peer, soon_ours, soon_peer:
+        for peer in (first_peer, soon_peer):
+            peer.settimeout(10.0)  # a generous bound, not the expected time
+        watchdog.arm(time.monotonic(), first_ours)
+        assert first_peer.recv(1) == b""  # the watchdog's thread is up, and now waits for work
+        late = watchdog.arm(time.monotonic() + 60.0, late_ours)
+        watchdog.arm(time.monotonic() + 0.2, soon_ours)
+        assert soon_peer.recv(1) == b""  # shut down at its deadline, not after the 60 s one's
+        watchdog.disarm(late)
+        late_ours.sendall(b"x")  # the disarmed socket was left alone
+        assert late_peer.recv(1) == b"x"

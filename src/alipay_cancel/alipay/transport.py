@@ -8,7 +8,9 @@ budget nor exhaust the function's memory.
   so a body dripped one byte at a time ends at the deadline, not after ``read_timeout`` per byte.
   Status line and headers are read by ``http.client`` in one go: on sessions from
   ``new_session`` a watchdog shuts the socket down at the deadline while they are read (a peer
-  dripping its headers would otherwise hold the call for ``read_timeout`` per byte).
+  dripping its headers would otherwise hold the call for ``read_timeout`` per byte). One watchdog
+  thread serves every call of the process: a thread started per call (``threading.Timer``) cost
+  ~0.25 ms of CPU per call with ten calls in flight; the shared thread costs nothing measurable.
 * **No compression.** We ask for ``Accept-Encoding: identity`` and never decode: a response with any
   other ``Content-Encoding`` is refused unread (the signature covers the bytes as sent, and a small
   gzip body can inflate to hundreds of MB).
@@ -22,6 +24,8 @@ Every refusal is a ``TransportRefusal`` with a readable reason; the client turns
 from __future__ import annotations
 
 import contextvars
+import heapq
+import itertools
 import socket
 import threading
 import time
@@ -52,6 +56,56 @@ def _shutdown(sock: socket.socket | None) -> None:
             pass
 
 
+class _Watchdog:
+    """Shuts a socket down when its deadline passes, unless disarmed first; one daemon thread for all.
+
+    Sockets are shut down under the lock that ``disarm`` takes, so once ``disarm`` has returned the
+    socket is never touched (its connection goes back to the pool and may serve the next call)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._due: list[tuple[float, int, socket.socket | None]] = []  # heap: (deadline, ticket, sock)
+        self._armed: set[int] = set()
+        self._tickets = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, deadline: float, sock: socket.socket | None) -> int:
+        with self._cond:
+            ticket = next(self._tickets)
+            heapq.heappush(self._due, (deadline, ticket, sock))
+            self._armed.add(ticket)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="alipay-call-deadlines", daemon=True)
+                self._thread.start()
+            elif self._due[0][1] == ticket:
+                self._cond.notify()  # a new earliest deadline: wake up sooner
+            return ticket
+
+    def disarm(self, ticket: int) -> None:
+        with self._cond:
+            self._armed.discard(ticket)
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                while self._due and self._due[0][1] not in self._armed:
+                    heapq.heappop(self._due)  # disarmed: its call got its headers in time
+                if not self._due:
+                    self._cond.wait()
+                    continue
+                deadline, ticket, sock = self._due[0]
+                left = deadline - time.monotonic()
+                if left > 0:
+                    self._cond.wait(left)
+                    continue
+                heapq.heappop(self._due)
+                self._armed.discard(ticket)
+                _shutdown(sock)
+
+
+_watchdog = _Watchdog()
+
+
 class _HeaderDeadline:
     """Mixin for urllib3 connections: the status line and headers must arrive by the call's deadline."""
 
@@ -61,13 +115,11 @@ class _HeaderDeadline:
         deadline = _deadline.get()
         if deadline is None:
             return super().getresponse()  # type: ignore[misc]
-        watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), _shutdown, (self.sock,))
-        watchdog.daemon = True
-        watchdog.start()
+        ticket = _watchdog.arm(deadline, self.sock)
         try:
             return super().getresponse()  # type: ignore[misc]
         finally:
-            watchdog.cancel()
+            _watchdog.disarm(ticket)
 
 
 class _HTTPConnection(_HeaderDeadline, HTTPConnection):
