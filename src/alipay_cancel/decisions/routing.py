@@ -31,7 +31,7 @@ from alipay_cancel.decisions.plans import (
     Wait,
     verified_success,
 )
-from alipay_cancel.decisions.records import alipay_fields, dead_letter_for, sentence
+from alipay_cancel.decisions.records import alipay_fields, dead_letter_for, failure_record, sentence
 from alipay_cancel.decisions.remedies import REMEDIES, Remedy
 from alipay_cancel.pipeline.messages import CancelRequest
 from alipay_cancel.stores.dead_letters import DeadLetter
@@ -121,7 +121,6 @@ def _answer(
     success = verified_success(outcome, decision)
     if success is not None:
         return _succeeded(delivery, request, success, calls=calls, replayed=False)
-    trace_id = outcome.trace_id if outcome is not None else None
     if decision.outcome is OutcomeClass.TERMINAL:
         ending, status = Ending.TERMINAL, Status.FAILED
     elif decision.outcome is OutcomeClass.CONFIG_ERROR:
@@ -130,18 +129,17 @@ def _answer(
         ending, status = Ending.SLOW_RETRY, Status.RETRYING
     else:
         ending, status = Ending.RETRY, Status.RETRYING
-    record = ResultRecord(
-        trade_key=request.trade_key,
-        status=status,
-        outcome_class=ENDINGS[ending].outcome_class,
-        message_id=delivery.message_id,
-        alipay_calls=calls,
-        error_code=decision.code,
-        error_sub_code=decision.sub_code,
-        error_message=decision.reason,
-        remedy=decision.remedy,
-        alipay_trace_id=trace_id,
-        **alipay_fields(outcome, request),
+    record = failure_record(
+        delivery,
+        request,
+        ending,
+        status,
+        decision.reason,
+        decision.remedy,
+        calls=calls,
+        outcome=outcome,
+        code=decision.code,
+        sub_code=decision.sub_code,
     )
     detail: dict[str, object] = {"reason": decision.reason, "remedy": decision.remedy}
     if decision.code:
