@@ -20,7 +20,7 @@ from alipay_cancel.decisions.endings import (
     Ending,
 )
 from alipay_cancel.decisions.plans import Delivery, Plan
-from alipay_cancel.decisions.records import dead_letter_for, failure_record, sentence
+from alipay_cancel.decisions.records import dead_letter_for, sentence, trade_record
 from alipay_cancel.decisions.remedies import REMEDIES, Remedy
 from alipay_cancel.pipeline.messages import CancelRequest
 from alipay_cancel.stores.requeue import SQS_MAX_DELAY_SECONDS
@@ -52,7 +52,7 @@ def on_last_receive(delivery: Delivery, request: CancelRequest, plan: Plan, *, h
     exhausted = sentence(f"{gave_up}. Last error: {reason}", remedy)
     record = None
     if plan.ending is not Ending.DUPLICATE_IN_FLIGHT:  # the delivery in flight owns the trade's record
-        record = plan.record or failure_record(
+        record = plan.record or trade_record(
             delivery, request, Ending.EXHAUSTED, Status.FAILED, reason, remedy
         )
         record = replace(record, status=Status.FAILED, outcome_class=ENDINGS[Ending.EXHAUSTED].outcome_class)

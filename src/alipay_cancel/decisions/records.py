@@ -27,20 +27,21 @@ def dead_letter_for(
     )
 
 
-def failure_record(
+def trade_record(
     delivery: Delivery,
     request: CancelRequest,
     ending: Ending,
     status: Status,
-    reason: str,
-    remedy: str | None,
+    reason: str | None = None,
+    remedy: str | None = None,
     *,
     calls: int = 0,
     outcome: CancelOutcome | None = None,
     code: str | None = None,
     sub_code: str | None = None,
 ) -> ResultRecord:
-    """The trade's record for an ending other than success: what went wrong and what to do."""
+    """The trade's results record for this delivery: Alipay's fields (else what we asked about) and,
+    unless it succeeded, what went wrong and what to do."""
     return ResultRecord(
         trade_key=request.trade_key,
         status=status,

@@ -31,7 +31,7 @@ from alipay_cancel.decisions.plans import (
     Wait,
     verified_success,
 )
-from alipay_cancel.decisions.records import alipay_fields, dead_letter_for, failure_record, sentence
+from alipay_cancel.decisions.records import dead_letter_for, sentence, trade_record
 from alipay_cancel.decisions.remedies import REMEDIES, Remedy
 from alipay_cancel.pipeline.messages import CancelRequest
 from alipay_cancel.stores.dead_letters import DeadLetter
@@ -129,7 +129,7 @@ def _answer(
         ending, status = Ending.SLOW_RETRY, Status.RETRYING
     else:
         ending, status = Ending.RETRY, Status.RETRYING
-    record = failure_record(
+    record = trade_record(
         delivery,
         request,
         ending,
@@ -172,15 +172,7 @@ def _succeeded(
     delivery: Delivery, request: CancelRequest, success: CancelSuccess, *, calls: int, replayed: bool
 ) -> Plan:
     action = success.action or "none"  # none: Alipay found no trade to close or refund
-    record = ResultRecord(
-        trade_key=request.trade_key,
-        status=Status.SUCCEEDED,
-        outcome_class=ENDINGS[Ending.SUCCEEDED].outcome_class,
-        message_id=delivery.message_id,
-        alipay_calls=calls,
-        alipay_trace_id=success.trace_id,
-        **alipay_fields(success, request),
-    )
+    record = trade_record(delivery, request, Ending.SUCCEEDED, Status.SUCCEEDED, calls=calls, outcome=success)
     record = replace(record, action=action)
     fallback = dead_letter_for(
         delivery,
