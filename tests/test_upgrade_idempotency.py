@@ -24,6 +24,7 @@ from botocore.exceptions import ClientError
 
 from alipay_cancel.alipay.responses import CancelSuccess
 from alipay_cancel.stores.idempotency import IDEMPOTENCY_KEY_PREFIX
+from alipay_cancel.stores.legacy_idempotency import MARKER_ID
 from tests.fixtures.aws import FakeLambdaContext, Pipeline, cancel_body
 
 FUNCTION_NAME = "alipay-cancel-prod-CancelFunction-AbC123"  # the deployed function keeps its name
@@ -121,13 +122,13 @@ def test_a_duplicate_of_a_trade_the_previous_release_cancelled_makes_no_alipay_r
         "2088OLD",
         0,
     )
-    assert reads == [old_id]  # one read of the old key
+    assert reads == [MARKER_ID, old_id]  # whether the table holds earlier records (once), the old key
     # Remembered under this release's key from now on: a further duplicate does not read the old key.
     ids = {str(i["id"]["S"]) for i in upgraded.aws.idempotency_items()}
     assert f"{IDEMPOTENCY_KEY_PREFIX}#{_md5('UP-1')}" in ids
     upgraded.aws.send(cancel_body("UP-1"))
     _, response, _ = upgraded.run_once()
-    assert response == {"batchItemFailures": []} and reads == [old_id]
+    assert response == {"batchItemFailures": []} and reads == [MARKER_ID, old_id]
     assert admin.count("UP-1") == {"requests": 0, "cancel_calls": 0}
 
 
@@ -185,3 +186,48 @@ def test_a_cancel_in_progress_under_the_previous_release_is_waited_for(upgraded:
     _, _, failed = upgraded.run_once()
     assert len(failed) == 1  # a duplicate in flight: looked at again later
     assert admin.count("UP-5") == {"requests": 0, "cancel_calls": 0}
+
+
+def _marker(pipeline: Pipeline) -> dict[str, Any] | None:
+    table = pipeline.aws.idempotency_table
+    item = pipeline.aws.dynamodb.get_item(TableName=table, Key={"id": {"S": MARKER_ID}}).get("Item")
+    return dict(item) if item else None
+
+
+def test_a_new_installation_never_reads_old_keys(pipeline: Pipeline) -> None:
+    """The table holds only this release's records when first looked at: nothing of an earlier release
+    can be in it, so no message pays for the lookup (in this container or any later one)."""
+    admin = pipeline.gateway.admin
+    admin.seed_trades([{"out_trade_no": f"NEW-{n}", "state": "unpaid"} for n in range(3)])
+    reads = _get_items(pipeline)
+    pipeline.aws.send(cancel_body("NEW-0"))
+    pipeline.run_once()
+    assert reads == [MARKER_ID]  # the marker, not there yet; then one page of ids was looked at
+    marker = _marker(pipeline)
+    assert marker is not None and marker["earlier_records"] == {"BOOL": False}
+    pipeline.aws.send(cancel_body("NEW-1"))
+    pipeline.run_once()
+    assert reads == [MARKER_ID]  # known in this container: no read at all
+
+    pipeline.configure()  # a new container reads the marker once
+    reads = _get_items(pipeline)
+    pipeline.aws.send(cancel_body("NEW-2"))
+    pipeline.run_once()
+    assert reads == [MARKER_ID]
+    assert all(admin.cancel_calls(f"NEW-{n}") == 1 for n in range(3))
+
+
+def test_an_upgraded_table_is_marked_as_holding_earlier_records(upgraded: Pipeline) -> None:
+    admin = upgraded.gateway.admin
+    admin.seed_trades([{"out_trade_no": f"UPM-{n}", "state": "unpaid"} for n in range(2)])
+    store_as_the_previous_release_did(upgraded, "UPM-OLD", _success("UPM-OLD"))
+    upgraded.aws.send(cancel_body("UPM-0"))
+    upgraded.run_once()
+    marker = _marker(upgraded)
+    assert marker is not None and marker["earlier_records"] == {"BOOL": True}
+    upgraded.configure()  # a later container: the marker's answer stands, the old key is read
+    reads = _get_items(upgraded)
+    upgraded.aws.send(cancel_body("UPM-1"))
+    upgraded.run_once()
+    assert reads == [MARKER_ID, f"{FUNCTION_NAME}.{OLD_METHOD}#{_md5('UPM-1')}"]
+    assert admin.cancel_calls("UPM-1") == 1
