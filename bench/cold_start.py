@@ -16,7 +16,10 @@ and tracing on as in Lambda (``LAMBDA_TASK_ROOT`` set), where the X-Ray SDK is i
 boto3/requests. A separate set of runs under ``-X importtime`` gives the breakdown: self time per
 top-level package, and which packages the handler loads that the floor does not.
 
-Byte-code caches are warm (a first unmeasured run writes them) for every target alike.
+A first unmeasured run per target warms the page cache and writes byte-code caches where Python may.
+Installed packages carry byte-code from pip. Our ``src/`` is compiled in every sample when
+``PYTHONDONTWRITEBYTECODE`` is set and ``src/`` holds no ``__pycache__`` (so on the machine the README's
+figures come from), as on Lambda: a SAM-built package carries no byte-code, ``/var/task`` is read-only.
 """
 
 from __future__ import annotations
