@@ -120,7 +120,7 @@ class ExecutionEnvironment:
         self.env_id = env_id
         self.spec = spec
         self._log_sink = log_sink
-        self.api = RuntimeApi(on_kill_request=self.kill)
+        self.api = RuntimeApi(on_kill_request=self.request_kill)
         self.proc: subprocess.Popen[bytes] | None = None
         self.invocations = 0
         self.killed_because: str | None = None
@@ -185,6 +185,14 @@ class ExecutionEnvironment:
         assert self.proc is not None and self.proc.stdout is not None
         for raw in self.proc.stdout:
             self._log_sink(raw.decode("utf-8", errors="replace").rstrip("\n"))
+
+    def request_kill(self, reason: str) -> bool:
+        """A fault injector's kill: refused while the invocation is held for its timeout, so a crash
+        planned elsewhere cannot cut short the timeout fault it is meant to produce."""
+        if self.api.held:
+            return False
+        self.kill(reason)
+        return True
 
     def kill(self, reason: str) -> None:
         """SIGKILL the environment's process group (wherever it is) and close its Runtime API."""
@@ -361,8 +369,7 @@ class EnvironmentPool:
         killed = 0
         for env in busy:
             event = env.current_event
-            if event is not None and env.alive and predicate(event):
-                env.kill(reason)
+            if event is not None and env.alive and predicate(event) and env.request_kill(reason):
                 killed += 1
         return killed
 

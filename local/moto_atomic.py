@@ -15,8 +15,9 @@ contains ``body_contains``, made by a local Lambda environment (its access key i
 ``LOCALENV<port>``: ``local.lambda_environment``). On match number ``first`` and every ``every``-th
 one after it, up to ``max`` times, it acts: ``kill`` asks that environment's Runtime API to SIGKILL
 it (``when``: "before" the request is processed, or "after" it was processed but before the answer
-leaves), or
-``stall`` holds the request ``seconds`` (outside the lock) before processing it.
+leaves), or ``stall`` holds the request ``seconds`` (outside the lock) before processing it, after
+telling the environment it is held (``/__local/hold``: no injected kill may end it before its
+timeout does).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
+
+from local.runtime_api import HOLD_PATH, KILL_PATH
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -165,17 +168,19 @@ class AtomicMiddleware:
         return acting
 
     @staticmethod
-    def _kill(port: int, rule: Rule) -> None:
+    def _tell(port: int, path: str, data: dict[str, Any]) -> None:
+        """POST to the environment's Runtime API (``local.runtime_api``): kill it, or hold it."""
         request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/__local/kill",
-            data=json.dumps({"reason": f"chaos: {rule.name}"}).encode(),
-            method="POST",
+            f"http://127.0.0.1:{port}{path}", data=json.dumps(data).encode(), method="POST"
         )
         try:
             with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 - loopback only
                 answer.read()
         except OSError:
             pass  # the environment is already gone
+
+    def _kill(self, port: int, rule: Rule) -> None:
+        self._tell(port, KILL_PATH, {"reason": f"chaos: {rule.name}"})
 
     def _admin(self, environ: dict[str, Any], body: bytes, start_response: StartResponse) -> list[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -207,6 +212,9 @@ class AtomicMiddleware:
             if rule.action == "stall" and port is not None:
                 with self._rules_lock:
                     self._stalled[port] += 1
+                # The stall is meant to end in the timeout kill: no injected kill (a tap crash of
+                # another record of the batch) may end the environment first.
+                self._tell(port, HOLD_PATH, {})
                 try:
                     time.sleep(rule.seconds)
                 finally:

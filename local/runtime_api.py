@@ -14,7 +14,9 @@ AWS documents it (docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html):
 Unknown request ids get 400 ``InvalidRequestID``, as from Lambda. One server per environment: a
 killed environment's state dies with its server, and nothing routes by environment id.
 ``POST /__local/kill`` (not Lambda's) lets a fault injector in another process ask the driver to kill
-this environment at a chosen point (see ``local.lambda_environment``).
+this environment at a chosen point (see ``local.lambda_environment``); ``POST /__local/hold`` marks
+its current invocation as held on purpose until the timeout (a stalled store write): injected kills
+are refused until then, so only the timeout ends it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any
 
 API_PREFIX = "/2018-06-01/runtime"
 KILL_PATH = "/__local/kill"
+HOLD_PATH = "/__local/hold"
 
 
 @dataclass(frozen=True)
@@ -110,8 +113,12 @@ class _Handler(BaseHTTPRequestHandler):
                 reason = str(json.loads(body or b"{}").get("reason", "kill requested"))
             except ValueError:
                 reason = "kill requested"
-            api.request_kill(reason)
-            self._reply(200, b'{"status":"killed"}')
+            killed = api.request_kill(reason)
+            self._reply(200, b'{"status":"killed"}' if killed else b'{"status":"held"}')
+            return
+        if self.path == HOLD_PATH:
+            api.hold()
+            self._reply(200, b'{"status":"held"}')
             return
         parts = self.path.split("/")
         # ['', '2018-06-01', 'runtime', 'invocation', '{id}', 'response'|'error']
@@ -129,13 +136,14 @@ class _Handler(BaseHTTPRequestHandler):
 class RuntimeApi:
     """The server side of one environment's Runtime API; the driver calls ``submit``/``wait``."""
 
-    def __init__(self, on_kill_request: Callable[[str], None] | None = None) -> None:
+    def __init__(self, on_kill_request: Callable[[str], bool] | None = None) -> None:
         self._cond = threading.Condition()
         self._pending: Invocation | None = None
         self._current: str | None = None  # request id handed to the runtime, not yet answered
         self._outcomes: dict[str | None, Outcome] = {}
         self._closed = False
         self._delivered_at: float | None = None
+        self._held = False  # the current invocation is held until its timeout (``hold``)
         self._on_kill_request = on_kill_request
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.api = self
@@ -185,15 +193,28 @@ class RuntimeApi:
             self._cond.notify_all()
             return True
 
-    def request_kill(self, reason: str) -> None:
-        if self._on_kill_request is not None:
-            self._on_kill_request(reason)
+    def request_kill(self, reason: str) -> bool:
+        """Pass a fault injector's kill to the driver; False when it was refused (held)."""
+        if self._on_kill_request is None:
+            return False
+        return self._on_kill_request(reason)
+
+    def hold(self) -> None:
+        with self._cond:
+            self._held = True
+
+    @property
+    def held(self) -> bool:
+        """The current invocation is held until its timeout: only the timeout may end it."""
+        with self._cond:
+            return self._held
 
     # --- driver side ------------------------------------------------------------------------------
     def submit(self, invocation: Invocation) -> None:
         with self._cond:
             self._pending = invocation
             self._delivered_at = None
+            self._held = False
             self._cond.notify_all()
 
     def delivered_at(self) -> float | None:

@@ -59,7 +59,9 @@ def test_a_dripped_body_ends_at_the_calls_deadline(
     failure = failed(_cancel(client, "T-DRIP"))
     elapsed = time.monotonic() - started
     assert failure.kind is FailureKind.TIMEOUT and "deadline" in failure.message
-    assert elapsed < 2.0 + 1.0  # the 2 s deadline, with margin; each byte arrives well within 1 s
+    # Ends near the 2 s deadline, far from the ~30 s the drip lasts (each byte arrives within the 1 s
+    # read timeout, so only the deadline can end it); the margin absorbs a busy machine.
+    assert elapsed < 12.0, elapsed
     assert classify(failure).outcome is OutcomeClass.RETRY
     assert ok(_cancel(client, "T-DRIP")).action == "close"  # the session is still usable
 
@@ -211,7 +213,10 @@ def test_dripped_headers_end_at_the_calls_deadline(header_drip_server: str, gate
     started = time.monotonic()
     failure = failed(_cancel(client, "T-HDRIP"))
     assert failure.kind is FailureKind.TIMEOUT and "deadline" in failure.message
-    assert time.monotonic() - started < 2.0 + 1.0
+    elapsed = time.monotonic() - started
+    assert elapsed < 12.0, (
+        elapsed
+    )  # near the 2 s deadline; the dripped head lasts ~25 s (busy-machine margin)
     client.session.close()
 
 

@@ -459,7 +459,7 @@ def test_timeout_hang_is_bounded_and_stop_does_not_block(
     time.sleep(0.2)
     started = time.monotonic()
     gw.server.stop()
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 10  # not held by the 30 s hanging request (busy-machine margin)
     hanging.join(5)
     assert not hanging.is_alive() and outcome == ["dropped"]
 

@@ -184,6 +184,42 @@ def test_a_kill_asked_through_the_runtime_api_ends_the_invocation_as_a_crash(poo
     assert _gone(busy[0].pid or 0)
 
 
+def test_a_held_invocation_refuses_injected_kills_and_ends_at_its_timeout() -> None:
+    """The chaos run's timeout fault: a stalled store write holds the environment, and a crash planned
+    for another record of the batch must not end it first (else no timeout kill ever happens)."""
+    with EnvironmentPool(_spec(timeout=3.0), max_environments=1, log_sink=lambda _line: None) as pool:
+        outcome: list[InvokeResult] = []
+        caller = threading.Thread(target=lambda: outcome.append(pool.invoke({"sleep": 60, "n": 1})))
+        caller.start()
+        busy = []
+        for _ in range(600):  # until the invocation is in an environment (no timing assumption)
+            busy = [e for e in pool.environments() if e.current_event is not None]
+            if busy and busy[0].api.delivered_at() is not None:
+                break
+            threading.Event().wait(0.05)
+        assert busy
+        conn = http.client.HTTPConnection("127.0.0.1", busy[0].api.port, timeout=30)
+        conn.request("POST", "/__local/hold", body=b"{}")
+        assert conn.getresponse().read() == b'{"status":"held"}'
+        conn.request("POST", "/__local/kill", body=b'{"reason": "chaos: test"}')
+        assert conn.getresponse().read() == b'{"status":"held"}'  # refused
+        assert pool.kill_where(lambda event: True, "chaos: tap") == 0
+        caller.join(timeout=60)
+        assert outcome and outcome[0].kind == "timeout", outcome
+        assert pool.stats().kills == {"timeout": 1}
+        # the next invocation (a new environment) is not held: a kill ends it as a crash
+        caller = threading.Thread(target=lambda: outcome.append(pool.invoke({"sleep": 60, "n": 2})))
+        caller.start()
+        for _ in range(600):
+            busy = [e for e in pool.environments() if e.current_event is not None]
+            if busy:
+                break
+            threading.Event().wait(0.05)
+        assert pool.kill_where(lambda event: event.get("n") == 2, "chaos: tap") == 1
+        caller.join(timeout=60)
+        assert outcome[1].kind == "crash" and outcome[1].detail == "chaos: tap"
+
+
 def test_an_init_error_is_reported_and_the_environment_is_gone() -> None:
     spec = _spec(handler="tests.fixtures.runtime_functions.broken_init.handler")
     with EnvironmentPool(spec, max_environments=1, log_sink=lambda _line: None) as pool:

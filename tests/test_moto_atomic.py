@@ -167,3 +167,30 @@ def test_rules_act_on_the_nth_matching_request_of_an_environment_only() -> None:
     assert len(served) == 13  # a stall still serves the request
     with pytest.raises(ValueError):
         Rule.from_dict({"name": "x", "operation": "y", "action": "explode"})
+
+
+def test_a_stall_holds_its_environment_for_the_timeout() -> None:
+    """Stall rules produce the timeout fault: the environment is told it is held (its Runtime API then
+    refuses injected kills, ``local.lambda_environment``), before the request is held."""
+    from local.runtime_api import RuntimeApi
+
+    api = RuntimeApi(on_kill_request=lambda _reason: True).start()
+    try:
+        middleware = AtomicMiddleware(
+            lambda environ, start_response: (start_response("200 OK", []), [b"{}"])[1]
+        )
+        middleware.rules = [
+            Rule(name="t", operation="DynamoDB_20120810.UpdateItem", action="stall", seconds=0)
+        ]
+        body = b'{"TableName": "idem"}'
+        environ = {
+            "HTTP_X_AMZ_TARGET": "DynamoDB_20120810.UpdateItem",
+            "HTTP_AUTHORIZATION": f"AWS4-HMAC-SHA256 Credential=LOCALENV{api.port}/2026/us-east-1/dynamodb/x",
+            "CONTENT_LENGTH": str(len(body)),
+            "wsgi.input": io.BytesIO(body),
+        }
+        assert not api.held
+        middleware(environ, lambda *a: None)
+        assert api.held and middleware.rules[0].acted == 1
+    finally:
+        api.close()

@@ -202,7 +202,7 @@ def test_every_ending_is_a_row_and_has_a_table_entry() -> None:
 HAPPENINGS: list[Happened] = [r.happened for r in ROWS]
 
 
-@pytest.mark.parametrize(("happened", "age_days"), itertools.product(HAPPENINGS, [0, 13.99]))
+@pytest.mark.parametrize(("happened", "age_days"), list(itertools.product(HAPPENINGS, [0, 13.99])))
 def test_the_last_receive_never_leaves_a_message_to_the_silent_redrive(
     happened: Happened, age_days: float
 ) -> None:

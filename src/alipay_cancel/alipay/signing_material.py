@@ -155,20 +155,16 @@ def load_signing_material(secret: Mapping[str, Any]) -> SigningMaterial:
     app_public = private_key.public_key()
     encrypt_key = _load_encrypt_key(secret)
 
+    cert_sns: dict[str, str] = {}
     if any(_optional_text(secret, name) is not None for name in _CERT_FIELDS):
         alipay_key, app_sn, root_sn, alipay_sn = _load_cert_mode(secret, app_public)
-        return SigningMaterial(
-            app_id=app_id,
-            private_key=private_key,
-            alipay_public_key=alipay_key,
-            app_cert_sn=app_sn,
-            alipay_root_cert_sn=root_sn,
-            alipay_cert_sn=alipay_sn,
-            encrypt_key=encrypt_key,
-        )
+        cert_sns = {"app_cert_sn": app_sn, "alipay_root_cert_sn": root_sn, "alipay_cert_sn": alipay_sn}
+    else:
+        alipay_key = _load_public_key_mode(secret, app_public)
     return SigningMaterial(
         app_id=app_id,
         private_key=private_key,
-        alipay_public_key=_load_public_key_mode(secret, app_public),
+        alipay_public_key=alipay_key,
         encrypt_key=encrypt_key,
+        **cert_sns,
     )
