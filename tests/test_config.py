@@ -84,6 +84,25 @@ def test_every_variable_is_read() -> None:
 
 
 @pytest.mark.parametrize(
+    ("value", "epoch"),
+    [
+        ("2027-01-31", 1801353600.0),  # midnight UTC
+        ("2027-01-31T12:00Z", 1801396800.0),
+        ("2027-01-31T20:00:00+08:00", 1801396800.0),
+        ("2027-01-31 12:00", 1801396800.0),  # no zone: UTC
+    ],
+)
+def test_legacy_idempotency_reads_end_at_the_instant_given(value: str, epoch: float) -> None:
+    assert load().legacy_reads_end is None  # unset: no end
+    assert load(LEGACY_IDEMPOTENCY_READS_UNTIL=value).legacy_reads_end == epoch
+
+
+@pytest.mark.parametrize("value", ["31/01/2027", "tomorrow", "2027-13-01"])
+def test_legacy_idempotency_reads_until_must_be_an_iso_date(value: str) -> None:
+    assert error(LEGACY_IDEMPOTENCY_READS_UNTIL=value).startswith("LEGACY_IDEMPOTENCY_READS_UNTIL must be")
+
+
+@pytest.mark.parametrize(
     ("expiry", "queue", "dlq"),
     [
         ("604800", None, None),

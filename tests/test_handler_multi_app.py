@@ -216,6 +216,7 @@ def test_a_missing_app_secret_keeps_its_messages_until_the_secret_exists(
     assert admin.counts()["total_requests"] == 0
 
     apps.aws.put_app_secret(SECOND_APP_ID, second_app_key_material.secret())
+    apps.let_failed_secret_loads_expire()
     for _ in range(3):
         event, _, failed = apps.run_once()
         apps.aws.make_visible(event, failed)
@@ -227,3 +228,31 @@ def test_a_missing_app_secret_keeps_its_messages_until_the_secret_exists(
     assert still is not None and still["outcome_class"] == "config_error"
     assert APP_SECRET_PREFIX + third_app in still["error_message"]
     assert sum(apps.aws.queue_depth()) == 1 and apps.aws.dead_letters() == []
+
+
+def test_each_record_looks_its_apps_secret_up_once_and_a_broken_one_is_not_read_per_record(
+    apps: Pipeline,
+) -> None:
+    apps.configure(SECRET_MAX_AGE_SECONDS=0)  # every lookup reads Secrets Manager: lookups are countable
+    reads: list[str] = []
+    apps.runtime_clients().secretsmanager.meta.events.register(
+        "provide-client-params.secretsmanager.GetSecretValue",
+        lambda params, **_: reads.append(params["SecretId"]),
+    )
+    admin = apps.gateway.admin
+    admin.seed_trade("ORDER-L", state="unpaid", app_id=SECOND_APP_ID)
+    second_secret = APP_SECRET_PREFIX + SECOND_APP_ID
+
+    response = apps.invoke(sqs_event([sqs_record(cancel_body("ORDER-L", app_id=SECOND_APP_ID))]))
+
+    assert response == {"batchItemFailures": []}
+    assert admin.cancel_calls("ORDER-L", app_id=SECOND_APP_ID) == 1
+    assert reads.count(second_secret) == 1  # one lookup for the record, signed with what it found
+
+    missing_app = "2021000000000009"  # no secret: five records of it in one batch, one read
+    records = [
+        sqs_record(cancel_body(f"ORDER-M{n}", app_id=missing_app), message_id=f"m{n}") for n in range(5)
+    ]
+    response = apps.invoke(sqs_event(records))
+    assert len(response["batchItemFailures"]) == 5  # kept: configuration errors
+    assert reads.count(APP_SECRET_PREFIX + missing_app) == 1

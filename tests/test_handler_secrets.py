@@ -130,8 +130,9 @@ def test_unusable_secret_retries_good_messages_dead_letters_bad_ones_and_alarms(
     errors = [r for r in powertools_lines.records() if r.get("level") == "ERROR"]
     assert any(problem in json.dumps(r) for r in errors), errors
 
-    # Fixed: the next invocation of the same warm container picks it up (no max-age wait).
+    # Fixed: the same warm container picks it up FAILED_LOAD_REUSE_SECONDS later (no max-age wait).
     pipeline.aws.put_secret(good_secret)
+    pipeline.let_failed_secret_loads_expire()
     response = pipeline.invoke(
         sqs_event([sqs_record(cancel_body("SEC-1"), message_id="good", receive_count=2)])
     )

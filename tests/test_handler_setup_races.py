@@ -1,7 +1,7 @@
 """What the pipeline does when its setup changes under a record, or a trade already succeeded.
 
-- The signing secret becomes unreadable between the invocation's check and the record's attempt (its
-  cache expired and Secrets Manager throttled): a kept configuration error, never an unhandled failure
+- The signing secret becomes unreadable between the invocation's check and the record's own lookup
+  (its cache expired and Secrets Manager throttled): a kept configuration error, never an unhandled failure
   that the queue's redrive would move without a reason.
 - A trade already SUCCEEDED gets no dead letter from a later delivery that ended otherwise.
 """

@@ -47,19 +47,57 @@ def test_too_little_time_leaves_the_record_untried_uncounted_and_back_soon(pipel
     assert admin.cancel_calls("TIME-1") == 1
 
 
-def test_too_little_time_on_the_last_receive_dead_letters_with_a_reason(pipeline: Pipeline) -> None:
+def _sends(pipeline: Pipeline) -> list[dict[str, Any]]:
+    calls: list[dict[str, Any]] = []
+    pipeline.runtime_clients().sqs.meta.events.register(
+        "provide-client-params.sqs.SendMessage", lambda params, **_: calls.append(dict(params))
+    )
+    return calls
+
+
+def test_too_little_time_on_the_last_receive_keeps_the_message_untried(pipeline: Pipeline) -> None:
     admin = pipeline.gateway.admin
     admin.seed_trade("TIME-2", state="unpaid")
+    pipeline.configure(RETRY_BASE_SECONDS=0, RETRY_SLOW_BASE_SECONDS=0, RETRY_MAX_SECONDS=0)  # copy: no delay
+    sends = _sends(pipeline)
     last = pipeline.aws.max_receive_count
-    event = sqs_event([sqs_record(cancel_body("TIME-2"), message_id="m-last", receive_count=last)])
+    body = cancel_body("TIME-2")
+    event = sqs_event([sqs_record(body, message_id="m-last", receive_count=last)])
+
+    response = pipeline.invoke(event, FakeLambdaContext(timeout_seconds=1))
+
+    assert response == {"batchItemFailures": []}  # the re-enqueued copy carries it now
+    assert admin.count("TIME-2")["requests"] == 0
+    assert pipeline.aws.dead_letters() == []  # never tried, so never given up on
+    assert pipeline.aws.result("TIME-2") is None  # and not counted as an attempt
+    [sent] = sends
+    assert (sent["QueueUrl"], sent["MessageBody"]) == (pipeline.aws.queue_url, body)
+
+    copy = pipeline.aws.receive_event()
+    [record] = copy["Records"]
+    assert record["body"] == body and record["attributes"]["ApproximateReceiveCount"] == "1"
+    response = pipeline.invoke(copy, FakeLambdaContext(timeout_seconds=NEEDED_SECONDS + 1))
+    assert response == {"batchItemFailures": []}
+    item = pipeline.aws.result("TIME-2")
+    assert item is not None and (item["status"], item["attempts"]) == ("SUCCEEDED", 1)
+    assert admin.cancel_calls("TIME-2") == 1
+
+
+def test_too_little_time_past_the_retention_dead_letters_with_a_reason(pipeline: Pipeline) -> None:
+    admin = pipeline.gateway.admin
+    admin.seed_trade("TIME-3", state="unpaid")
+    pipeline.configure(CANCEL_QUEUE_RETENTION_SECONDS=600)  # shorter than a re-enqueue may wait
+    last = pipeline.aws.max_receive_count
+    event = sqs_event([sqs_record(cancel_body("TIME-3"), message_id="m-last", receive_count=last)])
 
     response = pipeline.invoke(event, FakeLambdaContext(timeout_seconds=1))
 
     assert response == {"batchItemFailures": []}  # its dead letter carries it now, with the reason
-    assert admin.count("TIME-2")["requests"] == 0
+    assert admin.count("TIME-3")["requests"] == 0
     [letter] = pipeline.aws.dead_letters()
     assert letter["attributes"]["outcome_class"] == "exhausted"
-    assert "Not enough time left in the invocation" in letter["attributes"]["reason"]
-    item = pipeline.aws.result("TIME-2")
+    reason = letter["attributes"]["reason"]
+    assert "Not enough time left in the invocation" in reason and "never tried" in reason
+    item = pipeline.aws.result("TIME-3")
     assert item is not None
     assert (item["status"], item["outcome_class"], item["attempts"]) == ("FAILED", "exhausted", 0)

@@ -30,6 +30,8 @@ from alipay_cancel.pipeline import messages
 from alipay_cancel.pipeline import service as cancel_service
 from alipay_cancel.pipeline.messages import BadMessage, CancelRequest, parse_message
 from alipay_cancel.pipeline.trade_identity import trade_key
+from alipay_cancel.signing import secret as signing_secret
+from alipay_cancel.stores import legacy_idempotency
 from alipay_cancel.stores.dead_letters import DeadLetter, DeadLetterSender
 from alipay_cancel.stores.results import ResultRecord, Status
 
@@ -578,6 +580,21 @@ def test_low_time_margin_and_deferral_are_the_documented_ones() -> None:
     assert margin and deferred
     assert cancel_service.SAFETY_MARGIN_MS == int(margin.group(1)) * 1000
     assert routing.LOW_TIME_RETRY_SECONDS == int(deferred.group(1))
+
+
+def test_the_previous_releases_idempotency_key_is_the_one_looked_up() -> None:
+    text = " ".join(_section("Idempotency").split())
+    documented = re.search(r"`<AWS_LAMBDA_FUNCTION_NAME>\.([\w.]+)#<md5 of the trade key>`", text)
+    assert documented and documented.group(1) == legacy_idempotency.LEGACY_FUNCTION
+    assert legacy_idempotency.legacy_key("fn", "K-1").startswith(f"fn.{documented.group(1)}#")
+
+
+def test_failed_secret_load_reuse_is_the_documented_one() -> None:
+    text = " ".join(_section("Signing material (Secrets Manager)").split())
+    reused = re.search(r"is not read again for (\d+) seconds per container", text)
+    picked = re.search(r"a fixed secret is picked up within (\d+) s", text)
+    assert reused and picked and reused.group(1) == picked.group(1)
+    assert signing_secret.FAILED_LOAD_REUSE_SECONDS == int(reused.group(1))
 
 
 def test_maximum_concurrency_range_is_the_template_range() -> None:

@@ -117,8 +117,11 @@ ROWS = [
         reason_has="longer than the queue keeps messages"),
     Row("too little time", TooLittleTime(900, 15000), False,
         Ending.LOW_TIME, False, None, None, None, Wait.SOON),
-    Row("too little time, last receive", TooLittleTime(900, 15000), True,
-        Ending.EXHAUSTED, True, Status.FAILED, 0, "exhausted", reason_has="Not enough time"),
+    Row("too little time, last receive: kept, untried", TooLittleTime(900, 15000), True,
+        Ending.LOW_TIME, True, None, None, None, requeue=True),
+    Row("too little time past the retention", TooLittleTime(900, 15000), True,
+        Ending.EXHAUSTED, True, Status.FAILED, 0, "exhausted", age_days=13.99,
+        reason_has="never tried: its deliveries found too little invocation time left"),
     Row("success", called(success()), False,
         Ending.SUCCEEDED, True, Status.SUCCEEDED, 1, None),
     Row("success after a secret refresh", called(success("refund"), calls=2), True,
@@ -253,6 +256,16 @@ def test_extra_metrics_say_why_a_message_was_kept_or_given_up() -> None:
     dup = route(delivery(last=True), REQUEST, InProgress())
     assert DUPLICATE_IN_FLIGHT_METRIC in dup.metrics and "OutcomeExhausted" in dup.metrics
     assert route(delivery(), REQUEST, InProgress()).metrics == ()
+
+
+def test_too_little_time_on_the_last_receive_is_not_an_attempt() -> None:
+    kept = route(delivery(last=True), REQUEST, TooLittleTime(900, 15000))
+    assert kept.record is None and kept.dead_letter is None and kept.fallback_letter is None
+    assert REQUEUED_METRIC not in kept.metrics and "DeferredLowTime" in kept.metrics
+    assert not any(m.startswith("Outcome") for m in kept.metrics)
+    given_up = route(delivery(last=True, age_days=13.99), REQUEST, TooLittleTime(900, 15000))
+    assert given_up.record is not None and given_up.record.alipay_calls == 0
+    assert given_up.dead_letter is not None and "Not enough time left" in given_up.dead_letter.reason
 
 
 def test_plans_are_values() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -12,12 +13,14 @@ from local.keygen import KeyMaterial
 from alipay_cancel.alipay.client import AlipayClient
 from alipay_cancel.alipay.signing_material import SigningMaterial
 from alipay_cancel.signing.registry import SigningRegistry
-from alipay_cancel.signing.secret import SecretUnavailable
+from alipay_cancel.signing.secret import FAILED_LOAD_REUSE_SECONDS, SecretUnavailable
 from tests.fixtures.aws import APP_SECRET_PREFIX, DEFAULT_APP_ID, AwsStack
 from tests.fixtures.keys import SECOND_APP_ID
 
 
-def _registry(aws_stack: AwsStack, prefix: str = APP_SECRET_PREFIX) -> SigningRegistry:
+def _registry(
+    aws_stack: AwsStack, prefix: str = APP_SECRET_PREFIX, clock: Callable[[], float] | None = None
+) -> SigningRegistry:
     def factory(material: SigningMaterial) -> AlipayClient:
         return AlipayClient("http://127.0.0.1:9", material)
 
@@ -28,6 +31,7 @@ def _registry(aws_stack: AwsStack, prefix: str = APP_SECRET_PREFIX) -> SigningRe
         app_secret_prefix=prefix,
         max_age_seconds=300,
         client_factory=factory,
+        clock=clock,
     )
 
 
@@ -150,11 +154,22 @@ def test_a_secret_holding_another_apps_keys_is_refused(
         _registry(aws_stack).client(None)
 
 
+class Clock:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_fixed_secret_is_picked_up_and_unknown_apps_do_not_pile_up(
     aws_stack: AwsStack, key_material: KeyMaterial, second_app_key_material: KeyMaterial
 ) -> None:
     aws_stack.put_secret(key_material.secret())
-    registry = _registry(aws_stack)
+    clock = Clock()
+    registry = _registry(aws_stack, clock=clock)
     for n in range(5):
         with pytest.raises(SecretUnavailable):
             registry.client(f"20210000000001{n:02d}")
@@ -162,4 +177,56 @@ def test_fixed_secret_is_picked_up_and_unknown_apps_do_not_pile_up(
     with pytest.raises(SecretUnavailable):
         registry.client(SECOND_APP_ID)
     aws_stack.put_app_secret(SECOND_APP_ID, second_app_key_material.secret())
+    clock.now += FAILED_LOAD_REUSE_SECONDS
     assert registry.client(SECOND_APP_ID).material.app_id == SECOND_APP_ID
+
+
+def test_a_misconfigured_apps_failed_load_is_reused_not_read_per_record(
+    aws_stack: AwsStack, key_material: KeyMaterial, second_app_key_material: KeyMaterial
+) -> None:
+    aws_stack.put_secret(key_material.secret())
+    clock = Clock()
+    registry = _registry(aws_stack, clock=clock)
+    registry.client(None)
+    reads = _reads(aws_stack.secretsmanager)
+    second_secret = f"{APP_SECRET_PREFIX}{SECOND_APP_ID}"
+
+    for _record in range(5):  # five records of an app whose secret does not exist
+        with pytest.raises(SecretUnavailable, match=second_secret):
+            registry.client(SECOND_APP_ID)
+    assert reads == [second_secret]
+    aws_stack.put_app_secret(SECOND_APP_ID, second_app_key_material.secret())  # fixed
+    clock.now += FAILED_LOAD_REUSE_SECONDS - 0.5
+    with pytest.raises(SecretUnavailable):
+        registry.client(SECOND_APP_ID)
+    assert reads == [second_secret]
+    clock.now += 0.5  # picked up FAILED_LOAD_REUSE_SECONDS after the failure
+    assert registry.client(SECOND_APP_ID).material.app_id == SECOND_APP_ID
+    assert reads == [second_secret, second_secret]
+    assert registry.client(SECOND_APP_ID).material.app_id == SECOND_APP_ID  # cached as before
+    assert reads == [second_secret, second_secret]
+
+
+def test_the_default_apps_failed_load_is_reused_too(aws_stack: AwsStack, key_material: KeyMaterial) -> None:
+    clock = Clock()
+    registry = _registry(aws_stack, clock=clock)  # no default secret yet
+    reads = _reads(aws_stack.secretsmanager)
+    for _invocation in range(3):
+        registry.begin_invocation()
+        with pytest.raises(SecretUnavailable, match="could not be read"):
+            registry.client(None)
+    assert reads == [aws_stack.secret_id]
+    aws_stack.put_secret(key_material.secret())
+    clock.now += FAILED_LOAD_REUSE_SECONDS
+    assert registry.client(None).material.app_id == DEFAULT_APP_ID
+
+
+def test_failures_of_unknown_apps_are_remembered_boundedly(
+    aws_stack: AwsStack, key_material: KeyMaterial
+) -> None:
+    aws_stack.put_secret(key_material.secret())
+    registry = _registry(aws_stack, clock=Clock())
+    for n in range(200):
+        with pytest.raises(SecretUnavailable):
+            registry.client(f"2099{n:012d}")
+    assert len(registry._failed) <= 64 and registry._all() == [registry.app(None)]

@@ -20,9 +20,6 @@ NOT_CALLED_BY_THE_CODE = {
     ("sqs:ReceiveMessage", "CANCEL_QUEUE_URL"): "the SQS event source mapping polls with the function's role",
     ("sqs:DeleteMessage", "CANCEL_QUEUE_URL"): "the event source mapping deletes acknowledged records",
     ("sqs:GetQueueAttributes", "CANCEL_QUEUE_URL"): "the event source mapping reads the queue's attributes",
-    # Powertools reads the record back only when DynamoDB does not return it with the failed
-    # conditional put (IdempotencyHandler: exc.old_data_record or get_record).
-    ("dynamodb:GetItem", "IDEMPOTENCY_TABLE_NAME"): "Powertools idempotency's fallback read",
 }
 
 

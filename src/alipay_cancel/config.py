@@ -9,6 +9,7 @@ reported in one ``ConfigError`` whose message starts with the first offending va
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 from collections.abc import Mapping
@@ -60,6 +61,14 @@ class Config:
     # success is remembered at least as long as queue + dead-letter retention.
     queue_retention_seconds: int = 1_209_600  # CANCEL_QUEUE_RETENTION_SECONDS
     dead_letter_retention_seconds: int = 1_209_600  # DEAD_LETTER_RETENTION_SECONDS
+    # Successes stored by releases before the explicit idempotency key are looked up until then (ISO
+    # 8601, UTC unless it says otherwise); "": no end set, always looked up.
+    legacy_idempotency_reads_until: str = ""  # LEGACY_IDEMPOTENCY_READS_UNTIL
+
+    @property
+    def legacy_reads_end(self) -> float | None:
+        """``legacy_idempotency_reads_until`` as epoch seconds; None: no end."""
+        return _epoch(self.legacy_idempotency_reads_until) if self.legacy_idempotency_reads_until else None
 
     @property
     def retry_schedule(self) -> RetrySchedule:
@@ -176,6 +185,13 @@ def load_config(environ: Mapping[str, str]) -> Config:
         f: seconds(name, getattr(Config, f), low, high) for name, (f, low, high) in _FLOATS.items()
     }
     numbers |= {f: integer(name, getattr(Config, f), low, high) for name, (f, low, high) in _INTS.items()}
+    reads_until = optional("LEGACY_IDEMPOTENCY_READS_UNTIL") or ""
+    if reads_until and _epoch(reads_until) is None:
+        problems.append(
+            "LEGACY_IDEMPOTENCY_READS_UNTIL must be an ISO 8601 date or date and time, e.g. 2027-01-31 or "
+            "2027-01-31T12:00Z"
+        )
+        reads_until = ""
     config = Config(
         secret_id=secret_id,
         default_app_id=default_app_id,
@@ -185,6 +201,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
         cancel_queue_url=cancel_queue_url,
         alipay_endpoint=endpoint,
         app_secret_prefix=app_secret_prefix,
+        legacy_idempotency_reads_until=reads_until,
         **numbers,
     )
     horizon, queue_retention = config.retry_horizon_seconds, config.queue_retention_seconds
@@ -224,6 +241,15 @@ def _queue_url(name: str, value: str, problems: list[str]) -> str:
             f"{name} must be an SQS queue URL like https://sqs.<region>.amazonaws.com/<account>/<queue>"
         )
     return value
+
+
+def _epoch(text: str) -> float | None:
+    """An ISO 8601 date or date and time (UTC unless it says otherwise) as epoch seconds, or None."""
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).timestamp()
 
 
 def _endpoint(value: str | None, problems: list[str]) -> str:

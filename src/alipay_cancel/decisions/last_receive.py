@@ -2,11 +2,11 @@
 
 Failing the last receive would let the queue's redrive policy move the message to the dead-letter
 queue with no reason, so a plan that would leave the message on the queue becomes a dead letter with
-a reason, and the message is acknowledged. Two exceptions: a configuration error (our deployment, not
-the message) re-enqueues the body unchanged, so broken configuration never empties the queue into the
-dead-letter queue (bounded by the queue's retention); and a duplicate whose trade is in progress
-elsewhere records nothing (the other delivery owns the trade's record).
-"""
+a reason, and the message is acknowledged. Exceptions: a message that was not at fault and not tried
+(a configuration error, our deployment's; or too little invocation time left to try it) re-enqueues
+the body unchanged, so neither ever empties the queue into the dead-letter queue (bounded by the
+queue's retention); and a duplicate whose trade is in progress elsewhere records nothing (the other
+delivery owns the trade's record)."""
 
 from __future__ import annotations
 
@@ -20,14 +20,18 @@ from alipay_cancel.decisions.endings import (
     Ending,
 )
 from alipay_cancel.decisions.plans import Delivery, Plan
-from alipay_cancel.decisions.records import dead_letter_for, sentence
+from alipay_cancel.decisions.records import dead_letter_for, sentence, trade_record
 from alipay_cancel.decisions.remedies import REMEDIES, Remedy
 from alipay_cancel.pipeline.messages import CancelRequest
 from alipay_cancel.stores.requeue import SQS_MAX_DELAY_SECONDS
-from alipay_cancel.stores.results import ResultRecord, Status
+from alipay_cancel.stores.results import Status
 
 # The longest a re-enqueued message waits before it is visible: SQS's DelaySeconds maximum.
 MAX_REQUEUE_DELAY_SECONDS = SQS_MAX_DELAY_SECONDS
+
+# Endings kept on the last receive (re-enqueued) until the queue's retention, and what to do once it
+# is reached: the message was never at fault, and retrying it cannot have failed.
+_KEPT = {Ending.CONFIG_ERROR: Remedy.MISCONFIGURED_TOO_LONG, Ending.LOW_TIME: Remedy.UNTRIED_TOO_LONG}
 
 
 def on_last_receive(delivery: Delivery, request: CancelRequest, plan: Plan, *, horizon: bool = False) -> Plan:
@@ -35,17 +39,10 @@ def on_last_receive(delivery: Delivery, request: CancelRequest, plan: Plan, *, h
     (or, for a retryable Alipay failure, once the message has been retried for the horizon)."""
     reason = str(plan.detail.get("reason") or plan.log)
     remedy = str(plan.detail.get("remedy") or REMEDIES[Remedy.GAVE_UP])
-    if plan.ending is Ending.CONFIG_ERROR:
+    if plan.ending in _KEPT:
         if delivery.age_seconds + MAX_REQUEUE_DELAY_SECONDS < delivery.max_age_seconds:
-            return replace(
-                plan,
-                acknowledge=True,
-                wait=None,
-                requeue=True,
-                metrics=(*plan.metrics, REQUEUED_METRIC),
-                log="configuration error on the last allowed receive: message re-enqueued unchanged, kept",
-            )
-        remedy = f"{REMEDIES[Remedy.MISCONFIGURED_TOO_LONG]} {remedy}"
+            return _kept(plan)
+        remedy = f"{REMEDIES[_KEPT[plan.ending]]} {remedy}"
     gave_up = f"Gave up after {delivery.receive_count} deliveries"
     if horizon:  # RETRY_HORIZON_SECONDS reached before the queue's receive limit
         gave_up += (
@@ -55,16 +52,8 @@ def on_last_receive(delivery: Delivery, request: CancelRequest, plan: Plan, *, h
     exhausted = sentence(f"{gave_up}. Last error: {reason}", remedy)
     record = None
     if plan.ending is not Ending.DUPLICATE_IN_FLIGHT:  # the delivery in flight owns the trade's record
-        record = plan.record or ResultRecord(
-            trade_key=request.trade_key,
-            status=Status.FAILED,
-            outcome_class="",
-            message_id=delivery.message_id,
-            alipay_calls=0,
-            out_trade_no=request.out_trade_no,
-            trade_no=request.trade_no,
-            error_message=reason,
-            remedy=remedy,
+        record = plan.record or trade_record(
+            delivery, request, Ending.EXHAUSTED, Status.FAILED, reason, remedy
         )
         record = replace(record, status=Status.FAILED, outcome_class=ENDINGS[Ending.EXHAUSTED].outcome_class)
     extra = tuple(m for m in plan.metrics if not m.startswith("Outcome"))
@@ -85,6 +74,17 @@ def on_last_receive(delivery: Delivery, request: CancelRequest, plan: Plan, *, h
         ),
         log_level="warning",
     )
+
+
+def _kept(plan: Plan) -> Plan:
+    """Re-enqueued unchanged, the original acknowledged: no dead letter, no attempt counted."""
+    if plan.ending is Ending.CONFIG_ERROR:
+        metrics = (*plan.metrics, REQUEUED_METRIC)
+        log = "configuration error on the last allowed receive: message re-enqueued unchanged, kept"
+    else:
+        metrics = plan.metrics
+        log = "too little time left on the last allowed receive: message re-enqueued unchanged, untried"
+    return replace(plan, acknowledge=True, wait=None, requeue=True, metrics=metrics, log=log)
 
 
 def unrecorded(plan: Plan, error: str) -> Plan:

@@ -7,7 +7,7 @@ from alipay_cancel.decisions.endings import ENDINGS, Ending
 from alipay_cancel.decisions.plans import Delivery
 from alipay_cancel.pipeline.messages import CancelRequest
 from alipay_cancel.stores.dead_letters import DeadLetter
-from alipay_cancel.stores.results import ResultRecord
+from alipay_cancel.stores.results import ResultRecord, Status
 
 
 def dead_letter_for(
@@ -24,6 +24,36 @@ def dead_letter_for(
         alipay_trace_id=record.alipay_trace_id if record else None,
         trade_key=request.trade_key,
         attempts=delivery.receive_count,
+    )
+
+
+def trade_record(
+    delivery: Delivery,
+    request: CancelRequest,
+    ending: Ending,
+    status: Status,
+    reason: str | None = None,
+    remedy: str | None = None,
+    *,
+    calls: int = 0,
+    outcome: CancelOutcome | None = None,
+    code: str | None = None,
+    sub_code: str | None = None,
+) -> ResultRecord:
+    """The trade's results record for this delivery: Alipay's fields (else what we asked about) and,
+    unless it succeeded, what went wrong and what to do."""
+    return ResultRecord(
+        trade_key=request.trade_key,
+        status=status,
+        outcome_class=ENDINGS[ending].outcome_class,
+        message_id=delivery.message_id,
+        alipay_calls=calls,
+        error_code=code,
+        error_sub_code=sub_code,
+        error_message=reason,
+        remedy=remedy,
+        alipay_trace_id=outcome.trace_id if outcome is not None else None,
+        **alipay_fields(outcome, request),
     )
 
 

@@ -19,6 +19,7 @@ class Remedy(StrEnum):
     DUPLICATE_IN_FLIGHT = "duplicate_in_flight"
     GAVE_UP = "gave_up"
     MISCONFIGURED_TOO_LONG = "misconfigured_too_long"
+    UNTRIED_TOO_LONG = "untried_too_long"
 
 
 REMEDIES: dict[Remedy, str] = {
@@ -59,5 +60,9 @@ REMEDIES: dict[Remedy, str] = {
     Remedy.MISCONFIGURED_TOO_LONG: (
         "Our configuration stayed broken for longer than the queue keeps messages. Fix it (the reason "
         "says what), then redrive this dead letter."
+    ),
+    Remedy.UNTRIED_TOO_LONG: (
+        "It was never tried: its deliveries found too little invocation time left for longer than the "
+        "queue keeps messages."
     ),
 }

@@ -31,7 +31,7 @@ from alipay_cancel.decisions.plans import (
     Wait,
     verified_success,
 )
-from alipay_cancel.decisions.records import alipay_fields, dead_letter_for, sentence
+from alipay_cancel.decisions.records import dead_letter_for, sentence, trade_record
 from alipay_cancel.decisions.remedies import REMEDIES, Remedy
 from alipay_cancel.pipeline.messages import CancelRequest
 from alipay_cancel.stores.dead_letters import DeadLetter
@@ -121,7 +121,6 @@ def _answer(
     success = verified_success(outcome, decision)
     if success is not None:
         return _succeeded(delivery, request, success, calls=calls, replayed=False)
-    trace_id = outcome.trace_id if outcome is not None else None
     if decision.outcome is OutcomeClass.TERMINAL:
         ending, status = Ending.TERMINAL, Status.FAILED
     elif decision.outcome is OutcomeClass.CONFIG_ERROR:
@@ -130,18 +129,17 @@ def _answer(
         ending, status = Ending.SLOW_RETRY, Status.RETRYING
     else:
         ending, status = Ending.RETRY, Status.RETRYING
-    record = ResultRecord(
-        trade_key=request.trade_key,
-        status=status,
-        outcome_class=ENDINGS[ending].outcome_class,
-        message_id=delivery.message_id,
-        alipay_calls=calls,
-        error_code=decision.code,
-        error_sub_code=decision.sub_code,
-        error_message=decision.reason,
-        remedy=decision.remedy,
-        alipay_trace_id=trace_id,
-        **alipay_fields(outcome, request),
+    record = trade_record(
+        delivery,
+        request,
+        ending,
+        status,
+        decision.reason,
+        decision.remedy,
+        calls=calls,
+        outcome=outcome,
+        code=decision.code,
+        sub_code=decision.sub_code,
     )
     detail: dict[str, object] = {"reason": decision.reason, "remedy": decision.remedy}
     if decision.code:
@@ -174,15 +172,7 @@ def _succeeded(
     delivery: Delivery, request: CancelRequest, success: CancelSuccess, *, calls: int, replayed: bool
 ) -> Plan:
     action = success.action or "none"  # none: Alipay found no trade to close or refund
-    record = ResultRecord(
-        trade_key=request.trade_key,
-        status=Status.SUCCEEDED,
-        outcome_class=ENDINGS[Ending.SUCCEEDED].outcome_class,
-        message_id=delivery.message_id,
-        alipay_calls=calls,
-        alipay_trace_id=success.trace_id,
-        **alipay_fields(success, request),
-    )
+    record = trade_record(delivery, request, Ending.SUCCEEDED, Status.SUCCEEDED, calls=calls, outcome=success)
     record = replace(record, action=action)
     fallback = dead_letter_for(
         delivery,

@@ -90,7 +90,7 @@ class PlanApplier:
         if plan.dead_letter is not None:
             self._send(plan.dead_letter)
         if plan.requeue:
-            self._requeue(received)
+            self._requeue(received, plan)
         delay = self._delay(received, plan) if plan.wait is not None else None
         return self._finish(plan, delay)
 
@@ -139,9 +139,12 @@ class PlanApplier:
             )
             raise
 
-    def _requeue(self, received: Received) -> None:
-        slow = self._backoff(received.delivery.receive_count, RetryDelay.SLOW)
-        delay = min(MAX_REQUEUE_DELAY_SECONDS, slow)
+    def _requeue(self, received: Received, plan: Plan) -> None:
+        if plan.ending is Ending.LOW_TIME:  # untried, nothing failed: back as soon as a retry would be
+            delay = min(routing.LOW_TIME_RETRY_SECONDS, self._config.retry_max_seconds)
+        else:
+            slow = self._backoff(received.delivery.receive_count, RetryDelay.SLOW)
+            delay = min(MAX_REQUEUE_DELAY_SECONDS, slow)
         try:
             self._requeuer.requeue(
                 received.delivery.body,

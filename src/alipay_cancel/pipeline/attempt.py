@@ -20,15 +20,6 @@ from alipay_cancel.signing.secret import SecretUnavailable
 logger = obs.logger
 
 
-class SetupUnusable(Exception):
-    """The signing setup cannot make a client (secret unreadable, keys invalid). Raised from inside
-    the attempt (the idempotency store then forgets it); the service routes it as ``SetupBroken``."""
-
-    def __init__(self, problem: str, remedy: str | None) -> None:
-        super().__init__(problem)
-        self.remedy = remedy
-
-
 class Canceller:
     def __init__(self, signing: SigningRegistry, call_budget_ms: int) -> None:
         self._signing = signing
@@ -41,7 +32,7 @@ class Canceller:
 
     def begin_invocation(self) -> str | None:
         """Make sure the default app's signing setup is usable; returns the problem, or None. Further
-        apps are checked per record (``setup_problem``)."""
+        apps are checked per record (``client_for``)."""
         self._signing.begin_invocation()
         try:
             self._signing.client(None)
@@ -52,24 +43,27 @@ class Canceller:
             self._default_problem = None
         return self._default_problem
 
-    def setup_problem(self, app_id: str | None) -> SetupBroken | None:
-        """Why the request's app cannot sign now (naming the secret, never key material), or None."""
-        if app_id is None:
-            if self._default_problem is None:
-                return None
-            return SetupBroken(self._default_problem)
+    def client_for(self, app_id: str | None) -> AlipayClient | SetupBroken:
+        """The request's app's client, looked up once per record (the attempt signs with it), or why
+        that app cannot sign now (naming the secret, never key material)."""
+        if app_id is None and self._default_problem is not None:
+            return SetupBroken(self._default_problem)  # found by this invocation's check
         try:
-            self._signing.client(app_id)
+            return self._signing.client(app_id)
         except (SecretUnavailable, ValueError) as problem:
+            # For the default app: unusable since the invocation's check (e.g. an expired cache re-read
+            # and Secrets Manager throttled); routed like any unusable setup.
             logger.error(
                 "configuration error: signing setup unusable",
                 extra={"problem": str(problem), "app_id": app_id},
             )
-            return SetupBroken(str(problem), self._signing.remedy_for(app_id))
-        return None
+            remedy = None if app_id is None else self._signing.remedy_for(app_id)
+            return SetupBroken(str(problem), remedy)
 
-    def attempt(self, request: CancelRequest, remaining_ms: Callable[[], int | None]) -> Attempt:
-        client = self._client(request)
+    def attempt(
+        self, request: CancelRequest, client: AlipayClient, remaining_ms: Callable[[], int | None]
+    ) -> Attempt:
+        """Cancel with ``client`` (``client_for`` the request's app)."""
         outcome = self._timed_cancel(client, request)
         decision = classify(outcome)
         if not decision.refresh_secret:
@@ -90,16 +84,6 @@ class Canceller:
         logger.info("signing secret refreshed after a signature problem; retrying the cancel once")
         outcome = self._timed_cancel(fresh, request)
         return Attempt(outcome, classify(outcome, after_secret_refresh=True), calls=2)
-
-    def _client(self, request: CancelRequest) -> AlipayClient:
-        try:
-            return self._signing.client(request.app_id)
-        except (SecretUnavailable, ValueError) as problem:
-            # Became unusable since ``setup_problem`` looked (e.g. an expired cache re-read and
-            # Secrets Manager throttled): routed like any unusable setup, never escapes the pipeline.
-            logger.error("configuration error: signing setup unusable", extra={"problem": str(problem)})
-            remedy = None if request.app_id is None else self._signing.remedy_for(request.app_id)
-            raise SetupUnusable(str(problem), remedy) from None
 
     @staticmethod
     def _timed_cancel(client: AlipayClient, request: CancelRequest) -> CancelOutcome:

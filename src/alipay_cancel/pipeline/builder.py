@@ -26,6 +26,7 @@ from alipay_cancel.signing.registry import SigningRegistry
 from alipay_cancel.stores.dead_letters import DeadLetterSender
 from alipay_cancel.stores.idempotency import OnceOnly
 from alipay_cancel.stores.lazy_client import LazyClient
+from alipay_cancel.stores.legacy_idempotency import LegacySuccesses
 from alipay_cancel.stores.requeue import Requeuer
 from alipay_cancel.stores.results import ResultsStore
 from alipay_cancel.stores.visibility import VisibilityScheduler
@@ -99,7 +100,12 @@ def build_runtime(config: Config) -> Runtime:
             ),
             CancelService.call_budget_ms(config),
         ),
-        once_only=OnceOnly(dynamodb, config.idempotency_table, config.idempotency_expiry_seconds),
+        once_only=OnceOnly(
+            dynamodb,
+            config.idempotency_table,
+            config.idempotency_expiry_seconds,
+            earlier=LegacySuccesses(dynamodb, config.idempotency_table, config.legacy_reads_end).find,
+        ),
         applier=PlanApplier(
             config,
             results=ResultsStore(dynamodb, config.results_table),

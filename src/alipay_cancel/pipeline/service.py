@@ -30,7 +30,7 @@ from alipay_cancel.decisions.plans import (
 )
 from alipay_cancel.decisions.routing import route
 from alipay_cancel.pipeline.apply import PlanApplier, Received, RecordNotAcknowledged
-from alipay_cancel.pipeline.attempt import Canceller, SetupUnusable
+from alipay_cancel.pipeline.attempt import Canceller
 from alipay_cancel.pipeline.messages import BadMessage, CancelRequest, parse_message
 from alipay_cancel.stores.idempotency import Busy, Fresh, IdempotencyStoreFailed, OnceOnly, Remembered
 from alipay_cancel.stores.requeue import FIRST_SENT_ATTRIBUTE, REQUEUES_ATTRIBUTE
@@ -94,9 +94,9 @@ class CancelService:
         return self._applier.apply(received, route(delivery, request, happened))
 
     def _what_happened(self, request: CancelRequest, context: LambdaContext | None) -> Happened:
-        broken = self._canceller.setup_problem(request.app_id)  # the request's own app's signing setup
-        if broken is not None:
-            return broken
+        client = self._canceller.client_for(request.app_id)  # the request's own app's signing setup
+        if isinstance(client, SetupBroken):
+            return client
         remaining = _remaining_ms(context)
         needed = self.call_budget_ms(self._config)
         if remaining is not None and remaining < needed:
@@ -104,11 +104,9 @@ class CancelService:
         try:
             result = self._once_only.run(
                 request.trade_key,
-                lambda: self._canceller.attempt(request, lambda: _remaining_ms(context)),
+                lambda: self._canceller.attempt(request, client, lambda: _remaining_ms(context)),
                 _success_of,
             )
-        except SetupUnusable as unusable:
-            return SetupBroken(str(unusable), unusable.remedy)
         except IdempotencyStoreFailed as failed:
             attempt = failed.result if isinstance(failed.result, Attempt) else None
             return StoreFailed(str(failed), attempt)

@@ -7,7 +7,10 @@ secret never touches another app, and concurrent records of different apps never
 key. Each secret's ``app_id`` must be the app it is found for.
 
 Every problem is a ``SecretUnavailable`` whose message names the secret (or the missing prefix) and
-never holds key material: the caller treats it as a configuration error (alarm, message kept).
+never holds key material: the caller treats it as a configuration error (alarm, message kept). A
+failed load is reused for ``FAILED_LOAD_REUSE_SECONDS`` (by the app's ``SigningSecret``, or here for an
+app that never loaded, whose ``AppSigning`` is dropped so that ids named by bad producers do not pile
+up): records of a misconfigured app do not each ask Secrets Manager again.
 """
 
 from __future__ import annotations
@@ -18,9 +21,13 @@ from typing import Any
 
 from alipay_cancel.alipay.client import AlipayClient
 from alipay_cancel.alipay.signing_material import SigningMaterial
-from alipay_cancel.signing.secret import SecretUnavailable, SigningSecret
+from alipay_cancel.signing import secret as signing_secret
+from alipay_cancel.signing.secret import FAILED_LOAD_REUSE_SECONDS, Clock, SecretUnavailable, SigningSecret
 
 ClientFactory = Callable[[SigningMaterial], AlipayClient]
+
+# Failed loads of never-loaded apps remembered at most (the oldest is forgotten first).
+_MAX_REMEMBERED_FAILURES = 64
 
 
 class AppSigning:
@@ -72,14 +79,17 @@ class SigningRegistry:
         app_secret_prefix: str,
         max_age_seconds: int,
         client_factory: ClientFactory,
+        clock: Clock | None = None,
     ) -> None:
         self._secrets_client = secrets_client
+        self._clock = clock
         self._default_app_id = default_app_id
         self._prefix = app_secret_prefix
         self._max_age = max_age_seconds
         self._client_factory = client_factory
         self._lock = threading.Lock()
         self._apps: dict[str, AppSigning] = {}
+        self._failed: dict[str, tuple[float, str]] = {}  # never-loaded app id -> (when, problem)
         self._default = self._new(default_app_id, default_secret_id)
 
     @property
@@ -135,22 +145,48 @@ class SigningRegistry:
 
     def client(self, app_id: str | None) -> AlipayClient:
         """The app's client, its material loaded; ``SecretUnavailable`` names the secret otherwise."""
+        problem = self._recent_failure(app_id)
+        if problem is not None:
+            raise SecretUnavailable(problem)
         app = self.app(app_id)
         try:
             return app.client()
-        except SecretUnavailable:
+        except SecretUnavailable as unavailable:
             if app is not self._default and not app.ever_loaded:
-                # Never worked: forget it, so that app ids named by bad producers do not pile up.
+                # Never worked: forget it, so that app ids named by bad producers do not pile up, and
+                # remember the failure instead (bounded).
                 with self._lock:
                     if self._apps.get(app.app_id) is app:
                         del self._apps[app.app_id]
+                    self._failed.pop(app.app_id, None)
+                    while len(self._failed) >= _MAX_REMEMBERED_FAILURES:
+                        del self._failed[next(iter(self._failed))]
+                    self._failed[app.app_id] = (self._now(), str(unavailable))
             raise
 
     def refresh(self, app_id: str | None, seen: AlipayClient) -> AlipayClient | None:
         return self.app(app_id).refresh(seen)
 
+    def _recent_failure(self, app_id: str | None) -> str | None:
+        """A never-loaded app's failed load, while it is reused; None otherwise."""
+        if app_id is None or app_id == self._default_app_id:
+            return None  # the default app's SigningSecret remembers its own
+        with self._lock:
+            failed = self._failed.get(app_id)
+            if failed is None:
+                return None
+            if self._now() - failed[0] < FAILED_LOAD_REUSE_SECONDS:
+                return failed[1]
+            del self._failed[app_id]
+            return None
+
+    def _now(self) -> float:
+        return (self._clock or signing_secret.monotonic)()
+
     def _new(self, app_id: str, secret_id: str) -> AppSigning:
-        secret = SigningSecret(self._secrets_client, secret_id, self._max_age, expected_app_id=app_id)
+        secret = SigningSecret(
+            self._secrets_client, secret_id, self._max_age, expected_app_id=app_id, clock=self._clock
+        )
         app = AppSigning(app_id, secret, self._client_factory)
         self._apps[app_id] = app
         return app

@@ -8,17 +8,32 @@
   a lock serialises it and later callers get the already-refreshed material.
 - An unreadable or malformed secret raises ``SecretUnavailable`` whose message names the problem and
   never contains key material; so does a secret whose ``app_id`` is not the app it is used for.
+- A failed load is reused by ``current()`` for ``FAILED_LOAD_REUSE_SECONDS``: a broken secret costs one
+  read per that many seconds per container, not one per record, and a fixed one is picked up that
+  soon. ``refresh`` never answers from it: a rotation is always read.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
 
 from alipay_cancel.alipay.signing_material import SigningMaterial, SigningMaterialError, load_signing_material
+
+# How long a failed load is reused before Secrets Manager is asked again (README "Signing material").
+FAILED_LOAD_REUSE_SECONDS = 10.0
+
+Clock = Callable[[], float]
+
+
+def monotonic() -> float:
+    """The clock failed loads are timed with (looked up at each use, so tests can move it)."""
+    return time.monotonic()
 
 
 class SecretUnavailable(Exception):
@@ -27,7 +42,13 @@ class SecretUnavailable(Exception):
 
 class SigningSecret:
     def __init__(
-        self, client: Any, secret_id: str, max_age_seconds: int, *, expected_app_id: str | None = None
+        self,
+        client: Any,
+        secret_id: str,
+        max_age_seconds: int,
+        *,
+        expected_app_id: str | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._provider = SecretsProvider(boto3_client=client)
         self._secret_id = secret_id
@@ -37,9 +58,10 @@ class SigningSecret:
         self._raw: object | None = None
         self._material: SigningMaterial | None = None
         self._refreshed_this_invocation = False
-        # After a failed load, the next one bypasses Powertools' cache: a fixed secret is picked up on
-        # the next invocation, not max_age seconds later.
-        self._last_load_failed = False
+        self._clock = clock
+        # The last load's failure (when, what), reused by ``current`` for FAILED_LOAD_REUSE_SECONDS;
+        # the next load after it bypasses Powertools' cache, so a fixed secret is not max_age away.
+        self._failed: tuple[float, str] | None = None
 
     @property
     def secret_id(self) -> str:
@@ -51,7 +73,11 @@ class SigningSecret:
 
     def current(self) -> SigningMaterial:
         with self._lock:
-            return self._load(force_fetch=self._last_load_failed)
+            if self._failed is not None:
+                failed_at, problem = self._failed
+                if self._now() - failed_at < FAILED_LOAD_REUSE_SECONDS:
+                    raise SecretUnavailable(problem)
+            return self._load(force_fetch=self._failed is not None)
 
     def refresh(self, seen: SigningMaterial) -> SigningMaterial | None:
         """Fresh material after a signature problem, or None when a refresh already happened in this
@@ -67,11 +93,14 @@ class SigningSecret:
     def _load(self, *, force_fetch: bool) -> SigningMaterial:
         try:
             material = self._fetch_and_parse(force_fetch=force_fetch)
-        except SecretUnavailable:
-            self._last_load_failed = True
+        except SecretUnavailable as problem:
+            self._failed = (self._now(), str(problem))
             raise
-        self._last_load_failed = False
+        self._failed = None
         return material
+
+    def _now(self) -> float:
+        return (self._clock or monotonic)()
 
     def _fetch_and_parse(self, *, force_fetch: bool) -> SigningMaterial:
         try:

@@ -7,12 +7,16 @@ stored, so a later delivery (a retry, or a dead letter redriven after a fix) rea
 
 The record's key is ``IDEMPOTENCY_KEY_PREFIX#md5(trade_key)``: explicit and stable. Powertools' default
 prefix is the Lambda function's name plus the decorated function's module and qualname, so renaming
-either would silently forget every stored success and let duplicates cancel again.
+either would silently forget every stored success and let duplicates cancel again. Successes that
+releases before this key stored under Powertools' default key are found through ``earlier``
+(``legacy_idempotency``) before the attempt runs.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar, cast
 
@@ -34,6 +38,14 @@ from alipay_cancel.alipay.responses import CancelSuccess
 IDEMPOTENCY_KEY_PREFIX = "alipay-cancel#trade-cancel#v1"
 
 R = TypeVar("R")
+
+# Where an earlier release may have stored the trade's success (``legacy_idempotency``): None, or it.
+EarlierSuccess = Callable[[str], CancelSuccess | None]
+
+
+def key_hash(trade_key: str) -> str:
+    """The hash part of the trade's record key: Powertools' md5 of the JSON of the key it extracts."""
+    return hashlib.md5(json.dumps(trade_key, sort_keys=True).encode()).hexdigest()  # noqa: S324 - a key
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +76,19 @@ class IdempotencyStoreFailed(Exception):
         self.result = result
 
 
+class EarlierInProgress(Exception):
+    """Raised by ``earlier``: an earlier release holds the trade's in-progress record (during an
+    upgrade it may be calling Alipay now), so this delivery waits like any duplicate in flight."""
+
+
+class _EarlierReadFailed(Exception):
+    """Reading an earlier release's record failed: Alipay must not be called (it may have succeeded)."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error) or type(error).__name__)
+        self.error = error
+
+
 class _NotRemembered(Exception):
     """Raised inside the idempotent function so Powertools deletes the in-progress record."""
 
@@ -89,7 +114,14 @@ def _mark_replayed(response: Any, _record: DataRecord) -> Any:
 
 
 class OnceOnly:
-    def __init__(self, dynamodb_client: Any, table_name: str, expires_after_seconds: int) -> None:
+    def __init__(
+        self,
+        dynamodb_client: Any,
+        table_name: str,
+        expires_after_seconds: int,
+        earlier: EarlierSuccess | None = None,
+    ) -> None:
+        self._earlier = earlier
         self._config = IdempotencyConfig(
             event_key_jmespath="trade_key",
             raise_on_no_idempotency_key=True,
@@ -123,17 +155,27 @@ class OnceOnly:
         ran: list[R] = []  # what this delivery's attempt returned, if it ran
         try:
             response = self._idempotent(
-                trade={"trade_key": trade_key}, attempt=attempt, remember=remember, ran=ran
+                trade={"trade_key": trade_key},
+                attempt=attempt,
+                remember=remember,
+                ran=ran,
+                earlier=self._earlier,
             )
         except IdempotencyAlreadyInProgressError:
             return Busy()
         except _NotRemembered as forgotten:
             return Fresh(cast(R, forgotten.result))
+        except EarlierInProgress:
+            return Busy()
+        except _EarlierReadFailed as failed:
+            raise IdempotencyStoreFailed(failed.error, None) from failed.error
         except PowertoolsIdempotencyError as error:
             # Powertools wraps our own exception when deleting the in-progress record fails.
             raise IdempotencyStoreFailed(error, ran[-1] if ran else None) from error
         if isinstance(response, Remembered):
             return response
+        if not ran:  # an earlier release's success: the attempt did not run
+            return Remembered(cast(CancelSuccess, response))
         return Fresh(ran[-1])
 
     @staticmethod
@@ -143,9 +185,19 @@ class OnceOnly:
         attempt: Callable[[], Any],
         remember: Callable[[Any], CancelSuccess | None],
         ran: list[Any],
+        earlier: EarlierSuccess | None,
     ) -> CancelSuccess:
         # Only ``trade`` is the idempotency key; ``ran`` lets ``run`` tell what the attempt returned
         # even when Powertools then fails to store it.
+        if earlier is not None:  # inside the claim: concurrent duplicates still make one call at most
+            try:
+                found = earlier(trade["trade_key"])
+            except EarlierInProgress:
+                raise
+            except Exception as error:  # routed as a store failure, never lost
+                raise _EarlierReadFailed(error) from error
+            if found is not None:
+                return found  # remembered under the current key from now on
         result = attempt()
         ran.append(result)
         success = remember(result)
