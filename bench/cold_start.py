@@ -16,13 +16,17 @@ and tracing on as in Lambda (``LAMBDA_TASK_ROOT`` set), where the X-Ray SDK is i
 boto3/requests. A separate set of runs under ``-X importtime`` gives the breakdown: self time per
 top-level package, and which packages the handler loads that the floor does not.
 
-Byte-code caches are warm (a first unmeasured run writes them) for every target alike.
+A first unmeasured run per target warms the page cache. Installed packages carry byte-code from pip;
+our package is compiled in every sample, as on Lambda (a SAM-built package carries no byte-code and
+``/var/task`` is read-only): the probe imports a copy of ``src/`` without ``__pycache__``, with
+``PYTHONDONTWRITEBYTECODE`` set, so caches left in ``src/`` by other runs cannot change the figures.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -71,12 +75,13 @@ TARGETS = (
 )
 
 
-def probe_env(*, trace: bool, task_root: str) -> dict[str, str]:
+def probe_env(*, trace: bool, task_root: str, src: Path = SRC) -> dict[str, str]:
     """A Lambda-like environment with dummy resources: init builds clients but calls nothing."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_", "LAMBDA_"))}
     env.update(
         {
-            "PYTHONPATH": str(SRC),
+            "PYTHONPATH": str(src),
+            "PYTHONDONTWRITEBYTECODE": "1",
             "AWS_REGION": "us-east-1",
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_ACCESS_KEY_ID": "testing",
@@ -195,7 +200,9 @@ def _top(d: dict[str, float], n: int) -> list[dict[str, Any]]:
 def measure_cold_start(runs: int = 11, breakdown_runs: int = 5) -> dict[str, Any]:
     """Interleaves targets run by run so that background load hits them alike."""
     with tempfile.TemporaryDirectory(prefix="bench-task-root-") as task_root:
-        envs = {t.name: probe_env(trace=t.trace, task_root=task_root) for t in TARGETS}
+        src = Path(task_root) / "src"  # the package without byte-code caches, as Lambda gets it
+        shutil.copytree(SRC, src, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info"))
+        envs = {t.name: probe_env(trace=t.trace, task_root=task_root, src=src) for t in TARGETS}
         for t in TARGETS:  # warm the byte-code caches and the page cache; not measured
             _run(t, envs[t.name])
         samples: dict[str, list[dict[str, Any]]] = {t.name: [] for t in TARGETS}

@@ -35,6 +35,8 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Config:
+    """The function's configuration, parsed once from the environment (``load_config``)."""
+
     secret_id: str  # ALIPAY_SECRET_ID (required): ARN or name of the default app's signing secret
     default_app_id: str  # ALIPAY_DEFAULT_APP_ID (required): the app ALIPAY_SECRET_ID signs for
     results_table: str  # RESULTS_TABLE_NAME (required)

@@ -6,13 +6,13 @@ import http.client
 import json
 import math
 import uuid
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import requests
 import urllib3.exceptions
 
 from alipay_cancel.alipay import transport
-from alipay_cancel.alipay.body_encryption import BodyCipher
 from alipay_cancel.alipay.endpoint import validate_endpoint
 from alipay_cancel.alipay.response_parsing import ResponseParser
 from alipay_cancel.alipay.responses import AlipayFailure, CancelOutcome, FailureKind
@@ -21,9 +21,19 @@ from alipay_cancel.alipay.transport import MAX_RESPONSE_BYTES, TransportRefusal,
 from alipay_cancel.alipay.v3_signing import RequestSigner, ResponseVerifier
 from alipay_cancel.pipeline.messages import CancelRequest
 
+if TYPE_CHECKING:
+    from alipay_cancel.alipay.body_encryption import BodyCipher
+
 CANCEL_PATH = "/v3/alipay/trade/cancel"
 DEFAULT_POOL_SIZE = 32  # connections kept alive to the gateway; >= the handler's MAX_CONCURRENCY
 DEFAULT_RESPONSE_MAX_AGE_SECONDS = 300.0  # how far alipay-timestamp may be from our clock
+
+
+def _body_cipher(key: bytes) -> BodyCipher:
+    # Imported here: only an app with an AES key needs it (cryptography's cipher modules: cold start).
+    from alipay_cancel.alipay.body_encryption import BodyCipher
+
+    return BodyCipher(key)
 
 
 def _check_timeout(name: str, value: float) -> float:
@@ -88,7 +98,7 @@ class AlipayClient:
         self._max_body = int(_check_timeout("max_response_bytes", max_response_bytes))
         self._material = material
         self._signer = RequestSigner(material.app_id, material.private_key, material.app_cert_sn)
-        self._cipher = BodyCipher(material.encrypt_key) if material.encrypt_key is not None else None
+        self._cipher = _body_cipher(material.encrypt_key) if material.encrypt_key is not None else None
         self._parser = ResponseParser(
             ResponseVerifier(material.alipay_public_key, material.alipay_cert_sn),
             self._cipher,

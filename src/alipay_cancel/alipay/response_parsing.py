@@ -34,13 +34,15 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alipay_cancel.alipay.body_encryption import BodyCipher, BodyDecryptionError
 from alipay_cancel.alipay.responses import AlipayFailure, CancelOutcome, CancelSuccess, FailureKind
 from alipay_cancel.alipay.success_checks import SUCCESS_FIELDS as SUCCESS_FIELDS
 from alipay_cancel.alipay.success_checks import binding_problem, field_problem, freshness_problem
 from alipay_cancel.alipay.v3_signing import TIMESTAMP_HEADER, ResponseVerifier, Verdict
+
+if TYPE_CHECKING:
+    from alipay_cancel.alipay.body_encryption import BodyCipher
 
 TRACE_ID_HEADER = "alipay-trace-id"
 
@@ -157,7 +159,10 @@ class ResponseParser:
         status = ctx.status
         plain = body
         if self._cipher is not None and body.strip()[:1] not in (b"{", b""):
-            # AES mode: bodies come back as base64 ciphertext (errors may be plain JSON).
+            # AES mode: bodies come back as base64 ciphertext (errors may be plain JSON). Imported
+            # here, as the cipher was: only AES mode needs it.
+            from alipay_cancel.alipay.body_encryption import BodyDecryptionError
+
             try:
                 plain = self._cipher.decrypt(body)
             except BodyDecryptionError as exc:

@@ -11,7 +11,6 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
-from alipay_cancel.alipay.cert_sn import cert_sn, root_cert_sn
 from alipay_cancel.alipay.rsa_keys import (
     certificate_rsa_key,
     load_leaf_certificate,
@@ -31,6 +30,8 @@ _AES_KEY_BYTES = (16, 24, 32)
 
 @dataclass(frozen=True, repr=False)
 class SigningMaterial:
+    """One app's keys (and certificate SNs, AES key), validated; its repr shows no key material."""
+
     app_id: str
     private_key: RSAPrivateKey = field(repr=False)
     alipay_public_key: RSAPublicKey = field(repr=False)
@@ -107,6 +108,9 @@ def _load_public_key_mode(secret: Mapping[str, Any], app_public: RSAPublicKey) -
 def _load_cert_mode(
     secret: Mapping[str, Any], app_public: RSAPublicKey
 ) -> tuple[RSAPublicKey, str, str, str]:
+    # Imported here: only certificate mode computes certificate SNs (the module is cold-start cost).
+    from alipay_cancel.alipay.cert_sn import cert_sn, root_cert_sn
+
     texts = {name: _optional_text(secret, name) for name in _CERT_FIELDS}
     for name, text in texts.items():
         if text is None:

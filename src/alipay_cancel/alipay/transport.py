@@ -151,6 +151,8 @@ def new_session(pool_size: int) -> requests.Session:
 
 @dataclass(frozen=True)
 class RawAnswer:
+    """An HTTP answer read to its end within the size bound."""
+
     status: int
     headers: Mapping[str, str]
     body: bytes

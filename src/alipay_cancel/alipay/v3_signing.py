@@ -108,6 +108,8 @@ class Verdict(Enum):
 
 @dataclass(frozen=True, slots=True)
 class Verification:
+    """What the signature check found, and why."""
+
     verdict: Verdict
     reason: str  # readable; never contains key material or body content
 

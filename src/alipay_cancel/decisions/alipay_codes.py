@@ -36,6 +36,8 @@ class RetryDelay(StrEnum):
 
 @dataclass(frozen=True)
 class Rule:
+    """What one Alipay code means for a cancel, and what a person should do."""
+
     outcome: OutcomeClass
     what: str  # what happened, readable
     remedy: str | None = None

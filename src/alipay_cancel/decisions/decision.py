@@ -18,6 +18,8 @@ _SAFE_CODE = re.compile(r"[^A-Za-z0-9._:-]")
 
 @dataclass(frozen=True)
 class Decision:
+    """The classification of one Alipay answer (or failure to get one)."""
+
     outcome: OutcomeClass
     reason: str  # one readable sentence: what happened
     remedy: str | None = None  # what a person should do (terminal and config errors always have one)

@@ -33,6 +33,8 @@ class Ending(StrEnum):
 
 @dataclass(frozen=True)
 class EndingRow:
+    """How one ending is stored and counted."""
+
     outcome_class: str  # what records and dead letters store (stable: dashboards and tools read it)
     metrics: tuple[str, ...]  # counted once per delivery that ends this way
 

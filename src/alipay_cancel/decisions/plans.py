@@ -65,6 +65,8 @@ def verified_success(outcome: CancelOutcome | None, decision: Decision) -> Cance
 
 @dataclass(frozen=True)
 class Unreadable:
+    """The message could not be read as a cancel request."""
+
     reason: str
     trade_key: str | None
 
@@ -80,6 +82,8 @@ class SetupBroken:
 
 @dataclass(frozen=True)
 class TooLittleTime:
+    """Too little of the invocation was left to call Alipay safely."""
+
     remaining_ms: int
     needed_ms: int
 
@@ -129,6 +133,8 @@ class Wait(StrEnum):
 
 @dataclass(frozen=True)
 class Plan:
+    """What to do with one delivery: record, dead letter, wait or requeue, acknowledge."""
+
     ending: Ending
     acknowledge: bool  # False: the message stays on the queue (reported in batchItemFailures)
     record: ResultRecord | None = None  # written first

@@ -31,6 +31,8 @@ _SNS_FIELDS = ("Type", "Message")
 
 @dataclass(frozen=True)
 class CancelRequest:
+    """One parsed cancel message: which trade, for which app and merchant."""
+
     out_trade_no: str | None
     trade_no: str | None
     app_auth_token: str | None = field(default=None, repr=False)  # secret-ish: never printed

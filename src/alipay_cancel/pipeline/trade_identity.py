@@ -59,6 +59,8 @@ def merchant_id_problem(value: str) -> str | None:
 
 @dataclass(frozen=True)
 class TradeIdentity:
+    """A trade's identity: its id, app and merchant (``trade_key`` joins them)."""
+
     trade_id: str  # out_trade_no if the message has one, else trade_no
     app_id: str | None = None  # None: the default app
     merchant_id: str | None = None  # None: the app's own (direct) merchant
