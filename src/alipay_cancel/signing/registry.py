@@ -8,9 +8,9 @@ key. Each secret's ``app_id`` must be the app it is found for.
 
 Every problem is a ``SecretUnavailable`` whose message names the secret (or the missing prefix) and
 never holds key material: the caller treats it as a configuration error (alarm, message kept). A
-failed load is reused for ``FAILED_LOAD_REUSE_SECONDS`` (by the app's ``SigningSecret``, or here for an
-app that never loaded, whose ``AppSigning`` is dropped so that ids named by bad producers do not pile
-up): records of a misconfigured app do not each ask Secrets Manager again.
+failed load is reused for ``FAILED_LOAD_REUSE_SECONDS`` by the app's ``SigningSecret``, so records of a
+misconfigured app do not each ask Secrets Manager again; an app that never loaded is kept apart and
+bounded, so that app ids named by bad producers do not pile up.
 """
 
 from __future__ import annotations
@@ -21,12 +21,11 @@ from typing import Any
 
 from alipay_cancel.alipay.client import AlipayClient
 from alipay_cancel.alipay.signing_material import SigningMaterial
-from alipay_cancel.signing import secret as signing_secret
-from alipay_cancel.signing.secret import FAILED_LOAD_REUSE_SECONDS, Clock, SecretUnavailable, SigningSecret
+from alipay_cancel.signing.secret import Clock, SecretUnavailable, SigningSecret
 
 ClientFactory = Callable[[SigningMaterial], AlipayClient]
 
-# Failed loads of never-loaded apps remembered at most (the oldest is forgotten first).
+# Never-loaded apps whose load failed, remembered at most (the oldest is forgotten first).
 _MAX_REMEMBERED_FAILURES = 64
 
 
@@ -89,7 +88,9 @@ class SigningRegistry:
         self._client_factory = client_factory
         self._lock = threading.Lock()
         self._apps: dict[str, AppSigning] = {}
-        self._failed: dict[str, tuple[float, str]] = {}  # never-loaded app id -> (when, problem)
+        # Apps that never loaded: their SigningSecret reuses the failure; not in _apps (not refreshed,
+        # and bounded) until a load succeeds.
+        self._failed: dict[str, AppSigning] = {}
         self._default = self._new(default_app_id, default_secret_id)
 
     @property
@@ -132,7 +133,7 @@ class SigningRegistry:
         if app_id is None or app_id == self._default_app_id:
             return self._default
         with self._lock:
-            found = self._apps.get(app_id)
+            found = self._apps.get(app_id) or self._failed.get(app_id)
             if found is not None:
                 return found
             secret_id = self.secret_id_for(app_id)
@@ -145,43 +146,28 @@ class SigningRegistry:
 
     def client(self, app_id: str | None) -> AlipayClient:
         """The app's client, its material loaded; ``SecretUnavailable`` names the secret otherwise."""
-        problem = self._recent_failure(app_id)
-        if problem is not None:
-            raise SecretUnavailable(problem)
         app = self.app(app_id)
         try:
-            return app.client()
-        except SecretUnavailable as unavailable:
+            client = app.client()
+        except SecretUnavailable:
             if app is not self._default and not app.ever_loaded:
-                # Never worked: forget it, so that app ids named by bad producers do not pile up, and
-                # remember the failure instead (bounded).
                 with self._lock:
                     if self._apps.get(app.app_id) is app:
                         del self._apps[app.app_id]
                     self._failed.pop(app.app_id, None)
                     while len(self._failed) >= _MAX_REMEMBERED_FAILURES:
                         del self._failed[next(iter(self._failed))]
-                    self._failed[app.app_id] = (self._now(), str(unavailable))
+                    self._failed[app.app_id] = app
             raise
+        if app.app_id in self._failed:
+            with self._lock:  # fixed: an app like any other from now on
+                if self._failed.get(app.app_id) is app:
+                    del self._failed[app.app_id]
+                    self._apps[app.app_id] = app
+        return client
 
     def refresh(self, app_id: str | None, seen: AlipayClient) -> AlipayClient | None:
         return self.app(app_id).refresh(seen)
-
-    def _recent_failure(self, app_id: str | None) -> str | None:
-        """A never-loaded app's failed load, while it is reused; None otherwise."""
-        if app_id is None or app_id == self._default_app_id:
-            return None  # the default app's SigningSecret remembers its own
-        with self._lock:
-            failed = self._failed.get(app_id)
-            if failed is None:
-                return None
-            if self._now() - failed[0] < FAILED_LOAD_REUSE_SECONDS:
-                return failed[1]
-            del self._failed[app_id]
-            return None
-
-    def _now(self) -> float:
-        return (self._clock or signing_secret.monotonic)()
 
     def _new(self, app_id: str, secret_id: str) -> AppSigning:
         secret = SigningSecret(
