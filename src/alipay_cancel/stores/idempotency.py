@@ -97,16 +97,22 @@ class _NotRemembered(Exception):
         self.result = result
 
 
-class _SuccessSerializer(BaseIdempotencySerializer):
-    """Stores a CancelSuccess as its fields; rebuilds it, ignoring fields an older version stored."""
+_SUCCESS_FIELDS = frozenset(f.name for f in dataclasses.fields(CancelSuccess))
 
-    _FIELDS = frozenset(f.name for f in dataclasses.fields(CancelSuccess))
+
+def stored_success(data: dict[str, Any]) -> CancelSuccess:
+    """A CancelSuccess from its stored fields, ignoring fields an older version stored."""
+    return CancelSuccess(**{k: v for k, v in data.items() if k in _SUCCESS_FIELDS})
+
+
+class _SuccessSerializer(BaseIdempotencySerializer):
+    """Stores a CancelSuccess as its fields; rebuilds it with ``stored_success``."""
 
     def to_dict(self, data: Any) -> dict[str, Any]:
         return dataclasses.asdict(data)
 
     def from_dict(self, data: dict[str, Any]) -> Any:
-        return CancelSuccess(**{k: v for k, v in data.items() if k in self._FIELDS})
+        return stored_success(data)
 
 
 def _mark_replayed(response: Any, _record: DataRecord) -> Any:

@@ -16,7 +16,6 @@ installation) has no earlier successes, and no legacy read is ever made there.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import threading
@@ -25,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from alipay_cancel.alipay.responses import CancelSuccess
-from alipay_cancel.stores.idempotency import EarlierInProgress, key_hash
+from alipay_cancel.stores.idempotency import EarlierInProgress, key_hash, stored_success
 
 # The method whose module and qualname Powertools put in the key (git show 877a1ab:src/alipay_cancel/
 # cancel_idempotency.py); never changes: it names where those releases stored their successes.
@@ -33,7 +32,6 @@ LEGACY_FUNCTION = "alipay_cancel.cancel_idempotency.IdempotentCanceller._cancel_
 # What Powertools used when AWS_LAMBDA_FUNCTION_NAME was unset (never on Lambda).
 POWERTOOLS_DEFAULT_FUNCTION_NAME = "test-func"
 
-_FIELDS = frozenset(f.name for f in dataclasses.fields(CancelSuccess))
 # Ids this release writes start so; an earlier release's start with the Lambda function's name, which
 # cannot hold "#". The marker records whether the table held anything else when first looked at.
 OUR_PREFIX = "alipay-cancel#"
@@ -91,8 +89,7 @@ class LegacySuccesses:
         if status != "COMPLETED":
             return None
         try:
-            data = json.loads(item["data"]["S"])
-            return CancelSuccess(**{k: v for k, v in data.items() if k in _FIELDS})
+            return stored_success(json.loads(item["data"]["S"]))
         except (KeyError, TypeError, ValueError, AttributeError):
             return None  # not what those releases stored: not a success to trust, so Alipay is asked
 
