@@ -43,6 +43,17 @@ def test_secret_is_read_once_per_warm_container(pipeline: Pipeline) -> None:
     assert reads == ["read"]
 
 
+def _fix_secret_then_succeeds(pipeline: Pipeline, key: str, fixed: dict[str, str]) -> None:
+    """The operator fixes the secret: the kept message's next delivery succeeds, nothing dead-lettered."""
+    pipeline.aws.put_secret(fixed)
+    pipeline.aws.make_visible(pipeline.last_event)
+    _, response, _ = pipeline.run_once()
+    assert response == {"batchItemFailures": []}
+    item = pipeline.aws.result(key)
+    assert item is not None and item["status"] == "SUCCEEDED"
+    assert pipeline.aws.dead_letters() == []
+
+
 def test_app_key_rotation_mid_stream_recovers_without_dead_letters(
     pipeline: Pipeline, other_rsa_key_pair: RsaKeyPair
 ) -> None:
@@ -82,13 +93,9 @@ def test_alipay_key_rotation_refreshes_and_never_trusts_the_unverifiable_answer(
     item = pipeline.aws.result(key)
     assert item is not None and (item["status"], item["outcome_class"]) == ("RETRYING", "retry")
 
-    pipeline.aws.put_secret({**pipeline.gateway.secret, "alipay_public_key": other_rsa_key_pair.public_pem})
-    pipeline.aws.make_visible(pipeline.last_event)
-    _, response, _ = pipeline.run_once()
-    assert response == {"batchItemFailures": []}
-    item = pipeline.aws.result(key)
-    assert item is not None and item["status"] == "SUCCEEDED"
-    assert pipeline.aws.dead_letters() == []
+    _fix_secret_then_succeeds(
+        pipeline, key, {**pipeline.gateway.secret, "alipay_public_key": other_rsa_key_pair.public_pem}
+    )
 
 
 @pytest.mark.parametrize(
@@ -173,10 +180,4 @@ def test_alipay_certificate_change_is_a_config_error_after_one_refresh_then_reco
     assert reads == ["read", "read"]  # exactly one refresh before calling it a configuration error
     assert cert_gateway.admin.trade(key)["state"] == "closed"  # Alipay did cancel: the retry is harmless
 
-    pipeline.aws.put_secret({**cert_gateway.secret, "alipay_cert": reissued.alipay_cert_pem})
-    pipeline.aws.make_visible(pipeline.last_event)
-    _, response, _ = pipeline.run_once()
-    assert response == {"batchItemFailures": []}
-    item = pipeline.aws.result(key)
-    assert item is not None and item["status"] == "SUCCEEDED"
-    assert pipeline.aws.dead_letters() == []
+    _fix_secret_then_succeeds(pipeline, key, {**cert_gateway.secret, "alipay_cert": reissued.alipay_cert_pem})
