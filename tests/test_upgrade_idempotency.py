@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 from alipay_cancel.alipay.responses import CancelSuccess
 from alipay_cancel.stores.idempotency import IDEMPOTENCY_KEY_PREFIX
 from alipay_cancel.stores.legacy_idempotency import MARKER_ID
-from tests.fixtures.aws import FakeLambdaContext, Pipeline, cancel_body
+from tests.fixtures.aws import AwsStack, FakeLambdaContext, Pipeline, cancel_body
 
 FUNCTION_NAME = "alipay-cancel-prod-CancelFunction-AbC123"  # the deployed function keeps its name
 OLD_METHOD = "alipay_cancel.cancel_idempotency.IdempotentCanceller._cancel_once"  # 877a1ab
@@ -231,3 +231,27 @@ def test_an_upgraded_table_is_marked_as_holding_earlier_records(upgraded: Pipeli
     upgraded.run_once()
     assert reads == [MARKER_ID, f"{FUNCTION_NAME}.{OLD_METHOD}#{_md5('UPM-1')}"]
     assert admin.cancel_calls("UPM-1") == 1
+
+
+@pytest.mark.parametrize(
+    ("ids", "earlier"),
+    [
+        ([], False),
+        ([f"{IDEMPOTENCY_KEY_PREFIX}#{n}" for n in range(100)], False),  # one page, all ours
+        ([f"{IDEMPOTENCY_KEY_PREFIX}#{n}" for n in range(101)], True),  # more than a page: assumed
+        ([f"{FUNCTION_NAME}.{OLD_METHOD}#x"], True),
+    ],
+)
+def test_the_marker_says_whether_an_earlier_release_can_have_stored_anything(
+    aws_stack: AwsStack, ids: list[str], earlier: bool
+) -> None:
+    from alipay_cancel.stores.legacy_idempotency import LegacySuccesses
+
+    for item_id in ids:
+        aws_stack.dynamodb.put_item(TableName=aws_stack.idempotency_table, Item={"id": {"S": item_id}})
+    legacy = LegacySuccesses(aws_stack.dynamodb, aws_stack.idempotency_table, reads_until=None)
+    legacy.find("T-1")
+    marker = aws_stack.dynamodb.get_item(TableName=aws_stack.idempotency_table, Key={"id": {"S": MARKER_ID}})[
+        "Item"
+    ]
+    assert marker["earlier_records"] == {"BOOL": earlier}
