@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import http.client
 import json
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -614,6 +616,36 @@ def test_keep_alive_reuses_one_connection(gateway: GatewayHandle) -> None:
         for _ in range(5):
             assert call(gateway, session=session).status_code == 200
     assert gateway.server.connections_accepted == before + 1
+
+
+def test_a_connection_the_emulator_closes_is_announced_in_its_answer(gateway: GatewayHandle) -> None:
+    # Without "Connection: close" an HTTP/1.1 client pools the connection and its next request meets
+    # the server's close (RemoteDisconnected), however fast it is sent.
+    host, port = urlsplit(gateway.base_url).hostname, urlsplit(gateway.base_url).port
+    conn = http.client.HTTPConnection(str(host), port, timeout=5)
+    try:
+        conn.request("GET", "/__admin/health", headers={"Connection": "close"})
+        answer = conn.getresponse()
+        answer.read()
+        assert answer.status == 200
+        assert answer.getheader("Connection") == "close" and answer.will_close
+    finally:
+        conn.close()
+    with requests.Session() as session:
+        kept = session.get(gateway.base_url + "/__admin/health", timeout=5)
+        assert kept.status_code == 200 and "Connection" not in kept.headers  # keep-alive stays the default
+
+
+def test_admin_calls_leave_no_idle_connection_for_the_server_to_close_under_them(
+    gateway: GatewayHandle,
+) -> None:
+    # Session-scoped emulators sit idle between tests past their keep-alive timeout; a reused admin
+    # connection could then be closed by the server just as the next admin call goes out.
+    before = gateway.server.connections_accepted
+    assert gateway.admin.health()
+    gateway.admin.seed_trade("T-admin", state="paid")
+    assert gateway.admin.trade("T-admin")["state"] == "paid"
+    assert gateway.server.connections_accepted == before + 3
 
 
 def test_keygen_cli_writes_usable_files(tmp_path: Path) -> None:

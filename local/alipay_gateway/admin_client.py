@@ -22,6 +22,10 @@ class GatewayAdmin:
         self.base_url = base_url.rstrip("/")
         self._timeout = timeout
         self._session = requests.Session()
+        # One connection per call: a kept-alive connection idle past the emulator's keep-alive timeout
+        # can be closed by the server just as the next call goes out (RemoteDisconnected on a busy
+        # machine). Loopback connects are cheap; admin calls are not what tests measure.
+        self._session.headers["Connection"] = "close"
 
     def _call(self, method: str, route: str, body: Any = None) -> Any:
         response = self._session.request(

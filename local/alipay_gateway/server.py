@@ -140,6 +140,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         self.send_response(reply.status)
+        if self.close_connection:  # the client asked to close, or we will: say so, or it may reuse it
+            self.send_header("Connection", "close")
         self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(len(reply.body)))
         for name, value in reply.headers.items():
