@@ -16,17 +16,19 @@ and tracing on as in Lambda (``LAMBDA_TASK_ROOT`` set), where the X-Ray SDK is i
 boto3/requests. A separate set of runs under ``-X importtime`` gives the breakdown: self time per
 top-level package, and which packages the handler loads that the floor does not.
 
-A first unmeasured run per target warms the page cache. Installed packages carry byte-code from pip;
-our package is compiled in every sample, as on Lambda (a SAM-built package carries no byte-code and
-``/var/task`` is read-only): the probe imports a copy of ``src/`` without ``__pycache__``, with
-``PYTHONDONTWRITEBYTECODE`` set, so caches left in ``src/`` by other runs cannot change the figures.
+Every target imports from the deployment artifact as src/Makefile builds it (``bench.artifact``:
+this environment's installed files of the requirements, the package, byte-code for all of it,
+compiled unchecked as ``sam build`` now ships it; ``/var/task`` is read-only, so
+``PYTHONDONTWRITEBYTECODE`` is set). One more target imports from the artifact as SAM's python_pip
+builder made it before, with no byte-code at all (every module compiled at every cold start), tracing
+on as in Lambda: what the build change is worth. A first unmeasured run per target warms the page
+cache.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -35,6 +37,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from bench.artifact import build_artifact
 
 REPO = Path(__file__).resolve().parent.parent
 SRC = REPO / "src"
@@ -66,12 +70,14 @@ class Target:
     imports: str
     init: str
     trace: bool = False
+    byte_code: bool = True  # False: the artifact as python_pip built it
 
 
 TARGETS = (
     Target("floor", FLOOR_IMPORTS, FLOOR_INIT),
     Target("handler", HANDLER_IMPORTS, HANDLER_INIT),
     Target("handler_traced", HANDLER_IMPORTS, HANDLER_INIT, trace=True),
+    Target("handler_traced_no_byte_code", HANDLER_IMPORTS, HANDLER_INIT, trace=True, byte_code=False),
 )
 
 
@@ -199,11 +205,17 @@ def _top(d: dict[str, float], n: int) -> list[dict[str, Any]]:
 
 def measure_cold_start(runs: int = 11, breakdown_runs: int = 5) -> dict[str, Any]:
     """Interleaves targets run by run so that background load hits them alike."""
-    with tempfile.TemporaryDirectory(prefix="bench-task-root-") as task_root:
-        src = Path(task_root) / "src"  # the package without byte-code caches, as Lambda gets it
-        shutil.copytree(SRC, src, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info"))
-        envs = {t.name: probe_env(trace=t.trace, task_root=task_root, src=src) for t in TARGETS}
-        for t in TARGETS:  # warm the byte-code caches and the page cache; not measured
+    with tempfile.TemporaryDirectory(prefix="bench-task-root-") as tmp:
+        artifacts = {flag: Path(tmp) / ("built" if flag else "python_pip") for flag in (True, False)}
+        for flag, folder in artifacts.items():
+            build_artifact(folder, byte_code=flag)
+        envs = {
+            t.name: probe_env(
+                trace=t.trace, task_root=str(artifacts[t.byte_code]), src=artifacts[t.byte_code]
+            )
+            for t in TARGETS
+        }
+        for t in TARGETS:  # warm the page cache; not measured
             _run(t, envs[t.name])
         samples: dict[str, list[dict[str, Any]]] = {t.name: [] for t in TARGETS}
         for _ in range(runs):
@@ -249,6 +261,12 @@ def measure_cold_start(runs: int = 11, breakdown_runs: int = 5) -> dict[str, Any
         )
 
     floor_pkgs = _median_dicts(packages["floor"])
+    before, now = out["targets"]["handler_traced_no_byte_code"], out["targets"]["handler_traced"]
+    out["build_change"] = {
+        "python_pip_ms_median": before["total_ms_median"],
+        "makefile_ms_median": now["total_ms_median"],
+        "ratio": round(now["total_ms_median"] / before["total_ms_median"], 2),
+    }
     for name in ("handler", "handler_traced"):
         pkgs = _median_dicts(packages[name])
         beyond = {k: v - floor_pkgs.get(k, 0.0) for k, v in pkgs.items()}

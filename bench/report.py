@@ -89,6 +89,18 @@ def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                     (t["ratio_to_floor"] <= 1.3) if target != "-" else None,
                 )
             )
+    change = (results.get("cold_start") or {}).get("build_change") or {}
+    if change:
+        rows.append(
+            _row(
+                "Cold start, tracing on: built with byte-code (src/Makefile) vs as python_pip built it",
+                f"{change['makefile_ms_median']:.0f} ms",
+                f"{change['python_pip_ms_median']:.0f} ms",
+                change["ratio"],
+                "-",
+                None,
+            )
+        )
     mem = results.get("memory") or {}
     if "peak_rss_mb" in mem:
         rows.append(
@@ -233,8 +245,11 @@ def findings(results: dict[str, Any]) -> list[str]:
             for d in sorted(pkg["by_distribution"], key=lambda d: -d["zipped_mb"])[:3]
         )
         sc = pkg["scenarios"]
+        code = pkg.get("byte_code") or {}
         out.append(
-            f"Package: zipped size is dominated by {top}. boto3 from the runtime leaves"
+            f"Package: zipped size is dominated by {top}; byte-code is"
+            f" {code.get('zipped_mb', 0):.1f} MB of it ({code.get('unzipped_mb', 0):.1f} MB unzipped)."
+            f" boto3 from the runtime leaves"
             f" {sc['runtime_sdk']['zipped_mb']:.1f} MB; the Powertools layer too leaves"
             f" {sc['powertools_layer']['zipped_mb']:.1f} MB, and"
             f" {sc['powertools_layer_with_its_cryptography']['zipped_mb']:.1f} MB"

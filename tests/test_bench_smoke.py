@@ -44,7 +44,8 @@ def test_every_section_is_measured_without_error(quick_results: tuple[dict, str]
 def test_sections_have_the_figures_the_report_uses(quick_results: tuple[dict, str]) -> None:
     results, _ = quick_results
     cold = results["cold_start"]["targets"]
-    assert set(cold) == {"floor", "handler", "handler_traced"}
+    assert set(cold) == {"floor", "handler", "handler_traced", "handler_traced_no_byte_code"}
+    assert results["cold_start"]["build_change"]["ratio"] > 0
     assert cold["handler_traced"]["xray_loaded"] is True  # tracing on really loads the SDK
     assert isinstance(cold["handler"]["xray_loaded"], bool)
     assert cold["handler"]["beyond_floor_by_package_ms"]

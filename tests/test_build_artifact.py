@@ -1,0 +1,194 @@
+"""What `sam build` makes of src/Makefile: the function's package with byte-code Lambda really uses.
+
+SAM's python_pip builder shipped no byte-code, and /var/task is read-only, so every cold start
+compiled every module again. These tests run the Makefile's offline steps (the package and its
+byte-code; the dependency step needs the package index and is checked as a command) into a folder,
+carry it through a zip as a deployment does, and import the handler from it in a fresh interpreter
+that records every module it compiles.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.template_support import ROOT, sam_template
+
+SRC = ROOT / "src"
+RUNNING = "{}.{}".format(*sys.version_info[:2])
+
+_PROBE = """
+import json, sys
+from importlib.machinery import SourceFileLoader
+compiled = []
+_original = SourceFileLoader.source_to_code
+def _recording(self, data, path, *args, **kwargs):
+    compiled.append(str(path))
+    return _original(self, data, path, *args, **kwargs)
+SourceFileLoader.source_to_code = _recording
+import alipay_cancel.handler
+import alipay_cancel.alipay.cert_sn, alipay_cancel.alipay.body_encryption  # imported when a secret needs them
+print(json.dumps({"handler": alipay_cancel.handler.__file__, "compiled": compiled}))
+"""
+
+
+def _make(*targets: str, artifacts: Path | None = None, **variables: str) -> subprocess.CompletedProcess[str]:
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    args = ["make", "--no-print-directory", "-f", str(SRC / "Makefile"), *targets]
+    args += [f"{name}={value}" for name, value in variables.items()]
+    env = {k: v for k, v in os.environ.items() if k != "ARTIFACTS_DIR"}
+    if artifacts is not None:
+        env["ARTIFACTS_DIR"] = str(artifacts)  # as sam build passes it
+    return subprocess.run(args, cwd=SRC, env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+def _build_offline(artifacts: Path) -> None:
+    done = _make(
+        "check-python",
+        "package",
+        "bytecode",
+        artifacts=artifacts,
+        PYTHON=sys.executable,
+        PYTHON_VERSION=RUNNING,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def _deploy_like(artifacts: Path, to: Path) -> Path:
+    """Zip and unzip: what reaches /var/task, with new modification times on every file."""
+    archive = to.with_suffix(".zip")
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(artifacts.rglob("*")):
+            zf.write(path, path.relative_to(artifacts))
+    with zipfile.ZipFile(archive) as zf:
+        zf.extractall(to)  # zipfile does not restore modification times
+    return to
+
+
+def _import_handler(task_root: Path) -> dict[str, object]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_", "LAMBDA_"))}
+    env.update(
+        PYTHONPATH=str(task_root),  # the dependencies come from this interpreter's site-packages
+        PYTHONDONTWRITEBYTECODE="1",  # /var/task is read-only
+        AWS_DEFAULT_REGION="us-east-1",
+        POWERTOOLS_TRACE_DISABLED="true",
+        POWERTOOLS_SERVICE_NAME="alipay-cancel",
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE], cwd=task_root, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def _package_modules(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in (root / "alipay_cancel").rglob("*.py")}
+
+
+def test_the_deployed_package_is_imported_without_compiling_a_module(tmp_path: Path) -> None:
+    artifacts = tmp_path / "artifacts"
+    _build_offline(artifacts)
+    task_root = _deploy_like(artifacts, tmp_path / "task")
+
+    seen = _import_handler(task_root)
+
+    assert str(seen["handler"]).startswith(str(task_root))  # the built copy, not src/
+    compiled = [p for p in seen["compiled"] if str(p).startswith(str(task_root))]  # type: ignore[attr-defined]
+    assert compiled == []
+    assert _package_modules(task_root) == _package_modules(SRC)  # every module shipped
+
+
+def test_without_the_byte_code_step_every_imported_module_is_compiled(tmp_path: Path) -> None:
+    # The instrument above can fail: the same package without byte-code (as python_pip shipped it).
+    done = _make("package", artifacts=tmp_path / "artifacts", PYTHON=sys.executable)
+    assert done.returncode == 0, done.stderr
+    task_root = _deploy_like(tmp_path / "artifacts", tmp_path / "task")
+
+    compiled = {Path(p).relative_to(task_root).as_posix() for p in _import_handler(task_root)["compiled"]}  # type: ignore[attr-defined]
+
+    assert {"alipay_cancel/handler.py", "alipay_cancel/pipeline/service.py"} <= compiled
+
+
+def test_byte_code_left_in_src_by_other_interpreters_is_not_shipped(tmp_path: Path) -> None:
+    stale = SRC / "alipay_cancel" / "__pycache__" / "handler.cpython-39.pyc"
+    existed = stale.exists()
+    stale.parent.mkdir(exist_ok=True)
+    stale.write_bytes(b"not byte-code")
+    try:
+        _build_offline(tmp_path / "artifacts")
+    finally:
+        if not existed:
+            stale.unlink()
+    shipped = {p.name for p in (tmp_path / "artifacts" / "alipay_cancel" / "__pycache__").iterdir()}
+    tag = sys.implementation.cache_tag
+    assert shipped and all(name.endswith(f".{tag}.pyc") for name in shipped), shipped
+
+
+def test_the_build_targets_the_templates_runtime_and_architecture() -> None:
+    function = sam_template()["Resources"]["CancelFunction"]
+    assert function["Metadata"]["BuildMethod"] == "makefile"
+    runtime = function["Properties"]["Runtime"]
+    (architecture,) = function["Properties"]["Architectures"]
+    machine = {"arm64": "aarch64", "x86_64": "x86_64"}[architecture]
+
+    done = _make("-n", "build-CancelFunction", artifacts=Path("/nonexistent/artifacts"))
+    assert done.returncode == 0, done.stderr
+    commands = done.stdout.replace("\\\n", " ").splitlines()  # one line per command
+    pip = next(shlex.split(line) for line in commands if " pip install " in line)
+
+    assert pip[0] == runtime  # python3.13: the byte-code must be the runtime's
+    assert pip[pip.index("--python-version") + 1] == runtime.removeprefix("python")
+    platforms = [pip[i + 1] for i, word in enumerate(pip) if word == "--platform"]
+    assert platforms and all(p.endswith(f"_{machine}") for p in platforms)
+    assert "--only-binary=:all:" in pip and pip[pip.index("--target") + 1] == "/nonexistent/artifacts"
+
+
+def test_a_build_with_another_python_stops_and_says_which() -> None:
+    done = _make("check-python", artifacts=Path("/nonexistent"), PYTHON=sys.executable, PYTHON_VERSION="3.99")
+    assert done.returncode != 0
+    assert f"is Python {RUNNING}, the function runs 3.99" in done.stderr
+
+
+def test_a_build_without_artifacts_dir_stops() -> None:
+    done = _make("check-python", PYTHON=sys.executable, PYTHON_VERSION=RUNNING)
+    assert done.returncode != 0 and "ARTIFACTS_DIR is not set" in done.stderr
+
+
+SAM = ROOT / ".tools" / "venv" / "bin" / "sam"  # installed by `make template-check`
+
+
+def test_sam_build_runs_the_makefile_and_ships_the_byte_code(tmp_path: Path) -> None:
+    if not SAM.exists():
+        pytest.skip("SAM CLI not installed (make template-check installs it)")
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(ROOT / "template.yaml", project)
+    shutil.copytree(SRC, project / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    env = {k: v for k, v in os.environ.items() if k != "ARTIFACTS_DIR"}
+    # Offline: the dependency step needs the package index (its command is checked above).
+    env.update(WITH_DEPENDENCIES="no", PYTHON=sys.executable, PYTHON_VERSION=RUNNING, SAM_CLI_TELEMETRY="0")
+    done = subprocess.run(
+        [str(SAM), "build", "--template-file", "template.yaml", "--build-dir", "built"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+    function = project / "built" / "CancelFunction"
+    assert _package_modules(function) == _package_modules(SRC)
+    assert not (function / "Makefile").exists() and not (function / "requirements.txt").exists()
+    seen = _import_handler(_deploy_like(function, tmp_path / "task"))
+    assert [p for p in seen["compiled"] if "/task/" in str(p)] == []  # type: ignore[attr-defined]
