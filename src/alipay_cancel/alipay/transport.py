@@ -30,8 +30,7 @@ import socket
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import requests
 import urllib3.exceptions
@@ -149,8 +148,7 @@ def new_session(pool_size: int) -> requests.Session:
     return session
 
 
-@dataclass(frozen=True)
-class RawAnswer:
+class RawAnswer(NamedTuple):
     """An HTTP answer read to its end within the size bound."""
 
     status: int

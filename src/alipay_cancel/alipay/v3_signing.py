@@ -15,8 +15,8 @@ import binascii
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import Enum
+from typing import NamedTuple
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -106,8 +106,7 @@ class Verdict(Enum):
     UNEXPECTED_SIGNER = "unexpected_signer"  # cert mode: alipay-sn names another certificate
 
 
-@dataclass(frozen=True, slots=True)
-class Verification:
+class Verification(NamedTuple):
     """What the signature check found, and why."""
 
     verdict: Verdict

@@ -19,8 +19,8 @@ seed envelope carries as ``sub_code``. The grouping decides the class:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from alipay_cancel.decisions.endings import Ending
 
@@ -34,8 +34,7 @@ class RetryDelay(StrEnum):
     SLOW = "slow"  # e.g. merchant balance: the merchant must act first
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(NamedTuple):
     """What one Alipay code means for a cancel, and what a person should do."""
 
     outcome: OutcomeClass

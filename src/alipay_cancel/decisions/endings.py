@@ -7,8 +7,8 @@ ending has a row and every metric is one the template's dashboard and alarms can
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 # Metric names (EMF). ConfigurationError is watched by an alarm in template.yaml: the name matters.
 CONFIGURATION_ERROR_METRIC = "ConfigurationError"  # one per record our own configuration failed
@@ -31,8 +31,7 @@ class Ending(StrEnum):
     AWS_FAILURE = "aws_failure"  # DynamoDB/SQS failed: left on the queue for the next receive
 
 
-@dataclass(frozen=True)
-class EndingRow:
+class EndingRow(NamedTuple):
     """How one ending is stored and counted."""
 
     outcome_class: str  # what records and dead letters store (stable: dashboards and tools read it)

@@ -24,6 +24,7 @@ import math
 import random
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from alipay_cancel.decisions.classification import RetryDelay
 
@@ -119,8 +120,7 @@ class GiveUp(StrEnum):
     RECEIVES = "receives"  # the queue's maxReceiveCount is used up (the redrive would move it next)
 
 
-@dataclass(frozen=True)
-class RetryStep:
+class RetryStep(NamedTuple):
     """What to do after a retryable failure: retry after ``visibility_seconds``, or give up."""
 
     visibility_seconds: int  # 0 when giving up

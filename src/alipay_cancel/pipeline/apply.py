@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import random
 import threading
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
+from typing import Any, NamedTuple
 
 from alipay_cancel import observability as obs
 from alipay_cancel.config import Config
@@ -36,8 +36,7 @@ class RecordNotAcknowledged(Exception):
     """The record stays on the queue: it is reported in batchItemFailures and delivered again."""
 
 
-@dataclass(frozen=True)
-class Received:
+class Received(NamedTuple):
     """What the applier needs of the SQS record beyond the routing's ``Delivery``."""
 
     delivery: Delivery

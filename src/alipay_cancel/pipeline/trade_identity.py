@@ -22,7 +22,7 @@ as one naming none (the caller normalises that before building the key).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 APP_PREFIX = "app:"
 MERCHANT_PREFIX = "merchant:"
@@ -57,8 +57,7 @@ def merchant_id_problem(value: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class TradeIdentity:
+class TradeIdentity(NamedTuple):
     """A trade's identity: its id, app and merchant (``trade_key`` joins them)."""
 
     trade_id: str  # out_trade_no if the message has one, else trade_no

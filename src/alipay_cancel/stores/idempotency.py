@@ -18,7 +18,7 @@ import dataclasses
 import hashlib
 import json
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, NamedTuple, TypeVar, cast
 
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -48,22 +48,20 @@ def key_hash(trade_key: str) -> str:
     return hashlib.md5(json.dumps(trade_key, sort_keys=True).encode()).hexdigest()  # noqa: S324 - a key
 
 
-@dataclasses.dataclass(frozen=True)
-class Fresh(Generic[R]):
+# Named tuples, not dataclasses: created at every cold start, and five times cheaper to create.
+class Fresh(NamedTuple, Generic[R]):
     """``attempt`` ran now; ``result`` is what it returned (remembered or not)."""
 
     result: R
 
 
-@dataclasses.dataclass(frozen=True)
-class Remembered:
+class Remembered(NamedTuple):
     """A stored success for this trade: ``attempt`` did not run."""
 
     success: CancelSuccess
 
 
-@dataclasses.dataclass(frozen=True)
-class Busy:
+class Busy:  # no fields: a plain class (a named tuple without fields would be falsy)
     """Another delivery holds the trade's in-progress record (it is calling Alipay now, or crashed)."""
 
 
