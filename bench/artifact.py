@@ -71,10 +71,15 @@ def _dist_files(dist: md.Distribution) -> list[tuple[Path, str]]:
 
 
 def build_artifact(
-    dest: Path, *, byte_code: bool, dists: dict[str, md.Distribution] | None = None
+    dest: Path,
+    *,
+    byte_code: bool,
+    dists: dict[str, md.Distribution] | None = None,
+    package_src: Path = SRC,
 ) -> dict[str, str]:
     """Builds the artifact into ``dest``; returns the owner (distribution name or OWN_CODE) of every file
-    in it, by path relative to ``dest``."""
+    in it, by path relative to ``dest``. ``package_src``: the folder holding ``alipay_cancel`` (another
+    release's ``src/``, built by this release's Makefile, to compare releases with the same build)."""
     dists = resolve_closure(runtime_requirements()) if dists is None else dists
     owner_of: dict[str, str] = {}
     for name, dist in dists.items():
@@ -89,7 +94,7 @@ def build_artifact(
     make = ["make", "--no-print-directory", "-f", str(SRC / "Makefile"), *steps]
     done = subprocess.run(
         [*make, f"PYTHON={sys.executable}", f"PYTHON_VERSION={version}"],
-        cwd=SRC,
+        cwd=package_src,
         env=env,
         capture_output=True,
         text=True,

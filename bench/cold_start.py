@@ -203,28 +203,44 @@ def _top(d: dict[str, float], n: int) -> list[dict[str, Any]]:
     return [{"name": k, "ms": round(v, 2)} for k, v in sorted(d.items(), key=lambda kv: -kv[1])[:n] if v > 0]
 
 
-def measure_cold_start(runs: int = 11, breakdown_runs: int = 5) -> dict[str, Any]:
-    """Interleaves targets run by run so that background load hits them alike."""
+BASELINE = "baseline_release"
+
+
+def _describe_release(src: Path) -> str:
+    """The commit of a git checkout's ``src/`` (as ``git worktree add`` makes), else the path."""
+    done = subprocess.run(
+        ["git", "-C", str(src), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    )
+    return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else str(src)
+
+
+def measure_cold_start(
+    runs: int = 11, breakdown_runs: int = 5, baseline_src: Path | None = None
+) -> dict[str, Any]:
+    """Interleaves targets run by run so that background load hits them alike. ``baseline_src``:
+    another release's ``src/``, built the same way and measured alongside (tracing off)."""
+    targets = TARGETS + ((Target(BASELINE, HANDLER_IMPORTS, HANDLER_INIT),) if baseline_src else ())
     with tempfile.TemporaryDirectory(prefix="bench-task-root-") as tmp:
         artifacts = {flag: Path(tmp) / ("built" if flag else "python_pip") for flag in (True, False)}
         for flag, folder in artifacts.items():
             build_artifact(folder, byte_code=flag)
+        roots = {t.name: artifacts[t.byte_code] for t in targets}
+        if baseline_src is not None:
+            roots[BASELINE] = Path(tmp) / "baseline"
+            build_artifact(roots[BASELINE], byte_code=True, package_src=baseline_src)
         envs = {
-            t.name: probe_env(
-                trace=t.trace, task_root=str(artifacts[t.byte_code]), src=artifacts[t.byte_code]
-            )
-            for t in TARGETS
+            t.name: probe_env(trace=t.trace, task_root=str(roots[t.name]), src=roots[t.name]) for t in targets
         }
-        for t in TARGETS:  # warm the page cache; not measured
+        for t in targets:  # warm the page cache; not measured
             _run(t, envs[t.name])
-        samples: dict[str, list[dict[str, Any]]] = {t.name: [] for t in TARGETS}
+        samples: dict[str, list[dict[str, Any]]] = {t.name: [] for t in targets}
         for _ in range(runs):
-            for t in TARGETS:
+            for t in targets:
                 samples[t.name].append(_run(t, envs[t.name])[0])
-        packages: dict[str, list[dict[str, float]]] = {t.name: [] for t in TARGETS}
+        packages: dict[str, list[dict[str, float]]] = {t.name: [] for t in targets}
         direct: list[dict[str, float]] = []
         for _ in range(breakdown_runs):
-            for t in TARGETS:
+            for t in targets:
                 _, stderr = _run(t, envs[t.name], importtime=True)
                 rows = parse_importtime(stderr)
                 packages[t.name].append(package_self_times(rows))
@@ -235,7 +251,7 @@ def measure_cold_start(runs: int = 11, breakdown_runs: int = 5) -> dict[str, Any
 
     out: dict[str, Any] = {"runs": runs, "breakdown_runs": breakdown_runs, "targets": {}}
     out["boto3_client_creation_ms"] = clients
-    for t in TARGETS:
+    for t in targets:
         imp = [s["import_s"] * 1000 for s in samples[t.name]]
         total = [(s["import_s"] + s["init_s"]) * 1000 for s in samples[t.name]]
         out["targets"][t.name] = {
@@ -267,6 +283,15 @@ def measure_cold_start(runs: int = 11, breakdown_runs: int = 5) -> dict[str, Any
         "makefile_ms_median": now["total_ms_median"],
         "ratio": round(now["total_ms_median"] / before["total_ms_median"], 2),
     }
+    if baseline_src is not None:
+        then = out["targets"][BASELINE]
+        out["baseline_release"] = {
+            "src": _describe_release(baseline_src),
+            "ms_median": then["total_ms_median"],
+            "ms_min": then["total_ms_min"],
+            "ratio_to_floor": then["ratio_to_floor"],
+            "ratio_of_minima": then["ratio_of_minima"],
+        }
     for name in ("handler", "handler_traced"):
         pkgs = _median_dicts(packages[name])
         beyond = {k: v - floor_pkgs.get(k, 0.0) for k, v in pkgs.items()}

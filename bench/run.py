@@ -71,6 +71,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--profile-messages", type=int, default=100)
     p.add_argument("--memory-messages", type=int, default=1000)
     p.add_argument("--cold-runs", type=int, default=11, help="fresh processes per cold-start target")
+    p.add_argument(
+        "--cold-baseline-src",
+        type=Path,
+        default=None,
+        help="another release's src/ (e.g. from git worktree add): its cold start, built the same way,"
+        " is measured alongside",
+    )
     p.add_argument("--only", default=",".join(SECTIONS), help=f"comma list of {','.join(SECTIONS)}")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--readme", type=Path, default=DEFAULT_README)
@@ -101,7 +108,11 @@ def main(argv: list[str] | None = None) -> int:
         _log("cold start: fresh interpreters ...")
         runs = 2 if quick else max(10, args.cold_runs)
         ok &= _section(
-            results, "cold_start", lambda: measure_cold_start(runs=runs, breakdown_runs=1 if quick else 5)
+            results,
+            "cold_start",
+            lambda: measure_cold_start(
+                runs=runs, breakdown_runs=1 if quick else 5, baseline_src=args.cold_baseline_src
+            ),
         )
     if "package" in only:
         from bench.package_size import measure_package_size

@@ -15,13 +15,15 @@ import pytest
 from bench.report import END_MARKER, START_MARKER, update_readme
 
 REPO = Path(__file__).resolve().parent.parent
+QUICK_RUN = [sys.executable, "-m", "bench.run", "--quick", "--no-readme"]
 
 
 @pytest.fixture(scope="module")
 def quick_results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
     out = tmp_path_factory.mktemp("bench") / "latest.json"
     done = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--quick", "--no-readme", "--out", str(out)],
+        # This checkout's own src/ stands in for a previous release's (the comparison's plumbing).
+        [*QUICK_RUN, "--out", str(out), "--cold-baseline-src", str(REPO / "src")],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -44,8 +46,14 @@ def test_every_section_is_measured_without_error(quick_results: tuple[dict, str]
 def test_sections_have_the_figures_the_report_uses(quick_results: tuple[dict, str]) -> None:
     results, _ = quick_results
     cold = results["cold_start"]["targets"]
-    assert set(cold) == {"floor", "handler", "handler_traced", "handler_traced_no_byte_code"}
+    assert set(cold) == {"floor", "handler", "handler_traced", "handler_traced_no_byte_code"} | {
+        "baseline_release"
+    }
     assert results["cold_start"]["build_change"]["ratio"] > 0
+    baseline = results["cold_start"]["baseline_release"]
+    assert baseline["ms_median"] > 0 and baseline["src"]  # a commit id here (a git checkout)
+    labels = [row["metric"] for row in results["summary"]]
+    assert any(label.startswith("Cold start, tracing off: this release vs") for label in labels)
     assert cold["handler_traced"]["xray_loaded"] is True  # tracing on really loads the SDK
     assert isinstance(cold["handler"]["xray_loaded"], bool)
     assert cold["handler"]["beyond_floor_by_package_ms"]
