@@ -130,7 +130,7 @@ def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
         layer = pkg["scenarios"]["powertools_layer"]
         rows.append(
             _row(
-                "Deployment artifact (src/requirements.txt + src)",
+                "Deployment artifact (sam build: src/requirements.txt, src, byte-code)",
                 f"{pkg['full']['zipped_mb']:.1f} MB zipped, {pkg['full']['unzipped_mb']:.1f} MB unzipped",
                 f"limit {pkg['limits_mb']['zipped']} MB zipped",
                 round(pkg["full"]["zipped_mb"] / pkg["limits_mb"]["zipped"], 2),
