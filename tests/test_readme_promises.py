@@ -346,7 +346,7 @@ def test_files_and_modules_the_readme_names_exist() -> None:
     development = _section("Development")
     package = ROOT / "src/alipay_cancel"
     for module in re.findall(r"\b(\w+\.py)\b", development):
-        assert list(package.rglob(module)), module
+        assert list(package.rglob(module)) or (ROOT / "bench" / module).is_file(), module
     for folder in re.findall(r"^  (\w+)/ ", development, flags=re.M):
         assert (package / folder / "__init__.py").is_file(), folder
     assert (ROOT / "local/alipay_gateway/README.md").is_file()
@@ -359,7 +359,7 @@ def test_result_attribute_table_is_what_the_results_store_writes() -> None:
     documented = {
         n for row in _table(_section("Results: DynamoDB `CancelResultsTable`")) for n in _ticked(row[0])
     }
-    written = {f.name for f in dataclasses.fields(ResultRecord)} - {"trade_key", "alipay_calls"}
+    written = set(ResultRecord._fields) - {"trade_key", "alipay_calls"}
     written |= {"attempts", "created_at", "updated_at", "finished_at"}
     assert documented == written
 

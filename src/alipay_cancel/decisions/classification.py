@@ -31,7 +31,6 @@ attacker-controlled (``decision``).
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 
 from alipay_cancel.alipay.responses import AlipayFailure, CancelOutcome, CancelSuccess, FailureKind
 from alipay_cancel.decisions.alipay_codes import BUSINESS_RULES as BUSINESS_RULES
@@ -78,8 +77,7 @@ def classify(outcome: CancelOutcome, *, after_secret_refresh: bool = False) -> D
         return decide(outcome, UNEXPECTED_SIGNER_PERSISTS if after_secret_refresh else UNEXPECTED_SIGNER)
     decision = _classify_failure(outcome)
     if decision.outcome is OutcomeClass.TERMINAL and not outcome.verified:
-        return replace(
-            decision,
+        return decision._replace(
             outcome=OutcomeClass.RETRY,
             delay=RetryDelay.NORMAL,
             reason=(

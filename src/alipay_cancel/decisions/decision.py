@@ -8,7 +8,7 @@ sanitised here because an unverified body is attacker-controlled.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from alipay_cancel.alipay.responses import AlipayFailure
 from alipay_cancel.decisions.alipay_codes import OutcomeClass, RetryDelay, Rule
@@ -16,8 +16,7 @@ from alipay_cancel.decisions.alipay_codes import OutcomeClass, RetryDelay, Rule
 _SAFE_CODE = re.compile(r"[^A-Za-z0-9._:-]")
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     """The classification of one Alipay answer (or failure to get one)."""
 
     outcome: OutcomeClass

@@ -10,8 +10,6 @@ delivery owns the trade's record)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from alipay_cancel.decisions.endings import (
     DUPLICATE_IN_FLIGHT_METRIC,
     ENDINGS,
@@ -55,12 +53,11 @@ def on_last_receive(delivery: Delivery, request: CancelRequest, plan: Plan, *, h
         record = plan.record or trade_record(
             delivery, request, Ending.EXHAUSTED, Status.FAILED, reason, remedy
         )
-        record = replace(record, status=Status.FAILED, outcome_class=ENDINGS[Ending.EXHAUSTED].outcome_class)
+        record = record._replace(status=Status.FAILED, outcome_class=ENDINGS[Ending.EXHAUSTED].outcome_class)
     extra = tuple(m for m in plan.metrics if not m.startswith("Outcome"))
     if plan.ending is Ending.DUPLICATE_IN_FLIGHT:
         extra = (*extra, DUPLICATE_IN_FLIGHT_METRIC)
-    return replace(
-        plan,
+    return plan._replace(
         ending=Ending.EXHAUSTED,
         acknowledge=True,
         wait=None,
@@ -84,7 +81,7 @@ def _kept(plan: Plan) -> Plan:
     else:
         metrics = plan.metrics
         log = "too little time left on the last allowed receive: message re-enqueued unchanged, untried"
-    return replace(plan, acknowledge=True, wait=None, requeue=True, metrics=metrics, log=log)
+    return plan._replace(acknowledge=True, wait=None, requeue=True, metrics=metrics, log=log)
 
 
 def unrecorded(plan: Plan, error: str) -> Plan:
@@ -98,10 +95,9 @@ def unrecorded(plan: Plan, error: str) -> Plan:
     )
     what = letter.reason[:1].upper() + letter.reason[1:]
     ending = Ending.EXHAUSTED if plan.ending is Ending.SUCCEEDED else plan.ending
-    return replace(
-        plan,
+    return plan._replace(
         ending=ending,
-        dead_letter=replace(letter, reason=f"{note} {what}", outcome_class=ENDINGS[ending].outcome_class),
+        dead_letter=letter._replace(reason=f"{note} {what}", outcome_class=ENDINGS[ending].outcome_class),
         fallback_letter=None,
         metrics=(*ENDINGS[ending].metrics, INFRASTRUCTURE_ERROR_METRIC),
         log="result not recorded on the last allowed receive; dead-lettered with the reason",

@@ -7,8 +7,9 @@ named tuple class costs a fifth of a frozen dataclass to create.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from enum import StrEnum
+from types import MappingProxyType
 from typing import NamedTuple
 
 from alipay_cancel.alipay.responses import CancelOutcome, CancelSuccess
@@ -124,8 +125,7 @@ class Wait(StrEnum):
     QUEUE_DEFAULT = "queue_default"  # leave the queue's visibility timeout as it is
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     """What to do with one delivery: record, dead letter, wait or requeue, acknowledge."""
 
     ending: Ending
@@ -139,7 +139,7 @@ class Plan:
     metrics: tuple[str, ...] = ()
     log: str = ""  # what happened, for the log line
     log_level: str = "info"
-    detail: dict[str, object] = field(default_factory=dict)  # extra log fields (never key material)
+    detail: Mapping[str, object] = MappingProxyType({})  # extra log fields (never key material)
 
     @property
     def outcome_class(self) -> str:

@@ -6,8 +6,6 @@ Every ending is decided here; the last allowed receive has one rule of its own (
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from alipay_cancel.alipay.responses import CancelOutcome, CancelSuccess
 from alipay_cancel.decisions.classification import OutcomeClass, RetryDelay
 from alipay_cancel.decisions.decision import Decision
@@ -173,7 +171,7 @@ def _succeeded(
 ) -> Plan:
     action = success.action or "none"  # none: Alipay found no trade to close or refund
     record = trade_record(delivery, request, Ending.SUCCEEDED, Status.SUCCEEDED, calls=calls, outcome=success)
-    record = replace(record, action=action)
+    record = record._replace(action=action)
     fallback = dead_letter_for(
         delivery,
         request,
@@ -219,8 +217,7 @@ def _store_failed(delivery: Delivery, request: CancelRequest, failed: StoreFaile
                 RetryDelay.NORMAL,
             )
         plan = _answer(delivery, request, outcome, decision, calls=failed.attempt.calls)
-    return replace(
-        plan,
+    return plan._replace(
         metrics=(*plan.metrics, INFRASTRUCTURE_ERROR_METRIC),
         detail={**plan.detail, "error": failed.error, "alipay_called": failed.attempt is not None},
     )

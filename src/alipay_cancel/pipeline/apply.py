@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import random
 import threading
-from dataclasses import replace
 from typing import Any, NamedTuple
 
 from alipay_cancel import observability as obs
@@ -85,7 +84,7 @@ class PlanApplier:
         if already_succeeded and plan.ending is not Ending.BAD_MESSAGE and plan.acknowledge:
             # The trade was cancelled by an earlier delivery: nothing is left for a person to do.
             note = "not dead-lettered or re-enqueued: the trade is already SUCCEEDED"
-            plan = replace(plan, dead_letter=None, requeue=False, log=f"{plan.log} ({note})")
+            plan = plan._replace(dead_letter=None, requeue=False, log=f"{plan.log} ({note})")
         if plan.dead_letter is not None:
             self._send(plan.dead_letter)
         if plan.requeue:

@@ -5,15 +5,13 @@ Send errors propagate: the caller must not acknowledge a message whose dead lett
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 # SQS allows 10 message attributes and 256 KiB per message; a reason longer than this is cut.
 MAX_REASON_CHARS = 2000
 
 
-@dataclass(frozen=True)
-class DeadLetter:
+class DeadLetter(NamedTuple):
     body: str  # the original SQS body, unchanged, so that a redrive replays it as it was
     reason: str  # what happened and what to do; never key material or tokens
     source_message_id: str

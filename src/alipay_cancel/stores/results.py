@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from botocore.exceptions import ClientError
 
@@ -27,8 +26,7 @@ ALIPAY_FIELDS = ("out_trade_no", "trade_no", "action", "gmt_refund_pay", "refund
 ERROR_FIELDS = ("error_code", "error_sub_code", "error_message", "remedy")
 
 
-@dataclass(frozen=True)
-class ResultRecord:
+class ResultRecord(NamedTuple):
     trade_key: str
     status: Status
     outcome_class: str  # decisions.endings.ENDINGS[...].outcome_class
