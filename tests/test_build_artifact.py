@@ -15,6 +15,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -173,9 +174,16 @@ def test_sam_build_runs_the_makefile_and_ships_the_byte_code(tmp_path: Path) -> 
     project.mkdir()
     shutil.copy(ROOT / "template.yaml", project)
     shutil.copytree(SRC, project / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    # SAM CLI asks PyPI for a newer version once a week, unless its settings say it just did.
+    sam_home = tmp_path / "sam-cli"
+    sam_home.mkdir()
+    (sam_home / "metadata.json").write_text(
+        json.dumps({"lastVersionCheck": time.time(), "telemetryEnabled": False})
+    )
     env = {k: v for k, v in os.environ.items() if k != "ARTIFACTS_DIR"}
     # Offline: the dependency step needs the package index (its command is checked above).
-    env.update(WITH_DEPENDENCIES="no", PYTHON=sys.executable, PYTHON_VERSION=RUNNING, SAM_CLI_TELEMETRY="0")
+    env.update(WITH_DEPENDENCIES="no", PYTHON=sys.executable, PYTHON_VERSION=RUNNING)
+    env.update(SAM_CLI_TELEMETRY="0", __SAM_CLI_APP_DIR=str(sam_home))
     done = subprocess.run(
         [str(SAM), "build", "--template-file", "template.yaml", "--build-dir", "built"],
         cwd=project,
