@@ -1,7 +1,7 @@
 """What routing reads and what it returns: the delivery, what happened to it, and the plan.
 
 Values only: the pipeline builds the inputs, ``routing.route`` the plan, and ``pipeline.apply``
-carries the plan out. The inputs are named tuples: a cold start creates every class here, and a
+carries the plan out. They are named tuples: a cold start creates every class here, and a
 named tuple class costs a fifth of a frozen dataclass to create.
 """
 
