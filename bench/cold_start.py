@@ -40,9 +40,6 @@ from typing import Any
 
 from bench.artifact import build_artifact
 
-REPO = Path(__file__).resolve().parent.parent
-SRC = REPO / "src"
-
 _PROBE = """
 import json, sys, time
 t0 = time.perf_counter()
@@ -81,12 +78,12 @@ TARGETS = (
 )
 
 
-def probe_env(*, trace: bool, task_root: str, src: Path = SRC) -> dict[str, str]:
+def probe_env(*, trace: bool, task_root: Path) -> dict[str, str]:
     """A Lambda-like environment with dummy resources: init builds clients but calls nothing."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_", "LAMBDA_"))}
     env.update(
         {
-            "PYTHONPATH": str(src),
+            "PYTHONPATH": str(task_root),  # the built artifact, as /var/task
             "PYTHONDONTWRITEBYTECODE": "1",
             "AWS_REGION": "us-east-1",
             "AWS_DEFAULT_REGION": "us-east-1",
@@ -108,7 +105,7 @@ def probe_env(*, trace: bool, task_root: str, src: Path = SRC) -> dict[str, str]
     if trace:
         # Powertools' rule for "in Lambda": LAMBDA_TASK_ROOT set; the SDK has no daemon to talk to here
         # (segments are dropped, UDP to a closed loopback port).
-        env["LAMBDA_TASK_ROOT"] = task_root
+        env["LAMBDA_TASK_ROOT"] = str(task_root)
         env["POWERTOOLS_TRACE_DISABLED"] = "false"
         env["AWS_XRAY_CONTEXT_MISSING"] = "IGNORE_ERROR"
         env["AWS_XRAY_DAEMON_ADDRESS"] = "127.0.0.1:9"
@@ -228,9 +225,7 @@ def measure_cold_start(
         if baseline_src is not None:
             roots[BASELINE] = Path(tmp) / "baseline"
             build_artifact(roots[BASELINE], byte_code=True, package_src=baseline_src)
-        envs = {
-            t.name: probe_env(trace=t.trace, task_root=str(roots[t.name]), src=roots[t.name]) for t in targets
-        }
+        envs = {t.name: probe_env(trace=t.trace, task_root=roots[t.name]) for t in targets}
         for t in targets:  # warm the page cache; not measured
             _run(t, envs[t.name])
         samples: dict[str, list[dict[str, Any]]] = {t.name: [] for t in targets}

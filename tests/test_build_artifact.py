@@ -41,7 +41,10 @@ print(json.dumps({"handler": alipay_cancel.handler.__file__, "compiled": compile
 """
 
 
-def _make(*targets: str, artifacts: Path | None = None, **variables: str) -> subprocess.CompletedProcess[str]:
+def _make(
+    *targets: str, artifacts: Path | None = None, src: Path = SRC, **variables: str
+) -> subprocess.CompletedProcess[str]:
+    """src/Makefile run in ``src`` (as sam build runs it in its copy of src/)."""
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
     args = ["make", "--no-print-directory", "-f", str(SRC / "Makefile"), *targets]
@@ -49,15 +52,16 @@ def _make(*targets: str, artifacts: Path | None = None, **variables: str) -> sub
     env = {k: v for k, v in os.environ.items() if k != "ARTIFACTS_DIR"}
     if artifacts is not None:
         env["ARTIFACTS_DIR"] = str(artifacts)  # as sam build passes it
-    return subprocess.run(args, cwd=SRC, env=env, capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(args, cwd=src, env=env, capture_output=True, text=True, timeout=300, check=False)
 
 
-def _build_offline(artifacts: Path) -> None:
+def _build_offline(artifacts: Path, src: Path = SRC) -> None:
     done = _make(
         "check-python",
         "package",
         "bytecode",
         artifacts=artifacts,
+        src=src,
         PYTHON=sys.executable,
         PYTHON_VERSION=RUNNING,
     )
@@ -120,15 +124,12 @@ def test_without_the_byte_code_step_every_imported_module_is_compiled(tmp_path: 
 
 
 def test_byte_code_left_in_src_by_other_interpreters_is_not_shipped(tmp_path: Path) -> None:
-    stale = SRC / "alipay_cancel" / "__pycache__" / "handler.cpython-39.pyc"
-    existed = stale.exists()
-    stale.parent.mkdir(exist_ok=True)
+    src = tmp_path / "src"  # a copy: the checkout's src/ is not written to
+    shutil.copytree(SRC, src, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    stale = src / "alipay_cancel" / "__pycache__" / "handler.cpython-39.pyc"
+    stale.parent.mkdir()
     stale.write_bytes(b"not byte-code")
-    try:
-        _build_offline(tmp_path / "artifacts")
-    finally:
-        if not existed:
-            stale.unlink()
+    _build_offline(tmp_path / "artifacts", src)
     shipped = {p.name for p in (tmp_path / "artifacts" / "alipay_cancel" / "__pycache__").iterdir()}
     tag = sys.implementation.cache_tag
     assert shipped and all(name.endswith(f".{tag}.pyc") for name in shipped), shipped
@@ -151,6 +152,16 @@ def test_the_build_targets_the_templates_runtime_and_architecture() -> None:
     platforms = [pip[i + 1] for i, word in enumerate(pip) if word == "--platform"]
     assert platforms and all(p.endswith(f"_{machine}") for p in platforms)
     assert "--only-binary=:all:" in pip and pip[pip.index("--target") + 1] == "/nonexistent/artifacts"
+
+
+def test_another_architecture_is_given_to_the_build_and_a_wrong_one_stops_it() -> None:
+    done = _make("-n", "dependencies", artifacts=Path("/nonexistent"), ARCHITECTURE="x86_64")
+    pip = shlex.split(done.stdout.replace("\\\n", " "))
+    platforms = [pip[i + 1] for i, word in enumerate(pip) if word == "--platform"]
+    assert platforms and all(p.endswith("_x86_64") for p in platforms)
+
+    wrong = _make("-n", "dependencies", artifacts=Path("/nonexistent"), ARCHITECTURE="amd64")
+    assert wrong.returncode != 0 and 'ARCHITECTURE must be arm64 or x86_64, not "amd64"' in wrong.stderr
 
 
 def test_a_build_with_another_python_stops_and_says_which() -> None:

@@ -7,24 +7,10 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
 
 import pytest
 
 from tests.fixtures.aws import Pipeline, cancel_body, emf_metric_total, sqs_event, sqs_record
-
-
-def _visibility_calls(pipeline: Pipeline) -> list[dict[str, Any]]:
-    """Record the handler's ChangeMessageVisibility calls (parameters as sent)."""
-    calls: list[dict[str, Any]] = []
-
-    def capture(params: dict[str, Any], **_: Any) -> None:
-        calls.append(dict(params))
-
-    pipeline.runtime_clients().sqs.meta.events.register(
-        "provide-client-params.sqs.ChangeMessageVisibility", capture
-    )
-    return calls
 
 
 def test_success_is_recorded_acknowledged_and_calls_alipay_once(pipeline: Pipeline) -> None:
@@ -78,7 +64,7 @@ def test_retry_records_retrying_sets_backoff_visibility_and_later_succeeds(pipel
     admin = pipeline.gateway.admin
     admin.seed_trade("R-1", state="unpaid")
     admin.set_fault("system_error", trade="R-1", times=1)
-    calls = _visibility_calls(pipeline)
+    calls = pipeline.calls("sqs", "ChangeMessageVisibility")
     pipeline.aws.send(cancel_body("R-1"))
 
     event, response, _failed = pipeline.run_once()
@@ -114,7 +100,7 @@ def test_backoff_grows_with_receive_count_and_slow_class_waits_longer(pipeline: 
     admin.seed_trade("B-2", state="unpaid")
     admin.set_fault("http_5xx", trade="B-1")
     admin.set_fault("business_error", trade="B-2", code="ACQ.SELLER_BALANCE_NOT_ENOUGH", message="top up")
-    calls = _visibility_calls(pipeline)
+    calls = pipeline.calls("sqs", "ChangeMessageVisibility")
     event = sqs_event(
         [
             sqs_record(cancel_body("B-1"), message_id="normal-3", receive_count=3),
@@ -335,7 +321,7 @@ def test_a_retry_lands_no_later_than_the_horizon_and_gives_up_there(pipeline: Pi
     for trade in ("H-1", "H-2"):
         admin.seed_trade(trade, state="unpaid")
         admin.set_fault("http_5xx", trade=trade)
-    calls = _visibility_calls(pipeline)
+    calls = pipeline.calls("sqs", "ChangeMessageVisibility")
     now_ms = int(time.time() * 1000)
     event = sqs_event(
         [

@@ -234,11 +234,7 @@ def test_each_record_looks_its_apps_secret_up_once_and_a_broken_one_is_not_read_
     apps: Pipeline,
 ) -> None:
     apps.configure(SECRET_MAX_AGE_SECONDS=0)  # every lookup reads Secrets Manager: lookups are countable
-    reads: list[str] = []
-    apps.runtime_clients().secretsmanager.meta.events.register(
-        "provide-client-params.secretsmanager.GetSecretValue",
-        lambda params, **_: reads.append(params["SecretId"]),
-    )
+    calls = apps.calls("secretsmanager", "GetSecretValue")
     admin = apps.gateway.admin
     admin.seed_trade("ORDER-L", state="unpaid", app_id=SECOND_APP_ID)
     second_secret = APP_SECRET_PREFIX + SECOND_APP_ID
@@ -247,6 +243,7 @@ def test_each_record_looks_its_apps_secret_up_once_and_a_broken_one_is_not_read_
 
     assert response == {"batchItemFailures": []}
     assert admin.cancel_calls("ORDER-L", app_id=SECOND_APP_ID) == 1
+    reads = [call["SecretId"] for call in calls]
     assert reads.count(second_secret) == 1  # one lookup for the record, signed with what it found
 
     missing_app = "2021000000000009"  # no secret: five records of it in one batch, one read
@@ -255,4 +252,5 @@ def test_each_record_looks_its_apps_secret_up_once_and_a_broken_one_is_not_read_
     ]
     response = apps.invoke(sqs_event(records))
     assert len(response["batchItemFailures"]) == 5  # kept: configuration errors
+    reads = [call["SecretId"] for call in calls]
     assert reads.count(APP_SECRET_PREFIX + missing_app) == 1

@@ -3,8 +3,6 @@ safety margin): the record is left untried, not counted, and comes back soon."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from alipay_cancel.decisions.routing import LOW_TIME_RETRY_SECONDS
 from alipay_cancel.pipeline.service import SAFETY_MARGIN_MS
 from tests.fixtures.aws import FakeLambdaContext, Pipeline, cancel_body, sqs_event, sqs_record
@@ -13,18 +11,10 @@ from tests.fixtures.aws import FakeLambdaContext, Pipeline, cancel_body, sqs_eve
 NEEDED_SECONDS = 2 + 5 + SAFETY_MARGIN_MS / 1000
 
 
-def _visibility_calls(pipeline: Pipeline) -> list[dict[str, Any]]:
-    calls: list[dict[str, Any]] = []
-    pipeline.runtime_clients().sqs.meta.events.register(
-        "provide-client-params.sqs.ChangeMessageVisibility", lambda params, **_: calls.append(dict(params))
-    )
-    return calls
-
-
 def test_too_little_time_leaves_the_record_untried_uncounted_and_back_soon(pipeline: Pipeline) -> None:
     admin = pipeline.gateway.admin
     admin.seed_trade("TIME-1", state="unpaid")
-    visibility = _visibility_calls(pipeline)
+    visibility = pipeline.calls("sqs", "ChangeMessageVisibility")
     pipeline.aws.send(cancel_body("TIME-1"))
 
     event = pipeline.aws.receive_event()
@@ -47,19 +37,11 @@ def test_too_little_time_leaves_the_record_untried_uncounted_and_back_soon(pipel
     assert admin.cancel_calls("TIME-1") == 1
 
 
-def _sends(pipeline: Pipeline) -> list[dict[str, Any]]:
-    calls: list[dict[str, Any]] = []
-    pipeline.runtime_clients().sqs.meta.events.register(
-        "provide-client-params.sqs.SendMessage", lambda params, **_: calls.append(dict(params))
-    )
-    return calls
-
-
 def test_too_little_time_on_the_last_receive_keeps_the_message_untried(pipeline: Pipeline) -> None:
     admin = pipeline.gateway.admin
     admin.seed_trade("TIME-2", state="unpaid")
     pipeline.configure(RETRY_BASE_SECONDS=0, RETRY_SLOW_BASE_SECONDS=0, RETRY_MAX_SECONDS=0)  # copy: no delay
-    sends = _sends(pipeline)
+    sends = pipeline.calls("sqs", "SendMessage")
     last = pipeline.aws.max_receive_count
     body = cancel_body("TIME-2")
     event = sqs_event([sqs_record(body, message_id="m-last", receive_count=last)])
