@@ -198,7 +198,7 @@ def probe_key(endpoint: str, secret: dict[str, str], trade: str) -> str:
     from alipay_cancel.alipay.client import AlipayClient
     from alipay_cancel.alipay.responses import CancelSuccess
     from alipay_cancel.alipay.signing_material import load_signing_material
-    from alipay_cancel.pipeline.messages import CancelRequest
+    from alipay_cancel.shared.trade import CancelRequest
 
     client = AlipayClient(endpoint, load_signing_material(secret), connect_timeout=1, read_timeout=5)
     try:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from alipay_cancel.pipeline.trade_identity import trade_key as build_trade_key
+from alipay_cancel.shared.trade import trade_key as build_trade_key
 from local.accounting import Enqueued, Snapshot, account, collect, render_summary
 from local.alipay_gateway.admin_client import GatewayAdmin
 from local.esm_driver import DriveResult, Progress

@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from alipay_cancel.pipeline.messages import BadMessage, CancelRequest, parse_message
+from alipay_cancel.pipeline.messages import BadMessage, parse_message
+from alipay_cancel.shared.trade import CancelRequest
 
 OUTCOME_CLASSES = ("succeeded", "retry", "terminal", "config_error", "bad_message", "exhausted")
 _MASK = "***"

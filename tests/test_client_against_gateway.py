@@ -21,7 +21,7 @@ from local.keygen import KeyMaterial, RsaKeyPair, generate_cert_material
 from alipay_cancel.alipay.client import AlipayClient
 from alipay_cancel.alipay.responses import AlipayFailure, CancelSuccess, FailureKind
 from alipay_cancel.alipay.signing_material import load_signing_material
-from alipay_cancel.pipeline.messages import CancelRequest
+from alipay_cancel.shared.trade import CancelRequest
 from tests.fixtures.gateway import GatewayHandle
 
 MODES = ["public_key", "aes", "cert"]

@@ -14,7 +14,8 @@ import pytest
 from samtranslator.yaml_helper import yaml_parse
 
 from alipay_cancel.config import load_config
-from alipay_cancel.pipeline.messages import BadMessage, CancelRequest, parse_message
+from alipay_cancel.pipeline.messages import BadMessage, parse_message
+from alipay_cancel.shared.trade import CancelRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"

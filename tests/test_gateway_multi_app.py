@@ -13,7 +13,7 @@ from local.keygen import KeyMaterial, write_key_files
 from alipay_cancel.alipay.client import AlipayClient
 from alipay_cancel.alipay.responses import AlipayFailure, CancelSuccess
 from alipay_cancel.alipay.signing_material import load_signing_material
-from alipay_cancel.pipeline.messages import CancelRequest
+from alipay_cancel.shared.trade import CancelRequest
 from tests.fixtures.gateway import MERCHANT_TOKENS, GatewayHandle
 from tests.fixtures.keys import SECOND_APP_ID
 

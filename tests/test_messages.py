@@ -15,7 +15,7 @@ from alipay_cancel.pipeline.messages import (
     CancelRequest,
     parse_message,
 )
-from alipay_cancel.pipeline.trade_identity import parse_trade_key, trade_key
+from alipay_cancel.shared.trade import parse_trade_key, trade_key
 
 TOKEN = "202510BB5f3c9a1e0d7b4c2a8e6f1d3b9c7a5e2f"
 MERCHANT = "2088000000000001"

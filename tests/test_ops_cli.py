@@ -19,7 +19,9 @@ import requests
 from ops.cli import main
 from ops.queues import mask_token
 
-from alipay_cancel.stores.dead_letters import DeadLetter, DeadLetterSender
+from alipay_cancel.shared.dead_letter import DeadLetter
+from alipay_cancel.shared.endings import Ending
+from alipay_cancel.stores.dead_letters import DeadLetterSender
 
 REGION = "us-east-1"
 TOKEN = "202510BBq7Zx9kTokenValue0001"
@@ -333,7 +335,7 @@ def fill_dead_letters(sqs: Any, dlq: str) -> None:
             body=BODY_TERMINAL,
             reason="the trade is outside Alipay's cancel window; use alipay.trade.refund",
             source_message_id="src-1",
-            outcome_class="terminal",
+            outcome_class=Ending.TERMINAL,
             error_code="40004",
             error_sub_code="ACQ.TRADE_CANCEL_TIME_OUT",
             alipay_trace_id="trace-1",
@@ -346,7 +348,7 @@ def fill_dead_letters(sqs: Any, dlq: str) -> None:
             body=BODY_BAD,
             reason="body is not valid JSON",
             source_message_id="src-2",
-            outcome_class="bad_message",
+            outcome_class=Ending.BAD_MESSAGE,
             attempts=1,
         )
     )
@@ -355,7 +357,7 @@ def fill_dead_letters(sqs: Any, dlq: str) -> None:
             body=BODY_SLOW,
             reason="merchant balance too low, retries exhausted",
             source_message_id="src-3",
-            outcome_class="exhausted",
+            outcome_class=Ending.EXHAUSTED,
             error_sub_code="ACQ.SELLER_BALANCE_NOT_ENOUGH",
             trade_key="t-slow",
             attempts=8,
@@ -463,7 +465,7 @@ def test_a_terminal_whose_remedy_says_redrive_is_redriven(sqs: Any, queues: tupl
             reason="the trade is frozen by Alipay. Contact Alipay support; once Alipay has released it, "
             "then redrive the dead letter (python -m ops.cli redrive --trade-key <trade_key>).",
             source_message_id="src-f",
-            outcome_class="terminal",
+            outcome_class=Ending.TERMINAL,
             error_sub_code="ACQ.REASON_TRADE_BEEN_FREEZEN",
             trade_key="frozen-1",
             attempts=1,
@@ -482,7 +484,7 @@ def _many_exhausted(sqs: Any, dlq: str, count: int) -> None:
                 body=json.dumps({"out_trade_no": f"x-{i}"}),
                 reason="Gave up after 60 deliveries. Last error: Alipay had a system error",
                 source_message_id=f"src-{i}",
-                outcome_class="exhausted",
+                outcome_class=Ending.EXHAUSTED,
                 trade_key=f"x-{i}",
                 attempts=60,
             )

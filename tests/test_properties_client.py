@@ -29,7 +29,7 @@ from local.keygen import KeyMaterial, RsaKeyPair
 from alipay_cancel.alipay.client import AlipayClient
 from alipay_cancel.alipay.responses import CancelSuccess
 from alipay_cancel.alipay.signing_material import load_signing_material
-from alipay_cancel.pipeline.messages import CancelRequest
+from alipay_cancel.shared.trade import CancelRequest
 
 TRADE = "PROPCLIENT0001"
 

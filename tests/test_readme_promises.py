@@ -23,16 +23,17 @@ from alipay_cancel.alipay.signing_material import load_signing_material
 from alipay_cancel.alipay.signing_material_error import SigningMaterialError
 from alipay_cancel.config import ConfigError, load_config
 from alipay_cancel.decisions import routing
-from alipay_cancel.decisions.classification import BUSINESS_RULES, OutcomeClass, RetryDelay, classify
-from alipay_cancel.decisions.endings import ENDINGS, RECORDED_ENDINGS
+from alipay_cancel.decisions.classification import BUSINESS_RULES, RetryDelay, classify
 from alipay_cancel.decisions.remedies import REMEDIES, Remedy
 from alipay_cancel.pipeline import messages
 from alipay_cancel.pipeline import service as cancel_service
-from alipay_cancel.pipeline.messages import BadMessage, CancelRequest, parse_message
-from alipay_cancel.pipeline.trade_identity import trade_key
+from alipay_cancel.pipeline.messages import BadMessage, parse_message
+from alipay_cancel.shared.dead_letter import DeadLetter
+from alipay_cancel.shared.endings import ENDINGS, RECORDED_ENDINGS, Ending
+from alipay_cancel.shared.trade import CancelRequest, trade_key
 from alipay_cancel.signing import secret as signing_secret
 from alipay_cancel.stores import legacy_idempotency
-from alipay_cancel.stores.dead_letters import DeadLetter, DeadLetterSender
+from alipay_cancel.stores.dead_letters import DeadLetterSender
 from alipay_cancel.stores.results import ResultRecord, Status
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -395,7 +396,7 @@ def test_dead_letter_attributes_are_the_ones_the_readme_lists() -> None:
             body=body,
             reason="why",
             source_message_id="src-1",
-            outcome_class="terminal",
+            outcome_class=Ending.TERMINAL,
             error_code="40004",
             error_sub_code="ACQ.TRADE_HAS_FINISHED",
             alipay_trace_id="trace-1",
@@ -429,9 +430,9 @@ def test_outcome_table_rows_are_how_the_classifier_decides(code: str, klass: str
         )
     decision = classify(failure)
     expected = {
-        "retry": OutcomeClass.RETRY,
-        "retry, slower": OutcomeClass.RETRY,
-        "terminal": OutcomeClass.TERMINAL,
+        "retry": Ending.RETRY,
+        "retry, slower": Ending.RETRY,
+        "terminal": Ending.TERMINAL,
     }
     assert decision.outcome is expected[klass]
     if klass == "retry, slower":
@@ -453,10 +454,10 @@ def _v3_outcome_rows() -> list[tuple[str, str]]:
 def test_outcome_table_v3_codes_are_how_the_classifier_decides(code: str, klass: str) -> None:
     decision = classify(AlipayFailure(FailureKind.V3_ERROR, "m", http_status=400, code=code, verified=True))
     expected = {
-        "retry": (OutcomeClass.RETRY, RetryDelay.NORMAL),
-        "retry, slower": (OutcomeClass.RETRY, RetryDelay.SLOW),
-        "terminal": (OutcomeClass.TERMINAL, None),
-        "config error": (OutcomeClass.CONFIG_ERROR, RetryDelay.SLOW),
+        "retry": (Ending.RETRY, RetryDelay.NORMAL),
+        "retry, slower": (Ending.RETRY, RetryDelay.SLOW),
+        "terminal": (Ending.TERMINAL, None),
+        "config error": (Ending.CONFIG_ERROR, RetryDelay.SLOW),
     }
     assert (decision.outcome, decision.delay) == expected[klass], code
 

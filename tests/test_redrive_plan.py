@@ -6,8 +6,9 @@ import pytest
 from ops.queues import DeadLetterView
 from ops.redrive_plan import NO_CLASS, plan_redrive, redrive_blocker, render_plan
 
-from alipay_cancel.decisions.classification import BUSINESS_RULES, OutcomeClass
+from alipay_cancel.decisions.classification import BUSINESS_RULES
 from alipay_cancel.decisions.remedies import REMEDIES, Remedy
+from alipay_cancel.shared.endings import Ending
 
 
 def letter(
@@ -20,9 +21,7 @@ def letter(
 
 
 # Every terminal business rule, with the reason text the function writes (what happened + remedy).
-TERMINAL_RULES = {
-    code: rule for code, rule in BUSINESS_RULES.items() if rule.outcome is OutcomeClass.TERMINAL
-}
+TERMINAL_RULES = {code: rule for code, rule in BUSINESS_RULES.items() if rule.outcome is Ending.TERMINAL}
 
 
 @pytest.mark.parametrize("code", sorted(TERMINAL_RULES))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
+from alipay_cancel.shared.endings import Ending
 from alipay_cancel.stores.results import ResultRecord, ResultsStore, Status
 from tests.fixtures.aws import AwsStack
 
@@ -21,7 +22,7 @@ def test_retrying_then_succeeded_keeps_created_at_counts_attempts_and_clears_the
         ResultRecord(
             trade_key="T1",
             status=Status.RETRYING,
-            outcome_class="retry",
+            outcome_class=Ending.RETRY,
             message_id="m1",
             out_trade_no="T1",
             error_code="20000",
@@ -39,7 +40,7 @@ def test_retrying_then_succeeded_keeps_created_at_counts_attempts_and_clears_the
         ResultRecord(
             trade_key="T1",
             status=Status.SUCCEEDED,
-            outcome_class="succeeded",
+            outcome_class=Ending.SUCCEEDED,
             message_id="m2",
             trade_no="2024X",
             action="close",
@@ -65,12 +66,12 @@ def test_retrying_then_succeeded_keeps_created_at_counts_attempts_and_clears_the
 
 def test_succeeded_item_is_never_overwritten(aws_stack: AwsStack) -> None:
     store = ResultsStore(aws_stack.dynamodb, aws_stack.results_table)
-    assert store.write(ResultRecord("T2", Status.SUCCEEDED, "succeeded", "m1", action="refund"))
+    assert store.write(ResultRecord("T2", Status.SUCCEEDED, Ending.SUCCEEDED, "m1", action="refund"))
     before = aws_stack.result("T2")
     for status, outcome in (
-        (Status.FAILED, "terminal"),
-        (Status.RETRYING, "retry"),
-        (Status.SUCCEEDED, "succeeded"),
+        (Status.FAILED, Ending.TERMINAL),
+        (Status.RETRYING, Ending.RETRY),
+        (Status.SUCCEEDED, Ending.SUCCEEDED),
     ):
         assert store.write(ResultRecord("T2", status, outcome, "m9", error_code="X")) is False
     assert aws_stack.result("T2") == before
@@ -78,7 +79,9 @@ def test_succeeded_item_is_never_overwritten(aws_stack: AwsStack) -> None:
 
 def test_bad_message_record_does_not_count_an_attempt(aws_stack: AwsStack) -> None:
     store = ResultsStore(aws_stack.dynamodb, aws_stack.results_table)
-    store.write(ResultRecord("T3", Status.FAILED, "bad_message", "m1", alipay_calls=0, error_message="x"))
+    store.write(
+        ResultRecord("T3", Status.FAILED, Ending.BAD_MESSAGE, "m1", alipay_calls=0, error_message="x")
+    )
     item = aws_stack.result("T3")
     assert item is not None and item["attempts"] == 0 and item["status"] == "FAILED" and "finished_at" in item
 
@@ -93,4 +96,4 @@ def test_dynamodb_errors_propagate(aws_stack: AwsStack) -> None:
     aws_stack.dynamodb.meta.events.register("before-call.dynamodb.UpdateItem", throttle)
     store = ResultsStore(aws_stack.dynamodb, aws_stack.results_table)
     with pytest.raises(ClientError):
-        store.write(ResultRecord("T4", Status.FAILED, "terminal", "m1"))
+        store.write(ResultRecord("T4", Status.FAILED, Ending.TERMINAL, "m1"))

@@ -11,8 +11,6 @@ from hypothesis import strategies as st
 from alipay_cancel.decisions.classification import RetryDelay
 from alipay_cancel.decisions.retry_policy import (
     MAX_HORIZON_SECONDS,
-    SQS_MAX_RETENTION_SECONDS,
-    SQS_MAX_VISIBILITY_SECONDS,
     UNBOUNDED,
     GiveUp,
     RetrySchedule,
@@ -25,6 +23,7 @@ from alipay_cancel.decisions.retry_policy import (
     schedule_problems,
     visibility_timeout,
 )
+from alipay_cancel.shared.sqs_limits import SQS_MAX_RETENTION_SECONDS, SQS_MAX_VISIBILITY_SECONDS
 
 DEFAULTS = {"base_seconds": 30, "max_seconds": 3600, "slow_base_seconds": 900}
 

@@ -9,14 +9,6 @@ import pytest
 
 from alipay_cancel.alipay.responses import AlipayFailure, CancelSuccess, FailureKind
 from alipay_cancel.decisions.classification import classify
-from alipay_cancel.decisions.endings import (
-    DUPLICATE_IN_FLIGHT_METRIC,
-    ENDINGS,
-    INFRASTRUCTURE_ERROR_METRIC,
-    RECORDED_ENDINGS,
-    REQUEUED_METRIC,
-    Ending,
-)
 from alipay_cancel.decisions.last_receive import unrecorded
 from alipay_cancel.decisions.plans import (
     Attempt,
@@ -33,7 +25,15 @@ from alipay_cancel.decisions.plans import (
     Wait,
 )
 from alipay_cancel.decisions.routing import route
-from alipay_cancel.pipeline.messages import CancelRequest
+from alipay_cancel.shared.endings import (
+    DUPLICATE_IN_FLIGHT_METRIC,
+    ENDINGS,
+    INFRASTRUCTURE_ERROR_METRIC,
+    RECORDED_ENDINGS,
+    REQUEUED_METRIC,
+    Ending,
+)
+from alipay_cancel.shared.trade import CancelRequest
 from alipay_cancel.stores.results import Status
 
 REQUEST = CancelRequest(out_trade_no="T-1", trade_no=None, app_auth_token=None)

@@ -47,7 +47,7 @@ from alipay_cancel.alipay.client import AlipayClient
 from alipay_cancel.alipay.responses import AlipayFailure, CancelSuccess, FailureKind
 from alipay_cancel.alipay.signing_material import load_signing_material
 from alipay_cancel.config import ConfigError, load_config
-from alipay_cancel.pipeline.messages import CancelRequest
+from alipay_cancel.shared.trade import CancelRequest
 from tests.fixtures.aws import Pipeline, cancel_body, sqs_event, sqs_record
 
 # --- forged answers end to end ----------------------------------------------------------------

@@ -19,14 +19,9 @@ from urllib.parse import urlsplit
 
 from alipay_cancel.alipay.endpoint import EXAMPLE as EXAMPLE_ENDPOINT
 from alipay_cancel.alipay.endpoint import validate_endpoint
-from alipay_cancel.decisions.retry_policy import (
-    MAX_HORIZON_SECONDS,
-    SQS_MAX_RETENTION_SECONDS,
-    SQS_MAX_VISIBILITY_SECONDS,
-    RetrySchedule,
-    schedule_problems,
-)
-from alipay_cancel.pipeline.trade_identity import app_id_problem
+from alipay_cancel.decisions.retry_policy import MAX_HORIZON_SECONDS, RetrySchedule, schedule_problems
+from alipay_cancel.shared.sqs_limits import SQS_MAX_RETENTION_SECONDS, SQS_MAX_VISIBILITY_SECONDS
+from alipay_cancel.shared.trade import app_id_problem
 
 
 class ConfigError(ValueError):

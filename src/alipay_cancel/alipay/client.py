@@ -19,7 +19,7 @@ from alipay_cancel.alipay.responses import AlipayFailure, CancelOutcome, Failure
 from alipay_cancel.alipay.signing_material import SigningMaterial
 from alipay_cancel.alipay.transport import MAX_RESPONSE_BYTES, TransportRefusal, bounded_post
 from alipay_cancel.alipay.v3_signing import RequestSigner, ResponseVerifier
-from alipay_cancel.pipeline.messages import CancelRequest
+from alipay_cancel.shared.trade import CancelRequest
 
 if TYPE_CHECKING:
     from alipay_cancel.alipay.body_encryption import BodyCipher

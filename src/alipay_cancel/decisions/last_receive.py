@@ -10,18 +10,18 @@ delivery owns the trade's record)."""
 
 from __future__ import annotations
 
-from alipay_cancel.decisions.endings import (
+from alipay_cancel.decisions.plans import Delivery, Plan
+from alipay_cancel.decisions.records import dead_letter_for, sentence, trade_record
+from alipay_cancel.decisions.remedies import REMEDIES, Remedy
+from alipay_cancel.shared.endings import (
     DUPLICATE_IN_FLIGHT_METRIC,
     ENDINGS,
     INFRASTRUCTURE_ERROR_METRIC,
     REQUEUED_METRIC,
     Ending,
 )
-from alipay_cancel.decisions.plans import Delivery, Plan
-from alipay_cancel.decisions.records import dead_letter_for, sentence, trade_record
-from alipay_cancel.decisions.remedies import REMEDIES, Remedy
-from alipay_cancel.pipeline.messages import CancelRequest
-from alipay_cancel.stores.requeue import SQS_MAX_DELAY_SECONDS
+from alipay_cancel.shared.sqs_limits import SQS_MAX_DELAY_SECONDS
+from alipay_cancel.shared.trade import CancelRequest
 from alipay_cancel.stores.results import Status
 
 # The longest a re-enqueued message waits before it is visible: SQS's DelaySeconds maximum.

@@ -14,8 +14,8 @@ from typing import NamedTuple
 
 from alipay_cancel.alipay.responses import CancelOutcome, CancelSuccess
 from alipay_cancel.decisions.decision import Decision
-from alipay_cancel.decisions.endings import ENDINGS, Ending
-from alipay_cancel.stores.dead_letters import DeadLetter
+from alipay_cancel.shared.dead_letter import DeadLetter
+from alipay_cancel.shared.endings import ENDINGS, Ending
 from alipay_cancel.stores.results import ResultRecord
 
 # ---- inputs -----------------------------------------------------------------------------------------

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from alipay_cancel.alipay.responses import CancelOutcome, CancelSuccess
-from alipay_cancel.decisions.endings import ENDINGS, Ending
 from alipay_cancel.decisions.plans import Delivery
-from alipay_cancel.pipeline.messages import CancelRequest
-from alipay_cancel.stores.dead_letters import DeadLetter
+from alipay_cancel.shared.dead_letter import DeadLetter
+from alipay_cancel.shared.endings import ENDINGS, Ending
+from alipay_cancel.shared.trade import CancelRequest
 from alipay_cancel.stores.results import ResultRecord, Status
 
 

@@ -27,9 +27,8 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from alipay_cancel.decisions.classification import RetryDelay
+from alipay_cancel.shared.sqs_limits import SQS_MAX_RETENTION_SECONDS, SQS_MAX_VISIBILITY_SECONDS
 
-SQS_MAX_VISIBILITY_SECONDS = 43200  # 12 hours: ChangeMessageVisibility rejects anything larger
-SQS_MAX_RETENTION_SECONDS = 1_209_600  # 14 days: the cancel queue keeps messages this long
 # Half the retention: a message moved by the queue's own redrive keeps its original enqueue time, so
 # after its last retry it still has at least a week in the dead-letter queue for a person to act.
 MAX_HORIZON_SECONDS = SQS_MAX_RETENTION_SECONDS // 2

@@ -7,13 +7,8 @@ Every ending is decided here; the last allowed receive has one rule of its own (
 from __future__ import annotations
 
 from alipay_cancel.alipay.responses import CancelOutcome, CancelSuccess
-from alipay_cancel.decisions.classification import OutcomeClass, RetryDelay
+from alipay_cancel.decisions.classification import RetryDelay
 from alipay_cancel.decisions.decision import Decision
-from alipay_cancel.decisions.endings import (
-    ENDINGS,
-    INFRASTRUCTURE_ERROR_METRIC,
-    Ending,
-)
 from alipay_cancel.decisions.last_receive import on_last_receive
 from alipay_cancel.decisions.plans import (
     Called,
@@ -31,8 +26,13 @@ from alipay_cancel.decisions.plans import (
 )
 from alipay_cancel.decisions.records import dead_letter_for, sentence, trade_record
 from alipay_cancel.decisions.remedies import REMEDIES, Remedy
-from alipay_cancel.pipeline.messages import CancelRequest
-from alipay_cancel.stores.dead_letters import DeadLetter
+from alipay_cancel.shared.dead_letter import DeadLetter
+from alipay_cancel.shared.endings import (
+    ENDINGS,
+    INFRASTRUCTURE_ERROR_METRIC,
+    Ending,
+)
+from alipay_cancel.shared.trade import CancelRequest
 from alipay_cancel.stores.results import ResultRecord, Status
 
 # A record left untried for lack of time comes back this soon: nothing failed, so no backoff is due,
@@ -61,7 +61,7 @@ def route(delivery: Delivery, request: CancelRequest | None, happened: Happened)
 def _route(delivery: Delivery, request: CancelRequest, happened: Happened) -> Plan:
     if isinstance(happened, SetupBroken):
         decision = Decision(
-            OutcomeClass.CONFIG_ERROR,
+            Ending.CONFIG_ERROR,
             happened.reason,
             happened.remedy or REMEDIES[Remedy.SIGNING_SETUP],
             RetryDelay.SLOW,
@@ -119,9 +119,9 @@ def _answer(
     success = verified_success(outcome, decision)
     if success is not None:
         return _succeeded(delivery, request, success, calls=calls, replayed=False)
-    if decision.outcome is OutcomeClass.TERMINAL:
+    if decision.outcome is Ending.TERMINAL:
         ending, status = Ending.TERMINAL, Status.FAILED
-    elif decision.outcome is OutcomeClass.CONFIG_ERROR:
+    elif decision.outcome is Ending.CONFIG_ERROR:
         ending, status = Ending.CONFIG_ERROR, Status.RETRYING
     elif decision.delay is RetryDelay.SLOW:
         ending, status = Ending.SLOW_RETRY, Status.RETRYING
@@ -199,7 +199,7 @@ def _store_failed(delivery: Delivery, request: CancelRequest, failed: StoreFaile
         )
     if failed.attempt is None:
         decision = Decision(
-            OutcomeClass.RETRY,
+            Ending.RETRY,
             f"The idempotency store failed before Alipay was called ({failed.error})",
             REMEDIES[Remedy.IDEMPOTENCY_STORE],
             RetryDelay.NORMAL,
@@ -210,7 +210,7 @@ def _store_failed(delivery: Delivery, request: CancelRequest, failed: StoreFaile
         success = failed.attempt.success
         if success is not None:
             decision = Decision(
-                OutcomeClass.RETRY,
+                Ending.RETRY,
                 f"Alipay cancelled the payment (action {success.action or 'none'}), but the idempotency "
                 f"store could not remember it ({failed.error}), so it is not recorded as SUCCEEDED",
                 REMEDIES[Remedy.UNREMEMBERED_SUCCESS],

@@ -19,11 +19,12 @@ from alipay_cancel import observability as obs
 from alipay_cancel.config import Config
 from alipay_cancel.decisions import routing
 from alipay_cancel.decisions.classification import RetryDelay
-from alipay_cancel.decisions.endings import INFRASTRUCTURE_ERROR_METRIC, Ending
 from alipay_cancel.decisions.last_receive import MAX_REQUEUE_DELAY_SECONDS, unrecorded
 from alipay_cancel.decisions.plans import Delivery, Plan, Wait
 from alipay_cancel.decisions.retry_policy import visibility_timeout
-from alipay_cancel.stores.dead_letters import DeadLetter, DeadLetterSender
+from alipay_cancel.shared.dead_letter import DeadLetter
+from alipay_cancel.shared.endings import INFRASTRUCTURE_ERROR_METRIC, Ending
+from alipay_cancel.stores.dead_letters import DeadLetterSender
 from alipay_cancel.stores.requeue import Requeuer
 from alipay_cancel.stores.results import ResultRecord, ResultsStore
 from alipay_cancel.stores.visibility import VisibilityScheduler

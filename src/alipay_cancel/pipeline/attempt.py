@@ -13,7 +13,7 @@ from alipay_cancel.alipay.client import AlipayClient
 from alipay_cancel.alipay.responses import CancelOutcome
 from alipay_cancel.decisions.classification import classify
 from alipay_cancel.decisions.plans import Attempt, SetupBroken
-from alipay_cancel.pipeline.messages import CancelRequest
+from alipay_cancel.shared.trade import CancelRequest
 from alipay_cancel.signing.registry import SigningRegistry
 from alipay_cancel.signing.secret import SecretUnavailable
 

@@ -31,7 +31,8 @@ from alipay_cancel.decisions.plans import (
 from alipay_cancel.decisions.routing import route
 from alipay_cancel.pipeline.apply import PlanApplier, Received, RecordNotAcknowledged
 from alipay_cancel.pipeline.attempt import Canceller
-from alipay_cancel.pipeline.messages import BadMessage, CancelRequest, parse_message
+from alipay_cancel.pipeline.messages import BadMessage, parse_message
+from alipay_cancel.shared.trade import CancelRequest
 from alipay_cancel.stores.idempotency import Busy, Fresh, IdempotencyStoreFailed, OnceOnly, Remembered
 from alipay_cancel.stores.requeue import FIRST_SENT_ATTRIBUTE, REQUEUES_ATTRIBUTE
 

@@ -15,6 +15,8 @@ from typing import Any, NamedTuple
 
 from botocore.exceptions import ClientError
 
+from alipay_cancel.shared.endings import Ending
+
 
 class Status(StrEnum):
     SUCCEEDED = "SUCCEEDED"
@@ -29,7 +31,7 @@ ERROR_FIELDS = ("error_code", "error_sub_code", "error_message", "remedy")
 class ResultRecord(NamedTuple):
     trade_key: str
     status: Status
-    outcome_class: str  # decisions.endings.ENDINGS[...].outcome_class
+    outcome_class: Ending  # ENDINGS[ending].outcome_class
     message_id: str
     alipay_calls: int = 1  # added to ``attempts``: the Alipay calls this delivery made (0: none)
     out_trade_no: str | None = None
@@ -78,7 +80,7 @@ class ResultsStore:
             removes.append(f"#{name}")
 
         put("status", record.status.value)
-        put("outcome_class", record.outcome_class)
+        put("outcome_class", record.outcome_class.value)
         put("message_id", record.message_id)
         names.update({"#updated_at": "updated_at", "#created_at": "created_at", "#attempts": "attempts"})
         sets += ["#updated_at = :now", "#created_at = if_not_exists(#created_at, :now)"]

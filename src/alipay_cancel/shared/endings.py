@@ -1,8 +1,8 @@
 """Every way one delivery of a message can end, as one enum, with what each means for records and metrics.
 
-The results table and dead letters store ``outcome_class``; CloudWatch gets the ending's metrics. Both
-come from this table, so a new ending cannot be half-wired (``tests/test_routing.py`` checks every
-ending has a row and every metric is one the template's dashboard and alarms can name).
+The results table and dead letters store an ending as ``outcome_class``; CloudWatch gets the ending's
+metrics. Both come from this table, so a new ending cannot be half-wired (``tests/test_routing.py``
+checks every ending has a row and every metric is one the template's dashboard and alarms can name).
 """
 
 from __future__ import annotations
@@ -34,23 +34,25 @@ class Ending(StrEnum):
 class EndingRow(NamedTuple):
     """How one ending is stored and counted."""
 
-    outcome_class: str  # what records and dead letters store (stable: dashboards and tools read it)
+    # The ending records and dead letters store as ``outcome_class`` (its value: stable, dashboards and
+    # tools read it); a slow retry is filed as a retry.
+    outcome_class: Ending
     metrics: tuple[str, ...]  # counted once per delivery that ends this way
 
 
 ENDINGS: dict[Ending, EndingRow] = {
-    Ending.SUCCEEDED: EndingRow("succeeded", ("OutcomeSucceeded",)),
-    Ending.RETRY: EndingRow("retry", ("OutcomeRetry",)),
+    Ending.SUCCEEDED: EndingRow(Ending.SUCCEEDED, ("OutcomeSucceeded",)),
+    Ending.RETRY: EndingRow(Ending.RETRY, ("OutcomeRetry",)),
     # Stored as "retry": the delay is the difference, and readers of the table already know "retry".
-    Ending.SLOW_RETRY: EndingRow("retry", ("OutcomeRetry",)),
-    Ending.TERMINAL: EndingRow("terminal", ("OutcomeTerminal",)),
-    Ending.CONFIG_ERROR: EndingRow("config_error", ("OutcomeConfigError", CONFIGURATION_ERROR_METRIC)),
-    Ending.BAD_MESSAGE: EndingRow("bad_message", ("OutcomeBadMessage",)),
-    Ending.EXHAUSTED: EndingRow("exhausted", ("OutcomeExhausted",)),
+    Ending.SLOW_RETRY: EndingRow(Ending.RETRY, ("OutcomeRetry",)),
+    Ending.TERMINAL: EndingRow(Ending.TERMINAL, ("OutcomeTerminal",)),
+    Ending.CONFIG_ERROR: EndingRow(Ending.CONFIG_ERROR, ("OutcomeConfigError", CONFIGURATION_ERROR_METRIC)),
+    Ending.BAD_MESSAGE: EndingRow(Ending.BAD_MESSAGE, ("OutcomeBadMessage",)),
+    Ending.EXHAUSTED: EndingRow(Ending.EXHAUSTED, ("OutcomeExhausted",)),
     # Not an outcome yet: the delivery that holds the trade records it.
-    Ending.DUPLICATE_IN_FLIGHT: EndingRow("duplicate_in_flight", ()),
-    Ending.LOW_TIME: EndingRow("low_time", (LOW_TIME_DEFERRED_METRIC,)),
-    Ending.AWS_FAILURE: EndingRow("aws_failure", (INFRASTRUCTURE_ERROR_METRIC,)),
+    Ending.DUPLICATE_IN_FLIGHT: EndingRow(Ending.DUPLICATE_IN_FLIGHT, ()),
+    Ending.LOW_TIME: EndingRow(Ending.LOW_TIME, (LOW_TIME_DEFERRED_METRIC,)),
+    Ending.AWS_FAILURE: EndingRow(Ending.AWS_FAILURE, (INFRASTRUCTURE_ERROR_METRIC,)),
 }
 
 OUTCOME_METRICS = sorted({m for row in ENDINGS.values() for m in row.metrics if m.startswith("Outcome")})
