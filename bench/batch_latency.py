@@ -39,7 +39,7 @@ def _sequential_invoke() -> Invoke:
 
     def invoke(event: dict[str, Any], context: BenchContext) -> Any:
         runtime = handler.get_runtime()
-        runtime.service.begin_invocation(context)  # type: ignore[arg-type]
+        runtime.service.begin_invocation()
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
         return process_partial_response(
             event=event,

@@ -8,8 +8,8 @@ end (and, on a 2-core machine, why wall time is dominated by the local emulators
 
 ``profile_breakdown`` runs both under cProfile with a CPU-time clock (``time.process_time``: waiting on a
 socket costs nothing) in the main thread (the handler with MAX_CONCURRENCY=1, so every record runs
-inline) and attributes per-message CPU to the pieces of work that matter: the Alipay call, the results
-write, idempotency, logging, metrics, AWS API calls, the batch processor.
+inline) and attributes per-message CPU to the pieces of work that matter: the Alipay call, the ledger's
+claim and final write, logging, metrics, AWS API calls, the batch processor.
 """
 
 from __future__ import annotations
@@ -138,10 +138,8 @@ HANDLER_BUCKETS: dict[str, list[tuple[str, str]]] = {
     "  RSA sign": [("alipay_cancel/alipay/v3_signing.py", "sign")],
     "  RSA verify": [("alipay_cancel/alipay/v3_signing.py", "verify")],
     "  HTTP (requests)": [("requests/sessions.py", "post")],
-    "results write (UpdateItem)": [("alipay_cancel/stores/results.py", "write")],
-    "idempotency: save in-progress (PutItem)": [("persistence/base.py", "save_inprogress")],
-    "idempotency: save success (UpdateItem)": [("persistence/base.py", "save_success")],
-    "idempotency: delete on failure": [("persistence/base.py", "delete_record")],
+    "ledger claim (UpdateItem)": [("alipay_cancel/stores/ledger.py", "claim")],
+    "ledger final write (UpdateItem)": [("alipay_cancel/stores/ledger.py", "write")],
     "AWS API calls (botocore, all)": [("botocore/client.py", "_make_api_call")],
     "logging (records emitted)": [("logging/__init__.py", "_log")],
     "logging keys (append/clear)": [

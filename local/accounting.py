@@ -1,13 +1,14 @@
 """Account for every message a local run enqueued, and render the run's summary.
 
-A message is accounted for when its trade has a ``SUCCEEDED`` or ``FAILED`` record and/or a dead
-letter carries it (matched by the ``source_message_id`` attribute, or by its own message id when the
-queue's redrive moved it) with a reason. Everything else is a violation, and so are: a dead letter
-without a reason, a dead letter whose body is not byte-for-byte an enqueued body, a ``RETRYING``
-record left after the queue drained, and a ``SUCCEEDED`` record for a trade the emulator did not
-actually cancel. A dead letter without a reason is excused only for messages in ``crash_redriven``:
-their last allowed delivery died with its execution environment, so the queue's redrive, not the
-function, moved them (as on AWS), and their trade's record may stay ``RETRYING``. Runs that know
+A message is accounted for when its trade's ledger item is in a final state (``CLOSED``, ``REFUNDED``,
+``NOT_FOUND``, ``FAILED``; an earlier release's ``SUCCEEDED``) and/or a dead letter carries it (matched
+by the ``source_message_id`` attribute, or by its own message id when the queue's redrive moved it)
+with a reason. Everything else is a violation, and so are: a dead letter without a reason, a dead
+letter whose body is not byte-for-byte an enqueued body, a ``RETRYING`` item left after the queue
+drained, and a ``CLOSED`` or ``REFUNDED`` item for a trade the emulator did not close or refund. A
+dead letter without a reason is excused only for messages in ``crash_redriven``: their last allowed
+delivery died with its execution environment, so the queue's redrive, not the function, moved them
+(as on AWS), and their trade's item may stay ``RETRYING``. Runs that know
 what each scenario should end as (``Enqueued.expect``) also get the surprises listed. The chaos run
 builds on ``collect``/``account`` and adds its own checks.
 """
@@ -24,8 +25,11 @@ from boto3.dynamodb.types import TypeDeserializer
 
 from local.alipay_gateway.admin_client import GatewayAdmin
 
-TERMINAL_STATUSES = ("SUCCEEDED", "FAILED")
-CANCELLED_TRADE_STATES = ("closed", "refunded")
+# The ledger's final states (docs/ledger.md); SUCCEEDED: written by releases before the ledger.
+FINAL_STATUSES = ("CLOSED", "REFUNDED", "KEPT", "NOT_FOUND", "FAILED", "SUCCEEDED")
+SETTLED_STATUSES = ("CLOSED", "REFUNDED", "KEPT", "NOT_FOUND", "SUCCEEDED")
+# What the emulator's trade must be for each state cancel settles it as.
+EMULATOR_STATE = {"CLOSED": "closed", "REFUNDED": "refunded"}
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,7 @@ class Enqueued:
     body: str
     trade_key: str | None  # None for messages with no usable id
     scenario: str
-    # Acceptable final outcomes, as ``outcome_label`` strings ("SUCCEEDED/close", "FAILED/ACQ.X",
+    # Acceptable final outcomes, as ``outcome_label`` strings ("CLOSED", "FAILED/ACQ.X",
     # "DEAD/bad_message"); empty = anything accounted is fine.
     expect: frozenset[str] = frozenset()
 
@@ -142,8 +146,10 @@ def collect(sqs: Any, ddb: Any, admin: GatewayAdmin, *, results_table: str, dlq_
 
 def outcome_label(record: Mapping[str, Any] | None, dead_letter: DeadLetterSeen | None) -> str:
     """One short label per message: what the record says, else what the dead letter says."""
-    if record is not None and record.get("status") == "SUCCEEDED":
+    if record is not None and record.get("status") == "SUCCEEDED":  # an earlier release's
         return f"SUCCEEDED/{record.get('action') or 'none'}"
+    if record is not None and record.get("status") in SETTLED_STATUSES:
+        return str(record.get("status"))
     if record is not None and record.get("status") == "FAILED":
         if record.get("outcome_class") == "terminal":  # Alipay said no: its code says why
             # The business code: sub_code in the seed's envelope shape (code 40004), code in v3's.
@@ -190,7 +196,7 @@ def account(
     for message in messages:
         record = snapshot.results.get(message.trade_key) if message.trade_key else None
         found = by_source.get(message.message_id)
-        final_record = record is not None and record.get("status") in TERMINAL_STATUSES
+        final_record = record is not None and record.get("status") in FINAL_STATUSES
         reasoned_letter = found is not None and (
             bool(found.reason.strip()) or found.message_id in crash_redriven
         )
@@ -221,14 +227,15 @@ def account(
     for key, record in snapshot.results.items():
         if record.get("status") == "RETRYING" and still_queued is None and key not in crashed_keys:
             result.violations.append(f"trade {key} is still RETRYING after the queue drained")
-        if record.get("status") == "SUCCEEDED" and record.get("action"):
+        expected = EMULATOR_STATE.get(str(record.get("status")))
+        if expected is not None:
             trade = snapshot.trades.get(key) or next(
                 (t for t in snapshot.trades.values() if key in (t.get("trade_no"), t.get("out_trade_no"))),
                 None,
             )
-            if trade is not None and trade.get("state") not in CANCELLED_TRADE_STATES:
+            if trade is not None and trade.get("state") != expected:
                 result.violations.append(
-                    f"trade {key} recorded SUCCEEDED ({record.get('action')}) but the emulator has it "
+                    f"trade {key} recorded {record.get('status')} but the emulator has it "
                     f"{trade.get('state')}"
                 )
     return result
@@ -300,7 +307,7 @@ def render_summary(
     actions = Counter(
         (
             str(r.get("status")),
-            str(r.get("action") or ("-" if r.get("status") == "SUCCEEDED" else "")),
+            str(r.get("action") or ("-" if r.get("status") in SETTLED_STATUSES else "")),
             str(r.get("error_code") or ""),
             str(r.get("error_sub_code") or ""),
             str(r.get("outcome_class")),

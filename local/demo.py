@@ -73,9 +73,10 @@ DEMO_MERCHANTS = {
     "202601BBdemoMerchantBtoken00000000000002": "2088000000000002",
 }
 
-SUCCESS_CLOSE = frozenset({"SUCCEEDED/close"})
-SUCCESS_REFUND = frozenset({"SUCCEEDED/refund"})
-BAD = frozenset({"DEAD/bad_message", "FAILED/bad_message"})
+SUCCESS_CLOSE = frozenset({"CLOSED"})
+SUCCESS_REFUND = frozenset({"REFUNDED"})
+NOT_FOUND = frozenset({"NOT_FOUND"})
+BAD = frozenset({"DEAD/bad_message"})
 
 
 @dataclass
@@ -181,7 +182,7 @@ def build_plan(total: int, seed: int) -> Plan:
     catalogue: list[Callable[[], Any]] = [
         lambda: trade("unpaid", "unpaid", SUCCESS_CLOSE),
         lambda: trade("paid", "paid", SUCCESS_REFUND),
-        lambda: trade(None, "unknown to Alipay", frozenset({"SUCCEEDED/none"})),
+        lambda: trade(None, "unknown to Alipay", NOT_FOUND),
         lambda: trade("finished", "finished", frozenset({"FAILED/ACQ.TRADE_HAS_FINISHED"})),
         lambda: trade(
             "paid",
@@ -219,7 +220,7 @@ def build_plan(total: int, seed: int) -> Plan:
     fill: list[Callable[[], Any]] = [
         lambda: trade("unpaid", "unpaid", SUCCESS_CLOSE),
         lambda: trade("paid", "paid", SUCCESS_REFUND),
-        lambda: trade(None, "unknown to Alipay", frozenset({"SUCCEEDED/none"})),
+        lambda: trade(None, "unknown to Alipay", NOT_FOUND),
         lambda: duplicates(2, concurrent=rng.random() < 0.5),
     ]
     for step in catalogue:

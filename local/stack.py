@@ -425,7 +425,7 @@ class LocalStack:
             f"  Alipay gateway emulator: {self.gateway_url}   admin API {self.gateway_url}/__admin/health",
             f"  queue:            {res.queue_url}",
             f"  dead-letter queue: {res.dlq_url}",
-            f"  tables:           {res.results_table}, {res.idempotency_table}",
+            f"  ledger table:     {res.results_table}",
             f"  secret:           {res.secret_id}",
             "",
             "The function runs here as Lambda runs it: the event source polls the queue and invokes up to",

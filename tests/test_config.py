@@ -12,7 +12,6 @@ REQUIRED = {
     "ALIPAY_SECRET_ID": "arn:aws:secretsmanager:us-east-1:123456789012:secret:alipay-AbCdEf",
     "ALIPAY_DEFAULT_APP_ID": "2021000000000001",
     "RESULTS_TABLE_NAME": "CancelResults",
-    "IDEMPOTENCY_TABLE_NAME": "CancelIdempotency",
     "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/cancel-dlq",
     "CANCEL_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/cancel",
 }
@@ -34,7 +33,6 @@ def test_minimal_environment_gives_documented_defaults() -> None:
         secret_id=REQUIRED["ALIPAY_SECRET_ID"],
         default_app_id="2021000000000001",
         results_table="CancelResults",
-        idempotency_table="CancelIdempotency",
         dead_letter_queue_url=REQUIRED["DEAD_LETTER_QUEUE_URL"],
         cancel_queue_url=REQUIRED["CANCEL_QUEUE_URL"],
     )
@@ -47,9 +45,9 @@ def test_minimal_environment_gives_documented_defaults() -> None:
         3600,
         900,
     )
-    assert (config.secret_max_age_seconds, config.idempotency_expiry_seconds) == (300, 28 * 86400)
+    assert config.secret_max_age_seconds == 300
     assert config.app_secret_prefix == ""  # the default app only
-    assert (config.queue_retention_seconds, config.dead_letter_retention_seconds) == (1209600, 1209600)
+    assert config.queue_retention_seconds == 1209600
 
 
 def test_every_variable_is_read() -> None:
@@ -65,9 +63,7 @@ def test_every_variable_is_read() -> None:
         RETRY_MAX_SECONDS="43200",
         RETRY_SLOW_BASE_SECONDS="1800",
         SECRET_MAX_AGE_SECONDS="60",
-        IDEMPOTENCY_EXPIRY_SECONDS="10800",
         CANCEL_QUEUE_RETENTION_SECONDS="7200",
-        DEAD_LETTER_RETENTION_SECONDS="3600",
         ALIPAY_APP_SECRET_PREFIX="alipay-cancel/prod/apps/",
     )
     assert config.alipay_endpoint == "https://openapi-sandbox.dl.alipaydev.com"
@@ -77,62 +73,10 @@ def test_every_variable_is_read() -> None:
     assert config.retry_horizon_seconds == 3600
     assert config.retry_base_seconds == 5 and config.retry_max_seconds == 43200
     assert config.retry_slow_base_seconds == 1800
-    assert config.secret_max_age_seconds == 60 and config.idempotency_expiry_seconds == 10800
-    assert (config.queue_retention_seconds, config.dead_letter_retention_seconds) == (7200, 3600)
+    assert config.secret_max_age_seconds == 60
+    assert config.queue_retention_seconds == 7200
     assert config.app_secret_prefix == "alipay-cancel/prod/apps/"
     assert config.default_app_id == "2021000000000001"
-
-
-@pytest.mark.parametrize(
-    ("value", "epoch"),
-    [
-        ("2027-01-31", 1801353600.0),  # midnight UTC
-        ("2027-01-31T12:00Z", 1801396800.0),
-        ("2027-01-31T20:00:00+08:00", 1801396800.0),
-        ("2027-01-31 12:00", 1801396800.0),  # no zone: UTC
-    ],
-)
-def test_legacy_idempotency_reads_end_at_the_instant_given(value: str, epoch: float) -> None:
-    assert load().legacy_reads_end is None  # unset: no end
-    assert load(LEGACY_IDEMPOTENCY_READS_UNTIL=value).legacy_reads_end == epoch
-
-
-@pytest.mark.parametrize("value", ["31/01/2027", "tomorrow", "2027-13-01"])
-def test_legacy_idempotency_reads_until_must_be_an_iso_date(value: str) -> None:
-    assert error(LEGACY_IDEMPOTENCY_READS_UNTIL=value).startswith("LEGACY_IDEMPOTENCY_READS_UNTIL must be")
-
-
-@pytest.mark.parametrize(
-    ("expiry", "queue", "dlq"),
-    [
-        ("604800", None, None),
-        ("2419199", None, None),
-        ("259199", "172800", "86400"),
-        ("172800", "172800", "60"),
-    ],
-)
-def test_remembering_a_success_shorter_than_a_message_lives_is_refused(
-    expiry: str, queue: str | None, dlq: str | None
-) -> None:
-    env = {"IDEMPOTENCY_EXPIRY_SECONDS": expiry}
-    if queue:
-        env["CANCEL_QUEUE_RETENTION_SECONDS"] = queue
-    if dlq:
-        env["DEAD_LETTER_RETENTION_SECONDS"] = dlq
-    message = error(**env)
-    assert message.startswith("IDEMPOTENCY_EXPIRY_SECONDS")
-    lifetime = int(queue or 1209600) + int(dlq or 1209600)
-    assert f"at least {lifetime}" in message and "CANCEL_QUEUE_RETENTION_SECONDS" in message
-
-
-def test_remembering_exactly_as_long_as_a_message_lives_is_accepted() -> None:
-    assert load(IDEMPOTENCY_EXPIRY_SECONDS="2419200").idempotency_expiry_seconds == 2419200
-    config = load(
-        IDEMPOTENCY_EXPIRY_SECONDS="259200",
-        CANCEL_QUEUE_RETENTION_SECONDS="172800",
-        DEAD_LETTER_RETENTION_SECONDS="86400",
-    )
-    assert config.idempotency_expiry_seconds == 259200
 
 
 @pytest.mark.parametrize("value", ["20 21", "../x", "a" * 33, "2021/1"])
@@ -162,7 +106,7 @@ def test_required_variable_empty_is_named(name: str, value: str) -> None:
     assert message.startswith(name) and "empty" in message
 
 
-@pytest.mark.parametrize("name", ["ALIPAY_SECRET_ID", "RESULTS_TABLE_NAME", "IDEMPOTENCY_TABLE_NAME"])
+@pytest.mark.parametrize("name", ["ALIPAY_SECRET_ID", "RESULTS_TABLE_NAME", "ALIPAY_DEFAULT_APP_ID"])
 def test_names_with_whitespace_are_rejected(name: str) -> None:
     assert error(**{name: "Cancel Results"}).startswith(name)
 
@@ -261,9 +205,7 @@ def test_no_option_disables_tls_verification() -> None:
         ("RETRY_MAX_SECONDS", ["30", "43200"], ["43201", "-1", "1h"]),
         ("RETRY_SLOW_BASE_SECONDS", ["0", "900", "43200"], ["43201", "-900"]),
         ("SECRET_MAX_AGE_SECONDS", ["0", "300", "86400"], ["86401", "-1", "5m"]),
-        ("IDEMPOTENCY_EXPIRY_SECONDS", ["2419200", "31536000"], ["0", "31536001", "-1", "7d"]),
         ("CANCEL_QUEUE_RETENTION_SECONDS", ["60", "1209600"], ["59", "1209601", "14d"]),
-        ("DEAD_LETTER_RETENTION_SECONDS", ["60", "1209600"], ["0", "1209601", "-1"]),
     ],
 )
 def test_number_bounds(name: str, good: list[str], bad: list[str]) -> None:
@@ -278,9 +220,7 @@ def test_number_bounds(name: str, good: list[str], bad: list[str]) -> None:
         "RETRY_MAX_SECONDS": "retry_max_seconds",
         "RETRY_SLOW_BASE_SECONDS": "retry_slow_base_seconds",
         "SECRET_MAX_AGE_SECONDS": "secret_max_age_seconds",
-        "IDEMPOTENCY_EXPIRY_SECONDS": "idempotency_expiry_seconds",
         "CANCEL_QUEUE_RETENTION_SECONDS": "queue_retention_seconds",
-        "DEAD_LETTER_RETENTION_SECONDS": "dead_letter_retention_seconds",
     }[name]
     # Each number alone: a short horizon and a roomy receive limit keep the schedule consistent.
     roomy = {"RETRY_HORIZON_SECONDS": "1", "MAX_RECEIVE_COUNT": "1000"}

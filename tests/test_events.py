@@ -23,7 +23,7 @@ EVENT_FILES = sorted(p for p in EVENTS.glob("*.json") if p.name != "env.local.js
 LOCAL_REGION, LOCAL_ACCOUNT = "us-east-1", "123456789012"
 # Names the local stack (`make local-stack`) creates; the env file and the events must agree.
 LOCAL_QUEUE, LOCAL_DLQ = "alipay-cancel-queue", "alipay-cancel-dlq"
-LOCAL_RESULTS, LOCAL_IDEMPOTENCY = "alipay-cancel-results", "alipay-cancel-idempotency"
+LOCAL_RESULTS = "alipay-cancel-results"
 LOCAL_SECRET = "alipay-cancel/signing-material"
 RECORD_KEYS = {
     "messageId",
@@ -172,7 +172,6 @@ def test_env_file_points_at_the_local_stack_on_loopback(local_env: dict[str, str
         assert (url.scheme, url.hostname, url.port) == ("http", "127.0.0.1", 4566), var
         assert url.path == f"/{LOCAL_ACCOUNT}/{name}", var
     assert local_env["RESULTS_TABLE_NAME"] == LOCAL_RESULTS
-    assert local_env["IDEMPOTENCY_TABLE_NAME"] == LOCAL_IDEMPOTENCY
     assert local_env["ALIPAY_SECRET_ID"] == LOCAL_SECRET
     assert local_env["POWERTOOLS_TRACE_DISABLED"] == "true"  # no X-Ray daemon locally
 

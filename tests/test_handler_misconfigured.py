@@ -68,7 +68,7 @@ def test_a_broken_secret_outlasting_the_retry_schedule_loses_and_dead_letters_no
     for trade in TRADES:
         item = pipeline.aws.result(trade)
         assert item is not None
-        assert (item["status"], item["action"], item["attempts"]) == ("SUCCEEDED", "close", 1)
+        assert (item["status"], item["action"], item["attempts"]) == ("CLOSED", "close", 1)
     assert pipeline.gateway.admin.counts()["cancel_calls"] == len(TRADES)
 
 

@@ -3,7 +3,7 @@ safety margin): the record is left untried, not counted, and comes back soon."""
 
 from __future__ import annotations
 
-from alipay_cancel.decisions.routing import LOW_TIME_RETRY_SECONDS
+from alipay_cancel.decisions.waits import LOW_TIME_RETRY_SECONDS
 from alipay_cancel.pipeline.service import SAFETY_MARGIN_MS
 from tests.fixtures.aws import FakeLambdaContext, Pipeline, cancel_body, sqs_event, sqs_record
 
@@ -24,8 +24,7 @@ def test_too_little_time_leaves_the_record_untried_uncounted_and_back_soon(pipel
     [record] = event["Records"]
     assert response == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
     assert admin.count("TIME-1")["requests"] == 0  # Alipay never called
-    assert pipeline.aws.result("TIME-1") is None  # no attempt recorded
-    assert pipeline.aws.idempotency_items() == []  # no in-progress record left behind
+    assert pipeline.aws.result("TIME-1") is None  # not claimed: no attempt, no lease left behind
     assert [call["VisibilityTimeout"] for call in visibility] == [LOW_TIME_RETRY_SECONDS]
 
     pipeline.aws.make_visible(event)
@@ -33,7 +32,7 @@ def test_too_little_time_leaves_the_record_untried_uncounted_and_back_soon(pipel
     response = pipeline.invoke(event, FakeLambdaContext(timeout_seconds=NEEDED_SECONDS + 1))
     assert response == {"batchItemFailures": []}
     item = pipeline.aws.result("TIME-1")
-    assert item is not None and item["status"] == "SUCCEEDED" and item["attempts"] == 1
+    assert item is not None and item["status"] == "CLOSED" and item["attempts"] == 1
     assert admin.cancel_calls("TIME-1") == 1
 
 
@@ -61,7 +60,7 @@ def test_too_little_time_on_the_last_receive_keeps_the_message_untried(pipeline:
     response = pipeline.invoke(copy, FakeLambdaContext(timeout_seconds=NEEDED_SECONDS + 1))
     assert response == {"batchItemFailures": []}
     item = pipeline.aws.result("TIME-2")
-    assert item is not None and (item["status"], item["attempts"]) == ("SUCCEEDED", 1)
+    assert item is not None and (item["status"], item["attempts"]) == ("CLOSED", 1)
     assert admin.cancel_calls("TIME-2") == 1
 
 

@@ -19,16 +19,14 @@ from alipay_cancel.alipay.client import AlipayClient
 from alipay_cancel.alipay.signing_material import SigningMaterial
 from alipay_cancel.config import Config
 from alipay_cancel.pipeline.apply import PlanApplier
-from alipay_cancel.pipeline.attempt import Canceller
+from alipay_cancel.pipeline.calls import AlipayCalls
 from alipay_cancel.pipeline.concurrent_batch import ConcurrentSqsBatchProcessor
 from alipay_cancel.pipeline.service import CancelService
 from alipay_cancel.signing.registry import SigningRegistry
 from alipay_cancel.stores.dead_letters import DeadLetterSender
-from alipay_cancel.stores.idempotency import OnceOnly
 from alipay_cancel.stores.lazy_client import LazyClient
-from alipay_cancel.stores.legacy_idempotency import LegacySuccesses
+from alipay_cancel.stores.ledger import Ledger
 from alipay_cancel.stores.requeue import Requeuer
-from alipay_cancel.stores.results import ResultsStore
 from alipay_cancel.stores.visibility import VisibilityScheduler
 
 
@@ -87,9 +85,10 @@ def build_runtime(config: Config) -> Runtime:
             response_max_age_seconds=config.response_max_age_seconds,
         )
 
+    ledger = Ledger(dynamodb, config.results_table, config.default_app_id)
     service = CancelService(
         config,
-        canceller=Canceller(
+        calls=AlipayCalls(
             SigningRegistry(
                 secrets,
                 default_app_id=config.default_app_id,
@@ -97,18 +96,11 @@ def build_runtime(config: Config) -> Runtime:
                 app_secret_prefix=config.app_secret_prefix,
                 max_age_seconds=config.secret_max_age_seconds,
                 client_factory=client_factory,
-            ),
-            CancelService.call_budget_ms(config),
+            )
         ),
-        once_only=OnceOnly(
-            dynamodb,
-            config.idempotency_table,
-            config.idempotency_expiry_seconds,
-            earlier=LegacySuccesses(dynamodb, config.idempotency_table, config.legacy_reads_end).find,
-        ),
+        ledger=ledger,
         applier=PlanApplier(
-            config,
-            results=ResultsStore(dynamodb, config.results_table),
+            ledger=ledger,
             dead_letters=DeadLetterSender(sqs, config.dead_letter_queue_url),
             visibility=VisibilityScheduler(sqs, config.cancel_queue_url),
             requeuer=Requeuer(sqs, config.cancel_queue_url),

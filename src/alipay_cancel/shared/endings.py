@@ -19,13 +19,14 @@ REQUEUED_METRIC = "RequeuedWhileMisconfigured"  # kept past the last receive whi
 
 
 class Ending(StrEnum):
-    SUCCEEDED = "succeeded"  # Alipay cancelled (or found no trade); recorded SUCCEEDED
+    SUCCEEDED = "succeeded"  # Alipay cancelled (or found no trade): the trade is settled in the ledger
     RETRY = "retry"  # a temporary failure: back on the queue with a backoff
     SLOW_RETRY = "slow_retry"  # someone must act first (e.g. the merchant's balance): long backoff
-    TERMINAL = "terminal"  # Alipay refused for good: recorded FAILED, dead-lettered with the remedy
+    TERMINAL = "terminal"  # Alipay refused for good: FAILED in the ledger, dead-lettered with the remedy
     CONFIG_ERROR = "config_error"  # our deployment is wrong: kept (never bulk dead-lettered), alarm
     BAD_MESSAGE = "bad_message"  # the producer sent something we cannot read: dead-lettered at once
     EXHAUSTED = "exhausted"  # the last allowed receive ended without success: dead-lettered
+    DUPLICATE = "duplicate"  # the trade is already settled (by another delivery): nothing to do
     DUPLICATE_IN_FLIGHT = "duplicate_in_flight"  # the trade's cancel is in progress elsewhere: look later
     LOW_TIME = "low_time"  # too little invocation time left to call Alipay: untried, back soon
     AWS_FAILURE = "aws_failure"  # DynamoDB/SQS failed: left on the queue for the next receive
@@ -49,23 +50,11 @@ ENDINGS: dict[Ending, EndingRow] = {
     Ending.CONFIG_ERROR: EndingRow(Ending.CONFIG_ERROR, ("OutcomeConfigError", CONFIGURATION_ERROR_METRIC)),
     Ending.BAD_MESSAGE: EndingRow(Ending.BAD_MESSAGE, ("OutcomeBadMessage",)),
     Ending.EXHAUSTED: EndingRow(Ending.EXHAUSTED, ("OutcomeExhausted",)),
-    # Not an outcome yet: the delivery that holds the trade records it.
+    # Not an outcome of this delivery: the delivery that settled or holds the trade records it.
+    Ending.DUPLICATE: EndingRow(Ending.DUPLICATE, ()),
     Ending.DUPLICATE_IN_FLIGHT: EndingRow(Ending.DUPLICATE_IN_FLIGHT, ()),
     Ending.LOW_TIME: EndingRow(Ending.LOW_TIME, (LOW_TIME_DEFERRED_METRIC,)),
     Ending.AWS_FAILURE: EndingRow(Ending.AWS_FAILURE, (INFRASTRUCTURE_ERROR_METRIC,)),
 }
 
 OUTCOME_METRICS = sorted({m for row in ENDINGS.values() for m in row.metrics if m.startswith("Outcome")})
-
-# The endings that write the trade's results item (the others leave the message for a later delivery).
-RECORDED_ENDINGS = frozenset(
-    {
-        Ending.SUCCEEDED,
-        Ending.RETRY,
-        Ending.SLOW_RETRY,
-        Ending.TERMINAL,
-        Ending.CONFIG_ERROR,
-        Ending.BAD_MESSAGE,
-        Ending.EXHAUSTED,
-    }
-)
