@@ -21,6 +21,21 @@ def load(**env: str) -> Config:
     return load_config({**REQUIRED, **env})
 
 
+def _template_minimums() -> dict[str, int]:
+    from tests.template_support import sam_template
+
+    parameters = sam_template()["Parameters"]
+    names = {
+        "RETRY_BASE_SECONDS": "RetryBaseSeconds",
+        "RETRY_SLOW_BASE_SECONDS": "RetrySlowBaseSeconds",
+        "RETRY_MAX_SECONDS": "RetryMaxSeconds",
+    }
+    return {env: int(parameters[p]["MinValue"]) for env, p in names.items()}
+
+
+TEMPLATE_MINIMUMS = _template_minimums()
+
+
 def error(**env: str) -> str:
     with pytest.raises(ConfigError) as info:
         load(**env)
@@ -201,9 +216,9 @@ def test_no_option_disables_tls_verification() -> None:
         ("MAX_CONCURRENCY", ["1", "100"], ["0", "101", "-1", "2.5", "1e2", "1_0", "٣", "many"]),
         ("MAX_RECEIVE_COUNT", ["2", "1000"], ["0", "1001", "-5", "8.0"]),
         ("RETRY_HORIZON_SECONDS", ["1", "86400", "604800"], ["0", "604801", "-1", "1d"]),
-        ("RETRY_BASE_SECONDS", ["0", "1", "30", "3600"], ["-1", "43201", "30s"]),
+        ("RETRY_BASE_SECONDS", ["1", "30", "3600"], ["0", "-1", "43201", "30s"]),
         ("RETRY_MAX_SECONDS", ["30", "43200"], ["43201", "-1", "1h"]),
-        ("RETRY_SLOW_BASE_SECONDS", ["0", "900", "43200"], ["43201", "-900"]),
+        ("RETRY_SLOW_BASE_SECONDS", ["1", "900", "43200"], ["0", "43201", "-900"]),
         ("SECRET_MAX_AGE_SECONDS", ["0", "300", "86400"], ["86401", "-1", "5m"]),
         ("CANCEL_QUEUE_RETENTION_SECONDS", ["60", "1209600"], ["59", "1209601", "14d"]),
     ],
@@ -264,12 +279,11 @@ def test_a_cap_below_two_seconds_would_retry_at_once_forever() -> None:
     assert message.startswith("RETRY_MAX_SECONDS") and "forever" in message
 
 
-def test_no_backoff_is_bounded_by_the_receive_limit_alone() -> None:
-    """RETRY_BASE_SECONDS 0 (tests only; the template's minimum is 1): no horizon check."""
-    config = load(
-        RETRY_BASE_SECONDS="0", RETRY_SLOW_BASE_SECONDS="0", RETRY_MAX_SECONDS="0", MAX_RECEIVE_COUNT="4"
-    )
-    assert (config.retry_base_seconds, config.max_receive_count) == (0, 4)
+def test_no_backoff_at_all_is_refused_as_the_template_refuses_it() -> None:
+    """The template's minimum is 1 s for every retry delay; the function holds the same line."""
+    for name in ("RETRY_BASE_SECONDS", "RETRY_SLOW_BASE_SECONDS", "RETRY_MAX_SECONDS"):
+        assert error(**{name: "0"}).startswith(name)
+        assert TEMPLATE_MINIMUMS[name] == 1
 
 
 def test_the_horizon_must_end_before_the_queue_drops_the_message() -> None:

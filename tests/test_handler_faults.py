@@ -15,8 +15,7 @@ def test_final_write_throttled_leaves_the_message_and_the_next_delivery_resumes_
     admin = pipeline.gateway.admin
     admin.seed_trade("F-1", state="unpaid")
     hook = _failing("ProvisionedThroughputExceededException", "UpdateItem", when=ledger_write("final"))
-    events = pipeline.runtime_clients().dynamodb.meta.events
-    events.register("provide-client-params.dynamodb.UpdateItem", hook)
+    pipeline.on_function_calls("dynamodb", "provide-client-params.dynamodb.UpdateItem", hook)
     pipeline.aws.send(cancel_body("F-1"))
 
     event, response, _ = pipeline.run_once()
@@ -28,7 +27,7 @@ def test_final_write_throttled_leaves_the_message_and_the_next_delivery_resumes_
     assert item["pending"]["delivery"] == first_delivery and item["lease_holder"].endswith(first_delivery)
 
     # The message comes back once the holder's deadline has passed: its call's answer is unknown.
-    events.unregister("provide-client-params.dynamodb.UpdateItem", hook)
+    pipeline.off_function_calls("dynamodb", "provide-client-params.dynamodb.UpdateItem", hook)
     pipeline.aws.expire_lease("F-1")
     pipeline.aws.make_visible(event)
     _, response, _ = pipeline.run_once()
@@ -46,8 +45,7 @@ def test_dead_letter_send_failure_leaves_a_terminal_message_on_the_queue(pipelin
     admin = pipeline.gateway.admin
     admin.seed_trade("F-2", state="finished")
     hook = _failing("AWS.SimpleQueueService.NonExistentQueue", "SendMessage")
-    events = pipeline.runtime_clients().sqs.meta.events
-    events.register("before-call.sqs.SendMessage", hook)
+    pipeline.on_function_calls("sqs", "before-call.sqs.SendMessage", hook)
     pipeline.aws.send(cancel_body("F-2"))
 
     event, response, _ = pipeline.run_once()
@@ -56,7 +54,7 @@ def test_dead_letter_send_failure_leaves_a_terminal_message_on_the_queue(pipelin
     item = pipeline.aws.result("F-2")
     assert item is not None and item["status"] == "FAILED"  # recorded; the dead letter is still owed
 
-    events.unregister("before-call.sqs.SendMessage", hook)
+    pipeline.off_function_calls("sqs", "before-call.sqs.SendMessage", hook)
     pipeline.aws.make_visible(event)
     _, response, _ = pipeline.run_once()
     assert response == {"batchItemFailures": []}
@@ -65,8 +63,8 @@ def test_dead_letter_send_failure_leaves_a_terminal_message_on_the_queue(pipelin
 
 
 def test_bad_message_dead_letter_failure_is_not_acknowledged(pipeline: Pipeline) -> None:
-    pipeline.runtime_clients().sqs.meta.events.register(
-        "before-call.sqs.SendMessage", _failing("ThrottlingException", "SendMessage")
+    pipeline.on_function_calls(
+        "sqs", "before-call.sqs.SendMessage", _failing("ThrottlingException", "SendMessage")
     )
     pipeline.aws.send("not json")
     _, response, _ = pipeline.run_once()
@@ -76,7 +74,8 @@ def test_bad_message_dead_letter_failure_is_not_acknowledged(pipeline: Pipeline)
 def test_claim_failure_is_not_acknowledged_and_alipay_not_called(pipeline: Pipeline) -> None:
     admin = pipeline.gateway.admin
     admin.seed_trade("F-3", state="unpaid")
-    pipeline.runtime_clients().dynamodb.meta.events.register(
+    pipeline.on_function_calls(
+        "dynamodb",
         "provide-client-params.dynamodb.UpdateItem",
         _failing("ProvisionedThroughputExceededException", "UpdateItem", when=ledger_write("claim")),
     )
@@ -94,7 +93,8 @@ def test_retrying_write_failure_is_not_acknowledged(pipeline: Pipeline) -> None:
     admin = pipeline.gateway.admin
     admin.seed_trade("F-4", state="unpaid")
     admin.set_fault("http_5xx", trade="F-4")
-    pipeline.runtime_clients().dynamodb.meta.events.register(
+    pipeline.on_function_calls(
+        "dynamodb",
         "provide-client-params.dynamodb.UpdateItem",
         _failing("InternalServerError", "UpdateItem", when=ledger_write("final")),
     )
@@ -112,8 +112,10 @@ def test_visibility_change_failure_still_reports_the_retry(pipeline: Pipeline) -
     admin = pipeline.gateway.admin
     admin.seed_trade("F-5", state="unpaid")
     admin.set_fault("http_5xx", trade="F-5")
-    pipeline.runtime_clients().sqs.meta.events.register(
-        "before-call.sqs.ChangeMessageVisibility", _failing("ThrottlingException", "ChangeMessageVisibility")
+    pipeline.on_function_calls(
+        "sqs",
+        "before-call.sqs.ChangeMessageVisibility",
+        _failing("ThrottlingException", "ChangeMessageVisibility"),
     )
     pipeline.aws.send(cancel_body("F-5"))
     _, response, _ = pipeline.run_once()

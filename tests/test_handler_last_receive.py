@@ -28,7 +28,7 @@ def _last_receive(pipeline: Pipeline, body: str, message_id: str) -> dict[str, A
 
 
 def _fail(pipeline: Pipeline, event: str, hook: Any, service: str = "dynamodb") -> None:
-    getattr(pipeline.runtime_clients(), service).meta.events.register(event, hook)
+    pipeline.on_function_calls(service, event, hook)
 
 
 def test_claim_failure_is_dead_lettered_with_a_reason_and_the_redrive_calls_alipay(
@@ -58,9 +58,7 @@ def test_claim_failure_is_dead_lettered_with_a_reason_and_the_redrive_calls_alip
     assert item["attempts"] == 0 and "history" not in item and item["event_id"]
 
     # The table recovers; an operator redrives the dead letter unchanged: Alipay is really called.
-    pipeline.runtime_clients().dynamodb.meta.events.unregister(
-        "provide-client-params.dynamodb.UpdateItem", hook
-    )
+    pipeline.off_function_calls("dynamodb", "provide-client-params.dynamodb.UpdateItem", hook)
     pipeline.aws.send(letter["body"])
     _, response, _ = pipeline.run_once()
     assert response == {"batchItemFailures": []}
@@ -99,9 +97,7 @@ def test_settlement_not_recorded_is_dead_lettered_and_the_redrive_resumes_the_ca
     else:  # the write was tried once more after the dead letter, and went through
         assert (item["status"], item["action"]) == ("CLOSED", "close")
 
-    pipeline.runtime_clients().dynamodb.meta.events.unregister(
-        "provide-client-params.dynamodb.UpdateItem", hook
-    )
+    pipeline.off_function_calls("dynamodb", "provide-client-params.dynamodb.UpdateItem", hook)
     if write_failures is None:
         pipeline.aws.expire_lease("L-2")  # a redrive comes long after the holder's deadline
     pipeline.aws.send(letter["body"])

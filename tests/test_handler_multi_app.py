@@ -195,7 +195,11 @@ def test_a_missing_app_secret_keeps_its_messages_until_the_secret_exists(
     admin = apps.gateway.admin
     admin.seed_trade("ORDER-K", state="unpaid")  # the emulator has no third app: its own trade is absent
     apps.configure(
-        RETRY_BASE_SECONDS=0, RETRY_SLOW_BASE_SECONDS=0, RETRY_MAX_SECONDS=0, SECRET_MAX_AGE_SECONDS=0
+        RETRY_BASE_SECONDS=1,
+        RETRY_SLOW_BASE_SECONDS=1,
+        RETRY_MAX_SECONDS=2,
+        RETRY_HORIZON_SECONDS=2,
+        SECRET_MAX_AGE_SECONDS=0,
     )
     body = cancel_body("ORDER-K", app_id=SECOND_APP_ID)
     apps.aws.secretsmanager.delete_secret(
@@ -205,8 +209,10 @@ def test_a_missing_app_secret_keeps_its_messages_until_the_secret_exists(
     apps.aws.send(body)
     apps.aws.send(cancel_body("ORDER-K", app_id=third_app))
     for _ in range(2 * apps.aws.max_receive_count):
+        apps.aws.wait_out_delays()
         event, _, failed = apps.run_once()
         apps.aws.make_visible(event, failed)
+    apps.aws.wait_out_delays()
     assert apps.aws.dead_letters() == []
     assert sum(apps.aws.queue_depth()) == 2  # both kept
     assert admin.counts()["total_requests"] == 0
@@ -214,8 +220,10 @@ def test_a_missing_app_secret_keeps_its_messages_until_the_secret_exists(
     apps.aws.put_app_secret(SECOND_APP_ID, second_app_key_material.secret())
     apps.let_failed_secret_loads_expire()
     for _ in range(3):
+        apps.aws.wait_out_delays()
         event, _, failed = apps.run_once()
         apps.aws.make_visible(event, failed)
+    apps.aws.wait_out_delays()
     record = apps.aws.result(f"app:{SECOND_APP_ID} ORDER-K")
     assert record is not None and (record["status"], record["action"]) == ("CLOSED", "close")
     assert admin.cancel_calls("ORDER-K", app_id=SECOND_APP_ID) == 1

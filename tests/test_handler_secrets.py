@@ -20,8 +20,8 @@ from tests.fixtures.aws import (
 
 def _count_secret_reads(pipeline: Pipeline) -> list[str]:
     reads: list[str] = []
-    pipeline.runtime_clients().secretsmanager.meta.events.register(
-        "before-call.secretsmanager.GetSecretValue", lambda **_: reads.append("read")
+    pipeline.on_function_calls(
+        "secretsmanager", "before-call.secretsmanager.GetSecretValue", lambda **_: reads.append("read")
     )
     return reads
 

@@ -29,8 +29,8 @@ def test_a_secret_read_failing_inside_the_attempt_is_a_kept_configuration_error(
                 {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "GetSecretValue"
             )
 
-    pipeline.runtime_clients().secretsmanager.meta.events.register(
-        "before-call.secretsmanager.GetSecretValue", throttle_after_the_first_read
+    pipeline.on_function_calls(
+        "secretsmanager", "before-call.secretsmanager.GetSecretValue", throttle_after_the_first_read
     )
     last = pipeline.aws.max_receive_count
     event = sqs_event([sqs_record(cancel_body("SR-1"), message_id="m-sr", receive_count=last)])

@@ -39,7 +39,9 @@ def test_too_little_time_leaves_the_record_untried_uncounted_and_back_soon(pipel
 def test_too_little_time_on_the_last_receive_keeps_the_message_untried(pipeline: Pipeline) -> None:
     admin = pipeline.gateway.admin
     admin.seed_trade("TIME-2", state="unpaid")
-    pipeline.configure(RETRY_BASE_SECONDS=0, RETRY_SLOW_BASE_SECONDS=0, RETRY_MAX_SECONDS=0)  # copy: no delay
+    pipeline.configure(
+        RETRY_BASE_SECONDS=1, RETRY_SLOW_BASE_SECONDS=1, RETRY_MAX_SECONDS=2, RETRY_HORIZON_SECONDS=2
+    )  # the copy's delay: min(5 s, 2 s)
     sends = pipeline.calls("sqs", "SendMessage")
     last = pipeline.aws.max_receive_count
     body = cancel_body("TIME-2")
@@ -54,6 +56,7 @@ def test_too_little_time_on_the_last_receive_keeps_the_message_untried(pipeline:
     [sent] = sends
     assert (sent["QueueUrl"], sent["MessageBody"]) == (pipeline.aws.queue_url, body)
 
+    pipeline.aws.wait_out_delays()
     copy = pipeline.aws.receive_event()
     [record] = copy["Records"]
     assert record["body"] == body and record["attributes"]["ApproximateReceiveCount"] == "1"

@@ -166,7 +166,7 @@ def test_jitter_floor_is_half_the_ceiling() -> None:
         (RetrySchedule(DAY, 600, 60, 900, 1000), ["RETRY_MAX_SECONDS (60) must be at least RETRY_BASE"]),
         (RetrySchedule(DAY, 1, 1, 1, 1000), ["RETRY_MAX_SECONDS (1) must be at least 2"]),
         (RetrySchedule(10, 1, 2, 2, 12), []),
-        (RetrySchedule(DAY, 0, 0, 0, 4), []),  # no backoff (tests): the receive limit alone ends it
+        (RetrySchedule(2, 1, 2, 1, 4), []),  # the shortest the configuration accepts (the tests' own)
     ],
 )
 def test_schedule_problems(schedule: RetrySchedule, fragments: list[str]) -> None:

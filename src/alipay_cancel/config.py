@@ -79,10 +79,10 @@ _INTS = {
     "MAX_RECEIVE_COUNT": ("max_receive_count", 1, 1000),  # SQS redrive maxReceiveCount range
     # a week: half the queue's 14-day retention
     "RETRY_HORIZON_SECONDS": ("retry_horizon_seconds", 1, MAX_HORIZON_SECONDS),
-    # SQS visibility timeout range; 0: no backoff (tests only)
-    "RETRY_BASE_SECONDS": ("retry_base_seconds", 0, SQS_MAX_VISIBILITY_SECONDS),
-    "RETRY_MAX_SECONDS": ("retry_max_seconds", 0, SQS_MAX_VISIBILITY_SECONDS),
-    "RETRY_SLOW_BASE_SECONDS": ("retry_slow_base_seconds", 0, SQS_MAX_VISIBILITY_SECONDS),
+    # SQS visibility timeout range (at least a second: the template's minimum)
+    "RETRY_BASE_SECONDS": ("retry_base_seconds", 1, SQS_MAX_VISIBILITY_SECONDS),
+    "RETRY_MAX_SECONDS": ("retry_max_seconds", 1, SQS_MAX_VISIBILITY_SECONDS),
+    "RETRY_SLOW_BASE_SECONDS": ("retry_slow_base_seconds", 1, SQS_MAX_VISIBILITY_SECONDS),
     # 0 = re-read on every use; a day is plenty for rotation
     "SECRET_MAX_AGE_SECONDS": ("secret_max_age_seconds", 0, 86400),
     # SQS MessageRetentionPeriod range

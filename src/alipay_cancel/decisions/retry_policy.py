@@ -119,10 +119,7 @@ def receives_within_horizon(schedule: RetrySchedule, delay: RetryDelay = RetryDe
 
 
 def schedule_problems(schedule: RetrySchedule) -> list[str]:
-    """What makes these settings inconsistent, in words naming the environment variables (empty: fine).
-
-    ``RETRY_BASE_SECONDS`` 0 turns the backoff off (the template never allows it; tests use it to run
-    retries without waiting): the receive limit alone then ends the retries."""
+    """What makes these settings inconsistent, in words naming the environment variables (empty: fine)."""
     problems = []
     if schedule.max_seconds < schedule.base_seconds:
         problems.append(
@@ -130,8 +127,6 @@ def schedule_problems(schedule: RetrySchedule) -> list[str]:
             f"({schedule.base_seconds})"
         )
         return problems
-    if schedule.base_seconds == 0:
-        return problems  # no backoff at all (tests): retried at once until the receive limit
     needed = receives_within_horizon(schedule)
     if needed >= UNBOUNDED:
         problems.append(

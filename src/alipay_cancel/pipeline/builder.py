@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 import boto3
 from botocore.config import Config as BotoConfig
@@ -30,20 +29,6 @@ from alipay_cancel.stores.requeue import Requeuer
 from alipay_cancel.stores.visibility import VisibilityScheduler
 
 
-class AwsClients:
-    """The runtime's boto3 clients. ``sqs`` is built on first access (by the service or by a test or
-    tool registering botocore event hooks on it): either way it is the one client the service uses."""
-
-    def __init__(self, dynamodb: Any, sqs: LazyClient, secretsmanager: Any) -> None:
-        self.dynamodb = dynamodb
-        self.secretsmanager = secretsmanager
-        self._sqs = sqs
-
-    @property
-    def sqs(self) -> Any:
-        return self._sqs.get()
-
-
 @dataclass
 class Runtime:
     """What the handler keeps between invocations."""
@@ -51,7 +36,6 @@ class Runtime:
     config: Config
     service: CancelService
     executor: ThreadPoolExecutor | None
-    clients: AwsClients  # exposed so tests and tools can hook botocore events
 
     def new_processor(self) -> ConcurrentSqsBatchProcessor:
         # A processor holds one invocation's state; the thread pool is what is worth keeping.
@@ -111,5 +95,4 @@ def build_runtime(config: Config) -> Runtime:
         if config.max_concurrency > 1
         else None
     )
-    clients = AwsClients(dynamodb=dynamodb, sqs=sqs, secretsmanager=secrets)
-    return Runtime(config=config, service=service, executor=executor, clients=clients)
+    return Runtime(config=config, service=service, executor=executor)
