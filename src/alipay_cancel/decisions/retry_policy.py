@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from alipay_cancel.decisions.classification import RetryDelay
+from alipay_cancel.decisions.alipay_codes import RetryDelay
 from alipay_cancel.shared.sqs_limits import SQS_MAX_RETENTION_SECONDS, SQS_MAX_VISIBILITY_SECONDS
 
 # Half the retention: a message moved by the queue's own redrive keeps its original enqueue time, so

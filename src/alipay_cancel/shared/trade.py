@@ -84,19 +84,6 @@ def trade_key(trade_id: str, *, app_id: str | None = None, merchant_id: str | No
     return SEPARATOR.join(parts)
 
 
-def parse_trade_key(key: str) -> TradeIdentity:
-    """The identity a ``trade_key`` was built from (inverse of ``trade_key``)."""
-    parts = key.split(SEPARATOR)
-    app_id = merchant_id = None
-    if len(parts) > 1 and parts[0].startswith(APP_PREFIX):
-        app_id = parts.pop(0)[len(APP_PREFIX) :]
-    if len(parts) > 1 and parts[0].startswith(MERCHANT_PREFIX):
-        merchant_id = parts.pop(0)[len(MERCHANT_PREFIX) :]
-    if len(parts) != 1 or not parts[0] or app_id == "" or merchant_id == "":
-        raise ValueError("not a trade key: expected [app:<app_id> ][merchant:<merchant_id> ]<id>")
-    return TradeIdentity(trade_id=parts[0], app_id=app_id, merchant_id=merchant_id)
-
-
 @dataclass(frozen=True)
 class CancelRequest:
     """One parsed cancel message: which trade, for which app and merchant."""
