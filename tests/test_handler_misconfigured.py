@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from tests.fixtures.aws import Pipeline, cancel_body
+from tests.fixtures.aws import SHORTEST_RETRIES, Pipeline, cancel_body
 
 TRADES = [f"MIS-{n}" for n in range(5)]
 
@@ -38,10 +38,7 @@ def test_a_broken_secret_outlasting_the_retry_schedule_loses_and_dead_letters_no
     pipeline.aws.put_secret("{not json: the operator pasted the wrong file")
     # The shortest backoff the configuration accepts, and the secret re-read on every use.
     pipeline.configure(
-        RETRY_BASE_SECONDS=1,
-        RETRY_SLOW_BASE_SECONDS=1,
-        RETRY_MAX_SECONDS=2,
-        RETRY_HORIZON_SECONDS=2,
+        **SHORTEST_RETRIES,
         SECRET_MAX_AGE_SECONDS=0,
     )
     bodies = {cancel_body(trade) for trade in TRADES}
@@ -85,10 +82,7 @@ def test_a_message_misconfigured_for_longer_than_the_retention_is_dead_lettered_
     pipeline.aws.put_secret(json.dumps({"app_id": "only this"}))
     pipeline.configure(
         CANCEL_QUEUE_RETENTION_SECONDS=600,
-        RETRY_BASE_SECONDS=1,
-        RETRY_SLOW_BASE_SECONDS=1,
-        RETRY_MAX_SECONDS=2,
-        RETRY_HORIZON_SECONDS=2,
+        **SHORTEST_RETRIES,
     )
     pipeline.aws.send(cancel_body("MIS-OLD"))
 

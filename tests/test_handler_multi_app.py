@@ -15,6 +15,7 @@ from local.keygen import KeyMaterial
 from tests.fixtures.aws import (
     APP_SECRET_PREFIX,
     DEFAULT_APP_ID,
+    SHORTEST_RETRIES,
     AwsStack,
     Pipeline,
     PowertoolsLines,
@@ -195,10 +196,7 @@ def test_a_missing_app_secret_keeps_its_messages_until_the_secret_exists(
     admin = apps.gateway.admin
     admin.seed_trade("ORDER-K", state="unpaid")  # the emulator has no third app: its own trade is absent
     apps.configure(
-        RETRY_BASE_SECONDS=1,
-        RETRY_SLOW_BASE_SECONDS=1,
-        RETRY_MAX_SECONDS=2,
-        RETRY_HORIZON_SECONDS=2,
+        **SHORTEST_RETRIES,
         SECRET_MAX_AGE_SECONDS=0,
     )
     body = cancel_body("ORDER-K", app_id=SECOND_APP_ID)

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from alipay_cancel.decisions.waits import LOW_TIME_RETRY_SECONDS
 from alipay_cancel.pipeline.service import SAFETY_MARGIN_MS
-from tests.fixtures.aws import FakeLambdaContext, Pipeline, cancel_body, sqs_event, sqs_record
+from tests.fixtures.aws import (
+    SHORTEST_RETRIES,
+    FakeLambdaContext,
+    Pipeline,
+    cancel_body,
+    sqs_event,
+    sqs_record,
+)
 
 # The pipeline fixture's ALIPAY_CONNECT_TIMEOUT_SECONDS=2 and ALIPAY_READ_TIMEOUT_SECONDS=5.
 NEEDED_SECONDS = 2 + 5 + SAFETY_MARGIN_MS / 1000
@@ -40,7 +47,7 @@ def test_too_little_time_on_the_last_receive_keeps_the_message_untried(pipeline:
     admin = pipeline.gateway.admin
     admin.seed_trade("TIME-2", state="unpaid")
     pipeline.configure(
-        RETRY_BASE_SECONDS=1, RETRY_SLOW_BASE_SECONDS=1, RETRY_MAX_SECONDS=2, RETRY_HORIZON_SECONDS=2
+        **SHORTEST_RETRIES,
     )  # the copy's delay: min(5 s, 2 s)
     sends = pipeline.calls("sqs", "SendMessage")
     last = pipeline.aws.max_receive_count

@@ -70,15 +70,8 @@ def under_lease(
     write appended to the history."""
     entries = tuple(answered(answer, delivery.message_id) for answer in answered_now.answers)
     history, dropped = extended(answered_now.history, entries)
-    return LedgerWrite(
-        trade_key=request.trade_key,
-        record=record,
-        message_id=delivery.message_id,
-        app_id=request.app_id,
-        merchant_id=request.merchant_id,
-        lease_holder=answered_now.lease_holder,
-        history=history,
-        history_dropped=dropped,
+    return note(delivery, request, record)._replace(
+        lease_holder=answered_now.lease_holder, history=history, history_dropped=dropped
     )
 
 

@@ -75,9 +75,8 @@ class Ledger:
     def __init__(
         self, client: Any, table_name: str, default_app_id: str, clock: Callable[[], float] = time.time
     ) -> None:
-        self._client = client
-        self._table = table_name
-        self._default_app_id = default_app_id
+        self._client, self._table = client, table_name
+        self._default_app_id = default_app_id  # the app a trade naming none is signed by
         self._clock = clock
 
     def claim(
