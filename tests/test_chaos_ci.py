@@ -32,10 +32,10 @@ from moto import mock_aws
 REPO = Path(__file__).resolve().parent.parent
 MESSAGES = 250
 
-# Known-gap allowance, now off: an AWS error on the LAST allowed receive of a message (idempotency store,
-# results write) used to leave the record RETRYING and the queue's redrive moved the message to the
-# dead-letter queue without a reason. The handler now dead-letters it with a reason itself
-# (cancel_service.py; tests/test_handler_last_receive.py). With True, messages that did not finish AND
+# Known-gap allowance, now off: an AWS error on the LAST allowed receive of a message (the ledger's claim
+# or final write) could leave the trade RETRYING and the queue's redrive move the message to the
+# dead-letter queue without a reason. The handler dead-letters it with a reason itself
+# (decisions/last_receive.py; tests/test_handler_last_receive.py). With True, messages that did not finish AND
 # whose trade had a logged AWS failure would make this test XFAIL (loudly, naming them) instead of failing.
 ALLOW_KNOWN_HANDLER_GAPS = False
 
