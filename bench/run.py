@@ -49,6 +49,15 @@ def _function_stdout_silenced() -> Iterator[TextIO]:
             sys.stdout = real
 
 
+def _shown(path: Path) -> str:
+    """A path as the results file keeps it: relative to the repository, else its last two parts (the
+    file is committed: no machine's layout in it)."""
+    resolved = path.resolve()
+    if resolved.is_relative_to(REPO):
+        return str(resolved.relative_to(REPO))
+    return str(Path(*resolved.parts[-2:]))
+
+
 def _section(results: dict[str, Any], name: str, work: Callable[[], Any]) -> bool:
     started = time.perf_counter()
     try:
@@ -101,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine_info(),
         "quick": quick,
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "settings": {k: (_shown(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
     }
     ok = True
     if "cold" in only:
