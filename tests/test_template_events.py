@@ -262,7 +262,7 @@ def test_every_call_the_publisher_makes_is_granted_and_every_grant_is_used() -> 
             named = params.get("QueueUrl") or next(e["EventBusName"] for e in params["Entries"])
             performed.add((f"{model.service_model.service_name}:{model.name}", resource_of[named]))
 
-        for client in (runtime.publisher._events, runtime.publisher._sqs):
+        for client in (runtime.publisher.events_client, runtime.publisher.sqs_client):
             client.meta.events.register(
                 "provide-client-params", lambda params, model, **kw: record(model, params)
             )

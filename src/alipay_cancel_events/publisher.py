@@ -55,14 +55,14 @@ def _json_default(value: Any) -> str:
 
 class Publisher:
     def __init__(self, events: Any, sqs: Any, *, bus: str, dead_letter_queue_url: str) -> None:
-        self._events = events
-        self._sqs = sqs
+        self.events_client = events
+        self.sqs_client = sqs
         self.bus = bus
         self.dead_letter_queue_url = dead_letter_queue_url
 
     def publish(self, event: OutcomeEvent) -> None:
         try:
-            response = self._events.put_events(Entries=[event.put_events_entry(self.bus)])
+            response = self.events_client.put_events(Entries=[event.put_events_entry(self.bus)])
         except (ClientError, BotoCoreError) as error:
             raise PublishFailed(_error_code(error)) from None
         if response.get("FailedEntryCount"):
@@ -91,7 +91,7 @@ class Publisher:
 
     def _send(self, body: str, **attributes: str | None) -> None:
         try:
-            self._sqs.send_message(
+            self.sqs_client.send_message(
                 QueueUrl=self.dead_letter_queue_url,
                 MessageBody=body,
                 MessageAttributes=_attributes(attributes),
