@@ -27,8 +27,10 @@ PUBLISHED_METRIC = "OutcomeEventsPublished"
 DEAD_LETTERED_METRIC = "OutcomeEventsDeadLettered"
 RETRIED_METRIC = "OutcomeEventPublishRetried"
 
+# The template sets both from its Observability mapping; the defaults are the same names.
+DEFAULT_NAMESPACE = "AlipayCancel"
 logger = Logger()
-metrics = Metrics()
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_NAMESPACE)
 
 # The SDK retries throttles and 5xx itself (standard mode) before a record is reported as failed.
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=10)
@@ -40,11 +42,12 @@ class Runtime:
     publisher: Publisher
 
 
-def build_runtime(config: EventsConfig, session: Any = None) -> Runtime:
+def build_runtime(config: EventsConfig, *, session: Any = None, endpoint_url: str | None = None) -> Runtime:
+    """Clients and publisher; ``session`` / ``endpoint_url`` for runs outside Lambda (the local stack)."""
     session = session or boto3.session.Session()
     publisher = Publisher(
-        session.client("events", config=_CLIENT_CONFIG),
-        session.client("sqs", config=_CLIENT_CONFIG),
+        session.client("events", config=_CLIENT_CONFIG, endpoint_url=endpoint_url),
+        session.client("sqs", config=_CLIENT_CONFIG, endpoint_url=endpoint_url),
         bus=config.bus_name,
         dead_letter_queue_url=config.dead_letter_queue_url,
     )
