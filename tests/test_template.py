@@ -416,7 +416,7 @@ def _alarm(cfn: dict[str, Any], metric: str) -> dict[str, Any]:
 
 def test_alarms_watch_dead_letters_backlog_errors_throttles_and_configuration(cfn: dict[str, Any]) -> None:
     alarms = resources(cfn, "AWS::CloudWatch::Alarm")
-    assert len(alarms) == 7  # and two for outcome events (tests/test_template_events.py)
+    assert len(alarms) == 8  # and three for events and schedules (tests/test_template_events.py)
     dlq = resource_props(cfn, "DeadLetterQueueNotEmptyAlarm")  # the events' one watches another queue
     assert dlq["Dimensions"] == [
         {"Name": "QueueName", "Value": {"Fn::GetAtt": ["CancelDeadLetterQueue", "QueueName"]}}

@@ -293,6 +293,17 @@ def test_scheduled_cancels_are_sent_by_a_role_that_may_only_send_to_the_cancel_q
     }
 
 
+def test_a_scheduled_cancel_scheduler_gives_up_on_raises_an_alarm(cfn: dict[str, Any]) -> None:
+    alarm = resource_props(cfn, "ScheduledCancelsDroppedAlarm")
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == (
+        "AWS/Scheduler",
+        "InvocationDroppedCount",
+        "Sum",
+    )
+    assert alarm["Dimensions"] == [{"Name": "ScheduleGroup", "Value": {"Ref": "CancelScheduleGroup"}}]
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+
+
 def test_the_schedule_group_and_the_role_are_outputs(cfn: dict[str, Any]) -> None:
     group = resource_props(cfn, "CancelScheduleGroup")
     assert Resolver(cfn).resolve(group["Name"]) == f"{STACK}-cancels"
