@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from local.provision import ACCOUNT_ID, REGION
 from local.template_settings import (
     DEFAULT_TEMPLATE,
     PhysicalResource,
@@ -23,8 +24,6 @@ from local.template_settings import (
     read_template_settings,
 )
 
-REGION = "us-east-1"
-ACCOUNT_ID = "123456789012"  # moto's default account
 STACK_NAME = "alipay-cancel"
 PUBLISHER_ID = "OutcomeEventsFunction"
 STREAM_EVENT = "ResultsStream"

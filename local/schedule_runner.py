@@ -3,8 +3,8 @@ never fires them: a schedule of the group whose ``at(...)`` time has come sends 
 target (as Scheduler does with the schedule's role), then is deleted when its
 ``ActionAfterCompletion`` is ``DELETE`` (and otherwise never fired again).
 
-``fire_due(now)`` fires once, for tests that set the clock; ``start()`` / ``stop()`` (or ``with``)
-run it every ``interval`` seconds on a thread, against the real clock. A send that fails leaves the
+``fire_due(now)`` fires once, for tests that set the clock; ``start(interval)`` / ``stop()`` (or
+``with``) run it every ``interval`` seconds on a thread, against ``clock``. A send that fails leaves the
 schedule in place for the next round (Scheduler retries too); recurring schedules and targets other
 than SQS are not this app's and are left alone.
 """
@@ -16,11 +16,12 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from ops.scheduling import ScheduleError, parse_at_expression
+
+from local.background import RunsInBackground
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-class ScheduleRunner:
+class ScheduleRunner(RunsInBackground):
     def __init__(
         self, scheduler: Any, sqs: Any, *, group: str, clock: Callable[[], dt.datetime] = _utcnow
     ) -> None:
@@ -48,8 +49,6 @@ class ScheduleRunner:
         self.fired: list[Fired] = []
         self._kept: set[str] = set()  # fired, ActionAfterCompletion NONE: never again
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def _names(self) -> list[str]:
         names: list[str] = []
@@ -103,30 +102,5 @@ class ScheduleRunner:
             self.fired += fired
         return fired
 
-    # --- background --------------------------------------------------------------------------
-    def start(self, interval: float = 0.5) -> ScheduleRunner:
-        def loop() -> None:
-            while not self._stop.wait(interval):
-                try:
-                    self.fire_due()
-                except Exception:  # a round that fails is retried next round
-                    log.exception("schedule runner round failed")
-
-        self._stop.clear()
-        self._thread = threading.Thread(target=loop, name="schedule-runner", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def __enter__(self) -> ScheduleRunner:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+    def round(self) -> list[Fired]:
+        return self.fire_due()

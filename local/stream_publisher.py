@@ -22,7 +22,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 from moto.events.models import EventPattern
@@ -30,6 +29,7 @@ from moto.events.models import EventPattern
 from alipay_cancel_events.config import load_config
 from alipay_cancel_events.handler import Runtime, build_runtime, process_event
 from alipay_cancel_events.outcome_event import OutcomeEvent
+from local.background import RunsInBackground
 from local.event_routes import REGION, EventRoutes
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def _lambda_record(record: Mapping[str, Any], stream_arn: str) -> dict[str, Any]
     }
 
 
-class StreamPublisher:
+class StreamPublisher(RunsInBackground):
     def __init__(
         self,
         streams: Any,
@@ -83,8 +83,6 @@ class StreamPublisher:
         self._iterators: dict[str, str] = {}
         self._pending: dict[str, list[dict[str, Any]]] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     @classmethod
     def for_routes(
@@ -165,30 +163,5 @@ class StreamPublisher:
                 )
         return Round(delivered, filtered, published, failed)
 
-    # --- background --------------------------------------------------------------------------
-    def start(self, interval: float = 0.2) -> StreamPublisher:
-        def loop() -> None:
-            while not self._stop.wait(interval):
-                try:
-                    self.poll_once()
-                except Exception:  # a round that fails (the stand-in going away) is retried next round
-                    log.exception("stream publisher round failed")
-
-        self._stop.clear()
-        self._thread = threading.Thread(target=loop, name="stream-publisher", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def __enter__(self) -> StreamPublisher:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+    def round(self) -> Round:
+        return self.poll_once()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -41,25 +41,30 @@ def moto() -> Iterator[MotoServer]:
     server.stop()
 
 
-@pytest.fixture
-def local(moto: MotoServer) -> Iterator[tuple[EventsAndSchedules, Ledger]]:
+def _fresh(moto: MotoServer) -> tuple[Callable[[str], Any], str]:
+    """An empty stand-in with the results table (as local.provision creates it: no stream, which the
+    routes turn on) and the cancel queue; returns the client factory and the queue's URL."""
     requests.post(f"{moto.url}/moto-api/reset", timeout=30).raise_for_status()
 
     def client(service: str) -> Any:
         return aws_client(service, moto.url)
 
-    ddb = client("dynamodb")
-    ddb.create_table(  # as local.provision creates it: without a stream, which the routes turn on
+    client("dynamodb").create_table(
         TableName=RESULTS,
         KeySchema=[{"AttributeName": "trade_key", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "trade_key", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    queue_url = client("sqs").create_queue(QueueName=CANCEL_QUEUE)["QueueUrl"]
+    return client, client("sqs").create_queue(QueueName=CANCEL_QUEUE)["QueueUrl"]
+
+
+@pytest.fixture
+def local(moto: MotoServer) -> Iterator[tuple[EventsAndSchedules, Ledger]]:
+    client, queue_url = _fresh(moto)
     routes = EventsAndSchedules(
         client, results_table=RESULTS, cancel_queue_url=queue_url, endpoint_url=moto.url
     )
-    yield routes, Ledger(ddb, RESULTS)
+    yield routes, Ledger(client("dynamodb"), RESULTS)
     routes.stop()
 
 
@@ -189,18 +194,7 @@ def test_a_publisher_that_dies_after_publishing_repeats_events_consumers_can_dro
 
 
 def test_the_routes_follow_the_template_and_a_named_bus_replaces_the_created_one(moto: MotoServer) -> None:
-    requests.post(f"{moto.url}/moto-api/reset", timeout=30).raise_for_status()
-
-    def client(service: str) -> Any:
-        return aws_client(service, moto.url)
-
-    client("dynamodb").create_table(
-        TableName=RESULTS,
-        KeySchema=[{"AttributeName": "trade_key", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "trade_key", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    queue_url = client("sqs").create_queue(QueueName=CANCEL_QUEUE)["QueueUrl"]
+    client, queue_url = _fresh(moto)
     created = EventsAndSchedules(
         client, results_table=RESULTS, cancel_queue_url=queue_url, endpoint_url=moto.url
     )
