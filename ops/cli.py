@@ -7,6 +7,8 @@ Commands:
   redrive       move dead letters back to the cancel queue (body unchanged), optionally filtered;
                 shows what it would move by outcome class first, leaves the ones whose reason says a
                 redrive cannot succeed unless asked, and asks before large redrives (--yes)
+  schedule      cancel a payment at a given time (EventBridge Scheduler one-time schedule)
+  unschedule    delete a trade's scheduled cancel (the payment succeeded first)
 
 Queues and table come from flags or from the Lambda's own variable names (CANCEL_QUEUE_URL,
 DEAD_LETTER_QUEUE_URL, RESULTS_TABLE_NAME, ALIPAY_DEFAULT_APP_ID); trades by parts: ops.trade_parts.
@@ -42,6 +44,7 @@ from ops.queues import (
 )
 from ops.redrive_command import cmd_redrive
 from ops.results import get_result, render_result
+from ops.schedule_command import add_schedule_commands
 from ops.trade_parts import add_scope_options, add_trade_options, result_key
 
 
@@ -292,6 +295,7 @@ def _parser() -> argparse.ArgumentParser:
             )
             sub.add_argument("--visibility-timeout", type=_visibility, default=60)
             sub.set_defaults(run=cmd_redrive)
+    add_schedule_commands(commands, aws_options)
     return parser
 
 

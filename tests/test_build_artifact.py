@@ -211,3 +211,38 @@ def test_sam_build_runs_the_makefile_and_ships_the_byte_code(tmp_path: Path) -> 
     assert not (function / "Makefile").exists() and not (function / "requirements.txt").exists()
     seen = _import_handler(_deploy_like(function, tmp_path / "task"))
     assert [p for p in seen["compiled"] if "/task/" in str(p)] == []  # type: ignore[attr-defined]
+
+
+def test_the_outcome_event_publisher_ships_its_own_package_with_byte_code(tmp_path: Path) -> None:
+    """`build-OutcomeEventsFunction` (template.yaml's second function): the same steps, the other package."""
+    artifacts = tmp_path / "artifacts"
+    done = _make(
+        "build-OutcomeEventsFunction",
+        artifacts=artifacts,
+        WITH_DEPENDENCIES="no",
+        PYTHON=sys.executable,
+        PYTHON_VERSION=RUNNING,
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in artifacts.iterdir()) == ["alipay_cancel_events"]
+    task_root = _deploy_like(artifacts, tmp_path / "task")
+    probe = (
+        _PROBE.replace("import alipay_cancel.handler\n", "import alipay_cancel_events.handler\n")
+        .replace("import alipay_cancel.alipay.cert_sn, alipay_cancel.alipay.body_encryption", "pass")
+        .replace("alipay_cancel.handler.__file__", "alipay_cancel_events.handler.__file__")
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_", "LAMBDA_"))}
+    env.update(PYTHONPATH=str(task_root), PYTHONDONTWRITEBYTECODE="1", AWS_DEFAULT_REGION="us-east-1")
+    ran = subprocess.run(
+        [sys.executable, "-c", probe], cwd=task_root, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert ran.returncode == 0, ran.stderr
+    seen = json.loads(ran.stdout.strip().splitlines()[-1])
+    assert str(seen["handler"]).startswith(str(task_root))
+    assert [p for p in seen["compiled"] if str(p).startswith(str(task_root))] == []
+    function = sam_template()["Resources"]["OutcomeEventsFunction"]
+    assert function["Metadata"]["BuildMethod"] == "makefile"
+    assert (
+        function["Properties"]["Runtime"]
+        == sam_template()["Resources"]["CancelFunction"]["Properties"]["Runtime"]
+    )

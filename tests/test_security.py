@@ -17,7 +17,7 @@
   stack gives the function (``local.provision.lambda_environment``) holds no key material.
 - IAM least privilege on the transformed template: test_template.py::test_data_actions_are_granted_
   on_named_resources_only, ::test_non_data_wildcards_are_limited_to_xray,
-  ::test_function_role_is_the_only_role_and_has_no_managed_policies (not repeated here).
+  ::test_every_role_is_an_explicit_one_without_managed_policies (not repeated here).
 """
 
 from __future__ import annotations

@@ -56,9 +56,11 @@ def cfn(sam: dict[str, Any]) -> dict[str, Any]:
 
 def test_sqs_event_source_reports_partial_batch_failures_and_caps_concurrency(cfn: dict[str, Any]) -> None:
     mappings = resources(cfn, "AWS::Lambda::EventSourceMapping")
-    assert len(mappings) == 1
-    esm = next(iter(mappings.values()))["Properties"]
-    assert esm["FunctionName"] == {"Ref": "CancelFunction"}
+    (esm,) = [
+        m["Properties"]
+        for m in mappings.values()
+        if m["Properties"]["FunctionName"] == {"Ref": "CancelFunction"}
+    ]
     assert esm["EventSourceArn"] == {"Fn::GetAtt": ["CancelQueue", "Arn"]}
     assert esm["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert esm["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "MaximumConcurrency"}}
@@ -290,13 +292,15 @@ def test_local_endpoint_override_is_loopback_only_and_absent_by_default(cfn: dic
 # ---------------------------------------------------------------------------- IAM
 
 
-def test_function_role_is_the_only_role_and_has_no_managed_policies(cfn: dict[str, Any]) -> None:
+def test_every_role_is_an_explicit_one_without_managed_policies(cfn: dict[str, Any]) -> None:
     roles = resources(cfn, "AWS::IAM::Role")
-    assert list(roles) == ["CancelFunctionRole"]
-    role = roles["CancelFunctionRole"]["Properties"]
+    # The cancel function's, the outcome-event publisher's (tests/test_template_events.py) and the
+    # one EventBridge Scheduler sends scheduled cancels with: no role SAM generated.
+    assert set(roles) == {"CancelFunctionRole", "OutcomeEventsFunctionRole", "CancelSchedulerRole"}
     # SAM would attach AWSLambdaSQSQueueExecutionRole (sqs:* data actions on "*") to a generated role.
-    assert not role.get("ManagedPolicyArns")
+    assert not any(role["Properties"].get("ManagedPolicyArns") for role in roles.values())
     assert not resources(cfn, "AWS::IAM::ManagedPolicy")
+    role = roles["CancelFunctionRole"]["Properties"]
     assert role["AssumeRolePolicyDocument"]["Statement"] == [
         {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
     ]
@@ -412,8 +416,8 @@ def _alarm(cfn: dict[str, Any], metric: str) -> dict[str, Any]:
 
 def test_alarms_watch_dead_letters_backlog_errors_throttles_and_configuration(cfn: dict[str, Any]) -> None:
     alarms = resources(cfn, "AWS::CloudWatch::Alarm")
-    assert len(alarms) == 5
-    dlq = _alarm(cfn, "ApproximateNumberOfMessagesVisible")
+    assert len(alarms) == 8  # and three for events and schedules (tests/test_template_events.py)
+    dlq = resource_props(cfn, "DeadLetterQueueNotEmptyAlarm")  # the events' one watches another queue
     assert dlq["Dimensions"] == [
         {"Name": "QueueName", "Value": {"Fn::GetAtt": ["CancelDeadLetterQueue", "QueueName"]}}
     ]
