@@ -62,10 +62,12 @@ def test_each_app_is_verified_with_its_own_key_and_answered_with_its_own_alipay_
     assert admin.trade("ORDER-7")["cancel_calls"] == 1
     assert [r["app_id"] for r in admin.recent_requests()] == [multi_app_gateway.keys.app_id, SECOND_APP_ID]
 
-    # Signed with the default app's key while claiming the second app: refused by the gateway.
-    impostor = {**multi_app_gateway.secret, "app_id": SECOND_APP_ID}
-    refused = _client(multi_app_gateway, impostor).cancel(TradeRef("ORDER-7", None))
-    assert isinstance(refused, AlipayFailure) and refused.code == "invalid-signature"
+    # The second app's secret with the default app's private key: refused by the gateway, and the
+    # refusal is signed with the second app's Alipay key, so the client believes it (a configuration
+    # error of that app, not a bad answer).
+    wrong_key = {**second_secret, "private_key": multi_app_gateway.secret["private_key"]}
+    refused = _client(multi_app_gateway, wrong_key).cancel(TradeRef("ORDER-7", None))
+    assert isinstance(refused, AlipayFailure) and refused.code == "invalid-signature" and refused.verified
 
     # The second app's answers are signed with its own Alipay key: the default app's key rejects them.
     crossed = {**second_secret, "alipay_public_key": multi_app_gateway.secret["alipay_public_key"]}
