@@ -78,26 +78,21 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length > 0 else b""
 
     def do_POST(self) -> None:
-        try:
-            self._post()
-        except Exception:  # noqa: BLE001 - an emulator bug must show as a 500, not a dropped connection
-            traceback.print_exc()
-            self.close_connection = True
-            self._send(Reply(500, v3_error_body("internal-error", "emulator error (see its stderr)")))
-
-    def _post(self) -> None:
-        self._dispatch()
+        self._guarded()
 
     def do_GET(self) -> None:
+        self._guarded()
+
+    def do_DELETE(self) -> None:
+        self._guarded()
+
+    def _guarded(self) -> None:
         try:
             self._dispatch()
         except Exception:  # noqa: BLE001 - an emulator bug must show as a 500, not a dropped connection
             traceback.print_exc()
             self.close_connection = True
             self._send(Reply(500, v3_error_body("internal-error", "emulator error (see its stderr)")))
-
-    def do_DELETE(self) -> None:
-        self._dispatch()
 
     def _dispatch(self) -> None:
         body = self._read_body()
