@@ -195,14 +195,14 @@ def unfinished_messages(
 def probe_key(endpoint: str, secret: dict[str, str], trade: str) -> str:
     """One cancel signed with ``secret``'s app key, sent with the function's own client through the
     wire tap: 'accepted' or the refusal's code. Evidence that a key works or no longer works."""
+    from alipay_cancel.alipay import TradeRef
     from alipay_cancel.alipay.client import AlipayClient
     from alipay_cancel.alipay.responses import CancelSuccess
     from alipay_cancel.alipay.signing_material import load_signing_material
-    from alipay_cancel.pipeline.messages import CancelRequest
 
     client = AlipayClient(endpoint, load_signing_material(secret), connect_timeout=1, read_timeout=5)
     try:
-        outcome = client.cancel(CancelRequest(out_trade_no=trade, trade_no=None))
+        outcome = client.cancel(TradeRef(out_trade_no=trade, trade_no=None))
     finally:
         client.session.close()
     if isinstance(outcome, CancelSuccess):

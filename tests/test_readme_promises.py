@@ -17,6 +17,7 @@ import pytest
 from samtranslator.yaml_helper import yaml_parse
 
 from alipay_cancel import observability
+from alipay_cancel.alipay import TradeRef
 from alipay_cancel.alipay.client import AlipayClient
 from alipay_cancel.alipay.responses import AlipayFailure, CancelSuccess, FailureKind
 from alipay_cancel.alipay.signing_material import load_signing_material
@@ -28,7 +29,7 @@ from alipay_cancel.decisions.endings import ENDINGS, RECORDED_ENDINGS
 from alipay_cancel.decisions.remedies import REMEDIES, Remedy
 from alipay_cancel.pipeline import messages
 from alipay_cancel.pipeline import service as cancel_service
-from alipay_cancel.pipeline.messages import BadMessage, CancelRequest, parse_message
+from alipay_cancel.pipeline.messages import BadMessage, parse_message
 from alipay_cancel.pipeline.trade_identity import trade_key
 from alipay_cancel.signing import secret as signing_secret
 from alipay_cancel.stores import legacy_idempotency
@@ -664,7 +665,7 @@ def test_client_example_uses_the_real_signatures() -> None:
     assert "connect_timeout=3, read_timeout=10" in development
     parameters = inspect.signature(AlipayClient).parameters
     assert {"connect_timeout", "read_timeout"} <= set(parameters)
-    CancelRequest(out_trade_no="20150320010101001", trade_no=None)
+    TradeRef(out_trade_no="20150320010101001", trade_no=None)
     assert {"action", "trace_id"} <= {f.name for f in dataclasses.fields(CancelSuccess)}
     assert {"kind", "code", "sub_code"} <= {f.name for f in dataclasses.fields(AlipayFailure)}
 

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 
 from alipay_cancel import observability as obs
+from alipay_cancel.alipay import TradeRef
 from alipay_cancel.alipay.client import AlipayClient
 from alipay_cancel.alipay.responses import CancelOutcome
 from alipay_cancel.decisions.classification import classify
@@ -88,6 +89,6 @@ class Canceller:
     @staticmethod
     def _timed_cancel(client: AlipayClient, request: CancelRequest) -> CancelOutcome:
         started = time.perf_counter()
-        outcome = client.cancel(request)
+        outcome = client.cancel(TradeRef(request.out_trade_no, request.trade_no, request.app_auth_token))
         obs.add_latency((time.perf_counter() - started) * 1000.0)
         return outcome
