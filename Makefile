@@ -29,8 +29,8 @@ $(TOOLS)/.installed: .tools-requirements.txt
 venv: $(VENV)/.installed
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check src tests local bench ops
-	$(VENV)/bin/ruff format --check src tests local bench ops
+	$(VENV)/bin/ruff check src tests local bench
+	$(VENV)/bin/ruff format --check src tests local bench
 
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy

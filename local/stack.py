@@ -16,7 +16,7 @@
 
 Use it as a context manager (free ports; tests, demo, chaos) or run ``python -m local.stack``
 (``make local-stack``; moto on 4566, the gateway on 8089): the whole pipeline runs until stopped, so a
-message sent to the queue (``python -m ops.cli enqueue``) ends in a result (``ops.cli result``).
+message sent to the queue (``alipay-cancel enqueue``) ends in a result (``alipay-cancel result``).
 """
 
 from __future__ import annotations
@@ -433,8 +433,8 @@ class LocalStack:
             "(awslambdaric processes). Send a message and read its result:",
             f"  export AWS_ENDPOINT_URL={self.moto_url} AWS_REGION=us-east-1 "
             "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing",
-            f"  python -m ops.cli enqueue --queue-url {res.queue_url} --out-trade-no DEMO-UNPAID-0001",
-            f"  python -m ops.cli result --table {res.results_table} DEMO-UNPAID-0001",
+            f"  alipay-cancel enqueue --queue-url {res.queue_url} --out-trade-no DEMO-UNPAID-0001",
+            f"  alipay-cancel result --table {res.results_table} DEMO-UNPAID-0001",
             "",
             "Or invoke it in Docker against the same stack (SAM CLI; the emulator knows the events'",
             "trades; the template builds arm64, so on an x86 host use an arm64 emulator or `make invoke`):",

@@ -465,7 +465,7 @@ def test_local_stack_cli_serves_until_stopped_and_leaves_no_orphan(how: signal.S
         admin = GatewayAdmin(f"http://127.0.0.1:{gateway_port}")
         assert admin.trade("DEMO-UNPAID-0001")["state"] == "unpaid"  # the events' trades are seeded
         admin.close()
-        # The pipeline runs: what ops.cli enqueues ends in a result, as the banner says.
+        # The pipeline runs: what alipay-cancel enqueues ends in a result, as the banner says.
         queue = re.search(r"--queue-url (\S+)", text)
         assert queue, text
         ops_env = {
@@ -479,7 +479,7 @@ def test_local_stack_cli_serves_until_stopped_and_leaves_no_orphan(how: signal.S
 
         def ops(*args: str) -> subprocess.CompletedProcess[str]:
             return subprocess.run(
-                [sys.executable, "-m", "ops.cli", *args],
+                [str(Path(sys.executable).parent / "alipay-cancel"), *args],
                 cwd=REPO,
                 env=ops_env,
                 capture_output=True,
