@@ -110,6 +110,7 @@ def test_the_deployed_package_is_imported_without_compiling_a_module(tmp_path: P
     compiled = [p for p in seen["compiled"] if str(p).startswith(str(task_root))]  # type: ignore[attr-defined]
     assert compiled == []
     assert _package_modules(task_root) == _package_modules(SRC)  # every module shipped
+    assert sorted(p.name for p in task_root.iterdir()) == ["alipay_cancel"]  # not the operator CLI
 
 
 def test_without_the_byte_code_step_every_imported_module_is_compiled(tmp_path: Path) -> None:
@@ -185,6 +186,7 @@ def test_sam_build_runs_the_makefile_and_ships_the_byte_code(tmp_path: Path) -> 
     project.mkdir()
     shutil.copy(ROOT / "template.yaml", project)
     shutil.copytree(SRC, project / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    assert (project / "src" / "alipay_cancel_ops").is_dir()
     # SAM CLI asks PyPI for a newer version once a week, unless its settings say it just did.
     sam_home = tmp_path / "sam-cli"
     sam_home.mkdir()
@@ -208,6 +210,7 @@ def test_sam_build_runs_the_makefile_and_ships_the_byte_code(tmp_path: Path) -> 
 
     function = project / "built" / "CancelFunction"
     assert _package_modules(function) == _package_modules(SRC)
+    assert not (function / "alipay_cancel_ops").exists()  # src/ also holds the operator CLI: not shipped
     assert not (function / "Makefile").exists() and not (function / "requirements.txt").exists()
     seen = _import_handler(_deploy_like(function, tmp_path / "task"))
     assert [p for p in seen["compiled"] if "/task/" in str(p)] == []  # type: ignore[attr-defined]

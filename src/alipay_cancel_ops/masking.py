@@ -45,7 +45,7 @@ _KEY = re.compile(
 )
 # What may stand between the key and its value: quotes, whitespace, backslashes, and their escapes.
 _QUOTE = r"(?:[\"']|\\++u00(?:22|27)|%(?:22|27))"
-_SPACE = r"(?:\s|\\++[nrt]|\\++u00(?:20|09|0a|0d)|%(?:20|09|0a|0d)|\\++)"
+_SPACE = r"(?:\s|\\++[nrt]|\\++u00(?:20|09|0a|0d)|%(?:20|09|0a|0d)|\\++(?!u[0-9a-f]{4}))"
 _SEPARATOR = r"(?:[:=]|\\++u003[ad]|%3[ad])"
 _AROUND = re.compile(
     rf"(?P<before>(?:{_QUOTE}|{_SPACE})*+)(?P<sep>{_SEPARATOR})?(?P<after>(?:{_QUOTE}|{_SPACE})*+)",
@@ -75,18 +75,25 @@ def mask_text(text: str) -> str:
 
 
 def _value_end(text: str, start: int, lead: str) -> int:
-    """Where the value that starts at ``start`` ends: its closing quote (the same quote behind the
-    same number of backslashes as the one that opened it), or the next whitespace when unquoted."""
+    """Where the value that starts at ``start`` ends: its closing quote, or the next whitespace when
+    unquoted. A quote behind ``s`` backslashes opens it; inside, each level of escaping doubles the
+    backslashes, so a quote closes it when the backslashes before it are ``s`` plus a whole number of
+    escaped backslashes (an odd count at plain JSON's level: ``\\"`` is an escaped quote)."""
     quotes = list(_LAST_QUOTE.finditer(lead))
     if not quotes:
         blank = _WHITESPACE.search(text, start)
         return blank.start() if blank else len(text)
     opening = quotes[-1]
-    slashes = len(opening.group("slashes"))
     quote = opening.group("quote")
-    closing = re.compile(r"(?<!\\)" + r"\\" * slashes + re.escape(quote), re.IGNORECASE)
-    found = closing.search(text, start)
-    return found.start() if found else len(text)
+    escapes = len(opening.group("slashes"))
+    u_form = quote[:1] in ("u", "U")  # \u0022: its own backslash counts, not a level of escaping
+    period = 2 * escapes if u_form else 2 * (escapes + 1)
+    candidates = re.compile(r"(?<!\\)(?P<slashes>\\*)" + re.escape(quote), re.IGNORECASE)
+    for found in candidates.finditer(text, start):
+        extra = len(found.group("slashes")) - escapes
+        if extra >= 0 and extra % period == 0:
+            return found.start() + extra
+    return len(text)
 
 
 def is_token_key(name: str) -> bool:
