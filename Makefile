@@ -64,8 +64,9 @@ test: lint typecheck template-check pytest pytest-lambda-runtime
 demo: $(VENV)/.installed
 	$(PY) -m local.demo $(DEMO_ARGS)
 
+# STACK_ARGS: --moto-port, --gateway-port (a second stack beside the first), --aes, --cert-mode, ...
 local-stack: $(VENV)/.installed
-	$(PY) -m local.stack $(STACK_ARGS)
+	$(PY) -m local.stack_cli $(STACK_ARGS)
 
 # One event through the function in an awslambdaric process (no Docker): make invoke EVENT=events/x.json
 EVENT ?= events/cancel-by-out-trade-no.json

@@ -22,6 +22,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
+from alipay_cancel_ops.masking import shown_body
 from local.alipay_gateway.admin_client import GatewayAdmin
 
 TERMINAL_STATUSES = ("SUCCEEDED", "FAILED")
@@ -179,12 +180,12 @@ def account(
         if not letter.reason.strip() and letter.message_id not in crash_redriven:
             result.violations.append(
                 f"dead letter {letter.message_id} has no reason (moved by the queue's redrive, not by the "
-                f"function): {letter.body[:80]!r}"
+                f"function): {shown_body(letter.body).describe(hint=False)[:120]}"
             )
         if letter.body not in bodies:
             result.violations.append(
                 f"dead letter {letter.message_id} body is not an enqueued body byte for byte: "
-                f"{letter.body[:80]!r}"
+                f"{shown_body(letter.body).describe(hint=False)[:120]}"
             )
 
     for message in messages:
@@ -336,7 +337,7 @@ def render_summary(
         reason = textwrap.wrap(" ".join(letter.reason.split()), 100) or ["(NO REASON)"]
         out.append(f"      reason: {reason[0]}")
         out += [f"              {line}" for line in reason[1:]]
-        out.append(f"      body:   {_one_line(letter.body, 100)!s}")
+        out.append(f"      body:   {_one_line(shown_body(letter.body).describe(hint=False), 100)}")
 
     out.append("")
     out.append("Cancel calls per trade (the emulator's counts; requests include rejected/faulted calls):")

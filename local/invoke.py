@@ -19,13 +19,14 @@ from typing import Any, TextIO
 
 from local.accounting import scan_table
 from local.lambda_environment import InvokeResult
+from local.seed_trades import seed
 from local.stack import LocalStack
 
 
 def invoke_event(event: dict[str, Any], out: TextIO, *, timeout: float | None = None) -> InvokeResult:
     lines: list[str] = []
     with LocalStack() as stack:
-        stack.seed_event_trades()
+        seed(stack.gateway_url, examples=False)
         with stack.environments(log_sink=lines.append, max_environments=1, timeout=timeout) as pool:
             result = pool.invoke(event)
         res = stack.resources

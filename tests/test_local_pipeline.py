@@ -11,9 +11,12 @@ import io
 import json
 import os
 import re
+import shlex
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +28,6 @@ from local.alipay_gateway.admin_client import GatewayAdmin
 from local.demo import DEMO_PARAMETERS, run_demo
 from local.esm_driver import EsmDriver, LambdaContext, redrive_is_implemented_by_moto
 from local.keygen import KeyMaterial
-from local.provision import aws_client
 from local.stack import LocalStack, free_port
 from local.template_settings import read_template_settings
 
@@ -417,16 +419,18 @@ def test_empty_or_null_response_is_full_success(clean: LocalStack) -> None:
 # --- make local-stack -----------------------------------------------------------------------------
 
 
-def _start_cli(moto_port: int, gateway_port: int) -> tuple[subprocess.Popen[str], str, int]:
+def _start_cli(moto_port: int, gateway_port: int, state: Path) -> tuple[subprocess.Popen[str], str, int]:
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "local.stack",
+            "local.stack_cli",
             "--moto-port",
             str(moto_port),
             "--gateway-port",
             str(gateway_port),
+            "--state-dir",
+            str(state),
         ],
         cwd=REPO,
         stdout=subprocess.PIPE,
@@ -450,54 +454,91 @@ def _start_cli(moto_port: int, gateway_port: int) -> tuple[subprocess.Popen[str]
     return proc, text, int(found.group(1))
 
 
-@pytest.mark.timeout(120)
+def _banner_commands(text: str) -> tuple[dict[str, str], list[tuple[str, str, str]]]:
+    """The variables the banner exports, and (comment, enqueue, result) for each example it lists."""
+    env: dict[str, str] = {}
+    examples = []
+    lines = [line.strip() for line in text.splitlines()]
+    for i, line in enumerate(lines):
+        if line.startswith("export "):
+            env.update(pair.split("=", 1) for pair in line.split()[1:])
+        if line.startswith("# ") and i + 2 < len(lines) and lines[i + 1].startswith("alipay-cancel enqueue"):
+            examples.append((line, lines[i + 1], lines[i + 2]))
+    return env, examples
+
+
+def _lines_after_banner(proc: subprocess.Popen[str]) -> list[str]:
+    """The stack's later output, collected as it comes."""
+    collected: list[str] = []
+
+    def read() -> None:
+        assert proc.stdout is not None
+        collected.extend(iter(proc.stdout.readline, ""))
+
+    threading.Thread(target=read, daemon=True).start()
+    return collected
+
+
+@pytest.mark.timeout(180)
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL])
-def test_local_stack_cli_serves_until_stopped_and_leaves_no_orphan(how: signal.Signals) -> None:
+def test_local_stack_cli_serves_until_stopped_and_leaves_no_orphan(
+    how: signal.Signals, tmp_path: Path
+) -> None:
     moto_port, gateway_port = free_port(), free_port()
-    proc, text, moto_pid = _start_cli(moto_port, gateway_port)
+    proc, text, moto_pid = _start_cli(moto_port, gateway_port, tmp_path)
+    later = _lines_after_banner(proc)
     try:
         assert "sam local invoke CancelFunction -e events/" in text
-        assert "--env-vars events/env.local.json --docker-network host" in text
+        assert "--env-vars local/sam-local-env.json --docker-network host" in text
         assert f"http://127.0.0.1:{moto_port}" in text and f"http://127.0.0.1:{gateway_port}" in text
-        urls = aws_client("sqs", f"http://127.0.0.1:{moto_port}").list_queues()["QueueUrls"]
-        assert any(u.endswith("/alipay-cancel-queue") for u in urls)
-        assert any(u.endswith("/alipay-cancel-dlq") for u in urls)
+        assert "Alipay apps:      2021000000000001 (default), 2021000000000002" in text
         admin = GatewayAdmin(f"http://127.0.0.1:{gateway_port}")
         assert admin.trade("DEMO-UNPAID-0001")["state"] == "unpaid"  # the events' trades are seeded
         admin.close()
-        # The pipeline runs: what alipay-cancel enqueues ends in a result, as the banner says.
-        queue = re.search(r"--queue-url (\S+)", text)
-        assert queue, text
-        ops_env = {
-            **os.environ,
-            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
-            "AWS_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'src'}",
-        }
+        # What the banner says to paste works as pasted: each kind of caller ends in its own result.
+        env, examples = _banner_commands(text)
+        assert {"AWS_ENDPOINT_URL", "CANCEL_QUEUE_URL", "RESULTS_TABLE_NAME"} <= set(env)
+        assert len(examples) == 4 and sum("--app-auth-token-file" in e for _, e, _ in examples) == 2
+        assert "202601BB" not in text  # the tokens are in files, never on screen
+        bin_dir = str(Path(sys.executable).parent)
+        shell_env = {**os.environ, **env, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
 
-        def ops(*args: str) -> subprocess.CompletedProcess[str]:
+        def sh(command: str) -> subprocess.CompletedProcess[str]:
             return subprocess.run(
-                [str(Path(sys.executable).parent / "alipay-cancel"), *args],
-                cwd=REPO,
-                env=ops_env,
-                capture_output=True,
-                text=True,
+                shlex.split(command), env=shell_env, capture_output=True, text=True, check=False
             )
 
-        trade = "DEMO-UNPAID-0001" if how == signal.SIGINT else "DEMO-PAID-0001"
-        assert ops("enqueue", "--queue-url", queue.group(1), "--out-trade-no", trade).returncode == 0
-        shown = ""
-        for _ in range(120):  # until the result is there (the first invocation cold-starts)
-            shown = ops("result", "--table", "alipay-cancel-results", "--json", trade).stdout
-            if '"SUCCEEDED"' in shown:
+        tried = examples if how == signal.SIGINT else examples[:1]
+        for _, enqueue, _ in tried:
+            assert sh(enqueue).returncode == 0, enqueue
+        for comment, _, result in tried:
+            shown: dict[str, Any] | None = None
+            for _ in range(240):  # until the result is there (the first invocation cold-starts)
+                shown = json.loads(sh(result + " --json").stdout or "null")
+                if shown and shown.get("status") == "SUCCEEDED":
+                    break
+                time.sleep(0.5)
+            assert shown and shown["status"] == "SUCCEEDED", (comment, shown)
+            assert shown["action"] == ("refund" if "paid: refunded" in comment else "close"), comment
+        # One line per message as it ended, with its trade key.
+        ended = [line for line in later if "cancel succeeded" in line]
+        for _ in range(40):
+            if len(ended) >= len(tried):
                 break
-            time.sleep(0.5)
-        assert '"status": "SUCCEEDED"' in shown or '"status":"SUCCEEDED"' in shown, shown
+            time.sleep(0.25)
+            ended = [line for line in later if "cancel succeeded" in line]
+        assert len(ended) == len(tried), later
+        assert (
+            any("merchant:2088000000000002 ISV-ORDER-0001 SUCCEEDED" in line for line in ended)
+            or how != signal.SIGINT
+        )
         proc.send_signal(how)  # Ctrl-C, or the parent killed outright
         proc.wait(timeout=20)
-        assert _wait_gone(moto_pid), "moto server outlived `python -m local.stack`"
+        assert _wait_gone(moto_pid), "moto server outlived `python -m local.stack_cli`"
+        if how == signal.SIGINT:
+            time.sleep(0.2)
+            tail = [line for line in later if line.strip() and "cancel succeeded" not in line]
+            assert proc.returncode == 0 and len(tail) == 1 and tail[0].startswith("stopped ("), later
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -507,6 +548,26 @@ def test_local_stack_cli_serves_until_stopped_and_leaves_no_orphan(how: signal.S
         log = re.search(r"log (/\S+moto-server-\S+\.log)", text)
         if log:  # a SIGKILLed parent cannot remove its temp log
             Path(log.group(1)).unlink(missing_ok=True)
+
+
+def test_a_second_local_stack_on_a_busy_port_says_which_option_to_change(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for option, other in (("--moto-port", "--gateway-port"), ("--gateway-port", "--moto-port")):
+            done = subprocess.run(
+                [sys.executable, "-m", "local.stack_cli", option, str(port), other, str(free_port())],
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env={**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'src'}"},
+                check=False,
+            )
+            assert done.returncode == 2 and done.stdout == ""
+            (line,) = done.stderr.splitlines()  # one line, no traceback
+            assert f"127.0.0.1:{port} is in use" in line and f'STACK_ARGS="{option} {port + 1}"' in line
 
 
 def test_resources_are_created_with_the_templates_settings(clean: LocalStack) -> None:
@@ -538,7 +599,7 @@ def test_resources_are_created_with_the_templates_settings(clean: LocalStack) ->
     assert env["CANCEL_QUEUE_URL"] == stack.resources.queue_url
     assert env["ALIPAY_ENDPOINT"] == stack.gateway_url and env["AWS_ENDPOINT_URL"] == stack.moto_url
     # the same names as the sam local env file (which points at the default ports)
-    local_env = json.loads((REPO / "events" / "env.local.json").read_text())["CancelFunction"]
+    local_env = json.loads((REPO / "local" / "sam-local-env.json").read_text())["CancelFunction"]
     for name in ("ALIPAY_SECRET_ID", "RESULTS_TABLE_NAME", "IDEMPOTENCY_TABLE_NAME"):
         assert local_env[name] == env[name]
     for name in ("CANCEL_QUEUE_URL", "DEAD_LETTER_QUEUE_URL"):

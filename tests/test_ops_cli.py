@@ -559,3 +559,18 @@ def test_ctrl_c_ends_with_one_line(queues: tuple[str, str], monkeypatch: pytest.
     monkeypatch.setattr(dead_letters, "browse_dead_letters", interrupted)
     code, out, err = run("dead-letters")
     assert code == 130 and out == "" and err.strip() == "alipay-cancel: interrupted"
+
+
+def test_outcome_class_choices_are_the_classes_a_dead_letter_can_have() -> None:
+    """Every routing row's dead letter (the function's routing table, tests/test_routing.py), plus
+    "none" for what the queue's redrive policy moves without attributes; nothing else."""
+    from alipay_cancel_ops.queues import DEAD_LETTER_CLASSES, UNCLASSIFIED
+    from tests.test_routing import ROWS
+
+    letters = {row.letter for row in ROWS if row.letter is not None}
+    assert set(DEAD_LETTER_CLASSES) == letters | {UNCLASSIFIED}
+    assert "succeeded" not in DEAD_LETTER_CLASSES and "retry" not in DEAD_LETTER_CLASSES
+    for command in ("dead-letters", "redrive", "discard"):
+        with pytest.raises(SystemExit) as refused:
+            run(command, "--outcome-class", "retry")
+        assert refused.value.code == 2

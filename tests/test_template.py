@@ -412,12 +412,14 @@ def _alarm(cfn: dict[str, Any], metric: str) -> dict[str, Any]:
 
 def test_alarms_watch_dead_letters_backlog_errors_throttles_and_configuration(cfn: dict[str, Any]) -> None:
     alarms = resources(cfn, "AWS::CloudWatch::Alarm")
-    assert len(alarms) == 5
-    dlq = _alarm(cfn, "ApproximateNumberOfMessagesVisible")
-    assert dlq["Dimensions"] == [
+    assert len(alarms) == 6
+    dead_letter_queue = [
         {"Name": "QueueName", "Value": {"Fn::GetAtt": ["CancelDeadLetterQueue", "QueueName"]}}
     ]
-    assert (dlq["Threshold"], dlq["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+    for metric in ("NumberOfMessagesSent", "ApproximateNumberOfMessagesVisible"):  # new ones; left waiting
+        dlq = _alarm(cfn, metric)
+        assert dlq["Dimensions"] == dead_letter_queue
+        assert (dlq["Threshold"], dlq["ComparisonOperator"]) == (0, "GreaterThanThreshold")
     age = _alarm(cfn, "ApproximateAgeOfOldestMessage")
     assert age["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["CancelQueue", "QueueName"]}
     assert age["Threshold"] == {"Ref": "OldestMessageAgeAlarmSeconds"}

@@ -138,9 +138,12 @@ class ShownBody(NamedTuple):
     size: int  # bytes, UTF-8
     sha256: str
 
-    def describe(self) -> str:
+    def describe(self, *, hint: bool = True) -> str:
+        """The text, or what stands for it; ``hint``: say how the CLI shows it (else a short digest)."""
         if self.text is not None:
             return self.text
+        if not hint:
+            return f"(not JSON, not shown: {self.size} bytes, sha256 {self.sha256[:16]}…)"
         return (
             f"(not JSON, not shown: {self.size} bytes, sha256 {self.sha256}; "
             "--show-unparseable-bodies shows it with tokens masked)"
