@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TOOLS := .tools/venv
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: test lint typecheck template-check pytest pytest-lambda-runtime demo local-stack invoke gateway chaos bench clean
+.PHONY: test lint typecheck template-check pytest pytest-lambda-runtime build demo local-stack invoke gateway chaos bench clean
 
 # The Lambda runs Python 3.13: the package's tests also run under it when it is installed (pyenv).
 PY313 ?= $(shell for p in $(HOME)/.pyenv/versions/3.13*/bin/python3.13 $$(command -v python3.13); do \
@@ -60,6 +60,15 @@ pytest-lambda-runtime:
 	  --ignore=tests/test_runtime_duplicates.py --ignore=tests/test_moto_atomic.py $(PYTEST_ARGS); fi
 
 test: lint typecheck template-check pytest pytest-lambda-runtime
+
+# The deployment artifact, as `sam deploy` wants it in .aws-sam/build: SAM CLI from .tools/venv, and
+# src/Makefile run with the Lambda runtime's Python (byte-code is per Python version). No Docker.
+# BUILD_ARGS go to `sam build` (e.g. --build-dir); WITH_DEPENDENCIES=no and ARCHITECTURE= go to src/Makefile.
+build: $(TOOLS)/.installed
+	@if [ -z "$(PY313)" ]; then \
+	  echo "make build: python3.13 not found (the Lambda runtime is Python 3.13 and byte-code is per version):" \
+	       "install it (e.g. pyenv install 3.13) or give PY313=/path/to/python3.13" >&2; exit 2; fi
+	PATH="$(dir $(PY313)):$$PATH" PYTHON="$(PY313)" $(TOOLS)/bin/sam build $(BUILD_ARGS)
 
 demo: $(VENV)/.installed
 	$(PY) -m local.demo $(DEMO_ARGS)

@@ -31,6 +31,8 @@ class RecordEnd(NamedTuple):
     ending: str
     status: str | None
     message: str
+    action: str | None  # Alipay's action on a success (close, refund)
+    code: str | None  # the error's sub_code, else its code
     detail: str  # action, error code, delay: what a person reads next
     at: str  # HH:MM:SS from the log line's timestamp
 
@@ -64,6 +66,8 @@ def record_end(line: str) -> RecordEnd | None:
         ending=str(entry["ending"]),
         status=_optional(entry.get("status")),
         message=str(entry.get("message", "")),
+        action=_optional(entry.get("action")),
+        code=_optional(code),
         detail=", ".join(details),
         at=timestamp[11:19] if len(timestamp) >= 19 else timestamp,
     )

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,8 @@ from typing import Any
 import pytest
 from local.accounting import DeadLetterSeen, Enqueued, Snapshot, account
 from local.alipay_gateway.admin_client import GatewayAdmin
-from local.demo import DEMO_PARAMETERS, run_demo
+from local.demo import run_demo
+from local.demo_plan import demo_parameters
 from local.esm_driver import EsmDriver, LambdaContext, redrive_is_implemented_by_moto
 from local.keygen import KeyMaterial
 from local.stack import LocalStack, free_port
@@ -128,15 +130,16 @@ def test_demo_accounts_for_every_message_and_leaves_no_process(tmp_path: Path) -
         assert snapshot.results[m.trade_key or ""]["action"] == "close"
         assert snapshot.trades[m.trade_key or ""]["state"] == "closed"
     per_trade = snapshot.counts["per_trade"]
-    settings = read_template_settings(parameters=DEMO_PARAMETERS)
+    parameters = demo_parameters(32)
+    settings = read_template_settings(parameters=parameters)
     forever = by_scenario["fault:http_5xx forever"][0].trade_key or ""
     # Retried until the demo's horizon (or the receive limit behind it), then exhausted.
     schedule = RetrySchedule(
-        horizon_seconds=int(DEMO_PARAMETERS["RetryHorizonSeconds"]),
-        base_seconds=int(DEMO_PARAMETERS["RetryBaseSeconds"]),
-        max_seconds=int(DEMO_PARAMETERS["RetryMaxSeconds"]),
-        slow_base_seconds=int(DEMO_PARAMETERS["RetrySlowBaseSeconds"]),
-        max_receive_count=int(DEMO_PARAMETERS["MaxReceiveCount"]),
+        horizon_seconds=int(parameters["RetryHorizonSeconds"]),
+        base_seconds=int(parameters["RetryBaseSeconds"]),
+        max_seconds=int(parameters["RetryMaxSeconds"]),
+        slow_base_seconds=int(parameters["RetrySlowBaseSeconds"]),
+        max_receive_count=int(parameters["MaxReceiveCount"]),
     )
     assert settings.queue.max_receive_count == schedule.max_receive_count
     assert per_trade[forever]["cancel_calls"] == 0
@@ -604,3 +607,51 @@ def test_resources_are_created_with_the_templates_settings(clean: LocalStack) ->
         assert local_env[name] == env[name]
     for name in ("CANCEL_QUEUE_URL", "DEAD_LETTER_QUEUE_URL"):
         assert local_env[name].rsplit("/", 2)[1:] == env[name].rsplit("/", 2)[1:]
+
+
+# --- the demo's plan: what --seed fixes, and what an outcome is expected to be --------------------
+
+
+def test_the_seed_fixes_the_trades_the_faults_and_the_order() -> None:
+    from local.demo_plan import build_plan
+
+    first, again, other = build_plan(200, 7, 0.3), build_plan(200, 7, 0.3), build_plan(200, 8, 0.3)
+    assert first == again
+    assert [m.trade_key for m in first.messages] != [m.trade_key for m in other.messages]
+    assert first.faults != other.faults
+    faulted = [m for m in first.messages if m.faulted_calls]
+    assert faulted and all(" " not in (m.trade_key or "") for m in faulted)  # never a scoped trade
+    per_trade = Counter(
+        str(f["trade"]) for f in first.faults if f["times"] == 1 and f["kind"] != "business_error"
+    )
+    for m in faulted:
+        assert per_trade[m.trade_key or ""] >= m.faulted_calls
+
+
+def test_the_retry_horizon_grows_with_the_backlog_and_the_receive_count_with_it() -> None:
+    from alipay_cancel.decisions.retry_policy import receives_within_horizon
+
+    small, large = demo_parameters(40), demo_parameters(200)
+    assert int(small["RetryHorizonSeconds"]) == 12 and int(large["RetryHorizonSeconds"]) >= 60
+    for parameters in (small, large):
+        schedule = RetrySchedule(
+            horizon_seconds=int(parameters["RetryHorizonSeconds"]),
+            base_seconds=int(parameters["RetryBaseSeconds"]),
+            max_seconds=int(parameters["RetryMaxSeconds"]),
+            slow_base_seconds=int(parameters["RetrySlowBaseSeconds"]),
+            max_receive_count=int(parameters["MaxReceiveCount"]),
+        )
+        assert int(parameters["MaxReceiveCount"]) == receives_within_horizon(schedule)
+
+
+def test_running_out_of_retries_is_expected_only_when_planned_faults_met_every_call() -> None:
+    exhausted = {"trade_key": "A", "status": "FAILED", "outcome_class": "exhausted"}
+    msgs = [Enqueued("m1", '{"out_trade_no":"A"}', "A", "unpaid", frozenset({"SUCCEEDED/close"}), 3)]
+    for requests, expected in ((2, True), (3, True), (4, False)):
+        snap = _snapshot(results={"A": exhausted}, counts={"per_trade": {"A": {"requests": requests}}})
+        acc = account(msgs, snap)
+        assert acc.ok is expected, requests
+        assert acc.outcomes[0].why == (f"faults on all {requests} of its calls" if expected else "")
+    unfaulted = [Enqueued("m1", '{"out_trade_no":"A"}', "A", "unpaid", frozenset({"SUCCEEDED/close"}), 0)]
+    snap = _snapshot(results={"A": exhausted}, counts={"per_trade": {"A": {"requests": 1}}})
+    assert account(unfaulted, snap).surprises  # no fault planned: running out is a surprise
