@@ -136,10 +136,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         event = json.loads(args.event.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        print(f"make invoke: cannot read {args.event}: {error}", file=sys.stderr)
+    except OSError as error:
+        print(f"make invoke: cannot read {args.event}: {error.strerror}", file=sys.stderr)
         return NOT_AN_EVENT
-    if (problem := event_problem(event)) is not None:
+    except ValueError as error:
+        event, problem = None, f"not JSON: {error}"
+    else:
+        problem = event_problem(event)
+    if problem is not None or event is None:
         print(
             f"make invoke: {args.event} is not an SQS event ({problem}); give one like "
             "events/cancel-by-out-trade-no.json",

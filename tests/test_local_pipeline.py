@@ -523,14 +523,24 @@ def test_local_stack_cli_serves_until_stopped_and_leaves_no_orphan(
                 time.sleep(0.5)
             assert shown and shown["status"] == "SUCCEEDED", (comment, shown)
             assert shown["action"] == ("refund" if "paid: refunded" in comment else "close"), comment
+        sent = len(tried)
+        if how == signal.SIGINT:  # the README's own commands for the local stack, on this stack's port
+            readme = (REPO / "README.md").read_text()
+            block = readme.split("make local-stack               # terminal 1")[1].split("```")[0]
+            for line in (line for line in block.splitlines() if line.startswith("alipay-cancel ")):
+                command, _, comment = line.replace(":4566/", f":{moto_port}/").partition("#")
+                done = sh(command)
+                assert done.returncode == 0, (line, done.stderr)
+                assert all(word.strip(",") in done.stdout for word in comment.split()), (line, done.stdout)
+                sent += " enqueue " in line
         # One line per message as it ended, with its trade key.
         ended = [line for line in later if "cancel succeeded" in line]
-        for _ in range(40):
-            if len(ended) >= len(tried):
+        for _ in range(80):
+            if len(ended) >= sent:
                 break
             time.sleep(0.25)
             ended = [line for line in later if "cancel succeeded" in line]
-        assert len(ended) == len(tried), later
+        assert len(ended) == sent, later
         assert (
             any("merchant:2088000000000002 ISV-ORDER-0001 SUCCEEDED" in line for line in ended)
             or how != signal.SIGINT
@@ -655,3 +665,46 @@ def test_running_out_of_retries_is_expected_only_when_planned_faults_met_every_c
     unfaulted = [Enqueued("m1", '{"out_trade_no":"A"}', "A", "unpaid", frozenset({"SUCCEEDED/close"}), 0)]
     snap = _snapshot(results={"A": exhausted}, counts={"per_trade": {"A": {"requests": 1}}})
     assert account(unfaulted, snap).surprises  # no fault planned: running out is a surprise
+
+
+def _demo(tmp: Path, *args: str) -> subprocess.Popen[str]:
+    """`python -m local.demo` with its temporary files confined to ``tmp`` (TMPDIR), to see what is left."""
+    tmp.mkdir()
+    return subprocess.Popen(
+        [sys.executable, "-m", "local.demo", "--log-file", str(tmp.parent / "function.log"), *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TMPDIR": str(tmp), "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'src'}"},
+    )
+
+
+@pytest.mark.timeout(150)
+def test_a_demo_leaves_no_temporary_folder_behind(tmp_path: Path) -> None:
+    proc = _demo(tmp_path / "tmp", "--messages", "8", "--fault-rate", "0")
+    out, err = proc.communicate(timeout=140)
+    assert proc.returncode == 0, out[-3000:] + err[-3000:]
+    assert "RESULT: OK" in out
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+@pytest.mark.timeout(150)
+def test_ctrl_c_stops_the_demo_with_one_line(tmp_path: Path) -> None:
+    proc = _demo(tmp_path / "tmp", "--messages", "30", "--fault-rate", "0")
+    assert proc.stdout is not None
+    moto_pid = None
+    for line in iter(proc.stdout.readline, ""):
+        found = re.search(r"\(pid (\d+)\)", line)
+        moto_pid = int(found.group(1)) if found else moto_pid
+        if line.startswith("[") and "invocations" in line:  # the pipeline is running
+            break
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert [line for line in err.splitlines() if line.strip()] == [
+        "demo interrupted; the local stack and the function's environments are stopped"
+    ]
+    assert moto_pid is not None and _wait_gone(moto_pid)
+    assert _our_moto_children() == []
+    assert list((tmp_path / "tmp").iterdir()) == []
