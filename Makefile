@@ -57,6 +57,7 @@ pytest-lambda-runtime:
 	else $(MAKE) --no-print-directory $(VENV313)/.installed && \
 	$(VENV313)/bin/python -m pytest -q -p no:cacheprovider --ignore=tests/test_chaos_ci.py \
 	  --ignore=tests/test_local_pipeline.py --ignore=tests/test_bench_smoke.py \
+	  --ignore=tests/test_demo.py --ignore=tests/test_local_stack_cli.py --ignore=tests/test_examples.py \
 	  --ignore=tests/test_runtime_duplicates.py --ignore=tests/test_moto_atomic.py $(PYTEST_ARGS); fi
 
 test: lint typecheck template-check pytest pytest-lambda-runtime

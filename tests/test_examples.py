@@ -7,7 +7,7 @@
 - the key tool and emulator commands of the README and docs/deploy.md;
 - every `alipay-cancel` line of the README and docs/operations.md: parsed, and those without
   placeholders run against moto.
-(`make local-stack`'s banner and the README's local-stack commands run in test_local_pipeline.py;
+(`make local-stack`'s banner and the README's local-stack commands run in test_local_stack_cli.py;
 `make build` in test_build_artifact.py.)
 """
 
@@ -232,7 +232,7 @@ def _cli_lines(text: str) -> list[str]:
 
 
 DOC_LINES = sorted(set(_cli_lines(README) + _cli_lines(OPERATIONS)))
-# Placeholders stay parsed only; the local stack's own names run against it (test_local_pipeline.py).
+# Placeholders stay parsed only; the local stack's own names run against it (test_local_stack_cli.py).
 RUNNABLE = [
     line for line in DOC_LINES if not re.search(r"[\[<]|\bK\b|\bC\b|--version|--help|alipay-cancel-", line)
 ]

@@ -314,6 +314,7 @@ def test_every_make_target_in_the_readme_exists() -> None:
         ("local.alipay_gateway.__main__", r'make gateway GATEWAY_ARGS="([^"]+)"'),
         ("local.keygen", r"python -m local\.keygen (.+)"),
         ("local.invoke", r'make invoke EVENT=\S+ INVOKE_ARGS="([^"]+)"'),
+        ("local.stack_cli", r'make local-stack STACK_ARGS="([^"]+)"'),
         ("local.chaos", r'make chaos CHAOS_ARGS="([^"]+)"'),
     ],
 )
