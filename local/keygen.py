@@ -244,6 +244,12 @@ def write_key_files(material: KeyMaterial, out_dir: Path) -> dict[str, Path]:
                 "secret_cert_mode.json": json.dumps(material.secret(cert_mode=True), indent=2),
             }
         )
+    return write_private_files(out_dir, files)
+
+
+def write_private_files(out_dir: Path, files: dict[str, str]) -> dict[str, Path]:
+    """Each text in a file of its own under ``out_dir``, readable by its owner only (0600)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     for name, text in files.items():
         path = out_dir / name
@@ -269,19 +275,14 @@ def write_app_secret_files(app_id: str, alipay_public_key: str, out_dir: Path) -
         "alipay_public_key": alipay_public_key.strip(),
     }
     load_signing_material(secret)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written: dict[str, Path] = {}
-    for name, text in (
-        ("app_public_key.txt", pem_to_bare_base64(app.public_pem) + "\n"),
-        ("app_public_key.pem", app.public_pem),
-        ("secret.json", json.dumps(secret, indent=2)),
-    ):
-        path = out_dir / name
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        written[name] = path
-    return written
+    return write_private_files(
+        out_dir,
+        {
+            "app_public_key.txt": pem_to_bare_base64(app.public_pem) + "\n",
+            "app_public_key.pem": app.public_pem,
+            "secret.json": json.dumps(secret, indent=2),
+        },
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,11 +6,10 @@ of caller, each with the ``alipay-cancel`` commands that enqueue it and read its
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from local.keygen import KeyMaterial, generate_key_material
+from local.keygen import KeyMaterial, generate_key_material, write_private_files
 
 SECOND_APP_ID = "2021000000000002"
 # app_auth_token -> the merchant (Alipay user id) it belongs to, as the emulator knows them.
@@ -79,9 +78,4 @@ def token_file(token_dir: Path, merchant: str) -> Path:
 
 def write_token_files(token_dir: Path) -> None:
     """Each merchant's token in a file of its own (0600): commands name the file, never the token."""
-    token_dir.mkdir(parents=True, exist_ok=True)
-    for token, merchant in MERCHANTS.items():
-        path = token_file(token_dir, merchant)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(token + "\n")
+    write_private_files(token_dir, {token_file(token_dir, m).name: t + "\n" for t, m in MERCHANTS.items()})

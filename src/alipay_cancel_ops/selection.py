@@ -55,6 +55,27 @@ def add_selection_options(parser: argparse.ArgumentParser, *, ages: bool = False
     )
 
 
+def add_taking_options(parser: argparse.ArgumentParser, *, noun: str, verb: str) -> None:
+    """The options of a command that takes dead letters off the queue (redrive, discard): a dry run,
+    the question before a large one, and how long each is hidden while it is taken."""
+    parser.add_argument("--dry-run", action="store_true", help=f"show what would be {verb}, change nothing")
+    parser.add_argument("--yes", action="store_true", help=f"do not ask before a large {noun} (for scripts)")
+    parser.add_argument(
+        "--ask-above",
+        type=positive,
+        default=10,
+        metavar="N",
+        help=f"ask for a yes before more than N are {verb} (default 10)",
+    )
+    parser.add_argument(
+        "--visibility-timeout",
+        type=visibility,
+        default=60,
+        metavar="S",
+        help=f"seconds each dead letter is hidden from others while it is {verb} (default 60)",
+    )
+
+
 def filters_from(args: argparse.Namespace, *, now_ms: int | None = None) -> Filters:
     older_than = getattr(args, "older_than", None)
     before = None

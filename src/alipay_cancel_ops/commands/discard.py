@@ -29,7 +29,7 @@ from alipay_cancel_ops.cli_support import (
 )
 from alipay_cancel_ops.discard_notes import discard_entry, note_discarded
 from alipay_cancel_ops.queues import DeadLetterView, Filters, browse_dead_letters, take_dead_letters
-from alipay_cancel_ops.selection import add_selection_options, filters_from, positive, visibility
+from alipay_cancel_ops.selection import add_selection_options, add_taking_options, filters_from
 
 NAME = "discard"
 SUMMARY = "remove dead letters by trade, outcome class or age, noting each in its trade's record"
@@ -48,22 +48,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="TEXT",
         help="why they are discarded, kept in each trade's note (e.g. a ticket number)",
     )
-    parser.add_argument("--dry-run", action="store_true", help="show what would be removed, remove nothing")
-    parser.add_argument("--yes", action="store_true", help="do not ask before a large discard (for scripts)")
-    parser.add_argument(
-        "--ask-above",
-        type=positive,
-        default=10,
-        metavar="N",
-        help="ask for a yes before removing more than N (default 10)",
-    )
-    parser.add_argument(
-        "--visibility-timeout",
-        type=visibility,
-        default=60,
-        metavar="S",
-        help="seconds each dead letter is hidden from others while it is removed (default 60)",
-    )
+    add_taking_options(parser, noun="discard", verb="removed")
 
 
 def run(args: argparse.Namespace, console: Console) -> ExitCode:

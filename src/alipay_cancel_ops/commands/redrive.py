@@ -25,7 +25,7 @@ from alipay_cancel_ops.queues import (
     take_dead_letters,
 )
 from alipay_cancel_ops.redrive_plan import RedrivePlan, plan_redrive, render_plan
-from alipay_cancel_ops.selection import add_selection_options, positive, visibility
+from alipay_cancel_ops.selection import add_selection_options, add_taking_options
 
 NAME = "redrive"
 SUMMARY = "move dead letters back to the cancel queue, body unchanged"
@@ -34,28 +34,13 @@ SUMMARY = "move dead letters back to the cancel queue, body unchanged"
 def configure(parser: argparse.ArgumentParser) -> None:
     add_selection_options(parser)
     env_option(parser, "--to-queue-url", "CANCEL_QUEUE_URL", "the cancel queue to move them to")
-    parser.add_argument("--dry-run", action="store_true", help="show what would move, move nothing")
     parser.add_argument(
         "--include-unredrivable",
         action="store_true",
         help="also move dead letters whose reason says a redrive cannot succeed (bad messages, final "
         "Alipay answers); naming their --outcome-class does the same for that class",
     )
-    parser.add_argument("--yes", action="store_true", help="do not ask before a large redrive (for scripts)")
-    parser.add_argument(
-        "--ask-above",
-        type=positive,
-        default=10,
-        metavar="N",
-        help="ask for a yes before moving more than N (default 10)",
-    )
-    parser.add_argument(
-        "--visibility-timeout",
-        type=visibility,
-        default=60,
-        metavar="S",
-        help="seconds each dead letter is hidden from others while it is moved (default 60)",
-    )
+    add_taking_options(parser, noun="redrive", verb="moved")
 
 
 def run(args: argparse.Namespace, console: Console) -> ExitCode:
