@@ -138,6 +138,13 @@ def test_demo_that_hits_its_deadline_says_so_and_lists_what_was_in_flight(tmp_pa
     assert "fault:http_5xx forever (trade " in text.split("Still in flight")[1]
     assert "VIOLATION" not in text and "unaccounted" not in text
     assert "RESULT: INCOMPLETE: stopped at the deadline" in text and "not lost" in text
+    # One count of what is unfinished, wherever it is said; the queue's copies are counted apart.
+    said = re.search(r"queue drained: (\d+) message\(s\) unfinished", text)
+    listed = re.search(r"Still in flight at the 4s deadline \((\d+);", text)
+    incomplete = re.search(r"with (\d+) message\(s\) still in flight", text)
+    assert said and listed and incomplete
+    assert said.group(1) == listed.group(1) == incomplete.group(1)
+    assert int(said.group(1)) == len(text.split("Still in flight")[1].split("RESULT")[0].splitlines()) - 1
 
 
 # --- the demo's plan: what --seed fixes, and what an outcome is expected to be --------------------
