@@ -5,6 +5,7 @@ and an environment that matches what the function reads."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -405,23 +406,27 @@ def test_non_data_wildcards_are_limited_to_xray(cfn: dict[str, Any]) -> None:
 # ---------------------------------------------------------------------------- alarms and outputs
 
 
-def _alarm(cfn: dict[str, Any], metric: str) -> dict[str, Any]:
+def _alarm(cfn: dict[str, Any], metric: str, watching: str | None = None) -> dict[str, Any]:
+    """The one alarm on ``metric`` (whose dimensions name ``watching``, when given)."""
     (alarm,) = [
         a["Properties"]
         for a in resources(cfn, "AWS::CloudWatch::Alarm").values()
         if Resolver(cfn).resolve(a["Properties"]["MetricName"]) == metric
+        and (watching is None or watching in json.dumps(a["Properties"].get("Dimensions")))
     ]
     return alarm
 
 
 def test_alarms_watch_dead_letters_backlog_errors_throttles_and_configuration(cfn: dict[str, Any]) -> None:
     alarms = resources(cfn, "AWS::CloudWatch::Alarm")
-    assert len(alarms) == 8  # and three for events and schedules (tests/test_template_events.py)
-    dlq = resource_props(cfn, "DeadLetterQueueNotEmptyAlarm")  # the events' one watches another queue
-    assert dlq["Dimensions"] == [
+    assert len(alarms) == 9  # and three for events and schedules (tests/test_template_events.py)
+    dead_letter_queue = [
         {"Name": "QueueName", "Value": {"Fn::GetAtt": ["CancelDeadLetterQueue", "QueueName"]}}
     ]
-    assert (dlq["Threshold"], dlq["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+    for metric in ("NumberOfMessagesSent", "ApproximateNumberOfMessagesVisible"):  # new ones; left waiting
+        dlq = _alarm(cfn, metric, "CancelDeadLetterQueue")
+        assert dlq["Dimensions"] == dead_letter_queue
+        assert (dlq["Threshold"], dlq["ComparisonOperator"]) == (0, "GreaterThanThreshold")
     age = _alarm(cfn, "ApproximateAgeOfOldestMessage")
     assert age["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["CancelQueue", "QueueName"]}
     assert age["Threshold"] == {"Ref": "OldestMessageAgeAlarmSeconds"}
