@@ -47,6 +47,11 @@ MAX_PLANNED_FAULTS = 8  # per trade: a rate near 1 must not plan a fault for eve
 
 SUCCESS_CLOSE = frozenset({CLOSED})
 SUCCESS_REFUND = frozenset({REFUNDED})
+# The cancel refunded and its answer was lost (or mangled): the retry's cancel meets a refunded trade,
+# which Alipay refuses (until the settle flow queries such a trade, this ends FAILED).
+LOST_REFUND_ANSWER = frozenset({failed("ACQ.REASON_TRADE_REFUND_FEE_ERR")})
+# Random faults that let the call take effect and spoil its answer (the emulator's post-call kinds).
+ANSWER_SPOILING_KINDS = frozenset({"bad_signature"})
 
 
 def horizon_seconds(messages: int) -> int:
@@ -112,9 +117,6 @@ def build_plan(total: int, seed: int, fault_rate: float = 0.0) -> Plan:
             plan.trades.append({"out_trade_no": key, "state": state, **seed_fields})
         plan.messages.append(Planned(_body(out_trade_no=key), key, scenario, expect))
         return key
-
-    # The cancel refunded and its answer was lost: the retry's cancel meets a refunded trade.
-    LOST_REFUND_ANSWER = frozenset({failed("ACQ.REASON_TRADE_REFUND_FEE_ERR")})
 
     def faulted(
         kind: str,
@@ -273,6 +275,9 @@ def _plan_random_faults(plan: Plan, rng: random.Random, fault_rate: float) -> No
             kinds.append(rng.choice(RANDOM_FAULT_KINDS))
         # The emulator takes a trade's faults in the order they were set, one per call.
         plan.faults += [{"kind": kind, "trade": key, "times": 1} for kind in kinds]
+        spoiled = ANSWER_SPOILING_KINDS.intersection(kinds)
         for message in plan.messages:
             if message.trade_key == key:
                 message.faulted_calls = len(kinds)
+                if spoiled and message.expect == SUCCESS_REFUND:
+                    message.expect = SUCCESS_REFUND | LOST_REFUND_ANSWER
