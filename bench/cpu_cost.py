@@ -146,7 +146,7 @@ HANDLER_BUCKETS: dict[str, list[tuple[str, str]]] = {
     "Alipay call (sign, POST, verify, parse)": [("alipay_cancel/alipay/client.py", "cancel")],
     "  RSA sign": [("alipay_cancel/alipay/v3_signing.py", "sign")],
     "  RSA verify": [("alipay_cancel/alipay/v3_signing.py", "verify")],
-    "  HTTP (requests)": [("requests/sessions.py", "post")],
+    "  HTTP (requests)": [("requests/sessions.py", "request")],
     "ledger claim (UpdateItem)": [("alipay_cancel/stores/ledger.py", "claim")],
     "ledger final write (UpdateItem)": [("alipay_cancel/stores/ledger.py", "write")],
     "AWS API calls (botocore, all)": [("botocore/client.py", "_make_api_call")],
@@ -169,13 +169,13 @@ HANDLER_BUCKETS: dict[str, list[tuple[str, str]]] = {
 FLOOR_BUCKETS: dict[str, list[tuple[str, str]]] = {
     "floor total": [("bench/minimal_loop.py", "cancel")],
     "  RSA sign": [("bench/minimal_loop.py", "cancel")],  # replaced below by the primitive's time
-    "  HTTP (requests)": [("requests/sessions.py", "post")],
+    "  HTTP (requests)": [("requests/sessions.py", "request")],
     "AWS API calls (botocore, all)": [("botocore/client.py", "_make_api_call")],
 }
 COUNTED_CALLS = {
     "AWS API calls per message": ("botocore/client.py", "_make_api_call"),
     "log records per message": ("logging/__init__.py", "_log"),
-    "HTTP POSTs per message": ("requests/sessions.py", "post"),
+    "HTTP POSTs per message": ("requests/sessions.py", "request"),
 }
 
 

@@ -49,7 +49,7 @@ from typing import Any, TextIO
 
 import requests
 
-from local.accounting import FINAL_STATUSES, Enqueued, Snapshot, collect
+from local.accounting import Enqueued, Snapshot, collect
 from local.alipay_gateway.admin_client import GatewayAdmin
 from local.alipay_gateway.faults import FAULT_KINDS
 from local.chaos_aws_faults import AwsFaultStats, read_events
@@ -70,6 +70,7 @@ from local.chaos_wiretap import Exchange, WireTap
 from local.esm_driver import DriveResult, Progress
 from local.keygen import generate_rsa_key_pair
 from local.lambda_environment import FileSink
+from local.outcome_labels import FAILED, FINAL_STATUSES, RETRYING
 from local.stack import LocalStack
 
 # Short backoffs and retry horizon, as template parameters (the queue and the function agree); the
@@ -175,7 +176,7 @@ def unfinished_messages(
         status = record.get("status") if record else None
         reasonless = letter is not None and not letter.reason.strip()
         vanished = letter is None and status not in FINAL_STATUSES
-        if not (reasonless or vanished or status == "RETRYING"):
+        if not (reasonless or vanished or status == RETRYING):
             continue
         said = said_by_key.get(m.trade_key or "", [])
         out.append(
@@ -197,14 +198,14 @@ def unfinished_messages(
 def probe_key(endpoint: str, secret: dict[str, str], trade: str) -> str:
     """One cancel signed with ``secret``'s app key, sent with the function's own client through the
     wire tap: 'accepted' or the refusal's code. Evidence that a key works or no longer works."""
+    from alipay_cancel.alipay import TradeRef
     from alipay_cancel.alipay.client import AlipayClient
     from alipay_cancel.alipay.responses import CancelSuccess
     from alipay_cancel.alipay.signing_material import load_signing_material
-    from alipay_cancel.shared.trade import CancelRequest
 
     client = AlipayClient(endpoint, load_signing_material(secret), connect_timeout=1, read_timeout=5)
     try:
-        outcome = client.cancel(CancelRequest(out_trade_no=trade, trade_no=None))
+        outcome = client.cancel(TradeRef(out_trade_no=trade, trade_no=None))
     finally:
         client.session.close()
     if isinstance(outcome, CancelSuccess):
@@ -648,7 +649,7 @@ def build_summary(
     failed_codes = Counter(
         str(r.get("error_sub_code") or r.get("error_code") or r.get("outcome_class"))
         for r in snapshot.results.values()
-        if r.get("status") == "FAILED"
+        if r.get("status") == FAILED
     )
     letters = Counter(
         str(d.attributes.get("outcome_class") or "no reason (queue redrive)") for d in snapshot.dead_letters

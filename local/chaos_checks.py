@@ -22,6 +22,7 @@ from typing import Any
 from local.accounting import Enqueued, Snapshot, account
 from local.chaos_aws_faults import FailedCall
 from local.chaos_wiretap import NOT_SENT, Exchange
+from local.outcome_labels import CLOSED, NOT_FOUND, REFUNDED, RETRYING
 
 CANCELLED = {"close": "closed", "refund": "refunded"}
 PEM_PRIVATE_MARKER = re.compile(r"-----BEGIN (?:RSA |EC |ENCRYPTED )?PRIVATE KEY-----")
@@ -148,7 +149,7 @@ def check_accounted(
 # --- 2. no settled trade unless really cancelled and verified -----------------------------------
 
 # The state a verified cancel settles a trade as, by the answer's action (None: no such trade).
-SETTLED_BY_ACTION = {"close": "CLOSED", "refund": "REFUNDED", None: "NOT_FOUND"}
+SETTLED_BY_ACTION = {"close": CLOSED, "refund": REFUNDED, None: NOT_FOUND}
 SETTLED = frozenset(SETTLED_BY_ACTION.values())
 
 
@@ -188,12 +189,12 @@ def check_successes(
             verified += 1
         trade = _trade_of(snapshot, key)
         if trade is None:
-            if key not in unknown_keys or status != "NOT_FOUND":
+            if key not in unknown_keys or status != NOT_FOUND:
                 result.violations.append(
                     f"trade {key}: {status} but the emulator has no such trade "
                     f"({'planned unknown' if key in unknown_keys else 'not planned as unknown'})"
                 )
-        elif status == "NOT_FOUND":
+        elif status == NOT_FOUND:
             result.violations.append(
                 f"trade {key}: NOT_FOUND but the emulator knows it ({trade.get('state')})"
             )
@@ -276,7 +277,7 @@ def check_drained(
     result = CheckResult("every RETRYING trade finished when the queue drained")
     if not drained:
         result.violations.append("the queue did not drain before the deadline")
-    all_retrying = [k for k, r in snapshot.results.items() if r.get("status") == "RETRYING"]
+    all_retrying = [k for k, r in snapshot.results.items() if r.get("status") == RETRYING]
     retrying = [k for k in all_retrying if k not in crash_redriven_keys]
     for key in retrying[:MAX_LISTED]:
         result.violations.append(f"trade {key} is still RETRYING")

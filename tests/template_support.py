@@ -40,7 +40,9 @@ def sam_template() -> dict[str, Any]:
 def transform(sam: dict[str, Any]) -> dict[str, Any]:
     sam = copy.deepcopy(sam)
     # The translator wants an S3 location, as after `sam package`.
-    sam["Resources"]["CancelFunction"]["Properties"]["CodeUri"] = "s3://artifacts/alipay-cancel.zip"
+    for logical_id, resource in sam["Resources"].items():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = f"s3://artifacts/{logical_id}.zip"
     # Managed policies would only be looked up for SAM-generated roles; none is expected.
     translator = Translator({}, Parser(), boto_session=boto3.Session(region_name=REGION))
     return translator.translate(sam, parameter_values={}, get_managed_policy_map=lambda: {})  # type: ignore[no-any-return]
@@ -85,6 +87,8 @@ class Resolver:
             "AWS::DynamoDB::Table": f"stack-{name}-XYZ",
             "AWS::Lambda::Function": f"stack-{name}-XYZ",
             "AWS::Logs::LogGroup": f"stack-{name}-XYZ",
+            "AWS::Events::EventBus": f"stack-{name}",  # Ref of a bus or a schedule group: its name
+            "AWS::Scheduler::ScheduleGroup": f"stack-{name}",
         }[type_]
 
     def _sub_value(self, name: str, variables: dict[str, Any]) -> Any:
@@ -169,14 +173,17 @@ def allowed(cfn: dict[str, Any], param: str, value: str) -> bool:
     return True
 
 
-def role_statements(cfn: dict[str, Any], params: dict[str, str]) -> list[dict[str, Any]]:
+def role_statements(
+    cfn: dict[str, Any], params: dict[str, str], role: str = "CancelFunctionRole"
+) -> list[dict[str, Any]]:
+    """The resolved statements of ``role``'s inline policies and of the policies attached to it."""
     resolver = Resolver(cfn, params)
     statements: list[dict[str, Any]] = []
-    for role in resources(cfn, "AWS::IAM::Role").values():
-        for policy in role["Properties"].get("Policies", []):
-            statements += resolver.resolve(policy["PolicyDocument"])["Statement"]
+    for policy in cfn["Resources"][role]["Properties"].get("Policies", []):
+        statements += resolver.resolve(policy["PolicyDocument"])["Statement"]
     for policy in resources(cfn, "AWS::IAM::Policy").values():
-        statements += resolver.resolve(policy["Properties"]["PolicyDocument"])["Statement"]
+        if {"Ref": role} in policy["Properties"].get("Roles", []):
+            statements += resolver.resolve(policy["Properties"]["PolicyDocument"])["Statement"]
     return statements
 
 

@@ -18,10 +18,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from local.keygen import KeyMaterial, RsaKeyPair, generate_cert_material
 
+from alipay_cancel.alipay import TradeRef
 from alipay_cancel.alipay.client import AlipayClient
 from alipay_cancel.alipay.responses import AlipayFailure, CancelSuccess, FailureKind
 from alipay_cancel.alipay.signing_material import load_signing_material
-from alipay_cancel.shared.trade import CancelRequest
 from tests.fixtures.gateway import GatewayHandle
 
 MODES = ["public_key", "aes", "cert"]
@@ -82,7 +82,7 @@ def business_code(failure: AlipayFailure) -> str | None:
 
 def test_unpaid_trade_is_closed(any_gateway: GatewayHandle, make_client: Callable[..., AlipayClient]) -> None:
     any_gateway.admin.seed_trade("T-UNPAID", "2088000000000000000000000001", "unpaid")
-    result = ok(make_client(any_gateway).cancel(CancelRequest("T-UNPAID", None)))
+    result = ok(make_client(any_gateway).cancel(TradeRef("T-UNPAID", None)))
     assert result.action == "close" and result.out_trade_no == "T-UNPAID"
     assert result.trade_no == "2088000000000000000000000001"
     assert result.retry_flag in (None, "N") and result.gmt_refund_pay is None
@@ -96,23 +96,19 @@ def test_paid_trade_is_refunded_with_refund_fields(
 ) -> None:
     trade = any_gateway.admin.seed_trade("T-PAID", None, "paid")
     client = make_client(any_gateway)
-    first = ok(client.cancel(CancelRequest(None, trade["trade_no"])))
+    first = ok(client.cancel(TradeRef(None, trade["trade_no"])))
     assert first.action == "refund" and first.gmt_refund_pay and first.refund_settlement_id
     assert first.trade_no == trade["trade_no"] and first.out_trade_no == "T-PAID"
-    # Idempotent: cancelling again answers the same refund.
-    again = ok(client.cancel(CancelRequest("T-PAID", trade["trade_no"])))
-    assert (again.action, again.gmt_refund_pay, again.refund_settlement_id) == (
-        "refund",
-        first.gmt_refund_pay,
-        first.refund_settlement_id,
-    )
+    # Cancelling a fully refunded trade again: "no cancel once refunded" (the notes' emulate pick).
+    again = failed(client.cancel(TradeRef("T-PAID", trade["trade_no"])))
+    assert business_code(again) == "ACQ.REASON_TRADE_REFUND_FEE_ERR" and again.verified
     assert any_gateway.admin.cancel_calls("T-PAID") == 2
 
 
 def test_unknown_trade_is_success_without_action(
     any_gateway: GatewayHandle, make_client: Callable[..., AlipayClient]
 ) -> None:
-    result = ok(make_client(any_gateway).cancel(CancelRequest("T-NEVER-SEEN", None)))
+    result = ok(make_client(any_gateway).cancel(TradeRef("T-NEVER-SEEN", None)))
     assert result.action is None
 
 
@@ -137,7 +133,7 @@ def test_business_errors_in_both_shapes(
 ) -> None:
     any_gateway.admin.settings(error_shape=shape)
     any_gateway.admin.seed_trade("T-ERR", **seed)
-    failure = failed(make_client(any_gateway).cancel(CancelRequest("T-ERR", None)))
+    failure = failed(make_client(any_gateway).cancel(TradeRef("T-ERR", None)))
     assert business_code(failure) == code
     assert failure.verified, "the emulator signs error answers: they must be verified"
     if shape == "envelope":
@@ -155,7 +151,7 @@ def test_latency_within_timeout_still_succeeds(
 ) -> None:
     any_gateway.admin.seed_trade("T-SLOW", state="unpaid")
     any_gateway.admin.set_fault("latency", trade="T-SLOW", latency_ms=150)
-    assert ok(make_client(any_gateway).cancel(CancelRequest("T-SLOW", None))).action == "close"
+    assert ok(make_client(any_gateway).cancel(TradeRef("T-SLOW", None))).action == "close"
 
 
 @pytest.mark.parametrize("kind", ["timeout", "timeout_after_cancel"])
@@ -165,10 +161,15 @@ def test_timeout_then_retry(
     any_gateway.admin.seed_trade("T-HANG", state="paid")
     any_gateway.admin.set_fault(kind, trade="T-HANG", times=1)
     client = make_client(any_gateway, read_timeout=0.4)
-    failure = failed(client.cancel(CancelRequest("T-HANG", None)))
+    failure = failed(client.cancel(TradeRef("T-HANG", None)))
     assert failure.kind is FailureKind.TIMEOUT and failure.request_id
-    # The retry (same client, same session) gets the one true answer.
-    assert ok(client.cancel(CancelRequest("T-HANG", None))).action == "refund"
+    # The retry (same client, same session) gets the one true answer: the refund when the first call
+    # never reached the trade; when it did, the trade is refunded and cannot be cancelled again.
+    retry = client.cancel(TradeRef("T-HANG", None))
+    if kind == "timeout":
+        assert ok(retry).action == "refund"
+    else:
+        assert business_code(failed(retry)) == "ACQ.REASON_TRADE_REFUND_FEE_ERR"
 
 
 @pytest.mark.parametrize(
@@ -191,7 +192,7 @@ def test_retryable_server_faults(
     any_gateway.admin.seed_trade("T-FAULT", state="unpaid")
     any_gateway.admin.set_fault(kind, trade="T-FAULT", times=1, **params)
     client = make_client(any_gateway)
-    failure = failed(client.cancel(CancelRequest("T-FAULT", None)))
+    failure = failed(client.cancel(TradeRef("T-FAULT", None)))
     assert (failure.kind, failure.http_status) == expect
     if kind == "system_error":
         assert failure.sub_code == "ACQ.SYSTEM_ERROR"
@@ -199,13 +200,13 @@ def test_retryable_server_faults(
         assert failure.code == "20000"
     if kind == "rate_limited":
         assert failure.code == "rate-limited"
-    assert ok(client.cancel(CancelRequest("T-FAULT", None))).action == "close"
+    assert ok(client.cancel(TradeRef("T-FAULT", None))).action == "close"
 
 
 def test_retry_flag_y(any_gateway: GatewayHandle, make_client: Callable[..., AlipayClient]) -> None:
     any_gateway.admin.seed_trade("T-RETRY", state="unpaid")
     any_gateway.admin.set_fault("retry_flag", trade="T-RETRY", times=1)
-    result = ok(make_client(any_gateway).cancel(CancelRequest("T-RETRY", None)))
+    result = ok(make_client(any_gateway).cancel(TradeRef("T-RETRY", None)))
     assert result.retry_flag == "Y"
 
 
@@ -217,7 +218,7 @@ def test_forged_or_unsigned_answers_are_never_results(
     any_gateway.admin.seed_trade("T-SIG", state=state)
     any_gateway.admin.settings(error_shape="v3")  # "finished" answers HTTP 400 ACQ.TRADE_HAS_FINISHED
     any_gateway.admin.set_fault(kind, trade="T-SIG")
-    failure = failed(make_client(any_gateway).cancel(CancelRequest("T-SIG", None)))
+    failure = failed(make_client(any_gateway).cancel(TradeRef("T-SIG", None)))
     if kind == "bad_signature" or state == "unpaid":
         assert failure.kind is FailureKind.BAD_SIGNATURE
     else:  # an unsigned 400: the business code inside is not believed
@@ -246,7 +247,7 @@ def test_garbage_bodies(
 ) -> None:
     any_gateway.admin.seed_trade("T-GARBAGE", state="unpaid")
     any_gateway.admin.set_fault(kind, trade="T-GARBAGE", times=1, **params)
-    failure = failed(make_client(any_gateway).cancel(CancelRequest("T-GARBAGE", None)))
+    failure = failed(make_client(any_gateway).cancel(TradeRef("T-GARBAGE", None)))
     assert failure.kind is expect
     assert failure.http_status == params.get("http_status", 200)
 
@@ -258,7 +259,7 @@ def test_connection_refused(key_material: KeyMaterial, public_key_secret: dict[s
     client = AlipayClient(
         f"http://127.0.0.1:{port}", load_signing_material(public_key_secret), connect_timeout=1
     )
-    failure = failed(client.cancel(CancelRequest("T-1", None)))
+    failure = failed(client.cancel(TradeRef("T-1", None)))
     assert failure.kind is FailureKind.CONNECTION and failure.request_id
     client.session.close()
 
@@ -282,7 +283,7 @@ def test_connect_timeout_is_a_timeout(key_material: KeyMaterial, public_key_secr
                 connect_timeout=0.3,
                 read_timeout=0.3,
             )
-            failure = failed(client.cancel(CancelRequest("T-1", None)))
+            failure = failed(client.cancel(TradeRef("T-1", None)))
             # Linux may complete the handshake anyway and then never answer: a read timeout.
             assert failure.kind is FailureKind.TIMEOUT
             client.session.close()
@@ -330,7 +331,7 @@ def test_body_cut_off_in_transfer(
     server = RawServer(HEAD + b'{"action":"clo', stall_seconds=stall)
     client = AlipayClient(server.url, load_signing_material(public_key_secret), read_timeout=0.3)
     try:
-        failure = failed(client.cancel(CancelRequest("T-1", None)))
+        failure = failed(client.cancel(TradeRef("T-1", None)))
         assert failure.kind is expect
     finally:
         client.session.close()
@@ -344,7 +345,7 @@ def test_wrong_app_private_key_is_reported_by_the_gateway(
     gateway: GatewayHandle, make_client: Callable[..., AlipayClient], other_rsa_key_pair: RsaKeyPair
 ) -> None:
     secret = {**gateway.secret, "private_key": other_rsa_key_pair.private_pem}
-    failure = failed(make_client(gateway, secret).cancel(CancelRequest("T-1", None)))
+    failure = failed(make_client(gateway, secret).cancel(TradeRef("T-1", None)))
     assert (failure.kind, failure.code, failure.http_status) == (
         FailureKind.V3_ERROR,
         "invalid-signature",
@@ -355,7 +356,7 @@ def test_wrong_app_private_key_is_reported_by_the_gateway(
 
 def test_wrong_app_id_is_reported(gateway: GatewayHandle, make_client: Callable[..., AlipayClient]) -> None:
     secret = {**gateway.secret, "app_id": "2021999999999999"}
-    failure = failed(make_client(gateway, secret).cancel(CancelRequest("T-1", None)))
+    failure = failed(make_client(gateway, secret).cancel(TradeRef("T-1", None)))
     assert (failure.kind, failure.code) == (FailureKind.V3_ERROR, "invalid-app-id")
 
 
@@ -364,7 +365,7 @@ def test_wrong_alipay_public_key_fails_closed(
 ) -> None:
     gateway.admin.seed_trade("T-KEY", state="unpaid")
     secret = {**gateway.secret, "alipay_public_key": other_rsa_key_pair.public_pem}
-    failure = failed(make_client(gateway, secret).cancel(CancelRequest("T-KEY", None)))
+    failure = failed(make_client(gateway, secret).cancel(TradeRef("T-KEY", None)))
     assert failure.kind is FailureKind.BAD_SIGNATURE
     assert gateway.admin.trade("T-KEY")["state"] == "closed"  # it happened; we just can't trust the answer
 
@@ -373,7 +374,7 @@ def test_missing_permission_and_aes_mismatch(
     gateway: GatewayHandle, aes_gateway: GatewayHandle, make_client: Callable[..., AlipayClient]
 ) -> None:
     gateway.admin.settings(api_permission=False)
-    failure = failed(make_client(gateway).cancel(CancelRequest("T-1", None)))
+    failure = failed(make_client(gateway).cancel(TradeRef("T-1", None)))
     assert (failure.kind, failure.code, failure.http_status) == (
         FailureKind.V3_ERROR,
         "insufficient-permissions",
@@ -381,13 +382,13 @@ def test_missing_permission_and_aes_mismatch(
     )
     # The app needs AES but our secret has no encrypt_key.
     plain_secret = {k: v for k, v in aes_gateway.secret.items() if k != "encrypt_key"}
-    failure = failed(make_client(aes_gateway, plain_secret).cancel(CancelRequest("T-1", None)))
+    failure = failed(make_client(aes_gateway, plain_secret).cancel(TradeRef("T-1", None)))
     assert failure.code == "insufficient-permissions"
 
 
 def test_clock_skew_is_reported(gateway: GatewayHandle, make_client: Callable[..., AlipayClient]) -> None:
     gateway.admin.settings(max_skew_seconds=-1)  # every timestamp is "too far" from the gateway's clock
-    failure = failed(make_client(gateway).cancel(CancelRequest("T-1", None)))
+    failure = failed(make_client(gateway).cancel(TradeRef("T-1", None)))
     assert (failure.kind, failure.code) == (FailureKind.V3_ERROR, "invalid-timestamp")
 
 
@@ -405,13 +406,13 @@ def test_alipay_key_rotation_fails_closed_until_the_secret_is_refreshed(
     else:
         any_gateway.admin.rotate_alipay_key(other_rsa_key_pair.private_pem)
         new_secret["alipay_public_key"] = other_rsa_key_pair.public_pem
-    failure = failed(client.cancel(CancelRequest("T-ROT", None)))
+    failure = failed(client.cancel(TradeRef("T-ROT", None)))
     # cert mode: alipay-sn names the new certificate, never trusted with a key we were not given
     expected = FailureKind.UNEXPECTED_SIGNER if any_gateway.cert_mode else FailureKind.BAD_SIGNATURE
     assert failure.kind is expected
     refreshed = client.with_material(load_signing_material(new_secret))
     assert refreshed.session is client.session
-    assert ok(refreshed.cancel(CancelRequest("T-ROT", None))).action == "close"
+    assert ok(refreshed.cancel(TradeRef("T-ROT", None))).action == "close"
 
 
 def test_cert_mode_alipay_sn_mismatch_with_the_same_key(
@@ -421,7 +422,7 @@ def test_cert_mode_alipay_sn_mismatch_with_the_same_key(
     # Alipay re-issues its certificate for the same key: signatures verify but alipay-sn changes.
     reissued = generate_cert_material(keys.app, keys.alipay, keys.app_id)
     cert_gateway.admin.rotate_alipay_key(keys.alipay.private_pem, alipay_cert=reissued.alipay_cert_pem)
-    failure = failed(make_client(cert_gateway).cancel(CancelRequest("T-SN", None)))
+    failure = failed(make_client(cert_gateway).cancel(TradeRef("T-SN", None)))
     assert failure.kind is FailureKind.UNEXPECTED_SIGNER and "alipay-sn" in failure.message
 
 
@@ -434,8 +435,8 @@ def test_app_auth_token_is_sent_and_signed(
     any_gateway.admin.settings(app_auth_tokens=["202101BB-merchant-token"])
     any_gateway.admin.seed_trade("T-ISV", state="unpaid")
     client = make_client(any_gateway)
-    assert ok(client.cancel(CancelRequest("T-ISV", None, "202101BB-merchant-token"))).action == "close"
-    failure = failed(client.cancel(CancelRequest("T-ISV", None, "202101BB-revoked")))
+    assert ok(client.cancel(TradeRef("T-ISV", None, "202101BB-merchant-token"))).action == "close"
+    failure = failed(client.cancel(TradeRef("T-ISV", None, "202101BB-revoked")))
     assert (failure.kind, failure.code, failure.http_status) == (
         FailureKind.V3_ERROR,
         "invalid-app-auth-token",
@@ -466,8 +467,8 @@ def test_request_headers_and_body_on_the_wire(
 ) -> None:
     client = make_client(any_gateway)
     sent = Sent(client.session)
-    client.cancel(CancelRequest("T-WIRE", "2088000000000000000000000009", "tok-1"))
-    client.cancel(CancelRequest("T-WIRE", None))
+    client.cancel(TradeRef("T-WIRE", "2088000000000000000000000009", "tok-1"))
+    client.cancel(TradeRef("T-WIRE", None))
     first, second = sent.requests
     assert first.path_url == "/v3/alipay/trade/cancel" and first.method == "POST"
     assert first.headers["alipay-request-id"] != second.headers["alipay-request-id"]
@@ -501,7 +502,7 @@ def test_one_kept_alive_connection_for_many_calls(
 ) -> None:
     client = make_client(gateway)
     for i in range(6):
-        ok(client.cancel(CancelRequest(f"T-KA-{i}", None)))
+        ok(client.cancel(TradeRef(f"T-KA-{i}", None)))
     pools = client.session.get_adapter(gateway.endpoint).poolmanager.pools
     opened = [pools[key].num_connections for key in pools.keys()]
     assert opened == [1], "every call after the first must reuse the kept-alive connection"

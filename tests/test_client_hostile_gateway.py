@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
+from alipay_cancel.alipay import TradeRef
 from alipay_cancel.alipay.client import AlipayClient
 from alipay_cancel.alipay.responses import FailureKind
 from alipay_cancel.decisions.classification import classify
 from alipay_cancel.shared.endings import Ending
-from alipay_cancel.shared.trade import CancelRequest
 from tests.fixtures.gateway import GatewayHandle
 from tests.test_alipay_codes import EXCEPTIONS, EXPECTED, spec_groups
 from tests.test_client_against_gateway import any_gateway, failed, make_client, ok
@@ -29,7 +29,7 @@ ClientFactory = Callable[..., AlipayClient]
 
 
 def _cancel(client: AlipayClient, out_trade_no: str) -> Any:
-    return client.cancel(CancelRequest(out_trade_no, None))
+    return client.cancel(TradeRef(out_trade_no, None))
 
 
 def test_cert_mode_answer_without_alipay_sn_is_verified_with_the_configured_cert(

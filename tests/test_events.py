@@ -1,5 +1,6 @@
-"""events/ holds real-shaped SQS events for `sam local invoke` and an env file for the local stack:
-each event must look like what the Lambda SQS event source delivers, and parse as documented."""
+"""events/ holds real-shaped SQS events (make invoke, `sam local invoke`), and nothing else; the env file
+for `sam local invoke` against the local stack is local/sam-local-env.json. Each event must look like
+what the Lambda SQS event source delivers, and parse as documented."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from alipay_cancel.shared.trade import CancelRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
-EVENT_FILES = sorted(p for p in EVENTS.glob("*.json") if p.name != "env.local.json")
+EVENT_FILES = sorted(EVENTS.glob("*.json"))  # every file there is an event (make invoke takes any)
+SAM_LOCAL_ENV = ROOT / "local" / "sam-local-env.json"
 LOCAL_REGION, LOCAL_ACCOUNT = "us-east-1", "123456789012"
 # Names the local stack (`make local-stack`) creates; the env file and the events must agree.
 LOCAL_QUEUE, LOCAL_DLQ = "alipay-cancel-queue", "alipay-cancel-dlq"
@@ -146,12 +148,12 @@ def test_mixed_batch_covers_each_demo_outcome_and_one_bad_message() -> None:
     assert max(receive_counts) > 1  # one record is a retry
 
 
-# ---------------------------------------------------------------------------- env.local.json
+# ---------------------------------------------------------------------------- local/sam-local-env.json
 
 
 @pytest.fixture(scope="module")
 def local_env() -> dict[str, str]:
-    data = json.loads((EVENTS / "env.local.json").read_text())
+    data = json.loads(SAM_LOCAL_ENV.read_text())
     assert set(data) == {"CancelFunction"}
     return data["CancelFunction"]  # type: ignore[no-any-return]
 

@@ -97,11 +97,16 @@ def call(
     aes_key: str | None = None,
     timeout: float = 5.0,
     session: requests.Session | None = None,
+    path: str = CANCEL,
+    method: str = "POST",
 ) -> requests.Response:
-    """One cancel call signed by this test: every part can be wrong on purpose."""
+    """One call (cancel unless ``path`` says otherwise) signed by this test: every part can be wrong
+    on purpose. A GET sends no body (``path`` carries its query string)."""
     if payload is None:
         payload = {"out_trade_no": "T-unknown"}
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    if method == "GET":
+        body = b""
     headers = {"Content-Type": "application/json", "alipay-request-id": uuid.uuid4().hex}
     if aes_key:
         body = aes(aes_key, body)
@@ -117,7 +122,7 @@ def call(
         "timestamp": str(timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)),
     }
     auth_string = ",".join(f"{k}={v}" for k, v in params.items() if v and k != omit)
-    content = f"{auth_string}\nPOST\n{CANCEL}\n".encode() + body + b"\n"
+    content = f"{auth_string}\n{method}\n{path}\n".encode() + body + b"\n"
     if token:
         content += f"{token}\n".encode()
         if send_token:
@@ -127,7 +132,9 @@ def call(
     )
     sign = "" if omit == "sign" else f",sign={base64.b64encode(signature).decode()}"
     headers["Authorization"] = auth if auth is not None else f"ALIPAY-SHA256withRSA {auth_string}{sign}"
-    return (session or requests).post(gw.base_url + CANCEL, data=body, headers=headers, timeout=timeout)
+    return (session or requests).request(
+        method, gw.base_url + path, data=body or None, headers=headers, timeout=timeout
+    )
 
 
 def response_verifies(resp: requests.Response, alipay_public_pem: str) -> bool:
@@ -193,7 +200,9 @@ def test_unpaid_closes_and_repeat_is_idempotent(gateway: GatewayHandle) -> None:
     assert gateway.admin.count("T-1") == {"requests": 2, "cancel_calls": 2}
 
 
-def test_paid_refunds_with_refund_fields_idempotently(gateway: GatewayHandle) -> None:
+def test_paid_refunds_with_refund_fields_and_a_refunded_trade_cannot_be_cancelled_again(
+    gateway: GatewayHandle,
+) -> None:
     gateway.admin.seed_trade("T-2", trade_no="2024010122001100000000000002", state="paid")
     first = ok_body(
         gateway, call(gateway, {"out_trade_no": "T-2", "trade_no": "2024010122001100000000000002"})
@@ -201,7 +210,9 @@ def test_paid_refunds_with_refund_fields_idempotently(gateway: GatewayHandle) ->
     assert first["action"] == "refund"
     assert len(first["gmt_refund_pay"]) == 19 and first["refund_settlement_id"].isdigit()
     assert gateway.admin.trade("2024010122001100000000000002")["state"] == "refunded"
-    assert ok_body(gateway, call(gateway, {"out_trade_no": "T-2"})) == first
+    # Fully refunded (by this cancel): a repeat is "no cancel once refunded" (the notes' emulate pick).
+    again = ok_body(gateway, call(gateway, {"out_trade_no": "T-2"}))
+    assert again["sub_code"] == "ACQ.REASON_TRADE_REFUND_FEE_ERR"
 
 
 @pytest.mark.parametrize(
@@ -435,7 +446,9 @@ def test_timeout_after_cancel_applies_the_cancel(gateway: GatewayHandle) -> None
     with pytest.raises(requests.ReadTimeout):
         call(gateway, {"out_trade_no": "T-ta"}, timeout=0.3)
     assert gateway.admin.trade("T-ta")["state"] == "refunded"
-    assert ok_body(gateway, call(gateway, {"out_trade_no": "T-ta"}))["action"] == "refund"
+    # The retry meets a refunded trade: what a lost answer looks like to the next cancel.
+    retry = ok_body(gateway, call(gateway, {"out_trade_no": "T-ta"}))
+    assert retry["sub_code"] == "ACQ.REASON_TRADE_REFUND_FEE_ERR"
 
 
 def test_timeout_hang_is_bounded_and_stop_does_not_block(

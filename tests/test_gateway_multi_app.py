@@ -10,10 +10,10 @@ from pathlib import Path
 
 from local.keygen import KeyMaterial, write_key_files
 
+from alipay_cancel.alipay import TradeRef
 from alipay_cancel.alipay.client import AlipayClient
 from alipay_cancel.alipay.responses import AlipayFailure, CancelSuccess
 from alipay_cancel.alipay.signing_material import load_signing_material
-from alipay_cancel.shared.trade import CancelRequest
 from tests.fixtures.gateway import MERCHANT_TOKENS, GatewayHandle
 from tests.fixtures.keys import SECOND_APP_ID
 
@@ -29,8 +29,8 @@ def test_two_merchants_same_out_trade_no_are_two_trades(multi_app_gateway: Gatew
     admin.seed_trade("ORDER-1001", state="paid", merchant_id=MERCHANT_A)
     admin.seed_trade("ORDER-1001", state="unpaid", merchant_id=MERCHANT_B)
     client = _client(multi_app_gateway, multi_app_gateway.secret)
-    a = client.cancel(CancelRequest("ORDER-1001", None, TOKEN_A, merchant_id=MERCHANT_A))
-    b = client.cancel(CancelRequest("ORDER-1001", None, TOKEN_B, merchant_id=MERCHANT_B))
+    a = client.cancel(TradeRef("ORDER-1001", None, TOKEN_A))
+    b = client.cancel(TradeRef("ORDER-1001", None, TOKEN_B))
     assert isinstance(a, CancelSuccess) and a.action == "refund"
     assert isinstance(b, CancelSuccess) and b.action == "close"
     assert a.trade_no != b.trade_no
@@ -54,29 +54,31 @@ def test_each_app_is_verified_with_its_own_key_and_answered_with_its_own_alipay_
     second_secret = second_app_key_material.secret()
     second = _client(multi_app_gateway, second_secret)
 
-    first = default.cancel(CancelRequest("ORDER-7", None))
-    other = second.cancel(CancelRequest("ORDER-7", None))
+    first = default.cancel(TradeRef("ORDER-7", None))
+    other = second.cancel(TradeRef("ORDER-7", None))
     assert isinstance(first, CancelSuccess) and first.action == "close"
     assert isinstance(other, CancelSuccess) and other.action == "refund"  # the second app's own trade
     assert admin.trade("ORDER-7", app_id=SECOND_APP_ID)["cancel_calls"] == 1
     assert admin.trade("ORDER-7")["cancel_calls"] == 1
     assert [r["app_id"] for r in admin.recent_requests()] == [multi_app_gateway.keys.app_id, SECOND_APP_ID]
 
-    # Signed with the default app's key while claiming the second app: refused by the gateway.
-    impostor = {**multi_app_gateway.secret, "app_id": SECOND_APP_ID}
-    refused = _client(multi_app_gateway, impostor).cancel(CancelRequest("ORDER-7", None))
-    assert isinstance(refused, AlipayFailure) and refused.code == "invalid-signature"
+    # The second app's secret with the default app's private key: refused by the gateway, and the
+    # refusal is signed with the second app's Alipay key, so the client believes it (a configuration
+    # error of that app, not a bad answer).
+    wrong_key = {**second_secret, "private_key": multi_app_gateway.secret["private_key"]}
+    refused = _client(multi_app_gateway, wrong_key).cancel(TradeRef("ORDER-7", None))
+    assert isinstance(refused, AlipayFailure) and refused.code == "invalid-signature" and refused.verified
 
     # The second app's answers are signed with its own Alipay key: the default app's key rejects them.
     crossed = {**second_secret, "alipay_public_key": multi_app_gateway.secret["alipay_public_key"]}
-    unverified = _client(multi_app_gateway, crossed).cancel(CancelRequest("ORDER-7", None))
+    unverified = _client(multi_app_gateway, crossed).cancel(TradeRef("ORDER-7", None))
     assert isinstance(unverified, AlipayFailure) and not isinstance(unverified, CancelSuccess)
     assert "signature" in (unverified.message or "").lower()
 
 
 def test_unknown_app_is_refused(multi_app_gateway: GatewayHandle) -> None:
     stranger = {**multi_app_gateway.secret, "app_id": "2021000000000099"}
-    answer = _client(multi_app_gateway, stranger).cancel(CancelRequest("ORDER-1", None))
+    answer = _client(multi_app_gateway, stranger).cancel(TradeRef("ORDER-1", None))
     assert isinstance(answer, AlipayFailure) and answer.code == "invalid-app-id"
     assert multi_app_gateway.admin.settings()["apps"] == [multi_app_gateway.keys.app_id, SECOND_APP_ID]
 
@@ -111,7 +113,7 @@ def test_gateway_cli_takes_further_apps_and_merchants(
         assert proc.stdout is not None
         base_url = proc.stdout.readline().split("listening on ")[1].split()[0]
         client = AlipayClient(base_url, load_signing_material(second_app_key_material.secret()))
-        answer = client.cancel(CancelRequest("T-1", None, "tok-M", app_id=SECOND_APP_ID, merchant_id="2088M"))
+        answer = client.cancel(TradeRef("T-1", None, "tok-M"))
         assert isinstance(answer, CancelSuccess) and answer.action == "refund"
     finally:
         proc.terminate()

@@ -26,10 +26,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from local.keygen import KeyMaterial, RsaKeyPair
 
+from alipay_cancel.alipay import TradeRef
 from alipay_cancel.alipay.client import AlipayClient
 from alipay_cancel.alipay.responses import CancelSuccess
 from alipay_cancel.alipay.signing_material import load_signing_material
-from alipay_cancel.shared.trade import CancelRequest
 
 TRADE = "PROPCLIENT0001"
 
@@ -180,7 +180,7 @@ def test_no_success_without_a_valid_signature_over_the_received_bytes(
         read_timeout=2,
     )
     try:
-        outcome = client.cancel(CancelRequest(out_trade_no=TRADE, trade_no=None))
+        outcome = client.cancel(TradeRef(out_trade_no=TRADE, trade_no=None))
     finally:
         client.session.close()
 
@@ -222,7 +222,7 @@ def test_control_a_correctly_signed_success_is_a_success(
     host, port = scripted_server.server_address[:2]
     client = AlipayClient(f"http://{host!s}:{port}", load_signing_material(key_material.secret()))
     try:
-        outcome = client.cancel(CancelRequest(out_trade_no=TRADE, trade_no=None))
+        outcome = client.cancel(TradeRef(out_trade_no=TRADE, trade_no=None))
     finally:
         client.session.close()
     assert isinstance(outcome, CancelSuccess)

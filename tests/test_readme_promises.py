@@ -17,6 +17,7 @@ import pytest
 from samtranslator.yaml_helper import yaml_parse
 
 from alipay_cancel import observability
+from alipay_cancel.alipay import TradeRef
 from alipay_cancel.alipay.client import AlipayClient
 from alipay_cancel.alipay.responses import AlipayFailure, CancelSuccess, FailureKind
 from alipay_cancel.alipay.signing_material import load_signing_material
@@ -31,7 +32,7 @@ from alipay_cancel.pipeline.messages import BadMessage, parse_message
 from alipay_cancel.shared.dead_letter import DeadLetter
 from alipay_cancel.shared.endings import ENDINGS, Ending
 from alipay_cancel.shared.ledger_item import Status
-from alipay_cancel.shared.trade import CancelRequest, trade_key
+from alipay_cancel.shared.trade import trade_key
 from alipay_cancel.signing import secret as signing_secret
 from alipay_cancel.stores.dead_letters import DeadLetterSender
 
@@ -232,30 +233,30 @@ def test_metric_names_in_the_readme_are_the_metrics_the_function_emits() -> None
 
 
 def _cli_lines() -> list[str]:
-    """Every ``python -m ops.cli ...`` command the README and the dead-letter remedies show."""
+    """Every ``alipay-cancel ...`` command the README and the dead-letter remedies show."""
     lines = [
         line.split("#")[0].strip()
         for line in _section("Operator CLI").splitlines()
-        if line.strip().startswith("python -m ops.cli ")
+        if line.strip().startswith("alipay-cancel ")
     ]
     remedies = [rule.remedy or "" for rule in BUSINESS_RULES.values()]
-    lines += [m for r in remedies for m in re.findall(r"python -m ops\.cli [^)]+", r)]
+    lines += [m for r in remedies for m in re.findall(r"alipay-cancel [^)]+", r)]
     assert len(lines) >= 4
     return sorted(set(lines))
 
 
 @pytest.mark.parametrize("line", _cli_lines())
 def test_every_documented_cli_command_parses(line: str, capsys: pytest.CaptureFixture[str]) -> None:
-    from ops import cli
+    from alipay_cancel_ops import cli
 
-    words = shlex.split(line)[3:]
+    words = shlex.split(line)[1:]
     # "[--flag V]" means optional: use it. Placeholders (K, C, <trade_key>) become real values.
     argv: list[str] = []
     for word in (w.strip("[]") for w in words):
         if argv and argv[-1] == "--outcome-class" and not word.startswith("-"):
             word = "terminal" if word in ("C",) else word
         argv.append(word)
-    args = cli._parser().parse_args(argv)
+    args = cli.parser().parse_args(argv)
     assert args.command == words[0]
     with pytest.raises(SystemExit) as done:
         cli.main([words[0], "--help"])
@@ -278,19 +279,19 @@ def test_every_documented_cli_command_parses(line: str, capsys: pytest.CaptureFi
 def test_cli_reads_the_function_variable_names_the_readme_gives(
     command: str, flag: str, variable: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ops import cli
+    from alipay_cancel_ops import cli
 
     assert f"`{variable}`" in _section("Operator CLI")
     monkeypatch.setenv(variable, "https://example.invalid/from-env")
     argv = [command, "K"] if command == "result" else [command]
-    assert getattr(cli._parser().parse_args(argv), flag) == "https://example.invalid/from-env"
+    assert getattr(cli.parser().parse_args(argv), flag) == "https://example.invalid/from-env"
 
 
 def test_cli_accepts_the_endpoint_flag_the_readme_shows() -> None:
-    from ops import cli
+    from alipay_cancel_ops import cli
 
     assert "`--endpoint-url http://127.0.0.1:4566`" in _section("Operator CLI")
-    args = cli._parser().parse_args(["--endpoint-url", "http://127.0.0.1:4566", "dead-letters"])
+    args = cli.parser().parse_args(["--endpoint-url", "http://127.0.0.1:4566", "dead-letters"])
     assert args.endpoint_url == "http://127.0.0.1:4566"
 
 
@@ -313,6 +314,7 @@ def test_every_make_target_in_the_readme_exists() -> None:
         ("local.alipay_gateway.__main__", r'make gateway GATEWAY_ARGS="([^"]+)"'),
         ("local.keygen", r"python -m local\.keygen (.+)"),
         ("local.invoke", r'make invoke EVENT=\S+ INVOKE_ARGS="([^"]+)"'),
+        ("local.stack_cli", r'make local-stack STACK_ARGS="([^"]+)"'),
         ("local.chaos", r'make chaos CHAOS_ARGS="([^"]+)"'),
     ],
 )
@@ -458,8 +460,8 @@ def test_outcome_table_names_codes_of_every_group() -> None:
 def test_redrive_leaves_what_the_readme_says_it_leaves() -> None:
     """README: a redrive leaves bad messages and Alipay's final answers (outside the cancel window,
     trade finished, already refunded) and redrives a frozen trade whose remedy says so."""
-    from ops.queues import DeadLetterView
-    from ops.redrive_plan import redrive_blocker
+    from alipay_cancel_ops.queues import DeadLetterView
+    from alipay_cancel_ops.redrive_plan import redrive_blocker
 
     text = " ".join(_section("Operator CLI").split())
     assert "bad messages (the same body fails the same way)" in text
@@ -646,7 +648,7 @@ def test_client_example_uses_the_real_signatures() -> None:
     assert "connect_timeout=3, read_timeout=10" in development
     parameters = inspect.signature(AlipayClient).parameters
     assert {"connect_timeout", "read_timeout"} <= set(parameters)
-    CancelRequest(out_trade_no="20150320010101001", trade_no=None)
+    TradeRef(out_trade_no="20150320010101001", trade_no=None)
     assert {"action", "trace_id"} <= {f.name for f in dataclasses.fields(CancelSuccess)}
     assert {"kind", "code", "sub_code"} <= {f.name for f in dataclasses.fields(AlipayFailure)}
 

@@ -17,7 +17,7 @@
   stack gives the function (``local.provision.lambda_environment``) holds no key material.
 - IAM least privilege on the transformed template: test_template.py::test_data_actions_are_granted_
   on_named_resources_only, ::test_non_data_wildcards_are_limited_to_xray,
-  ::test_function_role_is_the_only_role_and_has_no_managed_policies (not repeated here).
+  ::test_every_role_is_an_explicit_one_without_managed_policies (not repeated here).
 """
 
 from __future__ import annotations
@@ -43,11 +43,11 @@ from local.keygen import KeyMaterial, RsaKeyPair
 from local.provision import Provisioned, lambda_environment
 from local.template_settings import PhysicalResource, read_template_settings
 
+from alipay_cancel.alipay import TradeRef
 from alipay_cancel.alipay.client import AlipayClient
 from alipay_cancel.alipay.responses import AlipayFailure, CancelSuccess, FailureKind
 from alipay_cancel.alipay.signing_material import load_signing_material
 from alipay_cancel.config import ConfigError, load_config
-from alipay_cancel.shared.trade import CancelRequest
 from tests.fixtures.aws import Pipeline, cancel_body, sqs_event, sqs_record
 
 # --- forged answers end to end ----------------------------------------------------------------
@@ -211,7 +211,7 @@ def impostor(
 def _cancel(url: str, secret: dict[str, str]) -> AlipayFailure | CancelSuccess:
     client = AlipayClient(url, load_signing_material(secret), connect_timeout=2, read_timeout=3)
     try:
-        return client.cancel(CancelRequest(out_trade_no="TLS-1", trade_no=None))
+        return client.cancel(TradeRef(out_trade_no="TLS-1", trade_no=None))
     finally:
         client.session.close()
 

@@ -5,6 +5,7 @@ and an environment that matches what the function reads."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -56,9 +57,11 @@ def cfn(sam: dict[str, Any]) -> dict[str, Any]:
 
 def test_sqs_event_source_reports_partial_batch_failures_and_caps_concurrency(cfn: dict[str, Any]) -> None:
     mappings = resources(cfn, "AWS::Lambda::EventSourceMapping")
-    assert len(mappings) == 1
-    esm = next(iter(mappings.values()))["Properties"]
-    assert esm["FunctionName"] == {"Ref": "CancelFunction"}
+    (esm,) = [
+        m["Properties"]
+        for m in mappings.values()
+        if m["Properties"]["FunctionName"] == {"Ref": "CancelFunction"}
+    ]
     assert esm["EventSourceArn"] == {"Fn::GetAtt": ["CancelQueue", "Arn"]}
     assert esm["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert esm["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "MaximumConcurrency"}}
@@ -276,13 +279,15 @@ def test_local_endpoint_override_is_loopback_only_and_absent_by_default(cfn: dic
 # ---------------------------------------------------------------------------- IAM
 
 
-def test_function_role_is_the_only_role_and_has_no_managed_policies(cfn: dict[str, Any]) -> None:
+def test_every_role_is_an_explicit_one_without_managed_policies(cfn: dict[str, Any]) -> None:
     roles = resources(cfn, "AWS::IAM::Role")
-    assert list(roles) == ["CancelFunctionRole"]
-    role = roles["CancelFunctionRole"]["Properties"]
+    # The cancel function's, the outcome-event publisher's (tests/test_template_events.py) and the
+    # one EventBridge Scheduler sends scheduled cancels with: no role SAM generated.
+    assert set(roles) == {"CancelFunctionRole", "OutcomeEventsFunctionRole", "CancelSchedulerRole"}
     # SAM would attach AWSLambdaSQSQueueExecutionRole (sqs:* data actions on "*") to a generated role.
-    assert not role.get("ManagedPolicyArns")
+    assert not any(role["Properties"].get("ManagedPolicyArns") for role in roles.values())
     assert not resources(cfn, "AWS::IAM::ManagedPolicy")
+    role = roles["CancelFunctionRole"]["Properties"]
     assert role["AssumeRolePolicyDocument"]["Statement"] == [
         {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
     ]
@@ -380,23 +385,27 @@ def test_non_data_wildcards_are_limited_to_xray(cfn: dict[str, Any]) -> None:
 # ---------------------------------------------------------------------------- alarms and outputs
 
 
-def _alarm(cfn: dict[str, Any], metric: str) -> dict[str, Any]:
+def _alarm(cfn: dict[str, Any], metric: str, watching: str | None = None) -> dict[str, Any]:
+    """The one alarm on ``metric`` (whose dimensions name ``watching``, when given)."""
     (alarm,) = [
         a["Properties"]
         for a in resources(cfn, "AWS::CloudWatch::Alarm").values()
         if Resolver(cfn).resolve(a["Properties"]["MetricName"]) == metric
+        and (watching is None or watching in json.dumps(a["Properties"].get("Dimensions")))
     ]
     return alarm
 
 
 def test_alarms_watch_dead_letters_backlog_errors_throttles_and_configuration(cfn: dict[str, Any]) -> None:
     alarms = resources(cfn, "AWS::CloudWatch::Alarm")
-    assert len(alarms) == 5
-    dlq = _alarm(cfn, "ApproximateNumberOfMessagesVisible")
-    assert dlq["Dimensions"] == [
+    assert len(alarms) == 9  # and three for events and schedules (tests/test_template_events.py)
+    dead_letter_queue = [
         {"Name": "QueueName", "Value": {"Fn::GetAtt": ["CancelDeadLetterQueue", "QueueName"]}}
     ]
-    assert (dlq["Threshold"], dlq["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+    for metric in ("NumberOfMessagesSent", "ApproximateNumberOfMessagesVisible"):  # new ones; left waiting
+        dlq = _alarm(cfn, metric, "CancelDeadLetterQueue")
+        assert dlq["Dimensions"] == dead_letter_queue
+        assert (dlq["Threshold"], dlq["ComparisonOperator"]) == (0, "GreaterThanThreshold")
     age = _alarm(cfn, "ApproximateAgeOfOldestMessage")
     assert age["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["CancelQueue", "QueueName"]}
     assert age["Threshold"] == {"Ref": "OldestMessageAgeAlarmSeconds"}

@@ -29,7 +29,7 @@ def _run_every_situation(pipeline: Pipeline) -> None:
     admin.seed_trade("IAM-RETRY", state="unpaid")
     admin.set_fault("system_error", trade="IAM-RETRY", times=1)
     admin.seed_trade("IAM-DONE", state="finished")
-    admin.seed_trade("IAM-SIG", state="paid")
+    admin.seed_trade("IAM-SIG", state="unpaid")  # a cancel repeated after it closed the trade closes again
     admin.set_fault("bad_signature", trade="IAM-SIG", times=1)
     for body in (cancel_body("IAM-OK"), cancel_body("IAM-RETRY"), cancel_body("IAM-DONE"), "not JSON {"):
         pipeline.aws.send(body)

@@ -34,6 +34,8 @@ TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:payment-timeouts"
 OTHER_TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:someone-elses-topic"
 QUEUE_ARN = f"arn:{PARTITION}:getatt:::CancelQueue.Arn"
 DLQ_ARN = f"arn:{PARTITION}:getatt:::CancelDeadLetterQueue.Arn"
+EVENTS_DLQ_ARN = f"arn:{PARTITION}:getatt:::OutcomeEventsDeadLetterQueue.Arn"
+SCHEDULER_ROLE = f"arn:{PARTITION}:getatt:::CancelSchedulerRole.Arn"
 
 
 @pytest.fixture(scope="module")
@@ -122,10 +124,15 @@ RESTRICTED = {"ProducerPrincipalArns": f"{PAYMENTS},{OPERATOR}", "ProducerTopicA
 
 
 @pytest.mark.parametrize("params", [{}, RESTRICTED, {"ProducerTopicArn": TOPIC}])
-def test_both_queues_refuse_anything_but_tls(cfn: dict[str, Any], params: dict[str, str]) -> None:
+def test_every_queue_refuses_anything_but_tls(cfn: dict[str, Any], params: dict[str, str]) -> None:
     policies = queue_policies(cfn, params)
-    assert set(policies) == {"CancelQueue", "CancelDeadLetterQueue"}
-    for logical, arn in (("CancelQueue", QUEUE_ARN), ("CancelDeadLetterQueue", DLQ_ARN)):
+    queues = {
+        "CancelQueue": QUEUE_ARN,
+        "CancelDeadLetterQueue": DLQ_ARN,
+        "OutcomeEventsDeadLetterQueue": EVENTS_DLQ_ARN,
+    }
+    assert set(policies) == set(queues) == set(resources(cfn, "AWS::SQS::Queue"))
+    for logical, arn in queues.items():
         for action in ("sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:PurgeQueue"):
             for who in (PAYMENTS, FUNCTION_ROLE, OPERATOR):
                 plain = Call(who, action=action, secure=False)
@@ -145,8 +152,9 @@ def test_empty_parameters_keep_iam_alone_in_charge(cfn: dict[str, Any]) -> None:
     ("call", "expected"),
     [
         (Call(PAYMENTS), "allow"),
-        (Call(OPERATOR), "allow"),  # ops.cli redrive sends as the operator
+        (Call(OPERATOR), "allow"),  # alipay-cancel redrive sends as the operator
         (Call(FUNCTION_ROLE), "iam"),  # never locked out: its own role grants what it needs
+        (Call(SCHEDULER_ROLE), "iam"),  # scheduled cancels: its own role grants the send
         (Call(STRANGER), "deny"),  # whatever its IAM policy says
         (Call(None, service="sns.amazonaws.com", source_arn=TOPIC), "allow"),
         (Call(None, service="sns.amazonaws.com", source_arn=OTHER_TOPIC), "deny"),
@@ -164,6 +172,7 @@ def test_a_topic_alone_restricts_sending_to_the_topic_and_the_function(cfn: dict
     assert decision(policy, QUEUE_ARN, Call(None, service="sns.amazonaws.com", source_arn=TOPIC)) == "allow"
     assert decision(policy, QUEUE_ARN, Call(PAYMENTS)) == "deny"
     assert decision(policy, QUEUE_ARN, Call(FUNCTION_ROLE)) == "iam"
+    assert decision(policy, QUEUE_ARN, Call(SCHEDULER_ROLE)) == "iam"
 
 
 @pytest.mark.parametrize("params", [RESTRICTED, {"ProducerPrincipalArns": PAYMENTS}])
@@ -172,7 +181,7 @@ def test_only_the_function_sends_dead_letters_once_producers_are_named(
 ) -> None:
     policy = queue_policies(cfn, params)["CancelDeadLetterQueue"]
     assert decision(policy, DLQ_ARN, Call(FUNCTION_ROLE)) == "iam"
-    for who in (PAYMENTS, OPERATOR, STRANGER):
+    for who in (PAYMENTS, OPERATOR, STRANGER, SCHEDULER_ROLE):
         assert decision(policy, DLQ_ARN, Call(who)) == "deny", who
     assert decision(policy, DLQ_ARN, Call(None, service="sns.amazonaws.com", source_arn=TOPIC)) == "deny"
 

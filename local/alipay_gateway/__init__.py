@@ -1,4 +1,5 @@
-"""Local Alipay OpenAPI v3 gateway emulator for ``alipay.trade.cancel`` (see README.md here)."""
+"""Local Alipay OpenAPI v3 gateway emulator: cancel, query, close, refund, refund query and the
+app-auth-token query (see README.md here)."""
 
 from local.alipay_gateway.admin_client import GatewayAdmin, GatewayAdminError
 from local.alipay_gateway.faults import FAULT_KINDS

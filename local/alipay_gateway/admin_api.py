@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, unquote
 
 from local.alipay_gateway.faults import Fault
 from local.alipay_gateway.gateway_state import GatewayState
-from local.alipay_gateway.trades import Scope, Trade, scope_label
+from local.alipay_gateway.trades import BuyerPays, Scope, Trade, TradeStatus, cents, scope_label
 
 PREFIX = "/__admin"
 
@@ -63,6 +63,14 @@ def _dispatch(
         return _trades(state, method, parts[1:], raw, scope)
     if head == "faults":
         return _faults(state, method, raw)
+    if head == "tokens":
+        return _tokens(state, method, raw)
+    if (method, head) == ("POST", "balances"):
+        body = _body(raw)
+        balance = body.get("balance")
+        scope = (body.get("app_id") or state.app_id, body.get("merchant_id") or None)
+        state.set_balance(scope, None if balance is None else cents(balance))
+        return 200, {"ok": True}
     if (method, head) == ("POST", "rates"):
         body = _body(raw)
         with state.lock:
@@ -105,11 +113,59 @@ def _trades(state: GatewayState, method: str, rest: list[str], raw: bytes, scope
         if method == "GET" and not rest:
             return 200, [_trade(state, t) for t in state.trades.all()]
         if method == "GET" and len(rest) == 1:
-            trade = state.trades.lookup(rest[0], scope)
-            if trade is None:
-                raise AdminError(404, "no such trade")
+            return 200, _trade(state, _lookup(state, rest[0], scope))
+        if method == "POST" and len(rest) == 2 and rest[1] == "events":
+            trade = _lookup(state, rest[0], scope)
+            _trade_event(trade, str(_body(raw).get("event")), time.time())
             return 200, _trade(state, trade)
     raise AdminError(404, "no such trades route")
+
+
+def _lookup(state: GatewayState, key: str, scope: Scope) -> Trade:
+    trade = state.trades.lookup(key, scope)
+    if trade is None:
+        raise AdminError(404, "no such trade")
+    return trade
+
+
+TRADE_EVENTS = (
+    "buyer_pays",  # an unpaid trade is paid now
+    "buyer_pays_after_next_query",  # ... right after the next query answered (still unpaid)
+    "buyer_pays_before_next_close",  # ... just before the next close arrives
+    "freeze",
+    "unfreeze",
+    "refund_window_ends",  # a paid trade becomes TRADE_FINISHED
+)
+
+
+def _trade_event(trade: Trade, event: str, now: float) -> None:
+    """What happens to a trade outside our calls (caller holds the lock)."""
+    if event not in TRADE_EVENTS:
+        raise AdminError(400, f"event must be one of {list(TRADE_EVENTS)}")
+    if event.startswith("buyer_pays") and trade.status is not TradeStatus.WAIT_BUYER_PAY:
+        raise AdminError(400, "only an unpaid trade can be paid")
+    if event == "buyer_pays":
+        trade.pay(now)
+    elif event == "buyer_pays_after_next_query":
+        trade.buyer_pays = BuyerPays.AFTER_NEXT_QUERY
+    elif event == "buyer_pays_before_next_close":
+        trade.buyer_pays = BuyerPays.BEFORE_NEXT_CLOSE
+    elif event in ("freeze", "unfreeze"):
+        trade.frozen = event == "freeze"
+    elif trade.status is TradeStatus.TRADE_SUCCESS:
+        trade.status = TradeStatus.TRADE_FINISHED
+    else:
+        raise AdminError(400, "only a paid trade's refund window can end")
+
+
+def _tokens(state: GatewayState, method: str, raw: bytes) -> tuple[int, Any]:
+    """Tokens by body (``app_auth_token``), never in a URL; reads never show them."""
+    if method == "POST":
+        return 200, state.set_token(_body(raw)).to_dict()
+    if method == "GET":
+        with state.lock:
+            return 200, [grant.to_dict() for grant in state.tokens.values()]
+    raise AdminError(405, "tokens: GET or POST")
 
 
 def _trade(state: GatewayState, trade: Trade) -> dict[str, Any]:

@@ -59,11 +59,19 @@ class GatewayAdmin:
         error_message: str | None = None,
         app_id: str | None = None,
         merchant_id: str | None = None,
+        total_amount: str | None = None,
+        refunds: list[dict[str, str]] | None = None,
     ) -> dict[str, Any]:
         """state: unpaid | paid | finished | frozen | closed | refunded. ``error_code``: a sticky
         business error every cancel of this trade answers with. ``app_id`` / ``merchant_id``: whose
-        trade it is (default: the default app's own). Returns the trade (with its trade_no)."""
+        trade it is (default: the default app's own). ``total_amount`` (default "88.88");
+        ``refunds``: refunds already done on a paid trade, ``[{out_request_no, refund_amount}]``.
+        Returns the trade (with its trade_no)."""
         spec: dict[str, Any] = {"out_trade_no": out_trade_no, "trade_no": trade_no, "state": state}
+        if total_amount is not None:
+            spec["total_amount"] = total_amount
+        if refunds:
+            spec["refunds"] = refunds
         if app_id:
             spec["app_id"] = app_id
         if merchant_id:
@@ -93,10 +101,51 @@ class GatewayAdmin:
         result: list[dict[str, Any]] = self._call("GET", "trades")
         return result
 
+    def trade_event(
+        self, key: str, event: str, *, app_id: str | None = None, merchant_id: str | None = None
+    ) -> dict[str, Any]:
+        """What happens to a trade outside our calls: buyer_pays, buyer_pays_after_next_query,
+        buyer_pays_before_next_close, freeze, unfreeze, refund_window_ends. Returns the trade."""
+        route = f"trades/{key}/events{_scope_query(app_id, merchant_id)}"
+        result: dict[str, Any] = self._call("POST", route, {"event": event})
+        return result
+
+    # merchants: tokens and balances
+    def set_token(
+        self,
+        app_auth_token: str,
+        *,
+        user_id: str | None = None,
+        app_id: str | None = None,
+        auth_app_id: str | None = None,
+        status: str | None = None,
+    ) -> dict[str, Any]:
+        """Issue (``user_id``: the merchant) or change a token: ``app_id`` the one of our apps it was
+        issued to, ``status`` valid | expired | revoked. Returns it without the token."""
+        body: dict[str, Any] = {"app_auth_token": app_auth_token}
+        for name, value in (("user_id", user_id), ("auth_app_id", auth_app_id), ("status", status)):
+            if value is not None:
+                body[name] = value
+        if app_id is not None:
+            body["app_id"] = app_id
+        result: dict[str, Any] = self._call("POST", "tokens", body)
+        return result
+
+    def tokens(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "tokens")
+        return result
+
+    def set_balance(
+        self, balance: str | None, *, app_id: str | None = None, merchant_id: str | None = None
+    ) -> None:
+        """The merchant's balance ("10.00") that pays refunds; None: always enough (the default)."""
+        self._call("POST", "balances", {"balance": balance, "app_id": app_id, "merchant_id": merchant_id})
+
     # faults
     def set_fault(self, kind: str, trade: str | None = None, times: int | None = None, **params: Any) -> None:
         """A fault for ``trade`` (either id; None = any call) for the next ``times`` calls (None = until
-        cleared). params: latency_ms, http_status, code, message, signed, size, age_seconds, raw_body."""
+        cleared). params: operation (cancel, query, close, refund, refund_query, token_query; absent:
+        any), latency_ms, http_status, code, message, signed, size, age_seconds, raw_body."""
         self._call("POST", "faults", {"kind": kind, "trade": trade, "times": times, **params})
 
     def clear_faults(self, trade: str | None = None) -> None:
@@ -140,17 +189,25 @@ class GatewayAdmin:
 
     # counts
     def counts(self) -> dict[str, Any]:
-        """{total_requests, rejected_requests, cancel_calls, per_trade: {key: {requests, cancel_calls}}}"""
+        """{total_requests, rejected_requests, <operation>_calls (cancel_calls, query_calls, ...),
+        per_trade: {key: {requests, cancel_calls, and <operation>_calls when not zero}}}"""
         result: dict[str, Any] = self._call("GET", "counts")
         return result
 
     def count(self, key: str, *, app_id: str | None = None, merchant_id: str | None = None) -> dict[str, int]:
-        """{requests, cancel_calls} for one trade by either id (of that app and merchant)."""
+        """{requests, cancel_calls} for one trade by either id (of that app and merchant), and
+        ``<operation>_calls`` of the other operations when not zero."""
         result: dict[str, int] = self._call("GET", f"counts/{key}{_scope_query(app_id, merchant_id)}")
         return result
 
     def cancel_calls(self, key: str, *, app_id: str | None = None, merchant_id: str | None = None) -> int:
         return self.count(key, app_id=app_id, merchant_id=merchant_id)["cancel_calls"]
+
+    def calls(
+        self, key: str, operation: str, *, app_id: str | None = None, merchant_id: str | None = None
+    ) -> int:
+        """How many ``operation`` calls (cancel, query, close, refund, refund_query) reached the trade."""
+        return self.count(key, app_id=app_id, merchant_id=merchant_id).get(f"{operation}_calls", 0)
 
     def recent_requests(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._call("GET", "requests")

@@ -1,4 +1,11 @@
-"""Fault injection: per-trade (or global) "next N calls" faults and seeded random fault rates."""
+"""Fault injection: per-trade (or global) "next N calls" faults, optionally for one operation only
+(``cancel``, ``query``, ``close``, ``refund``, ``refund_query``, ``token_query``), and seeded random
+fault rates (any operation).
+
+"Pre-call" kinds answer before the operation runs (the trade is untouched); "post-call" kinds let it
+run (a cancel, close or refund takes effect) and then lose or mangle the answer. The kind names say
+"cancel" from when cancel was the only API: ``timeout_after_cancel`` is "applied, never answered"
+for every operation. ``retry_flag`` is a cancel answer: it only ever matches cancel calls."""
 
 from __future__ import annotations
 
@@ -7,8 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-# Faults that answer before the cancel logic runs: the trade is untouched, no cancel call is counted.
-PRE_CANCEL_KINDS = frozenset(
+from local.alipay_gateway.apis import CANCEL, OPERATIONS
+
+# Faults that answer before the operation runs: the trade is untouched, no call is counted.
+PRE_CALL_KINDS = frozenset(
     {
         "timeout",  # accept the request, never answer (until the client gives up)
         "http_5xx",  # HTTP 5xx (http_status, default 503), v3 error body
@@ -21,8 +30,8 @@ PRE_CANCEL_KINDS = frozenset(
         "signed_body",  # `raw_body` exactly as given, signed, HTTP http_status (200) (trade untouched)
     }
 )
-# Faults applied after the cancel logic ran: the cancel took effect, the answer is lost or mangled.
-POST_CANCEL_KINDS = frozenset(
+# Faults applied after the operation ran: it took effect, the answer is lost or mangled.
+POST_CALL_KINDS = frozenset(
     {
         "latency",  # answer normally after latency_ms
         "timeout_after_cancel",  # cancel applied, answer never sent
@@ -40,7 +49,8 @@ POST_CANCEL_KINDS = frozenset(
         "oversize",  # the JSON answer padded with spaces to `size` bytes (default 1 MiB), signed
     }
 )
-FAULT_KINDS = PRE_CANCEL_KINDS | POST_CANCEL_KINDS
+FAULT_KINDS = PRE_CALL_KINDS | POST_CALL_KINDS
+CANCEL_ONLY_KINDS = frozenset({"retry_flag"})
 GLOBAL_KEY = "*"
 _NEEDS_PARAMS = frozenset({"business_error", "gateway_error", "signed_body"})
 
@@ -57,6 +67,12 @@ class Fault:
     size: int | None = None  # oversize: total bytes; gzip: spaces added before compressing
     age_seconds: float | None = None  # stale: how old the alipay-timestamp is (negative: future)
     raw_body: str | None = None  # signed_body: the body, byte for byte (UTF-8)
+    operation: str | None = None  # only calls of this operation; None: any
+
+    def matches(self, operation: str) -> bool:
+        if self.kind in CANCEL_ONLY_KINDS and operation != CANCEL.operation:
+            return False
+        return self.operation is None or self.operation == operation
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any]) -> Fault:
@@ -70,6 +86,11 @@ class Fault:
             raise ValueError(f"{kind} needs a code")
         if kind == "signed_body" and not isinstance(spec.get("raw_body"), str):
             raise ValueError("signed_body needs raw_body (a string)")
+        operation = spec.get("operation") or None
+        if operation is not None and operation not in OPERATIONS:
+            raise ValueError(f"operation must be one of {list(OPERATIONS)} (or absent: any)")
+        if operation not in (None, CANCEL.operation) and kind in CANCEL_ONLY_KINDS:
+            raise ValueError(f"{kind} is a cancel answer: it cannot target {operation}")
         size = spec.get("size")
         if size is not None and not 0 <= int(size) <= 64 * 1024 * 1024:
             raise ValueError("size is 0 .. 64 MiB")
@@ -84,6 +105,7 @@ class Fault:
             size=int(size) if size is not None else None,
             age_seconds=float(spec["age_seconds"]) if spec.get("age_seconds") is not None else None,
             raw_body=spec.get("raw_body"),
+            operation=operation,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -94,6 +116,7 @@ class Fault:
             "http_status": self.http_status,
             "code": self.code,
             "signed": self.signed,
+            "operation": self.operation,
         }
 
 
@@ -128,24 +151,26 @@ class FaultBook:
         if seed is not None:
             self._rng.seed(seed)
 
-    def take(self, keys: list[str]) -> Fault | None:
-        """The first pending fault for any of ``keys`` (then global ones), consuming one of its N
-        calls; else maybe a random one drawn from the rates."""
+    def take(self, keys: list[str], operation: str = CANCEL.operation) -> Fault | None:
+        """The first pending fault for any of ``keys`` (then global ones) that matches ``operation``,
+        consuming one of its N calls; else maybe a random one drawn from the rates."""
         for key in [*keys, GLOBAL_KEY]:
-            pending = self._faults.get(key)
-            while pending:
-                fault = pending[0]
-                if fault.remaining is None:
-                    return fault
-                fault.remaining -= 1
-                if fault.remaining <= 0:
-                    pending.pop(0)
-                return Fault(**{**vars(fault), "remaining": 0})
+            pending = self._faults.get(key) or []
+            fault = next((f for f in pending if f.matches(operation)), None)
+            if fault is None:
+                continue
+            if fault.remaining is None:
+                return fault
+            fault.remaining -= 1
+            if fault.remaining <= 0:
+                pending.remove(fault)
+            return Fault(**{**vars(fault), "remaining": 0})
         if self._rates:
             draw = self._rng.random()
             for kind, rate in sorted(self._rates.items()):
                 if draw < rate:
-                    return Fault(kind=kind, latency_ms=self.random_latency_ms if kind == "latency" else 0)
+                    drawn = Fault(kind=kind, latency_ms=self.random_latency_ms if kind == "latency" else 0)
+                    return drawn if drawn.matches(operation) else None
                 draw -= rate
         return None
 

@@ -1,5 +1,5 @@
 """Everything the emulator knows: configuration, apps and their keys (with rotation for the default
-app), merchants, trades, faults, counts, nonces."""
+app), ISV merchants' tokens, merchants' balances, trades, faults, counts, nonces."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
+from local.alipay_gateway.call_counts import Counts
 from local.alipay_gateway.cert_sn import cert_sn, root_cert_sn
 from local.alipay_gateway.faults import FaultBook
 from local.alipay_gateway.key_loading import (
@@ -21,7 +22,8 @@ from local.alipay_gateway.key_loading import (
     load_rsa_private_key,
     load_rsa_public_key,
 )
-from local.alipay_gateway.trades import Scope, TradeBook, scope_label
+from local.alipay_gateway.tokens import TokenGrant, grant_from_spec
+from local.alipay_gateway.trades import Scope, TradeBook
 
 ErrorShape = Literal["envelope", "v3"]
 
@@ -50,13 +52,14 @@ class GatewayConfig:
     alipay_root_cert: str | None = None
     max_skew_seconds: float = 300.0
     error_shape: ErrorShape = "envelope"
-    latency_ms: int = 0  # added to every cancel answer
+    latency_ms: int = 0  # added to every answer
     hang_seconds: float = 120.0  # longest a "timeout" fault holds a request if the client never gives up
     fault_rates: dict[str, float] = field(default_factory=dict)
     seed: int | None = None
     app_auth_tokens: list[str] | None = None  # None: accept any app_auth_token
     apps: list[AppConfig] = field(default_factory=list)  # further apps besides ``app_id``
-    # app_auth_token -> the merchant it was issued for: that merchant's trades are its own scope. A
+    # app_auth_token -> the merchant (Alipay user id) it was issued for: that merchant's trades are its
+    # own scope; the token is valid for any of our apps (the admin API can say more: ``tokens``). A
     # token not listed here acts on the app's own trades (as before merchants were modelled).
     merchants: dict[str, str] = field(default_factory=dict)
     trades: list[dict[str, Any]] = field(default_factory=list)  # seeded at start and on reset
@@ -96,15 +99,6 @@ class _ExtraApp:
     app_key: AppKey
     alipay_private_key: RSAPrivateKey
     encrypt_key: bytes | None
-
-
-@dataclass
-class Counts:
-    total_requests: int = 0  # every request to the cancel path, rejected or not
-    rejected_requests: int = 0  # answered with a v3 gateway error (signature, timestamp, ...)
-    cancel_calls: int = 0  # reached the cancel logic
-    unknown_trade_requests: dict[tuple[Scope, str], int] = field(default_factory=dict)
-    unknown_trade_cancel_calls: dict[tuple[Scope, str], int] = field(default_factory=dict)
 
 
 class GatewayState:
@@ -156,7 +150,11 @@ class GatewayState:
                     alipay_private_key=load_rsa_private_key(app.alipay_private_key),
                     encrypt_key=base64.b64decode(app.encrypt_key) if app.encrypt_key else None,
                 )
-            self.merchants: dict[str, str] = dict(cfg.merchants)
+            self.tokens: dict[str, TokenGrant] = {
+                token: grant_from_spec({"user_id": merchant}, now)
+                for token, merchant in cfg.merchants.items()
+            }
+            self.balances: dict[Scope, int] = {}  # merchants' balances in cents; absent: enough
             self.faults = FaultBook(cfg.fault_rates, cfg.seed)
             self.trades.clear()
             for spec in cfg.trades:
@@ -240,7 +238,38 @@ class GatewayState:
     def scope_of(self, app_id: str, app_auth_token: str | None) -> Scope:
         """Whose trades a call acts on: the signing app's, and the token's merchant's if it has one."""
         with self.lock:
-            return (app_id, self.merchants.get(app_auth_token) if app_auth_token else None)
+            grant = self.tokens.get(app_auth_token) if app_auth_token else None
+            return (app_id, grant.user_id if grant else None)
+
+    def grant(self, app_auth_token: str) -> TokenGrant | None:
+        with self.lock:
+            return self.tokens.get(app_auth_token)
+
+    def set_token(self, spec: Mapping[str, Any]) -> TokenGrant:
+        token = spec.get("app_auth_token")
+        if not (isinstance(token, str) and token):
+            raise ValueError("app_auth_token is required")
+        with self.lock:
+            grant = self.tokens[token] = grant_from_spec(spec, time.time(), self.tokens.get(token))
+            return grant
+
+    # ---- merchants' balances (trade_rules.Funds) ------------------------------------------------
+    def take(self, scope: Scope, amount_cents: int) -> bool:
+        """Caller holds the lock (a trade rule is running)."""
+        balance = self.balances.get(scope)
+        if balance is None:
+            return True
+        if balance < amount_cents:
+            return False
+        self.balances[scope] = balance - amount_cents
+        return True
+
+    def set_balance(self, scope: Scope, amount_cents: int | None) -> None:
+        with self.lock:
+            if amount_cents is None:
+                self.balances.pop(scope, None)
+            else:
+                self.balances[scope] = amount_cents
 
     def apply_settings(self, settings: Mapping[str, Any]) -> None:
         with self.lock:
@@ -262,7 +291,10 @@ class GatewayState:
                 elif name == "denied_app_auth_tokens":
                     self.denied_app_auth_tokens = set(value or [])
                 elif name == "merchants":
-                    self.merchants = {str(k): str(v) for k, v in (value or {}).items()}
+                    now = time.time()
+                    self.tokens = {
+                        str(k): grant_from_spec({"user_id": str(v)}, now) for k, v in (value or {}).items()
+                    }
                 else:
                     raise ValueError(f"unknown setting {name!r}")
 
@@ -281,7 +313,7 @@ class GatewayState:
                 "app_auth_tokens": sorted(self.app_auth_tokens) if self.app_auth_tokens is not None else None,
                 "denied_app_auth_tokens": sorted(self.denied_app_auth_tokens),
                 "apps": [self.app_id, *sorted(self.extra_apps)],
-                "merchants": sorted(set(self.merchants.values())),
+                "merchants": sorted({grant.user_id for grant in self.tokens.values()}),
                 "app_keys": [
                     {"cert_sn": k.cert_sn, "active": k.active(now), "retire_at": k.retire_at}
                     for k in self.app_keys
@@ -309,48 +341,14 @@ class GatewayState:
     ) -> None:
         """``scope`` None (a call rejected before its app was known): the default app's trades."""
         with self.lock:
-            scope = scope or self.default_scope
-            self.counts.total_requests += 1
-            if rejected:
-                self.counts.rejected_requests += 1
-            out_trade_no, trade_no = ids
-            trade = self.trades.lookup(trade_no or "", scope) or self.trades.lookup(out_trade_no or "", scope)
-            if trade is not None:
-                trade.requests += 1
-            elif out_trade_no or trade_no:
-                key = (scope, out_trade_no or trade_no or "")
-                self.counts.unknown_trade_requests[key] = self.counts.unknown_trade_requests.get(key, 0) + 1
+            self.counts.count_request(self.trades, scope or self.default_scope, ids, rejected=rejected)
 
     def counts_dict(self) -> dict[str, Any]:
-        """``per_trade`` is keyed by the plain id for the default app's own trades, by
-        ``[app:<app_id> ][merchant:<merchant_id> ]<id>`` otherwise."""
         with self.lock:
-            per_trade: dict[str, dict[str, int]] = {}
-            for (scope, key), n in self.counts.unknown_trade_requests.items():
-                label = scope_label(scope, self.app_id, key)
-                per_trade.setdefault(label, {"requests": 0, "cancel_calls": 0})["requests"] = n
-            for (scope, key), n in self.counts.unknown_trade_cancel_calls.items():
-                label = scope_label(scope, self.app_id, key)
-                per_trade.setdefault(label, {"requests": 0, "cancel_calls": 0})["cancel_calls"] = n
-            for trade in self.trades.all():
-                label = scope_label(trade.scope, self.app_id, trade.key)
-                per_trade[label] = {"requests": trade.requests, "cancel_calls": trade.cancel_calls}
-            return {
-                "total_requests": self.counts.total_requests,
-                "rejected_requests": self.counts.rejected_requests,
-                "cancel_calls": self.counts.cancel_calls,
-                "per_trade": per_trade,
-            }
+            return self.counts.as_dict(self.trades, self.app_id)
 
     def count_for(self, key: str, scope: Scope | None = None) -> dict[str, int]:
         """Counts for one trade, by either id (unknown trades by the id they were called with), in
         ``scope`` (default: the default app's own trades)."""
         with self.lock:
-            scope = scope or self.default_scope
-            trade = self.trades.lookup(key, scope)
-            if trade is not None:
-                return {"requests": trade.requests, "cancel_calls": trade.cancel_calls}
-            return {
-                "requests": self.counts.unknown_trade_requests.get((scope, key), 0),
-                "cancel_calls": self.counts.unknown_trade_cancel_calls.get((scope, key), 0),
-            }
+            return self.counts.count_for(self.trades, key, scope or self.default_scope)

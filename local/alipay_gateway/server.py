@@ -14,8 +14,10 @@ from types import TracebackType
 from typing import Any
 
 from local.alipay_gateway.admin_api import PREFIX, handle_admin
-from local.alipay_gateway.cancel_endpoint import CANCEL_PATH, JSON_TYPE, Reply, handle_cancel, v3_error_body
+from local.alipay_gateway.api_calls import handle_api
+from local.alipay_gateway.apis import APIS
 from local.alipay_gateway.gateway_state import GatewayConfig, GatewayState
+from local.alipay_gateway.replies import JSON_TYPE, Reply, v3_error_body
 
 IDLE_KEEPALIVE_SECONDS = 30.0
 
@@ -76,37 +78,32 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length > 0 else b""
 
     def do_POST(self) -> None:
+        self._guarded()
+
+    def do_GET(self) -> None:
+        self._guarded()
+
+    def do_DELETE(self) -> None:
+        self._guarded()
+
+    def _guarded(self) -> None:
         try:
-            self._post()
+            self._dispatch()
         except Exception:  # noqa: BLE001 - an emulator bug must show as a 500, not a dropped connection
             traceback.print_exc()
             self.close_connection = True
             self._send(Reply(500, v3_error_body("internal-error", "emulator error (see its stderr)")))
 
-    def _post(self) -> None:
+    def _dispatch(self) -> None:
         body = self._read_body()
         if body is None:
             return
+        api = APIS.get(self.path.split("?", 1)[0])
         if self.path.startswith(PREFIX):
             self._admin(body)
-        elif self.path.split("?", 1)[0] == CANCEL_PATH:
+        elif api is not None and api.method == self.command:
             headers = {name.lower(): value for name, value in self.headers.items()}
-            self._send(handle_cancel(self.server.state, "POST", self.path, headers, body))
-        else:
-            self._send(Reply(404, v3_error_body("not-found", f"no such API {self.path}")))
-
-    def do_GET(self) -> None:
-        self._dispatch_admin_only()
-
-    def do_DELETE(self) -> None:
-        self._dispatch_admin_only()
-
-    def _dispatch_admin_only(self) -> None:
-        body = self._read_body()
-        if body is None:
-            return
-        if self.path.startswith(PREFIX):
-            self._admin(body)
+            self._send(handle_api(self.server.state, self.command, self.path, headers, body))
         else:
             self._send(Reply(404, v3_error_body("not-found", f"no such API {self.command} {self.path}")))
 

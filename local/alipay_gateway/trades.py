@@ -1,34 +1,30 @@
-"""The emulated trade table and what ``alipay.trade.cancel`` does to each trade state.
+"""The emulated trade table: each trade's Alipay state, its amounts and refunds, and whose it is.
 
 Trades belong to a scope, (app id, merchant id or None): ``out_trade_no`` is unique per merchant
 only, so the same ``out_trade_no`` under two merchants (or two apps) is two trades. A call's scope is
 the app that signed it and the merchant its ``app_auth_token`` belongs to.
+
+A trade holds Alipay's ``trade_status`` (``WAIT_BUYER_PAY``, ``TRADE_SUCCESS``, ``TRADE_FINISHED``,
+``TRADE_CLOSED``), a ``frozen`` flag (a frozen trade is paid; its status shows as it was), the order
+amount, the refunds done (by ``out_request_no``) and the cumulative ``refund_fee``. Seeds and admin
+reads use a short scenario name (``state``): unpaid, paid, finished, frozen, closed (unpaid, closed)
+or refunded (closed after refunds reached the total). What each API does to a trade is in
+``trade_rules``. Amounts are held in cents.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import secrets
-import time
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
-# Alipay's own wording for the business errors cancel can return (sub_msg / v3 message).
-BUSINESS_MESSAGES: dict[str, str] = {
-    "ACQ.TRADE_HAS_FINISHED": "交易已完结",
-    "ACQ.REASON_TRADE_BEEN_FREEZEN": "交易已冻结",
-    "ACQ.TRADE_CANCEL_TIME_OUT": "不在撤销时间范围内",
-    "ACQ.TRADE_HAS_SUCCESS": "交易已被支付",
-    "ACQ.CANCEL_NOT_ALLOWED": "交易不允许撤销",
-    "ACQ.REASON_TRADE_REFUND_FEE_ERR": "退款金额无效",
-    "ACQ.INVALID_PARAMETER": "参数无效",
-    "ACQ.SELLER_BALANCE_NOT_ENOUGH": "商户的支付宝账户中无足够的资金进行撤销",
-    "ACQ.SYSTEM_ERROR": "系统错误",
-}
-
 _BEIJING = dt.timezone(dt.timedelta(hours=8))
+DEFAULT_TOTAL = "88.88"
 
 Scope = tuple[str, str | None]  # (app_id, merchant_id); merchant None: the app's own trades
 
@@ -43,7 +39,40 @@ def scope_label(scope: Scope, default_app_id: str, trade_id: str) -> str:
     return " ".join([*parts, trade_id])
 
 
-class TradeState(StrEnum):
+def cents(amount: Any) -> int:
+    """ "88.88" (or a number) as 8888; ValueError for anything that is not a non-negative amount with at
+    most two decimals."""
+    try:
+        number = Decimal(str(amount))
+    except InvalidOperation:
+        raise ValueError("not an amount") from None
+    if not number.is_finite() or number < 0 or number != number.quantize(Decimal("0.01")):
+        raise ValueError("not an amount with at most two decimals")
+    return int(number * 100)
+
+
+def yuan(amount_cents: int) -> str:
+    return f"{amount_cents // 100}.{amount_cents % 100:02d}"
+
+
+def beijing_time(now: float) -> str:
+    return dt.datetime.fromtimestamp(now, _BEIJING).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def digits(count: int) -> str:
+    return "".join(secrets.choice("0123456789") for _ in range(count))
+
+
+class TradeStatus(StrEnum):
+    WAIT_BUYER_PAY = "WAIT_BUYER_PAY"
+    TRADE_SUCCESS = "TRADE_SUCCESS"
+    TRADE_FINISHED = "TRADE_FINISHED"
+    TRADE_CLOSED = "TRADE_CLOSED"
+
+
+class Scenario(StrEnum):
+    """Seed names (what the trade has been through), and the summary admin reads show."""
+
     UNPAID = "unpaid"
     PAID = "paid"
     FINISHED = "finished"
@@ -52,21 +81,40 @@ class TradeState(StrEnum):
     REFUNDED = "refunded"
 
 
+class BuyerPays(StrEnum):
+    """When a buyer pays an unpaid trade during a settle (admin hook)."""
+
+    AFTER_NEXT_QUERY = "after_next_query"  # the query still shows WAIT_BUYER_PAY, then it is paid
+    BEFORE_NEXT_CLOSE = "before_next_close"  # paid just before the close arrives
+
+
+@dataclass
+class Refund:
+    amount_cents: int
+    gmt_refund_pay: str
+
+
 @dataclass
 class Trade:
     trade_no: str
     out_trade_no: str | None
-    state: TradeState
+    status: TradeStatus
     app_id: str = ""
     merchant_id: str | None = None
+    total_cents: int = 8888
+    frozen: bool = False
+    send_pay_date: str | None = None  # when it was paid
+    refunds: dict[str, Refund] = field(default_factory=dict)  # done refunds by out_request_no
+    refund_fee_cents: int = 0  # refunded so far, by refunds and by a cancel
     outside_cancel_window: bool = False
     cancel_deadline: float | None = None  # epoch seconds; cancels after it get TRADE_CANCEL_TIME_OUT
-    error_code: str | None = None  # sticky seeded business error
+    error_code: str | None = None  # sticky seeded business error of every cancel
     error_message: str | None = None
-    gmt_refund_pay: str | None = None
+    gmt_refund_pay: str | None = None  # the refund a cancel made
     refund_settlement_id: str | None = None
-    cancel_calls: int = 0
-    requests: int = 0
+    buyer_pays: BuyerPays | None = None
+    calls: Counter[str] = field(default_factory=Counter)  # per operation, calls that reached its logic
+    requests: int = 0  # every call naming the trade, rejected ones included
 
     @property
     def key(self) -> str:
@@ -76,6 +124,26 @@ class Trade:
     def scope(self) -> Scope:
         return (self.app_id, self.merchant_id)
 
+    @property
+    def cancel_calls(self) -> int:
+        return self.calls["cancel"]
+
+    @property
+    def scenario(self) -> Scenario:
+        if self.frozen:
+            return Scenario.FROZEN
+        if self.status is TradeStatus.TRADE_CLOSED:
+            return Scenario.REFUNDED if self.refund_fee_cents else Scenario.CLOSED
+        return {
+            TradeStatus.WAIT_BUYER_PAY: Scenario.UNPAID,
+            TradeStatus.TRADE_SUCCESS: Scenario.PAID,
+            TradeStatus.TRADE_FINISHED: Scenario.FINISHED,
+        }[self.status]
+
+    def pay(self, now: float) -> None:
+        self.status = TradeStatus.TRADE_SUCCESS
+        self.send_pay_date = beijing_time(now)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "key": self.key,
@@ -83,33 +151,73 @@ class Trade:
             "merchant_id": self.merchant_id,
             "trade_no": self.trade_no,
             "out_trade_no": self.out_trade_no,
-            "state": self.state.value,
+            "state": self.scenario.value,
+            "trade_status": self.status.value,
+            "frozen": self.frozen,
+            "total_amount": yuan(self.total_cents),
+            "refund_fee": yuan(self.refund_fee_cents),
+            "refunds": {no: yuan(r.amount_cents) for no, r in self.refunds.items()},
             "outside_cancel_window": self.outside_cancel_window,
             "cancel_deadline": self.cancel_deadline,
             "error_code": self.error_code,
             "gmt_refund_pay": self.gmt_refund_pay,
             "refund_settlement_id": self.refund_settlement_id,
+            "buyer_pays": self.buyer_pays.value if self.buyer_pays else None,
             "cancel_calls": self.cancel_calls,
+            "calls": dict(self.calls),
             "requests": self.requests,
         }
 
 
-@dataclass(frozen=True)
-class CancelAnswer:
-    """Either success ``fields`` (without code/msg) or a business ``error_code``."""
-
-    fields: dict[str, str] = field(default_factory=dict)
-    error_code: str | None = None
-    error_message: str | None = None
+def _new_trade_no(now: float) -> str:
+    return dt.datetime.fromtimestamp(now, _BEIJING).strftime("%Y%m%d") + "22001" + digits(15)
 
 
-def business_error(code: str, message: str | None = None) -> CancelAnswer:
-    return CancelAnswer(error_code=code, error_message=message or BUSINESS_MESSAGES.get(code, "业务处理失败"))
-
-
-def _new_trade_no() -> str:
-    today = dt.datetime.now(_BEIJING).strftime("%Y%m%d")
-    return today + "22001" + "".join(secrets.choice("0123456789") for _ in range(15))
+def _seeded(spec: Mapping[str, Any], scope: Scope, now: float) -> Trade:
+    out_trade_no = spec.get("out_trade_no") or None
+    trade_no = spec.get("trade_no") or None
+    if out_trade_no is None and trade_no is None:
+        raise ValueError("a trade needs out_trade_no or trade_no")
+    try:
+        scenario = Scenario(spec.get("state", "unpaid"))
+    except ValueError as exc:
+        raise ValueError(f"state must be one of {[s.value for s in Scenario]}") from exc
+    window = spec.get("cancel_window_seconds")
+    trade = Trade(
+        trade_no=str(trade_no) if trade_no else _new_trade_no(now),
+        out_trade_no=str(out_trade_no) if out_trade_no else None,
+        status=TradeStatus.WAIT_BUYER_PAY,
+        app_id=scope[0],
+        merchant_id=scope[1],
+        total_cents=cents(spec.get("total_amount") or DEFAULT_TOTAL),
+        outside_cancel_window=bool(spec.get("outside_cancel_window", False)),
+        cancel_deadline=now + float(window) if window is not None else None,
+        error_code=spec.get("error_code") or None,
+        error_message=spec.get("error_message") or None,
+        buyer_pays=BuyerPays(spec["buyer_pays"]) if spec.get("buyer_pays") else None,
+    )
+    if trade.total_cents <= 0:
+        raise ValueError("total_amount must be more than 0")
+    if scenario is not Scenario.UNPAID:
+        trade.pay(now)
+    trade.frozen = scenario is Scenario.FROZEN or bool(spec.get("frozen", False))
+    if scenario is Scenario.FINISHED:
+        trade.status = TradeStatus.TRADE_FINISHED
+    elif scenario is Scenario.CLOSED:
+        trade.status, trade.send_pay_date = TradeStatus.TRADE_CLOSED, None
+    elif scenario is Scenario.REFUNDED:
+        trade.status, trade.refund_fee_cents = TradeStatus.TRADE_CLOSED, trade.total_cents
+    for refund in spec.get("refunds") or []:  # refunds already done: {out_request_no, refund_amount}
+        if trade.status is not TradeStatus.TRADE_SUCCESS:
+            raise ValueError("only a paid trade can be seeded with refunds")
+        amount = cents(refund["refund_amount"])
+        trade.refunds[str(refund["out_request_no"])] = Refund(amount, beijing_time(now))
+        trade.refund_fee_cents += amount
+    if trade.refund_fee_cents > trade.total_cents:
+        raise ValueError("seeded refunds exceed total_amount")
+    if trade.status is TradeStatus.TRADE_SUCCESS and trade.refund_fee_cents == trade.total_cents:
+        trade.status = TradeStatus.TRADE_CLOSED
+    return trade
 
 
 class TradeBook:
@@ -130,26 +238,7 @@ class TradeBook:
         """``spec`` may name ``app_id`` (default: the default app) and ``merchant_id`` (an ISV
         merchant; default none: the app's own trade)."""
         scope: Scope = (str(spec.get("app_id") or default_app_id), spec.get("merchant_id") or None)
-        out_trade_no = spec.get("out_trade_no") or None
-        trade_no = spec.get("trade_no") or None
-        if out_trade_no is None and trade_no is None:
-            raise ValueError("a trade needs out_trade_no or trade_no")
-        try:
-            state = TradeState(spec.get("state", "unpaid"))
-        except ValueError as exc:
-            raise ValueError(f"state must be one of {[s.value for s in TradeState]}") from exc
-        window = spec.get("cancel_window_seconds")
-        trade = Trade(
-            trade_no=str(trade_no) if trade_no else _new_trade_no(),
-            out_trade_no=str(out_trade_no) if out_trade_no else None,
-            state=state,
-            outside_cancel_window=bool(spec.get("outside_cancel_window", False)),
-            cancel_deadline=now + float(window) if window is not None else None,
-            error_code=spec.get("error_code") or None,
-            error_message=spec.get("error_message") or None,
-            app_id=scope[0],
-            merchant_id=scope[1],
-        )
+        trade = _seeded(spec, scope, now)
         for old in (self._by_trade_no.get((scope, trade.trade_no)), self.by_out(trade.out_trade_no, scope)):
             if old is not None:  # re-seeding replaces the trade and forgets its history
                 self._by_trade_no.pop((scope, old.trade_no), None)
@@ -176,41 +265,3 @@ class TradeBook:
         if by_out and trade_no and by_no is None:
             raise ValueError("trade_no and out_trade_no do not belong to the same trade")
         return by_no or by_out
-
-    def cancel(self, trade: Trade | None, out_trade_no: str | None, now: float) -> CancelAnswer:
-        if trade is None:  # Alipay answers success with no action when it knows no such trade
-            fields = {"retry_flag": "N"}
-            if out_trade_no:
-                fields["out_trade_no"] = out_trade_no
-            return CancelAnswer(fields=fields)
-        if trade.error_code:
-            return business_error(trade.error_code, trade.error_message)
-        if trade.state is TradeState.FROZEN:
-            return business_error("ACQ.REASON_TRADE_BEEN_FREEZEN")
-        if trade.state is TradeState.FINISHED:
-            return business_error("ACQ.TRADE_HAS_FINISHED")
-        already_done = trade.state in (TradeState.CLOSED, TradeState.REFUNDED)
-        outside = trade.outside_cancel_window or (
-            trade.cancel_deadline is not None and now > trade.cancel_deadline
-        )
-        if outside and not already_done:
-            return business_error("ACQ.TRADE_CANCEL_TIME_OUT")
-        if trade.state is TradeState.UNPAID:
-            trade.state = TradeState.CLOSED
-        elif trade.state is TradeState.PAID:
-            trade.state = TradeState.REFUNDED
-        if trade.state is TradeState.REFUNDED and trade.gmt_refund_pay is None:
-            trade.gmt_refund_pay = dt.datetime.fromtimestamp(now, _BEIJING).strftime("%Y-%m-%d %H:%M:%S")
-            trade.refund_settlement_id = str(int(time.time())) + "".join(
-                secrets.choice("0123456789") for _ in range(18)
-            )
-        fields = {"trade_no": trade.trade_no, "retry_flag": "N"}
-        if trade.out_trade_no:
-            fields["out_trade_no"] = trade.out_trade_no
-        if trade.state is TradeState.CLOSED:
-            fields["action"] = "close"
-        else:
-            fields["action"] = "refund"
-            fields["gmt_refund_pay"] = trade.gmt_refund_pay or ""
-            fields["refund_settlement_id"] = trade.refund_settlement_id or ""
-        return CancelAnswer(fields=fields)

@@ -1,4 +1,10 @@
-"""alipay.trade.cancel over OpenAPI v3: sign, send, verify, decrypt, parse. One function per step."""
+"""Alipay OpenAPI v3 calls: cancel, query, close, refund, refund query and the app-auth-token query.
+
+Every operation goes through the same steps, one function each (as the official Node SDK's v3
+request function does them): build the body -> (AES-encrypt it) -> sign -> send, bounded -> verify
+-> (decrypt) -> parse -> bind to the request and check freshness -> typed success. The last three
+are ``response_parsing`` with the operation's reader (``trade_answers``, ``token_answer``).
+"""
 
 from __future__ import annotations
 
@@ -6,25 +12,52 @@ import http.client
 import json
 import math
 import uuid
-from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote, urlencode, urlsplit
 
 import requests
 import urllib3.exceptions
 
 from alipay_cancel.alipay import transport
 from alipay_cancel.alipay.endpoint import validate_endpoint
+from alipay_cancel.alipay.errors import InvalidSetting
+from alipay_cancel.alipay.operations import CANCEL, CLOSE, QUERY, REFUND, REFUND_QUERY, TOKEN_QUERY, Operation
 from alipay_cancel.alipay.response_parsing import ResponseParser
-from alipay_cancel.alipay.responses import AlipayFailure, CancelOutcome, FailureKind
+from alipay_cancel.alipay.responses import (
+    AlipayFailure,
+    CancelOutcome,
+    CloseOutcome,
+    FailureKind,
+    QueryOutcome,
+    RefundOutcome,
+    RefundQueryOutcome,
+    TokenQueryOutcome,
+)
 from alipay_cancel.alipay.signing_material import SigningMaterial
-from alipay_cancel.alipay.transport import MAX_RESPONSE_BYTES, TransportRefusal, bounded_post
+from alipay_cancel.alipay.success_checks import AnswerReader
+from alipay_cancel.alipay.token_answer import TokenReader
+from alipay_cancel.alipay.trade_answers import (
+    CancelReader,
+    CloseReader,
+    QueryReader,
+    RefundQueryReader,
+    RefundReader,
+    SentIds,
+)
+from alipay_cancel.alipay.trade_ref import (
+    TradeRef,
+    check_app_auth_token,
+    refund_fields,
+    refund_query_fields,
+    trade_fields,
+)
+from alipay_cancel.alipay.transport import MAX_RESPONSE_BYTES, RawAnswer, TransportRefusal, bounded_call
 from alipay_cancel.alipay.v3_signing import RequestSigner, ResponseVerifier
-from alipay_cancel.shared.trade import CancelRequest
 
 if TYPE_CHECKING:
     from alipay_cancel.alipay.body_encryption import BodyCipher
 
-CANCEL_PATH = "/v3/alipay/trade/cancel"
+S = TypeVar("S")
 DEFAULT_POOL_SIZE = 32  # connections kept alive to the gateway; >= the handler's MAX_CONCURRENCY
 DEFAULT_RESPONSE_MAX_AGE_SECONDS = 300.0  # how far alipay-timestamp may be from our clock
 
@@ -38,7 +71,7 @@ def _body_cipher(key: bytes) -> BodyCipher:
 
 def _check_timeout(name: str, value: float) -> float:
     if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive number of seconds")
+        raise InvalidSetting(f"{name} must be a positive number of seconds")
     return float(value)
 
 
@@ -46,33 +79,32 @@ def new_session(pool_size: int = DEFAULT_POOL_SIZE) -> requests.Session:
     return transport.new_session(pool_size)
 
 
-def request_body(request: CancelRequest) -> str:
-    fields = {}
-    if request.out_trade_no:
-        fields["out_trade_no"] = request.out_trade_no
-    if request.trade_no:
-        fields["trade_no"] = request.trade_no
-    if not fields:
-        raise ValueError("a cancel request needs out_trade_no or trade_no")
+def request_body(fields: dict[str, Any] | None) -> str:
+    """Step 1, build the body: compact JSON as the official SDKs send it (empty for a GET)."""
+    if fields is None:
+        return ""
     return json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
 
 
-def _check_app_auth_token(token: str) -> None:
-    # It goes into an HTTP header and the signed string: refuse anything that could split a header.
-    if not (token.isascii() and token.isprintable()) or token != token.strip():
-        raise ValueError("app_auth_token must be printable ASCII without surrounding whitespace")
+def signed_target(base_path: str, operation: Operation, query: dict[str, str] | None) -> str:
+    """The path (and query string) exactly as sent: the signature covers it byte for byte."""
+    target = base_path + operation.path
+    if query:
+        target += "?" + urlencode(query, quote_via=quote)
+    return target
 
 
 class AlipayClient:
     """One instance per warm container: reuses one ``requests.Session`` (keep-alive).
 
-    Raises ``ValueError`` at construction for an endpoint that is plain http:// to a non-loopback
-    host. ``cancel`` never raises for Alipay/network problems: it returns an ``AlipayFailure``.
-    Everything that depends only on the keys (signer, verifier, AES cipher, header template) is built
-    here once, so a call costs one RSA signature, one verification and the HTTP round trip.
-    TLS certificates are always verified; there is deliberately no option to turn that off.
-    The configured timeouts bound the whole call (``transport``): ``connect_timeout + read_timeout``
-    is the most one ``cancel`` takes, slow bodies included.
+    Raises ``InvalidSetting`` at construction for an endpoint that is plain http:// to a non-loopback
+    host. No operation raises for Alipay/network problems: each returns an ``AlipayFailure``; only a
+    request that can never be sent raises ``InvalidRequest``. Everything that depends only on the
+    keys (signer, verifier, AES cipher, header template) is built here once, so a call costs one RSA
+    signature, one verification and the HTTP round trip. TLS certificates are always verified;
+    there is deliberately no option to turn that off. The configured timeouts bound the whole call
+    (``transport``): ``connect_timeout + read_timeout`` is the most one call takes, slow bodies
+    included.
     """
 
     def __init__(
@@ -87,8 +119,8 @@ class AlipayClient:
         max_response_bytes: int = MAX_RESPONSE_BYTES,
     ) -> None:
         self._endpoint = validate_endpoint(endpoint)
-        self._url = self._endpoint + CANCEL_PATH
-        self._signed_path = urlsplit(self._url).path
+        parts = urlsplit(self._endpoint)
+        self._origin, self._base_path = f"{parts.scheme}://{parts.netloc}", parts.path
         self._timeout = (
             _check_timeout("connect_timeout", connect_timeout),
             _check_timeout("read_timeout", read_timeout),
@@ -111,6 +143,9 @@ class AlipayClient:
             "Accept-Encoding": "identity",
             "User-Agent": "alipay-cancel/0.1",
         }
+        if material.alipay_root_cert_sn:
+            base["alipay-root-cert-sn"] = material.alipay_root_cert_sn
+        self._get_headers = dict(base)  # a GET has no body: no content type, nothing to encrypt
         if self._cipher is not None:
             # As the official SDKs send it: both names of the AES header.
             base["Content-Type"] = "text/plain;charset=UTF-8"
@@ -118,9 +153,7 @@ class AlipayClient:
             base["alipay-encryption-algm"] = "AES"
         else:
             base["Content-Type"] = "application/json;charset=UTF-8"
-        if material.alipay_root_cert_sn:
-            base["alipay-root-cert-sn"] = material.alipay_root_cert_sn
-        self._base_headers = base
+        self._post_headers = base
 
     @property
     def material(self) -> SigningMaterial:
@@ -146,29 +179,89 @@ class AlipayClient:
             max_response_bytes=self._max_body,
         )
 
-    def cancel(self, request: CancelRequest) -> CancelOutcome:
-        """``ValueError`` only for a request that can never be sent (no id, a token that would
-        break the header); every Alipay or network problem is an ``AlipayFailure``."""
-        plain = request_body(request)
-        token = request.app_auth_token or None
+    # ---- the operations ----------------------------------------------------------------------------
+    def cancel(self, request: TradeRef) -> CancelOutcome:
+        """alipay.trade.cancel: closes an unpaid trade, refunds a paid one (inside the cancel window)."""
+        reader = CancelReader(SentIds.of(request))
+        return self._call(CANCEL, reader, fields=trade_fields(request), token=request.app_auth_token)
+
+    def query(self, ref: TradeRef) -> QueryOutcome:
+        """alipay.trade.query: the trade's status and amounts. Read-only."""
+        reader = QueryReader(SentIds.of(ref))
+        return self._call(QUERY, reader, fields=trade_fields(ref), token=ref.app_auth_token)
+
+    def close(self, ref: TradeRef) -> CloseOutcome:
+        """alipay.trade.close: closes a trade that is waiting for payment; never moves money."""
+        reader = CloseReader(SentIds.of(ref))
+        return self._call(CLOSE, reader, fields=trade_fields(ref), token=ref.app_auth_token)
+
+    def refund(self, ref: TradeRef, refund_amount: str, out_request_no: str) -> RefundOutcome:
+        """alipay.trade.refund of ``refund_amount`` ("88.88") under ``out_request_no``: the same number
+        and amount refund at most once, however often they are sent."""
+        fields = refund_fields(ref, refund_amount, out_request_no)
+        reader = RefundReader(SentIds.of(ref))
+        return self._call(REFUND, reader, fields=fields, token=ref.app_auth_token)
+
+    def refund_query(self, ref: TradeRef, out_request_no: str) -> RefundQueryOutcome:
+        """alipay.trade.fastpay.refund.query: whether the refund ``out_request_no`` was carried out."""
+        fields = refund_query_fields(ref, out_request_no)
+        reader = RefundQueryReader(SentIds.of(ref), fields["out_request_no"])
+        return self._call(REFUND_QUERY, reader, fields=fields, token=ref.app_auth_token)
+
+    def app_auth_token_query(self, token: str) -> TokenQueryOutcome:
+        """alipay.open.auth.token.app.query: which merchant (and app) ``token`` speaks for, and whether
+        it is still valid. Asked by our own app, so the token is a parameter, not the ISV header."""
+        check_app_auth_token(token)
+        return self._call(TOKEN_QUERY, TokenReader(), query={"app_auth_token": token})
+
+    # ---- the steps ---------------------------------------------------------------------------------
+    def _call(
+        self,
+        operation: Operation,
+        reader: AnswerReader[S],
+        *,
+        fields: dict[str, Any] | None = None,
+        query: dict[str, str] | None = None,
+        token: str | None = None,
+    ) -> S | AlipayFailure:
+        token = token or None
         if token is not None:
-            _check_app_auth_token(token)
-        body = self._cipher.encrypt(plain.encode()) if self._cipher is not None else plain
+            check_app_auth_token(token)
+        target = signed_target(self._base_path, operation, query)
+        body = self._encrypt(request_body(fields)) if fields is not None else ""
         request_id = uuid.uuid4().hex
-        headers = dict(self._base_headers)
+        headers = self._sign(operation.method, target, body, token, request_id)
+        sent = body.encode() if operation.method != "GET" else None
+        answer = self._send(operation.method, target, sent, headers, request_id)
+        if isinstance(answer, AlipayFailure):
+            return answer
+        return self._parser.read(answer.status, answer.headers, answer.body, reader, request_id=request_id)
+
+    def _encrypt(self, plain: str) -> str:
+        """Step 2: AES bodies (the signature then covers the ciphertext as sent)."""
+        return self._cipher.encrypt(plain.encode()) if self._cipher is not None else plain
+
+    def _sign(
+        self, method: str, target: str, body: str, token: str | None, request_id: str
+    ) -> dict[str, str]:
+        """Step 3: the Authorization header over method, path?query, body and the ISV token."""
+        headers = dict(self._get_headers if method == "GET" else self._post_headers)
         headers["alipay-request-id"] = request_id
         if token is not None:
             headers["alipay-app-auth-token"] = token
-        headers["Authorization"] = self._signer.authorization("POST", self._signed_path, body, token)
-        return self._send(headers, body.encode(), request, request_id)
+        headers["Authorization"] = self._signer.authorization(method, target, body, token)
+        return headers
 
     def _send(
-        self, headers: dict[str, str], body: bytes, request: CancelRequest, request_id: str
-    ) -> CancelOutcome:
+        self, method: str, target: str, body: bytes | None, headers: dict[str, str], request_id: str
+    ) -> RawAnswer | AlipayFailure:
+        """Step 4: one bounded exchange; every network problem becomes a retryable failure."""
+        url = self._origin + target
         try:
-            answer = bounded_post(
+            return bounded_call(
                 self._session,
-                self._url,
+                method,
+                url,
                 body=body,
                 headers=headers,
                 connect_timeout=self._timeout[0],
@@ -196,18 +289,11 @@ class AlipayClient:
             http.client.HTTPException,
             OSError,
         ) as exc:
-            # Class name only: exception text can contain URLs and headers.
+            # Class name only: exception text can contain URLs (the token query's holds the token)
+            # and headers.
             return _network_failure(
                 FailureKind.CONNECTION, f"could not talk to Alipay ({type(exc).__name__})", request_id
             )
-        return self._parser.parse(
-            answer.status,
-            answer.headers,
-            answer.body,
-            request_id=request_id,
-            sent_trade_no=request.trade_no or None,
-            sent_out_trade_no=request.out_trade_no or None,
-        )
 
 
 def _network_failure(kind: FailureKind, message: str, request_id: str) -> AlipayFailure:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit
 
+from alipay_cancel.alipay.errors import InvalidSetting
+
 EXAMPLE = "https://openapi.alipay.com"
 
 
@@ -27,22 +29,25 @@ def is_loopback_host(host: str) -> bool:
 
 
 def validate_endpoint(endpoint: str) -> str:
-    """The endpoint without a trailing '/'; ``ValueError`` with a readable reason otherwise."""
+    """The endpoint without a trailing '/'; ``InvalidSetting`` (a ``ValueError``) with a readable reason
+    otherwise."""
     try:
         parts = urlsplit(endpoint.strip())
         host = parts.hostname
         parts.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError:
-        raise ValueError(f"is not a valid URL; expected e.g. {EXAMPLE}") from None
+        raise InvalidSetting(f"is not a valid URL; expected e.g. {EXAMPLE}") from None
     if parts.scheme not in ("https", "http") or not host:
-        raise ValueError(f"must start with https:// and name a host, e.g. {EXAMPLE}")
+        raise InvalidSetting(f"must start with https:// and name a host, e.g. {EXAMPLE}")
     if parts.scheme == "http" and not is_loopback_host(host):
-        raise ValueError(
+        raise InvalidSetting(
             "uses plain http:// to a non-loopback host; use https:// "
             "(http:// is allowed only for 127.0.0.1/localhost, e.g. the local emulator)"
         )
     if parts.username is not None or parts.password is not None or parts.query or parts.fragment:
-        raise ValueError(f"must not contain credentials, a query or a fragment; expected e.g. {EXAMPLE}")
+        raise InvalidSetting(f"must not contain credentials, a query or a fragment; expected e.g. {EXAMPLE}")
     if parts.path.rstrip("/").endswith("gateway.do"):
-        raise ValueError(f"ends in gateway.do, the old v2 gateway; v3 needs the bare origin, e.g. {EXAMPLE}")
+        raise InvalidSetting(
+            f"ends in gateway.do, the old v2 gateway; v3 needs the bare origin, e.g. {EXAMPLE}"
+        )
     return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"

@@ -1,4 +1,6 @@
-"""Turn one HTTP answer (status, headers, raw body) into ``CancelSuccess`` or ``AlipayFailure``.
+"""Turn one HTTP answer (status, headers, raw body) into an operation's typed success or an
+``AlipayFailure``: verify, check freshness, decrypt, read the error shapes, then hand a success payload
+to the operation's reader (``trade_answers``, ``token_answer``), which binds it to the request.
 
 Trust policy (fail closed; what a payments engineer can defend after an incident):
 
@@ -19,14 +21,15 @@ Trust policy (fail closed; what a payments engineer can defend after an incident
 5. **Signed errors** are trusted fully: seed envelope (``code``/``msg``/``sub_code``/``sub_msg``) or
    v3 (``code``/``message``/``links``), with ``verified=True``.
 6. **A signed answer must be fresh**, and **a signed success must answer our request and carry sane
-   fields** (``success_checks``): ``alipay-timestamp`` within the freshness window, our id named and
-   no other id of ours contradicted, ``action`` close/refund/absent, bounded printable fields.
-   Otherwise NOT_OUR_ANSWER or MALFORMED, both retried; never a success.
+   fields** (``success_checks`` and the operation's reader): ``alipay-timestamp`` within the
+   freshness window, our id named and no other id of ours contradicted, bounded printable fields,
+   valid amounts. Otherwise NOT_OUR_ANSWER or MALFORMED, both retried; never a success.
 7. **Cert mode, ``alipay-sn`` names another certificate -> UNEXPECTED_SIGNER**: never verified with
    a key we were not given; retried after a secret refresh, then a configuration error.
 
 Bodies that are HTML, empty, truncated or otherwise unreadable become MALFORMED when signed and
-2xx, else HTTP_ERROR. The parser never raises for any status, header set or body.
+2xx, else HTTP_ERROR. JSON numbers are decoded as ``Decimal`` (amounts never pass through a float).
+The parser never raises for any status, header set or body.
 """
 
 from __future__ import annotations
@@ -34,16 +37,18 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from alipay_cancel.alipay.responses import AlipayFailure, CancelOutcome, CancelSuccess, FailureKind
-from alipay_cancel.alipay.success_checks import SUCCESS_FIELDS as SUCCESS_FIELDS
-from alipay_cancel.alipay.success_checks import binding_problem, field_problem, freshness_problem
+from alipay_cancel.alipay.responses import AlipayFailure, CancelOutcome, FailureKind
+from alipay_cancel.alipay.success_checks import AnswerMeta, AnswerReader, Problem, freshness_problem
+from alipay_cancel.alipay.trade_answers import CancelReader, SentIds
 from alipay_cancel.alipay.v3_signing import TIMESTAMP_HEADER, ResponseVerifier, Verdict
 
 if TYPE_CHECKING:
     from alipay_cancel.alipay.body_encryption import BodyCipher
 
+S = TypeVar("S")
 TRACE_ID_HEADER = "alipay-trace-id"
 
 # v3 gateway codes that may be believed without a signature (see the module docstring, rule 4).
@@ -67,7 +72,7 @@ UNSIGNED_TRUSTED_V3_CODES = frozenset(
     }
 )
 
-_ENVELOPE_KEYS = ("alipay_trade_cancel_response", "error_response")  # v2-style wrappers
+_ERROR_ENVELOPE = "error_response"  # v2-style wrapper of an error; successes use the operation's own
 _SUCCESS_CODE = "10000"
 _UNAVAILABLE_CODES = frozenset({"20000", "20001"})
 _MAX_TEXT = 300  # Alipay's messages are short; cap whatever a peer sends before it reaches records
@@ -78,7 +83,7 @@ def _clean_text(value: Any, limit: int = _MAX_TEXT) -> str | None:
     """A printable, bounded string from a JSON value, or None."""
     if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, int | float):
+    if isinstance(value, int | float | Decimal):
         value = str(value)
     if not isinstance(value, str):
         return None
@@ -96,8 +101,8 @@ def _trace_id(headers: Mapping[str, str]) -> str | None:
 def _load_json(body: bytes) -> Any:
     """The decoded JSON value, or None when the body is not JSON (HTML, empty, truncated, ...)."""
     try:
-        return json.loads(body)
-    except (ValueError, RecursionError):
+        return json.loads(body, parse_float=Decimal)
+    except (ValueError, RecursionError, ArithmeticError):
         return None
 
 
@@ -137,6 +142,20 @@ class ResponseParser:
         sent_trade_no: str | None = None,
         sent_out_trade_no: str | None = None,
     ) -> CancelOutcome:
+        """A cancel answer (the ids we sent bind it)."""
+        reader = CancelReader(SentIds(sent_trade_no, sent_out_trade_no))
+        return self.read(status, headers, body, reader, request_id=request_id)
+
+    def read(
+        self,
+        status: int,
+        headers: Mapping[str, str],
+        body: bytes,
+        reader: AnswerReader[S],
+        *,
+        request_id: str | None = None,
+    ) -> S | AlipayFailure:
+        """Any operation's answer: ``reader`` reads its success payload."""
         lower = {str(name).lower(): str(value) for name, value in headers.items()}
         ctx = _Context(status, _trace_id(lower), request_id)
         verification = self._verifier.check(lower, body)
@@ -151,11 +170,9 @@ class ResponseParser:
             # A replayed signed error could end a payment as surely as a replayed success could
             # record one: neither is believed.
             return ctx.failure(FailureKind.NOT_OUR_ANSWER, f"HTTP {status}: {stale}", verified=True)
-        return self._signed(ctx, body, sent_trade_no, sent_out_trade_no)
+        return self._signed(ctx, body, reader)
 
-    def _signed(
-        self, ctx: _Context, body: bytes, sent_trade_no: str | None, sent_out_trade_no: str | None
-    ) -> CancelOutcome:
+    def _signed(self, ctx: _Context, body: bytes, reader: AnswerReader[S]) -> S | AlipayFailure:
         status = ctx.status
         plain = body
         if self._cipher is not None and body.strip()[:1] not in (b"{", b""):
@@ -171,19 +188,22 @@ class ResponseParser:
                 # An error page (HTML, ...) is not ciphertext: read it as it is below.
         document = _load_json(plain)
         if status >= 400:
-            return _signed_error(ctx, document)
+            return _signed_error(ctx, document, reader.envelope_key)
         if not 200 <= status < 300:
             return ctx.failure(FailureKind.HTTP_ERROR, f"unexpected HTTP {status}", verified=True)
         if not isinstance(document, dict):
             return ctx.failure(
                 FailureKind.MALFORMED, f"HTTP {status}: signed body is not a JSON object", verified=True
             )
-        payload = _unwrap(document)
+        payload = _unwrap(document, reader.envelope_key)
         code = payload.get("code")
         code_text = _code_text(code)
         if code is not None and code_text != _SUCCESS_CODE:
             return _envelope_failure(ctx, payload, code_text)
-        return _success(ctx, payload, sent_trade_no, sent_out_trade_no)
+        answer = reader.read(payload, AnswerMeta(ctx.trace_id, status, ctx.request_id))
+        if isinstance(answer, Problem):
+            return ctx.failure(answer.kind, answer.message, verified=True)
+        return answer
 
 
 class _Context:
@@ -217,8 +237,8 @@ class _Context:
         )
 
 
-def _unwrap(document: dict[str, Any]) -> dict[str, Any]:
-    for key in _ENVELOPE_KEYS:
+def _unwrap(document: dict[str, Any], envelope_key: str) -> dict[str, Any]:
+    for key in (envelope_key, _ERROR_ENVELOPE):
         inner = document.get(key)
         if isinstance(inner, dict):
             return inner
@@ -249,11 +269,11 @@ def _unsigned(ctx: _Context, body: bytes) -> AlipayFailure:
     )
 
 
-def _signed_error(ctx: _Context, document: Any) -> AlipayFailure:
+def _signed_error(ctx: _Context, document: Any, envelope_key: str) -> AlipayFailure:
     status = ctx.status
     if not isinstance(document, dict):
         return ctx.failure(FailureKind.HTTP_ERROR, f"HTTP {status} with an unreadable body", verified=True)
-    payload = _unwrap(document)
+    payload = _unwrap(document, envelope_key)
     code = _code_text(payload.get("code"))
     if "sub_code" in payload or (code is not None and code.isdigit()):
         return _envelope_failure(ctx, payload, code)
@@ -280,26 +300,4 @@ def _envelope_failure(ctx: _Context, payload: dict[str, Any], code: str | None) 
     described = " ".join(part for part in (code, sub_code, sub_msg) if part)
     return ctx.failure(
         kind, f"Alipay answered {described}", verified=True, code=code, sub_code=sub_code, sub_msg=sub_msg
-    )
-
-
-def _success(
-    ctx: _Context, payload: dict[str, Any], sent_trade_no: str | None, sent_out_trade_no: str | None
-) -> CancelOutcome:
-    problem, values = field_problem(payload)
-    if problem is not None:
-        return ctx.failure(FailureKind.MALFORMED, f"HTTP {ctx.status}: {problem}", verified=True)
-    problem = binding_problem(values, sent_trade_no, sent_out_trade_no)
-    if problem is not None:
-        return ctx.failure(FailureKind.NOT_OUR_ANSWER, f"HTTP {ctx.status}: {problem}", verified=True)
-    return CancelSuccess(
-        action=values["action"],
-        gmt_refund_pay=values["gmt_refund_pay"],
-        out_trade_no=values["out_trade_no"],
-        refund_settlement_id=values["refund_settlement_id"],
-        retry_flag=values["retry_flag"],
-        trade_no=values["trade_no"],
-        trace_id=ctx.trace_id,
-        http_status=ctx.status,
-        request_id=ctx.request_id,
     )

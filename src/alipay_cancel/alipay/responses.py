@@ -1,7 +1,9 @@
-"""What one cancel call to Alipay came back with: a verified success or a failure.
+"""What one call to Alipay came back with: a verified, typed success of that operation, or a failure.
 
 The client never raises for an Alipay or network problem; it returns an ``AlipayFailure`` so that
-outcome classification (``outcomes.classify``) stays a pure function over these two types.
+outcome classification stays a pure function over these types. Every success carries the
+``alipay-trace-id`` (for Alipay support), the HTTP status and our ``alipay-request-id``. Amounts are
+two-decimal strings (``amounts``), never floats. No success or failure ever holds a token.
 """
 
 from __future__ import annotations
@@ -63,4 +65,116 @@ class AlipayFailure:
     request_id: str | None = None  # our alipay-request-id header for this call (set even on timeouts)
 
 
+class TradeStatus(StrEnum):
+    """``trade_status`` of alipay.trade.query."""
+
+    WAIT_BUYER_PAY = "WAIT_BUYER_PAY"  # created, not paid: close (or cancel) ends it
+    TRADE_SUCCESS = "TRADE_SUCCESS"  # paid, refundable
+    TRADE_FINISHED = "TRADE_FINISHED"  # paid, no longer refundable
+    TRADE_CLOSED = "TRADE_CLOSED"  # closed unpaid, or paid and then fully refunded
+
+
+@dataclass(frozen=True)
+class QuerySuccess:
+    """alipay.trade.query: the trade's state now. ``trade_no`` is absent while Alipay has no real
+    trade yet; the payment amounts are absent (or ``"0.00"``) before payment."""
+
+    trade_status: TradeStatus
+    out_trade_no: str | None
+    trade_no: str | None
+    total_amount: str | None  # the order amount
+    buyer_pay_amount: str | None  # what the buyer paid
+    receipt_amount: str | None  # what the merchant receives
+    send_pay_date: str | None  # "yyyy-MM-dd HH:mm:ss", when paid
+    trace_id: str | None
+    http_status: int = 200
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class CloseSuccess:
+    """alipay.trade.close: the unpaid trade is closed now (a later query shows TRADE_CLOSED)."""
+
+    out_trade_no: str | None
+    trade_no: str | None
+    trace_id: str | None
+    http_status: int = 200
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RefundSuccess:
+    """alipay.trade.refund accepted the request. Only ``fund_change == "Y"`` means money moved in
+    this call; anything else (a repeat of a done refund answers ``"N"``) is confirmed with the
+    refund query."""
+
+    fund_change: str | None  # "Y", "N" or None
+    refund_fee: str  # everything refunded on the trade so far (cumulative), not this call's amount
+    out_trade_no: str | None
+    trade_no: str | None
+    gmt_refund_pay: str | None
+    send_back_fee: str | None  # only when asked for with query_options
+    trace_id: str | None
+    http_status: int = 200
+    request_id: str | None = None
+
+    @property
+    def money_moved(self) -> bool:
+        return self.fund_change == "Y"
+
+
+class RefundStatus(StrEnum):
+    """What alipay.trade.fastpay.refund.query says about one refund request."""
+
+    REFUND_SUCCESS = "REFUND_SUCCESS"  # Alipay's value: the refund was carried out
+    # Our name for an answer without ``refund_status``: Alipay did not receive this refund request,
+    # or it did not succeed (also what a wrong out_request_no gets). Safe to send the same refund
+    # again: the same out_request_no and amount can move money at most once.
+    NOT_REFUNDED = "NOT_REFUNDED"
+
+
+@dataclass(frozen=True)
+class RefundQuerySuccess:
+    """alipay.trade.fastpay.refund.query answered (HTTP 200 only means the query worked)."""
+
+    refund_status: RefundStatus
+    out_request_no: str | None
+    refund_amount: str | None  # this refund request's amount (not cumulative)
+    total_amount: str | None  # the order amount
+    out_trade_no: str | None
+    trade_no: str | None
+    gmt_refund_pay: str | None  # asked for with query_options
+    trace_id: str | None
+    http_status: int = 200
+    request_id: str | None = None
+
+
+class TokenStatus(StrEnum):
+    VALID = "valid"
+    INVALID = "invalid"  # expired, refreshed away or revoked by the merchant
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """alipay.open.auth.token.app.query: whose authorisation an ``app_auth_token`` is. Never holds the
+    token itself."""
+
+    status: TokenStatus
+    user_id: str | None  # the authorising merchant's Alipay user id (2088...)
+    auth_app_id: str | None  # the authorising merchant's app id
+    expires_in: int | None  # seconds
+    auth_start: str | None
+    auth_end: str | None
+    auth_methods: tuple[str, ...]
+    is_by_app_auth: bool | None
+    trace_id: str | None
+    http_status: int = 200
+    request_id: str | None = None
+
+
 CancelOutcome = CancelSuccess | AlipayFailure
+QueryOutcome = QuerySuccess | AlipayFailure
+CloseOutcome = CloseSuccess | AlipayFailure
+RefundOutcome = RefundSuccess | AlipayFailure
+RefundQueryOutcome = RefundQuerySuccess | AlipayFailure
+TokenQueryOutcome = TokenInfo | AlipayFailure

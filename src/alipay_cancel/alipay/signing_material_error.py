@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from alipay_cancel.alipay.errors import AlipayError
 
-class SigningMaterialError(ValueError):
+
+class SigningMaterialError(AlipayError, ValueError):
     """Names the field and what is wrong with it; never contains key material."""
 
     def __init__(self, field_name: str, problem: str) -> None:

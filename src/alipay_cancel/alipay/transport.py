@@ -40,7 +40,8 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from alipay_cancel.alipay.responses import FailureKind
 
-# A real cancel answer is well under 1 KiB (encrypted: under 2 KiB): 64 KiB is far above it.
+# A real answer is well under 2 KiB (a query with its fund bill list, encrypted: under 4 KiB): 64 KiB
+# is far above it.
 MAX_RESPONSE_BYTES = 64 * 1024
 _CHUNK = 8 * 1024
 # The monotonic deadline of the call this thread is making (set by bounded_post).
@@ -166,21 +167,24 @@ class TransportRefusal(Exception):
         self.status = status
 
 
-def bounded_post(
+def bounded_call(
     session: requests.Session,
+    method: str,
     url: str,
     *,
-    body: bytes,
+    body: bytes | None,
     headers: Mapping[str, str],
     connect_timeout: float,
     read_timeout: float,
     max_body_bytes: int = MAX_RESPONSE_BYTES,
 ) -> RawAnswer:
-    """POST and read the answer within ``connect_timeout + read_timeout`` seconds in all."""
+    """Send (POST with a body, GET without) and read the answer within ``connect_timeout +
+    read_timeout`` seconds in all."""
     deadline = time.monotonic() + connect_timeout + read_timeout
     token = _deadline.set(deadline)
     try:
-        response = session.post(
+        response = session.request(
+            method,
             url,
             data=body,
             headers=headers,
@@ -256,7 +260,7 @@ def _limit_socket_wait(raw: Any, remaining: float) -> None:
 
 
 def _too_large(status: int, cap: int) -> str:
-    return f"HTTP {status} answer is larger than {cap} bytes (a cancel answer is under 2 KiB): refused"
+    return f"HTTP {status} answer is larger than {cap} bytes (Alipay's answers are a few KiB): refused"
 
 
 def _printable(text: str) -> str:

@@ -48,7 +48,7 @@ _T = Ending.TERMINAL
 _C = Ending.CONFIG_ERROR
 
 RETRY_SAME = "Nothing to do: the cancel is retried automatically with the same parameters."
-REDRIVE = "then redrive the dead letter (python -m ops.cli redrive --trade-key <trade_key>)"
+REDRIVE = "then redrive the dead letter (alipay-cancel redrive --trade-key <trade_key>)"
 _FIXED = "; the secret is re-read automatically, and kept messages then succeed."
 _CONSOLE = "the app in Alipay's open platform console"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from alipay_cancel import observability as obs
+from alipay_cancel.alipay import TradeRef
 from alipay_cancel.alipay.client import AlipayClient
 from alipay_cancel.alipay.responses import CancelOutcome
 from alipay_cancel.decisions.plans import SetupBroken
@@ -72,6 +73,7 @@ class AlipayCalls:
     def send(op: Op, client: AlipayClient, request: CancelRequest) -> CancelOutcome:
         """One Alipay call, timed for the latency metric."""
         started = time.perf_counter()
-        outcome = _OPERATIONS[op](client, request)
+        ref = TradeRef(request.out_trade_no, request.trade_no, request.app_auth_token)
+        outcome = _OPERATIONS[op](client, ref)
         obs.add_latency((time.perf_counter() - started) * 1000.0)
         return outcome

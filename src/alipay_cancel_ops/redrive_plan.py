@@ -7,8 +7,8 @@ Alipay again for the same answer, or fails the same way, and dead-letters it a s
 - ``bad_message``: the body itself is wrong; the same body fails the same way.
 - ``terminal``: Alipay's final answer for this trade; only a remedy that says to redrive the dead
   letter (e.g. a frozen trade once Alipay released it) makes it redrivable.
-- anything else (``exhausted``, no attributes at all): redrivable once the cause is fixed, unless its
-  reason says otherwise.
+- anything else (``exhausted``; ``none``: moved by the queue, no attributes): redrivable once the
+  cause is fixed, unless its reason says otherwise.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ops.queues import DeadLetterView
+from alipay_cancel_ops.cli_support import table_lines
+from alipay_cancel_ops.queues import DeadLetterView
 
-NO_CLASS = "(none: moved by the queue)"  # a crashed or timed-out function: no reason attribute
 _CANNOT = ("cannot succeed", "rather than redriving", "reuses the bad token", "would fail the same way")
 _INVITES_REDRIVE = "redrive the dead letter"
 
@@ -78,8 +78,8 @@ def plan_redrive(
 def render_plan(plan: RedrivePlan, dead_letter_queue: str, *, verb: str = "redrive") -> list[str]:
     """The counts by outcome class, then each dead letter that stays behind and why."""
     found: Counter[str] = Counter()
-    chosen: Counter[str] = Counter(_class(letter) for letter in plan.selected)
-    left: Counter[str] = Counter(_class(letter) for letter, _ in plan.unredrivable)
+    chosen: Counter[str] = Counter(letter.outcome_class for letter in plan.selected)
+    left: Counter[str] = Counter(letter.outcome_class for letter, _ in plan.unredrivable)
     found.update(chosen)
     found.update(left)
     lines = [
@@ -89,21 +89,14 @@ def render_plan(plan: RedrivePlan, dead_letter_queue: str, *, verb: str = "redri
     rows = [("outcome_class", "matching", verb, "leave (cannot succeed)")]
     rows += [(name, str(found[name]), str(chosen[name]), str(left[name])) for name in sorted(found)]
     rows.append(("total", str(sum(found.values())), str(len(plan.selected)), str(len(plan.unredrivable))))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines += [
-        "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows
-    ]
+    lines += table_lines(rows)
     if plan.unredrivable:
         lines.append(
             f"Left in the dead-letter queue ({len(plan.unredrivable)}): a redrive cannot succeed. To redrive "
             "them anyway: --include-unredrivable, or --outcome-class naming their class."
         )
         lines += [
-            f"  - {letter.message_id} trade_key={letter.trade_key or '-'} {_class(letter)}: {why}"
+            f"  - {letter.message_id} trade_key={letter.trade_key or '-'} {letter.outcome_class}: {why}"
             for letter, why in plan.unredrivable
         ]
     return lines
-
-
-def _class(letter: DeadLetterView) -> str:
-    return letter.outcome_class or NO_CLASS

@@ -5,23 +5,27 @@ wrote and a message naming the default app finds the same record as one naming n
 from __future__ import annotations
 
 import argparse
-import os
 
 from alipay_cancel.shared.trade import app_id_problem, merchant_id_problem, trade_key
-from ops.cli_support import UsageError
+from alipay_cancel_ops.cli_support import UsageError, env_option
 
 
 def add_scope_options(parser: argparse.ArgumentParser) -> None:
     """--app-id, --merchant-id and --default-app-id (which app id is the default app)."""
-    parser.add_argument("--app-id", help="which of our Alipay apps (default: the default app)")
     parser.add_argument(
-        "--merchant-id", help="ISV calls: the merchant the app_auth_token belongs to (required with it)"
+        "--app-id", metavar="APP_ID", help="which of our Alipay apps (default: the default app)"
     )
     parser.add_argument(
+        "--merchant-id",
+        metavar="ID",
+        help="ISV calls: the merchant the app_auth_token belongs to (required with it)",
+    )
+    env_option(
+        parser,
         "--default-app-id",
-        default=os.environ.get("ALIPAY_DEFAULT_APP_ID"),
-        help="the deployment's DefaultAppId: --app-id naming it is the default app "
-        "(default: ALIPAY_DEFAULT_APP_ID)",
+        "ALIPAY_DEFAULT_APP_ID",
+        "the deployment's DefaultAppId: --app-id naming it is the default app",
+        metavar="APP_ID",
     )
 
 
@@ -32,8 +36,10 @@ def add_trade_options(parser: argparse.ArgumentParser) -> None:
         nargs="?",
         help="the trade_key as in a dead letter's attribute; or give the trade's parts instead",
     )
-    parser.add_argument("--out-trade-no", help="the trade's out_trade_no")
-    parser.add_argument("--trade-no", help="the trade's trade_no (when its message had no out_trade_no)")
+    parser.add_argument("--out-trade-no", metavar="ID", help="the trade's out_trade_no")
+    parser.add_argument(
+        "--trade-no", metavar="ID", help="the trade's trade_no (when its message had no out_trade_no)"
+    )
     add_scope_options(parser)
 
 

@@ -1,25 +1,31 @@
-"""SQS side of the operator CLI: enqueue a cancel, browse dead letters, redrive them.
+"""SQS side of the operator CLI: enqueue a cancel, browse dead letters, take them off the queue.
 
 Dead letters are browsed without being consumed: each is received with a short visibility timeout
-and made visible again (ChangeMessageVisibility 0) as soon as it has been read. A redrive sends the
-body unchanged to the cancel queue and deletes the dead letter only after that send succeeded; a
-dead letter that does not match the filters, or whose send failed, is made visible again.
+and made visible again (ChangeMessageVisibility 0) as soon as it has been read. Taking dead letters
+(a redrive, a discard) acts on each matching one first (send it to the cancel queue, note it in the
+results table) and deletes it only after that succeeded; a dead letter that does not match, or whose
+action failed, is made visible again.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from alipay_cancel.pipeline.messages import BadMessage, parse_message
+from alipay_cancel.shared.endings import ENDINGS, Ending
 from alipay_cancel.shared.trade import CancelRequest
+from alipay_cancel_ops.masking import ShownBody, shown_body
 
-OUTCOME_CLASSES = ("succeeded", "retry", "terminal", "config_error", "bad_message", "exhausted")
-_MASK = "***"
-_TOKEN_IN_TEXT = re.compile(r"(app_auth_token\W{0,6})[^\s\"',;&}]+", re.IGNORECASE)
+# The classes the function gives a dead letter, and "none" for one the queue's redrive policy moved
+# itself (the function crashed or timed out on every receive, so no reason attribute was written).
+UNCLASSIFIED = "none"
+DEAD_LETTER_CLASSES = (
+    *(ENDINGS[ending].outcome_class for ending in (Ending.TERMINAL, Ending.BAD_MESSAGE, Ending.EXHAUSTED)),
+    UNCLASSIFIED,
+)
 
 
 def build_body(request: CancelRequest) -> str:
@@ -44,7 +50,7 @@ def enqueue(sqs: Any, queue_url: str, request: CancelRequest) -> str:
 class DeadLetterView:
     message_id: str
     receipt_handle: str = field(repr=False)
-    body: str = field(repr=False)  # original body: may hold an app_auth_token, print masked_body()
+    body: str = field(repr=False)  # original body: may hold an app_auth_token, show shown() only
     attributes: dict[str, str]  # the dead letter's message attributes (reason, outcome_class, ...)
     sqs_attributes: dict[str, str]  # SentTimestamp, ApproximateReceiveCount, ...
 
@@ -59,19 +65,31 @@ class DeadLetterView:
             return exc.trade_key
 
     @property
-    def outcome_class(self) -> str | None:
-        return self.attributes.get("outcome_class")
+    def outcome_class(self) -> str:
+        """Its ``outcome_class`` attribute, or ``none`` when the queue moved it (no attributes)."""
+        return self.attributes.get("outcome_class") or UNCLASSIFIED
 
-    def masked_body(self) -> str:
-        return mask_token(self.body)
+    @property
+    def sent_ms(self) -> int | None:
+        """When it reached the dead-letter queue (SQS SentTimestamp, epoch ms)."""
+        millis = self.sqs_attributes.get("SentTimestamp", "")
+        return int(millis) if millis.isdigit() else None
 
-    def as_dict(self) -> dict[str, Any]:
+    def shown(self, *, show_unparseable: bool = False) -> ShownBody:
+        return shown_body(self.body, show_unparseable=show_unparseable)
+
+    def as_dict(self, *, show_unparseable: bool = False) -> dict[str, Any]:
+        body = self.shown(show_unparseable=show_unparseable)
         return {
             "message_id": self.message_id,
             "trade_key": self.trade_key,
+            "outcome_class": self.outcome_class,
             "attributes": self.attributes,
             "sent_timestamp": self.sqs_attributes.get("SentTimestamp"),
-            "body": self.masked_body(),
+            "body": body.text,
+            "body_is_json": body.parsed,
+            "body_bytes": body.size,
+            "body_sha256": body.sha256,
         }
 
 
@@ -79,6 +97,7 @@ class DeadLetterView:
 class Filters:
     trade_keys: frozenset[str] = frozenset()
     outcome_classes: frozenset[str] = frozenset()
+    sent_before_ms: int | None = None  # only dead letters that reached the queue before this
     message_ids: frozenset[str] | None = None  # exactly these (a redrive moves what it showed)
 
     def match(self, letter: DeadLetterView) -> bool:
@@ -86,32 +105,11 @@ class Filters:
             return False
         if self.trade_keys and letter.trade_key not in self.trade_keys:
             return False
+        if self.sent_before_ms is not None and (
+            letter.sent_ms is None or letter.sent_ms >= self.sent_before_ms
+        ):
+            return False
         return not (self.outcome_classes and letter.outcome_class not in self.outcome_classes)
-
-
-def mask_token(body: str) -> str:
-    """The body with every app_auth_token value replaced, also inside an SNS envelope's Message."""
-    try:
-        document = json.loads(body)
-    except (ValueError, RecursionError):
-        return _TOKEN_IN_TEXT.sub(lambda m: m.group(1) + _MASK, body)
-    return json.dumps(_mask(document), ensure_ascii=False)
-
-
-def _mask(value: Any) -> Any:
-    if isinstance(value, dict):
-        masked = {}
-        for key, inner in value.items():
-            if key == "app_auth_token" and inner is not None:
-                masked[key] = _MASK
-            elif key == "Message" and isinstance(inner, str):
-                masked[key] = mask_token(inner)
-            else:
-                masked[key] = _mask(inner)
-        return masked
-    if isinstance(value, list):
-        return [_mask(v) for v in value]
-    return value
 
 
 def _receive(
@@ -184,66 +182,63 @@ def browse_dead_letters(
 
 
 @dataclass
-class RedriveReport:
-    moved: list[DeadLetterView] = field(default_factory=list)
+class TakeReport:
+    done: list[DeadLetterView] = field(default_factory=list)  # acted on and deleted (or the delete failed)
     skipped: int = 0  # did not match the filters; left in the dead-letter queue, visible again
-    send_failed: list[tuple[DeadLetterView, str]] = field(default_factory=list)  # left in the DLQ
-    delete_failed: list[tuple[DeadLetterView, str]] = field(default_factory=list)  # sent AND still in DLQ
+    failed: list[tuple[DeadLetterView, str]] = field(default_factory=list)  # action failed: left in the DLQ
+    delete_failed: list[tuple[DeadLetterView, str]] = field(default_factory=list)  # acted on AND still there
 
 
-def redrive(
+def take_dead_letters(
     sqs: Any,
-    dead_letter_queue_url: str,
-    cancel_queue_url: str,
+    queue_url: str,
     filters: Filters,
+    act: Callable[[DeadLetterView], None],
     *,
     limit: int = 100,
-    dry_run: bool = False,
     visibility_timeout: int = 60,
     wait_seconds: int = 1,
-    on_move: Callable[[DeadLetterView], None] | None = None,
-) -> RedriveReport:
-    """Move matching dead letters back to the cancel queue, body unchanged."""
-    report = RedriveReport()
+) -> TakeReport:
+    """``act`` on each matching dead letter, then delete it; an ``act`` that raises leaves it there."""
+    report = TakeReport()
     put_back: list[DeadLetterView] = []
     try:
         for letter in _receive(
-            sqs,
-            dead_letter_queue_url,
-            visibility_timeout=visibility_timeout,
-            wait_seconds=wait_seconds,
-            limit=limit,
+            sqs, queue_url, visibility_timeout=visibility_timeout, wait_seconds=wait_seconds, limit=limit
         ):
             if not filters.match(letter):
                 report.skipped += 1
                 put_back.append(letter)
                 continue
-            if dry_run:
-                report.moved.append(letter)
-                put_back.append(letter)
-                continue
             try:
-                extra: dict[str, str] = {}
-                if cancel_queue_url.endswith(".fifo"):
-                    extra = {"MessageGroupId": letter.trade_key or letter.message_id}
-                sqs.send_message(QueueUrl=cancel_queue_url, MessageBody=letter.body, **extra)
+                act(letter)
             except Exception as exc:  # noqa: BLE001 - keep going; this one stays in the DLQ
-                report.send_failed.append((letter, _describe(exc)))
+                report.failed.append((letter, describe_error(exc)))
                 put_back.append(letter)
                 continue
             try:
-                sqs.delete_message(QueueUrl=dead_letter_queue_url, ReceiptHandle=letter.receipt_handle)
-            except Exception as exc:  # noqa: BLE001 - sent already: report the duplicate, keep going
-                report.delete_failed.append((letter, _describe(exc)))
-            report.moved.append(letter)
-            if on_move is not None:
-                on_move(letter)
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=letter.receipt_handle)
+            except Exception as exc:  # noqa: BLE001 - acted on already: report it, keep going
+                report.delete_failed.append((letter, describe_error(exc)))
+            report.done.append(letter)
     finally:
-        _make_visible(sqs, dead_letter_queue_url, put_back)
+        _make_visible(sqs, queue_url, put_back)
     return report
 
 
-def _describe(exc: Exception) -> str:
+def resend(sqs: Any, cancel_queue_url: str) -> Callable[[DeadLetterView], None]:
+    """A redrive's action: the body, unchanged, back to the cancel queue (FIFO: grouped by trade)."""
+
+    def send(letter: DeadLetterView) -> None:
+        extra: dict[str, str] = {}
+        if cancel_queue_url.endswith(".fifo"):
+            extra = {"MessageGroupId": letter.trade_key or letter.message_id}
+        sqs.send_message(QueueUrl=cancel_queue_url, MessageBody=letter.body, **extra)
+
+    return send
+
+
+def describe_error(exc: Exception) -> str:
     response = getattr(exc, "response", None)
     if isinstance(response, dict):
         error = response.get("Error", {})
