@@ -28,6 +28,7 @@ from alipay_cancel.shared.ledger_item import (
 )
 from alipay_cancel.shared.trade import CancelRequest
 from alipay_cancel.stores.ledger import Lease, Ledger
+from alipay_cancel_ops.discard_notes import note_discarded
 from tests.fixtures.aws import AwsStack
 
 DOC = (Path(__file__).resolve().parent.parent / "docs" / "ledger.md").read_text()
@@ -47,7 +48,8 @@ def _first_column(section: str) -> list[str]:
 
 
 def test_the_attribute_table_is_what_the_ledger_writes(aws_stack: AwsStack) -> None:
-    """Every attribute any of the ledger's writes sets, and nothing it never sets."""
+    """Every attribute any of the ledger's writes sets (and the note ``alipay-cancel discard`` adds), and
+    nothing it never sets."""
     ledger = Ledger(aws_stack.dynamodb, aws_stack.results_table, "2021000000000001")
     request = CancelRequest(out_trade_no="T-1", trade_no=None, app_auth_token="tok", merchant_id="2088A")
     lease = Lease("req:m1", 2**50)
@@ -80,6 +82,9 @@ def test_the_attribute_table_is_what_the_ledger_writes(aws_stack: AwsStack) -> N
         )
     )
     look()  # a final state
+    note = {"at": "t1", "dead_letter_message_id": "d1", "outcome_class": "terminal"}
+    assert note_discarded(aws_stack.dynamodb, aws_stack.results_table, request.trade_key, note)
+    look()  # an operator's discard note
 
     documented = set(_first_column(_section("Attributes")))
     assert documented == seen
