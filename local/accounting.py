@@ -1,13 +1,14 @@
 """Account for every message a local run enqueued (``local.run_summary`` renders the result).
 
-A message is accounted for when its trade has a ``SUCCEEDED`` or ``FAILED`` record and/or a dead
-letter carries it (matched by the ``source_message_id`` attribute, or by its own message id when the
-queue's redrive moved it) with a reason. Everything else is a violation, and so are: a dead letter
-without a reason, a dead letter whose body is not byte-for-byte an enqueued body, a ``RETRYING``
-record left after the queue drained, and a ``SUCCEEDED`` record for a trade the emulator did not
-actually cancel. A dead letter without a reason is excused only for messages in ``crash_redriven``:
-their last allowed delivery died with its execution environment, so the queue's redrive, not the
-function, moved them (as on AWS), and their trade's record may stay ``RETRYING``. Runs that know
+A message is accounted for when its trade's ledger item is in a final state (``CLOSED``, ``REFUNDED``,
+``NOT_FOUND``, ``FAILED``; an earlier release's ``SUCCEEDED``) and/or a dead letter carries it (matched
+by the ``source_message_id`` attribute, or by its own message id when the queue's redrive moved it)
+with a reason. Everything else is a violation, and so are: a dead letter without a reason, a dead
+letter whose body is not byte-for-byte an enqueued body, a ``RETRYING`` item left after the queue
+drained, and a ``CLOSED`` or ``REFUNDED`` item for a trade the emulator did not close or refund. A
+dead letter without a reason is excused only for messages in ``crash_redriven``: their last allowed
+delivery died with its execution environment, so the queue's redrive, not the function, moved them
+(as on AWS), and their trade's item may stay ``RETRYING``. Runs that know
 what each scenario should end as (``Enqueued.expect``) also get the surprises listed; an outcome a
 message did not expect is still expected when the run's planned faults explain it (``faulted_calls``:
 its trade ran out of retries and every call it got met a fault). The chaos run builds on
@@ -25,14 +26,7 @@ from boto3.dynamodb.types import TypeDeserializer
 
 from alipay_cancel_ops.masking import shown_body
 from local.alipay_gateway.admin_client import GatewayAdmin
-from local.outcome_labels import (
-    CANCELLED_TRADE_STATES,
-    EXHAUSTED,
-    RETRYING,
-    SUCCEEDED,
-    is_final,
-    outcome_label,
-)
+from local.outcome_labels import EMULATOR_STATE, EXHAUSTED, RETRYING, is_final, outcome_label
 
 
 @dataclass(frozen=True)
@@ -43,8 +37,8 @@ class Enqueued:
     body: str
     trade_key: str | None  # None for messages with no usable id
     scenario: str
-    # Acceptable final outcomes, as ``outcome_labels.outcome_label`` strings ("SUCCEEDED/close",
-    # "FAILED/ACQ.X", "DEAD/bad_message"); empty = anything accounted is fine.
+    # Acceptable final outcomes, as ``outcome_labels.outcome_label`` strings ("CLOSED", "FAILED/ACQ.X",
+    # "DEAD/bad_message"); empty = anything accounted is fine.
     expect: frozenset[str] = frozenset()
     # Faults planned for the first calls to its trade: when the emulator saw no more calls than this,
     # every call met one, and running out of retries ("exhausted") is what the faults made expected.
@@ -217,14 +211,15 @@ def account(
     for key, record in snapshot.results.items():
         if record.get("status") == RETRYING and still_queued is None and key not in crashed_keys:
             result.violations.append(f"trade {key} is still {RETRYING} after the queue drained")
-        if record.get("status") == SUCCEEDED and record.get("action"):
+        expected = EMULATOR_STATE.get(str(record.get("status")))
+        if expected is not None:
             trade = snapshot.trades.get(key) or next(
                 (t for t in snapshot.trades.values() if key in (t.get("trade_no"), t.get("out_trade_no"))),
                 None,
             )
-            if trade is not None and trade.get("state") not in CANCELLED_TRADE_STATES:
+            if trade is not None and trade.get("state") != expected:
                 result.violations.append(
-                    f"trade {key} recorded {SUCCEEDED} ({record.get('action')}) but the emulator has it "
+                    f"trade {key} recorded {record.get('status')} but the emulator has it "
                     f"{trade.get('state')}"
                 )
     return result

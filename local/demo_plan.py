@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alipay_cancel.decisions.retry_policy import RetrySchedule, receives_within_horizon
-from alipay_cancel.pipeline.trade_identity import trade_key as build_trade_key
+from alipay_cancel.shared.trade import trade_key as build_trade_key
 from local.outcome_labels import BAD_MESSAGE, CLOSED, EXHAUSTED, NOT_FOUND, REFUNDED, failed
 from local.showcase import MERCHANTS, SECOND_APP_ID
 

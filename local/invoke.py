@@ -11,7 +11,7 @@ the record (message id, attributes such as the receive count) is the event's.
 
 Prints the function's log, how each record ended (a record handed back untried because too little
 of a short ``--timeout`` was left is said plainly, with the time it needs), the response, and the
-results records and dead letters it left. Exit code: 0 every record ended for good (a result or a
+ledger items and dead letters it left. Exit code: 0 every record ended for good (a final state or a
 dead letter); 1 the function raised, timed out or crashed; 2 the file is not an SQS event; 3 the
 function handed records back for a later delivery (a retry, or too little time).
 """
@@ -95,7 +95,7 @@ def invoke_event(event: dict[str, Any], out: TextIO, *, timeout: float | None = 
     out.write("\n--- how each record ended ---\n")
     ended = {end.message_id: end for end in filter(None, map(record_end, lines))}
     handed_back = _explain(event, ended, out, needed)
-    out.write("--- results records ---\n")
+    out.write("--- ledger items ---\n")
     for item in records:
         out.write(json.dumps(item, default=str, sort_keys=True) + "\n")
     out.write(f"--- dead letters: {len(letters)} ---\n")

@@ -1,8 +1,9 @@
-"""The results table's state names as the local runs read them, and the short outcome labels they
-expect and report ("SUCCEEDED/close", "FAILED/ACQ.TRADE_HAS_FINISHED", "DEAD/bad_message").
+"""The ledger's state names as the local runs read them, and the short outcome labels they expect and
+report ("CLOSED", "FAILED/ACQ.TRADE_HAS_FINISHED", "DEAD/bad_message").
 
-The one place the demo, the accounting and the summary take state names from: when the table's
-states change, this module changes, and the runs' expectations (built from the names below) follow.
+The one place the demo, the accounting and the summary take state names from: the names are the
+ledger's own (``alipay_cancel.shared.ledger_item.Status``, docs/ledger.md), and the runs' expectations
+(built from the names below) follow them.
 """
 
 from __future__ import annotations
@@ -10,21 +11,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-SUCCEEDED = "SUCCEEDED"  # a verified success (action close / refund / none)
-FAILED = "FAILED"  # final failure: terminal, exhausted, or a bad message with a trade key
-RETRYING = "RETRYING"  # in flight
-FINAL_STATUSES = (SUCCEEDED, FAILED)
-DEAD = "DEAD"  # a dead letter without a record to go with it
-# The emulator's states of a trade someone really cancelled.
-CANCELLED_TRADE_STATES = ("closed", "refunded")
+from alipay_cancel.shared.ledger_item import SETTLED, Status
 
-CLOSED = f"{SUCCEEDED}/close"
-REFUNDED = f"{SUCCEEDED}/refund"
-NOT_FOUND = f"{SUCCEEDED}/none"  # Alipay knows no such trade: nothing to cancel
+# A settled trade's label is its state: cancel's action says which (close, refund, none).
+CLOSED = Status.CLOSED.value
+REFUNDED = Status.REFUNDED.value
+NOT_FOUND = Status.NOT_FOUND.value  # Alipay knows no such trade: nothing to cancel
+FAILED = Status.FAILED.value  # ended without settling: terminal, exhausted
+RETRYING = Status.RETRYING.value  # in flight
+LEGACY_SUCCEEDED = Status.SUCCEEDED.value  # written by releases before the ledger (with ``action``)
+SETTLED_STATUSES = frozenset(status.value for status in SETTLED)
+FINAL_STATUSES = SETTLED_STATUSES | {FAILED}
+DEAD = "DEAD"  # a dead letter without a ledger item to go with it
+# What the emulator's trade must be for each state cancel settles it as.
+EMULATOR_STATE = {CLOSED: "closed", REFUNDED: "refunded"}
 
 
 def failed(code_or_class: str) -> str:
-    """A FAILED record: the business code for a terminal answer, else the outcome class."""
+    """A FAILED item: the business code for a terminal answer, else the outcome class."""
     return f"{FAILED}/{code_or_class}"
 
 
@@ -33,11 +37,12 @@ def dead(outcome_class: str) -> str:
 
 
 EXHAUSTED = frozenset({failed("exhausted"), dead("exhausted")})
-BAD_MESSAGE = frozenset({dead("bad_message"), failed("bad_message")})
+# A bad message writes nothing to the ledger (not even under a key it seems to name): dead letter only.
+BAD_MESSAGE = frozenset({dead("bad_message")})
 
 
-def is_success(record: Mapping[str, Any] | None) -> bool:
-    return record is not None and record.get("status") == SUCCEEDED
+def is_settled(record: Mapping[str, Any] | None) -> bool:
+    return record is not None and record.get("status") in SETTLED_STATUSES
 
 
 def is_final(record: Mapping[str, Any] | None) -> bool:
@@ -45,11 +50,14 @@ def is_final(record: Mapping[str, Any] | None) -> bool:
 
 
 def outcome_label(record: Mapping[str, Any] | None, dead_letter_class: str | None) -> str:
-    """One short label per message: what the record says, else what its dead letter says
+    """One short label per message: what the ledger item says, else what its dead letter says
     (``dead_letter_class``: the dead letter's outcome_class, "" when it has none)."""
-    if record is not None and record.get("status") == SUCCEEDED:
-        return f"{SUCCEEDED}/{record.get('action') or 'none'}"
-    if record is not None and record.get("status") == FAILED:
+    status = None if record is None else record.get("status")
+    if record is not None and status == LEGACY_SUCCEEDED:
+        return f"{LEGACY_SUCCEEDED}/{record.get('action') or 'none'}"
+    if status in SETTLED_STATUSES:
+        return str(status)
+    if record is not None and status == FAILED:
         if record.get("outcome_class") == "terminal":  # Alipay said no: its code says why
             # The business code: sub_code in the seed's envelope shape (code 40004), code in v3's.
             return failed(str(record.get("error_sub_code") or record.get("error_code") or "terminal"))
@@ -57,5 +65,5 @@ def outcome_label(record: Mapping[str, Any] | None, dead_letter_class: str | Non
     if dead_letter_class is not None:
         return dead(dead_letter_class or "redriven")
     if record is not None:
-        return f"{record.get('status')}/{record.get('outcome_class')}"
+        return f"{status}/{record.get('outcome_class')}"
     return "MISSING"

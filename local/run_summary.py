@@ -11,7 +11,7 @@ from typing import Any
 
 from alipay_cancel_ops.masking import shown_body
 from local.accounting import Accounting, Enqueued, MessageOutcome, Snapshot
-from local.outcome_labels import SUCCEEDED, outcome_label
+from local.outcome_labels import SETTLED_STATUSES, outcome_label
 
 
 def _table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> list[str]:
@@ -72,7 +72,7 @@ def _records(snapshot: Snapshot) -> list[str]:
     actions = Counter(
         (
             str(r.get("status")),
-            str(r.get("action") or ("-" if r.get("status") == SUCCEEDED else "")),
+            str(r.get("action") or ("-" if r.get("status") in SETTLED_STATUSES else "")),
             str(r.get("error_code") or ""),
             str(r.get("error_sub_code") or ""),
             str(r.get("outcome_class")),

@@ -35,7 +35,7 @@ def banner(stack: LocalStack, token_dir: Path) -> str:
         f"  Alipay gateway emulator: {stack.gateway_url}   admin API {stack.gateway_url}/__admin/health",
         f"  queue:            {res.queue_url}",
         f"  dead-letter queue: {res.dlq_url}",
-        f"  tables:           {res.results_table}, {res.idempotency_table}",
+        f"  ledger table:     {res.results_table}",
         f"  secrets:          {res.secret_id} and one per further app",
         f"  Alipay apps:      {apps}",
         f"  ISV merchants:    {', '.join(stack.merchants.values())} (their tokens: {token_dir})",

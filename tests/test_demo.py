@@ -109,7 +109,7 @@ def test_demo_accounts_for_every_message_and_leaves_no_process(tmp_path: Path) -
     keys = {m.trade_key or "" for m in isv}
     assert len(isv) == 2 and len(keys) == 2 and len({k.split(" ")[-1] for k in keys}) == 1
     for key in keys:
-        assert snapshot.results[key]["status"] == "SUCCEEDED"
+        assert snapshot.results[key]["status"] in ("CLOSED", "REFUNDED")
         assert per_trade[key]["cancel_calls"] >= 1
     assert {snapshot.trades[k]["state"] for k in keys} == {"refunded", "closed"}
     # The second app's trade was cancelled at the emulator under that app (its own keys verified it).

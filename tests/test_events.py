@@ -15,7 +15,8 @@ import pytest
 from samtranslator.yaml_helper import yaml_parse
 
 from alipay_cancel.config import load_config
-from alipay_cancel.pipeline.messages import BadMessage, CancelRequest, parse_message
+from alipay_cancel.pipeline.messages import BadMessage, parse_message
+from alipay_cancel.shared.trade import CancelRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
@@ -24,7 +25,7 @@ SAM_LOCAL_ENV = ROOT / "local" / "sam-local-env.json"
 LOCAL_REGION, LOCAL_ACCOUNT = "us-east-1", "123456789012"
 # Names the local stack (`make local-stack`) creates; the env file and the events must agree.
 LOCAL_QUEUE, LOCAL_DLQ = "alipay-cancel-queue", "alipay-cancel-dlq"
-LOCAL_RESULTS, LOCAL_IDEMPOTENCY = "alipay-cancel-results", "alipay-cancel-idempotency"
+LOCAL_RESULTS = "alipay-cancel-results"
 LOCAL_SECRET = "alipay-cancel/signing-material"
 RECORD_KEYS = {
     "messageId",
@@ -173,7 +174,6 @@ def test_env_file_points_at_the_local_stack_on_loopback(local_env: dict[str, str
         assert (url.scheme, url.hostname, url.port) == ("http", "127.0.0.1", 4566), var
         assert url.path == f"/{LOCAL_ACCOUNT}/{name}", var
     assert local_env["RESULTS_TABLE_NAME"] == LOCAL_RESULTS
-    assert local_env["IDEMPOTENCY_TABLE_NAME"] == LOCAL_IDEMPOTENCY
     assert local_env["ALIPAY_SECRET_ID"] == LOCAL_SECRET
     assert local_env["POWERTOOLS_TRACE_DISABLED"] == "true"  # no X-Ray daemon locally
 

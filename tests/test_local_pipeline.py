@@ -31,7 +31,7 @@ def test_accounting_of_a_run_stopped_early_counts_unfinished_messages_as_in_flig
     ]
     snap = _snapshot(
         results={
-            "A": {"trade_key": "A", "status": "SUCCEEDED", "action": "close"},
+            "A": {"trade_key": "A", "status": "CLOSED", "action": "close"},
             "B": {"trade_key": "B", "status": "RETRYING", "outcome_class": "retry", "error_code": "20000"},
         },
         trades={"A": {"key": "A", "state": "closed"}},
@@ -61,7 +61,7 @@ def test_accounting_flags_unaccounted_unreasoned_retrying_and_false_success() ->
     ]
     snap = _snapshot(
         results={
-            "A": {"trade_key": "A", "status": "SUCCEEDED", "action": "close"},
+            "A": {"trade_key": "A", "status": "CLOSED", "action": "close"},
             "B": {"trade_key": "B", "status": "RETRYING", "outcome_class": "retry"},
         },
         dead_letters=[
@@ -77,20 +77,20 @@ def test_accounting_flags_unaccounted_unreasoned_retrying_and_false_success() ->
     assert "m3" in text and "d1 has no reason" in text
     assert "m4" in text  # no record, no dead letter
     assert "d2 body is not an enqueued body" in text
-    assert "trade A recorded SUCCEEDED (close) but the emulator has it unpaid" in text
+    assert "trade A recorded CLOSED but the emulator has it unpaid" in text
 
 
 def test_accounting_accepts_records_dead_letters_and_queue_redrive_ids() -> None:
     msgs = [
-        Enqueued("m1", '{"out_trade_no":"A"}', "A", "unpaid", frozenset({"SUCCEEDED/close"})),
-        Enqueued("m2", '{"out_trade_no":"A"}', "A", "duplicate", frozenset({"SUCCEEDED/close"})),
+        Enqueued("m1", '{"out_trade_no":"A"}', "A", "unpaid", frozenset({"CLOSED"})),
+        Enqueued("m2", '{"out_trade_no":"A"}', "A", "duplicate", frozenset({"CLOSED"})),
         Enqueued("m3", "garbage", None, "malformed", frozenset({"DEAD/bad_message"})),
         Enqueued("m4", '{"out_trade_no":"F"}', "F", "finished", frozenset({"FAILED/ACQ.TRADE_HAS_FINISHED"})),
         Enqueued("m5", '{"out_trade_no":"R"}', "R", "redriven"),
     ]
     snap = _snapshot(
         results={
-            "A": {"trade_key": "A", "status": "SUCCEEDED", "action": "close"},
+            "A": {"trade_key": "A", "status": "CLOSED", "action": "close"},
             "F": {
                 "trade_key": "F",
                 "status": "FAILED",
@@ -111,16 +111,17 @@ def test_accounting_accepts_records_dead_letters_and_queue_redrive_ids() -> None
     acc = account(msgs, snap)
     assert acc.violations == [] and acc.surprises == []
     assert [o.label for o in acc.outcomes] == [
-        "SUCCEEDED/close",
-        "SUCCEEDED/close",
+        "CLOSED",
+        "CLOSED",
         "DEAD/bad_message",
         "FAILED/ACQ.TRADE_HAS_FINISHED",
         "DEAD/redriven",
     ]
-    wrong = [Enqueued("m1", '{"out_trade_no":"A"}', "A", "paid", frozenset({"SUCCEEDED/refund"}))]
-    assert account(wrong, snap).surprises == [
-        "paid (trade A): ended SUCCEEDED/close, expected SUCCEEDED/refund"
-    ]
+    wrong = [Enqueued("m1", '{"out_trade_no":"A"}', "A", "paid", frozenset({"REFUNDED"}))]
+    assert account(wrong, snap).surprises == ["paid (trade A): ended CLOSED, expected REFUNDED"]
+    # an earlier release's success is read as it was written
+    legacy = _snapshot(results={"A": {"trade_key": "A", "status": "SUCCEEDED", "action": "refund"}})
+    assert [o.label for o in account(wrong, legacy).outcomes] == ["SUCCEEDED/refund"]
 
 
 # --- the ESM driver's Lambda semantics, with scripted handlers ----------------------------------------
@@ -262,10 +263,7 @@ def test_resources_are_created_with_the_templates_settings(clean: LocalStack) ->
     }
     dlq = sqs.get_queue_attributes(QueueUrl=stack.resources.dlq_url, AttributeNames=["All"])["Attributes"]
     assert int(dlq["MessageRetentionPeriod"]) == settings.dead_letter_queue.message_retention_period
-    for name, table in (
-        (stack.resources.results_table, settings.results_table),
-        (stack.resources.idempotency_table, settings.idempotency_table),
-    ):
+    for name, table in ((stack.resources.results_table, settings.results_table),):
         described = ddb.describe_table(TableName=name)["Table"]
         assert [(k["AttributeName"], k["KeyType"]) for k in described["KeySchema"]] == list(table.key_schema)
         ttl = ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
@@ -280,7 +278,7 @@ def test_resources_are_created_with_the_templates_settings(clean: LocalStack) ->
     assert env["ALIPAY_ENDPOINT"] == stack.gateway_url and env["AWS_ENDPOINT_URL"] == stack.moto_url
     # the same names as the sam local env file (which points at the default ports)
     local_env = json.loads((REPO / "local" / "sam-local-env.json").read_text())["CancelFunction"]
-    for name in ("ALIPAY_SECRET_ID", "RESULTS_TABLE_NAME", "IDEMPOTENCY_TABLE_NAME"):
+    for name in ("ALIPAY_SECRET_ID", "RESULTS_TABLE_NAME"):
         assert local_env[name] == env[name]
     for name in ("CANCEL_QUEUE_URL", "DEAD_LETTER_QUEUE_URL"):
         assert local_env[name].rsplit("/", 2)[1:] == env[name].rsplit("/", 2)[1:]
@@ -288,12 +286,12 @@ def test_resources_are_created_with_the_templates_settings(clean: LocalStack) ->
 
 def test_running_out_of_retries_is_expected_only_when_planned_faults_met_every_call() -> None:
     exhausted = {"trade_key": "A", "status": "FAILED", "outcome_class": "exhausted"}
-    msgs = [Enqueued("m1", '{"out_trade_no":"A"}', "A", "unpaid", frozenset({"SUCCEEDED/close"}), 3)]
+    msgs = [Enqueued("m1", '{"out_trade_no":"A"}', "A", "unpaid", frozenset({"CLOSED"}), 3)]
     for requests, expected in ((2, True), (3, True), (4, False)):
         snap = _snapshot(results={"A": exhausted}, counts={"per_trade": {"A": {"requests": requests}}})
         acc = account(msgs, snap)
         assert acc.ok is expected, requests
         assert acc.outcomes[0].why == (f"faults on all {requests} of its calls" if expected else "")
-    unfaulted = [Enqueued("m1", '{"out_trade_no":"A"}', "A", "unpaid", frozenset({"SUCCEEDED/close"}), 0)]
+    unfaulted = [Enqueued("m1", '{"out_trade_no":"A"}', "A", "unpaid", frozenset({"CLOSED"}), 0)]
     snap = _snapshot(results={"A": exhausted}, counts={"per_trade": {"A": {"requests": 1}}})
     assert account(unfaulted, snap).surprises  # no fault planned: running out is a surprise

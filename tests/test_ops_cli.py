@@ -14,7 +14,9 @@ from typing import Any
 import boto3
 import pytest
 
-from alipay_cancel.stores.dead_letters import DeadLetter, DeadLetterSender
+from alipay_cancel.shared.dead_letter import DeadLetter
+from alipay_cancel.shared.endings import Ending
+from alipay_cancel.stores.dead_letters import DeadLetterSender
 from alipay_cancel_ops.masking import mask_token
 from tests.fixtures.ops_cli import (
     BODY_BAD,
@@ -133,6 +135,51 @@ def test_result_prints_the_record_readably(table: str) -> None:
     assert any(line.split() == ["attempts", "3"] for line in lines)
     assert "ACQ.TRADE_CANCEL_TIME_OUT" in out
     assert "\x1b" not in out  # stored text cannot drive the terminal
+
+
+def test_result_shows_the_ledgers_calls_lease_pending_and_history(table: str, aws_env: str) -> None:
+    """One strongly consistent read answers "what happened to this trade": every call, the one in
+    flight, and whether its holder is gone (then its answer is unknown and the next delivery resumes)."""
+    dynamodb = boto3.client("dynamodb", region_name=REGION, endpoint_url=aws_env)
+
+    def call(at: str, result: str, **more: str) -> dict[str, Any]:
+        return {
+            "M": {
+                k: {"S": v}
+                for k, v in {"op": "cancel", "at": at, "delivery": "m1", "result": result, **more}.items()
+            }
+        }
+
+    dynamodb.put_item(
+        TableName=table,
+        Item={
+            "trade_key": {"S": "o-78"},
+            "status": {"S": "RETRYING"},
+            "attempts": {"N": "4"},
+            "lease_holder": {"S": "req-9:m2"},
+            "lease_until": {"N": "1000"},  # long past: its holder is gone
+            "pending": {
+                "M": {"op": {"S": "cancel"}, "at": {"S": "2027-01-01T00:00:03.000Z"}, "delivery": {"S": "m2"}}
+            },
+            "history": {
+                "L": [
+                    call("2027-01-01T00:00:01.000Z", "error", code="20000"),
+                    call("2027-01-01T00:00:02.000Z", "unknown"),
+                ]
+            },
+            "history_dropped": {"N": "1"},
+        },
+    )
+    code, out, _ = run("result", "o-78")
+    assert code == 0
+    assert "held by req-9:m2 until 1970-01-01T00:00:01.000Z (expired: its holder is gone)" in out
+    assert "cancel at 2027-01-01T00:00:03.000Z by delivery m2 (sent, answer unknown" in out
+    assert "2 calls, 1 earlier ones dropped" in out
+    lines = [line.split() for line in out.splitlines()]
+    assert ["2.", "2027-01-01T00:00:01.000Z", "cancel", "error", "delivery", "m1", "20000"] in lines
+    assert ["3.", "2027-01-01T00:00:02.000Z", "cancel", "unknown", "delivery", "m1"] in lines
+    code, out, _ = run("result", "o-78", "--json")
+    assert json.loads(out)["pending"]["delivery"] == "m2" and json.loads(out)["attempts"] == 4
 
 
 def test_result_by_parts_finds_each_merchants_and_apps_record(table: str, aws_env: str) -> None:
@@ -344,7 +391,7 @@ def test_a_terminal_whose_remedy_says_redrive_is_redriven(sqs: Any, queues: tupl
             reason="the trade is frozen by Alipay. Contact Alipay support; once Alipay has released it, "
             "then redrive the dead letter (alipay-cancel redrive --trade-key <trade_key>).",
             source_message_id="src-f",
-            outcome_class="terminal",
+            outcome_class=Ending.TERMINAL,
             error_sub_code="ACQ.REASON_TRADE_BEEN_FREEZEN",
             trade_key="frozen-1",
             attempts=1,
@@ -363,7 +410,7 @@ def _many_exhausted(sqs: Any, dlq: str, count: int) -> None:
                 body=json.dumps({"out_trade_no": f"x-{i}"}),
                 reason="Gave up after 60 deliveries. Last error: Alipay had a system error",
                 source_message_id=f"src-{i}",
-                outcome_class="exhausted",
+                outcome_class=Ending.EXHAUSTED,
                 trade_key=f"x-{i}",
                 attempts=60,
             )

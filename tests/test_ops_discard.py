@@ -10,7 +10,9 @@ from typing import Any
 import boto3
 import pytest
 
-from alipay_cancel.stores.dead_letters import DeadLetter, DeadLetterSender
+from alipay_cancel.shared.dead_letter import DeadLetter
+from alipay_cancel.shared.endings import Ending
+from alipay_cancel.stores.dead_letters import DeadLetterSender
 from alipay_cancel_ops.queues import DeadLetterView
 from alipay_cancel_ops.selection import duration, filters_from
 from tests.fixtures.ops_cli import REGION, TOKEN, Terminal, counts, receive_all, run
@@ -48,7 +50,7 @@ def _letter(sqs: Any, dlq: str, key: str | None, outcome_class: str | None, body
             or json.dumps({"out_trade_no": key or "x", "merchant_id": "m", "app_auth_token": TOKEN}),
             reason=f"the reason for {key}: use alipay.trade.refund instead",
             source_message_id=f"src-{key}",
-            outcome_class=outcome_class,
+            outcome_class=Ending(outcome_class) if outcome_class else None,
             trade_key=key,
             attempts=1,
         )

@@ -23,18 +23,18 @@ from alipay_cancel.alipay.responses import AlipayFailure, CancelSuccess, Failure
 from alipay_cancel.alipay.signing_material import load_signing_material
 from alipay_cancel.alipay.signing_material_error import SigningMaterialError
 from alipay_cancel.config import ConfigError, load_config
-from alipay_cancel.decisions import routing
-from alipay_cancel.decisions.classification import BUSINESS_RULES, OutcomeClass, RetryDelay, classify
-from alipay_cancel.decisions.endings import ENDINGS, RECORDED_ENDINGS
+from alipay_cancel.decisions import waits
+from alipay_cancel.decisions.classification import BUSINESS_RULES, RetryDelay, classify
 from alipay_cancel.decisions.remedies import REMEDIES, Remedy
 from alipay_cancel.pipeline import messages
 from alipay_cancel.pipeline import service as cancel_service
 from alipay_cancel.pipeline.messages import BadMessage, parse_message
-from alipay_cancel.pipeline.trade_identity import trade_key
+from alipay_cancel.shared.dead_letter import DeadLetter
+from alipay_cancel.shared.endings import ENDINGS, Ending
+from alipay_cancel.shared.ledger_item import Status
+from alipay_cancel.shared.trade import trade_key
 from alipay_cancel.signing import secret as signing_secret
-from alipay_cancel.stores import legacy_idempotency
-from alipay_cancel.stores.dead_letters import DeadLetter, DeadLetterSender
-from alipay_cancel.stores.results import ResultRecord, Status
+from alipay_cancel.stores.dead_letters import DeadLetterSender
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -163,7 +163,6 @@ def _valid_environment() -> dict[str, str]:
         "ALIPAY_SECRET_ID": "alipay-cancel/signing-material",
         "ALIPAY_DEFAULT_APP_ID": "2021000000000001",
         "RESULTS_TABLE_NAME": "results",
-        "IDEMPOTENCY_TABLE_NAME": "idempotency",
         "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/dlq",
         "CANCEL_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/queue",
     }
@@ -357,20 +356,11 @@ def test_files_and_modules_the_readme_names_exist() -> None:
 # ---- Contracts ----------------------------------------------------------------------------------
 
 
-def test_result_attribute_table_is_what_the_results_store_writes() -> None:
-    documented = {
-        n for row in _table(_section("Results: DynamoDB `CancelResultsTable`")) for n in _ticked(row[0])
-    }
-    written = set(ResultRecord._fields) - {"trade_key", "alipay_calls"}
-    written |= {"attempts", "created_at", "updated_at", "finished_at"}
-    assert documented == written
-
-
-def test_result_status_and_outcome_class_values_are_the_codes() -> None:
-    rows = {r[0]: r[1] for r in _table(_section("Results: DynamoDB `CancelResultsTable`"))}
-    assert set(_ticked(rows["`status`"])) == {s.value for s in Status}
-    recorded = {ENDINGS[e].outcome_class for e in RECORDED_ENDINGS}
-    assert set(_ticked(rows["`outcome_class`"])) == recorded
+def test_the_results_section_points_at_the_ledgers_page_and_names_its_states() -> None:
+    section = _section("Results: DynamoDB `CancelResultsTable` (the ledger)")
+    assert "[docs/ledger.md](docs/ledger.md)" in section
+    named = set(_ticked(section))
+    assert {s.value for s in Status} <= named
 
 
 class _RecordingSqs:
@@ -397,7 +387,7 @@ def test_dead_letter_attributes_are_the_ones_the_readme_lists() -> None:
             body=body,
             reason="why",
             source_message_id="src-1",
-            outcome_class="terminal",
+            outcome_class=Ending.TERMINAL,
             error_code="40004",
             error_sub_code="ACQ.TRADE_HAS_FINISHED",
             alipay_trace_id="trace-1",
@@ -431,9 +421,9 @@ def test_outcome_table_rows_are_how_the_classifier_decides(code: str, klass: str
         )
     decision = classify(failure)
     expected = {
-        "retry": OutcomeClass.RETRY,
-        "retry, slower": OutcomeClass.RETRY,
-        "terminal": OutcomeClass.TERMINAL,
+        "retry": Ending.RETRY,
+        "retry, slower": Ending.RETRY,
+        "terminal": Ending.TERMINAL,
     }
     assert decision.outcome is expected[klass]
     if klass == "retry, slower":
@@ -455,10 +445,10 @@ def _v3_outcome_rows() -> list[tuple[str, str]]:
 def test_outcome_table_v3_codes_are_how_the_classifier_decides(code: str, klass: str) -> None:
     decision = classify(AlipayFailure(FailureKind.V3_ERROR, "m", http_status=400, code=code, verified=True))
     expected = {
-        "retry": (OutcomeClass.RETRY, RetryDelay.NORMAL),
-        "retry, slower": (OutcomeClass.RETRY, RetryDelay.SLOW),
-        "terminal": (OutcomeClass.TERMINAL, None),
-        "config error": (OutcomeClass.CONFIG_ERROR, RetryDelay.SLOW),
+        "retry": (Ending.RETRY, RetryDelay.NORMAL),
+        "retry, slower": (Ending.RETRY, RetryDelay.SLOW),
+        "terminal": (Ending.TERMINAL, None),
+        "config error": (Ending.CONFIG_ERROR, RetryDelay.SLOW),
     }
     assert (decision.outcome, decision.delay) == expected[klass], code
 
@@ -500,9 +490,9 @@ def test_retry_horizon_span_and_table_are_what_the_policy_computes() -> None:
     from alipay_cancel.decisions.retry_policy import (
         MAX_HORIZON_SECONDS,
         RetrySchedule,
-        fewest_receives_within_horizon,
         receives_within_horizon,
     )
+    from tests.fixtures.retries import fewest_receives
 
     section = _section("Retry horizon")
     text = " ".join(section.split())
@@ -518,14 +508,14 @@ def test_retry_horizon_span_and_table_are_what_the_policy_computes() -> None:
 
     default = schedule(_default("RetryHorizonSeconds"))
     assert _default("RetryHorizonSeconds") == 86400 and "**one day of retries**" in text
-    most, fewest = receives_within_horizon(default), fewest_receives_within_horizon(default)
+    most, fewest = receives_within_horizon(default), fewest_receives(default)
     assert f"**{fewest} to {most} times in all**" in text
     assert f"leaves {default.max_receive_count - most} receives for throttled" in text
     rows = _table(section)
     assert rows
     for horizon, _span, tries, at_least in rows:
         computed = schedule(int(horizon))
-        low, high = fewest_receives_within_horizon(computed), receives_within_horizon(computed)
+        low, high = fewest_receives(computed), receives_within_horizon(computed)
         assert tries == f"{low} to {high}", horizon
         assert int(at_least) == high, horizon
     assert (
@@ -581,14 +571,7 @@ def test_low_time_margin_and_deferral_are_the_documented_ones() -> None:
     deferred = re.search(r"visible again in (\d+) s", text)
     assert margin and deferred
     assert cancel_service.SAFETY_MARGIN_MS == int(margin.group(1)) * 1000
-    assert routing.LOW_TIME_RETRY_SECONDS == int(deferred.group(1))
-
-
-def test_the_previous_releases_idempotency_key_is_the_one_looked_up() -> None:
-    text = " ".join(_section("Idempotency").split())
-    documented = re.search(r"`<AWS_LAMBDA_FUNCTION_NAME>\.([\w.]+)#<md5 of the trade key>`", text)
-    assert documented and documented.group(1) == legacy_idempotency.LEGACY_FUNCTION
-    assert legacy_idempotency.legacy_key("fn", "K-1").startswith(f"fn.{documented.group(1)}#")
+    assert waits.LOW_TIME_RETRY_SECONDS == int(deferred.group(1))
 
 
 def test_failed_secret_load_reuse_is_the_documented_one() -> None:
@@ -605,17 +588,16 @@ def test_maximum_concurrency_range_is_the_template_range() -> None:
     assert (declared["MinValue"], declared["MaxValue"]) == (int(low), int(high))
 
 
-def test_idempotency_expiry_default_is_28_days_and_shorter_is_refused() -> None:
+def test_a_success_is_remembered_without_an_expiry_and_the_idempotency_table_is_gone() -> None:
     text = " ".join(_section("Idempotency").split())
-    assert "(default 28 days)" in text
-    assert TEMPLATE["Parameters"]["IdempotencyExpirySeconds"]["Default"] == 28 * 86400
-    assert "is shorter than a message can live" in text
-    with pytest.raises(ConfigError, match="is shorter than a message can live"):
-        load_config({**_valid_environment(), "IDEMPOTENCY_EXPIRY_SECONDS": str(7 * 86400)})
+    assert "Settled items have no expiry" in text
+    assert not {"IdempotencyExpirySeconds", "LegacyIdempotencyReadsUntil"} & set(TEMPLATE["Parameters"])
+    tables = {k for k, v in TEMPLATE["Resources"].items() if v["Type"] == "AWS::DynamoDB::Table"}
+    assert tables == {"CancelResultsTable"}
 
 
 def test_trade_key_table_is_what_the_code_builds() -> None:
-    text = _section("Results: DynamoDB `CancelResultsTable`")
+    text = _section("Results: DynamoDB `CancelResultsTable` (the ledger)")
     keys = re.findall(r"^\| [^|]+ \| `([^`]*ORDER-1001)`", text, re.MULTILINE)
     assert keys == [
         trade_key("ORDER-1001"),

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from alipay_cancel.decisions.classification import BUSINESS_RULES, OutcomeClass
+from alipay_cancel.decisions.classification import BUSINESS_RULES
 from alipay_cancel.decisions.remedies import REMEDIES, Remedy
+from alipay_cancel.shared.endings import Ending
 from alipay_cancel_ops.queues import UNCLASSIFIED, DeadLetterView
 from alipay_cancel_ops.redrive_plan import plan_redrive, redrive_blocker, render_plan
 
@@ -20,9 +21,7 @@ def letter(
 
 
 # Every terminal business rule, with the reason text the function writes (what happened + remedy).
-TERMINAL_RULES = {
-    code: rule for code, rule in BUSINESS_RULES.items() if rule.outcome is OutcomeClass.TERMINAL
-}
+TERMINAL_RULES = {code: rule for code, rule in BUSINESS_RULES.items() if rule.outcome is Ending.TERMINAL}
 
 
 @pytest.mark.parametrize("code", sorted(TERMINAL_RULES))

@@ -14,8 +14,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from alipay_cancel.decisions.endings import ENDINGS, Ending
-from alipay_cancel.pipeline.messages import BadMessage, CancelRequest, parse_message
+from alipay_cancel.pipeline.messages import BadMessage, parse_message
+from alipay_cancel.shared.endings import ENDINGS, Ending
+from alipay_cancel.shared.trade import CancelRequest
 from alipay_cancel_ops.masking import ShownBody, shown_body
 
 # The classes the function gives a dead letter, and "none" for one the queue's redrive policy moved

@@ -1,12 +1,12 @@
 """A trade named by its parts on the command line: (app, merchant, id) -> trade_key, built with the
-function's own code (``alipay_cancel.pipeline.trade_identity``), so the key is the one the function
+function's own code (``alipay_cancel.shared.trade``), so the key is the one the function
 wrote and a message naming the default app finds the same record as one naming none."""
 
 from __future__ import annotations
 
 import argparse
 
-from alipay_cancel.pipeline.trade_identity import app_id_problem, merchant_id_problem, trade_key
+from alipay_cancel.shared.trade import app_id_problem, merchant_id_problem, trade_key
 from alipay_cancel_ops.cli_support import UsageError, env_option
 
 

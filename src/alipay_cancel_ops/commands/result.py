@@ -1,4 +1,5 @@
-"""``alipay-cancel result``: a trade's record in the results table (strongly consistent read)."""
+"""``alipay-cancel result``: a trade's ledger item in the results table (strongly consistent read): its
+state, Alipay's facts, the lease, the pending call and the history (docs/ledger.md)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from alipay_cancel_ops.results import get_result, render_result
 from alipay_cancel_ops.trade_parts import add_trade_options, result_key
 
 NAME = "result"
-SUMMARY = "show a trade's record from the results table"
+SUMMARY = "show a trade's ledger item (state, calls, history) from the results table"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

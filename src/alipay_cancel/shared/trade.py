@@ -1,7 +1,8 @@
-"""A trade's identity (app, merchant, id) and its ``trade_key`` (README "Results").
+"""A trade: its identity (app, merchant, id), its ``trade_key`` (README "Results"), and the request one
+message makes for it (``CancelRequest``).
 
 ``out_trade_no`` is unique per merchant only, and one deployment serves several Alipay apps, so the
-idempotency record, the results item, dead-letter attributes and logs are keyed on all three parts:
+ledger item, dead-letter attributes and logs are keyed on all three parts:
 
 =====================================  ===============================================================
 identity                               ``trade_key``
@@ -22,6 +23,7 @@ as one naming none (the caller normalises that before building the key).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 APP_PREFIX = "app:"
@@ -70,7 +72,7 @@ class TradeIdentity(NamedTuple):
 
 
 def trade_key(trade_id: str, *, app_id: str | None = None, merchant_id: str | None = None) -> str:
-    """The results/idempotency key of a trade. ``app_id`` None (or "") is the default app."""
+    """The ledger key of a trade. ``app_id`` None (or "") is the default app."""
     parts = []
     if app_id:
         parts.append(APP_PREFIX + app_id)
@@ -82,14 +84,24 @@ def trade_key(trade_id: str, *, app_id: str | None = None, merchant_id: str | No
     return SEPARATOR.join(parts)
 
 
-def parse_trade_key(key: str) -> TradeIdentity:
-    """The identity a ``trade_key`` was built from (inverse of ``trade_key``)."""
-    parts = key.split(SEPARATOR)
-    app_id = merchant_id = None
-    if len(parts) > 1 and parts[0].startswith(APP_PREFIX):
-        app_id = parts.pop(0)[len(APP_PREFIX) :]
-    if len(parts) > 1 and parts[0].startswith(MERCHANT_PREFIX):
-        merchant_id = parts.pop(0)[len(MERCHANT_PREFIX) :]
-    if len(parts) != 1 or not parts[0] or app_id == "" or merchant_id == "":
-        raise ValueError("not a trade key: expected [app:<app_id> ][merchant:<merchant_id> ]<id>")
-    return TradeIdentity(trade_id=parts[0], app_id=app_id, merchant_id=merchant_id)
+@dataclass(frozen=True)
+class CancelRequest:
+    """One parsed cancel message: which trade, for which app and merchant."""
+
+    out_trade_no: str | None
+    trade_no: str | None
+    app_auth_token: str | None = field(default=None, repr=False)  # secret-ish: never printed
+    app_id: str | None = None  # None: the default app (a message naming the default app included)
+    merchant_id: str | None = None  # set exactly when app_auth_token is: whose token it is
+
+    @property
+    def identity(self) -> TradeIdentity:
+        trade_id = self.out_trade_no or self.trade_no
+        assert trade_id is not None
+        return TradeIdentity(trade_id=trade_id, app_id=self.app_id, merchant_id=self.merchant_id)
+
+    @property
+    def trade_key(self) -> str:
+        """The ledger's partition key: the plain out_trade_no (else trade_no) for the default app's own
+        trades, scoped by app and merchant otherwise."""
+        return self.identity.trade_key

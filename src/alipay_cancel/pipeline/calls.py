@@ -1,30 +1,32 @@
-"""One Alipay attempt for one trade: cancel with the trade's app's client; after a signature problem,
-re-read that app's secret once and cancel again (keys rotate). Clients and secrets live in the
-``SigningRegistry``: one per app, so records of different apps never share a client or a key.
+"""The Alipay calls of one trade: the trade's app's client (or why that app cannot sign now), the
+client with the app's secret re-read after a signature problem (keys rotate), and the call itself.
+Clients and secrets live in the ``SigningRegistry``: one per app, so records of different apps never
+share a client or a key. Which call to make, and when, is ``decisions.steps``'.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 from alipay_cancel import observability as obs
 from alipay_cancel.alipay import TradeRef
 from alipay_cancel.alipay.client import AlipayClient
 from alipay_cancel.alipay.responses import CancelOutcome
-from alipay_cancel.decisions.classification import classify
-from alipay_cancel.decisions.plans import Attempt, SetupBroken
-from alipay_cancel.pipeline.messages import CancelRequest
+from alipay_cancel.decisions.plans import SetupBroken
+from alipay_cancel.shared.ledger_item import Op
+from alipay_cancel.shared.trade import CancelRequest
 from alipay_cancel.signing.registry import SigningRegistry
 from alipay_cancel.signing.secret import SecretUnavailable
 
 logger = obs.logger
 
+# The client's method for each operation the ledger records.
+_OPERATIONS = {Op.CANCEL: AlipayClient.cancel}
 
-class Canceller:
-    def __init__(self, signing: SigningRegistry, call_budget_ms: int) -> None:
+
+class AlipayCalls:
+    def __init__(self, signing: SigningRegistry) -> None:
         self._signing = signing
-        self._call_budget_ms = call_budget_ms
         self._default_problem: str | None = None  # the default app's, checked once per invocation
 
     @property
@@ -61,34 +63,17 @@ class Canceller:
             remedy = None if app_id is None else self._signing.remedy_for(app_id)
             return SetupBroken(str(problem), remedy)
 
-    def attempt(
-        self, request: CancelRequest, client: AlipayClient, remaining_ms: Callable[[], int | None]
-    ) -> Attempt:
-        """Cancel with ``client`` (``client_for`` the request's app)."""
-        outcome = self._timed_cancel(client, request)
-        decision = classify(outcome)
-        if not decision.refresh_secret:
-            return Attempt(outcome, decision)
-        try:
-            fresh = self._signing.refresh(request.app_id, client)
-        except SecretUnavailable as problem:
-            logger.error("signing secret refresh failed", extra={"problem": str(problem)})
-            return Attempt(outcome, decision)
-        if fresh is None:
-            logger.info("signing secret already refreshed in this invocation; not retrying now")
-            # these keys are the freshly read ones: a problem that persists is judged as such
-            return Attempt(outcome, classify(outcome, after_secret_refresh=True))
-        left = remaining_ms()
-        if left is not None and left < self._call_budget_ms:
-            logger.info("signing secret refreshed; too little time left to retry the cancel now")
-            return Attempt(outcome, decision)
-        logger.info("signing secret refreshed after a signature problem; retrying the cancel once")
-        outcome = self._timed_cancel(fresh, request)
-        return Attempt(outcome, classify(outcome, after_secret_refresh=True), calls=2)
+    def refreshed(self, app_id: str | None, seen: AlipayClient) -> AlipayClient | None:
+        """A client with the app's secret re-read after a signature problem (keys rotate), or None when
+        it was already re-read in this invocation and nothing newer came of it: ``seen``'s keys are the
+        fresh ones. ``SecretUnavailable`` when the re-read fails."""
+        return self._signing.refresh(app_id, seen)
 
     @staticmethod
-    def _timed_cancel(client: AlipayClient, request: CancelRequest) -> CancelOutcome:
+    def send(op: Op, client: AlipayClient, request: CancelRequest) -> CancelOutcome:
+        """One Alipay call, timed for the latency metric."""
         started = time.perf_counter()
-        outcome = client.cancel(TradeRef(request.out_trade_no, request.trade_no, request.app_auth_token))
+        ref = TradeRef(request.out_trade_no, request.trade_no, request.app_auth_token)
+        outcome = _OPERATIONS[op](client, ref)
         obs.add_latency((time.perf_counter() - started) * 1000.0)
         return outcome

@@ -1,4 +1,5 @@
-"""Duplicates and redrive through lambda_handler, counted at the gateway emulator."""
+"""Duplicates and redrive through lambda_handler, counted at the gateway emulator: the ledger item's
+claim makes one call per trade, and a duplicate of a settled trade writes nothing."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def test_duplicate_delivery_after_success_does_not_call_alipay_again(pipeline: P
     pipeline.aws.send(cancel_body("D-1"))
     pipeline.run_once()
     first = pipeline.aws.result("D-1")
-    assert first is not None and first["status"] == "SUCCEEDED"
+    assert first is not None and first["status"] == "REFUNDED"
 
     # A second message for the same trade (another producer retry), different message id and body.
     pipeline.aws.send(cancel_body("D-1", trade_no=first["trade_no"]))
@@ -27,10 +28,9 @@ def test_duplicate_delivery_after_success_does_not_call_alipay_again(pipeline: P
 
     assert response == {"batchItemFailures": []}
     assert admin.cancel_calls("D-1") == 1 and admin.count("D-1")["requests"] == 1
-    again = pipeline.aws.result("D-1")
-    assert again is not None
-    assert again["status"] == "SUCCEEDED" and again["attempts"] == 1
-    assert again["refund_settlement_id"] == first["refund_settlement_id"]
+    # The duplicate learnt from the refused claim that the trade is settled: it wrote nothing, so the
+    # item still names the delivery that made the one call.
+    assert pipeline.aws.result("D-1") == first
 
 
 def test_concurrent_duplicates_in_one_batch_lead_to_one_alipay_call(pipeline: Pipeline) -> None:
@@ -44,7 +44,7 @@ def test_concurrent_duplicates_in_one_batch_lead_to_one_alipay_call(pipeline: Pi
     assert len(failed) == 2  # the two that found the cancel in progress come back later
     assert admin.count("D-2")["requests"] == 1
     item = pipeline.aws.result("D-2")
-    assert item is not None and item["status"] == "SUCCEEDED"
+    assert item is not None and (item["status"], item["attempts"]) == ("CLOSED", 1)
 
     # Their retry: make them visible now instead of waiting for the short in-progress delay.
     event_ids = failed
@@ -92,10 +92,10 @@ def test_concurrent_duplicates_in_different_invocations_lead_to_one_alipay_call(
     assert admin.count("D-3")["requests"] == 1
     outcomes = sorted(len(r["batchItemFailures"]) for r in responses.values())  # type: ignore[arg-type]
     # One acknowledged success; the other either found the cancel in progress (retried later) or, if the
-    # scheduler let the first finish before it started, replayed the stored success.
+    # scheduler let the first finish before it started, found the trade settled.
     assert outcomes in ([0, 1], [0, 0])
     item = pipeline.aws.result("D-3")
-    assert item is not None and item["status"] == "SUCCEEDED" and item["attempts"] == 1
+    assert item is not None and item["status"] == "CLOSED" and item["attempts"] == 1
 
 
 def test_redrive_after_terminal_failure_really_calls_alipay_again(pipeline: Pipeline) -> None:
@@ -118,11 +118,17 @@ def test_redrive_after_terminal_failure_really_calls_alipay_again(pipeline: Pipe
     assert admin.count("RD-1")["requests"] == 2 and admin.cancel_calls("RD-1") == 1
     item = pipeline.aws.result("RD-1")
     assert item is not None and (item["status"], item["action"], item["attempts"]) == (
-        "SUCCEEDED",
+        "CLOSED",
         "close",
         2,
     )
     assert "error_sub_code" not in item
+    # both calls in the history, each under its own delivery
+    assert [(c["result"], c.get("sub_code")) for c in item["history"]] == [
+        ("error", "ACQ.REASON_TRADE_BEEN_FREEZEN"),
+        ("ok", None),
+    ]
+    assert item["history"][0]["delivery"] != item["history"][1]["delivery"] == item["settled_by"]
 
 
 def test_redrive_after_exhausted_retries_calls_alipay_again(pipeline: Pipeline) -> None:
@@ -139,7 +145,7 @@ def test_redrive_after_exhausted_retries_calls_alipay_again(pipeline: Pipeline) 
     _, response, _ = pipeline.run_once()
     assert response == {"batchItemFailures": []}
     item = pipeline.aws.result("RD-2")
-    assert item is not None and item["status"] == "SUCCEEDED"
+    assert item is not None and item["status"] == "CLOSED"
     assert admin.cancel_calls("RD-2") == 1
 
 
@@ -155,8 +161,7 @@ def test_duplicate_finding_the_cancel_in_progress(
     pipeline: Pipeline, capsys: pytest.CaptureFixture[str], last_receive: bool
 ) -> None:
     """On its last allowed receive the duplicate is dead-lettered with a reason and acknowledged (never
-    dropped: the in-progress record may be its own stale one), with a metric; before that it is retried
-    shortly."""
+    dropped), with a metric; before that it is retried shortly. It never writes to the trade's item."""
     admin = pipeline.gateway.admin
     admin.seed_trade("D-4", state="unpaid")
     admin.set_fault("latency", trade="D-4", latency_ms=1500)
@@ -185,7 +190,7 @@ def test_duplicate_finding_the_cancel_in_progress(
         assert letter["attributes"]["outcome_class"] == "exhausted"
         assert letter["attributes"]["source_message_id"] == "dup"
         assert "already in progress" in letter["attributes"]["reason"]
-        assert "result record" in letter["attributes"]["reason"]
+        assert "ops result command" in letter["attributes"]["reason"]
     else:
         assert response == {"batchItemFailures": [{"itemIdentifier": "dup"}]}
         assert not any("DuplicateInFlight" in blob for blob in emf)
@@ -193,5 +198,5 @@ def test_duplicate_finding_the_cancel_in_progress(
     assert responses == [{"batchItemFailures": []}]
     assert admin.count("D-4")["requests"] == 1
     item = pipeline.aws.result("D-4")
-    assert item is not None and item["status"] == "SUCCEEDED" and item["message_id"] == "owner"
-    assert item["attempts"] == 1
+    assert item is not None and item["status"] == "CLOSED" and item["message_id"] == "owner"
+    assert item["attempts"] == 1 and len(item["history"]) == 1
