@@ -50,6 +50,8 @@ class EventAccount:
     final_items: int = 0
     events: int = 0
     final_writes: int | None = None  # final states the stream recorded (None: not witnessed)
+    distinct_written: int | None = None  # distinct (trade, state) among them: one event_id each
+    distinct_received: int = 0  # distinct event ids received
     missing: list[str] = field(default_factory=list)  # trade keys whose final state has no event
     lost: list[str] = field(default_factory=list)  # "<trade_key> <STATE>": a replaced final state, no event
     mismatched: list[str] = field(default_factory=list)  # an event with the id but other contents
@@ -88,6 +90,7 @@ def account_events(
     counts = Counter(str(e["detail"].get("event_id")) for e in received)
     account.duplicates = {event_id: n for event_id, n in counts.items() if n > 1}
     by_id = {str(e["detail"].get("event_id")): e for e in received}
+    account.distinct_received = len(by_id)
     account.duplicate_trades = {i: str(by_id[i]["detail"].get("trade_key")) for i in account.duplicates}
     for trade_key, item in by_trade.items():
         event_id = item.get("event_id")
@@ -110,6 +113,7 @@ def account_events(
     if written is not None:
         writes = list(written)
         account.final_writes = len(writes)
+        account.distinct_written = len({write.event_id for write in writes})
         current = {str(item.get("event_id")) for item in by_trade.values() if item.get("event_id")}
         for write in writes:
             if write.event_id in current or write.event_id in replaced:
