@@ -153,8 +153,10 @@ class StreamPublisher(RunsInBackground):
             batch = passing[start : start + self.batch_size]
             try:
                 response, report = process_event({"Records": batch}, self.runtime, self.clock())
-            except Exception:  # the whole batch fails, as in Lambda: retried next round
-                log.exception("outcome-event publisher failed on a batch")
+            except Exception as error:  # noqa: BLE001 - the whole batch fails, as in Lambda: retried next round
+                log.warning(
+                    "outcome-event publisher failed on a batch (retried): %s: %s", type(error).__name__, error
+                )
                 failed_at: str | None = str(batch[0]["dynamodb"]["SequenceNumber"])
             else:
                 delivered += len(batch)
