@@ -84,14 +84,7 @@ class ChaosEvents:
     """Create once the chaos stack is up, before anything is sent; ``start()`` with the drive."""
 
     def __init__(self, stack: LocalStack) -> None:
-        res = stack.resources
-        self.routes = EventsAndSchedules(
-            stack.client,
-            results_table=res.results_table,
-            cancel_queue_url=res.queue_url,
-            endpoint_url=stack.moto_url,
-            interval=INTERVAL_SECONDS,
-        )
+        self.routes = EventsAndSchedules.on_stack(stack, interval=INTERVAL_SECONDS)
         self.faults = PublisherFaults()
         self.faults.install(self.routes.stream)
         self.restarts = 0

@@ -71,16 +71,9 @@ class DemoEvents:
     fires = 1  # messages the schedules add to the cancel queue during the run
 
     def __init__(self, stack: LocalStack, admin: GatewayAdmin, out: TextIO) -> None:
-        res = stack.resources
         self.out = out
         self.admin = admin
-        self.routes = EventsAndSchedules(
-            stack.client,
-            results_table=res.results_table,
-            cancel_queue_url=res.queue_url,
-            endpoint_url=stack.moto_url,
-            interval=INTERVAL_SECONDS,
-        )
+        self.routes = EventsAndSchedules.on_stack(stack, interval=INTERVAL_SECONDS)
         self.scheduler = stack.client("scheduler")
         # Only the fired one is seeded: a call for the other would still be counted (as an unknown
         # trade's), and its row would say so in the calls per trade.

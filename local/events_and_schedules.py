@@ -28,6 +28,7 @@ from local.event_routes import EventRoutes, provision_event_routes
 from local.outcome_accounting import EventAccount, FinalWrite, account_events, final_writes
 from local.provision import DUMMY_CREDENTIALS, REGION
 from local.schedule_runner import ScheduleRunner
+from local.stack import LocalStack
 from local.stream_publisher import StreamPublisher
 from local.template_settings import DEFAULT_TEMPLATE
 
@@ -67,6 +68,18 @@ class EventsAndSchedules:
         )
         self.schedules = ScheduleRunner(client("scheduler"), client("sqs"), group=self.routes.schedule_group)
         self.received: list[dict[str, Any]] = []
+
+    @classmethod
+    def on_stack(cls, stack: LocalStack, *, interval: float = 0.2) -> EventsAndSchedules:
+        """The routes of a running local stack (its moto server, results table and cancel queue)."""
+        res = stack.resources
+        return cls(
+            stack.client,
+            results_table=res.results_table,
+            cancel_queue_url=res.queue_url,
+            endpoint_url=stack.moto_url,
+            interval=interval,
+        )
 
     def start(self) -> EventsAndSchedules:
         self.stream.start(self.interval)

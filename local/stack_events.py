@@ -72,17 +72,10 @@ class StackEvents(RunsInBackground):
     def __init__(
         self, stack: LocalStack, out: TextIO, *, clock_ahead: dt.timedelta = dt.timedelta(0)
     ) -> None:
-        res = stack.resources
         self.out = out
         self.clock_ahead = clock_ahead
         self.endpoint_url = stack.moto_url
-        self.routes = EventsAndSchedules(
-            stack.client,
-            results_table=res.results_table,
-            cancel_queue_url=res.queue_url,
-            endpoint_url=stack.moto_url,
-            interval=INTERVAL_SECONDS,
-        )
+        self.routes = EventsAndSchedules.on_stack(stack, interval=INTERVAL_SECONDS)
         self.routes.schedules.clock = lambda: _utcnow() + clock_ahead
         self.routes.schedules.on_fired = lambda fired: self._say(fired_line(fired, _utcnow()))
         routes = self.routes.routes
