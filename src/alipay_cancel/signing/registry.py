@@ -1,4 +1,4 @@
-"""Signing material and Alipay clients per app (README "Signing material").
+"""Signing material and Alipay clients per app (docs/contracts.md "Signing material").
 
 The default app's secret is ``ALIPAY_SECRET_ID``; app ``X``'s is the secret named
 ``ALIPAY_APP_SECRET_PREFIX + X``. Each app has its own ``SigningSecret`` (its own cache, its own
