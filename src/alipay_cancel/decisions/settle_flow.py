@@ -1,0 +1,299 @@
+"""The settle flow: which Alipay call a delivery makes next for a trade, or how the delivery ends.
+
+Pure: over what the trade's ledger item said when this delivery claimed it (``Start``), the policy
+for a paid trade, and the answers so far in this delivery. docs/settle.md tells the same story for a
+reader; in short:
+
+- **First call.** An unconfirmed refund of ours comes first: the refund query, with its recorded
+  number (but not within 10 s of sending it: Alipay's refund query may not know a refund that young,
+  so the message waits on the queue). A call a dead holder sent and never recorded the answer of
+  resumes as a query (cancel and close change the trade; the query says what they did). Otherwise
+  policy ``refund`` cancels (as before the settle flow) and ``keep`` queries first.
+- **Cancel** settles by its action (close: CLOSED, refund: REFUNDED, none: NOT_FOUND). When it cannot
+  (a settle code: outside its window, not allowed, already paid or refunded; or a signed answer that
+  cannot be bound to the trade, as for a trade known only by ``trade_no`` that Alipay does not know),
+  the trade is queried.
+- **Query** decides by the trade's state: waiting for payment, close (under both policies: a buyer
+  paying meanwhile is then kept or refunded, never cancelled behind the policy's back); paid, refund
+  what is left (``refund``) or KEPT (``keep``); finished, FAILED (``refund``: no call can return the
+  money) or KEPT; closed, what Alipay's answer and ours say (our confirmed refund: REFUNDED; a closed
+  trade showing a payment: REFUNDED by someone, no money moved by us; otherwise CLOSED); unknown
+  trade, NOT_FOUND.
+- **Close** settles CLOSED; met a trade not waiting for payment (a buyer paid meanwhile), query again.
+- **Refund** with ``fund_change: Y`` settles REFUNDED; anything else leaves the message until the
+  refund query can confirm it (at least 10 s); refused for the trade's state, query again.
+- **Refund query**: ``REFUND_SUCCESS``, REFUNDED; no refund, send the same refund again (same number,
+  same amount: it cannot refund twice).
+- Once a refund of ours was sent, it is finished (confirmed, or sent again) whatever the policy: a
+  refund request Alipay did not confirm may still be carried out.
+- A signature problem repeats the same call once with the app's secret re-read. Every other failure
+  ends the delivery as its classification says (retried later, or FAILED with a dead letter). At most
+  ``MAX_CALLS`` calls per delivery; then the message is left for a later one.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import NamedTuple
+
+from alipay_cancel.alipay import (
+    AlipayFailure,
+    CancelSuccess,
+    CloseSuccess,
+    FailureKind,
+    QuerySuccess,
+    RefundQuerySuccess,
+    RefundStatus,
+    RefundSuccess,
+    TradeStatus,
+)
+from alipay_cancel.decisions.alipay_codes import RetryDelay
+from alipay_cancel.decisions.decision import Decision
+from alipay_cancel.decisions.endings import Ending
+from alipay_cancel.decisions.operation_codes import SETTLE_CODES, Op
+from alipay_cancel.decisions.refund_request import RefundRequest, amount_left, request_number, shows_payment
+
+# Longest settling path: cancel, query, close (the buyer paid meanwhile), query, refund; and one repeat
+# with the secret re-read.
+MAX_CALLS = 6
+# Alipay: query a refund at least 10 s after it, or it may say "not done" for one about to succeed.
+REFUND_CONFIRM_SECONDS = 10
+
+Outcome = CancelSuccess | QuerySuccess | CloseSuccess | RefundSuccess | RefundQuerySuccess | AlipayFailure
+
+
+class PaidTradePolicy(StrEnum):
+    """What to do with a trade the buyer paid: ``refund`` it (what cancel does) or ``keep`` the sale."""
+
+    REFUND = "refund"
+    KEEP = "keep"
+
+
+class Status(StrEnum):
+    """The trade's state a delivery leaves in the ledger."""
+
+    RETRYING = "RETRYING"  # left for a later delivery
+    CLOSED = "CLOSED"
+    REFUNDED = "REFUNDED"
+    KEPT = "KEPT"
+    NOT_FOUND = "NOT_FOUND"
+    FAILED = "FAILED"  # dead-lettered
+
+
+class Start(NamedTuple):
+    """What the trade's ledger item says when this delivery claimed it."""
+
+    trade_key: str
+    policy: PaidTradePolicy
+    unanswered: Op | None = None  # a dead holder's call whose answer was never recorded
+    refund: RefundRequest | None = None  # our refund request, sent before and not confirmed
+    refund_age_seconds: int | None = None  # since it was last sent (None: not known, long ago)
+
+
+class Call(NamedTuple):
+    """Call ``op`` next; a refund and a refund query carry our refund request."""
+
+    op: Op
+    refund: RefundRequest | None = None
+    fresh_keys: bool = False  # with the app's secret re-read (after a signature problem)
+
+
+class Answer(NamedTuple):
+    """What one call came back with, and its classification (for the call's operation)."""
+
+    call: Call
+    outcome: Outcome
+    decision: Decision
+
+
+class Finish(NamedTuple):
+    """Stop calling: the state the trade is left in, and why (for a settled state, a SUCCEEDED
+    decision; otherwise the reason, remedy and delay a record and a dead letter carry)."""
+
+    status: Status
+    decision: Decision
+    wait_seconds: int = 0  # RETRYING: at least this long before the next delivery
+
+
+def next_step(start: Start, answers: tuple[Answer, ...]) -> Call | Finish:
+    """The next call, or how this delivery ends. Total: every input has an answer."""
+    if not answers:
+        return _first(start)
+    last = answers[-1]
+    if last.decision.refresh_secret and not any(answer.call.fresh_keys for answer in answers):
+        return last.call._replace(fresh_keys=True)
+    step = _after(start, answers, last)
+    if isinstance(step, Call) and len(answers) >= MAX_CALLS:
+        return _left(answers, _TOO_MANY_CALLS)
+    return step
+
+
+def _first(start: Start) -> Call | Finish:
+    if start.refund is not None:
+        age = start.refund_age_seconds
+        if age is not None and age < REFUND_CONFIRM_SECONDS:
+            return Finish(Status.RETRYING, _TOO_EARLY, wait_seconds=REFUND_CONFIRM_SECONDS - max(0, age))
+        return Call(Op.REFUND_QUERY, start.refund)
+    if start.unanswered is not None or start.policy is PaidTradePolicy.KEEP:
+        return Call(Op.QUERY)
+    return Call(Op.CANCEL)
+
+
+def _after(start: Start, answers: tuple[Answer, ...], last: Answer) -> Call | Finish:
+    outcome = last.outcome
+    if isinstance(outcome, AlipayFailure):
+        return _after_failure(answers, last, outcome)
+    if isinstance(outcome, CancelSuccess):
+        return _after_cancel(answers, last, outcome)
+    if isinstance(outcome, CloseSuccess):
+        return Finish(Status.CLOSED, _settled("Alipay closed the unpaid trade (close)"))
+    if isinstance(outcome, RefundSuccess):
+        if outcome.money_moved:
+            return Finish(Status.REFUNDED, _settled("Alipay refunded this service's refund (fund_change Y)"))
+        return _left(answers, _REFUND_UNCONFIRMED)
+    if isinstance(outcome, RefundQuerySuccess):
+        if outcome.refund_status is RefundStatus.REFUND_SUCCESS:
+            return Finish(Status.REFUNDED, _settled("Alipay confirmed this service's refund (refund query)"))
+        query = _last_query(answers)
+        if query is None:  # Alipay: no such refund, so it may be sent again, unchanged
+            return Call(Op.REFUND, last.call.refund)
+        return _decide(start, answers, query)
+    return _decide(start, answers, outcome)
+
+
+def _after_failure(answers: tuple[Answer, ...], last: Answer, failure: AlipayFailure) -> Call | Finish:
+    op = last.call.op
+    if settle_code(op, failure) is not None:
+        if op is Op.QUERY:
+            return Finish(
+                Status.NOT_FOUND, _settled("Alipay knows no such trade (query: trade does not exist)")
+            )
+        return Call(Op.QUERY)  # the trade is not in the state this call needs: read it again
+    if op is Op.CANCEL and failure.kind is FailureKind.NOT_OUR_ANSWER:
+        return Call(Op.QUERY)  # e.g. a trade known only by trade_no that Alipay does not know
+    if last.decision.outcome is Ending.TERMINAL:
+        return Finish(Status.FAILED, last.decision)
+    return _left(answers, last.decision)
+
+
+def _after_cancel(answers: tuple[Answer, ...], last: Answer, success: CancelSuccess) -> Finish:
+    if last.decision.outcome is not Ending.SUCCEEDED:  # retry_flag Y: cancel again later
+        return _left(answers, last.decision)
+    status = {"close": Status.CLOSED, "refund": Status.REFUNDED}.get(success.action or "", Status.NOT_FOUND)
+    return Finish(status, last.decision)
+
+
+def _decide(start: Start, answers: tuple[Answer, ...], query: QuerySuccess) -> Call | Finish:
+    """What the trade's state, as this delivery last read it, leaves to do. A refund of ours reaching
+    here did not happen (a refund query found none, or Alipay refused it for the trade's state)."""
+    status = query.trade_status
+    if status is TradeStatus.WAIT_BUYER_PAY:
+        return Call(Op.CLOSE)
+    keep = start.policy is PaidTradePolicy.KEEP
+    if status is TradeStatus.TRADE_SUCCESS:
+        refund = committed_refund(start, answers)
+        if refund is not None:
+            return Call(Op.REFUND, refund)
+        if keep:
+            return Finish(
+                Status.KEPT, _settled("the buyer paid (TRADE_SUCCESS) and the policy keeps paid trades")
+            )
+        amount = amount_left(query)
+        if amount is None:
+            return _left(answers, _NO_AMOUNT)
+        return Call(Op.REFUND, RefundRequest(request_number(start.trade_key), amount))
+    if status is TradeStatus.TRADE_FINISHED:
+        if keep:
+            return Finish(Status.KEPT, _settled("the buyer paid and the trade is finished (TRADE_FINISHED)"))
+        return Finish(Status.FAILED, _FINISHED)
+    if shows_payment(query):
+        return Finish(Status.REFUNDED, _settled(_CLOSED_AFTER_PAYMENT))
+    return Finish(Status.CLOSED, _settled("Alipay reports the trade closed (TRADE_CLOSED), never paid"))
+
+
+def settle_code(op: Op, failure: AlipayFailure) -> str | None:
+    """The business code of a *verified* answer that the flow settles by (``SETTLE_CODES``), or None."""
+    if not failure.verified:
+        return None
+    code = business_code(failure)
+    return code if code in SETTLE_CODES[op] else None
+
+
+def business_code(failure: AlipayFailure) -> str | None:
+    """The business code an error answer carries: the seed envelope's ``40004`` sub_code, or a v3
+    error's code, without the sandbox's ``aop.`` prefix."""
+    if failure.kind is FailureKind.BUSINESS and (failure.code or "").strip() == "40004":
+        code = failure.sub_code
+    elif failure.kind is FailureKind.V3_ERROR:
+        code = failure.code
+    else:
+        return None
+    code = (code or "").strip()
+    return code.removeprefix("aop.") or None
+
+
+def committed_refund(start: Start, answers: tuple[Answer, ...]) -> RefundRequest | None:
+    """Our refund request, once one was sent (in an earlier delivery or this one): every later refund
+    and refund query of the trade uses it unchanged."""
+    for answer in reversed(answers):
+        if answer.call.refund is not None:
+            return answer.call.refund
+    return start.refund
+
+
+def _last_query(answers: tuple[Answer, ...]) -> QuerySuccess | None:
+    for answer in reversed(answers):
+        if isinstance(answer.outcome, QuerySuccess):
+            return answer.outcome
+    return None
+
+
+def _left(answers: tuple[Answer, ...], decision: Decision) -> Finish:
+    """RETRYING: a later delivery goes on. A refund sent in this delivery is confirmed no sooner than
+    Alipay allows."""
+    sent_refund = any(answer.call.op is Op.REFUND for answer in answers)
+    return Finish(Status.RETRYING, decision, wait_seconds=REFUND_CONFIRM_SECONDS if sent_refund else 0)
+
+
+def _settled(reason: str) -> Decision:
+    return Decision(Ending.SUCCEEDED, reason)
+
+
+def _retry(reason: str, remedy: str) -> Decision:
+    return Decision(Ending.RETRY, reason, remedy, RetryDelay.NORMAL)
+
+
+_CLOSED_AFTER_PAYMENT = (
+    "Alipay reports the trade closed after a payment (TRADE_CLOSED with a payment): it was fully "
+    "refunded, by no refund this service confirmed"
+)
+_FINISHED = Decision(
+    Ending.TERMINAL,
+    "the buyer paid and the trade is finished (TRADE_FINISHED): Alipay refunds it neither by cancel nor "
+    "by refund",
+    "No API call can return this payment: the trade's refund period is over. Return the money to the "
+    "buyer outside Alipay's refund API (the merchant's customer service), or fulfil the order. "
+    "Redriving this message cannot succeed.",
+)
+_REFUND_UNCONFIRMED = _retry(
+    "Alipay accepted this service's refund request without saying money moved (fund_change not Y)",
+    f"Nothing to do: the refund is confirmed with Alipay's refund query at least {REFUND_CONFIRM_SECONDS} s "
+    "later, and sent again with the same request number and amount only if it did not happen (it cannot "
+    "refund twice).",
+)
+_TOO_EARLY = _retry(
+    f"this service's refund request was sent less than {REFUND_CONFIRM_SECONDS} s ago, too early for "
+    "Alipay's refund query to confirm it",
+    "Nothing to do: the refund is confirmed by a later delivery.",
+)
+_NO_AMOUNT = _retry(
+    "Alipay's query answer for the paid trade has no order amount (total_amount), so the amount to "
+    "refund is not known",
+    "Nothing to do: retried automatically. If it persists until the message is dead-lettered, the "
+    "query answers are not what Alipay documents: escalate to the owners of this service.",
+)
+_TOO_MANY_CALLS = _retry(
+    f"{MAX_CALLS} calls to Alipay in one delivery did not settle the trade (its state kept changing, "
+    "e.g. a buyer paying meanwhile)",
+    "Nothing to do: retried automatically; a later delivery starts from what Alipay then reports.",
+)
