@@ -15,7 +15,6 @@ from alipay_cancel.decisions.settle_flow import (
     MAX_CALLS,
     REFUND_CONFIRM_SECONDS,
     Call,
-    Finish,
     Outcome,
     PaidTradePolicy,
     Start,
@@ -67,22 +66,11 @@ def ops(calls: list[Call]) -> list[str]:
         # An unconfirmed refund of ours comes first, whatever the policy or the unanswered call.
         (REFUND._replace(unanswered=Op.REFUND, refund=OURS), Call(Op.REFUND_QUERY, OURS)),
         (KEEP._replace(refund=OURS), Call(Op.REFUND_QUERY, OURS)),
-        (
-            REFUND._replace(refund=OURS, refund_age_seconds=REFUND_CONFIRM_SECONDS),
-            Call(Op.REFUND_QUERY, OURS),
-        ),
+        (REFUND._replace(unanswered=Op.CANCEL, refund=OURS), Call(Op.REFUND_QUERY, OURS)),
     ],
 )
 def test_the_first_call(start: Start, first: Call) -> None:
     assert next_step(start, ()) == first
-
-
-@pytest.mark.parametrize(("age", "wait"), [(0, 10), (3, 7), (9, 1), (-5, 10)])
-def test_a_refund_younger_than_ten_seconds_waits_on_the_queue_without_a_call(age: int, wait: int) -> None:
-    step = next_step(REFUND._replace(refund=OURS, refund_age_seconds=age), ())
-    assert isinstance(step, Finish)
-    assert (step.status, step.wait_seconds, step.decision.outcome) == (Status.RETRYING, wait, Ending.RETRY)
-    assert "10 s" in step.decision.reason
 
 
 # ---- cancel -----------------------------------------------------------------------------------------

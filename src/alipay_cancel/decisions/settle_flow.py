@@ -5,10 +5,9 @@ for a paid trade, and the answers so far in this delivery. docs/settle.md tells 
 reader; in short:
 
 - **First call.** An unconfirmed refund of ours comes first: the refund query, with its recorded
-  number (but not within 10 s of sending it: Alipay's refund query may not know a refund that young,
-  so the message waits on the queue). A call a dead holder sent and never recorded the answer of
-  resumes as a query (cancel and close change the trade; the query says what they did). Otherwise
-  policy ``refund`` cancels (as before the settle flow) and ``keep`` queries first.
+  number. A call a dead holder sent and never recorded the answer of resumes as a query (cancel and
+  close change the trade; the query says what they did). Otherwise policy ``refund`` cancels (as
+  before the settle flow) and ``keep`` queries first.
 - **Cancel** settles by its action (close: CLOSED, refund: REFUNDED, none: NOT_FOUND). When it cannot
   (a settle code: outside its window, not allowed, already paid or refunded; or a signed answer that
   cannot be bound to the trade, as for a trade known only by ``trade_no`` that Alipay does not know),
@@ -20,8 +19,10 @@ reader; in short:
   trade showing a payment: REFUNDED by someone, no money moved by us; otherwise CLOSED); unknown
   trade, NOT_FOUND.
 - **Close** settles CLOSED; met a trade not waiting for payment (a buyer paid meanwhile), query again.
-- **Refund** with ``fund_change: Y`` settles REFUNDED; anything else leaves the message until the
-  refund query can confirm it (at least 10 s); refused for the trade's state, query again.
+- **Refund** with ``fund_change: Y`` settles REFUNDED; anything else leaves the message on the queue
+  for at least 10 s (Alipay's refund query may not know a younger refund), after which the next
+  delivery confirms it; refused for the trade's state, query again. A dead holder's refund is resumed
+  no sooner either: its lease outlived the call by more than the call's budget.
 - **Refund query**: ``REFUND_SUCCESS``, REFUNDED; no refund, send the same refund again (same number,
   same amount: it cannot refund twice).
 - Once a refund of ours was sent, it is finished (confirmed, or sent again) whatever the policy: a
@@ -87,7 +88,6 @@ class Start(NamedTuple):
     policy: PaidTradePolicy
     unanswered: Op | None = None  # a dead holder's call whose answer was never recorded
     refund: RefundRequest | None = None  # our refund request, sent before and not confirmed
-    refund_age_seconds: int | None = None  # since it was last sent (None: not known, long ago)
 
 
 class Call(NamedTuple):
@@ -130,9 +130,6 @@ def next_step(start: Start, answers: tuple[Answer, ...]) -> Call | Finish:
 
 def _first(start: Start) -> Call | Finish:
     if start.refund is not None:
-        age = start.refund_age_seconds
-        if age is not None and age < REFUND_CONFIRM_SECONDS:
-            return Finish(Status.RETRYING, _TOO_EARLY, wait_seconds=REFUND_CONFIRM_SECONDS - max(0, age))
         return Call(Op.REFUND_QUERY, start.refund)
     if start.unanswered is not None or start.policy is PaidTradePolicy.KEEP:
         return Call(Op.QUERY)
@@ -280,11 +277,6 @@ _REFUND_UNCONFIRMED = _retry(
     f"Nothing to do: the refund is confirmed with Alipay's refund query at least {REFUND_CONFIRM_SECONDS} s "
     "later, and sent again with the same request number and amount only if it did not happen (it cannot "
     "refund twice).",
-)
-_TOO_EARLY = _retry(
-    f"this service's refund request was sent less than {REFUND_CONFIRM_SECONDS} s ago, too early for "
-    "Alipay's refund query to confirm it",
-    "Nothing to do: the refund is confirmed by a later delivery.",
 )
 _NO_AMOUNT = _retry(
     "Alipay's query answer for the paid trade has no order amount (total_amount), so the amount to "
