@@ -17,21 +17,9 @@ not verify (never trusted enough to settle a trade on) reads as that rule says.
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 from alipay_cancel.decisions.alipay_codes import REDRIVE, Rule
-from alipay_cancel.decisions.endings import Ending
-
-
-class Op(StrEnum):
-    """An Alipay operation of the settle flow (the ledger's history ``op``)."""
-
-    CANCEL = "cancel"
-    QUERY = "query"
-    CLOSE = "close"
-    REFUND = "refund"
-    REFUND_QUERY = "refund_query"
-
+from alipay_cancel.shared.endings import Ending
+from alipay_cancel.shared.ledger_item import Op
 
 _R = Ending.RETRY
 _T = Ending.TERMINAL
