@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from alipay_cancel.decisions.alipay_codes import BUSINESS_RULES, RetryDelay, Rule
+from alipay_cancel.decisions.alipay_codes import BUSINESS_RULES, SETTLED_BY_QUERY, RetryDelay, Rule
 from alipay_cancel.decisions.operation_codes import (
     CLOSE_RULES,
     OPERATION_RULES,
@@ -13,7 +13,6 @@ from alipay_cancel.decisions.operation_codes import (
     REFUND_QUERY_RULES,
     REFUND_RULES,
     SETTLE_CODES,
-    SETTLED_BY_QUERY,
 )
 from alipay_cancel.shared.endings import Ending
 from alipay_cancel.shared.ledger_item import Op

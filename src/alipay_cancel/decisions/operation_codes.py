@@ -17,7 +17,7 @@ not verify (never trusted enough to settle a trade on) reads as that rule says.
 
 from __future__ import annotations
 
-from alipay_cancel.decisions.alipay_codes import REDRIVE, Rule
+from alipay_cancel.decisions.alipay_codes import REDRIVE, SETTLED_BY_QUERY, Rule
 from alipay_cancel.shared.endings import Ending
 from alipay_cancel.shared.ledger_item import Op
 
@@ -25,8 +25,6 @@ _R = Ending.RETRY
 _T = Ending.TERMINAL
 
 RETRIED = "Nothing to do: retried automatically with the same request."
-# For a settle code met in an answer that did not verify: a genuine one needs nobody.
-SETTLED_BY_QUERY = "Nothing to do when genuine: the trade is queried and settled by what Alipay reports."
 _OUR_DEFECT = (
     "Compare the ids in the dead-letter body with the payment record (typos, wrong merchant, missing or "
     "wrong app_auth_token for ISV calls) and fix the producer; send a corrected message rather than "

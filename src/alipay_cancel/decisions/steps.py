@@ -53,7 +53,7 @@ from alipay_cancel.alipay import (
     RefundSuccess,
     TradeStatus,
 )
-from alipay_cancel.decisions.alipay_codes import RetryDelay
+from alipay_cancel.decisions.alipay_codes import FINISHED_REMEDY, RetryDelay
 from alipay_cancel.decisions.classification import business_code
 from alipay_cancel.decisions.decision import Decision
 from alipay_cancel.decisions.operation_codes import SETTLE_CODES
@@ -302,9 +302,7 @@ _FINISHED = Decision(
     Ending.TERMINAL,
     "the buyer paid and the trade is finished (TRADE_FINISHED): Alipay refunds it neither by cancel nor "
     "by refund",
-    "No API call can return this payment: the trade's refund period is over. Return the money to the "
-    "buyer outside Alipay's refund API (the merchant's customer service), or fulfil the order. "
-    "Redriving this message cannot succeed.",
+    FINISHED_REMEDY,
 )
 _REFUND_UNCONFIRMED = _retry(
     "Alipay accepted this service's refund request without saying money moved (fund_change not Y)",
