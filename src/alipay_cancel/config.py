@@ -51,8 +51,8 @@ class Config:
     app_secret_prefix: str = ""  # ALIPAY_APP_SECRET_PREFIX
     # How long a message can live: re-enqueues of a kept message stop at the queue's retention.
     queue_retention_seconds: int = 1_209_600  # CANCEL_QUEUE_RETENTION_SECONDS
-    # PAID_TRADE_POLICY: a paid trade is refunded or kept (a message's if_paid overrides it).
-    paid_trade_policy: PaidTradePolicy = PaidTradePolicy.REFUND
+    # A paid trade is refunded or kept (a message's if_paid overrides it; docs/settle.md).
+    paid_trade_policy: PaidTradePolicy = PaidTradePolicy.REFUND  # PAID_TRADE_POLICY
 
     @property
     def retry_schedule(self) -> RetrySchedule:
