@@ -1,5 +1,5 @@
 """Answers for the settle flow's tests: the client's typed successes and failures, classified for the
-operation that got them, and a driver that feeds a script of outcomes to ``next_step``."""
+operation that got them (``classify``), and a driver that feeds a script of outcomes to ``next_step``."""
 
 from __future__ import annotations
 
@@ -14,17 +14,18 @@ from alipay_cancel.alipay import (
     RefundQuerySuccess,
     RefundStatus,
     RefundSuccess,
+    TradeOutcome,
     TradeStatus,
 )
-from alipay_cancel.decisions.alipay_codes import RetryDelay
 from alipay_cancel.decisions.classification import classify
-from alipay_cancel.decisions.decision import Decision, decide
-from alipay_cancel.decisions.endings import Ending
-from alipay_cancel.decisions.operation_codes import OPERATION_RULES, Op
-from alipay_cancel.decisions.settle_flow import Answer, Call, Finish, Outcome, Start, business_code, next_step
+from alipay_cancel.decisions.plans import Answered
+from alipay_cancel.decisions.steps import Answer, Call, Finish, Start, next_step
+from alipay_cancel.shared.ledger_item import HistoryEntry, Pending
+from alipay_cancel.shared.trade import PaidTradePolicy
 
 TRADE = "T-1"
 TOTAL = "88.88"
+START = Start(TRADE, PaidTradePolicy.REFUND)
 
 
 def cancel_ok(action: str | None, retry_flag: str | None = "N") -> CancelSuccess:
@@ -110,29 +111,11 @@ BAD_SIGNATURE = failed(FailureKind.BAD_SIGNATURE, 200)
 NOT_OURS = failed(FailureKind.NOT_OUR_ANSWER, 200)
 
 
-def classify_for(op: Op, outcome: Outcome) -> Decision:
-    """What classification makes of ``outcome`` from ``op``: cancel's own rules for cancel; each other
-    operation's table for its business codes; the shared rules for everything else."""
-    if op is Op.CANCEL:
-        assert isinstance(outcome, CancelSuccess | AlipayFailure)
-        return classify(outcome)
-    if not isinstance(outcome, AlipayFailure):
-        return Decision(Ending.SUCCEEDED, f"{op.value} answered")
-    code = business_code(outcome)
-    rule = OPERATION_RULES[op].get(code) if code else None
-    if rule is None:
-        return classify(outcome)
-    decision = decide(outcome, rule)
-    if decision.outcome is Ending.TERMINAL and not outcome.verified:
-        return decision._replace(outcome=Ending.RETRY, delay=RetryDelay.NORMAL)
-    return decision
+def answer(call: Call, outcome: TradeOutcome) -> Answer:
+    return Answer(call, outcome, classify(outcome, call.op))
 
 
-def answer(call: Call, outcome: Outcome) -> Answer:
-    return Answer(call, outcome, classify_for(call.op, outcome))
-
-
-def run(start: Start, outcomes: Iterable[Outcome]) -> tuple[list[Call], Finish, tuple[Answer, ...]]:
+def run(start: Start, outcomes: Iterable[TradeOutcome]) -> tuple[list[Call], Finish, tuple[Answer, ...]]:
     """Feed ``outcomes`` to the flow in order, one per call it asks for; it must finish exactly when the
     script ends."""
     calls: list[Call] = []
@@ -145,3 +128,22 @@ def run(start: Start, outcomes: Iterable[Outcome]) -> tuple[list[Call], Finish, 
     end = next_step(start, answers)
     assert isinstance(end, Finish), f"wants another call: {end}"
     return calls, end, answers
+
+
+def delivered(
+    *answers: Answer,
+    history: tuple[HistoryEntry, ...] = (),
+    resumed: Pending | None = None,
+    start: Start = START,
+) -> Answered:
+    """What the service hands routing after these answers under the lease ``req:m-1``: the steps'
+    finish (a signature problem whose keys could not be re-read is judged as it is, from fresh keys)."""
+    step = next_step(start, answers)
+    if isinstance(step, Call):
+        last = answers[-1]
+        fresh = last.call._replace(fresh_keys=True)
+        decision = classify(last.outcome, fresh.op, after_secret_refresh=True)
+        answers = (*answers[:-1], last._replace(call=fresh, decision=decision))
+        step = next_step(start, answers)
+    assert isinstance(step, Finish), step
+    return Answered("req:m-1", history, answers, 0, start, step, resumed)

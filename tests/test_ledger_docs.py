@@ -13,7 +13,7 @@ from alipay_cancel.decisions.classification import classify
 from alipay_cancel.decisions.plans import Answered, ClaimFailed, Delivery, SetupBroken
 from alipay_cancel.decisions.retry_policy import RetrySchedule
 from alipay_cancel.decisions.routing import route
-from alipay_cancel.decisions.steps import Answer
+from alipay_cancel.decisions.steps import Answer, Call
 from alipay_cancel.shared.endings import Ending
 from alipay_cancel.shared.ledger_item import (
     HISTORY_LIMIT,
@@ -30,6 +30,7 @@ from alipay_cancel.shared.trade import CancelRequest
 from alipay_cancel.stores.ledger import Lease, Ledger
 from alipay_cancel_ops.discard_notes import note_discarded
 from tests.fixtures.aws import AwsStack
+from tests.settle_support import delivered
 
 DOC = (Path(__file__).resolve().parent.parent / "docs" / "ledger.md").read_text()
 
@@ -103,7 +104,7 @@ def test_outcome_classes_listed_are_the_ones_a_write_carries() -> None:
     timeout = AlipayFailure(FailureKind.TIMEOUT, "slow")
 
     def called(outcome: Any) -> Answered:
-        return Answered("h", (), (Answer(Op.CANCEL, outcome, classify(outcome), "t"),))
+        return delivered(Answer(Call(Op.CANCEL), outcome, classify(outcome, Op.CANCEL), "t"))
 
     written = set()
     for d, happened in [

@@ -4,11 +4,8 @@ refund query, with the class Alipay's notes give it for us, and what a person re
 from __future__ import annotations
 
 import pytest
-from ops.queues import DeadLetterView
-from ops.redrive_plan import redrive_blocker
 
-from alipay_cancel.decisions.alipay_codes import BUSINESS_RULES, RetryDelay, Rule
-from alipay_cancel.decisions.endings import Ending
+from alipay_cancel.decisions.alipay_codes import BUSINESS_RULES, SETTLED_BY_QUERY, RetryDelay, Rule
 from alipay_cancel.decisions.operation_codes import (
     CLOSE_RULES,
     OPERATION_RULES,
@@ -16,9 +13,11 @@ from alipay_cancel.decisions.operation_codes import (
     REFUND_QUERY_RULES,
     REFUND_RULES,
     SETTLE_CODES,
-    SETTLED_BY_QUERY,
-    Op,
 )
+from alipay_cancel.shared.endings import Ending
+from alipay_cancel.shared.ledger_item import Op
+from alipay_cancel_ops.queues import DeadLetterView
+from alipay_cancel_ops.redrive_plan import redrive_blocker
 
 R, SLOW, T, SETTLE = "retry", "slow", "terminal", "settle"
 

@@ -27,7 +27,7 @@ from alipay_cancel.decisions.plans import (
 )
 from alipay_cancel.decisions.retry_policy import RetryDelay, RetrySchedule, receives_within_horizon
 from alipay_cancel.decisions.routing import route
-from alipay_cancel.decisions.steps import Answer
+from alipay_cancel.decisions.steps import Answer, Call
 from alipay_cancel.shared.endings import (
     DUPLICATE_IN_FLIGHT_METRIC,
     ENDINGS,
@@ -44,6 +44,7 @@ from alipay_cancel.shared.ledger_item import (
     Status,
 )
 from alipay_cancel.shared.trade import CancelRequest
+from tests.settle_support import delivered
 
 REQUEST = CancelRequest(out_trade_no="T-1", trade_no=None, app_auth_token=None)
 BODY = '{"out_trade_no": "T-1"}'
@@ -80,17 +81,12 @@ def success(action: str | None = "close", retry_flag: str | None = "N") -> Cance
 
 
 def answer(outcome: CancelOutcome, fresh_keys: bool = False) -> Answer:
-    return Answer(Op.CANCEL, outcome, classify(outcome, after_secret_refresh=fresh_keys), AT, fresh_keys)
-
-
-def answered(
-    *answers: Answer, history: tuple[HistoryEntry, ...] = (), resumed: Pending | None = None
-) -> Answered:
-    return Answered("req:m-1", history, answers, resumed)
+    decision = classify(outcome, Op.CANCEL, after_secret_refresh=fresh_keys)
+    return Answer(Call(Op.CANCEL, fresh_keys=fresh_keys), outcome, decision, AT)
 
 
 def called(outcome: CancelOutcome) -> Answered:
-    return answered(answer(outcome))
+    return delivered(answer(outcome))
 
 
 TIMEOUT = AlipayFailure(FailureKind.TIMEOUT, "read timed out")
@@ -153,7 +149,7 @@ ROWS = [
     Row("no such trade", called(success(None)), False,
         Ending.SUCCEEDED, True, Status.NOT_FOUND, True, None),
     Row("refunded after a secret refresh",
-        answered(answer(BAD_SIGNATURE), answer(success("refund"), fresh_keys=True)), False,
+        delivered(answer(BAD_SIGNATURE), answer(success("refund"), fresh_keys=True)), False,
         Ending.SUCCEEDED, True, Status.REFUNDED, True, None),
     Row("a duplicate of a settled trade", Settled("CLOSED"), False,
         Ending.DUPLICATE, True, None, None, None),
@@ -282,7 +278,7 @@ def test_the_write_under_the_lease_appends_the_answers_to_the_history() -> None:
     plan = route(
         delivery(),
         REQUEST,
-        answered(
+        delivered(
             answer(BAD_SIGNATURE), answer(success(), fresh_keys=True), history=(earlier,), resumed=unknown
         ),
     )
@@ -298,7 +294,7 @@ def test_the_write_under_the_lease_appends_the_answers_to_the_history() -> None:
 
 def test_the_history_keeps_the_last_entries_and_counts_the_dropped() -> None:
     full = tuple(HistoryEntry("cancel", f"t{n}", f"m{n}", CallResult.ERROR) for n in range(HISTORY_LIMIT))
-    plan = route(delivery(), REQUEST, answered(answer(TIMEOUT), history=full))
+    plan = route(delivery(), REQUEST, delivered(answer(TIMEOUT), history=full))
     assert plan.write is not None
     assert len(plan.write.history) == HISTORY_LIMIT and plan.write.history_dropped == 1
     assert plan.write.history[0].delivery == "m1" and plan.write.history[-1].delivery == "m-1"

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from alipay_cancel.alipay import TradeStatus
+from alipay_cancel.alipay import TradeOutcome, TradeStatus
 from alipay_cancel.decisions.refund_request import RefundRequest, request_number
 from alipay_cancel.decisions.settle_facts import TradeFacts, trade_facts
-from alipay_cancel.decisions.settle_flow import Outcome, PaidTradePolicy, Start
+from alipay_cancel.decisions.steps import Start
+from alipay_cancel.shared.trade import PaidTradePolicy
 from tests.settle_support import (
     TIMEOUT,
     TOTAL,
@@ -23,7 +24,7 @@ OURS = RefundRequest(request_number("T-1"), TOTAL)
 TIME_OUT = business("ACQ.TRADE_CANCEL_TIME_OUT")
 
 
-def facts(start: Start, script: list[Outcome]) -> TradeFacts:
+def facts(start: Start, script: list[TradeOutcome]) -> TradeFacts:
     _, _, answers = run(start, script)
     return trade_facts(start, answers)
 

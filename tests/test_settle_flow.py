@@ -6,23 +6,21 @@ import dataclasses
 
 import pytest
 
-from alipay_cancel.alipay import FailureKind, TradeStatus
+from alipay_cancel.alipay import FailureKind, TradeOutcome, TradeStatus
 from alipay_cancel.decisions.alipay_codes import RetryDelay
-from alipay_cancel.decisions.endings import Ending
-from alipay_cancel.decisions.operation_codes import Op
+from alipay_cancel.decisions.classification import business_code
 from alipay_cancel.decisions.refund_request import RefundRequest, request_number
-from alipay_cancel.decisions.settle_flow import (
+from alipay_cancel.decisions.steps import (
     MAX_CALLS,
     REFUND_CONFIRM_SECONDS,
     Call,
-    Outcome,
-    PaidTradePolicy,
     Start,
-    Status,
-    business_code,
     next_step,
     settle_code,
 )
+from alipay_cancel.shared.endings import Ending
+from alipay_cancel.shared.ledger_item import Op, Status
+from alipay_cancel.shared.trade import PaidTradePolicy
 from tests.settle_support import (
     BAD_SIGNATURE,
     NOT_OURS,
@@ -191,7 +189,9 @@ def test_a_finished_trade_fails_under_refund_with_a_remedy_no_call_can_settle() 
     ],
 )
 @pytest.mark.parametrize("start", [REFUND, KEEP])
-def test_a_closed_trade_is_recorded_as_alipay_shows_it(answer: Outcome, status: Status, start: Start) -> None:
+def test_a_closed_trade_is_recorded_as_alipay_shows_it(
+    answer: TradeOutcome, status: Status, start: Start
+) -> None:
     first = [] if start.policy is PaidTradePolicy.KEEP else [business("ACQ.REASON_TRADE_REFUND_FEE_ERR")]
     _, end, _ = run(start, [*first, answer])
     assert end.status is status and end.decision.outcome is Ending.SUCCEEDED
@@ -218,7 +218,9 @@ def test_a_refund_without_fund_change_y_waits_for_its_confirmation(fund_change: 
 @pytest.mark.parametrize(
     "outcome", [TIMEOUT, business("ACQ.SYSTEM_ERROR"), failed(FailureKind.HTTP_ERROR, 502)]
 )
-def test_a_refund_whose_answer_is_lost_is_confirmed_no_sooner_than_alipay_allows(outcome: Outcome) -> None:
+def test_a_refund_whose_answer_is_lost_is_confirmed_no_sooner_than_alipay_allows(
+    outcome: TradeOutcome,
+) -> None:
     _, end, _ = run(REFUND, [TIME_OUT, query_ok(PAID), outcome])
     assert (end.status, end.wait_seconds, end.decision.outcome) == (Status.RETRYING, 10, Ending.RETRY)
 
@@ -247,7 +249,7 @@ def test_a_refund_no_call_can_settle_fails(code: str) -> None:
     ],
 )
 def test_a_refund_refused_for_the_trades_state_reads_the_state_again(
-    code: str, then: Outcome, status: Status
+    code: str, then: TradeOutcome, status: Status
 ) -> None:
     calls, end, _ = run(REFUND, [TIME_OUT, query_ok(PAID), business(code), then])
     assert ops(calls) == ["cancel", "query", "refund", "query"] and end.status is status

@@ -19,22 +19,20 @@ from enum import Enum
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alipay_cancel.alipay import AlipayFailure, FailureKind, TradeStatus
-from alipay_cancel.decisions.operation_codes import Op
+from alipay_cancel.alipay import AlipayFailure, FailureKind, TradeOutcome, TradeStatus
 from alipay_cancel.decisions.refund_request import RefundRequest, request_number
 from alipay_cancel.decisions.settle_facts import trade_facts
-from alipay_cancel.decisions.settle_flow import (
+from alipay_cancel.decisions.steps import (
     MAX_CALLS,
     Answer,
     Call,
     Finish,
-    Outcome,
-    PaidTradePolicy,
     Start,
-    Status,
     committed_refund,
     next_step,
 )
+from alipay_cancel.shared.ledger_item import Op, Status
+from alipay_cancel.shared.trade import PaidTradePolicy
 from tests.settle_support import (
     BAD_SIGNATURE,
     TIMEOUT,
@@ -110,7 +108,7 @@ class Trade:
 
     # ---- the operations, as the notes' state table says -------------------------------------------
 
-    def cancel(self) -> Outcome:
+    def cancel(self) -> TradeOutcome:
         if not self.exists:
             return cancel_ok(None)
         if self.frozen:
@@ -127,12 +125,12 @@ class Trade:
         self.status = TradeStatus.TRADE_CLOSED
         return cancel_ok(action)
 
-    def query(self) -> Outcome:
+    def query(self) -> TradeOutcome:
         if not self.exists:
             return business("ACQ.TRADE_NOT_EXIST")
         return query_ok(self.status, _yuan(TOTAL_CENTS), paid=self.paid)
 
-    def close(self) -> Outcome:
+    def close(self) -> TradeOutcome:
         if not self.exists:
             return business("ACQ.TRADE_NOT_EXIST")
         if self.pays_before_close and self.status is TradeStatus.WAIT_BUYER_PAY:
@@ -143,7 +141,7 @@ class Trade:
         self.status = TradeStatus.TRADE_CLOSED
         return close_ok()
 
-    def refund(self, request: RefundRequest) -> Outcome:
+    def refund(self, request: RefundRequest) -> TradeOutcome:
         if not self.exists:
             return business("ACQ.TRADE_NOT_EXIST")
         amount = round(float(request.refund_amount) * 100)
@@ -170,7 +168,7 @@ class Trade:
             self.status = TradeStatus.TRADE_CLOSED
         return refund_ok("Y", _yuan(self.refunded))
 
-    def refund_query(self, request: RefundRequest) -> Outcome:
+    def refund_query(self, request: RefundRequest) -> TradeOutcome:
         if not self.exists:
             return business("TRADE_NOT_EXIST")
         done = self.refunds.get(request.out_request_no)
@@ -178,7 +176,7 @@ class Trade:
             return refund_query_ok(False)
         return refund_query_ok(True, _yuan(done), request.out_request_no)
 
-    def answer(self, call: Call) -> Outcome:
+    def answer(self, call: Call) -> TradeOutcome:
         if call.op is Op.CANCEL:
             return self.cancel()
         if call.op is Op.QUERY:
@@ -199,7 +197,7 @@ class Fault(Enum):
     CRASH = "Alipay acted, the function died before recording the answer"
 
 
-def _faulty(trade: Trade, call: Call, fault: Fault) -> Outcome:
+def _faulty(trade: Trade, call: Call, fault: Fault) -> TradeOutcome:
     if fault is Fault.LOST_BEFORE:
         return TIMEOUT
     if fault is Fault.SYSTEM_ERROR:

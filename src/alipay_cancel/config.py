@@ -20,7 +20,7 @@ from alipay_cancel.alipay.endpoint import EXAMPLE as EXAMPLE_ENDPOINT
 from alipay_cancel.alipay.endpoint import validate_endpoint
 from alipay_cancel.decisions.retry_policy import MAX_HORIZON_SECONDS, RetrySchedule, schedule_problems
 from alipay_cancel.shared.sqs_limits import SQS_MAX_RETENTION_SECONDS, SQS_MAX_VISIBILITY_SECONDS
-from alipay_cancel.shared.trade import app_id_problem
+from alipay_cancel.shared.trade import PaidTradePolicy, app_id_problem
 
 
 class ConfigError(ValueError):
@@ -51,6 +51,8 @@ class Config:
     app_secret_prefix: str = ""  # ALIPAY_APP_SECRET_PREFIX
     # How long a message can live: re-enqueues of a kept message stop at the queue's retention.
     queue_retention_seconds: int = 1_209_600  # CANCEL_QUEUE_RETENTION_SECONDS
+    # A paid trade is refunded or kept (a message's if_paid overrides it; docs/settle.md).
+    paid_trade_policy: PaidTradePolicy = PaidTradePolicy.REFUND  # PAID_TRADE_POLICY
 
     @property
     def retry_schedule(self) -> RetrySchedule:
@@ -159,6 +161,10 @@ def load_config(environ: Mapping[str, str]) -> Config:
     dead_letter_queue_url = _queue_url("DEAD_LETTER_QUEUE_URL", required("DEAD_LETTER_QUEUE_URL"), problems)
     cancel_queue_url = _queue_url("CANCEL_QUEUE_URL", required("CANCEL_QUEUE_URL"), problems)
     endpoint = _endpoint(optional("ALIPAY_ENDPOINT"), problems)
+    policy = optional("PAID_TRADE_POLICY") or Config.paid_trade_policy.value
+    if policy not in PaidTradePolicy.__members__.values():
+        problems.append("PAID_TRADE_POLICY must be refund or keep")
+        policy = Config.paid_trade_policy.value
     # Each unset number takes its Config field's default: the one place that value is written.
     numbers: dict[str, Any] = {
         f: seconds(name, getattr(Config, f), low, high) for name, (f, low, high) in _FLOATS.items()
@@ -172,6 +178,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
         cancel_queue_url=cancel_queue_url,
         alipay_endpoint=endpoint,
         app_secret_prefix=app_secret_prefix,
+        paid_trade_policy=PaidTradePolicy(policy),
         **numbers,
     )
     horizon, queue_retention = config.retry_horizon_seconds, config.queue_retention_seconds

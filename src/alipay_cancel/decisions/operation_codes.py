@@ -17,28 +17,14 @@ not verify (never trusted enough to settle a trade on) reads as that rule says.
 
 from __future__ import annotations
 
-from enum import StrEnum
-
-from alipay_cancel.decisions.alipay_codes import REDRIVE, Rule
-from alipay_cancel.decisions.endings import Ending
-
-
-class Op(StrEnum):
-    """An Alipay operation of the settle flow (the ledger's history ``op``)."""
-
-    CANCEL = "cancel"
-    QUERY = "query"
-    CLOSE = "close"
-    REFUND = "refund"
-    REFUND_QUERY = "refund_query"
-
+from alipay_cancel.decisions.alipay_codes import REDRIVE, SETTLED_BY_QUERY, Rule
+from alipay_cancel.shared.endings import Ending
+from alipay_cancel.shared.ledger_item import Op
 
 _R = Ending.RETRY
 _T = Ending.TERMINAL
 
 RETRIED = "Nothing to do: retried automatically with the same request."
-# For a settle code met in an answer that did not verify: a genuine one needs nobody.
-SETTLED_BY_QUERY = "Nothing to do when genuine: the trade is queried and settled by what Alipay reports."
 _OUR_DEFECT = (
     "Compare the ids in the dead-letter body with the payment record (typos, wrong merchant, missing or "
     "wrong app_auth_token for ISV calls) and fix the producer; send a corrected message rather than "

@@ -13,7 +13,7 @@ from types import MappingProxyType
 from typing import NamedTuple
 
 from alipay_cancel.decisions.retry_policy import RetrySchedule
-from alipay_cancel.decisions.steps import Answer
+from alipay_cancel.decisions.steps import Answer, Finish, Start
 from alipay_cancel.shared.dead_letter import DeadLetter
 from alipay_cancel.shared.endings import ENDINGS, Ending
 from alipay_cancel.shared.ledger_item import HistoryEntry, LedgerWrite, Pending
@@ -94,7 +94,10 @@ class Answered(NamedTuple):
 
     lease_holder: str
     history: tuple[HistoryEntry, ...]  # the item's history as the last write under the lease left it
-    answers: tuple[Answer, ...]  # the calls answered since then, in order: the last one decides
+    answers: tuple[Answer, ...]  # every call this delivery made, answered, in order
+    recorded: int  # how many of them that history already holds (written before a further call)
+    start: Start  # what the steps started from
+    finish: Finish  # how the steps end this delivery
     resumed: Pending | None = None  # a dead holder's call this delivery resumed
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 
-from alipay_cancel.alipay.responses import CancelSuccess
 from alipay_cancel.decisions.alipay_codes import RetryDelay
 from alipay_cancel.decisions.decision import Decision
 from alipay_cancel.decisions.last_receive import on_last_receive, with_unrecorded
@@ -28,7 +27,7 @@ from alipay_cancel.decisions.plans import (
 )
 from alipay_cancel.decisions.records import dead_letter_for, note, sentence, trade_record, under_lease
 from alipay_cancel.decisions.remedies import REMEDIES, Remedy
-from alipay_cancel.decisions.steps import finish
+from alipay_cancel.decisions.settle_facts import trade_facts
 from alipay_cancel.decisions.waits import backoff, soon, until_retry
 from alipay_cancel.shared.dead_letter import DeadLetter
 from alipay_cancel.shared.endings import ENDINGS, Ending
@@ -124,20 +123,29 @@ def _route(delivery: Delivery, request: CancelRequest, happened: Happened) -> Pl
 
 
 def _answered(delivery: Delivery, request: CancelRequest, happened: Answered) -> Plan:
-    """What Alipay answered under this delivery's lease: the last answer decides."""
-    status, answer = finish(happened.answers[-1])
-    outcome, decision = answer.outcome, answer.decision
+    """What Alipay answered under this delivery's lease, as the steps ended it: the state, Alipay's
+    facts from every answer, and the last answer's trace id."""
+    finish, last = happened.finish, happened.answers[-1]
+    status, decision = finish.status, finish.decision
+    facts = trade_facts(happened.start, happened.answers)
     resumed = {"resumed_call_of": happened.resumed.delivery} if happened.resumed else {}
+    said = {"op": last.call.op.value, "if_paid": happened.start.policy.value}
     if status in SETTLED:
-        assert isinstance(outcome, CancelSuccess), "only a verified success settles a trade"
-        record = trade_record(request, Ending.SUCCEEDED, status, outcome=outcome)
+        record = trade_record(
+            request,
+            Ending.SUCCEEDED,
+            status,
+            facts=facts,
+            trace_id=last.outcome.trace_id,
+            if_paid=happened.start.policy,
+        )
         return Plan(
             Ending.SUCCEEDED,
             acknowledge=True,
             write=under_lease(delivery, request, happened, record),
             metrics=ENDINGS[Ending.SUCCEEDED].metrics,
-            log="cancel succeeded",
-            detail={"state": status.value, "action": outcome.action, **resumed},
+            log="trade settled",
+            detail={"state": status.value, "action": facts.action, **said, **resumed},
         )
     if status is Status.FAILED:
         ending = Ending.TERMINAL
@@ -151,9 +159,11 @@ def _answered(delivery: Delivery, request: CancelRequest, happened: Answered) ->
         status,
         decision.reason,
         decision.remedy,
-        outcome=outcome,
+        facts=facts,
+        trace_id=last.outcome.trace_id,
         code=decision.code,
         sub_code=decision.sub_code,
+        if_paid=happened.start.policy,
     )
     write = under_lease(delivery, request, happened, record)
     if ending is Ending.TERMINAL:
@@ -166,12 +176,15 @@ def _answered(delivery: Delivery, request: CancelRequest, happened: Answered) ->
             write=write,
             dead_letter=letter,
             metrics=ENDINGS[ending].metrics,
-            log="cancel failed for good; dead-lettered",
+            log="trade failed for good; dead-lettered",
             log_level=logging.WARNING,
-            detail={**_decision_detail(decision), **resumed},
+            detail={**_decision_detail(decision), **said, **resumed},
         )
     plan = _left_to_retry(delivery, ending, decision, write)
-    return plan._replace(detail={**plan.detail, **resumed})
+    wait = soon(delivery) if finish.soon else plan.visibility_seconds or 0
+    return plan._replace(
+        visibility_seconds=max(wait, finish.wait_seconds), detail={**plan.detail, **said, **resumed}
+    )
 
 
 def _left_to_retry(delivery: Delivery, ending: Ending, decision: Decision, write: LedgerWrite) -> Plan:
@@ -189,9 +202,9 @@ def _left_to_retry(delivery: Delivery, ending: Ending, decision: Decision, write
         ),
         metrics=ENDINGS[ending].metrics,
         log=(
-            "configuration error: the cancel is kept and retried until it is fixed"
+            "configuration error: the trade is kept and retried until it is fixed"
             if config
-            else "cancel will be retried"
+            else "trade will be retried"
         ),
         log_level=logging.ERROR if config else logging.INFO,
         detail=_decision_detail(decision),

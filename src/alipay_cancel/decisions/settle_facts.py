@@ -21,7 +21,7 @@ from alipay_cancel.alipay import (
     RefundSuccess,
 )
 from alipay_cancel.decisions.refund_request import RefundRequest
-from alipay_cancel.decisions.settle_flow import Answer, Start, committed_refund
+from alipay_cancel.decisions.steps import Answer, Start, committed_refund
 
 
 class TradeFacts(NamedTuple):

@@ -2,8 +2,9 @@
 
 Accepted: a JSON object with ``out_trade_no`` and/or ``trade_no``, an optional ``app_id`` (which of
 our Alipay apps; absent or the default app's id: the default app) and an optional ``app_auth_token``
-with the ``merchant_id`` it belongs to (both or neither); unknown fields are ignored (producers
-evolve). The object may arrive wrapped in one SNS notification envelope
+with the ``merchant_id`` it belongs to (both or neither), and an optional ``if_paid`` (``refund`` or
+``keep``: the paid-trade policy for this trade); unknown fields are ignored (producers evolve). The
+object may arrive wrapped in one SNS notification envelope
 (``{"Type": "Notification", "Message": "<the JSON object>"}``, SNS to SQS with raw delivery off);
 exactly one level is unwrapped. The SNS signature is not checked: who may send to the queue is
 decided by the queue policy.
@@ -18,7 +19,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from alipay_cancel.pipeline.message_fields import JsonObject, check_id, check_scope, check_token, json_type
+from alipay_cancel.pipeline.message_fields import (
+    JsonObject,
+    check_id,
+    check_if_paid,
+    check_scope,
+    check_token,
+    json_type,
+)
 from alipay_cancel.shared.trade import CancelRequest, TradeIdentity
 
 # A real cancel message is well under 1 KiB; 256 KiB (the classic SQS limit) leaves room for an SNS
@@ -172,6 +180,9 @@ def _request_from(obj: JsonObject, default_app_id: str | None, where: str) -> Ca
         problems.append(token_problem)
     scope_problems, app_id, merchant_id = check_scope(obj, token_given=obj.get("app_auth_token") is not None)
     problems += scope_problems
+    policy_problem, if_paid = check_if_paid(obj)
+    if policy_problem:
+        problems.append(policy_problem)
     if app_id is not None and app_id == default_app_id:
         app_id = None  # the default app named explicitly: the same trade as one naming no app
 
@@ -193,4 +204,5 @@ def _request_from(obj: JsonObject, default_app_id: str | None, where: str) -> Ca
         app_auth_token=token,
         app_id=app_id,
         merchant_id=merchant_id,
+        if_paid=if_paid,
     )
