@@ -84,8 +84,8 @@ def _calls(item: dict[str, Any], width: int, now: float) -> list[str]:
             meaning = "sent, answer unknown: the next delivery records it so and resumes"
         refund = ""
         if pending.get("out_request_no"):
-            number, amount = _text(pending.get("out_request_no")), _text(pending.get("refund_amount"))
-            refund = f" (refund {number} of {amount})"
+            request, amount = _text(pending.get("out_request_no")), _text(pending.get("refund_amount"))
+            refund = f" (refund {request} of {amount})"
         lines.append(
             f"{'pending'.ljust(width)}  {_text(pending.get('op'))}{refund} at {_text(pending.get('at'))} by "
             f"delivery {_text(pending.get('delivery'))} ({meaning})"
