@@ -61,11 +61,11 @@ from local.chaos_checks import (
     check_no_cancel_after_success,
     check_no_secrets,
     check_rotation,
-    check_successes,
     receipts_hit_by_aws_faults,
 )
 from local.chaos_crashes import TapCrashes, build_crash_plan
 from local.chaos_plan import ChaosPlan, PlannedFault, build_plan, chunked_sends
+from local.chaos_settle_checks import check_dead_letters_unsettleable, check_money, check_settlements
 from local.chaos_wiretap import Exchange, WireTap
 from local.esm_driver import DriveResult, Progress
 from local.keygen import generate_rsa_key_pair
@@ -480,7 +480,9 @@ def run_chaos(
             hit_receipts,
             redriven,
         ),
-        check_successes(snapshot, exchanges, plan.seeded_keys, plan.unknown_keys),
+        check_settlements(snapshot, exchanges, plan),
+        check_money(snapshot, plan),
+        check_dead_letters_unsettleable(snapshot, plan),
         check_no_cancel_after_success(snapshot, exchanges),
         check_drained(drive.drained, snapshot, redriven_keys),
         check_ledger(

@@ -10,7 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alipay_cancel.alipay.responses import AlipayFailure, CancelOutcome, CancelSuccess, FailureKind
+from alipay_cancel.alipay.responses import (
+    AlipayFailure,
+    CancelOutcome,
+    CancelSuccess,
+    FailureKind,
+    TradeStatus,
+)
 from alipay_cancel.decisions.classification import classify
 from alipay_cancel.decisions.plans import (
     Answered,
@@ -25,6 +31,7 @@ from alipay_cancel.decisions.plans import (
     TooLittleTime,
     Unreadable,
 )
+from alipay_cancel.decisions.refund_request import request_number
 from alipay_cancel.decisions.retry_policy import RetryDelay, RetrySchedule, receives_within_horizon
 from alipay_cancel.decisions.routing import route
 from alipay_cancel.decisions.steps import Answer, Call
@@ -44,7 +51,7 @@ from alipay_cancel.shared.ledger_item import (
     Status,
 )
 from alipay_cancel.shared.trade import CancelRequest
-from tests.settle_support import delivered
+from tests.settle_support import START, business, delivered, query_ok, refund_ok, run
 
 REQUEST = CancelRequest(out_trade_no="T-1", trade_no=None, app_auth_token=None)
 BODY = '{"out_trade_no": "T-1"}'
@@ -384,3 +391,15 @@ def test_a_failing_message_gives_up_at_the_horizon_within_the_receives_the_confi
     assert plan.ending is Ending.EXHAUSTED and age >= horizon
     delay = RetryDelay.SLOW if slow else RetryDelay.NORMAL
     assert receives <= receives_within_horizon(schedule, delay)
+
+
+def test_a_refund_to_confirm_is_not_given_up_at_the_retry_horizon_only_at_the_receive_limit() -> None:
+    script = [business("ACQ.TRADE_CANCEL_TIME_OUT"), query_ok(TradeStatus.TRADE_SUCCESS), refund_ok("N")]
+    _, _, answers = run(START, script)
+    confirming = delivered(*answers)
+    plan = route(delivery(sent_hours=30), REQUEST, confirming)
+    assert (plan.ending, plan.acknowledge) == (Ending.RETRY, False)
+    assert plan.visibility_seconds is not None and plan.visibility_seconds >= 10
+    assert plan.write is not None and plan.write.record.out_request_no == request_number("T-1")
+    last = route(delivery(last=True, sent_hours=30), REQUEST, confirming)
+    assert last.ending is Ending.EXHAUSTED and last.dead_letter is not None

@@ -45,7 +45,10 @@ def route(delivery: Delivery, request: CancelRequest | None, happened: Happened)
         if delivery.last:
             plan = on_last_receive(delivery, request, plan)
         elif plan.ending in (Ending.RETRY, Ending.SLOW_RETRY) and delivery.past_horizon:
-            plan = on_last_receive(delivery, request, plan, horizon=True)
+            # A refund of ours to confirm is not a failure to give up on: the next delivery confirms
+            # it (or sends it again); only the receive limit bounds it.
+            if not (isinstance(happened, Answered) and happened.finish.wait_seconds):
+                plan = on_last_receive(delivery, request, plan, horizon=True)
     return with_unrecorded(delivery, request, plan) if delivery.last else plan
 
 
