@@ -160,35 +160,25 @@ class Ledger:
         u.set_list("history", [_entry(e) for e in history])
         if history_dropped:
             u.add("history_dropped", history_dropped)
-        u.set_map("pending", _pending(call))
         u.add("attempts", 1)
-        u.value(":holder", lease.holder)
-        u.value(":previous_at", previous.at)
-        u.name("lease_holder")
-        u.name("at")
-        condition = "#lease_holder = :holder AND #pending.#at = :previous_at"  # once, even if retried
-        try:
-            self._client.update_item(
-                **u.request(self._table, trade_key, condition), ReturnValuesOnConditionCheckFailure="ALL_OLD"
-            )
-        except ClientError as error:
-            if not _condition_failed(error):
-                raise
-            item = read_item(error.response.get("Item") or {})
-            if item.lease_holder == lease.holder and item.pending == call:
-                return  # this very write, retried by the SDK after it went through
-            raise NotLeaseHolder(trade_key) from None
+        self._pending_in_place(trade_key, lease, u, previous, call, ":previous_at")
 
     def repoint(self, trade_key: str, lease: Lease, claimed: Pending, call: Pending) -> None:
         """Before the first call is sent: ``call`` pending in place of the ``claimed`` one the claim set
         (counted once, by the claim). ``NotLeaseHolder`` when the lease is no longer this delivery's."""
-        u = _Update(self._clock())
+        self._pending_in_place(trade_key, lease, _Update(self._clock()), claimed, call, ":claimed_at")
+
+    def _pending_in_place(
+        self, trade_key: str, lease: Lease, u: _Update, previous: Pending, call: Pending, placeholder: str
+    ) -> None:
+        """``u`` and ``call`` pending in place of ``previous``, under the lease; done once even if the SDK
+        retries it (``placeholder``: the condition's name for the previous call's time)."""
         u.set_map("pending", _pending(call))
         u.value(":holder", lease.holder)
-        u.value(":claimed_at", claimed.at)
+        u.value(placeholder, previous.at)
         u.name("lease_holder")
         u.name("at")
-        condition = "#lease_holder = :holder AND #pending.#at = :claimed_at"
+        condition = f"#lease_holder = :holder AND #pending.#at = {placeholder}"
         try:
             self._client.update_item(
                 **u.request(self._table, trade_key, condition), ReturnValuesOnConditionCheckFailure="ALL_OLD"
