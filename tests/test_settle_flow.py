@@ -331,3 +331,10 @@ def test_settle_codes_are_per_operation_and_verified_only() -> None:
     assert settle_code(Op.CLOSE, business("ACQ.TRADE_HAS_CLOSE")) is None
     assert settle_code(Op.REFUND, business("ACQ.TRADE_HAS_CLOSE")) == "ACQ.TRADE_HAS_CLOSE"
     assert settle_code(Op.REFUND, business("ACQ.TRADE_HAS_CLOSE", verified=False)) is None
+
+
+def test_not_even_a_repeat_with_fresh_keys_goes_past_max_calls() -> None:
+    flip = [query_ok(UNPAID), business("ACQ.TRADE_STATUS_ERROR")] * MAX_CALLS
+    calls, end, _ = run(KEEP, [*flip[: MAX_CALLS - 1], BAD_SIGNATURE])
+    assert len(calls) == MAX_CALLS and not any(call.fresh_keys for call in calls)
+    assert end.status is Status.RETRYING and str(MAX_CALLS) in end.decision.reason

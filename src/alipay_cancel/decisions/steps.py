@@ -51,6 +51,7 @@ from alipay_cancel.alipay import (
     RefundQuerySuccess,
     RefundStatus,
     RefundSuccess,
+    TradeOutcome,
     TradeStatus,
 )
 from alipay_cancel.decisions.alipay_codes import FINISHED_REMEDY, RetryDelay
@@ -63,13 +64,10 @@ from alipay_cancel.shared.ledger_item import CLAIMABLE, LedgerItem, Op, Pending,
 from alipay_cancel.shared.trade import PaidTradePolicy
 
 # Longest settling path: cancel, query, close (the buyer paid meanwhile), query, refund; and one repeat
-# with the secret re-read.
+# with the secret re-read. A delivery makes no more calls than this.
 MAX_CALLS = 6
 # Alipay: query a refund at least 10 s after it, or it may say "not done" for one about to succeed.
 REFUND_CONFIRM_SECONDS = 10
-
-Outcome = CancelSuccess | QuerySuccess | CloseSuccess | RefundSuccess | RefundQuerySuccess | AlipayFailure
-
 
 class Prior(NamedTuple):
     """The trade's item before this delivery claimed it."""
@@ -115,7 +113,7 @@ class Answer(NamedTuple):
     """What one call came back with, and its classification (for the call's operation)."""
 
     call: Call
-    outcome: Outcome
+    outcome: TradeOutcome
     decision: Decision
     sent_at: str = ""  # ISO UTC, ms: when it was about to be sent (the ledger's pending ``at``)
 
@@ -168,14 +166,15 @@ def next_step(start: Start, answers: tuple[Answer, ...]) -> Call | Finish:
         return _first(start)
     last = answers[-1]
     if last.decision.refresh_secret and not any(answer.call.fresh_keys for answer in answers):
-        return last.call._replace(fresh_keys=True)
-    step = _after(start, answers, last)
+        step: Call | Finish = last.call._replace(fresh_keys=True)
+    else:
+        step = _after(start, answers, last)
     if isinstance(step, Call) and len(answers) >= MAX_CALLS:
         return _left(answers, _TOO_MANY_CALLS)
     return step
 
 
-def _first(start: Start) -> Call | Finish:
+def _first(start: Start) -> Call:
     if start.refund is not None:
         return Call(Op.REFUND_QUERY, start.refund)
     if start.unanswered is not None or start.policy is PaidTradePolicy.KEEP:
