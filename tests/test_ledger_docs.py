@@ -71,10 +71,13 @@ def test_the_attribute_table_is_what_the_ledger_writes(aws_stack: AwsStack) -> N
     ledger.write(LedgerWrite(request.trade_key, failed, "m1", lease_holder=lease.holder, history=(entry,)))
     look()  # the last error
     ledger.claim(request, lease, call, "m2")
-    fields: dict[str, Any] = {n: "x" for n in ("trade_no", "gmt_refund_pay", "refund_settlement_id")}
+    facts = ("trade_no", "gmt_refund_pay", "refund_settlement_id", "trade_status", "total_amount")
+    fields: dict[str, Any] = {n: "x" for n in facts}
+    refund = {n: "88.88" for n in ("refund_amount", "refund_fee", "refund_request_amount")}
     closed = TradeRecord(
-        Status.CLOSED, Ending.SUCCEEDED, out_trade_no="T-1", action="close", retry_flag="N",
-        alipay_trace_id="tr", **fields,
+        Status.REFUNDED, Ending.SUCCEEDED, out_trade_no="T-1", action="refund", retry_flag="N",
+        alipay_trace_id="tr", out_request_no="alipay-cancel-x", money_moved=True, if_paid="refund",
+        **fields, **refund,
     )  # fmt: skip
     many = (entry,) * HISTORY_LIMIT
     ledger.write(
