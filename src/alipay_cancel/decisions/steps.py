@@ -69,6 +69,7 @@ MAX_CALLS = 6
 # Alipay: query a refund at least 10 s after it, or it may say "not done" for one about to succeed.
 REFUND_CONFIRM_SECONDS = 10
 
+
 class Prior(NamedTuple):
     """The trade's item before this delivery claimed it."""
 
