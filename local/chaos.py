@@ -499,7 +499,12 @@ def run_chaos(
             snapshot,
             exchanges,
             now=time.time(),
-            call_limit_seconds=read_timeout + float(stack.lambda_env["ALIPAY_CONNECT_TIMEOUT_SECONDS"]),
+            # The tap sees a request once its connection is made and the request sent; from then the
+            # client waits for the answer's first byte at most the read timeout (requests' per-read
+            # timeout): an unanswered call is over for its holder by then. (Connect + read bounds a
+            # call from its start; counted from the tap it flags a duplicate that claimed the trade
+            # a second after the holder gave up, a holder gone for good.)
+            call_limit_seconds=read_timeout,
             crash_redriven_keys=redriven_keys,
         ),
         check_no_secrets(
