@@ -5,27 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from alipay_cancel.config import MAX_FURTHER_APPS, Config, ConfigError, load_config
+from alipay_cancel.config import MAX_FURTHER_APPS
+from tests.test_config import error, load
 
-REQUIRED = {
-    "ALIPAY_SECRET_ID": "alipay-cancel/prod/signing-material",
-    "ALIPAY_DEFAULT_APP_ID": "2021000000000001",
-    "RESULTS_TABLE_NAME": "CancelResults",
-    "IDEMPOTENCY_TABLE_NAME": "CancelIdempotency",
-    "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/cancel-dlq",
-    "CANCEL_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/cancel",
-}
 FOLDER = "alipay-cancel/prod/apps/"
-
-
-def load(**env: str) -> Config:
-    return load_config({**REQUIRED, **env})
-
-
-def error(**env: str) -> str:
-    with pytest.raises(ConfigError) as info:
-        load(**env)
-    return str(info.value)
 
 
 def test_by_default_only_the_default_app_is_declared() -> None:
