@@ -1,14 +1,15 @@
 """Batch latency: ``lambda_handler`` on batches of 1, 10 and 100 against the emulator at latency L.
 
 Baselines in the same process and run, on the same warm service (same clients, same secret, same
-idempotency and results tables):
+ledger table):
 - sequential: Powertools' stock ``BatchProcessor`` (SQS) calling the very same record handler
   (``runtime.service.handle``) one record after another;
 - the floor L: one Alipay round trip, what a batch cannot beat.
 
-Every batch uses fresh trade keys (no idempotent replays) and must come back with no
-``batchItemFailures``; a run with failures is reported as such, its time is not comparable.
-The targets (issue 6): batch of 10 <= 1.5 L and >= 6x faster than sequential.
+Every batch uses fresh trade keys (no duplicates of a settled trade) and must come back with no
+``batchItemFailures``; a run with failures is reported as such, its time is not comparable. Against
+moto this is informative: moto's own CPU weighs on it (the targets are measured with AWS as a latency
+model, ``bench.latency_model``).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def _sequential_invoke() -> Invoke:
 
     def invoke(event: dict[str, Any], context: BenchContext) -> Any:
         runtime = handler.get_runtime()
-        runtime.service.begin_invocation(context)  # type: ignore[arg-type]
+        runtime.service.begin_invocation()
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
         return process_partial_response(
             event=event,
@@ -104,21 +105,8 @@ def measure_batch_latency(
                 "speedup_vs_sequential": round(seq["median_ms"] / concurrent["median_ms"], 2),
             }
         )
-    ten = next((r for r in rows if r["batch_size"] == 10), None)
     return {
         "latency_ms": latency_ms,
         "max_concurrency": int(stack.lambda_env.get("MAX_CONCURRENCY", "0") or 0),
         "rows": rows,
-        "targets": {
-            "batch10_over_floor_max": 1.5,
-            "batch10_speedup_min": 6.0,
-            "batch10_over_floor": ten["handler_over_floor"] if ten else None,
-            "batch10_speedup": ten["speedup_vs_sequential"] if ten else None,
-            "met": bool(
-                ten
-                and ten["handler_over_floor"] is not None
-                and ten["handler_over_floor"] <= 1.5
-                and ten["speedup_vs_sequential"] >= 6.0
-            ),
-        },
     }

@@ -5,7 +5,7 @@ Each sample is a new interpreter (``python -c``) that times, with ``perf_counter
 
 - import: ``import alipay_cancel.handler`` (module-level Logger/Metrics/Tracer construction included);
 - init: ``handler.get_runtime()``, what the first invocation builds before any network call (config,
-  boto3 session and clients, HTTP session, idempotency layer, thread pool).
+  boto3 session and clients, HTTP session, the ledger store, thread pool).
 
 The floor does the least any implementation needs: import boto3, requests and the cryptography
 primitives that sign and verify (``import cryptography`` alone loads almost nothing), then build one
@@ -94,7 +94,7 @@ def probe_env(*, trace: bool, task_root: Path) -> dict[str, str]:
             "ALIPAY_SECRET_ID": "bench/signing-material",
             "ALIPAY_DEFAULT_APP_ID": "2021000000000001",
             "RESULTS_TABLE_NAME": "bench-results",
-            "IDEMPOTENCY_TABLE_NAME": "bench-idempotency",
+            "IDEMPOTENCY_TABLE_NAME": "bench-idempotency",  # required by releases before the ledger
             "DEAD_LETTER_QUEUE_URL": "http://127.0.0.1:9/123456789012/bench-dlq",
             "CANCEL_QUEUE_URL": "http://127.0.0.1:9/123456789012/bench-queue",
             "ALIPAY_ENDPOINT": "http://127.0.0.1:9",
@@ -204,11 +204,13 @@ BASELINE = "baseline_release"
 
 
 def _describe_release(src: Path) -> str:
-    """The commit of a git checkout's ``src/`` (as ``git worktree add`` makes), else the path."""
+    """The commit of a git checkout's ``src/`` (as ``git worktree add`` makes), else the name of the
+    folder holding it (e.g. ``git archive <commit> src`` unpacked into a folder named by the commit):
+    never a machine path, which the README would show."""
     done = subprocess.run(
         ["git", "-C", str(src), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
     )
-    return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else str(src)
+    return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else src.resolve().parent.name
 
 
 def measure_cold_start(

@@ -13,7 +13,7 @@ QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:alipay-cancel-queue"
 
 
 def sqs_event(size: int, run_id: str) -> dict[str, Any]:
-    """``size`` records, each a fresh trade (the idempotency store must not answer from a replay)."""
+    """``size`` records, each a fresh trade (not a duplicate the ledger answers without a call)."""
     now_ms = str(int(time.time() * 1000))
     records = []
     for i in range(size):

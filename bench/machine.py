@@ -42,7 +42,7 @@ def machine_info() -> dict[str, Any]:
         "implementation": platform.python_implementation(),
         "platform": platform.platform(terse=True),
         "arch": platform.machine(),
-        "executable": sys.executable,
+        "executable": Path(sys.executable).name,
     }
 
 

@@ -1,10 +1,12 @@
-"""The per-message CPU floor: only the required work, written by hand.
+"""The per-message CPU floors: only the required work, written by hand.
 
 Per message: build the JSON body, sign it (RSA2, v3 Authorization header), POST it on a kept-alive
-``requests.Session``, verify Alipay's response signature, parse the answer, and write ONE DynamoDB item
-(conditional, as the results contract requires). No idempotency store, no logging, no metrics, no
-batch processor, no classification. Keys are parsed once, clients built once: what a per-message
-floor should not pay for again.
+``requests.Session``, verify Alipay's response signature, parse the answer, and the DynamoDB writes
+asked for: none; ONE conditional item write after the call (the bare minimum); or the same guarantee
+as the ledger's (``writes=2``): a conditional claim before the call (the lease, the call pending and
+counted) and a final write conditional on still holding it. No logging, no metrics, no batch
+processor, no classification. Keys are parsed once, clients built once: what a per-message floor
+should not pay for again.
 """
 
 from __future__ import annotations
@@ -35,9 +37,12 @@ class MinimalCanceller:
         self._dynamodb = dynamodb
         self._table = results_table
 
-    def cancel(self, out_trade_no: str, *, write: bool = True) -> str:
-        """Returns Alipay's ``action``; raises on anything but a verified success. ``write=False``
-        leaves out the DynamoDB write (to measure what one AWS call costs by difference)."""
+    def cancel(self, out_trade_no: str, *, writes: int = 1) -> str:
+        """Returns Alipay's ``action``; raises on anything but a verified success. ``writes``: 0 (to
+        measure what one AWS call costs by difference), 1, or 2 (the ledger's claim and final write)."""
+        holder = uuid.uuid4().hex
+        if writes == 2:
+            self._claim(out_trade_no, holder)
         body = json.dumps({"out_trade_no": out_trade_no}, separators=(",", ":"))
         auth = f"app_id={self._app_id},nonce={uuid.uuid4().hex},timestamp={time.time_ns() // 1_000_000}"
         content = f"{auth}\nPOST\n{CANCEL_PATH}\n{body}\n".encode()
@@ -62,7 +67,9 @@ class MinimalCanceller:
         if response.status_code != 200 or answer.get("code") not in (None, "10000"):
             raise RuntimeError(f"cancel failed: HTTP {response.status_code}")
         action = str(answer.get("action") or "none")
-        if not write:
+        if writes == 2:
+            self._settle(out_trade_no, holder, action)
+        if writes != 1:
             return action
         now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
         self._dynamodb.put_item(
@@ -79,3 +86,45 @@ class MinimalCanceller:
             ExpressionAttributeValues={":succeeded": {"S": "SUCCEEDED"}},
         )
         return action
+
+    def _claim(self, trade_key: str, holder: str) -> None:
+        now_ms = time.time_ns() // 1_000_000
+        self._dynamodb.update_item(
+            TableName=self._table,
+            Key={"trade_key": {"S": trade_key}},
+            UpdateExpression="SET #s = :retrying, #h = :holder, #u = :until, #p = :pending ADD #a :one",
+            ConditionExpression=(
+                "attribute_not_exists(trade_key) OR ((#s = :retrying OR #s = :failed) AND "
+                "(attribute_not_exists(#u) OR #u < :now) AND attribute_not_exists(#p))"
+            ),
+            ExpressionAttributeNames={
+                "#s": "status", "#h": "lease_holder", "#u": "lease_until", "#p": "pending", "#a": "attempts"
+            },
+            ExpressionAttributeValues={
+                ":retrying": {"S": "RETRYING"},
+                ":failed": {"S": "FAILED"},
+                ":holder": {"S": holder},
+                ":until": {"N": str(now_ms + 60_000)},
+                ":now": {"N": str(now_ms)},
+                ":pending": {"M": {"op": {"S": "cancel"}}},
+                ":one": {"N": "1"},
+            },
+            ReturnValues="ALL_OLD",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )  # fmt: skip
+
+    def _settle(self, trade_key: str, holder: str, action: str) -> None:
+        self._dynamodb.update_item(
+            TableName=self._table,
+            Key={"trade_key": {"S": trade_key}},
+            UpdateExpression="SET #s = :state, #act = :action REMOVE #h, #u, #p",
+            ConditionExpression="#h = :holder",
+            ExpressionAttributeNames={
+                "#s": "status", "#act": "action", "#h": "lease_holder", "#u": "lease_until", "#p": "pending"
+            },
+            ExpressionAttributeValues={
+                ":state": {"S": {"close": "CLOSED", "refund": "REFUNDED"}.get(action, "NOT_FOUND")},
+                ":action": {"S": action},
+                ":holder": {"S": holder},
+            },
+        )  # fmt: skip

@@ -27,7 +27,7 @@ def _row(
 
 
 def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
+    rows = _model_rows(results)
     lat = results.get("batch_latency") or {}
     if "rows" in lat:
         L = lat["latency_ms"]
@@ -35,46 +35,53 @@ def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             size, h, s = r["batch_size"], r["handler"], r["sequential"]
             fails = h["failed_records"] + s["failed_records"]
             note = f" ({fails} records failed)" if fails else ""
-            is_ten = size == 10
             rows.append(
                 _row(
-                    f"Batch of {size}, L = {L} ms: handler vs floor L",
+                    f"moto: batch of {size}, L = {L} ms: handler vs floor L",
                     f"{h['median_ms']:.0f} ms{note}",
                     f"{L} ms",
                     r["handler_over_floor"],
-                    "<= 1.5" if is_ten else "-",
-                    (r["handler_over_floor"] <= 1.5)
-                    if is_ten and r["handler_over_floor"] is not None
-                    else None,
+                    "-",
+                    None,
                 )
             )
             rows.append(
                 _row(
-                    f"Batch of {size}: sequential BatchProcessor / handler",
+                    f"moto: batch of {size}: sequential BatchProcessor / handler",
                     f"{s['median_ms']:.0f} ms sequential",
                     f"{h['median_ms']:.0f} ms handler",
                     r["speedup_vs_sequential"],
-                    ">= 6 (speed-up)" if is_ten else "-",
-                    (r["speedup_vs_sequential"] >= 6.0) if is_ten else None,
+                    "-",
+                    None,
                 )
             )
     cpu = (results.get("cpu") or {}).get("measured") or {}
     if "ratio" in cpu:
         rows.append(
             _row(
-                "CPU per message, zero latency: handler vs minimal loop",
+                "moto: CPU per message, zero latency: handler vs the one-write loop",
                 f"{cpu['handler_ms_per_message']['self']:.2f} ms",
                 f"{cpu['floor_ms_per_message']['self']:.2f} ms",
                 cpu["ratio"],
-                "<= 1.5",
-                cpu["met"],
+                "-",
+                None,
+            )
+        )
+        rows.append(
+            _row(
+                "moto: CPU per message, zero latency: handler vs the same-guarantee floor",
+                f"{cpu['handler_ms_per_message']['self']:.2f} ms",
+                f"{cpu['same_guarantee_floor_ms_per_message']['self']:.2f} ms",
+                cpu["ratio_to_same_guarantee_floor"],
+                "-",
+                None,
             )
         )
     cold = (results.get("cold_start") or {}).get("targets") or {}
     if cold:
         floor = cold["floor"]
         for name, label, target in (
-            ("handler", "Cold start (import + init), tracing off", "<= 1.3"),
+            ("handler", "Cold start (import + init), tracing off", "<= 1.25"),
             ("handler_traced", "Cold start (import + init), tracing on", "-"),
         ):
             t = cold[name]
@@ -86,7 +93,7 @@ def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                     f"{floor['total_ms_median']:.0f} ms",
                     t["ratio_to_floor"],
                     target,
-                    (t["ratio_to_floor"] <= 1.3) if target != "-" else None,
+                    (t["ratio_to_floor"] <= 1.25) if target != "-" else None,
                 )
             )
     baseline = (results.get("cold_start") or {}).get("baseline_release") or {}
@@ -149,11 +156,53 @@ def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                 None,
             )
         )
-    for section in ("batch_latency", "cpu", "cold_start", "memory", "package_size"):
+    for section in ("latency_model", "batch_latency", "cpu", "cold_start", "memory", "package_size"):
         error = (results.get(section) or {}).get("error")
         if error:
             rows.append(_row(f"{section} FAILED", error[:120], "-", None, "-", False))
     return rows
+
+
+def _model_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's targets, measured with AWS as a latency model (``bench.latency_model``)."""
+    model = results.get("latency_model") or {}
+    if "latency" not in model:
+        return []
+    L, aws = model["latency_ms"], model["aws_ms_per_call"]
+    lat, cpu, targets = model["latency"], model["cpu"], model["targets"]
+    ten = lat["batch_10"]
+    h, s = ten["handler"], ten["sequential"]
+    fails = h["failed_records"] + s["failed_records"] + cpu["failed_records"]
+    note = f" ({fails} records failed)" if fails else ""
+    hc, fc = cpu["handler_per_message"], cpu["floor_per_message"]
+    return [
+        _row(
+            f"AWS model ({aws} ms a call): batch of 10, L = {L} ms: handler vs L",
+            f"{h['median_ms']:.0f} ms{note}",
+            f"{L} ms (floor L + 2 writes: x{lat['L_plus_two_writes_over_L']:.2f};"
+            f" one message by hand: x{lat['floor_over_L']:.2f})",
+            ten["handler_over_L"],
+            f"<= {targets['batch10_over_L_max']}",
+            ten["handler_over_L"] <= targets["batch10_over_L_max"],
+        ),
+        _row(
+            "AWS model: batch of 10: sequential BatchProcessor / handler",
+            f"{s['median_ms']:.0f} ms sequential",
+            f"{h['median_ms']:.0f} ms handler",
+            ten["speedup_vs_sequential"],
+            f">= {targets['batch10_speedup_min']:g} (speed-up)",
+            ten["speedup_vs_sequential"] >= targets["batch10_speedup_min"],
+        ),
+        _row(
+            "AWS model: CPU per message: handler vs the same-guarantee floor (sign, POST, verify,"
+            " claim + final write)",
+            f"{hc['ms']:.2f} ms ({hc['aws_calls']:g} AWS calls)",
+            f"{fc['ms']:.2f} ms ({fc['aws_calls']:g} AWS calls)",
+            cpu["ratio"],
+            f"<= {targets['cpu_ratio_max']}",
+            cpu["ratio"] is not None and cpu["ratio"] <= targets["cpu_ratio_max"],
+        ),
+    ]
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
@@ -172,19 +221,36 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 def findings(results: dict[str, Any]) -> list[str]:
     """What costs more than the floor, in the measured numbers (empty pieces are left out)."""
     out: list[str] = []
+    model = results.get("latency_model") or {}
+    if "latency" in model:
+        ten, cpu_m = model["latency"]["batch_10"], model["cpu"]
+        hc, fc = cpu_m["handler_per_message"], cpu_m["floor_per_message"]
+        out.append(
+            f"AWS as a latency model (every DynamoDB, SQS and Secrets Manager call answers after"
+            f" {model['aws_ms_per_call']} ms, from an in-process model that honours the conditional"
+            f" writes; bench/aws_model.py): a batch of 10 takes"
+            f" {ten['handler']['median_ms'] - model['latency_ms']:.0f} ms beyond L, the structure's own"
+            f" cost (the claim and the final write, {2 * model['aws_ms_per_call']} ms, plus the function's"
+            f" CPU on the batch's threads). CPU per message {hc['ms']:.2f} ms against the hand-written"
+            f" floor's {fc['ms']:.2f} ms, both making {hc['aws_calls']:g} and {fc['aws_calls']:g} AWS calls"
+            f" a message; the model's own CPU ({hc['model_ms']:.3f} ms a message) is left out of both."
+        )
     cpu = (results.get("cpu") or {}).get("measured") or {}
     prof = (results.get("cpu") or {}).get("profile") or {}
     if "ratio" in cpu:
         calls = (prof.get("calls") or {}).get("AWS API calls per message", {})
         one = cpu.get("one_dynamodb_call_ms")
         h_calls, f_calls = calls.get("handler"), calls.get("floor")
-        text = f"CPU: the handler spends {cpu['handler_excess_ms']:.2f} ms per message more than the floor."
+        text = (
+            f"CPU (moto): the handler spends {cpu['handler_excess_ms']:.2f} ms per message more than the"
+            " one-write loop."
+        )
         if h_calls is not None and f_calls is not None and one:
             extra = h_calls - f_calls
             text += (
-                f" It makes {h_calls:g} AWS calls per message against the floor's {f_calls:g} (Powertools"
-                f" idempotency: PutItem in-progress + UpdateItem completed); one DynamoDB call costs"
-                f" {one:.2f} ms of CPU here, so the extra calls account for about {extra * one:.2f} ms."
+                f" It makes {h_calls:g} AWS calls per message against that loop's {f_calls:g} (the ledger's"
+                f" claim and final write); one DynamoDB call costs {one:.2f} ms of CPU here, so the extra"
+                f" calls account for about {extra * one:.2f} ms."
             )
         hp = prof.get("handler_ms_per_message") or {}
         total = hp.get("handler total")

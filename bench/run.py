@@ -1,7 +1,8 @@
 """``make bench``: measure, print the table, write bench/results/latest.json, update README's block.
 
 Sections: cold start, package size (no servers needed), then batch latency, per-message CPU (with a
-profile) and memory against one bench stack (moto server + gateway emulator, child processes).
+profile) and memory against one bench stack (moto server + gateway emulator, child processes), and the
+same batch latency and CPU with AWS as an in-process latency model (``bench.latency_model``).
 A section that crashes is recorded as an error and the others still run; the exit status is 0
 unless something crashed. Targets missed are reported, never turned into a failure.
 """
@@ -27,7 +28,7 @@ from bench.report import markdown_table, readme_block, summary_rows, update_read
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO / "bench" / "results" / "latest.json"
 DEFAULT_README = REPO / "README.md"
-SECTIONS = ("cold", "package", "latency", "cpu", "memory")
+SECTIONS = ("cold", "package", "latency", "cpu", "model", "memory")
 
 
 def _log(message: str) -> None:
@@ -46,6 +47,15 @@ def _function_stdout_silenced() -> Iterator[TextIO]:
             yield real
         finally:
             sys.stdout = real
+
+
+def _shown(path: Path) -> str:
+    """A path as the results file keeps it: relative to the repository, else its last two parts (the
+    file is committed: no machine's layout in it)."""
+    resolved = path.resolve()
+    if resolved.is_relative_to(REPO):
+        return str(resolved.relative_to(REPO))
+    return str(Path(*resolved.parts[-2:]))
 
 
 def _section(results: dict[str, Any], name: str, work: Callable[[], Any]) -> bool:
@@ -67,6 +77,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--quick", action="store_true", help="tiny sizes (seconds): keeps the harness from rotting"
     )
     p.add_argument("--latency-ms", type=int, default=100, help="emulator latency L for batch latency")
+    p.add_argument("--aws-ms", type=int, default=10, help="the AWS latency model's delay per call")
     p.add_argument("--cpu-messages", type=int, default=300)
     p.add_argument("--profile-messages", type=int, default=100)
     p.add_argument("--memory-messages", type=int, default=1000)
@@ -99,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine_info(),
         "quick": quick,
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "settings": {k: (_shown(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
     }
     ok = True
     if "cold" in only:
@@ -119,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
 
         _log("package size ...")
         ok &= _section(results, "package_size", measure_package_size)
-    if only & {"latency", "cpu", "memory"}:
+    if only & {"latency", "cpu", "model", "memory"}:
         ok &= _stack_sections(results, args, only)
 
     results["duration_s"] = round(time.perf_counter() - started, 1)
@@ -141,7 +152,7 @@ def _stack_sections(results: dict[str, Any], args: argparse.Namespace, only: set
     ok = True
     _log("starting moto server and gateway emulator ...")
     with BenchStack() as stack:
-        if "latency" in only or "cpu" in only:
+        if only & {"latency", "cpu", "model"}:
             with _function_stdout_silenced(), stack.applied_env():
                 reload_function()  # read this stack's environment
                 try:
@@ -179,6 +190,24 @@ def _stack_sections(results: dict[str, Any], args: argparse.Namespace, only: set
                             }
 
                         ok &= _section(results, "cpu", cpu)
+                    if "model" in only:
+                        from bench.latency_model import measure_with_latency_model
+
+                        latency = 20 if quick else args.latency_ms
+                        _log(f"AWS as a latency model ({args.aws_ms} ms a call), L = {latency} ms ...")
+                        ok &= _section(
+                            results,
+                            "latency_model",
+                            lambda: measure_with_latency_model(
+                                stack,
+                                latency_ms=latency,
+                                aws_ms=args.aws_ms,
+                                batches=2 if quick else 15,
+                                sequential_batches=1 if quick else 3,
+                                cpu_messages=4 if quick else args.cpu_messages,
+                                batch=2 if quick else 10,
+                            ),
+                        )
                 finally:
                     reload_function()
         if "memory" in only:

@@ -1,6 +1,6 @@
 """``make chaos``: thousands of messages through the local pipeline with faults everywhere, then proof
-that nothing was lost, nothing was cancelled twice after a recorded success, and nothing was trusted
-without a valid signature.
+that nothing was lost, nothing was called again after a recorded settlement, the ledger's invariants
+held, and nothing was trusted without a valid signature.
 
 The pipeline is the one ``make demo`` runs (``local.stack.LocalStack``: an atomic moto server
 subprocess and the Alipay gateway emulator over loopback HTTP, resources from template.yaml; the event
@@ -12,11 +12,11 @@ timeout, ``local.lambda_environment``), with:
 - per-trade faults on >= 25 % of Alipay calls, every fault kind the emulator has
   (``local.chaos_plan``), business errors switching between the envelope and the v3 shape;
 - DynamoDB / SQS / Secrets Manager errors including throttling on ~2 % of the function's AWS calls,
-  through botocore event hooks on the function's own clients inside each environment
-  (``local.chaos_aws_faults``, installed by ``local.chaos_env_hooks``);
-- crashes: environments SIGKILLed before the Alipay call, after Alipay answered, after the
-  idempotency claim, after the results write before the dead letter / visibility change, and at the
-  function timeout (``local.chaos_crashes``), >= 5 % of invocations in a full run;
+  and on every n-th ledger claim and final write, through botocore event hooks on the function's own
+  clients inside each environment (``local.chaos_aws_faults``, installed by ``local.chaos_env_hooks``);
+- crashes: environments SIGKILLed before the Alipay call, after Alipay answered, after the ledger
+  claim, after the final write before the dead letter / visibility change, and at the function
+  timeout (``local.chaos_crashes``), >= 5 % of invocations in a full run;
 - one app key rotation halfway: the emulator learns the new public key, the secret in moto's Secrets
   Manager is updated, the old key is refused after a grace period;
 - duplicates (10 % of trades, 2-4 copies: in one batch, spread out, or sent after the first finished)
@@ -29,8 +29,8 @@ Deviations from the template, for run time only: short retry backoffs and horizo
 parameters, CHAOS_PARAMETERS), 1 s / 2 s Alipay timeouts, the function timeout lowered from 120 s to
 ``--function-timeout`` and the queue's visibility timeout from 720 s to ``--visibility-timeout`` (a
 message whose processing failed on an AWS error returns after it). The visibility timeout is never
-below the function timeout: AWS refuses that for an SQS event source, and Powertools' in-progress
-idempotency records (which expire with the invocation) rely on it.
+below the function timeout: AWS refuses that for an SQS event source, and the ledger's leases (which
+end at the invocation's deadline) rely on it.
 """
 
 from __future__ import annotations
@@ -49,15 +49,15 @@ from typing import Any, TextIO
 
 import requests
 
-from local.accounting import Enqueued, Snapshot, collect, scan_table
+from local.accounting import Enqueued, Snapshot, collect
 from local.alipay_gateway.admin_client import GatewayAdmin
 from local.alipay_gateway.faults import FAULT_KINDS
 from local.chaos_aws_faults import AwsFaultStats, read_events
 from local.chaos_checks import (
     CheckResult,
     check_accounted,
-    check_crashes_resolved,
     check_drained,
+    check_ledger,
     check_no_cancel_after_success,
     check_no_secrets,
     check_rotation,
@@ -70,6 +70,7 @@ from local.chaos_wiretap import Exchange, WireTap
 from local.esm_driver import DriveResult, Progress
 from local.keygen import generate_rsa_key_pair
 from local.lambda_environment import FileSink
+from local.outcome_labels import FAILED, FINAL_STATUSES, RETRYING
 from local.stack import LocalStack
 
 # Short backoffs and retry horizon, as template parameters (the queue and the function agree); the
@@ -142,14 +143,16 @@ def _post_faults(gateway_url: str, faults: list[PlannedFault]) -> None:
         response.raise_for_status()
 
 
-INFRA_FAILURE_MARKERS = ("idempotency store failed", "results write failed", "dead letter", "could not")
+INFRA_FAILURE_MARKERS = ("ledger claim failed", "ledger write failed", "dead letter", "could not")
+# Every n-th ledger claim and final write of each environment fails (on top of the random faults).
+LEDGER_WRITE_FAULT_EVERY = {"claim": 25, "final": 25}
 
 
 def unfinished_messages(
     enqueued: list[Enqueued], snapshot: Snapshot, log_lines: list[str]
 ) -> list[dict[str, Any]]:
     """Messages that did not end properly: moved by the queue's redrive (no reason attribute), or
-    with no final record and no dead letter, or whose trade is still RETRYING. Each with what the
+    with no final ledger state and no dead letter, or whose trade is still RETRYING. Each with what the
     function last logged for its trade, and whether it logged an AWS infrastructure failure for it."""
     letters = {d.source_message_id or d.message_id: d for d in snapshot.dead_letters}
     said_by_key: dict[str, list[str]] = {}
@@ -172,8 +175,8 @@ def unfinished_messages(
         record = snapshot.results.get(m.trade_key or "")
         status = record.get("status") if record else None
         reasonless = letter is not None and not letter.reason.strip()
-        vanished = letter is None and status not in ("SUCCEEDED", "FAILED")
-        if not (reasonless or vanished or status == "RETRYING"):
+        vanished = letter is None and status not in FINAL_STATUSES
+        if not (reasonless or vanished or status == RETRYING):
             continue
         said = said_by_key.get(m.trade_key or "", [])
         out.append(
@@ -404,8 +407,6 @@ def run_chaos(
             seed=seed,
             crash_rate=crash_rate,
             function_timeout=function_timeout,
-            results_table=res.results_table,
-            idempotency_table=res.idempotency_table,
             dlq_name=res.dlq_url.rsplit("/", 1)[-1],
         )
         stack.moto.set_rules(crash_plan.moto_rules)
@@ -421,14 +422,17 @@ def run_chaos(
                     "CHAOS_AWS_CALL_RATE": str(aws_fault_rate / 2),
                     "CHAOS_AWS_WIRE_RATE": str(aws_fault_rate / 2),
                     "CHAOS_AWS_SEED": str(seed),
+                    "CHAOS_AWS_LEDGER_EVERY": ",".join(
+                        f"{k}={n}" for k, n in LEDGER_WRITE_FAULT_EVERY.items()
+                    ),
                 },
             ) as pool,
         ):
             tap_crashes = TapCrashes(crash_plan, pool.kill_where)
             tap.crash_hook = tap_crashes
             # AWS refuses an SQS event source whose queue visibility timeout is below the function
-            # timeout; the in-progress records of Powertools idempotency rely on it (they expire
-            # with the invocation, before the message can come back).
+            # timeout; the ledger's leases rely on it (they end at the invocation's deadline, before
+            # the message can come back).
             driver = stack.driver(pool, function_timeout=function_timeout)
             remaining = deadline_seconds
             while True:
@@ -457,7 +461,6 @@ def run_chaos(
         say("  drained; collecting the end state")
         ddb = stack.client("dynamodb")
         snapshot = collect(sqs, ddb, admin, results_table=res.results_table, dlq_url=res.dlq_url)
-        idempotency_items = scan_table(ddb, res.idempotency_table)
         max_receive_count = stack.settings.queue.max_receive_count
         pending_faults = admin.faults()
         exchanges = tap.exchanges()
@@ -479,8 +482,14 @@ def run_chaos(
         ),
         check_successes(snapshot, exchanges, plan.seeded_keys, plan.unknown_keys),
         check_no_cancel_after_success(snapshot, exchanges),
-        check_drained(drive.drained, snapshot, idempotency_items, redriven_keys),
-        check_crashes_resolved(idempotency_items, now=time.time(), crash_redriven_keys=redriven_keys),
+        check_drained(drive.drained, snapshot, redriven_keys),
+        check_ledger(
+            snapshot,
+            exchanges,
+            now=time.time(),
+            call_limit_seconds=read_timeout + float(stack.lambda_env["ALIPAY_CONNECT_TIMEOUT_SECONDS"]),
+            crash_redriven_keys=redriven_keys,
+        ),
         check_no_secrets(
             log_lines,
             snapshot,
@@ -618,6 +627,9 @@ def build_summary(
                 coverage.violations.append(f"no {service} fault was injected ({calls} calls)")
         if not any("Throttl" in code or "Throughput" in code for (*_r, code) in aws.injected):
             coverage.violations.append("no throttling error was injected")
+        for kind in LEDGER_WRITE_FAULT_EVERY:
+            if not any(level == f"ledger {kind}" for (_s, _o, level, _c) in aws.injected):
+                coverage.violations.append(f"no AWS fault was injected on the ledger's {kind}")
     coverage.facts = {
         "faulted share of Alipay calls": f"{share:.1%}",
         "planned faults never taken": not_taken,
@@ -633,13 +645,11 @@ def build_summary(
     outcome_classes = Counter(
         f"{r.get('status')}/{r.get('outcome_class')}" for r in snapshot.results.values()
     )
-    actions = Counter(
-        str(r.get("action") or "none") for r in snapshot.results.values() if r.get("status") == "SUCCEEDED"
-    )
+
     failed_codes = Counter(
         str(r.get("error_sub_code") or r.get("error_code") or r.get("outcome_class"))
         for r in snapshot.results.values()
-        if r.get("status") == "FAILED"
+        if r.get("status") == FAILED
     )
     letters = Counter(
         str(d.attributes.get("outcome_class") or "no reason (queue redrive)") for d in snapshot.dead_letters
@@ -675,6 +685,10 @@ def build_summary(
             "errors the function received (not absorbed by SDK retries)": aws.received_by_caller,
             "by code": aws.by_code(),
             "by operation": aws.by_operation(),
+            "on the ledger's claim / final write (every n-th of each environment)": {
+                kind: sum(n for (_s, _o, level, _c), n in aws.injected.items() if level == f"ledger {kind}")
+                for kind in LEDGER_WRITE_FAULT_EVERY
+            },
         },
         "key_rotation": {
             "rotated_at": state.rotated_at,
@@ -683,9 +697,8 @@ def build_summary(
             "probe cancels after the grace": dict(state.probes),
         },
         "outcomes": {
-            "records by status": dict(sorted(statuses.items())),
-            "records by status/outcome_class": dict(sorted(outcome_classes.items())),
-            "SUCCEEDED by action": dict(sorted(actions.items())),
+            "trades by state": dict(sorted(statuses.items())),
+            "trades by state/outcome_class": dict(sorted(outcome_classes.items())),
             "FAILED by code": dict(sorted(failed_codes.items())),
             "dead letters": len(snapshot.dead_letters),
             "dead letters by outcome_class": dict(sorted(letters.items())),

@@ -7,6 +7,8 @@ Through botocore's event system, no change to the function's code, at two levels
   these exercise the SDK retry path and reach the function only when every attempt fails.
 - ``before-call`` (the API call): a ``ClientError`` is raised as if the SDK had already used up its
   retries, so the function's own error handling has to cope (message not acknowledged, retried).
+- the ledger's own writes, by kind (``ledger_every``): every n-th claim, or every n-th final write,
+  fails the same way, so that those two moments are hit in every run, not only by chance.
 
 Each API call and each HTTP attempt draws once against its rate; every injection is counted by
 service, operation, level and error code. Every injected error the function itself received (a
@@ -39,6 +41,7 @@ ERRORS: dict[str, list[tuple[str, int]]] = {
     "secretsmanager": [("ThrottlingException", 400), ("InternalServiceError", 500)],
 }
 INJECTED_REQUEST_ID = "chaos-injected"  # x-amzn-RequestId of every injected wire answer
+LEDGER_WRITE_FAULT = ("ProvisionedThroughputExceededException", 400)
 _JSON_TARGET_PREFIX = {
     "dynamodb": "com.amazonaws.dynamodb.v20120810",
     "sqs": "com.amazonaws.sqs",
@@ -60,7 +63,7 @@ class FailedCall:
 
     service: str
     operation: str
-    level: str  # "call" or "wire" (the SDK's retries ended on an injected answer)
+    level: str  # "call", "wire" (the SDK's retries ended on an injected answer) or "ledger <kind>"
     code: str
     context: Mapping[str, Any] = field(default_factory=dict)
 
@@ -93,6 +96,19 @@ class AwsFaultStats:
         return dict(sorted(out.items()))
 
 
+def ledger_write_kind(params: Mapping[str, Any]) -> str:
+    """Which of the ledger's UpdateItems (``stores.ledger``) these API parameters are: "claim" (takes
+    the lease), "step" (a further call under it), "final" (ends it) or "note" (no lease held)."""
+    update, condition = str(params.get("UpdateExpression", "")), str(params.get("ConditionExpression", ""))
+    if "#lease_holder = :lease_holder" in update:
+        return "claim"
+    if ":previous_at" in condition:
+        return "step"
+    if condition == "#lease_holder = :holder":
+        return "final"
+    return "note"
+
+
 class AwsFaultInjector:
     """``install(client)`` on each of the function's clients; ``uninstall()`` removes every hook."""
 
@@ -104,6 +120,7 @@ class AwsFaultInjector:
         seed: int,
         context: Callable[[], Mapping[str, Any]] | None = None,
         sink: Callable[[dict[str, Any]], None] | None = None,
+        ledger_every: Mapping[str, int] | None = None,
     ) -> None:
         """``context``: called in the caller's thread when an injected error reaches it; what it
         returns is kept with the ``FailedCall``. ``sink``: gets every count as an event (the
@@ -121,6 +138,8 @@ class AwsFaultInjector:
         self._context = context
         self._installed: list[tuple[Any, str, Any]] = []
         self._sink = sink
+        self._ledger_every = dict(ledger_every or {})  # ledger write kind -> fail every n-th
+        self._ledger_seen: Counter[str] = Counter()
         self.enabled = True
 
     def _emit(self, event: dict[str, Any]) -> None:
@@ -200,11 +219,34 @@ class AwsFaultInjector:
                 return
             self._failed_call(service, model.name, "wire", str(parsed.get("Error", {}).get("Code")))
 
-        hooks = (
+        def ledger_write(params: Any = None, **_: Any) -> None:
+            kind = ledger_write_kind(params or {})
+            every = self._ledger_every.get(kind)
+            if not every or not self.enabled:
+                return
+            with self._lock:
+                self._ledger_seen[kind] += 1
+                if self._ledger_seen[kind] % every:
+                    return
+                code, status = LEDGER_WRITE_FAULT
+                self._injected[(service, "UpdateItem", f"ledger {kind}", code)] += 1
+            self._emit({"t": "injected", "key": [service, "UpdateItem", f"ledger {kind}", code]})
+            self._failed_call(service, "UpdateItem", f"ledger {kind}", code)
+            raise ClientError(
+                {
+                    "Error": {"Code": code, "Message": f"chaos: injected failure of the ledger's {kind}"},
+                    "ResponseMetadata": {"HTTPStatusCode": status},
+                },
+                "UpdateItem",
+            )
+
+        hooks = [
             (f"before-call.{service}", before_call),
             (f"before-send.{service}", before_send),
             (f"after-call.{service}", after_call),
-        )
+        ]
+        if service == "dynamodb" and self._ledger_every:
+            hooks.append(("provide-client-params.dynamodb.UpdateItem", ledger_write))
         for event, hook in hooks:
             events.register(event, hook)
             self._installed.append((events, event, hook))

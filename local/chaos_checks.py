@@ -11,7 +11,7 @@ facts are numbers for the summary.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
+import itertools
 import json
 import re
 from collections import Counter, defaultdict
@@ -22,6 +22,7 @@ from typing import Any
 from local.accounting import Enqueued, Snapshot, account
 from local.chaos_aws_faults import FailedCall
 from local.chaos_wiretap import NOT_SENT, Exchange
+from local.outcome_labels import CLOSED, NOT_FOUND, REFUNDED, RETRYING
 
 CANCELLED = {"close": "closed", "refund": "refunded"}
 PEM_PRIVATE_MARKER = re.compile(r"-----BEGIN (?:RSA |EC |ENCRYPTED )?PRIVATE KEY-----")
@@ -86,7 +87,7 @@ def check_accounted(
     aws_fault_receipts: Mapping[str, Collection[int]] | None = None,
     crash_redriven: Collection[str] = (),
 ) -> CheckResult:
-    """local.accounting's rules (record SUCCEEDED/FAILED and/or a dead letter with a reason; dead
+    """local.accounting's rules (a final ledger state and/or a dead letter with a reason; dead
     letters byte for byte; no RETRYING left), plus: every bad message was dead-lettered by the
     function itself on its first receipt, with a reason and outcome_class bad_message.
 
@@ -145,79 +146,81 @@ def check_accounted(
     return result
 
 
-# --- 2. no success unless really cancelled and verified -----------------------------------------
+# --- 2. no settled trade unless really cancelled and verified -----------------------------------
+
+# The state a verified cancel settles a trade as, by the answer's action (None: no such trade).
+SETTLED_BY_ACTION = {"close": CLOSED, "refund": REFUNDED, None: NOT_FOUND}
+SETTLED = frozenset(SETTLED_BY_ACTION.values())
 
 
 def check_successes(
     snapshot: Snapshot, exchanges: Sequence[Exchange], seeded_keys: set[str], unknown_keys: set[str]
 ) -> CheckResult:
-    """Every SUCCEEDED record: (a) its alipay_trace_id names an exchange the wire tap saw answered
-    with a correctly signed (verified independently) code-10000 success for that very trade, not
-    retry_flag=Y, with the same action; (b) the emulator's trade is closed/refunded as the action
-    says, or the trade is one the emulator never knew and the action is none."""
-    result = CheckResult("no SUCCEEDED without a real, verified cancel")
+    """Every settled item (CLOSED, REFUNDED, NOT_FOUND): (a) its alipay_trace_id names an exchange the
+    wire tap saw answered with a correctly signed (verified independently) code-10000 success for that
+    very trade, not retry_flag=Y, whose action settles it as that state; (b) the emulator's trade is
+    closed/refunded as the state says, or the trade is one the emulator never knew (NOT_FOUND)."""
+    result = CheckResult("no settled trade without a real, verified cancel")
     by_trace = {ex.trace_id: ex for ex in exchanges if ex.trace_id}
     verified = 0
     for key, record in snapshot.results.items():
-        if record.get("status") != "SUCCEEDED":
+        status = record.get("status")
+        if status not in SETTLED:
             continue
         ids = _record_ids(key, record)
-        action = record.get("action") or "none"
         trace = record.get("alipay_trace_id")
         ex = by_trace.get(str(trace)) if trace else None
         if ex is None:
             result.violations.append(
-                f"trade {key}: SUCCEEDED with trace id {trace!r} that no wire exchange had"
+                f"trade {key}: {status} with trace id {trace!r} that no wire exchange had"
             )
         elif not ex.signed_success:
             result.violations.append(
-                f"trade {key}: SUCCEEDED from an exchange that was not a verified success "
+                f"trade {key}: {status} from an exchange that was not a verified success "
                 f"(status {ex.status}, signature {ex.signature}, code {ex.code}, retry_flag {ex.retry_flag})"
             )
         elif not (ex.trade_ids & ids):
             result.violations.append(
-                f"trade {key}: SUCCEEDED from the answer to a request for {sorted(ex.trade_ids)}"
+                f"trade {key}: {status} from the answer to a request for {sorted(ex.trade_ids)}"
             )
-        elif (ex.action or "none") != action:
-            result.violations.append(f"trade {key}: recorded action {action} but Alipay answered {ex.action}")
+        elif SETTLED_BY_ACTION.get(ex.action) != status:
+            result.violations.append(f"trade {key}: recorded {status} but Alipay answered action {ex.action}")
         else:
             verified += 1
         trade = _trade_of(snapshot, key)
         if trade is None:
-            if key not in unknown_keys or action != "none":
+            if key not in unknown_keys or status != NOT_FOUND:
                 result.violations.append(
-                    f"trade {key}: SUCCEEDED/{action} but the emulator has no such trade "
+                    f"trade {key}: {status} but the emulator has no such trade "
                     f"({'planned unknown' if key in unknown_keys else 'not planned as unknown'})"
                 )
-        elif action == "none":
+        elif status == NOT_FOUND:
             result.violations.append(
-                f"trade {key}: SUCCEEDED/none but the emulator knows it ({trade.get('state')})"
+                f"trade {key}: NOT_FOUND but the emulator knows it ({trade.get('state')})"
             )
-        elif trade.get("state") != CANCELLED.get(action):
-            result.violations.append(
-                f"trade {key}: SUCCEEDED/{action} but the emulator has it {trade.get('state')}"
-            )
+        elif trade.get("state") != CANCELLED.get(str(record.get("action"))):
+            result.violations.append(f"trade {key}: {status} but the emulator has it {trade.get('state')}")
         elif key not in seeded_keys and not (ids & seeded_keys):
-            result.violations.append(f"trade {key}: SUCCEEDED for a trade this run never seeded")
-    successes = sum(1 for r in snapshot.results.values() if r.get("status") == "SUCCEEDED")
-    result.facts = {"SUCCEEDED records": successes, "traced to a verified signed success": verified}
+            result.violations.append(f"trade {key}: {status} for a trade this run never seeded")
+    settled = sum(1 for r in snapshot.results.values() if r.get("status") in SETTLED)
+    result.facts = {"settled trades": settled, "traced to a verified signed success": verified}
     return result
 
 
-# --- 3. nothing sent after a recorded success ---------------------------------------------------
+# --- 3. nothing sent after a recorded settlement -----------------------------------------------
 
 
 def check_no_cancel_after_success(
     snapshot: Snapshot, exchanges: Sequence[Exchange], slack_seconds: float = 0.001
 ) -> CheckResult:
-    """For every SUCCEEDED record, no request naming that trade reached Alipay after the success was
-    written (``finished_at``, ms precision, same clock as the wire tap). Also: the wire tap saw exactly
-    the requests the emulator counted for each trade, so the evidence is complete."""
-    result = CheckResult("no cancel after a recorded success")
+    """For every settled item, no request naming that trade reached Alipay after the state was written
+    (``finished_at``, ms precision, same clock as the wire tap). Also: the wire tap saw exactly the
+    requests the emulator counted for each trade, so the evidence is complete."""
+    result = CheckResult("no Alipay call after a final success")
     by_id = _exchanges_by_id(exchanges)
     later_total = 0
     for key, record in snapshot.results.items():
-        if record.get("status") != "SUCCEEDED" or not record.get("finished_at"):
+        if record.get("status") not in SETTLED or not record.get("finished_at"):
             continue
         written = iso_to_epoch(str(record["finished_at"]))
         seen: dict[int, Exchange] = {}
@@ -229,7 +232,7 @@ def check_no_cancel_after_success(
             later_total += len(later)
             first = min(later, key=lambda e: e.received_at)
             result.violations.append(
-                f"trade {key}: {len(later)} cancel request(s) after the success was recorded "
+                f"trade {key}: {len(later)} request(s) after it was settled "
                 f"(first {first.received_at - written:.3f}s later)"
             )
     # Completeness: per trade, wire-tap requests == emulator requests (it counts rejected ones too).
@@ -255,7 +258,7 @@ def check_no_cancel_after_success(
             f"tap saw {total_wire}"
         )
     result.facts = {
-        "requests after a recorded success": later_total,
+        "requests after a settled state was written": later_total,
         "trades whose request count differs between emulator and wire tap": mismatched,
         "cancel requests on the wire": total_wire,
     }
@@ -266,67 +269,123 @@ def check_no_cancel_after_success(
 
 
 def check_drained(
-    drained: bool,
-    snapshot: Snapshot,
-    idempotency_items: Sequence[Mapping[str, Any]],
-    crash_redriven_keys: Collection[str] = (),
+    drained: bool, snapshot: Snapshot, crash_redriven_keys: Collection[str] = ()
 ) -> CheckResult:
     """``crash_redriven_keys``: trades whose message the queue's redrive moved after its last allowed
-    delivery died with its environment: their record stays as the previous delivery left it (on AWS
-    too); counted, not a violation."""
-    result = CheckResult("every RETRYING record finished when the queue drained")
+    delivery died with its environment: their item stays as that delivery left it (on AWS too);
+    counted, not a violation."""
+    result = CheckResult("every RETRYING trade finished when the queue drained")
     if not drained:
         result.violations.append("the queue did not drain before the deadline")
-    all_retrying = [k for k, r in snapshot.results.items() if r.get("status") == "RETRYING"]
+    all_retrying = [k for k, r in snapshot.results.items() if r.get("status") == RETRYING]
     retrying = [k for k in all_retrying if k not in crash_redriven_keys]
     for key in retrying[:MAX_LISTED]:
         result.violations.append(f"trade {key} is still RETRYING")
     if len(retrying) > MAX_LISTED:
-        result.violations.append(f"... and {len(retrying) - MAX_LISTED} more RETRYING records")
-    # A record without a status is not a trade's: the release marker legacy_idempotency leaves.
-    statuses = Counter(str(item.get("status", "release marker")) for item in idempotency_items)
+        result.violations.append(f"... and {len(retrying) - MAX_LISTED} more RETRYING trades")
     result.facts = {
-        "RETRYING records left": len(retrying),
+        "RETRYING trades left": len(retrying),
         "RETRYING after a crash on the last allowed receive (message redriven by the queue)": (
             len(all_retrying) - len(retrying)
         ),
-        "idempotency records by status": dict(sorted(statuses.items())),
     }
     return result
 
 
-def idempotency_key_hash(trade_key: str) -> str:
-    """The hash part of a trade's idempotency record id: Powertools hashes the JSON of the key it
-    extracts (the trade key) with md5."""
-    return hashlib.md5(json.dumps(trade_key, sort_keys=True).encode()).hexdigest()  # noqa: S324 - Powertools' choice
+# --- 4b. the ledger's own invariants ------------------------------------------------------------
 
 
-def check_crashes_resolved(
-    idempotency_items: Sequence[Mapping[str, Any]], now: float, crash_redriven_keys: Collection[str] = ()
+def check_ledger(
+    snapshot: Snapshot,
+    exchanges: Sequence[Exchange],
+    *,
+    now: float,
+    call_limit_seconds: float,
+    crash_redriven_keys: Collection[str] = (),
 ) -> CheckResult:
-    """Every in-progress idempotency record (a crash leaves one behind: claimed, never completed) was
-    resolved by the time the queue drained: a later delivery took over after it expired and completed
-    or released it. One still IN PROGRESS is a cancel whose outcome nobody recorded, unless its trade's
-    message was redriven by the queue after its last allowed delivery died (no delivery was left to
-    take over; the dead-letter queue holds the message): counted apart."""
-    result = CheckResult("every in-progress idempotency record a crash left behind was resolved")
-    excused = {idempotency_key_hash(k) for k in crash_redriven_keys}
-    in_progress = [item for item in idempotency_items if str(item.get("status")) == "INPROGRESS"]
-    stuck = [item for item in in_progress if str(item.get("id", "")).rsplit("#", 1)[-1] not in excused]
-    for item in stuck[:MAX_LISTED]:
-        expiry = item.get("in_progress_expiration")
-        left = f", expired {now - float(expiry) / 1000:.0f}s ago" if expiry is not None else ""
-        result.violations.append(f"idempotency record {item.get('id')} still IN PROGRESS{left}")
-    if len(stuck) > MAX_LISTED:
-        result.violations.append(f"... and {len(stuck) - MAX_LISTED} more")
+    """The ledger's invariants, item by item:
+
+    - every counted call is in the history or is the one pending:
+      ``len(history) + history_dropped + (1 if pending) == attempts``;
+    - the calls the ledger counts are the calls Alipay saw, up to the ones counted but never sent: a
+      holder that died between its claim (or step) and the send leaves its call pending, and the next
+      delivery records it as ``unknown``. So, per trade, ``seen <= attempts <= seen + unknown``, where
+      ``unknown`` counts the history's unknown entries and a pending call left behind; and
+      ``attempts == seen`` whenever there is no unknown call at all;
+    - at most one live lease per trade: no two of a trade's calls were ever in flight at once for their
+      holders (a call is over for its holder when the answer came back, or at the client's own bound,
+      ``call_limit_seconds``, after which it gives up), and none is left live at the end;
+    - a pending call left behind only where no delivery was left to resume it (the message was
+      redriven by the queue after its last allowed delivery died)."""
+    result = CheckResult("the ledger's invariants hold")
+    per_trade: Mapping[str, Mapping[str, int]] = snapshot.counts.get("per_trade", {})
+    ids_owned: Counter[str] = Counter(key.split(" ")[-1] for key in snapshot.results)
+    exact = bounded = not_comparable = unknown_calls = 0
+    for key, record in snapshot.results.items():
+        history = record.get("history") or []
+        dropped = int(record.get("history_dropped") or 0)
+        pending = 1 if record.get("pending") else 0
+        attempts = int(record.get("attempts") or 0)
+        if len(history) + dropped + pending != attempts:
+            result.violations.append(
+                f"trade {key}: {len(history)} history entries, {dropped} dropped and {pending} pending, "
+                f"but {attempts} calls counted"
+            )
+        until = record.get("lease_until")
+        if record.get("lease_holder") and isinstance(until, int) and until >= now * 1000:
+            result.violations.append(f"trade {key}: a lease still live after the run (until {until})")
+        if pending and key not in crash_redriven_keys:
+            result.violations.append(f"trade {key}: a call left pending that no later delivery resumed")
+        unknown = sum(1 for h in history if h.get("result") == "unknown") + pending
+        unknown_calls += unknown
+        label = key if key in per_trade else key.split(" ")[-1]
+        if label not in per_trade or (label != key and ids_owned[label] > 1):
+            not_comparable += 1  # the emulator scopes this trade otherwise (another merchant shares its id)
+            continue
+        seen = int(per_trade[label].get("requests", 0))
+        if not seen <= attempts <= seen + unknown or (unknown == 0 and attempts != seen):
+            result.violations.append(
+                f"trade {key}: the ledger counts {attempts} calls ({unknown} unknown), Alipay saw {seen}"
+            )
+        elif attempts == seen:
+            exact += 1
+        else:
+            bounded += 1
+    overlaps = _overlapping_calls(exchanges, ids_owned, call_limit_seconds)
+    result.violations += overlaps[:MAX_LISTED]
     result.facts = {
-        "records still in progress": len(stuck),
-        "in progress, their message redriven after a crash on the last allowed receive": (
-            len(in_progress) - len(stuck)
-        ),
-        "idempotency records": len(idempotency_items),
+        "trades whose counted calls equal the calls Alipay saw": exact,
+        "trades with calls counted but never sent (a holder died between claim and send)": bounded,
+        "calls recorded as sent with the answer unknown (resumed), or left pending": unknown_calls,
+        "trades the emulator scopes otherwise (not compared)": not_comparable,
+        "calls of one trade in flight at once for their holders (two live leases)": len(overlaps),
     }
     return result
+
+
+def _overlapping_calls(
+    exchanges: Sequence[Exchange], ids_owned: Mapping[str, int], call_limit_seconds: float
+) -> list[str]:
+    """Two calls for one trade in flight at once for their holders: the later one reached the wire tap
+    before the earlier one was over (answered, or given up by the client at its bound). Ids several
+    trades share (merchants' own out_trade_no) are left out: the tap cannot tell their scopes apart."""
+    found = []
+    for ident, calls in _exchanges_by_id(exchanges).items():
+        if ids_owned.get(ident, 0) > 1 or ident.startswith("PROBE"):
+            continue
+        sent = sorted(
+            (ex for ex in calls if not (ex.failure or "").startswith(NOT_SENT)), key=lambda e: e.received_at
+        )
+        for earlier, later in itertools.pairwise(sent):
+            over = earlier.received_at + call_limit_seconds
+            if earlier.answered_at is not None:
+                over = min(over, earlier.answered_at)
+            if later.received_at < over:
+                found.append(
+                    f"trade {ident}: a call reached Alipay {over - later.received_at:.3f}s before the "
+                    "previous one was over"
+                )
+    return found
 
 
 # --- 5. no secrets in logs, records or dead-letter attributes -----------------------------------

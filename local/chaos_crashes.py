@@ -2,18 +2,20 @@
 
 Chosen from outside the function (no change to its code), at the points where a crash hurts most:
 
-- ``before the Alipay call`` and ``after Alipay answered, before the idempotency and results
-  writes``: the wire tap (``local.chaos_wiretap``) asks the pool to kill the environment running the
-  planned trade's batch, once per planned trade, before forwarding its cancel / after the emulator
-  answered it (the cancel happened; the function never hears of it);
-- ``after the idempotency claim``: the AWS stand-in (``local.moto_atomic``) kills the caller once
-  its in-progress PutItem on the idempotency table was processed (a record left IN PROGRESS);
-- ``after the results write, before the dead letter / visibility change``: kill once a results
-  UpdateItem was processed, or before a SendMessage to the dead-letter queue or a
-  ChangeMessageVisibility is;
-- ``at the timeout``: an idempotency-completion UpdateItem is held longer than the function timeout,
-  so the driver kills the environment at its deadline (the held write lands afterwards, as a request
-  in flight at AWS would).
+- ``before the Alipay call`` and ``after Alipay answered, before the ledger's final write``: the wire
+  tap (``local.chaos_wiretap``) asks the pool to kill the environment running the planned trade's
+  batch, once per planned trade, before forwarding its cancel / after the emulator answered it (the
+  cancel happened; the function never hears of it). Either leaves the call pending under the lease:
+  the next delivery records it as ``unknown`` and resumes it;
+- ``after the ledger claim``: the AWS stand-in (``local.moto_atomic``) kills the caller once its
+  claim (the UpdateItem that takes the lease and counts the call) was processed: a call counted and
+  pending, never sent;
+- ``after the final write, before the dead letter / visibility change``: kill once a final write
+  (the UpdateItem that ends the lease) was processed, or before a SendMessage to the dead-letter queue
+  or a ChangeMessageVisibility is;
+- ``at the timeout``: a final write is held longer than the function timeout, so the driver kills the
+  environment at its deadline (the held write lands afterwards, as a request in flight at AWS would,
+  and goes through only if no later delivery took the lease over meanwhile).
 
 Every one of these kills the whole environment, so the other records of its batch die mid-way too
 (the mid-batch case): the batch comes back after the visibility timeout. Rule cadences are counts
@@ -34,7 +36,11 @@ from typing import Any
 from local.chaos_wiretap import Exchange
 
 BEFORE_ALIPAY = "before the Alipay call"
-AFTER_ALIPAY = "after Alipay answered, before the idempotency/results writes"
+AFTER_ALIPAY = "after Alipay answered, before the ledger's final write"
+# What the ledger's UpdateItems carry in their request body (``stores.ledger``): the claim sets the
+# lease holder, the final write is conditional on it alone.
+CLAIM_MARKER = "#lease_holder = :lease_holder"
+FINAL_WRITE_MARKER = '#lease_holder = :holder"'  # the closing quote: not the step's longer condition
 
 
 @dataclass
@@ -60,8 +66,6 @@ def build_crash_plan(
     seed: int,
     crash_rate: float,
     function_timeout: float,
-    results_table: str,
-    idempotency_table: str,
     dlq_name: str,
 ) -> CrashPlan:
     """``crash_rate``: the share of invocations to kill, spread over the crash points by ``_WEIGHTS``
@@ -79,25 +83,25 @@ def build_crash_plan(
     ddb = "DynamoDB_20120810"
     rules = [
         {
-            "name": "after the idempotency claim (record left IN PROGRESS)",
-            "operation": f"{ddb}.PutItem",
-            "body_contains": idempotency_table,
+            "name": "after the ledger claim (a call counted and pending, never sent)",
+            "operation": f"{ddb}.UpdateItem",
+            "body_contains": CLAIM_MARKER,
             "action": "kill",
             "when": "after",
             "every": every("claim"),
             "first": _FIRST["claim"],
         },
         {
-            "name": "after the results write, before the dead letter / visibility change",
+            "name": "after the final write, before the dead letter / visibility change",
             "operation": f"{ddb}.UpdateItem",
-            "body_contains": results_table,
+            "body_contains": FINAL_WRITE_MARKER,
             "action": "kill",
             "when": "after",
             "every": every("results"),
             "first": _FIRST["results"],
         },
         {
-            "name": "before the visibility change (after the results write)",
+            "name": "before the visibility change (after the final write)",
             "operation": "AmazonSQS.ChangeMessageVisibility",
             "action": "kill",
             "when": "before",
@@ -105,7 +109,7 @@ def build_crash_plan(
             "first": _FIRST["visibility"],
         },
         {
-            "name": "before the dead letter (after the results write)",
+            "name": "before the dead letter (after the final write)",
             "operation": "AmazonSQS.SendMessage",
             "body_contains": dlq_name,
             "action": "kill",
@@ -114,9 +118,9 @@ def build_crash_plan(
             "first": _FIRST["dead_letter"],
         },
         {
-            "name": "at the timeout (idempotency completion held past the deadline)",
+            "name": "at the timeout (a final write held past the deadline)",
             "operation": f"{ddb}.UpdateItem",
-            "body_contains": idempotency_table,
+            "body_contains": FINAL_WRITE_MARKER,
             "action": "stall",
             "seconds": function_timeout + 2,
             "every": every("claim"),

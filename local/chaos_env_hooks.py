@@ -30,6 +30,12 @@ def _log_keys() -> dict[str, Any]:
         return {}
 
 
+def _ledger_every(text: str) -> dict[str, int]:
+    """``claim=30,final=30``: fail every 30th claim and every 30th final write of the ledger."""
+    pairs = (item.split("=", 1) for item in text.split(",") if "=" in item)
+    return {kind.strip(): int(n) for kind, n in pairs}
+
+
 def install_from_environment() -> None:
     path = os.environ.get("CHAOS_AWS_EVENTS")
     if not path:
@@ -53,6 +59,7 @@ def install_from_environment() -> None:
         seed=int(os.environ.get("CHAOS_AWS_SEED", "1")) * 100_003 + env_id,
         context=_log_keys,
         sink=sink,
+        ledger_every=_ledger_every(os.environ.get("CHAOS_AWS_LEDGER_EVERY", "")),
     )
     original = botocore.client.ClientCreator.create_client
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from alipay_cancel.pipeline.trade_identity import trade_key as build_trade_key
+from alipay_cancel.shared.trade import trade_key as build_trade_key
 from local.alipay_gateway.faults import FAULT_KINDS
 
 # The ISV merchant the chaos token belongs to. The emulator is not told about it, so its calls act on

@@ -11,9 +11,10 @@ writes down, per exchange, what a payments auditor would want as evidence:
   independently of both the function's code and the emulator's code (``cryptography`` directly);
 - the answer's status, ``alipay-trace-id``, business code, ``retry_flag`` and ``action``.
 
-The chaos checks then hold every ``SUCCEEDED`` record to an exchange that was answered with a correctly
-signed success for that very trade (by its trace id), and compare the time of the success write with
-the times of later requests for the same trade. Nothing here ever stores a header value that could be
+The chaos checks then hold every settled ledger item to an exchange that was answered with a correctly
+signed success for that very trade (by its trace id), compare the time of the settling write with
+the times of later requests for the same trade, and the calls' times with each other (one lease at a
+time). Nothing here ever stores a header value that could be
 a token or a signature.
 """
 

@@ -20,6 +20,7 @@ import datetime as dt
 import json
 import os
 import secrets
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -243,6 +244,12 @@ def write_key_files(material: KeyMaterial, out_dir: Path) -> dict[str, Path]:
                 "secret_cert_mode.json": json.dumps(material.secret(cert_mode=True), indent=2),
             }
         )
+    return write_private_files(out_dir, files)
+
+
+def write_private_files(out_dir: Path, files: dict[str, str]) -> dict[str, Path]:
+    """Each text in a file of its own under ``out_dir``, readable by its owner only (0600)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     for name, text in files.items():
         path = out_dir / name
@@ -253,16 +260,70 @@ def write_key_files(material: KeyMaterial, out_dir: Path) -> dict[str, Path]:
     return written
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Generate THROWAWAY Alipay key material for local runs.")
+def write_app_secret_files(app_id: str, alipay_public_key: str, out_dir: Path) -> dict[str, Path]:
+    """A real app's secret for the Alipay sandbox (or production): a new app key pair, whose public
+    half (``app_public_key.txt``, bare base64 as Alipay's console takes it) you upload to the app in
+    Alipay's console, and ``secret.json`` with the private half and the Alipay public key the console
+    shows (``alipay_public_key``: PEM or bare base64). The secret is checked with the function's own
+    loader before it is written, so a wrong key is refused here, naming the field."""
+    from alipay_cancel.alipay.signing_material import load_signing_material
+
+    app = generate_rsa_key_pair()
+    secret = {
+        "app_id": app_id,
+        "private_key": app.private_pem,
+        "alipay_public_key": alipay_public_key.strip(),
+    }
+    load_signing_material(secret)
+    return write_private_files(
+        out_dir,
+        {
+            "app_public_key.txt": pem_to_bare_base64(app.public_pem) + "\n",
+            "app_public_key.pem": app.public_pem,
+            "secret.json": json.dumps(secret, indent=2),
+        },
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Generate key material: THROWAWAY keys for local runs, or with --alipay-public-key the "
+        "secret of a real app (the Alipay sandbox, production)."
+    )
     parser.add_argument("--out", type=Path, required=True, help="directory to write the files to")
-    parser.add_argument("--app-id", default=DEFAULT_APP_ID)
-    parser.add_argument("--aes-bits", type=int, default=256, help="0 for no AES key")
+    parser.add_argument("--app-id", default=DEFAULT_APP_ID, help=f"the app id (default {DEFAULT_APP_ID})")
+    parser.add_argument("--aes-bits", type=int, default=256, help="0 for no AES key (throwaway keys only)")
+    parser.add_argument(
+        "--alipay-public-key",
+        type=Path,
+        metavar="FILE",
+        help="the Alipay public key Alipay's console shows for your app (PEM or bare base64): write a new "
+        "app key pair and the app's secret.json instead of throwaway keys",
+    )
     args = parser.parse_args(argv)
+    if args.alipay_public_key is not None:
+        from alipay_cancel.alipay.signing_material_error import SigningMaterialError
+
+        try:
+            written = write_app_secret_files(
+                args.app_id, args.alipay_public_key.read_text(encoding="utf-8"), args.out
+            )
+        except (OSError, SigningMaterialError) as error:
+            print(f"keygen: {error}", file=sys.stderr)
+            return 2
+        for name in sorted(written):
+            print(args.out / name)
+        print(
+            "Upload app_public_key.txt as the app's public key in Alipay's console; secret.json is the "
+            "Secrets Manager secret (keep it out of git, delete it once stored).",
+            file=sys.stderr,
+        )
+        return 0
     material = generate_key_material(args.app_id, aes_bits=args.aes_bits or None)
     for name in sorted(write_key_files(material, args.out)):
         print(args.out / name)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,9 +1,10 @@
 """moto's server with every request processed atomically, as AWS does: ``python -m local.moto_atomic``.
 
 moto's backends are not thread-safe: two concurrent ReceiveMessage calls can both get one message, two
-conditional PutItems can both succeed. AWS never does that, and the function's idempotency relies on
-it. This launcher runs moto's own WSGI app (``moto.server``'s ``DomainDispatcherApplication``) behind
-a middleware that holds one lock around each request, from reading it to the last byte of its answer.
+conditional writes can both succeed. AWS never does that, and the function's ledger (one claim per
+trade) relies on it. This launcher runs moto's own WSGI app (``moto.server``'s
+``DomainDispatcherApplication``) behind a middleware that holds one lock around each request, from
+reading it to the last byte of its answer.
 
 A long poll (ReceiveMessage with WaitTimeSeconds > 0) must not hold that lock for seconds: it becomes
 short polls (WaitTimeSeconds=0), each under the lock, retried outside it every 50 ms until a message

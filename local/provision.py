@@ -1,7 +1,7 @@
 """Create the app's AWS resources on a moto server with the settings read from ``template.yaml``.
 
-Queue, dead-letter queue (redrive policy with the template's maxReceiveCount), results and
-idempotency tables (key schema, billing mode, TTL), the default app's signing-material secret and
+Queue, dead-letter queue (redrive policy with the template's maxReceiveCount), the results table
+(the ledger: key schema, billing mode), the default app's signing-material secret and
 one secret per further app, named by the template's convention (``APP_SECRET_PREFIX`` + app id).
 The function's environment is then derived from the template's ``Environment`` block with the
 created resources' physical ids substituted for ``!Ref``/``!GetAtt``
@@ -30,7 +30,6 @@ ACCOUNT_ID = "123456789012"  # moto's default account
 QUEUE_NAME = "alipay-cancel-queue"
 DLQ_NAME = "alipay-cancel-dlq"
 RESULTS_TABLE_NAME = "alipay-cancel-results"
-IDEMPOTENCY_TABLE_NAME = "alipay-cancel-idempotency"
 SECRET_NAME = "alipay-cancel/signing-material"
 APP_SECRET_PREFIX = "alipay-cancel/apps/"  # the AppSecretPrefix parameter's value locally
 FUNCTION_NAME = "alipay-cancel-CancelFunction"
@@ -57,7 +56,6 @@ class Provisioned:
     dlq_url: str
     dlq_arn: str
     results_table: str
-    idempotency_table: str
     secret_id: str
     secret_arn: str
     default_app_id: str = ""
@@ -130,7 +128,6 @@ def provision(
         "QueueArn"
     ]
     _create_table(ddb, RESULTS_TABLE_NAME, settings.results_table)
-    _create_table(ddb, IDEMPOTENCY_TABLE_NAME, settings.idempotency_table)
     secret_arn = sm.create_secret(Name=SECRET_NAME, SecretString=json.dumps(dict(secret)))["ARN"]
     app_secret_ids: dict[str, str] = {}
     for app_id, app_secret in (app_secrets or {}).items():
@@ -148,10 +145,6 @@ def provision(
             RESULTS_TABLE_NAME,
             {"Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{RESULTS_TABLE_NAME}"},
         ),
-        settings.idempotency_table.logical_id: PhysicalResource(
-            IDEMPOTENCY_TABLE_NAME,
-            {"Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{IDEMPOTENCY_TABLE_NAME}"},
-        ),
         FUNCTION_ID: PhysicalResource(
             FUNCTION_NAME, {"Arn": f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{FUNCTION_NAME}"}
         ),
@@ -163,7 +156,6 @@ def provision(
         dlq_url=dlq_url,
         dlq_arn=dlq_arn,
         results_table=RESULTS_TABLE_NAME,
-        idempotency_table=IDEMPOTENCY_TABLE_NAME,
         secret_id=SECRET_NAME,
         secret_arn=secret_arn,
         default_app_id=str(secret["app_id"]),

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from ops.scheduling import ScheduleError, parse_at_expression
 
+from alipay_cancel_ops.scheduling import ScheduleError, parse_at_expression
 from local.background import RunsInBackground
 
 log = logging.getLogger(__name__)

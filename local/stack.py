@@ -14,18 +14,15 @@
   the event source mapping built from the template's settings (``local.esm_driver``).
   ``applied_env()`` runs the handler in-process instead (fast tests of logic, benchmarks).
 
-Use it as a context manager (free ports; tests, demo, chaos) or run ``python -m local.stack``
-(``make local-stack``; moto on 4566, the gateway on 8089): the whole pipeline runs until stopped, so a
-message sent to the queue (``python -m ops.cli enqueue``) ends in a result (``ops.cli result``).
+Use it as a context manager (free ports; tests, demo, chaos); ``make local-stack`` runs one until
+stopped on the default ports (moto on 4566, the gateway on 8089: ``local.stack_cli``).
 """
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import contextlib
 import ctypes
-import json
 import os
 import signal
 import socket
@@ -36,14 +33,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import Any, Protocol
 
 from local.alipay_gateway.gateway_state import AppConfig, GatewayConfig
 from local.alipay_gateway.server import GatewayServer
 from local.esm_driver import EsmConfig, EsmDriver, Function, Handler
 from local.keygen import KeyMaterial, generate_key_material
-from local.lambda_environment import EnvironmentPool, FileSink, FunctionSpec, LogSink, stderr_sink
+from local.lambda_environment import EnvironmentPool, FunctionSpec, LogSink, stderr_sink
 from local.provision import Provisioned, aws_client, lambda_environment, provision
 from local.template_settings import DEFAULT_TEMPLATE, REPO_ROOT, TemplateSettings, read_template_settings
 
@@ -380,133 +377,3 @@ class LocalStack:
         """The event source mapping over ``function``: an ``environments()`` pool (as Lambda runs it)
         or a handler callable (in-process, fast tests of logic)."""
         return EsmDriver(function, self.esm_config(**overrides), dlq_url=self.resources.dlq_url)
-
-    def seed_event_trades(self, events_dir: Path = REPO_ROOT / "events") -> list[dict[str, Any]]:
-        """Seed the emulator with the trades the ``events/*.json`` files name, so ``sam local invoke``
-        shows each outcome their README promises. The state comes from the id's middle word
-        (DEMO-UNPAID-0001, DEMO-PAID-.., DEMO-FINISHED-.., DEMO-FROZEN-.., DEMO-WINDOW-..: outside the
-        cancel window); ids without one are seeded unpaid."""
-        from local.alipay_gateway.admin_client import GatewayAdmin
-
-        specs: dict[tuple[str | None, str | None], dict[str, Any]] = {}
-        for path in sorted(events_dir.glob("*.json")):
-            try:
-                records = json.loads(path.read_text(encoding="utf-8")).get("Records", [])
-            except (ValueError, AttributeError):
-                continue
-            for record in records:
-                ids = _ids_in_body(str(record.get("body", "")))
-                if ids is None:
-                    continue
-                out_trade_no, trade_no = ids
-                word = (out_trade_no or "").split("-")[1:2]
-                state = {"PAID": "paid", "FINISHED": "finished", "FROZEN": "frozen"}.get(
-                    word[0] if word else "", "unpaid"
-                )
-                spec: dict[str, Any] = {"out_trade_no": out_trade_no, "trade_no": trade_no, "state": state}
-                if word == ["WINDOW"]:
-                    spec["outside_cancel_window"] = True
-                specs[(out_trade_no, trade_no)] = spec
-        if not specs:
-            return []
-        admin = GatewayAdmin(self.gateway_url)
-        try:
-            return admin.seed_trades(list(specs.values()))
-        finally:
-            admin.close()
-
-    def usage(self) -> str:
-        res = self.resources
-        events = sorted(p.name for p in (REPO_ROOT / "events").glob("*.json") if p.name != "env.local.json")
-        example = events[0] if events else "<event>.json"
-        lines = [
-            "Local stack is up (throwaway keys; nothing here can reach AWS or Alipay).",
-            f"  moto server (AWS APIs): {self.moto_url}   pid {self.moto.pid}, log {self.moto.log_path}",
-            f"  Alipay gateway emulator: {self.gateway_url}   admin API {self.gateway_url}/__admin/health",
-            f"  queue:            {res.queue_url}",
-            f"  dead-letter queue: {res.dlq_url}",
-            f"  tables:           {res.results_table}, {res.idempotency_table}",
-            f"  secret:           {res.secret_id}",
-            "",
-            "The function runs here as Lambda runs it: the event source polls the queue and invokes up to",
-            f"MaximumConcurrency ({self.settings.event_source.maximum_concurrency}) execution environments "
-            "(awslambdaric processes). Send a message and read its result:",
-            f"  export AWS_ENDPOINT_URL={self.moto_url} AWS_REGION=us-east-1 "
-            "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing",
-            f"  python -m ops.cli enqueue --queue-url {res.queue_url} --out-trade-no DEMO-UNPAID-0001",
-            f"  python -m ops.cli result --table {res.results_table} DEMO-UNPAID-0001",
-            "",
-            "Or invoke it in Docker against the same stack (SAM CLI; the emulator knows the events'",
-            "trades; the template builds arm64, so on an x86 host use an arm64 emulator or `make invoke`):",
-            "  sam build",
-            f"  sam local invoke CancelFunction -e events/{example} --env-vars events/env.local.json "
-            "--docker-network host",
-            "",
-            "Press Ctrl-C to stop (the environments, the moto server and the emulator stop with it).",
-        ]
-        return "\n".join(lines)
-
-
-def _ids_in_body(body: str) -> tuple[str | None, str | None] | None:
-    """(out_trade_no, trade_no) from a message body, unwrapping one SNS envelope; None if unusable."""
-    try:
-        data = json.loads(body)
-        if isinstance(data, dict) and data.get("Type") == "Notification":
-            data = json.loads(data.get("Message", ""))
-    except (ValueError, TypeError):
-        return None
-    if not isinstance(data, dict):
-        return None
-    out_trade_no, trade_no = data.get("out_trade_no"), data.get("trade_no")
-    out_ok = isinstance(out_trade_no, str) and out_trade_no
-    no_ok = isinstance(trade_no, str) and trade_no
-    if not (out_ok or no_ok):
-        return None
-    return (out_trade_no if out_ok else None, trade_no if no_ok else None)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description="Run the whole pipeline locally until stopped: queue -> event source -> function."
-    )
-    parser.add_argument("--moto-port", type=int, default=DEFAULT_MOTO_PORT)
-    parser.add_argument("--gateway-port", type=int, default=DEFAULT_GATEWAY_PORT)
-    parser.add_argument("--aes", action="store_true", help="AES-encrypt bodies (secret gets encrypt_key)")
-    parser.add_argument("--cert-mode", action="store_true", help="certificate mode instead of public keys")
-    parser.add_argument("--keys-out", type=Path, help="also write the throwaway key files here")
-    parser.add_argument(
-        "--function-log", type=Path, help="the function's log (its CloudWatch; default: a temp file)"
-    )
-    args = parser.parse_args(argv)
-    stop = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, request_stop)
-    stack = LocalStack(
-        moto_port=args.moto_port, gateway_port=args.gateway_port, aes=args.aes, cert_mode=args.cert_mode
-    )
-    log_path = args.function_log or Path(tempfile.mkdtemp(prefix="alipay-cancel-stack-")) / "function.log"
-    with stack, open(log_path, "a", encoding="utf-8") as log:
-        if args.keys_out:
-            from local.keygen import write_key_files
-
-            write_key_files(stack.key_material, args.keys_out)
-        seeded = stack.seed_event_trades()
-        print(stack.usage(), flush=True)
-        print(f"(seeded {len(seeded)} trades from events/*.json into the emulator)", flush=True)
-        print(f"Function log: {log_path}", flush=True)
-        with stack.environments(log_sink=FileSink(log)) as pool:
-            stats = stack.driver(pool).run_until_stopped(stop)
-    print(
-        f"\nstopped ({stats.invocations} invocations, {stats.records_deleted} records acknowledged, "
-        f"{stats.cold_starts} cold starts).",
-        flush=True,
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

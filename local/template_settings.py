@@ -7,9 +7,8 @@ and resolved against parameter defaults, SAM ``Globals`` and, for resource refer
 ids of whatever the local stack created.
 
 Resources are found by the fixed logical ids (README "Contracts") and by following references: the
-dead-letter queue is whatever the queue's redrive policy points at, the idempotency table is whatever
-the function's ``IDEMPOTENCY_TABLE_NAME`` refers to, the event source is the SQS event (SAM) or
-``AWS::Lambda::EventSourceMapping`` that reads ``CancelQueue``.
+dead-letter queue is whatever the queue's redrive policy points at, the event source is the SQS event
+(SAM) or ``AWS::Lambda::EventSourceMapping`` that reads ``CancelQueue``.
 """
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ FUNCTION_ID = "CancelFunction"
 QUEUE_ID = "CancelQueue"
 DLQ_ID = "CancelDeadLetterQueue"
 RESULTS_TABLE_ID = "CancelResultsTable"
-IDEMPOTENCY_ENV = "IDEMPOTENCY_TABLE_NAME"
 
 # Service defaults that apply when the template leaves a property out (AWS documentation values).
 SQS_DEFAULT_VISIBILITY_TIMEOUT = 30
@@ -102,7 +100,6 @@ class TemplateSettings:
     queue: QueueSettings
     dead_letter_queue: QueueSettings
     results_table: TableSettings
-    idempotency_table: TableSettings
     function: FunctionSettings
     event_source: EventSourceSettings
 
@@ -502,18 +499,12 @@ def settings_from_template(
     if queue.dead_letter_target is None:
         raise TemplateSettingsError(f"{QUEUE_ID} has no RedrivePolicy")
     dlq = _queue(template, resolver, queue.dead_letter_target)
-    idem_id = _target_logical_id(environment.get(IDEMPOTENCY_ENV))
-    if idem_id is None:
-        raise TemplateSettingsError(
-            f"{FUNCTION_ID} env {IDEMPOTENCY_ENV} does not reference a table resource"
-        )
     return TemplateSettings(
         template=template,
         parameter_defaults=defaults,
         queue=queue,
         dead_letter_queue=dlq,
         results_table=_table(template, resolver, RESULTS_TABLE_ID),
-        idempotency_table=_table(template, resolver, idem_id),
         function=function,
         event_source=_event_source(template, resolver, fprops),
     )

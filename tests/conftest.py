@@ -8,6 +8,7 @@ pytest_plugins = [
     "tests.fixtures.gateway",
     "tests.fixtures.aws",
     "tests.fixtures.aws_calls",
+    "tests.fixtures.ops_cli",
 ]
 
 

@@ -196,7 +196,6 @@ RESOURCE_VARIABLES = (
     "CANCEL_QUEUE_URL",
     "DEAD_LETTER_QUEUE_URL",
     "RESULTS_TABLE_NAME",
-    "IDEMPOTENCY_TABLE_NAME",
     "ALIPAY_SECRET_ID",
 )
 DATA_PREFIXES = ("sqs:", "dynamodb:", "secretsmanager:")

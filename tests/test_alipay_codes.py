@@ -14,10 +14,11 @@ import pytest
 
 from alipay_cancel.alipay.responses import AlipayFailure, FailureKind
 from alipay_cancel.decisions.alipay_codes import GATEWAY_RULES
-from alipay_cancel.decisions.classification import OutcomeClass, RetryDelay, classify
+from alipay_cancel.decisions.classification import RetryDelay, classify
+from alipay_cancel.shared.endings import Ending
 
 SPEC = Path(__file__).parent / "data" / "v3-common-error-codes.md"
-R, T, C = OutcomeClass.RETRY, OutcomeClass.TERMINAL, OutcomeClass.CONFIG_ERROR
+R, T, C = Ending.RETRY, Ending.TERMINAL, Ending.CONFIG_ERROR
 SLOW, NORMAL = RetryDelay.SLOW, RetryDelay.NORMAL
 
 # spec group heading (its bold words) -> (class, delay, a word the remedy must contain)

@@ -36,7 +36,7 @@ def quick_results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
 
 def test_every_section_is_measured_without_error(quick_results: tuple[dict, str]) -> None:
     results, _ = quick_results
-    for section in ("cold_start", "package_size", "batch_latency", "cpu", "memory"):
+    for section in ("cold_start", "package_size", "batch_latency", "cpu", "latency_model", "memory"):
         assert section in results, section
         assert "error" not in results[section], results[section]
     machine = results["machine"]
@@ -71,6 +71,18 @@ def test_sections_have_the_figures_the_report_uses(quick_results: tuple[dict, st
     assert cpu["measured"]["handler_ms_per_message"]["self"] > 0
     assert cpu["measured"]["floor_ms_per_message"]["self"] > 0
     assert cpu["profile"]["calls"]["HTTP POSTs per message"]["handler"] == 1.0
+
+    assert cpu["measured"]["ratio_to_same_guarantee_floor"] > 0
+
+    model = results["latency_model"]
+    assert model["aws_ms_per_call"] == 10
+    ten = model["latency"]["batch_10"]
+    assert ten["handler"]["failed_records"] == 0 and ten["sequential"]["failed_records"] == 0
+    assert model["cpu"]["failed_records"] == 0
+    # the structure, as the model counted it: the ledger's claim and final write, like the floor's
+    assert model["cpu"]["handler_per_message"]["aws_calls"] == 2.0
+    assert model["cpu"]["floor_per_message"]["aws_calls"] == 2.0
+    assert labels[0].startswith("AWS model (10 ms a call): batch of 10")
 
     memory = results["memory"]
     assert memory["failed_records"] == 0 and memory["messages"] == 10

@@ -110,6 +110,7 @@ def test_the_deployed_package_is_imported_without_compiling_a_module(tmp_path: P
     compiled = [p for p in seen["compiled"] if str(p).startswith(str(task_root))]  # type: ignore[attr-defined]
     assert compiled == []
     assert _package_modules(task_root) == _package_modules(SRC)  # every module shipped
+    assert sorted(p.name for p in task_root.iterdir()) == ["alipay_cancel"]  # not the operator CLI
 
 
 def test_without_the_byte_code_step_every_imported_module_is_compiled(tmp_path: Path) -> None:
@@ -185,6 +186,7 @@ def test_sam_build_runs_the_makefile_and_ships_the_byte_code(tmp_path: Path) -> 
     project.mkdir()
     shutil.copy(ROOT / "template.yaml", project)
     shutil.copytree(SRC, project / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    assert (project / "src" / "alipay_cancel_ops").is_dir()
     # SAM CLI asks PyPI for a newer version once a week, unless its settings say it just did.
     sam_home = tmp_path / "sam-cli"
     sam_home.mkdir()
@@ -208,6 +210,7 @@ def test_sam_build_runs_the_makefile_and_ships_the_byte_code(tmp_path: Path) -> 
 
     function = project / "built" / "CancelFunction"
     assert _package_modules(function) == _package_modules(SRC)
+    assert not (function / "alipay_cancel_ops").exists()  # src/ also holds the operator CLI: not shipped
     assert not (function / "Makefile").exists() and not (function / "requirements.txt").exists()
     seen = _import_handler(_deploy_like(function, tmp_path / "task"))
     assert [p for p in seen["compiled"] if "/task/" in str(p)] == []  # type: ignore[attr-defined]
@@ -246,3 +249,70 @@ def test_the_outcome_event_publisher_ships_its_own_package_with_byte_code(tmp_pa
         function["Properties"]["Runtime"]
         == sam_template()["Resources"]["CancelFunction"]["Properties"]["Runtime"]
     )
+
+
+def _sam_home(tmp_path: Path) -> dict[str, str]:
+    """SAM CLI settings that say it just checked for a newer version (no network), no telemetry."""
+    home = tmp_path / "sam-cli"
+    home.mkdir()
+    (home / "metadata.json").write_text(
+        json.dumps({"lastVersionCheck": time.time(), "telemetryEnabled": False})
+    )
+    return {"SAM_CLI_TELEMETRY": "0", "__SAM_CLI_APP_DIR": str(home)}
+
+
+PY313 = shutil.which("python3.13") or next(
+    (str(p) for p in sorted(Path.home().glob(".pyenv/versions/3.13*/bin/python3.13"))), None
+)
+
+
+def test_make_build_runs_sam_with_the_lambda_runtimes_python(tmp_path: Path) -> None:
+    """`make build`: SAM CLI from .tools/venv (never reinstalled here: -o), src/Makefile with python3.13,
+    so the byte-code is the runtime's. Offline: the dependency step is left out (WITH_DEPENDENCIES=no)."""
+    if not SAM.exists() or PY313 is None:
+        pytest.skip("needs SAM CLI in .tools/venv and python3.13")
+    project = tmp_path / "project"  # a copy: sam build leaves .aws-sam/ behind in the folder it runs in
+    project.mkdir()
+    for name in ("Makefile", "template.yaml", "samconfig.toml", "pyproject.toml", ".tools-requirements.txt"):
+        shutil.copy(ROOT / name, project / name)
+    shutil.copytree(SRC, project / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    (project / ".tools").mkdir()
+    (project / ".tools" / "venv").symlink_to((ROOT / ".tools" / "venv").resolve())
+    env = {k: v for k, v in os.environ.items() if k not in ("ARTIFACTS_DIR", "PYTHON", "MAKEFLAGS")}
+    env.update(_sam_home(tmp_path))
+    build = tmp_path / "build"
+    command = [
+        "make",
+        "--no-print-directory",
+        "-o",
+        ".tools/venv/.installed",
+        "build",
+        "WITH_DEPENDENCIES=no",
+    ]
+    done = subprocess.run(
+        [*command, f"BUILD_ARGS=--build-dir {build}"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    function = build / "CancelFunction"
+    assert _package_modules(function) == _package_modules(SRC)
+    compiled = {p.name.split(".")[1] for p in (function / "alipay_cancel").glob("__pycache__/*.pyc")}
+    assert compiled == {"cpython-313"}  # what Lambda's python3.13 loads
+
+
+def test_make_build_without_python313_says_so_in_one_line() -> None:
+    done = subprocess.run(
+        ["make", "--no-print-directory", "-o", ".tools/venv/.installed", "build", "PY313="],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "make build: python3.13 not found" in done.stderr and "PY313=" in done.stderr

@@ -15,6 +15,7 @@ import os
 import random
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +26,16 @@ from botocore.exceptions import ClientError
 from local.accounting import DeadLetterSeen, Enqueued, Snapshot
 from local.alipay_gateway.faults import FAULT_KINDS
 from local.chaos_aws_faults import AwsFaultInjector
-from local.chaos_checks import check_accounted, check_drained, receipts_hit_by_aws_faults
+from local.chaos_checks import check_accounted, check_drained, check_ledger, receipts_hit_by_aws_faults
 from moto import mock_aws
 
 REPO = Path(__file__).resolve().parent.parent
 MESSAGES = 250
 
-# Known-gap allowance, now off: an AWS error on the LAST allowed receive of a message (idempotency store,
-# results write) used to leave the record RETRYING and the queue's redrive moved the message to the
-# dead-letter queue without a reason. The handler now dead-letters it with a reason itself
-# (cancel_service.py; tests/test_handler_last_receive.py). With True, messages that did not finish AND
+# Known-gap allowance, now off: an AWS error on the LAST allowed receive of a message (the ledger's claim
+# or final write) could leave the trade RETRYING and the queue's redrive move the message to the
+# dead-letter queue without a reason. The handler dead-letters it with a reason itself
+# (decisions/last_receive.py; tests/test_handler_last_receive.py). With True, messages that did not finish AND
 # whose trade had a logged AWS failure would make this test XFAIL (loudly, naming them) instead of failing.
 ALLOW_KNOWN_HANDLER_GAPS = False
 
@@ -103,7 +104,13 @@ def test_chaos_run_ci_sized_holds_every_invariant(tmp_path: Path) -> None:
     assert summary["aws_faults"]["faults injected"] > 0
     assert summary["duplicates"]["trades sent more than once"] > 0
     assert summary["key_rotation"]["probe cancels after the grace"]["new"] == "accepted"
-    assert summary["checks"]["no SUCCEEDED without a real, verified cancel"]["SUCCEEDED records"] > 100
+    assert summary["checks"]["no settled trade without a real, verified cancel"]["settled trades"] > 100
+    # AWS faults hit the ledger's claim and its final write, besides the random ones
+    assert all(
+        summary["aws_faults"]["on the ledger's claim / final write (every n-th of each environment)"].values()
+    )
+    ledger = summary["checks"]["the ledger's invariants hold"]
+    assert ledger["trades whose counted calls equal the calls Alipay saw"] > 100
     # Environments killed at every planned point, and at the timeout. Counts, not a share: how many
     # invocations a run takes depends on how full the batches were (timing); `make chaos` at full
     # size reports the share.
@@ -226,7 +233,7 @@ def test_bad_message_dead_lettered_late_is_a_violation_unless_aws_faults_hit_eve
 
 def _reasonless_letter(message_id: str) -> Snapshot:
     letter = DeadLetterSeen(message_id, '{"out_trade_no": "T-1"}', {})  # moved by the queue's redrive
-    return Snapshot({"T-1": {"status": "SUCCEEDED", "action": None}}, [letter], {}, {})
+    return Snapshot({"T-1": {"status": "NOT_FOUND"}}, [letter], {}, {})
 
 
 def test_a_redrive_without_reason_is_excused_only_when_the_last_allowed_delivery_was_killed() -> None:
@@ -246,17 +253,14 @@ def test_a_redrive_without_reason_is_excused_only_when_the_last_allowed_delivery
     snapshot.results["T-1"] = {"status": "RETRYING"}
     assert not check_accounted(enqueued, snapshot, set()).ok
     assert check_accounted(enqueued, snapshot, set(), crash_redriven=excused).ok
-    assert not check_drained(True, snapshot, []).ok
-    drained = check_drained(True, snapshot, [], crash_redriven_keys={"T-1"})
-    assert drained.ok and drained.facts["RETRYING records left"] == 0
-    # its last delivery's claim is left IN PROGRESS: no delivery is left to take it over
-    from local.chaos_checks import check_crashes_resolved, idempotency_key_hash
-
-    claim = {"id": f"alipay-cancel#trade-cancel#v1#{idempotency_key_hash('T-1')}", "status": "INPROGRESS"}
-    other = {"id": f"alipay-cancel#trade-cancel#v1#{idempotency_key_hash('T-2')}", "status": "INPROGRESS"}
-    assert not check_crashes_resolved([claim], now=0).ok
-    assert check_crashes_resolved([claim], now=0, crash_redriven_keys={"T-1"}).ok
-    assert not check_crashes_resolved([claim, other], now=0, crash_redriven_keys={"T-1"}).ok
+    assert not check_drained(True, snapshot).ok
+    drained = check_drained(True, snapshot, crash_redriven_keys={"T-1"})
+    assert drained.ok and drained.facts["RETRYING trades left"] == 0
+    # its last delivery's call is left pending: no delivery is left to resume it
+    pending = {"op": "cancel", "at": "t", "delivery": "m-1"}
+    snapshot.results["T-1"] = {"status": "RETRYING", "attempts": 1, "history": [], "pending": pending}
+    assert not check_ledger(snapshot, [], now=0, call_limit_seconds=3).ok
+    assert check_ledger(snapshot, [], now=0, call_limit_seconds=3, crash_redriven_keys={"T-1"}).ok
 
 
 def test_crash_plan_is_a_pure_function_of_the_seed_and_the_tap_kills_each_planned_trade_once() -> None:
@@ -268,8 +272,6 @@ def test_crash_plan_is_a_pure_function_of_the_seed_and_the_tap_kills_each_planne
         "seed": 3,
         "crash_rate": 0.07,
         "function_timeout": 12,
-        "results_table": "results",
-        "idempotency_table": "idem",
         "dlq_name": "dlq",
     }
     plan = build_crash_plan(keys, **kwargs)
@@ -298,3 +300,95 @@ def test_crash_plan_is_a_pure_function_of_the_seed_and_the_tap_kills_each_planne
     assert hook("after", exchange) is False  # planned before, not after
     assert killed == [f"chaos: {BEFORE_ALIPAY}"] and hook.killed[BEFORE_ALIPAY] == 1
     assert AFTER_ALIPAY not in hook.killed
+
+
+# --- the ledger's invariants and the faults on its writes (fast, no stack) -------------------------
+
+
+def _item(attempts: int, *results: str, pending: bool = False) -> dict[str, Any]:
+    history = [{"op": "cancel", "at": "t", "delivery": "m", "result": r} for r in results]
+    item: dict[str, Any] = {
+        "status": "RETRYING" if pending else "CLOSED",
+        "attempts": attempts,
+        "history": history,
+    }
+    if pending:
+        item["pending"] = {"op": "cancel", "at": "t", "delivery": "m"}
+    return item
+
+
+@pytest.mark.parametrize(
+    ("item", "seen", "ok"),
+    [
+        (_item(1, "ok"), 1, True),
+        (_item(2, "error", "ok"), 2, True),
+        (_item(2, "unknown", "ok"), 1, True),  # a holder died between its claim and the send
+        (_item(2, "unknown", "ok"), 2, True),  # ... or after the send: Alipay saw both
+        (_item(2, "unknown", "ok"), 3, False),  # Alipay saw a call the ledger never counted
+        (_item(2, "error", "ok"), 1, False),  # counted, not sent, and nobody recorded it unknown
+        (_item(3, "error", "ok"), 3, False),  # a counted call missing from the history
+        (_item(1, pending=True), 0, True),  # left pending: only where no delivery was left (below)
+    ],
+)
+def test_the_ledger_counts_the_calls_alipay_saw_up_to_the_unknown_ones(
+    item: dict[str, Any], seen: int, ok: bool
+) -> None:
+    snapshot = Snapshot({"T-1": item}, [], {}, {"per_trade": {"T-1": {"requests": seen}}})
+    result = check_ledger(snapshot, [], now=0, call_limit_seconds=3, crash_redriven_keys={"T-1"})
+    assert result.ok is ok, result.violations
+
+
+def test_two_calls_of_one_trade_in_flight_at_once_are_two_live_leases() -> None:
+    from local.chaos_wiretap import Exchange
+
+    def call(seq: int, at: float, answered: float | None) -> Exchange:
+        return Exchange(
+            seq=seq, received_at=at, out_trade_no="T-1", trade_no=None, signer="old", answered_at=answered
+        )
+
+    snapshot = Snapshot({"T-1": _item(2, "error", "ok")}, [], {}, {"per_trade": {"T-1": {"requests": 2}}})
+    one_after_the_other = [call(1, 10.0, 10.5), call(2, 11.0, 11.2)]
+    assert check_ledger(snapshot, one_after_the_other, now=0, call_limit_seconds=3).ok
+    # the first given up by its client at its bound (3 s), its answer later: not in flight for it
+    after_the_bound = [call(1, 10.0, 14.0), call(2, 13.5, 13.7)]
+    assert check_ledger(snapshot, after_the_bound, now=0, call_limit_seconds=3).ok
+    overlapping = [call(1, 10.0, 10.5), call(2, 10.2, 10.6)]
+    result = check_ledger(snapshot, overlapping, now=0, call_limit_seconds=3)
+    assert not result.ok and "before the previous one was over" in result.violations[0]
+
+
+def test_every_nth_ledger_claim_and_final_write_fail_and_are_told_apart() -> None:
+    from local.chaos_aws_faults import ledger_write_kind
+
+    assert ledger_write_kind({"UpdateExpression": "SET #lease_holder = :lease_holder"}) == "claim"
+    assert ledger_write_kind({"ConditionExpression": "#lease_holder = :holder"}) == "final"
+    step = "#lease_holder = :holder AND #pending.#at = :previous_at"
+    assert ledger_write_kind({"ConditionExpression": step}) == "step"
+    assert ledger_write_kind({"ConditionExpression": "attribute_not_exists(#trade_key) OR x"}) == "note"
+    with mock_aws():
+        ddb = boto3.client(
+            "dynamodb", region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
+        )
+        ddb.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        injector = AwsFaultInjector(call_rate=0, wire_rate=0, seed=1, ledger_every={"claim": 2})
+        injector.install(ddb)
+        claim = {
+            "TableName": "t",
+            "Key": {"k": {"S": "a"}},
+            "UpdateExpression": "SET #lease_holder = :lease_holder",
+            "ExpressionAttributeNames": {"#lease_holder": "lease_holder"},
+            "ExpressionAttributeValues": {":lease_holder": {"S": "me"}},
+        }
+        ddb.update_item(**claim)
+        with pytest.raises(ClientError):
+            ddb.update_item(**claim)  # the second claim
+        ddb.update_item(**claim)
+        injector.uninstall()
+    assert injector.stats().injected == Counter(
+        {("dynamodb", "UpdateItem", "ledger claim", "ProvisionedThroughputExceededException"): 1}
+    )

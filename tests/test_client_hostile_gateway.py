@@ -17,7 +17,8 @@ import pytest
 from alipay_cancel.alipay import TradeRef
 from alipay_cancel.alipay.client import AlipayClient
 from alipay_cancel.alipay.responses import FailureKind
-from alipay_cancel.decisions.classification import OutcomeClass, classify
+from alipay_cancel.decisions.classification import classify
+from alipay_cancel.shared.endings import Ending
 from tests.fixtures.gateway import GatewayHandle
 from tests.test_alipay_codes import EXCEPTIONS, EXPECTED, spec_groups
 from tests.test_client_against_gateway import any_gateway, failed, make_client, ok
@@ -46,7 +47,7 @@ def test_cert_mode_answer_naming_another_certificate_is_never_trusted(
     cert_gateway.admin.set_fault("other_alipay_sn", trade="T-SN2", times=1, code="f" * 32)
     failure = failed(_cancel(make_client(cert_gateway), "T-SN2"))
     assert failure.kind is FailureKind.UNEXPECTED_SIGNER
-    assert classify(failure, after_secret_refresh=True).outcome is OutcomeClass.CONFIG_ERROR
+    assert classify(failure, after_secret_refresh=True).outcome is Ending.CONFIG_ERROR
 
 
 def test_a_dripped_body_ends_at_the_calls_deadline(
@@ -62,7 +63,7 @@ def test_a_dripped_body_ends_at_the_calls_deadline(
     # Ends near the 2 s deadline, far from the ~30 s the drip lasts (each byte arrives within the 1 s
     # read timeout, so only the deadline can end it); the margin absorbs a busy machine.
     assert elapsed < 12.0, elapsed
-    assert classify(failure).outcome is OutcomeClass.RETRY
+    assert classify(failure).outcome is Ending.RETRY
     assert ok(_cancel(client, "T-DRIP")).action == "close"  # the session is still usable
 
 
@@ -71,7 +72,7 @@ def test_a_gzip_answer_is_refused_unread(gateway: GatewayHandle, make_client: Cl
     gateway.admin.set_fault("gzip", trade="T-GZ", times=1, size=400_000)
     failure = failed(_cancel(make_client(gateway), "T-GZ"))
     assert failure.kind is FailureKind.REFUSED_BODY and "compressed (gzip)" in failure.message
-    assert classify(failure).outcome is OutcomeClass.RETRY
+    assert classify(failure).outcome is Ending.RETRY
 
 
 @pytest.mark.parametrize("size", [64 * 1024 + 1, 20 * 1024 * 1024])
@@ -99,7 +100,7 @@ def test_a_stale_signed_answer_is_not_believed(
     gateway.admin.set_fault("stale", trade="T-OLD", times=1, **params)
     failure = failed(_cancel(make_client(gateway), "T-OLD"))
     assert failure.kind is FailureKind.NOT_OUR_ANSWER and "freshness window" in failure.message
-    assert classify(failure).outcome is OutcomeClass.RETRY
+    assert classify(failure).outcome is Ending.RETRY
 
 
 def test_a_window_set_wider_accepts_an_older_answer(

@@ -12,7 +12,6 @@ REQUIRED = {
     "ALIPAY_SECRET_ID": "arn:aws:secretsmanager:us-east-1:123456789012:secret:alipay-AbCdEf",
     "ALIPAY_DEFAULT_APP_ID": "2021000000000001",
     "RESULTS_TABLE_NAME": "CancelResults",
-    "IDEMPOTENCY_TABLE_NAME": "CancelIdempotency",
     "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/cancel-dlq",
     "CANCEL_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/cancel",
 }
@@ -20,6 +19,21 @@ REQUIRED = {
 
 def load(**env: str) -> Config:
     return load_config({**REQUIRED, **env})
+
+
+def _template_minimums() -> dict[str, int]:
+    from tests.template_support import sam_template
+
+    parameters = sam_template()["Parameters"]
+    names = {
+        "RETRY_BASE_SECONDS": "RetryBaseSeconds",
+        "RETRY_SLOW_BASE_SECONDS": "RetrySlowBaseSeconds",
+        "RETRY_MAX_SECONDS": "RetryMaxSeconds",
+    }
+    return {env: int(parameters[p]["MinValue"]) for env, p in names.items()}
+
+
+TEMPLATE_MINIMUMS = _template_minimums()
 
 
 def error(**env: str) -> str:
@@ -34,7 +48,6 @@ def test_minimal_environment_gives_documented_defaults() -> None:
         secret_id=REQUIRED["ALIPAY_SECRET_ID"],
         default_app_id="2021000000000001",
         results_table="CancelResults",
-        idempotency_table="CancelIdempotency",
         dead_letter_queue_url=REQUIRED["DEAD_LETTER_QUEUE_URL"],
         cancel_queue_url=REQUIRED["CANCEL_QUEUE_URL"],
     )
@@ -47,9 +60,9 @@ def test_minimal_environment_gives_documented_defaults() -> None:
         3600,
         900,
     )
-    assert (config.secret_max_age_seconds, config.idempotency_expiry_seconds) == (300, 28 * 86400)
+    assert config.secret_max_age_seconds == 300
     assert config.app_secret_prefix == ""  # the default app only
-    assert (config.queue_retention_seconds, config.dead_letter_retention_seconds) == (1209600, 1209600)
+    assert config.queue_retention_seconds == 1209600
 
 
 def test_every_variable_is_read() -> None:
@@ -65,9 +78,7 @@ def test_every_variable_is_read() -> None:
         RETRY_MAX_SECONDS="43200",
         RETRY_SLOW_BASE_SECONDS="1800",
         SECRET_MAX_AGE_SECONDS="60",
-        IDEMPOTENCY_EXPIRY_SECONDS="10800",
         CANCEL_QUEUE_RETENTION_SECONDS="7200",
-        DEAD_LETTER_RETENTION_SECONDS="3600",
         ALIPAY_APP_SECRET_PREFIX="alipay-cancel/prod/apps/",
     )
     assert config.alipay_endpoint == "https://openapi-sandbox.dl.alipaydev.com"
@@ -77,62 +88,10 @@ def test_every_variable_is_read() -> None:
     assert config.retry_horizon_seconds == 3600
     assert config.retry_base_seconds == 5 and config.retry_max_seconds == 43200
     assert config.retry_slow_base_seconds == 1800
-    assert config.secret_max_age_seconds == 60 and config.idempotency_expiry_seconds == 10800
-    assert (config.queue_retention_seconds, config.dead_letter_retention_seconds) == (7200, 3600)
+    assert config.secret_max_age_seconds == 60
+    assert config.queue_retention_seconds == 7200
     assert config.app_secret_prefix == "alipay-cancel/prod/apps/"
     assert config.default_app_id == "2021000000000001"
-
-
-@pytest.mark.parametrize(
-    ("value", "epoch"),
-    [
-        ("2027-01-31", 1801353600.0),  # midnight UTC
-        ("2027-01-31T12:00Z", 1801396800.0),
-        ("2027-01-31T20:00:00+08:00", 1801396800.0),
-        ("2027-01-31 12:00", 1801396800.0),  # no zone: UTC
-    ],
-)
-def test_legacy_idempotency_reads_end_at_the_instant_given(value: str, epoch: float) -> None:
-    assert load().legacy_reads_end is None  # unset: no end
-    assert load(LEGACY_IDEMPOTENCY_READS_UNTIL=value).legacy_reads_end == epoch
-
-
-@pytest.mark.parametrize("value", ["31/01/2027", "tomorrow", "2027-13-01"])
-def test_legacy_idempotency_reads_until_must_be_an_iso_date(value: str) -> None:
-    assert error(LEGACY_IDEMPOTENCY_READS_UNTIL=value).startswith("LEGACY_IDEMPOTENCY_READS_UNTIL must be")
-
-
-@pytest.mark.parametrize(
-    ("expiry", "queue", "dlq"),
-    [
-        ("604800", None, None),
-        ("2419199", None, None),
-        ("259199", "172800", "86400"),
-        ("172800", "172800", "60"),
-    ],
-)
-def test_remembering_a_success_shorter_than_a_message_lives_is_refused(
-    expiry: str, queue: str | None, dlq: str | None
-) -> None:
-    env = {"IDEMPOTENCY_EXPIRY_SECONDS": expiry}
-    if queue:
-        env["CANCEL_QUEUE_RETENTION_SECONDS"] = queue
-    if dlq:
-        env["DEAD_LETTER_RETENTION_SECONDS"] = dlq
-    message = error(**env)
-    assert message.startswith("IDEMPOTENCY_EXPIRY_SECONDS")
-    lifetime = int(queue or 1209600) + int(dlq or 1209600)
-    assert f"at least {lifetime}" in message and "CANCEL_QUEUE_RETENTION_SECONDS" in message
-
-
-def test_remembering_exactly_as_long_as_a_message_lives_is_accepted() -> None:
-    assert load(IDEMPOTENCY_EXPIRY_SECONDS="2419200").idempotency_expiry_seconds == 2419200
-    config = load(
-        IDEMPOTENCY_EXPIRY_SECONDS="259200",
-        CANCEL_QUEUE_RETENTION_SECONDS="172800",
-        DEAD_LETTER_RETENTION_SECONDS="86400",
-    )
-    assert config.idempotency_expiry_seconds == 259200
 
 
 @pytest.mark.parametrize("value", ["20 21", "../x", "a" * 33, "2021/1"])
@@ -162,7 +121,7 @@ def test_required_variable_empty_is_named(name: str, value: str) -> None:
     assert message.startswith(name) and "empty" in message
 
 
-@pytest.mark.parametrize("name", ["ALIPAY_SECRET_ID", "RESULTS_TABLE_NAME", "IDEMPOTENCY_TABLE_NAME"])
+@pytest.mark.parametrize("name", ["ALIPAY_SECRET_ID", "RESULTS_TABLE_NAME", "ALIPAY_DEFAULT_APP_ID"])
 def test_names_with_whitespace_are_rejected(name: str) -> None:
     assert error(**{name: "Cancel Results"}).startswith(name)
 
@@ -257,13 +216,11 @@ def test_no_option_disables_tls_verification() -> None:
         ("MAX_CONCURRENCY", ["1", "100"], ["0", "101", "-1", "2.5", "1e2", "1_0", "٣", "many"]),
         ("MAX_RECEIVE_COUNT", ["2", "1000"], ["0", "1001", "-5", "8.0"]),
         ("RETRY_HORIZON_SECONDS", ["1", "86400", "604800"], ["0", "604801", "-1", "1d"]),
-        ("RETRY_BASE_SECONDS", ["0", "1", "30", "3600"], ["-1", "43201", "30s"]),
+        ("RETRY_BASE_SECONDS", ["1", "30", "3600"], ["0", "-1", "43201", "30s"]),
         ("RETRY_MAX_SECONDS", ["30", "43200"], ["43201", "-1", "1h"]),
-        ("RETRY_SLOW_BASE_SECONDS", ["0", "900", "43200"], ["43201", "-900"]),
+        ("RETRY_SLOW_BASE_SECONDS", ["1", "900", "43200"], ["0", "43201", "-900"]),
         ("SECRET_MAX_AGE_SECONDS", ["0", "300", "86400"], ["86401", "-1", "5m"]),
-        ("IDEMPOTENCY_EXPIRY_SECONDS", ["2419200", "31536000"], ["0", "31536001", "-1", "7d"]),
         ("CANCEL_QUEUE_RETENTION_SECONDS", ["60", "1209600"], ["59", "1209601", "14d"]),
-        ("DEAD_LETTER_RETENTION_SECONDS", ["60", "1209600"], ["0", "1209601", "-1"]),
     ],
 )
 def test_number_bounds(name: str, good: list[str], bad: list[str]) -> None:
@@ -278,9 +235,7 @@ def test_number_bounds(name: str, good: list[str], bad: list[str]) -> None:
         "RETRY_MAX_SECONDS": "retry_max_seconds",
         "RETRY_SLOW_BASE_SECONDS": "retry_slow_base_seconds",
         "SECRET_MAX_AGE_SECONDS": "secret_max_age_seconds",
-        "IDEMPOTENCY_EXPIRY_SECONDS": "idempotency_expiry_seconds",
         "CANCEL_QUEUE_RETENTION_SECONDS": "queue_retention_seconds",
-        "DEAD_LETTER_RETENTION_SECONDS": "dead_letter_retention_seconds",
     }[name]
     # Each number alone: a short horizon and a roomy receive limit keep the schedule consistent.
     roomy = {"RETRY_HORIZON_SECONDS": "1", "MAX_RECEIVE_COUNT": "1000"}
@@ -324,12 +279,11 @@ def test_a_cap_below_two_seconds_would_retry_at_once_forever() -> None:
     assert message.startswith("RETRY_MAX_SECONDS") and "forever" in message
 
 
-def test_no_backoff_is_bounded_by_the_receive_limit_alone() -> None:
-    """RETRY_BASE_SECONDS 0 (tests only; the template's minimum is 1): no horizon check."""
-    config = load(
-        RETRY_BASE_SECONDS="0", RETRY_SLOW_BASE_SECONDS="0", RETRY_MAX_SECONDS="0", MAX_RECEIVE_COUNT="4"
-    )
-    assert (config.retry_base_seconds, config.max_receive_count) == (0, 4)
+def test_no_backoff_at_all_is_refused_as_the_template_refuses_it() -> None:
+    """The template's minimum is 1 s for every retry delay; the function holds the same line."""
+    for name in ("RETRY_BASE_SECONDS", "RETRY_SLOW_BASE_SECONDS", "RETRY_MAX_SECONDS"):
+        assert error(**{name: "0"}).startswith(name)
+        assert TEMPLATE_MINIMUMS[name] == 1
 
 
 def test_the_horizon_must_end_before_the_queue_drops_the_message() -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 
-from alipay_cancel.stores.dead_letters import DeadLetter, DeadLetterSender
+from alipay_cancel.shared.dead_letter import DeadLetter
+from alipay_cancel.shared.endings import Ending
+from alipay_cancel.stores.dead_letters import DeadLetterSender
 from alipay_cancel.stores.visibility import VisibilityScheduler
 from tests.fixtures.aws import AwsStack
 
@@ -16,7 +18,7 @@ def test_dead_letter_keeps_body_byte_for_byte_and_sets_only_known_attributes(aws
             body=body,
             reason="Outside the cancel window. Use the refund API.",
             source_message_id="m1",
-            outcome_class="terminal",
+            outcome_class=Ending.TERMINAL,
             error_code="40004",
             error_sub_code="ACQ.TRADE_CANCEL_TIME_OUT",
             trade_key="T1",

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 from local.event_routes import EXAMPLE_RULE_PATTERN
-from ops import cli, scheduling
 from samtranslator.yaml_helper import yaml_parse
 
 from alipay_cancel_events import handler
 from alipay_cancel_events.contract import DETAIL_FIELDS, SOURCE, FinalState
 from alipay_cancel_events.outcome_event import outcome_event
+from alipay_cancel_ops import cli, scheduling
 from tests.fixtures.ledger_items import typed_image
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,7 +109,7 @@ def test_the_validation_limits_are_the_librarys() -> None:
 
 def test_the_python_example_uses_real_names() -> None:
     (example,) = _blocks(SCHEDULING, "python")
-    for name in re.findall(r"from ops\.scheduling import (.+)", example)[0].split(","):
+    for name in re.findall(r"from alipay_cancel_ops\.scheduling import (.+)", example)[0].split(","):
         assert hasattr(scheduling, name.strip())
     for keyword in re.findall(r"^\s+(\w+)=", example, re.M):
         assert keyword in scheduling.schedule_cancel.__code__.co_varnames, keyword
@@ -121,9 +121,9 @@ def test_the_python_example_uses_real_names() -> None:
         line
         for b in _blocks(SCHEDULING, "bash")
         for line in b.splitlines()
-        if line.startswith("python -m ops.cli ")
+        if line.startswith("alipay-cancel ")
     ],
 )
 def test_every_documented_schedule_command_parses(line: str) -> None:
-    args = cli._parser().parse_args(shlex.split(line)[3:])
+    args = cli.parser().parse_args(shlex.split(line)[1:])
     assert args.command in ("schedule", "unschedule")

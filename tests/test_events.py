@@ -1,5 +1,6 @@
-"""events/ holds real-shaped SQS events for `sam local invoke` and an env file for the local stack:
-each event must look like what the Lambda SQS event source delivers, and parse as documented."""
+"""events/ holds real-shaped SQS events (make invoke, `sam local invoke`), and nothing else; the env file
+for `sam local invoke` against the local stack is local/sam-local-env.json. Each event must look like
+what the Lambda SQS event source delivers, and parse as documented."""
 
 from __future__ import annotations
 
@@ -14,15 +15,17 @@ import pytest
 from samtranslator.yaml_helper import yaml_parse
 
 from alipay_cancel.config import load_config
-from alipay_cancel.pipeline.messages import BadMessage, CancelRequest, parse_message
+from alipay_cancel.pipeline.messages import BadMessage, parse_message
+from alipay_cancel.shared.trade import CancelRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
-EVENT_FILES = sorted(p for p in EVENTS.glob("*.json") if p.name != "env.local.json")
+EVENT_FILES = sorted(EVENTS.glob("*.json"))  # every file there is an event (make invoke takes any)
+SAM_LOCAL_ENV = ROOT / "local" / "sam-local-env.json"
 LOCAL_REGION, LOCAL_ACCOUNT = "us-east-1", "123456789012"
 # Names the local stack (`make local-stack`) creates; the env file and the events must agree.
 LOCAL_QUEUE, LOCAL_DLQ = "alipay-cancel-queue", "alipay-cancel-dlq"
-LOCAL_RESULTS, LOCAL_IDEMPOTENCY = "alipay-cancel-results", "alipay-cancel-idempotency"
+LOCAL_RESULTS = "alipay-cancel-results"
 LOCAL_SECRET = "alipay-cancel/signing-material"
 RECORD_KEYS = {
     "messageId",
@@ -145,12 +148,12 @@ def test_mixed_batch_covers_each_demo_outcome_and_one_bad_message() -> None:
     assert max(receive_counts) > 1  # one record is a retry
 
 
-# ---------------------------------------------------------------------------- env.local.json
+# ---------------------------------------------------------------------------- local/sam-local-env.json
 
 
 @pytest.fixture(scope="module")
 def local_env() -> dict[str, str]:
-    data = json.loads((EVENTS / "env.local.json").read_text())
+    data = json.loads(SAM_LOCAL_ENV.read_text())
     assert set(data) == {"CancelFunction"}
     return data["CancelFunction"]  # type: ignore[no-any-return]
 
@@ -171,7 +174,6 @@ def test_env_file_points_at_the_local_stack_on_loopback(local_env: dict[str, str
         assert (url.scheme, url.hostname, url.port) == ("http", "127.0.0.1", 4566), var
         assert url.path == f"/{LOCAL_ACCOUNT}/{name}", var
     assert local_env["RESULTS_TABLE_NAME"] == LOCAL_RESULTS
-    assert local_env["IDEMPOTENCY_TABLE_NAME"] == LOCAL_IDEMPOTENCY
     assert local_env["ALIPAY_SECRET_ID"] == LOCAL_SECRET
     assert local_env["POWERTOOLS_TRACE_DISABLED"] == "true"  # no X-Ray daemon locally
 

@@ -55,6 +55,6 @@ def test_source_and_test_data_are_not_ignored() -> None:
         "src/alipay_cancel/config.py",
         "tests/test_gitignore.py",
         "template.yaml",
-        "events/env.local.json",
+        "local/sam-local-env.json",
     ):
         assert not _ignored(path), path

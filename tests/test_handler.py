@@ -21,10 +21,21 @@ def test_success_is_recorded_acknowledged_and_calls_alipay_once(pipeline: Pipeli
     assert response == {"batchItemFailures": []} and failed == []
     item = pipeline.aws.result("S-1")
     assert item is not None
-    assert item["status"] == "SUCCEEDED" and item["outcome_class"] == "succeeded"
+    assert item["status"] == "CLOSED" and item["outcome_class"] == "succeeded"
     assert item["action"] == "close" and item["attempts"] == 1
-    assert item["message_id"] == event["Records"][0]["messageId"]
-    assert item["trade_no"] and item["alipay_trace_id"] and item["finished_at"]
+    message_id = event["Records"][0]["messageId"]
+    assert item["message_id"] == item["settled_by"] == message_id
+    assert item["trade_no"] and item["alipay_trace_id"] and item["finished_at"] and item["event_id"]
+    assert item["app_id"] == "2021000000000001"  # the default app, written by its id
+    # the lease and the pending call are gone; the one call is in the history, answered
+    assert not {"lease_holder", "lease_until", "pending"} & set(item)
+    [call] = item["history"]
+    assert (call["op"], call["delivery"], call["result"], call["trace_id"]) == (
+        "cancel",
+        message_id,
+        "ok",
+        item["alipay_trace_id"],
+    )
     assert pipeline.gateway.admin.cancel_calls("S-1") == 1
     assert pipeline.gateway.admin.trade("S-1")["state"] == "closed"
     assert pipeline.aws.queue_depth() == (0, 0)
@@ -36,22 +47,22 @@ def test_paid_trade_is_refunded_and_refund_fields_recorded(pipeline: Pipeline) -
     pipeline.aws.send(cancel_body("S-2"))
     pipeline.run_once()
     item = pipeline.aws.result("S-2")
-    assert item is not None and item["action"] == "refund"
+    assert item is not None and (item["status"], item["action"]) == ("REFUNDED", "refund")
     assert item["gmt_refund_pay"] and item["refund_settlement_id"]
 
 
-def test_unknown_trade_succeeds_with_action_none(pipeline: Pipeline) -> None:
+def test_unknown_trade_is_recorded_not_found(pipeline: Pipeline) -> None:
     # Alipay echoes the out_trade_no it found no trade for: "no such trade" is recorded.
     pipeline.aws.send(cancel_body("NOSUCH-1"))
     _, response, _ = pipeline.run_once()
     assert response["batchItemFailures"] == []
     item = pipeline.aws.result("NOSUCH-1")
-    assert item is not None and item["status"] == "SUCCEEDED" and item["action"] == "none"
+    assert item is not None and item["status"] == "NOT_FOUND" and "action" not in item
 
 
 def test_a_success_naming_none_of_our_ids_is_retried_not_recorded(pipeline: Pipeline) -> None:
     # Asked by trade_no only, the emulator (like Alipay) cannot echo an out_trade_no for a trade it
-    # does not know: such an answer might be anyone's, so it never becomes SUCCEEDED.
+    # does not know: such an answer might be anyone's, so it never settles the trade.
     pipeline.aws.send(cancel_body(trade_no="2099000000000000000001"))
     _, response, _ = pipeline.run_once()
     assert len(response["batchItemFailures"]) == 1
@@ -86,8 +97,12 @@ def test_retry_records_retrying_sets_backoff_visibility_and_later_succeeds(pipel
     assert response2 == {"batchItemFailures": []}
     item = pipeline.aws.result("R-1")
     assert item is not None
-    assert (item["status"], item["attempts"]) == ("SUCCEEDED", 2)
+    assert (item["status"], item["attempts"]) == ("CLOSED", 2)
     assert "error_sub_code" not in item
+    assert [(c["result"], c.get("sub_code")) for c in item["history"]] == [
+        ("error", "ACQ.SYSTEM_ERROR"),
+        ("ok", None),
+    ]
     assert admin.count("R-1")["requests"] == 2
 
 
@@ -217,13 +232,9 @@ def test_bad_messages_are_dead_lettered_on_first_receipt_with_a_reason(pipeline:
         assert attributes["outcome_class"] == "bad_message"
         assert attributes["reason"].startswith("Bad message") and attributes["attempts"] == "1"
     assert letters[bodies[1]]["trade_key"] == "BAD-1"
-    item = pipeline.aws.result("BAD-1")
-    assert item is not None and (item["status"], item["outcome_class"], item["attempts"]) == (
-        "FAILED",
-        "bad_message",
-        0,
-    )
-    assert "trade_no" in item["error_message"]
+    assert "trade_no" in letters[bodies[1]]["reason"]
+    # Nothing is written for a bad message, not even under the trade key it seems to name.
+    assert pipeline.aws.result("BAD-1") is None
     assert pipeline.gateway.admin.counts()["total_requests"] == 0
 
 
@@ -240,7 +251,7 @@ def test_sns_wrapped_message_is_cancelled(pipeline: Pipeline) -> None:
     _, response, _ = pipeline.run_once()
     assert response == {"batchItemFailures": []}
     item = pipeline.aws.result("SNS-1")
-    assert item is not None and item["status"] == "SUCCEEDED"
+    assert item is not None and item["status"] == "CLOSED"
 
 
 def test_mixed_batch_reports_exactly_the_retried_records_in_order(pipeline: Pipeline) -> None:
@@ -268,7 +279,7 @@ def test_mixed_batch_reports_exactly_the_retried_records_in_order(pipeline: Pipe
         for key in ("M-ok", "M-retry1", "M-retry2", "M-terminal")
     }
     assert statuses == {
-        "M-ok": "SUCCEEDED",
+        "M-ok": "CLOSED",
         "M-retry1": "RETRYING",
         "M-retry2": "RETRYING",
         "M-terminal": "FAILED",

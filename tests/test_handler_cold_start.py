@@ -47,21 +47,29 @@ def test_sqs_client_is_built_on_first_dead_letter_not_at_init(
     [letter] = pipeline.aws.dead_letters()
     assert letter["attributes"]["trade_key"] == "CS-done"
     assert created.count("sqs") == 1
-    assert get_runtime().clients.sqs is get_runtime().clients.sqs  # the one client, kept
+
+    pipeline.gateway.admin.seed_trade("CS-done-2", state="finished")
+    pipeline.aws.send(cancel_body("CS-done-2"))
+    pipeline.run_once()
+    assert len(pipeline.aws.dead_letters()) == 1
+    assert created.count("sqs") == 1  # the one client, kept
 
 
 def test_lazy_client_concurrent_first_uses_build_one_client() -> None:
-    builds: list[object] = []
+    class Client:
+        def who(self) -> Client:
+            return self
 
-    def build() -> object:
+    builds: list[Client] = []
+
+    def build() -> Client:
         time.sleep(0.02)  # wide window for a race
-        client = object()
-        builds.append(client)
-        return client
+        builds.append(Client())
+        return builds[-1]
 
     lazy = LazyClient(build)
-    got: list[object] = []
-    threads = [threading.Thread(target=lambda: got.append(lazy.get())) for _ in range(8)]
+    got: list[Client] = []
+    threads = [threading.Thread(target=lambda: got.append(lazy.who())) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -74,7 +82,13 @@ def test_lazy_client_forwards_the_api_to_the_built_client() -> None:
         def send_message(self, **kwargs: Any) -> dict[str, Any]:
             return {"MessageId": "1", **kwargs}
 
-    lazy = LazyClient(Client)
-    assert not lazy.built
+    built: list[Client] = []
+
+    def build() -> Client:
+        built.append(Client())
+        return built[-1]
+
+    lazy = LazyClient(build)
+    assert built == []  # nothing built until the API is used
     assert lazy.send_message(QueueUrl="q") == {"MessageId": "1", "QueueUrl": "q"}
-    assert lazy.built
+    assert lazy.send_message(QueueUrl="r")["QueueUrl"] == "r" and len(built) == 1

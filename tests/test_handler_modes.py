@@ -24,7 +24,7 @@ def test_cancel_and_business_error_in_each_mode(
 
     assert response == {"batchItemFailures": []}
     ok = pipeline.aws.result("MODE-ok")
-    assert ok is not None and (ok["status"], ok["action"]) == ("SUCCEEDED", "refund")
+    assert ok is not None and (ok["status"], ok["action"]) == ("REFUNDED", "refund")
     frozen = pipeline.aws.result("MODE-frozen")
     assert frozen is not None and frozen["error_sub_code"] == "ACQ.REASON_TRADE_BEEN_FREEZEN"
     assert gateway.admin.cancel_calls("MODE-ok") == 1

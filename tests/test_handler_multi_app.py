@@ -6,17 +6,16 @@ with its own app key and its own Alipay key) and two merchants (app_auth_token -
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
 import pytest
 from local.keygen import KeyMaterial
 
-from alipay_cancel.stores.idempotency import IDEMPOTENCY_KEY_PREFIX
 from tests.fixtures.aws import (
     APP_SECRET_PREFIX,
     DEFAULT_APP_ID,
+    SHORTEST_RETRIES,
     AwsStack,
     Pipeline,
     PowertoolsLines,
@@ -65,15 +64,15 @@ def test_two_merchants_with_the_same_out_trade_no_are_two_cancels_and_two_record
 
     key_a, key_b = f"merchant:{MERCHANT_A} ORDER-1001", f"merchant:{MERCHANT_B} ORDER-1001"
     record_a, record_b = apps.aws.result(key_a), apps.aws.result(key_b)
-    assert record_a is not None and (record_a["status"], record_a["action"]) == ("SUCCEEDED", "refund")
-    assert record_b is not None and (record_b["status"], record_b["action"]) == ("SUCCEEDED", "close")
+    assert record_a is not None and (record_a["status"], record_a["action"]) == ("REFUNDED", "refund")
+    assert record_b is not None and (record_b["status"], record_b["action"]) == ("CLOSED", "close")
     assert record_a["trade_no"] != record_b["trade_no"]
     assert apps.aws.result("ORDER-1001") is None  # nothing under the bare id
     assert admin.cancel_calls("ORDER-1001", merchant_id=MERCHANT_A) == 1
     assert admin.cancel_calls("ORDER-1001", merchant_id=MERCHANT_B) == 1
-    assert len(apps.aws.idempotency_items()) == 2  # one remembered success per identity
+    assert (record_a["merchant_id"], record_b["merchant_id"]) == (MERCHANT_A, MERCHANT_B)
 
-    # A duplicate of each is answered from its own remembered success: no further Alipay call.
+    # A duplicate of each finds its own trade settled: no further Alipay call.
     apps.aws.send(_isv("ORDER-1001", TOKEN_A, MERCHANT_A))
     apps.aws.send(_isv("ORDER-1001", TOKEN_B, MERCHANT_B))
     assert apps.run_once()[2] == []
@@ -103,14 +102,15 @@ def test_two_apps_in_one_batch_each_signed_and_verified_with_its_own_keys(apps: 
 
     for key, (app_id, action) in expected.items():
         record = apps.aws.result(key)
-        assert record is not None and (record["status"], record["action"]) == ("SUCCEEDED", action), key
+        state = {"close": "CLOSED", "refund": "REFUNDED"}[action]
+        assert record is not None and (record["status"], record["action"]) == (state, action), key
         # The cancel reached the trade of the app that signed it.
         assert admin.cancel_calls(key.split(" ")[-1], app_id=app_id) == 1, key
     for n in (1, 3):  # the default app's trades named explicitly never reached the second app
         assert admin.count(f"ORDER-D{n}", app_id=SECOND_APP_ID) == {"requests": 0, "cancel_calls": 0}
     # The emulator verified each request with the key of the app it names (a wrong key is an
     # invalid-signature rejection) and signed each answer with that app's own Alipay key, which the
-    # function verified before recording SUCCEEDED.
+    # function verified before settling the trade.
     calls = admin.recent_requests()
     assert all(call["code"] == "10000" for call in calls), calls
     assert sorted(call["app_id"] for call in calls) == sorted(app for app, _ in expected.values())
@@ -141,7 +141,7 @@ def test_missing_app_secret_is_a_configuration_error_naming_it(
     errors = [r for r in powertools_lines.records() if r.get("level") == "ERROR"]
     assert any(secret_name in json.dumps(r) for r in errors), errors
     # The default app's record in the same batch went through; no call was made for the missing app.
-    assert (apps.aws.result("ORDER-9") or {}).get("status") == "SUCCEEDED"
+    assert (apps.aws.result("ORDER-9") or {}).get("status") == "CLOSED"
     assert apps.gateway.admin.counts()["total_requests"] == 1
 
 
@@ -168,26 +168,23 @@ def test_token_without_merchant_is_a_bad_message_with_no_record(apps: Pipeline) 
     assert apps.aws.result("ORDER-5") is None
 
 
-def test_a_renamed_function_keeps_the_stored_successes(apps: Pipeline) -> None:
-    """The idempotency record's identity never depends on the function's name or the code's location:
-    a success stored before a rename (new function name, a moved module) still stops a duplicate."""
+def test_a_renamed_function_keeps_the_ledger(apps: Pipeline) -> None:
+    """A trade's ledger item is keyed by its identity alone, never by the function's name or the code's
+    location: after a rename a duplicate still finds the trade settled."""
     admin = apps.gateway.admin
     admin.seed_trade("ORDER-R", state="paid", merchant_id=MERCHANT_A)
     apps.configure(AWS_LAMBDA_FUNCTION_NAME="alipay-cancel-CancelFunction-OLD")
     apps.aws.send(_isv("ORDER-R", TOKEN_A, MERCHANT_A))
     assert apps.run_once()[2] == []
     assert admin.cancel_calls("ORDER-R", merchant_id=MERCHANT_A) == 1
-    stored = apps.aws.idempotency_items()
-    assert len(stored) == 1
+    stored = apps.aws.result(f"merchant:{MERCHANT_A} ORDER-R")
+    assert stored is not None and stored["merchant_id"] == MERCHANT_A and stored["status"] == "REFUNDED"
 
     apps.configure(AWS_LAMBDA_FUNCTION_NAME="alipay-cancel-CancelFunction-NEW")  # a new runtime
     apps.aws.send(_isv("ORDER-R", TOKEN_A, MERCHANT_A))
     assert apps.run_once()[2] == []
-    assert admin.cancel_calls("ORDER-R", merchant_id=MERCHANT_A) == 1  # replayed, not cancelled again
-    assert [item["id"] for item in apps.aws.idempotency_items()] == [item["id"] for item in stored]
-    # The record is the identity's: the explicit prefix and the hash of its trade_key, nothing else.
-    digest = hashlib.md5(json.dumps(f"merchant:{MERCHANT_A} ORDER-R").encode()).hexdigest()  # noqa: S324
-    assert stored[0]["id"]["S"] == f"{IDEMPOTENCY_KEY_PREFIX}#{digest}"
+    assert admin.cancel_calls("ORDER-R", merchant_id=MERCHANT_A) == 1  # settled: not cancelled again
+    assert apps.aws.result(f"merchant:{MERCHANT_A} ORDER-R") == stored
 
 
 def test_a_missing_app_secret_keeps_its_messages_until_the_secret_exists(
@@ -199,7 +196,8 @@ def test_a_missing_app_secret_keeps_its_messages_until_the_secret_exists(
     admin = apps.gateway.admin
     admin.seed_trade("ORDER-K", state="unpaid")  # the emulator has no third app: its own trade is absent
     apps.configure(
-        RETRY_BASE_SECONDS=0, RETRY_SLOW_BASE_SECONDS=0, RETRY_MAX_SECONDS=0, SECRET_MAX_AGE_SECONDS=0
+        **SHORTEST_RETRIES,
+        SECRET_MAX_AGE_SECONDS=0,
     )
     body = cancel_body("ORDER-K", app_id=SECOND_APP_ID)
     apps.aws.secretsmanager.delete_secret(
@@ -209,8 +207,10 @@ def test_a_missing_app_secret_keeps_its_messages_until_the_secret_exists(
     apps.aws.send(body)
     apps.aws.send(cancel_body("ORDER-K", app_id=third_app))
     for _ in range(2 * apps.aws.max_receive_count):
+        apps.aws.wait_out_delays()
         event, _, failed = apps.run_once()
         apps.aws.make_visible(event, failed)
+    apps.aws.wait_out_delays()
     assert apps.aws.dead_letters() == []
     assert sum(apps.aws.queue_depth()) == 2  # both kept
     assert admin.counts()["total_requests"] == 0
@@ -218,10 +218,12 @@ def test_a_missing_app_secret_keeps_its_messages_until_the_secret_exists(
     apps.aws.put_app_secret(SECOND_APP_ID, second_app_key_material.secret())
     apps.let_failed_secret_loads_expire()
     for _ in range(3):
+        apps.aws.wait_out_delays()
         event, _, failed = apps.run_once()
         apps.aws.make_visible(event, failed)
+    apps.aws.wait_out_delays()
     record = apps.aws.result(f"app:{SECOND_APP_ID} ORDER-K")
-    assert record is not None and (record["status"], record["action"]) == ("SUCCEEDED", "close")
+    assert record is not None and (record["status"], record["action"]) == ("CLOSED", "close")
     assert admin.cancel_calls("ORDER-K", app_id=SECOND_APP_ID) == 1
     assert admin.cancel_calls("ORDER-K") == 0
     still = apps.aws.result(f"app:{third_app} ORDER-K")  # the third app still has no secret: kept

@@ -20,8 +20,8 @@ from tests.fixtures.aws import (
 
 def _count_secret_reads(pipeline: Pipeline) -> list[str]:
     reads: list[str] = []
-    pipeline.runtime_clients().secretsmanager.meta.events.register(
-        "before-call.secretsmanager.GetSecretValue", lambda **_: reads.append("read")
+    pipeline.on_function_calls(
+        "secretsmanager", "before-call.secretsmanager.GetSecretValue", lambda **_: reads.append("read")
     )
     return reads
 
@@ -50,7 +50,7 @@ def _fix_secret_then_succeeds(pipeline: Pipeline, key: str, fixed: dict[str, str
     _, response, _ = pipeline.run_once()
     assert response == {"batchItemFailures": []}
     item = pipeline.aws.result(key)
-    assert item is not None and item["status"] == "SUCCEEDED"
+    assert item is not None and item["status"] == "CLOSED"
     assert pipeline.aws.dead_letters() == []
 
 
@@ -75,7 +75,7 @@ def test_app_key_rotation_mid_stream_recovers_without_dead_letters(
     assert pipeline.aws.dead_letters() == []
     for key in keys:
         item = pipeline.aws.result(key)
-        assert item is not None and item["status"] == "SUCCEEDED", item
+        assert item is not None and item["status"] == "CLOSED", item
     assert reads == ["read", "read"]  # the cold start, then exactly one refresh for the whole batch
 
 
@@ -145,7 +145,7 @@ def test_unusable_secret_retries_good_messages_dead_letters_bad_ones_and_alarms(
     )
     assert response == {"batchItemFailures": []}
     item = pipeline.aws.result("SEC-1")
-    assert item is not None and item["status"] == "SUCCEEDED"
+    assert item is not None and item["status"] == "CLOSED"
 
 
 def test_missing_secret_names_it_and_retries(pipeline: Pipeline, powertools_lines: PowertoolsLines) -> None:

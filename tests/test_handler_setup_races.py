@@ -1,9 +1,10 @@
-"""What the pipeline does when its setup changes under a record, or a trade already succeeded.
+"""What the pipeline does when its setup changes under a record, or a trade is already settled.
 
 - The signing secret becomes unreadable between the invocation's check and the record's own lookup
   (its cache expired and Secrets Manager throttled): a kept configuration error, never an unhandled failure
   that the queue's redrive would move without a reason.
-- A trade already SUCCEEDED gets no dead letter from a later delivery that ended otherwise.
+- A trade already settled is never called again: a later delivery gets no dead letter, whatever Alipay
+  would answer now.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ def test_a_secret_read_failing_inside_the_attempt_is_a_kept_configuration_error(
                 {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "GetSecretValue"
             )
 
-    pipeline.runtime_clients().secretsmanager.meta.events.register(
-        "before-call.secretsmanager.GetSecretValue", throttle_after_the_first_read
+    pipeline.on_function_calls(
+        "secretsmanager", "before-call.secretsmanager.GetSecretValue", throttle_after_the_first_read
     )
     last = pipeline.aws.max_receive_count
     event = sqs_event([sqs_record(cancel_body("SR-1"), message_id="m-sr", receive_count=last)])
@@ -50,18 +51,13 @@ def test_a_secret_read_failing_inside_the_attempt_is_a_kept_configuration_error(
     assert pipeline.gateway.admin.counts()["cancel_calls"] == 0
 
 
-def test_a_trade_already_succeeded_gets_no_dead_letter_from_a_later_failing_delivery(
-    pipeline: Pipeline,
-) -> None:
+def test_a_settled_trade_gets_no_call_and_no_dead_letter_from_a_later_delivery(pipeline: Pipeline) -> None:
     admin = pipeline.gateway.admin
     admin.seed_trade("AS-1", state="unpaid")
     pipeline.aws.send(cancel_body("AS-1"))
     pipeline.run_once()
-    assert pipeline.aws.result("AS-1")["status"] == "SUCCEEDED"  # type: ignore[index]
-    pipeline.aws.dynamodb.delete_item(  # the idempotency record expired (or was lost): Alipay is called
-        TableName=pipeline.aws.idempotency_table,
-        Key={"id": pipeline.aws.idempotency_items()[0]["id"]},
-    )
+    settled = pipeline.aws.result("AS-1")
+    assert settled is not None and settled["status"] == "CLOSED"
     admin.set_fault("business_error", trade="AS-1", code="ACQ.TRADE_HAS_FINISHED", message="finished")
     pipeline.aws.send(cancel_body("AS-1"))
 
@@ -69,5 +65,5 @@ def test_a_trade_already_succeeded_gets_no_dead_letter_from_a_later_failing_deli
 
     assert response == {"batchItemFailures": []}
     assert pipeline.aws.dead_letters() == []  # nothing for a person to do: the trade was cancelled
-    item = pipeline.aws.result("AS-1")
-    assert item is not None and (item["status"], item["action"]) == ("SUCCEEDED", "close")
+    assert admin.count("AS-1")["requests"] == 1  # the refused claim said so: no call
+    assert pipeline.aws.result("AS-1") == settled

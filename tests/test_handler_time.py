@@ -3,9 +3,16 @@ safety margin): the record is left untried, not counted, and comes back soon."""
 
 from __future__ import annotations
 
-from alipay_cancel.decisions.routing import LOW_TIME_RETRY_SECONDS
+from alipay_cancel.decisions.waits import LOW_TIME_RETRY_SECONDS
 from alipay_cancel.pipeline.service import SAFETY_MARGIN_MS
-from tests.fixtures.aws import FakeLambdaContext, Pipeline, cancel_body, sqs_event, sqs_record
+from tests.fixtures.aws import (
+    SHORTEST_RETRIES,
+    FakeLambdaContext,
+    Pipeline,
+    cancel_body,
+    sqs_event,
+    sqs_record,
+)
 
 # The pipeline fixture's ALIPAY_CONNECT_TIMEOUT_SECONDS=2 and ALIPAY_READ_TIMEOUT_SECONDS=5.
 NEEDED_SECONDS = 2 + 5 + SAFETY_MARGIN_MS / 1000
@@ -24,8 +31,7 @@ def test_too_little_time_leaves_the_record_untried_uncounted_and_back_soon(pipel
     [record] = event["Records"]
     assert response == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
     assert admin.count("TIME-1")["requests"] == 0  # Alipay never called
-    assert pipeline.aws.result("TIME-1") is None  # no attempt recorded
-    assert pipeline.aws.idempotency_items() == []  # no in-progress record left behind
+    assert pipeline.aws.result("TIME-1") is None  # not claimed: no attempt, no lease left behind
     assert [call["VisibilityTimeout"] for call in visibility] == [LOW_TIME_RETRY_SECONDS]
 
     pipeline.aws.make_visible(event)
@@ -33,14 +39,16 @@ def test_too_little_time_leaves_the_record_untried_uncounted_and_back_soon(pipel
     response = pipeline.invoke(event, FakeLambdaContext(timeout_seconds=NEEDED_SECONDS + 1))
     assert response == {"batchItemFailures": []}
     item = pipeline.aws.result("TIME-1")
-    assert item is not None and item["status"] == "SUCCEEDED" and item["attempts"] == 1
+    assert item is not None and item["status"] == "CLOSED" and item["attempts"] == 1
     assert admin.cancel_calls("TIME-1") == 1
 
 
 def test_too_little_time_on_the_last_receive_keeps_the_message_untried(pipeline: Pipeline) -> None:
     admin = pipeline.gateway.admin
     admin.seed_trade("TIME-2", state="unpaid")
-    pipeline.configure(RETRY_BASE_SECONDS=0, RETRY_SLOW_BASE_SECONDS=0, RETRY_MAX_SECONDS=0)  # copy: no delay
+    pipeline.configure(
+        **SHORTEST_RETRIES,
+    )  # the copy's delay: min(5 s, 2 s)
     sends = pipeline.calls("sqs", "SendMessage")
     last = pipeline.aws.max_receive_count
     body = cancel_body("TIME-2")
@@ -55,13 +63,14 @@ def test_too_little_time_on_the_last_receive_keeps_the_message_untried(pipeline:
     [sent] = sends
     assert (sent["QueueUrl"], sent["MessageBody"]) == (pipeline.aws.queue_url, body)
 
+    pipeline.aws.wait_out_delays()
     copy = pipeline.aws.receive_event()
     [record] = copy["Records"]
     assert record["body"] == body and record["attributes"]["ApproximateReceiveCount"] == "1"
     response = pipeline.invoke(copy, FakeLambdaContext(timeout_seconds=NEEDED_SECONDS + 1))
     assert response == {"batchItemFailures": []}
     item = pipeline.aws.result("TIME-2")
-    assert item is not None and (item["status"], item["attempts"]) == ("SUCCEEDED", 1)
+    assert item is not None and (item["status"], item["attempts"]) == ("CLOSED", 1)
     assert admin.cancel_calls("TIME-2") == 1
 
 

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from alipay_cancel.alipay.responses import AlipayFailure, FailureKind, TokenInfo, TokenStatus
-from alipay_cancel.decisions.alipay_codes import GATEWAY_RULES, TOKEN_RULE, OutcomeClass, RetryDelay
+from alipay_cancel.decisions.alipay_codes import GATEWAY_RULES, TOKEN_RULE, RetryDelay
 from alipay_cancel.decisions.classification import gateway_rule
 from alipay_cancel.decisions.identity_check import (
     AUTHORISATION_ENDED,
@@ -21,6 +21,7 @@ from alipay_cancel.decisions.identity_check import (
     TokenUnconfirmed,
     check_identity,
 )
+from alipay_cancel.shared.endings import Ending
 
 MERCHANT_A, MERCHANT_B = "2088000000000001", "2088000000000002"
 TOKEN_CODES = sorted(code for code, rule in GATEWAY_RULES.items() if rule is TOKEN_RULE)
@@ -83,7 +84,7 @@ def test_the_merchants_authorised_app_is_not_compared_with_ours() -> None:
 @pytest.mark.parametrize("user_id", [MERCHANT_A, MERCHANT_B, None])
 def test_an_invalid_token_is_the_token_ending_whoever_it_names(user_id: str | None) -> None:
     decision = _decision(check_identity(MERCHANT_A, _info(TokenStatus.INVALID, user_id=user_id))).decision
-    assert decision.outcome is OutcomeClass.TERMINAL
+    assert decision.outcome is Ending.TERMINAL
     assert decision.reason == AUTHORISATION_ENDED
     assert decision.remedy == TOKEN_RULE.remedy
     assert not decision.refresh_secret
@@ -92,35 +93,35 @@ def test_an_invalid_token_is_the_token_ending_whoever_it_names(user_id: str | No
 @pytest.mark.parametrize("kind", [FailureKind.TIMEOUT, FailureKind.CONNECTION])
 def test_alipay_unreachable_is_retried(kind: FailureKind) -> None:
     decision = _decision(check_identity(MERCHANT_A, _failure(kind))).decision
-    assert (decision.outcome, decision.delay) == (OutcomeClass.RETRY, RetryDelay.NORMAL)
+    assert (decision.outcome, decision.delay) == (Ending.RETRY, RetryDelay.NORMAL)
     assert decision.reason.startswith(CHECKING + ": ")
 
 
 def test_an_untrusted_answer_is_retried_after_re_reading_the_secret() -> None:
     decision = _decision(check_identity(MERCHANT_A, _failure(FailureKind.BAD_SIGNATURE))).decision
-    assert decision.outcome is OutcomeClass.RETRY and decision.refresh_secret
+    assert decision.outcome is Ending.RETRY and decision.refresh_secret
 
 
 def test_alipay_rejecting_our_signature_is_our_configuration() -> None:
     failure = _failure(FailureKind.V3_ERROR, http_status=401, code="invalid-signature", verified=True)
     decision = _decision(check_identity(MERCHANT_A, failure)).decision
-    assert decision.outcome is OutcomeClass.CONFIG_ERROR and decision.refresh_secret
+    assert decision.outcome is Ending.CONFIG_ERROR and decision.refresh_secret
     assert decision.delay is RetryDelay.SLOW
     assert decision.reason.startswith(CHECKING + ": Alipay says our request signature is invalid")
 
 
 def test_an_unexpected_signer_is_configuration_once_the_secret_was_re_read() -> None:
     failure = _failure(FailureKind.UNEXPECTED_SIGNER)
-    assert _decision(check_identity(MERCHANT_A, failure)).decision.outcome is OutcomeClass.RETRY
+    assert _decision(check_identity(MERCHANT_A, failure)).decision.outcome is Ending.RETRY
     after = _decision(check_identity(MERCHANT_A, failure, after_secret_refresh=True)).decision
-    assert after.outcome is OutcomeClass.CONFIG_ERROR
+    assert after.outcome is Ending.CONFIG_ERROR
 
 
 @pytest.mark.parametrize("code", TOKEN_CODES)
 def test_a_verified_token_code_is_the_token_ending(code: str) -> None:
     failure = _failure(FailureKind.V3_ERROR, http_status=401, code=code, verified=True)
     decision = _decision(check_identity(MERCHANT_A, failure)).decision
-    assert decision.outcome is OutcomeClass.TERMINAL
+    assert decision.outcome is Ending.TERMINAL
     assert decision.remedy == TOKEN_RULE.remedy
     assert decision.reason.startswith(f"{CHECKING}: {TOKEN_RULE.what}")
 
@@ -129,13 +130,13 @@ def test_a_verified_token_code_is_the_token_ending(code: str) -> None:
 def test_a_token_code_in_the_envelope_is_the_token_ending(code: str) -> None:
     for envelope in ("40004", "20001"):
         failure = _failure(FailureKind.BUSINESS, code=envelope, sub_code=code, verified=True)
-        assert _decision(check_identity(MERCHANT_A, failure)).decision.outcome is OutcomeClass.TERMINAL
+        assert _decision(check_identity(MERCHANT_A, failure)).decision.outcome is Ending.TERMINAL
 
 
 def test_an_unsigned_token_code_is_not_trusted_enough_to_end_the_message() -> None:
     failure = _failure(FailureKind.V3_ERROR, http_status=401, code="invalid-app-auth-token", verified=False)
     decision = _decision(check_identity(MERCHANT_A, failure)).decision
-    assert decision.outcome is OutcomeClass.RETRY
+    assert decision.outcome is Ending.RETRY
 
 
 @pytest.mark.parametrize(
@@ -149,7 +150,7 @@ def test_an_unsigned_token_code_is_not_trusted_enough_to_end_the_message() -> No
 )
 def test_a_business_code_that_says_nothing_about_the_token_is_retried(failure: AlipayFailure) -> None:
     decision = _decision(check_identity(MERCHANT_A, failure)).decision
-    assert (decision.outcome, decision.delay) == (OutcomeClass.RETRY, RetryDelay.NORMAL)
+    assert (decision.outcome, decision.delay) == (Ending.RETRY, RetryDelay.NORMAL)
     assert decision.reason.startswith(CHECKING + ": ")
     assert decision.reason.endswith(
         "; a code that says nothing about the token cannot end the message: retrying"
@@ -160,7 +161,7 @@ def test_a_business_code_that_says_nothing_about_the_token_is_retried(failure: A
 def test_a_rate_limit_waits_longer() -> None:
     failure = _failure(FailureKind.V3_ERROR, http_status=429, code="app-call-limited", verified=True)
     decision = _decision(check_identity(MERCHANT_A, failure)).decision
-    assert (decision.outcome, decision.delay) == (OutcomeClass.RETRY, RetryDelay.SLOW)
+    assert (decision.outcome, decision.delay) == (Ending.RETRY, RetryDelay.SLOW)
 
 
 _MERCHANTS = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=64)
@@ -195,11 +196,11 @@ def test_a_failure_never_confirms_and_ends_the_message_only_for_a_verified_token
     failure: AlipayFailure, after: bool
 ) -> None:
     decision = _decision(check_identity(MERCHANT_A, failure, after_secret_refresh=after)).decision
-    assert decision.outcome is not OutcomeClass.SUCCEEDED
+    assert decision.outcome is not Ending.SUCCEEDED
     assert decision.reason.startswith(CHECKING + ": ")
-    if decision.outcome is OutcomeClass.TERMINAL:
+    if decision.outcome is Ending.TERMINAL:
         assert failure.verified
         assert decision.remedy == TOKEN_RULE.remedy
         assert TOKEN_RULE in (gateway_rule(failure.code), gateway_rule(failure.sub_code))
-    if decision.outcome is OutcomeClass.RETRY:
+    if decision.outcome is Ending.RETRY:
         assert decision.delay is not None

@@ -110,7 +110,7 @@ def test_app_auth_token_reaches_alipay_but_no_log_line_or_dead_letter_attribute(
     _, response, _ = pipeline.run_once()
 
     assert response == {"batchItemFailures": []}
-    assert (pipeline.aws.result("merchant:2088A TOK-1") or {}).get("status") == "SUCCEEDED"
+    assert (pipeline.aws.result("merchant:2088A TOK-1") or {}).get("status") == "CLOSED"
     failed = pipeline.aws.result("merchant:2088B TOK-2")
     assert failed is not None and failed["status"] == "FAILED" and failed["outcome_class"] == "terminal"
     assert good not in json.dumps(failed) and bad not in json.dumps(failed)

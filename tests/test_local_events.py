@@ -18,10 +18,11 @@ from botocore.exceptions import ClientError
 from local.events_and_schedules import EventsAndSchedules
 from local.provision import aws_client
 from local.stack import MotoServer
-from ops.scheduling import schedule_cancel, schedule_name
 
+from alipay_cancel.shared.ledger_item import event_id
 from alipay_cancel_events.contract import DETAIL_FIELDS
-from tests.fixtures.ledger_items import FINAL_STATES, Ledger, event_id
+from alipay_cancel_ops.scheduling import schedule_cancel, schedule_name
+from tests.fixtures.ledger_items import FINAL_STATES, Ledger
 
 RESULTS, CANCEL_QUEUE = "alipay-cancel-results", "alipay-cancel-queue"
 DETAIL_TYPES = dict(

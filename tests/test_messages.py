@@ -15,10 +15,24 @@ from alipay_cancel.pipeline.messages import (
     CancelRequest,
     parse_message,
 )
-from alipay_cancel.pipeline.trade_identity import parse_trade_key, trade_key
+from alipay_cancel.shared.trade import APP_PREFIX, MERCHANT_PREFIX, SEPARATOR, TradeIdentity, trade_key
 
 TOKEN = "202510BB5f3c9a1e0d7b4c2a8e6f1d3b9c7a5e2f"
 MERCHANT = "2088000000000001"
+
+
+def parse_trade_key(key: str) -> TradeIdentity:
+    """The identity a ``trade_key`` was built from: a key splits back into exactly one identity, so two
+    identities never share a key (the tests below build keys and split them again)."""
+    parts = key.split(SEPARATOR)
+    app_id = merchant_id = None
+    if len(parts) > 1 and parts[0].startswith(APP_PREFIX):
+        app_id = parts.pop(0)[len(APP_PREFIX) :]
+    if len(parts) > 1 and parts[0].startswith(MERCHANT_PREFIX):
+        merchant_id = parts.pop(0)[len(MERCHANT_PREFIX) :]
+    if len(parts) != 1 or not parts[0] or app_id == "" or merchant_id == "":
+        raise ValueError("not a trade key: expected [app:<app_id> ][merchant:<merchant_id> ]<id>")
+    return TradeIdentity(trade_id=parts[0], app_id=app_id, merchant_id=merchant_id)
 
 
 def sns(message: str, **extra: Any) -> str:

@@ -1,117 +1,35 @@
-"""ops.cli against a real moto server subprocess on 127.0.0.1 (a free port), like the local stack."""
+"""The alipay-cancel CLI against a real moto server subprocess on 127.0.0.1 (a free port), like the local
+stack."""
 
 from __future__ import annotations
 
-import io
+import argparse
 import json
-import socket
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-import requests
-from ops.cli import main
-from ops.queues import mask_token
 
-from alipay_cancel.stores.dead_letters import DeadLetter, DeadLetterSender
-
-REGION = "us-east-1"
-TOKEN = "202510BBq7Zx9kTokenValue0001"
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(f"{url}/moto-api/", timeout=1)
-                break
-            except requests.ConnectionError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("moto server did not start") from None
-                time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-@pytest.fixture
-def aws_env(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
-    for name in ("CANCEL_QUEUE_URL", "DEAD_LETTER_QUEUE_URL", "RESULTS_TABLE_NAME", "AWS_REGION"):
-        monkeypatch.delenv(name, raising=False)
-    return moto_url
-
-
-@pytest.fixture
-def sqs(aws_env: str) -> Any:
-    return boto3.client("sqs", region_name=REGION, endpoint_url=aws_env)
-
-
-@pytest.fixture
-def queues(sqs: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
-    suffix = uuid.uuid4().hex[:8]
-    cancel = sqs.create_queue(QueueName=f"cancel-{suffix}")["QueueUrl"]
-    dlq = sqs.create_queue(QueueName=f"cancel-dlq-{suffix}")["QueueUrl"]
-    monkeypatch.setenv("CANCEL_QUEUE_URL", cancel)
-    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", dlq)
-    return cancel, dlq
-
-
-class Terminal(io.StringIO):
-    """Typed answers at a terminal (isatty), for the redrive's question."""
-
-    def isatty(self) -> bool:
-        return True
-
-
-def run(*argv: str, stdin: io.StringIO | None = None) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err, stdin=stdin or io.StringIO())
-    return code, out.getvalue(), err.getvalue()
-
-
-def receive_all(sqs: Any, url: str) -> list[dict[str, Any]]:
-    response = sqs.receive_message(
-        QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=0
-    )
-    return list(response.get("Messages", []))
-
-
-def counts(sqs: Any, url: str) -> tuple[int, int]:
-    attrs = sqs.get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return int(attrs["ApproximateNumberOfMessages"]), int(attrs["ApproximateNumberOfMessagesNotVisible"])
-
+from alipay_cancel.shared.dead_letter import DeadLetter
+from alipay_cancel.shared.endings import Ending
+from alipay_cancel.stores.dead_letters import DeadLetterSender
+from alipay_cancel_ops.masking import mask_token
+from tests.fixtures.ops_cli import (
+    BODY_BAD,
+    BODY_SLOW,
+    BODY_TERMINAL,
+    REGION,
+    TOKEN,
+    Terminal,
+    counts,
+    fill_dead_letters,
+    receive_all,
+    run,
+)
 
 # ------------------------------------------------------------------------------------------ enqueue
 
@@ -208,35 +126,6 @@ def test_flags_win_over_environment_and_work_after_the_command(
 # ------------------------------------------------------------------------------------------ result
 
 
-@pytest.fixture
-def table(aws_env: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    dynamodb = boto3.client("dynamodb", region_name=REGION, endpoint_url=aws_env)
-    name = f"results-{uuid.uuid4().hex[:8]}"
-    dynamodb.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "trade_key", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "trade_key", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    dynamodb.put_item(
-        TableName=name,
-        Item={
-            "trade_key": {"S": "o-77"},
-            "status": {"S": "FAILED"},
-            "outcome_class": {"S": "terminal"},
-            "out_trade_no": {"S": "o-77"},
-            "error_code": {"S": "40004"},
-            "error_sub_code": {"S": "ACQ.TRADE_CANCEL_TIME_OUT"},
-            "remedy": {"S": "use alipay.trade.refund\n\x1b[31m"},
-            "attempts": {"N": "3"},
-            "alipay_trace_id": {"S": "trace-9"},
-            "updated_at": {"S": "2024-05-01T12:00:00.000Z"},
-        },
-    )
-    monkeypatch.setenv("RESULTS_TABLE_NAME", name)
-    return name
-
-
 def test_result_prints_the_record_readably(table: str) -> None:
     code, out, _ = run("result", "o-77")
     assert code == 0
@@ -246,6 +135,51 @@ def test_result_prints_the_record_readably(table: str) -> None:
     assert any(line.split() == ["attempts", "3"] for line in lines)
     assert "ACQ.TRADE_CANCEL_TIME_OUT" in out
     assert "\x1b" not in out  # stored text cannot drive the terminal
+
+
+def test_result_shows_the_ledgers_calls_lease_pending_and_history(table: str, aws_env: str) -> None:
+    """One strongly consistent read answers "what happened to this trade": every call, the one in
+    flight, and whether its holder is gone (then its answer is unknown and the next delivery resumes)."""
+    dynamodb = boto3.client("dynamodb", region_name=REGION, endpoint_url=aws_env)
+
+    def call(at: str, result: str, **more: str) -> dict[str, Any]:
+        return {
+            "M": {
+                k: {"S": v}
+                for k, v in {"op": "cancel", "at": at, "delivery": "m1", "result": result, **more}.items()
+            }
+        }
+
+    dynamodb.put_item(
+        TableName=table,
+        Item={
+            "trade_key": {"S": "o-78"},
+            "status": {"S": "RETRYING"},
+            "attempts": {"N": "4"},
+            "lease_holder": {"S": "req-9:m2"},
+            "lease_until": {"N": "1000"},  # long past: its holder is gone
+            "pending": {
+                "M": {"op": {"S": "cancel"}, "at": {"S": "2027-01-01T00:00:03.000Z"}, "delivery": {"S": "m2"}}
+            },
+            "history": {
+                "L": [
+                    call("2027-01-01T00:00:01.000Z", "error", code="20000"),
+                    call("2027-01-01T00:00:02.000Z", "unknown"),
+                ]
+            },
+            "history_dropped": {"N": "1"},
+        },
+    )
+    code, out, _ = run("result", "o-78")
+    assert code == 0
+    assert "held by req-9:m2 until 1970-01-01T00:00:01.000Z (expired: its holder is gone)" in out
+    assert "cancel at 2027-01-01T00:00:03.000Z by delivery m2 (sent, answer unknown" in out
+    assert "2 calls, 1 earlier ones dropped" in out
+    lines = [line.split() for line in out.splitlines()]
+    assert ["2.", "2027-01-01T00:00:01.000Z", "cancel", "error", "delivery", "m1", "20000"] in lines
+    assert ["3.", "2027-01-01T00:00:02.000Z", "cancel", "unknown", "delivery", "m1"] in lines
+    code, out, _ = run("result", "o-78", "--json")
+    assert json.loads(out)["pending"]["delivery"] == "m2" and json.loads(out)["attempts"] == 4
 
 
 def test_result_by_parts_finds_each_merchants_and_apps_record(table: str, aws_env: str) -> None:
@@ -285,7 +219,7 @@ def test_result_by_parts_finds_each_merchants_and_apps_record(table: str, aws_en
         assert code == 0, argv
         assert json.loads(out)["remedy"] == who, argv
     code, out, _ = run("result", "--out-trade-no", "ORDER-1", "--app-id", "2021000000000002")
-    assert code == 1 and "no record for trade_key 'app:2021000000000002 ORDER-1'" in out
+    assert code == 0 and "no record for trade_key 'app:2021000000000002 ORDER-1'" in out
 
 
 @pytest.mark.parametrize(
@@ -308,9 +242,11 @@ def test_result_json(table: str) -> None:
     assert code == 0 and item["attempts"] == 3 and item["status"] == "FAILED"
 
 
-def test_result_missing_trade(table: str) -> None:
+def test_result_missing_trade_is_an_answer_not_an_error(table: str) -> None:
     code, out, _ = run("result", "nope")
-    assert code == 1 and "no record for trade_key 'nope'" in out
+    assert code == 0 and "no record for trade_key 'nope'" in out
+    code, out, _ = run("result", "nope", "--json")
+    assert code == 0 and json.loads(out) is None
 
 
 def test_result_aws_error_is_reported_not_raised(aws_env: str) -> None:
@@ -319,48 +255,6 @@ def test_result_aws_error_is_reported_not_raised(aws_env: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------ dead letters
-
-BODY_TERMINAL = '{ "out_trade_no" : "订单-1",\n  "app_auth_token": "' + TOKEN + '" }'
-BODY_BAD = "not json at all, app_auth_token=" + TOKEN
-BODY_SLOW = json.dumps({"trade_no": "t-slow", "extra": [1, 2]})
-
-
-def fill_dead_letters(sqs: Any, dlq: str) -> None:
-    """Dead letters written by the Lambda's own sender, so the CLI reads the real contract."""
-    sender = DeadLetterSender(sqs, dlq)
-    sender.send(
-        DeadLetter(
-            body=BODY_TERMINAL,
-            reason="the trade is outside Alipay's cancel window; use alipay.trade.refund",
-            source_message_id="src-1",
-            outcome_class="terminal",
-            error_code="40004",
-            error_sub_code="ACQ.TRADE_CANCEL_TIME_OUT",
-            alipay_trace_id="trace-1",
-            trade_key="订单-1",
-            attempts=1,
-        )
-    )
-    sender.send(
-        DeadLetter(
-            body=BODY_BAD,
-            reason="body is not valid JSON",
-            source_message_id="src-2",
-            outcome_class="bad_message",
-            attempts=1,
-        )
-    )
-    sender.send(
-        DeadLetter(
-            body=BODY_SLOW,
-            reason="merchant balance too low, retries exhausted",
-            source_message_id="src-3",
-            outcome_class="exhausted",
-            error_sub_code="ACQ.SELLER_BALANCE_NOT_ENOUGH",
-            trade_key="t-slow",
-            attempts=8,
-        )
-    )
 
 
 def test_dead_letters_lists_reasons_and_leaves_them_visible(sqs: Any, queues: tuple[str, str]) -> None:
@@ -375,6 +269,38 @@ def test_dead_letters_lists_reasons_and_leaves_them_visible(sqs: Any, queues: tu
     assert counts(sqs, dlq) == (3, 0)  # still there, and visible again right away
 
 
+HOSTILE_BODIES = [
+    BODY_BAD,
+    '{"app_auth_token"   :    \n  "' + TOKEN + '", "trade_no": "t"',  # spaces and a newline, cut short
+    '{"app_auth_\\u0074oken": "' + TOKEN + '", "trade_no": ',  # an escaped letter in the key
+    "APP-AUTH-TOKEN\n=\n" + TOKEN,
+    json.dumps({"Type": "Notification", "Message": "app_auth_token : " + TOKEN}),  # JSON holding text
+]
+
+
+def test_dead_letters_never_print_a_token_in_any_body_shape(sqs: Any, queues: tuple[str, str]) -> None:
+    """Bodies that are not JSON are shown as size and digest unless asked; asked, they are masked."""
+    _, dlq = queues
+    sender = DeadLetterSender(sqs, dlq)
+    for i, body in enumerate(HOSTILE_BODIES):
+        sender.send(DeadLetter(body=body, reason="body is not valid JSON", source_message_id=f"s-{i}"))
+    for flags in ((), ("--json",), ("--show-unparseable-bodies",), ("--show-unparseable-bodies", "--json")):
+        code, out, err = run("dead-letters", "--wait-seconds", "0", *flags)
+        assert code == 0 and f"{TOKEN[:8]}" not in out + err, flags
+        if "--json" in flags:
+            rows = [json.loads(line) for line in out.splitlines()]
+            assert len(rows) == len(HOSTILE_BODIES)
+            unparsed = [r for r in rows if not r["body_is_json"]]
+            assert len(unparsed) == len(HOSTILE_BODIES) - 1 and all(len(r["body_sha256"]) == 64 for r in rows)
+            shown = [r["body"] is not None for r in unparsed]
+            assert all(shown) if "--show-unparseable-bodies" in flags else not any(shown)
+        elif "--show-unparseable-bodies" in flags:
+            assert "not json at all, app_auth_token=***" in out and "not shown" not in out
+        else:
+            assert out.count("(not JSON, not shown: ") == len(HOSTILE_BODIES) - 1
+            assert f"{len(BODY_BAD.encode())} bytes, sha256 " in out
+
+
 def test_dead_letters_filters_and_json(sqs: Any, queues: tuple[str, str]) -> None:
     _, dlq = queues
     fill_dead_letters(sqs, dlq)
@@ -387,13 +313,15 @@ def test_dead_letters_filters_and_json(sqs: Any, queues: tuple[str, str]) -> Non
     code, out, _ = run("dead-letters", "--wait-seconds", "0", "--trade-key", "t-slow", "--trade-key", "x")
     assert code == 0 and "1 dead letter(s) shown" in out and "t-slow" in out
     code, out, _ = run("dead-letters", "--wait-seconds", "0", "--trade-key", "absent")
-    assert code == 1 and "0 dead letter(s) shown" in out
+    assert code == 0 and "0 dead letter(s) shown" in out
     assert counts(sqs, dlq) == (3, 0)
 
 
-def test_dead_letters_empty_queue(sqs: Any, queues: tuple[str, str]) -> None:
+def test_dead_letters_empty_queue_is_the_healthy_state(sqs: Any, queues: tuple[str, str]) -> None:
     code, out, _ = run("dead-letters", "--wait-seconds", "0")
-    assert code == 1 and "0 dead letter(s)" in out
+    assert code == 0 and "0 dead letter(s)" in out
+    code, out, _ = run("dead-letters", "--wait-seconds", "0", "--json")
+    assert (code, out) == (0, "")
 
 
 # ------------------------------------------------------------------------------------------ redrive
@@ -461,9 +389,9 @@ def test_a_terminal_whose_remedy_says_redrive_is_redriven(sqs: Any, queues: tupl
         DeadLetter(
             body=body,
             reason="the trade is frozen by Alipay. Contact Alipay support; once Alipay has released it, "
-            "then redrive the dead letter (python -m ops.cli redrive --trade-key <trade_key>).",
+            "then redrive the dead letter (alipay-cancel redrive --trade-key <trade_key>).",
             source_message_id="src-f",
-            outcome_class="terminal",
+            outcome_class=Ending.TERMINAL,
             error_sub_code="ACQ.REASON_TRADE_BEEN_FREEZEN",
             trade_key="frozen-1",
             attempts=1,
@@ -482,7 +410,7 @@ def _many_exhausted(sqs: Any, dlq: str, count: int) -> None:
                 body=json.dumps({"out_trade_no": f"x-{i}"}),
                 reason="Gave up after 60 deliveries. Last error: Alipay had a system error",
                 source_message_id=f"src-{i}",
-                outcome_class="exhausted",
+                outcome_class=Ending.EXHAUSTED,
                 trade_key=f"x-{i}",
                 attempts=60,
             )
@@ -493,7 +421,7 @@ def test_a_large_redrive_without_a_terminal_is_refused_unless_yes(sqs: Any, queu
     cancel, dlq = queues
     _many_exhausted(sqs, dlq, 12)
     code, out, err = run("redrive", "--wait-seconds", "0", "--max", "50")  # stdin: not a terminal
-    assert code == 2 and "about to redrive 12 dead letters" in err and "--yes" in err
+    assert code == 2 and "Redrive 12 dead letters" in err and "no terminal to ask, add --yes" in err
     assert "exhausted" in out  # the plan was shown
     assert receive_all(sqs, cancel) == [] and counts(sqs, dlq) == (12, 0)
     code, out, _ = run("redrive", "--wait-seconds", "0", "--max", "50", "--yes")
@@ -512,7 +440,7 @@ def test_a_large_redrive_asks_at_a_terminal(
     if moved:
         assert code == 0 and "3 moved" in out and counts(sqs, dlq) == (0, 0)
     else:
-        assert code == 2 and "cancelled; nothing was moved" in err
+        assert code == 3 and "not confirmed: nothing was changed" in err
         assert counts(sqs, dlq) == (3, 0) and receive_all(sqs, cancel) == []
 
 
@@ -556,7 +484,10 @@ def test_unknown_outcome_class_is_a_usage_error(queues: tuple[str, str]) -> None
 # ------------------------------------------------------------------------------------------ as a program
 
 
-def test_runs_as_python_dash_m_with_endpoint_flag(sqs: Any, queues: tuple[str, str], moto_url: str) -> None:
+def test_the_installed_command_runs_anywhere_with_the_endpoint_flag(
+    sqs: Any, queues: tuple[str, str], moto_url: str, tmp_path: Path
+) -> None:
+    """`alipay-cancel` as the venv installs it, outside the checkout and without PYTHONPATH."""
     _, dlq = queues
     fill_dead_letters(sqs, dlq)
     env = {
@@ -567,9 +498,7 @@ def test_runs_as_python_dash_m_with_endpoint_flag(sqs: Any, queues: tuple[str, s
     }
     completed = subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "ops.cli",
+            str(Path(sys.executable).parent / "alipay-cancel"),
             "--endpoint-url",
             moto_url,
             "--region",
@@ -580,7 +509,7 @@ def test_runs_as_python_dash_m_with_endpoint_flag(sqs: Any, queues: tuple[str, s
             "--outcome-class",
             "exhausted",
         ],
-        cwd=ROOT,
+        cwd=tmp_path,
         env=env,
         capture_output=True,
         text=True,
@@ -609,3 +538,86 @@ def test_runs_as_python_dash_m_with_endpoint_flag(sqs: Any, queues: tuple[str, s
 def test_mask_token(body: str) -> None:
     masked = mask_token(body)
     assert TOKEN not in masked and "***" in masked
+
+
+# ------------------------------------------------------------------------------------------ conventions
+
+
+def _commands() -> dict[str, argparse.ArgumentParser]:
+    from alipay_cancel_ops.cli import parser
+
+    (subparsers,) = [a for a in parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(subparsers.choices)
+
+
+ENVIRONMENT_DEFAULTS = {  # option dest -> the variables its default may come from
+    "queue_url": ("CANCEL_QUEUE_URL", "DEAD_LETTER_QUEUE_URL"),
+    "to_queue_url": ("CANCEL_QUEUE_URL",),
+    "table": ("RESULTS_TABLE_NAME",),
+    "default_app_id": ("ALIPAY_DEFAULT_APP_ID",),
+}
+
+
+@pytest.mark.parametrize("command", sorted(_commands()))
+def test_every_option_has_help_and_names_its_environment_default(
+    command: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variables in ENVIRONMENT_DEFAULTS.values():
+        for variable in variables:
+            monkeypatch.setenv(variable, f"from-{variable}")
+    sub = _commands()[command]
+    for action in sub._actions:
+        if not action.option_strings or action.dest == "help":
+            continue
+        assert action.help and action.help.strip(), (command, action.option_strings)
+        if action.dest in ENVIRONMENT_DEFAULTS:
+            (variable,) = [v for v in ENVIRONMENT_DEFAULTS[action.dest] if action.default == f"from-{v}"]
+            assert f"(default: ${variable})" in action.help, (command, action.option_strings)
+    help_text = " ".join(sub.format_help().split())
+    assert "--json" in help_text and "exit codes:" in help_text
+    assert "(default: $AWS_ENDPOINT_URL" in help_text and "(default: $AWS_REGION" in help_text
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib import metadata
+
+    with pytest.raises(SystemExit) as done:
+        run("--version")
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"alipay-cancel {metadata.version('alipay-cancel')}"
+
+
+def test_json_before_or_after_the_command(sqs: Any, queues: tuple[str, str]) -> None:
+    for argv in (("--json", "enqueue", "--trade-no", "t-j"), ("enqueue", "--trade-no", "t-j2", "--json")):
+        code, out, _ = run(*argv)
+        document = json.loads(out)
+        assert code == 0 and document["trade_key"] == argv[-1 if argv[0] == "--json" else -2]
+        assert set(document) == {"trade_key", "message_id", "queue_url", "body"}
+    code, out, _ = run("redrive", "--wait-seconds", "0", "--dry-run", "--json")
+    assert code == 0 and json.loads(out)["selected"] == []
+
+
+def test_ctrl_c_ends_with_one_line(queues: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from alipay_cancel_ops.commands import dead_letters
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dead_letters, "browse_dead_letters", interrupted)
+    code, out, err = run("dead-letters")
+    assert code == 130 and out == "" and err.strip() == "alipay-cancel: interrupted"
+
+
+def test_outcome_class_choices_are_the_classes_a_dead_letter_can_have() -> None:
+    """Every routing row's dead letter (the function's routing table, tests/test_routing.py), plus
+    "none" for what the queue's redrive policy moves without attributes; nothing else."""
+    from alipay_cancel_ops.queues import DEAD_LETTER_CLASSES, UNCLASSIFIED
+    from tests.test_routing import ROWS
+
+    letters = {row.letter for row in ROWS if row.letter is not None}
+    assert set(DEAD_LETTER_CLASSES) == letters | {UNCLASSIFIED}
+    assert "succeeded" not in DEAD_LETTER_CLASSES and "retry" not in DEAD_LETTER_CLASSES
+    for command in ("dead-letters", "redrive", "discard"):
+        with pytest.raises(SystemExit) as refused:
+            run(command, "--outcome-class", "retry")
+        assert refused.value.code == 2

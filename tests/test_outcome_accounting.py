@@ -7,7 +7,7 @@ from typing import Any
 
 from local.outcome_accounting import account_events
 
-from tests.fixtures.ledger_items import event_id
+from alipay_cancel.shared.ledger_item import event_id
 
 DETAIL_TYPE = {"CLOSED": "Trade Closed", "FAILED": "Trade Failed", "KEPT": "Trade Kept"}
 

@@ -12,9 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from alipay_cancel.shared.ledger_item import event_id
 from alipay_cancel_events.contract import DETAIL_FIELDS, SOURCE, FinalState
 from alipay_cancel_events.outcome_event import NotAnOutcome, announces_outcome, outcome_event
-from tests.fixtures.ledger_items import FACTS, FINAL_STATES, event_id, typed_image
+from tests.fixtures.ledger_items import FACTS, FINAL_STATES, typed_image
 
 TRADE = "app:2021000000000002 merchant:2088000000000001 ORDER-1001"
 DETAIL_TYPES = {

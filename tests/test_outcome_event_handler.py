@@ -15,10 +15,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from alipay_cancel.shared.ledger_item import event_id
 from alipay_cancel_events import handler
 from alipay_cancel_events.config import ConfigError, load_config
 from tests.fixtures.aws import FakeLambdaContext
-from tests.fixtures.ledger_items import FACTS, event_id, typed_image
+from tests.fixtures.ledger_items import FACTS, typed_image
 
 REGION = "us-east-1"
 TOKEN = "202405BBd1b0e2a9f8c7d6e5f4a3b2c1"

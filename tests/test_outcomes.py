@@ -7,13 +7,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alipay_cancel.alipay.responses import AlipayFailure, CancelSuccess, FailureKind
-from alipay_cancel.decisions.classification import OutcomeClass, RetryDelay, classify
+from alipay_cancel.decisions.classification import RetryDelay, classify
 from alipay_cancel.decisions.decision import Decision
+from alipay_cancel.shared.endings import Ending
 
-S = OutcomeClass.SUCCEEDED
-R = OutcomeClass.RETRY
-T = OutcomeClass.TERMINAL
-C = OutcomeClass.CONFIG_ERROR
+S = Ending.SUCCEEDED
+R = Ending.RETRY
+T = Ending.TERMINAL
+C = Ending.CONFIG_ERROR
 N = RetryDelay.NORMAL
 SLOW = RetryDelay.SLOW
 
@@ -43,7 +44,7 @@ def http(status: int | None) -> AlipayFailure:
     return AlipayFailure(FailureKind.HTTP_ERROR, "msg", http_status=status)
 
 
-def check(decision: Decision, outcome: OutcomeClass, delay: RetryDelay | None, refresh: bool) -> None:
+def check(decision: Decision, outcome: Ending, delay: RetryDelay | None, refresh: bool) -> None:
     assert decision.outcome is outcome, decision
     assert decision.delay is delay, decision
     assert decision.refresh_secret is refresh, decision
@@ -68,7 +69,7 @@ def check(decision: Decision, outcome: OutcomeClass, delay: RetryDelay | None, r
         ("maybe", "close", R, "unexpected retry_flag"),
     ],
 )
-def test_success(retry_flag: str | None, action: str | None, expected: OutcomeClass, fragment: str) -> None:
+def test_success(retry_flag: str | None, action: str | None, expected: Ending, fragment: str) -> None:
     decision = classify(success(retry_flag, action))
     check(decision, expected, N if expected is R else None, False)
     assert fragment in decision.reason
@@ -100,7 +101,7 @@ def test_success(retry_flag: str | None, action: str | None, expected: OutcomeCl
         (http(403), C, SLOW, False),
     ],
 )
-def test_transport(failure: AlipayFailure, expected: OutcomeClass, delay: RetryDelay, refresh: bool) -> None:
+def test_transport(failure: AlipayFailure, expected: Ending, delay: RetryDelay, refresh: bool) -> None:
     check(classify(failure), expected, delay, refresh)
 
 
@@ -130,7 +131,7 @@ BUSINESS = [
 
 @pytest.mark.parametrize(("sub_code", "expected", "delay", "remedy"), BUSINESS)
 def test_business_code_seed_envelope(
-    sub_code: str, expected: OutcomeClass, delay: RetryDelay | None, remedy: str | None
+    sub_code: str, expected: Ending, delay: RetryDelay | None, remedy: str | None
 ) -> None:
     decision = classify(seed("40004", sub_code))
     check(decision, expected, delay, False)
@@ -141,7 +142,7 @@ def test_business_code_seed_envelope(
 
 @pytest.mark.parametrize(("code", "expected", "delay", "remedy"), BUSINESS)
 def test_business_code_v3_shape_classifies_the_same(
-    code: str, expected: OutcomeClass, delay: RetryDelay | None, remedy: str | None
+    code: str, expected: Ending, delay: RetryDelay | None, remedy: str | None
 ) -> None:
     v3_decision = classify(v3(400, code))
     seed_decision = classify(seed("40004", code))
@@ -228,9 +229,7 @@ def test_unknown_non_business_errors_are_retried(failure: AlipayFailure, fragmen
         (v3(403, "forbidden-by-policy"), C, SLOW, False),
     ],
 )
-def test_gateway_codes(
-    failure: AlipayFailure, expected: OutcomeClass, delay: RetryDelay, refresh: bool
-) -> None:
+def test_gateway_codes(failure: AlipayFailure, expected: Ending, delay: RetryDelay, refresh: bool) -> None:
     check(classify(failure), expected, delay, refresh)
 
 
@@ -301,9 +300,9 @@ def test_hostile_codes_are_sanitised() -> None:
 
 
 def test_enum_values_are_the_data_contract_strings() -> None:
-    verdicts = [OutcomeClass.SUCCEEDED, OutcomeClass.RETRY, OutcomeClass.TERMINAL, OutcomeClass.CONFIG_ERROR]
+    verdicts = [Ending.SUCCEEDED, Ending.RETRY, Ending.TERMINAL, Ending.CONFIG_ERROR]
     assert [c.value for c in verdicts] == ["succeeded", "retry", "terminal", "config_error"]
-    assert f"{OutcomeClass.CONFIG_ERROR}" == "config_error"
+    assert f"{Ending.CONFIG_ERROR}" == "config_error"
 
 
 # ------------------------------------------------------------------ properties

@@ -6,7 +6,7 @@ batch with good messages, and:
 - a body that is not a cancel request is dead-lettered on its first receipt, with a reason, its body
   byte for byte, and is acknowledged (not retried);
 - a body that is a cancel request is never dead-lettered as bad;
-- the good records of the same batch still succeed (SUCCEEDED record, acknowledged).
+- the good records of the same batch still succeed (their trades CLOSED in the ledger, acknowledged).
 
 The handler runs against in-process moto and the gateway emulator over loopback (``pipeline``).
 tests/test_messages.py already checks ``parse_message`` alone on arbitrary input; here it is the
@@ -132,7 +132,7 @@ def test_any_body_is_handled_and_the_good_records_of_its_batch_still_succeed(
     for key, record in goods:
         assert record["messageId"] not in failed
         item = pipeline.aws.result(key)
-        assert item is not None and item["status"] == "SUCCEEDED", item
+        assert item is not None and item["status"] == "CLOSED", item
     letters = [
         d for d in pipeline.aws.dead_letters() if d["attributes"].get("source_message_id") == odd["messageId"]
     ]

@@ -23,18 +23,18 @@ from alipay_cancel.alipay.responses import AlipayFailure, CancelSuccess, Failure
 from alipay_cancel.alipay.signing_material import load_signing_material
 from alipay_cancel.alipay.signing_material_error import SigningMaterialError
 from alipay_cancel.config import ConfigError, load_config
-from alipay_cancel.decisions import routing
-from alipay_cancel.decisions.classification import BUSINESS_RULES, OutcomeClass, RetryDelay, classify
-from alipay_cancel.decisions.endings import ENDINGS, RECORDED_ENDINGS
+from alipay_cancel.decisions import waits
+from alipay_cancel.decisions.classification import BUSINESS_RULES, RetryDelay, classify
 from alipay_cancel.decisions.remedies import REMEDIES, Remedy
 from alipay_cancel.pipeline import messages
 from alipay_cancel.pipeline import service as cancel_service
 from alipay_cancel.pipeline.messages import BadMessage, parse_message
-from alipay_cancel.pipeline.trade_identity import trade_key
+from alipay_cancel.shared.dead_letter import DeadLetter
+from alipay_cancel.shared.endings import ENDINGS, Ending
+from alipay_cancel.shared.ledger_item import Status
+from alipay_cancel.shared.trade import trade_key
 from alipay_cancel.signing import secret as signing_secret
-from alipay_cancel.stores import legacy_idempotency
-from alipay_cancel.stores.dead_letters import DeadLetter, DeadLetterSender
-from alipay_cancel.stores.results import ResultRecord, Status
+from alipay_cancel.stores.dead_letters import DeadLetterSender
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -163,7 +163,6 @@ def _valid_environment() -> dict[str, str]:
         "ALIPAY_SECRET_ID": "alipay-cancel/signing-material",
         "ALIPAY_DEFAULT_APP_ID": "2021000000000001",
         "RESULTS_TABLE_NAME": "results",
-        "IDEMPOTENCY_TABLE_NAME": "idempotency",
         "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/dlq",
         "CANCEL_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/queue",
     }
@@ -234,30 +233,30 @@ def test_metric_names_in_the_readme_are_the_metrics_the_function_emits() -> None
 
 
 def _cli_lines() -> list[str]:
-    """Every ``python -m ops.cli ...`` command the README and the dead-letter remedies show."""
+    """Every ``alipay-cancel ...`` command the README and the dead-letter remedies show."""
     lines = [
         line.split("#")[0].strip()
         for line in _section("Operator CLI").splitlines()
-        if line.strip().startswith("python -m ops.cli ")
+        if line.strip().startswith("alipay-cancel ")
     ]
     remedies = [rule.remedy or "" for rule in BUSINESS_RULES.values()]
-    lines += [m for r in remedies for m in re.findall(r"python -m ops\.cli [^)]+", r)]
+    lines += [m for r in remedies for m in re.findall(r"alipay-cancel [^)]+", r)]
     assert len(lines) >= 4
     return sorted(set(lines))
 
 
 @pytest.mark.parametrize("line", _cli_lines())
 def test_every_documented_cli_command_parses(line: str, capsys: pytest.CaptureFixture[str]) -> None:
-    from ops import cli
+    from alipay_cancel_ops import cli
 
-    words = shlex.split(line)[3:]
+    words = shlex.split(line)[1:]
     # "[--flag V]" means optional: use it. Placeholders (K, C, <trade_key>) become real values.
     argv: list[str] = []
     for word in (w.strip("[]") for w in words):
         if argv and argv[-1] == "--outcome-class" and not word.startswith("-"):
             word = "terminal" if word in ("C",) else word
         argv.append(word)
-    args = cli._parser().parse_args(argv)
+    args = cli.parser().parse_args(argv)
     assert args.command == words[0]
     with pytest.raises(SystemExit) as done:
         cli.main([words[0], "--help"])
@@ -280,19 +279,19 @@ def test_every_documented_cli_command_parses(line: str, capsys: pytest.CaptureFi
 def test_cli_reads_the_function_variable_names_the_readme_gives(
     command: str, flag: str, variable: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ops import cli
+    from alipay_cancel_ops import cli
 
     assert f"`{variable}`" in _section("Operator CLI")
     monkeypatch.setenv(variable, "https://example.invalid/from-env")
     argv = [command, "K"] if command == "result" else [command]
-    assert getattr(cli._parser().parse_args(argv), flag) == "https://example.invalid/from-env"
+    assert getattr(cli.parser().parse_args(argv), flag) == "https://example.invalid/from-env"
 
 
 def test_cli_accepts_the_endpoint_flag_the_readme_shows() -> None:
-    from ops import cli
+    from alipay_cancel_ops import cli
 
     assert "`--endpoint-url http://127.0.0.1:4566`" in _section("Operator CLI")
-    args = cli._parser().parse_args(["--endpoint-url", "http://127.0.0.1:4566", "dead-letters"])
+    args = cli.parser().parse_args(["--endpoint-url", "http://127.0.0.1:4566", "dead-letters"])
     assert args.endpoint_url == "http://127.0.0.1:4566"
 
 
@@ -315,6 +314,7 @@ def test_every_make_target_in_the_readme_exists() -> None:
         ("local.alipay_gateway.__main__", r'make gateway GATEWAY_ARGS="([^"]+)"'),
         ("local.keygen", r"python -m local\.keygen (.+)"),
         ("local.invoke", r'make invoke EVENT=\S+ INVOKE_ARGS="([^"]+)"'),
+        ("local.stack_cli", r'make local-stack STACK_ARGS="([^"]+)"'),
         ("local.chaos", r'make chaos CHAOS_ARGS="([^"]+)"'),
     ],
 )
@@ -356,20 +356,11 @@ def test_files_and_modules_the_readme_names_exist() -> None:
 # ---- Contracts ----------------------------------------------------------------------------------
 
 
-def test_result_attribute_table_is_what_the_results_store_writes() -> None:
-    documented = {
-        n for row in _table(_section("Results: DynamoDB `CancelResultsTable`")) for n in _ticked(row[0])
-    }
-    written = set(ResultRecord._fields) - {"trade_key", "alipay_calls"}
-    written |= {"attempts", "created_at", "updated_at", "finished_at"}
-    assert documented == written
-
-
-def test_result_status_and_outcome_class_values_are_the_codes() -> None:
-    rows = {r[0]: r[1] for r in _table(_section("Results: DynamoDB `CancelResultsTable`"))}
-    assert set(_ticked(rows["`status`"])) == {s.value for s in Status}
-    recorded = {ENDINGS[e].outcome_class for e in RECORDED_ENDINGS}
-    assert set(_ticked(rows["`outcome_class`"])) == recorded
+def test_the_results_section_points_at_the_ledgers_page_and_names_its_states() -> None:
+    section = _section("Results: DynamoDB `CancelResultsTable` (the ledger)")
+    assert "[docs/ledger.md](docs/ledger.md)" in section
+    named = set(_ticked(section))
+    assert {s.value for s in Status} <= named
 
 
 class _RecordingSqs:
@@ -396,7 +387,7 @@ def test_dead_letter_attributes_are_the_ones_the_readme_lists() -> None:
             body=body,
             reason="why",
             source_message_id="src-1",
-            outcome_class="terminal",
+            outcome_class=Ending.TERMINAL,
             error_code="40004",
             error_sub_code="ACQ.TRADE_HAS_FINISHED",
             alipay_trace_id="trace-1",
@@ -430,9 +421,9 @@ def test_outcome_table_rows_are_how_the_classifier_decides(code: str, klass: str
         )
     decision = classify(failure)
     expected = {
-        "retry": OutcomeClass.RETRY,
-        "retry, slower": OutcomeClass.RETRY,
-        "terminal": OutcomeClass.TERMINAL,
+        "retry": Ending.RETRY,
+        "retry, slower": Ending.RETRY,
+        "terminal": Ending.TERMINAL,
     }
     assert decision.outcome is expected[klass]
     if klass == "retry, slower":
@@ -454,10 +445,10 @@ def _v3_outcome_rows() -> list[tuple[str, str]]:
 def test_outcome_table_v3_codes_are_how_the_classifier_decides(code: str, klass: str) -> None:
     decision = classify(AlipayFailure(FailureKind.V3_ERROR, "m", http_status=400, code=code, verified=True))
     expected = {
-        "retry": (OutcomeClass.RETRY, RetryDelay.NORMAL),
-        "retry, slower": (OutcomeClass.RETRY, RetryDelay.SLOW),
-        "terminal": (OutcomeClass.TERMINAL, None),
-        "config error": (OutcomeClass.CONFIG_ERROR, RetryDelay.SLOW),
+        "retry": (Ending.RETRY, RetryDelay.NORMAL),
+        "retry, slower": (Ending.RETRY, RetryDelay.SLOW),
+        "terminal": (Ending.TERMINAL, None),
+        "config error": (Ending.CONFIG_ERROR, RetryDelay.SLOW),
     }
     assert (decision.outcome, decision.delay) == expected[klass], code
 
@@ -469,8 +460,8 @@ def test_outcome_table_names_codes_of_every_group() -> None:
 def test_redrive_leaves_what_the_readme_says_it_leaves() -> None:
     """README: a redrive leaves bad messages and Alipay's final answers (outside the cancel window,
     trade finished, already refunded) and redrives a frozen trade whose remedy says so."""
-    from ops.queues import DeadLetterView
-    from ops.redrive_plan import redrive_blocker
+    from alipay_cancel_ops.queues import DeadLetterView
+    from alipay_cancel_ops.redrive_plan import redrive_blocker
 
     text = " ".join(_section("Operator CLI").split())
     assert "bad messages (the same body fails the same way)" in text
@@ -499,9 +490,9 @@ def test_retry_horizon_span_and_table_are_what_the_policy_computes() -> None:
     from alipay_cancel.decisions.retry_policy import (
         MAX_HORIZON_SECONDS,
         RetrySchedule,
-        fewest_receives_within_horizon,
         receives_within_horizon,
     )
+    from tests.fixtures.retries import fewest_receives
 
     section = _section("Retry horizon")
     text = " ".join(section.split())
@@ -517,14 +508,14 @@ def test_retry_horizon_span_and_table_are_what_the_policy_computes() -> None:
 
     default = schedule(_default("RetryHorizonSeconds"))
     assert _default("RetryHorizonSeconds") == 86400 and "**one day of retries**" in text
-    most, fewest = receives_within_horizon(default), fewest_receives_within_horizon(default)
+    most, fewest = receives_within_horizon(default), fewest_receives(default)
     assert f"**{fewest} to {most} times in all**" in text
     assert f"leaves {default.max_receive_count - most} receives for throttled" in text
     rows = _table(section)
     assert rows
     for horizon, _span, tries, at_least in rows:
         computed = schedule(int(horizon))
-        low, high = fewest_receives_within_horizon(computed), receives_within_horizon(computed)
+        low, high = fewest_receives(computed), receives_within_horizon(computed)
         assert tries == f"{low} to {high}", horizon
         assert int(at_least) == high, horizon
     assert (
@@ -580,14 +571,7 @@ def test_low_time_margin_and_deferral_are_the_documented_ones() -> None:
     deferred = re.search(r"visible again in (\d+) s", text)
     assert margin and deferred
     assert cancel_service.SAFETY_MARGIN_MS == int(margin.group(1)) * 1000
-    assert routing.LOW_TIME_RETRY_SECONDS == int(deferred.group(1))
-
-
-def test_the_previous_releases_idempotency_key_is_the_one_looked_up() -> None:
-    text = " ".join(_section("Idempotency").split())
-    documented = re.search(r"`<AWS_LAMBDA_FUNCTION_NAME>\.([\w.]+)#<md5 of the trade key>`", text)
-    assert documented and documented.group(1) == legacy_idempotency.LEGACY_FUNCTION
-    assert legacy_idempotency.legacy_key("fn", "K-1").startswith(f"fn.{documented.group(1)}#")
+    assert waits.LOW_TIME_RETRY_SECONDS == int(deferred.group(1))
 
 
 def test_failed_secret_load_reuse_is_the_documented_one() -> None:
@@ -604,17 +588,16 @@ def test_maximum_concurrency_range_is_the_template_range() -> None:
     assert (declared["MinValue"], declared["MaxValue"]) == (int(low), int(high))
 
 
-def test_idempotency_expiry_default_is_28_days_and_shorter_is_refused() -> None:
+def test_a_success_is_remembered_without_an_expiry_and_the_idempotency_table_is_gone() -> None:
     text = " ".join(_section("Idempotency").split())
-    assert "(default 28 days)" in text
-    assert TEMPLATE["Parameters"]["IdempotencyExpirySeconds"]["Default"] == 28 * 86400
-    assert "is shorter than a message can live" in text
-    with pytest.raises(ConfigError, match="is shorter than a message can live"):
-        load_config({**_valid_environment(), "IDEMPOTENCY_EXPIRY_SECONDS": str(7 * 86400)})
+    assert "Settled items have no expiry" in text
+    assert not {"IdempotencyExpirySeconds", "LegacyIdempotencyReadsUntil"} & set(TEMPLATE["Parameters"])
+    tables = {k for k, v in TEMPLATE["Resources"].items() if v["Type"] == "AWS::DynamoDB::Table"}
+    assert tables == {"CancelResultsTable"}
 
 
 def test_trade_key_table_is_what_the_code_builds() -> None:
-    text = _section("Results: DynamoDB `CancelResultsTable`")
+    text = _section("Results: DynamoDB `CancelResultsTable` (the ledger)")
     keys = re.findall(r"^\| [^|]+ \| `([^`]*ORDER-1001)`", text, re.MULTILINE)
     assert keys == [
         trade_key("ORDER-1001"),

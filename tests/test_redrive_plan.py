@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from ops.queues import DeadLetterView
-from ops.redrive_plan import NO_CLASS, plan_redrive, redrive_blocker, render_plan
 
-from alipay_cancel.decisions.classification import BUSINESS_RULES, OutcomeClass
+from alipay_cancel.decisions.classification import BUSINESS_RULES
 from alipay_cancel.decisions.remedies import REMEDIES, Remedy
+from alipay_cancel.shared.endings import Ending
+from alipay_cancel_ops.queues import UNCLASSIFIED, DeadLetterView
+from alipay_cancel_ops.redrive_plan import plan_redrive, redrive_blocker, render_plan
 
 
 def letter(
@@ -20,9 +21,7 @@ def letter(
 
 
 # Every terminal business rule, with the reason text the function writes (what happened + remedy).
-TERMINAL_RULES = {
-    code: rule for code, rule in BUSINESS_RULES.items() if rule.outcome is OutcomeClass.TERMINAL
-}
+TERMINAL_RULES = {code: rule for code, rule in BUSINESS_RULES.items() if rule.outcome is Ending.TERMINAL}
 
 
 @pytest.mark.parametrize("code", sorted(TERMINAL_RULES))
@@ -73,4 +72,4 @@ def test_plan_selects_filters_and_explicit_classes() -> None:
     assert everything.selected_ids == {"m1", "m2", "m3", "m4"}
     lines = render_plan(plan, "dlq-url")
     assert any(line.split()[:4] == ["total", "4", "2", "2"] for line in lines)
-    assert any(NO_CLASS in line for line in lines)
+    assert any(line.split()[:1] == [UNCLASSIFIED] for line in lines)  # moved by the queue: no class

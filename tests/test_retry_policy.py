@@ -1,4 +1,4 @@
-"""retry_policy: bounds, growth, slow vs normal, reproducibility, last attempt."""
+"""retry_policy: bounds, growth, slow vs normal, the receives a horizon takes, schedule problems."""
 
 from __future__ import annotations
 
@@ -11,20 +11,15 @@ from hypothesis import strategies as st
 from alipay_cancel.decisions.classification import RetryDelay
 from alipay_cancel.decisions.retry_policy import (
     MAX_HORIZON_SECONDS,
-    SQS_MAX_RETENTION_SECONDS,
-    SQS_MAX_VISIBILITY_SECONDS,
     UNBOUNDED,
-    GiveUp,
     RetrySchedule,
-    fewest_receives_within_horizon,
-    is_last_attempt,
     jitter_bounds,
-    message_age_seconds,
-    next_step,
     receives_within_horizon,
     schedule_problems,
     visibility_timeout,
 )
+from alipay_cancel.shared.sqs_limits import SQS_MAX_RETENTION_SECONDS, SQS_MAX_VISIBILITY_SECONDS
+from tests.fixtures.retries import fewest_receives
 
 DEFAULTS = {"base_seconds": 30, "max_seconds": 3600, "slow_base_seconds": 900}
 
@@ -32,7 +27,7 @@ DEFAULTS = {"base_seconds": 30, "max_seconds": 3600, "slow_base_seconds": 900}
 def delays(count: int, delay: RetryDelay, seed: int = 1, **overrides: int) -> list[int]:
     rng = random.Random(seed)
     params = {**DEFAULTS, **overrides}
-    return [visibility_timeout(count, delay, rng=rng, **params) for _ in range(200)]
+    return [visibility_timeout(count, delay, jitter=rng.random(), **params) for _ in range(200)]
 
 
 @pytest.mark.parametrize(
@@ -75,10 +70,10 @@ def test_capped_by_sqs_limit_even_if_configured_higher() -> None:
 
 
 def test_zero_and_negative_inputs_stay_at_or_above_zero() -> None:
-    assert visibility_timeout(1, RetryDelay.NORMAL, base_seconds=0, max_seconds=0, slow_base_seconds=0) == 0
-    assert (
-        visibility_timeout(0, RetryDelay.NORMAL, base_seconds=-5, max_seconds=-1, slow_base_seconds=-3) == 0
-    )
+    zero = {"base_seconds": 0, "max_seconds": 0, "slow_base_seconds": 0}
+    assert visibility_timeout(1, RetryDelay.NORMAL, jitter=0.9, **zero) == 0
+    negative = {"base_seconds": -5, "max_seconds": -1, "slow_base_seconds": -3}
+    assert visibility_timeout(0, RetryDelay.NORMAL, jitter=0.9, **negative) == 0
     assert jitter_bounds(-3, RetryDelay.NORMAL, **DEFAULTS)[1] == 30  # counts below 1 count as 1
 
 
@@ -91,9 +86,11 @@ def test_seeded_rng_is_deterministic() -> None:
     assert delays(4, RetryDelay.NORMAL, seed=7) != delays(4, RetryDelay.NORMAL, seed=8)
 
 
-def test_default_rng_works_without_seed() -> None:
-    value = visibility_timeout(3, RetryDelay.NORMAL, **DEFAULTS)
-    assert 60 <= value <= 120
+@pytest.mark.parametrize(("jitter", "expected"), [(0.0, 60), (0.5, 90), (0.999999, 120)])
+def test_the_jitter_draw_places_the_delay_between_half_the_bound_and_the_bound(
+    jitter: float, expected: int
+) -> None:
+    assert visibility_timeout(3, RetryDelay.NORMAL, jitter=jitter, **DEFAULTS) == expected
 
 
 @settings(max_examples=500, deadline=None)
@@ -109,7 +106,7 @@ def test_always_within_bounds(
     count: int, delay: RetryDelay, base: int, cap: int, slow: int, seed: int
 ) -> None:
     params = {"base_seconds": base, "max_seconds": cap, "slow_base_seconds": slow}
-    value = visibility_timeout(count, delay, rng=random.Random(seed), **params)
+    value = visibility_timeout(count, delay, jitter=random.Random(seed).random(), **params)
     upper = jitter_bounds(count, delay, **params)[1]
     assert isinstance(value, int)
     assert 0 <= value <= upper <= SQS_MAX_VISIBILITY_SECONDS
@@ -117,14 +114,6 @@ def test_always_within_bounds(
     assert value >= upper // 2
     # the bound never shrinks as receives go up
     assert jitter_bounds(count + 1, delay, **params)[1] >= upper
-
-
-@pytest.mark.parametrize(
-    ("count", "maximum", "last"),
-    [(1, 8, False), (7, 8, False), (8, 8, True), (9, 8, True), (1, 1, True), (1, 0, True), (0, 5, False)],
-)
-def test_is_last_attempt(count: int, maximum: int, last: bool) -> None:
-    assert is_last_attempt(count, maximum) is last
 
 
 # ------------------------------------------------------------------------------------------ horizon
@@ -136,33 +125,6 @@ SCHEDULE = RetrySchedule(horizon_seconds=DAY, max_receive_count=60, **DEFAULTS)
 def test_the_horizon_leaves_the_redriven_message_a_week_in_the_dead_letter_queue() -> None:
     assert MAX_HORIZON_SECONDS == 7 * DAY
     assert SQS_MAX_RETENTION_SECONDS - MAX_HORIZON_SECONDS >= 7 * DAY
-
-
-@pytest.mark.parametrize(
-    ("receive_count", "age", "delay", "expected"),
-    [
-        (1, 0, RetryDelay.NORMAL, (15, 30, None)),  # first failure: the usual backoff
-        (8, 3000, RetryDelay.NORMAL, (1800, 3600, None)),  # at the cap
-        (3, 600, RetryDelay.SLOW, (1800, 3600, None)),  # slow class, same horizon
-        (40, DAY - 100, RetryDelay.NORMAL, (100, 100, None)),  # shortened: the last try at the horizon
-        (40, DAY - 0.5, RetryDelay.NORMAL, (1, 1, None)),
-        (41, DAY, RetryDelay.NORMAL, (0, 0, GiveUp.HORIZON)),  # reached: give up
-        (9, DAY + 5000, RetryDelay.SLOW, (0, 0, GiveUp.HORIZON)),  # e.g. held back by a broken config
-        (60, 10, RetryDelay.NORMAL, (0, 0, GiveUp.RECEIVES)),  # the queue's last allowed receive
-        (61, DAY * 2, RetryDelay.NORMAL, (0, 0, GiveUp.RECEIVES)),
-    ],
-)
-def test_next_step(
-    receive_count: int, age: float, delay: RetryDelay, expected: tuple[int, int, GiveUp | None]
-) -> None:
-    low, high, give_up = expected
-    steps = [
-        next_step(SCHEDULE, receive_count=receive_count, age_seconds=age, delay=delay, rng=random.Random(s))
-        for s in range(50)
-    ]
-    assert {step.give_up for step in steps} == {give_up}
-    assert all(step.retry is (give_up is None) for step in steps)
-    assert all(low <= step.visibility_seconds <= high for step in steps)
 
 
 @pytest.mark.parametrize(
@@ -181,37 +143,9 @@ def test_next_step(
 def test_receives_within_horizon(horizon: int, base: int, cap: int, most: int, fewest: int) -> None:
     schedule = RetrySchedule(horizon, base, cap, 900, 1000)
     assert receives_within_horizon(schedule) == most
-    assert fewest_receives_within_horizon(schedule) == fewest
+    assert fewest_receives(schedule) == fewest
     # The slow class waits longer, so it never needs more receives.
     assert receives_within_horizon(schedule, RetryDelay.SLOW) <= most
-
-
-@settings(max_examples=200, deadline=None, derandomize=True)
-@given(
-    horizon=st.integers(min_value=1, max_value=3 * DAY),
-    base=st.integers(min_value=1, max_value=4000),
-    cap=st.integers(min_value=2, max_value=43200),
-    delay=st.sampled_from(RetryDelay),
-    seed=st.integers(),
-)
-def test_following_the_schedule_never_takes_more_receives_than_computed(
-    horizon: int, base: int, cap: int, delay: RetryDelay, seed: int
-) -> None:
-    """A message that fails every time, retried as next_step says, gives up at the horizon within
-    receives_within_horizon receives, and never before the horizon."""
-    schedule = RetrySchedule(horizon, base, max(cap, base), 2 * base, 10**6)
-    rng = random.Random(seed)
-    age, receives = 0.0, 1
-    while True:
-        step = next_step(schedule, receive_count=receives, age_seconds=age, delay=delay, rng=rng)
-        if not step.retry:
-            break
-        age += step.visibility_seconds
-        receives += 1
-    assert step.give_up is GiveUp.HORIZON
-    assert age >= horizon
-    assert receives <= receives_within_horizon(schedule, delay)
-    assert receives >= fewest_receives_within_horizon(schedule, delay)
 
 
 def test_jitter_floor_is_half_the_ceiling() -> None:
@@ -225,21 +159,6 @@ def test_jitter_floor_is_half_the_ceiling() -> None:
 
 
 @pytest.mark.parametrize(
-    ("sent", "now", "age"),
-    [
-        ("1700000000000", 1700000060.5, 60.5),
-        (1700000000000, 1700000000.0, 0.0),
-        ("1700000100000", 1700000000.0, 0.0),  # sent "later" than now (clock skew): not negative
-        (None, 1700000000.0, 0.0),  # unknown: the receive count still bounds the retries
-        ("", 1700000000.0, 0.0),
-        ("soon", 1700000000.0, 0.0),
-    ],
-)
-def test_message_age(sent: str | int | None, now: float, age: float) -> None:
-    assert message_age_seconds(sent, now) == pytest.approx(age)
-
-
-@pytest.mark.parametrize(
     ("schedule", "fragments"),
     [
         (SCHEDULE, []),
@@ -247,7 +166,7 @@ def test_message_age(sent: str | int | None, now: float, age: float) -> None:
         (RetrySchedule(DAY, 600, 60, 900, 1000), ["RETRY_MAX_SECONDS (60) must be at least RETRY_BASE"]),
         (RetrySchedule(DAY, 1, 1, 1, 1000), ["RETRY_MAX_SECONDS (1) must be at least 2"]),
         (RetrySchedule(10, 1, 2, 2, 12), []),
-        (RetrySchedule(DAY, 0, 0, 0, 4), []),  # no backoff (tests): the receive limit alone ends it
+        (RetrySchedule(2, 1, 2, 1, 4), []),  # the shortest the configuration accepts (the tests' own)
     ],
 )
 def test_schedule_problems(schedule: RetrySchedule, fragments: list[str]) -> None:

@@ -3,42 +3,55 @@
 from __future__ import annotations
 
 import itertools
+import random
 from dataclasses import dataclass
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from alipay_cancel.alipay.responses import AlipayFailure, CancelSuccess, FailureKind
+from alipay_cancel.alipay.responses import AlipayFailure, CancelOutcome, CancelSuccess, FailureKind
 from alipay_cancel.decisions.classification import classify
-from alipay_cancel.decisions.endings import (
-    DUPLICATE_IN_FLIGHT_METRIC,
-    ENDINGS,
-    INFRASTRUCTURE_ERROR_METRIC,
-    RECORDED_ENDINGS,
-    REQUEUED_METRIC,
-    Ending,
-)
-from alipay_cancel.decisions.last_receive import unrecorded
 from alipay_cancel.decisions.plans import (
-    Attempt,
-    Called,
+    Answered,
+    ClaimFailed,
     Delivery,
     Happened,
     InProgress,
+    LeaseLost,
     Plan,
-    Replayed,
+    Settled,
     SetupBroken,
-    StoreFailed,
     TooLittleTime,
     Unreadable,
-    Wait,
 )
+from alipay_cancel.decisions.retry_policy import RetryDelay, RetrySchedule, receives_within_horizon
 from alipay_cancel.decisions.routing import route
-from alipay_cancel.pipeline.messages import CancelRequest
-from alipay_cancel.stores.results import Status
+from alipay_cancel.decisions.steps import Answer
+from alipay_cancel.shared.endings import (
+    DUPLICATE_IN_FLIGHT_METRIC,
+    ENDINGS,
+    REQUEUED_METRIC,
+    Ending,
+)
+from alipay_cancel.shared.ledger_item import (
+    HISTORY_LIMIT,
+    SETTLED,
+    CallResult,
+    HistoryEntry,
+    Op,
+    Pending,
+    Status,
+)
+from alipay_cancel.shared.trade import CancelRequest
 
 REQUEST = CancelRequest(out_trade_no="T-1", trade_no=None, app_auth_token=None)
 BODY = '{"out_trade_no": "T-1"}'
 DAY = 86_400
+SCHEDULE = RetrySchedule(
+    horizon_seconds=DAY, base_seconds=30, max_seconds=3600, slow_base_seconds=900, max_receive_count=8
+)
+AT = "2026-01-01T00:00:00.000Z"
 
 
 def delivery(*, last: bool = False, age_days: float = 0, sent_hours: float = 0) -> Delivery:
@@ -46,11 +59,11 @@ def delivery(*, last: bool = False, age_days: float = 0, sent_hours: float = 0) 
         message_id="m-1",
         body=BODY,
         receive_count=8 if last else 2,
-        max_receive_count=8,
+        schedule=SCHEDULE,
         age_seconds=int(age_days * DAY),
         max_age_seconds=14 * DAY,
         sent_age_seconds=int(sent_hours * 3600),
-        horizon_seconds=DAY,
+        jitter=0.5,
     )
 
 
@@ -66,12 +79,18 @@ def success(action: str | None = "close", retry_flag: str | None = "N") -> Cance
     )
 
 
-def called(outcome: CancelSuccess | AlipayFailure, calls: int = 1) -> Called:
-    return Called(Attempt(outcome, classify(outcome), calls))
+def answer(outcome: CancelOutcome, fresh_keys: bool = False) -> Answer:
+    return Answer(Op.CANCEL, outcome, classify(outcome, after_secret_refresh=fresh_keys), AT, fresh_keys)
 
 
-def attempt(outcome: CancelSuccess | AlipayFailure) -> Attempt:
-    return Attempt(outcome, classify(outcome))
+def answered(
+    *answers: Answer, history: tuple[HistoryEntry, ...] = (), resumed: Pending | None = None
+) -> Answered:
+    return Answered("req:m-1", history, answers, resumed)
+
+
+def called(outcome: CancelOutcome) -> Answered:
+    return answered(answer(outcome))
 
 
 TIMEOUT = AlipayFailure(FailureKind.TIMEOUT, "read timed out")
@@ -84,6 +103,11 @@ FROZEN = AlipayFailure(
 OUR_SIGNATURE = AlipayFailure(
     FailureKind.V3_ERROR, "x", http_status=401, code="invalid-signature", verified=True
 )
+BAD_SIGNATURE = AlipayFailure(FailureKind.BAD_SIGNATURE, "no signature")
+
+# The delays a delivery with jitter 0.5 gets (base 30, slow base 900, cap 3600): receive 2, normal
+# upper 60 -> 45; slow upper 1800 -> 1350; the first step's upper 30 -> 22 (round half to even); soon 5.
+BACKOFF, SLOW, FIRST, SOON = 45, 1350, 22, 5
 
 
 @dataclass(frozen=True)
@@ -93,10 +117,10 @@ class Row:
     last: bool
     ending: Ending
     acknowledge: bool
-    status: Status | None  # the results item written, if any
-    calls: int | None  # added to attempts
+    status: Status | None  # the ledger item's state the plan writes, if it writes
+    lease: bool | None  # the write is under the lease (True) or a note (False)
     letter: str | None  # the dead letter's outcome_class, if one is sent
-    wait: Wait | None = None
+    visibility: int | None = None
     requeue: bool = False
     age_days: float = 0
     sent_hours: float = 0  # since this copy was sent: past 24 the retry horizon is reached
@@ -104,68 +128,75 @@ class Row:
 
 
 ROWS = [
-    Row("bad message with an id", Unreadable("out_trade_no: too long", "T-1"), False,
-        Ending.BAD_MESSAGE, True, Status.FAILED, 0, "bad_message", reason_has="too long"),
+    Row("bad message with an id: nothing written", Unreadable("out_trade_no: too long", "T-1"), False,
+        Ending.BAD_MESSAGE, True, None, None, "bad_message", reason_has="too long"),
     Row("bad message, no id", Unreadable("not JSON", None), False,
         Ending.BAD_MESSAGE, True, None, None, "bad_message", reason_has="not JSON"),
     Row("signing setup broken", SetupBroken("secret not found"), False,
-        Ending.CONFIG_ERROR, False, Status.RETRYING, 0, None, Wait.SLOW_BACKOFF, reason_has="secret"),
+        Ending.CONFIG_ERROR, False, Status.RETRYING, False, None, SLOW, reason_has="secret"),
     Row("signing setup broken, last receive: kept", SetupBroken("secret not found"), True,
-        Ending.CONFIG_ERROR, True, Status.RETRYING, 0, None, requeue=True, reason_has="secret"),
+        Ending.CONFIG_ERROR, True, Status.RETRYING, False, None, requeue=True, reason_has="secret"),
     Row("signing setup broken past the retention", SetupBroken("secret not found"), True,
-        Ending.EXHAUSTED, True, Status.FAILED, 0, "exhausted", age_days=13.99,
+        Ending.EXHAUSTED, True, Status.FAILED, False, "exhausted", age_days=13.99,
         reason_has="longer than the queue keeps messages"),
     Row("too little time", TooLittleTime(900, 15000), False,
-        Ending.LOW_TIME, False, None, None, None, Wait.SOON),
+        Ending.LOW_TIME, False, None, None, None, SOON),
     Row("too little time, last receive: kept, untried", TooLittleTime(900, 15000), True,
         Ending.LOW_TIME, True, None, None, None, requeue=True),
     Row("too little time past the retention", TooLittleTime(900, 15000), True,
-        Ending.EXHAUSTED, True, Status.FAILED, 0, "exhausted", age_days=13.99,
+        Ending.EXHAUSTED, True, Status.FAILED, False, "exhausted", age_days=13.99,
         reason_has="never tried: its deliveries found too little invocation time left"),
-    Row("success", called(success()), False,
-        Ending.SUCCEEDED, True, Status.SUCCEEDED, 1, None),
-    Row("success after a secret refresh", called(success("refund"), calls=2), True,
-        Ending.SUCCEEDED, True, Status.SUCCEEDED, 2, None),
-    Row("replayed success", Replayed(success()), False,
-        Ending.SUCCEEDED, True, Status.SUCCEEDED, 0, None),
+    Row("closed", called(success()), False,
+        Ending.SUCCEEDED, True, Status.CLOSED, True, None),
+    Row("refunded, on the last receive", called(success("refund")), True,
+        Ending.SUCCEEDED, True, Status.REFUNDED, True, None),
+    Row("no such trade", called(success(None)), False,
+        Ending.SUCCEEDED, True, Status.NOT_FOUND, True, None),
+    Row("refunded after a secret refresh",
+        answered(answer(BAD_SIGNATURE), answer(success("refund"), fresh_keys=True)), False,
+        Ending.SUCCEEDED, True, Status.REFUNDED, True, None),
+    Row("a duplicate of a settled trade", Settled("CLOSED"), False,
+        Ending.DUPLICATE, True, None, None, None),
+    Row("a duplicate of an earlier release's success, last receive", Settled("SUCCEEDED"), True,
+        Ending.DUPLICATE, True, None, None, None),
     Row("success asking for a retry", called(success(retry_flag="Y")), False,
-        Ending.RETRY, False, Status.RETRYING, 1, None, Wait.BACKOFF, reason_has="retry_flag"),
+        Ending.RETRY, False, Status.RETRYING, True, None, BACKOFF, reason_has="retry_flag"),
     Row("timeout", called(TIMEOUT), False,
-        Ending.RETRY, False, Status.RETRYING, 1, None, Wait.BACKOFF, reason_has="timed out"),
+        Ending.RETRY, False, Status.RETRYING, True, None, BACKOFF, reason_has="timed out"),
+    Row("bad signature, the keys could not be re-read", called(BAD_SIGNATURE), False,
+        Ending.RETRY, False, Status.RETRYING, True, None, BACKOFF, reason_has="signature"),
     Row("timeout, last receive", called(TIMEOUT), True,
-        Ending.EXHAUSTED, True, Status.FAILED, 1, "exhausted", reason_has="Gave up after 8 deliveries"),
+        Ending.EXHAUSTED, True, Status.FAILED, True, "exhausted", reason_has="Gave up after 8 deliveries"),
     Row("timeout past the retry horizon", called(TIMEOUT), False,
-        Ending.EXHAUSTED, True, Status.FAILED, 1, "exhausted", sent_hours=24,
+        Ending.EXHAUSTED, True, Status.FAILED, True, "exhausted", sent_hours=24,
         reason_has="the retry horizon is 24 h"),
     Row("merchant balance past the retry horizon", called(BALANCE), False,
-        Ending.EXHAUSTED, True, Status.FAILED, 1, "exhausted", sent_hours=30, reason_has="balance"),
+        Ending.EXHAUSTED, True, Status.FAILED, True, "exhausted", sent_hours=30, reason_has="balance"),
     Row("Alipay rejects our signature past the horizon: still kept", called(OUR_SIGNATURE), False,
-        Ending.CONFIG_ERROR, False, Status.RETRYING, 1, None, Wait.SLOW_BACKOFF, sent_hours=30),
+        Ending.CONFIG_ERROR, False, Status.RETRYING, True, None, SLOW, sent_hours=30),
     Row("too little time past the horizon: nothing failed, back soon", TooLittleTime(900, 15000), False,
-        Ending.LOW_TIME, False, None, None, None, Wait.SOON, sent_hours=30),
+        Ending.LOW_TIME, False, None, None, None, SOON, sent_hours=30),
     Row("merchant balance", called(BALANCE), False,
-        Ending.SLOW_RETRY, False, Status.RETRYING, 1, None, Wait.SLOW_BACKOFF, reason_has="balance"),
+        Ending.SLOW_RETRY, False, Status.RETRYING, True, None, SLOW, reason_has="balance"),
     Row("terminal", called(FROZEN), False,
-        Ending.TERMINAL, True, Status.FAILED, 1, "terminal", reason_has="frozen"),
+        Ending.TERMINAL, True, Status.FAILED, True, "terminal", reason_has="frozen"),
     Row("terminal, last receive", called(FROZEN), True,
-        Ending.TERMINAL, True, Status.FAILED, 1, "terminal", reason_has="frozen"),
+        Ending.TERMINAL, True, Status.FAILED, True, "terminal", reason_has="frozen"),
     Row("Alipay rejects our signature", called(OUR_SIGNATURE), False,
-        Ending.CONFIG_ERROR, False, Status.RETRYING, 1, None, Wait.SLOW_BACKOFF, reason_has="signature"),
+        Ending.CONFIG_ERROR, False, Status.RETRYING, True, None, SLOW, reason_has="signature"),
     Row("Alipay rejects our signature, last receive: kept", called(OUR_SIGNATURE), True,
-        Ending.CONFIG_ERROR, True, Status.RETRYING, 1, None, requeue=True, reason_has="signature"),
+        Ending.CONFIG_ERROR, True, Status.RETRYING, True, None, requeue=True, reason_has="signature"),
     Row("duplicate in flight", InProgress(), False,
-        Ending.DUPLICATE_IN_FLIGHT, False, None, None, None, Wait.FIRST_BACKOFF),
-    Row("duplicate in flight, last receive", InProgress(), True,
+        Ending.DUPLICATE_IN_FLIGHT, False, None, None, None, FIRST),
+    Row("duplicate in flight, last receive: nothing written", InProgress(), True,
         Ending.EXHAUSTED, True, None, None, "exhausted", reason_has="already in progress"),
-    Row("idempotency store failed", StoreFailed("ThrottlingException"), False,
-        Ending.AWS_FAILURE, False, None, None, None, Wait.QUEUE_DEFAULT),
-    Row("idempotency store failed, last receive", StoreFailed("ThrottlingException"), True,
-        Ending.EXHAUSTED, True, Status.FAILED, 0, "exhausted", reason_has="before Alipay was called"),
-    Row("success the store could not remember, last receive",
-        StoreFailed("ThrottlingException", attempt(success())), True,
-        Ending.EXHAUSTED, True, Status.FAILED, 1, "exhausted", reason_has="not recorded as SUCCEEDED"),
-    Row("terminal answer, store failed, last receive", StoreFailed("Throttling", attempt(FROZEN)), True,
-        Ending.TERMINAL, True, Status.FAILED, 1, "terminal", reason_has="frozen"),
+    Row("lease taken over between calls", LeaseLost((answer(BAD_SIGNATURE),)), False,
+        Ending.DUPLICATE_IN_FLIGHT, False, None, None, None, FIRST),
+    Row("claim failed: the queue's own visibility timeout", ClaimFailed("ThrottlingException"), False,
+        Ending.AWS_FAILURE, False, None, None, None, None),
+    Row("claim failed, last receive", ClaimFailed("ThrottlingException"), True,
+        Ending.EXHAUSTED, True, Status.FAILED, False, "exhausted",
+        reason_has="could not be claimed before Alipay was called"),
 ]  # fmt: skip
 
 
@@ -176,24 +207,21 @@ def test_routing_table(row: Row) -> None:
     )
 
     assert (plan.ending, plan.acknowledge) == (row.ending, row.acknowledge)
-    assert (plan.record.status if plan.record else None) == row.status
-    assert (plan.record.alipay_calls if plan.record else None) == row.calls
+    record = plan.write.record if plan.write else None
+    assert (record.status if record else None) == row.status
+    assert (plan.write.lease_holder is not None if plan.write else None) == row.lease
     assert (plan.dead_letter.outcome_class if plan.dead_letter else None) == row.letter
-    assert plan.wait == row.wait
-    assert plan.requeue == row.requeue
+    assert plan.visibility_seconds == row.visibility
+    assert (plan.requeue_seconds is not None) == row.requeue
     assert set(ENDINGS[plan.ending].metrics) <= set(plan.metrics)
-    if plan.record is not None:
-        assert plan.record.outcome_class == ENDINGS[plan.ending].outcome_class
-        assert plan.ending in RECORDED_ENDINGS
+    if record is not None:
+        assert record.outcome_class == ENDINGS[plan.ending].outcome_class
+        assert plan.write is not None and plan.write.trade_key == "T-1" and plan.write.message_id == "m-1"
     if plan.dead_letter is not None:
         assert plan.dead_letter.body == BODY  # byte for byte: a redrive replays it
         assert plan.dead_letter.source_message_id == "m-1"
         assert plan.dead_letter.reason.rstrip().endswith((".", "!", "?"))
-    said = (
-        plan.dead_letter.reason
-        if plan.dead_letter
-        else (plan.record.error_message or "" if plan.record else "")
-    )
+    said = plan.dead_letter.reason if plan.dead_letter else (record.error_message or "" if record else "")
     assert row.reason_has in said
 
 
@@ -211,43 +239,94 @@ def test_the_last_receive_never_leaves_a_message_to_the_silent_redrive(
 ) -> None:
     plan = route(delivery(last=True, age_days=age_days), REQUEST, happened)
     assert plan.acknowledge
-    assert plan.dead_letter is not None or plan.requeue or plan.ending is Ending.SUCCEEDED
+    settled = plan.write is not None and plan.write.record.status in SETTLED
+    assert (
+        plan.dead_letter is not None
+        or plan.requeue_seconds is not None
+        or settled
+        or (plan.ending is Ending.DUPLICATE)
+    )
+    # a failed write on the last receive still ends with a dead letter (or the re-enqueue)
+    if plan.write is not None:
+        assert plan.unrecorded is not None and plan.unrecorded.write is None
+        assert plan.unrecorded.dead_letter is not None or plan.unrecorded.requeue_seconds is not None
 
 
 @pytest.mark.parametrize("happened", HAPPENINGS)
-def test_only_a_verified_success_is_recorded_succeeded(happened: Happened) -> None:
+def test_only_a_verified_success_settles_the_trade(happened: Happened) -> None:
     for last in (False, True):
         plan = route(delivery(last=last), REQUEST, happened)
-        succeeded = plan.record is not None and plan.record.status is Status.SUCCEEDED
-        assert succeeded == (plan.ending is Ending.SUCCEEDED)
-        if succeeded:
-            assert isinstance(happened, Called | Replayed)
+        settled = plan.write is not None and plan.write.record.status in SETTLED
+        assert settled == (plan.ending is Ending.SUCCEEDED)
+        if settled:
+            assert isinstance(happened, Answered) and plan.write is not None
+            assert plan.write.lease_holder == "req:m-1"  # only ever under the lease
 
 
-def test_a_success_carries_alipays_fields_and_none_when_no_trade_was_found() -> None:
+def test_a_settlement_carries_alipays_fields_and_no_action_when_no_trade_was_found() -> None:
     plan = route(delivery(), REQUEST, called(success(action=None)))
-    assert plan.record is not None
-    assert (plan.record.action, plan.record.trade_no, plan.record.alipay_trace_id) == (
-        "none",
+    assert plan.write is not None
+    record = plan.write.record
+    assert (record.status, record.action, record.trade_no, record.alipay_trace_id) == (
+        Status.NOT_FOUND,
+        None,
         "2088",
         "trace-9",
     )
-    assert plan.fallback_letter is not None and "action none" in plan.fallback_letter.reason
+    assert record.error_message is None and record.remedy is None
+
+
+def test_the_write_under_the_lease_appends_the_answers_to_the_history() -> None:
+    earlier = HistoryEntry("cancel", "t0", "m-0", CallResult.ERROR, code="20000")
+    unknown = Pending("cancel", "t1", "m-dead")
+    plan = route(
+        delivery(),
+        REQUEST,
+        answered(
+            answer(BAD_SIGNATURE), answer(success(), fresh_keys=True), history=(earlier,), resumed=unknown
+        ),
+    )
+    assert plan.write is not None and plan.write.history_dropped == 0
+    assert [(e.delivery, e.result, e.code) for e in plan.write.history] == [
+        ("m-0", "error", "20000"),
+        ("m-1", "error", None),  # a bad signature: no code of Alipay's to keep
+        ("m-1", "ok", None),
+    ]
+    assert plan.write.history[-1].trace_id == "trace-9"
+    assert plan.detail["resumed_call_of"] == "m-dead"
+
+
+def test_the_history_keeps_the_last_entries_and_counts_the_dropped() -> None:
+    full = tuple(HistoryEntry("cancel", f"t{n}", f"m{n}", CallResult.ERROR) for n in range(HISTORY_LIMIT))
+    plan = route(delivery(), REQUEST, answered(answer(TIMEOUT), history=full))
+    assert plan.write is not None
+    assert len(plan.write.history) == HISTORY_LIMIT and plan.write.history_dropped == 1
+    assert plan.write.history[0].delivery == "m1" and plan.write.history[-1].delivery == "m-1"
 
 
 @pytest.mark.parametrize(
-    ("happened", "ending"),
-    [(called(success()), Ending.EXHAUSTED), (called(FROZEN), Ending.TERMINAL)],
+    ("happened", "ending", "starts"),
+    [
+        (called(success()), Ending.EXHAUSTED, "The CLOSED result could not be recorded"),
+        (called(FROZEN), Ending.TERMINAL, "The FAILED result could not be recorded"),
+        (called(TIMEOUT), Ending.EXHAUSTED, "The FAILED result could not be recorded"),
+    ],
 )
 def test_a_result_not_recorded_on_the_last_receive_is_dead_lettered_saying_so(
-    happened: Happened, ending: Ending
+    happened: Happened, ending: Ending, starts: str
 ) -> None:
-    plan = unrecorded(route(delivery(last=True), REQUEST, happened), "ThrottlingException")
-    assert plan.ending is ending and plan.acknowledge
+    planned = route(delivery(last=True), REQUEST, happened)
+    plan = planned.unrecorded
+    assert plan is not None and plan.ending is ending and plan.acknowledge and plan.write is None
     assert plan.dead_letter is not None and plan.dead_letter.outcome_class == ENDINGS[ending].outcome_class
-    assert plan.dead_letter.reason.startswith("The ") and "could not be recorded" in plan.dead_letter.reason
-    assert "ThrottlingException" in plan.dead_letter.reason
-    assert INFRASTRUCTURE_ERROR_METRIC in plan.metrics
+    assert plan.dead_letter.reason.startswith(starts)
+    assert planned.write is not None
+    assert plan.dead_letter.alipay_trace_id == planned.write.record.alipay_trace_id
+
+
+def test_before_the_last_receive_a_failed_write_leaves_the_message() -> None:
+    for happened in HAPPENINGS:
+        assert route(delivery(), REQUEST, happened).unrecorded is None
 
 
 def test_extra_metrics_say_why_a_message_was_kept_or_given_up() -> None:
@@ -256,19 +335,56 @@ def test_extra_metrics_say_why_a_message_was_kept_or_given_up() -> None:
     dup = route(delivery(last=True), REQUEST, InProgress())
     assert DUPLICATE_IN_FLIGHT_METRIC in dup.metrics and "OutcomeExhausted" in dup.metrics
     assert route(delivery(), REQUEST, InProgress()).metrics == ()
+    assert route(delivery(), REQUEST, Settled("CLOSED")).metrics == ()
 
 
 def test_too_little_time_on_the_last_receive_is_not_an_attempt() -> None:
     kept = route(delivery(last=True), REQUEST, TooLittleTime(900, 15000))
-    assert kept.record is None and kept.dead_letter is None and kept.fallback_letter is None
+    assert kept.write is None and kept.dead_letter is None and kept.requeue_seconds == SOON
     assert REQUEUED_METRIC not in kept.metrics and "DeferredLowTime" in kept.metrics
     assert not any(m.startswith("Outcome") for m in kept.metrics)
     given_up = route(delivery(last=True, age_days=13.99), REQUEST, TooLittleTime(900, 15000))
-    assert given_up.record is not None and given_up.record.alipay_calls == 0
+    assert given_up.write is not None and given_up.write.lease_holder is None
     assert given_up.dead_letter is not None and "Not enough time left" in given_up.dead_letter.reason
+
+
+def test_a_retry_lands_no_later_than_the_horizon() -> None:
+    plan = route(delivery(sent_hours=24 - 10 / 3600), REQUEST, called(TIMEOUT))
+    assert plan.ending is Ending.RETRY and plan.visibility_seconds == 10
 
 
 def test_plans_are_values() -> None:
     a = route(delivery(), REQUEST, called(TIMEOUT))
     b = route(delivery(), REQUEST, called(TIMEOUT))
     assert isinstance(a, Plan) and a == b
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(
+    horizon=st.integers(min_value=1, max_value=3 * DAY),
+    base=st.integers(min_value=1, max_value=4000),
+    cap=st.integers(min_value=2, max_value=43200),
+    slow=st.booleans(),
+    seed=st.integers(),
+)
+def test_a_failing_message_gives_up_at_the_horizon_within_the_receives_the_config_checks(
+    horizon: int, base: int, cap: int, slow: bool, seed: int
+) -> None:
+    """A message whose cancel fails every time, left on the queue for as long as each plan says, is
+    dead-lettered at the horizon, never before it, and within ``receives_within_horizon`` receives
+    (what config.py requires MaxReceiveCount to be)."""
+    schedule = RetrySchedule(horizon, base, max(cap, base), 2 * base, 10**6)
+    failure = BALANCE if slow else TIMEOUT
+    rng = random.Random(seed)
+    age, receives = 0, 1
+    while True:
+        one = Delivery("m", BODY, receives, schedule, sent_age_seconds=age, jitter=rng.random())
+        plan = route(one, REQUEST, called(failure))
+        if plan.acknowledge:
+            break
+        assert plan.visibility_seconds is not None
+        age += plan.visibility_seconds
+        receives += 1
+    assert plan.ending is Ending.EXHAUSTED and age >= horizon
+    delay = RetryDelay.SLOW if slow else RetryDelay.NORMAL
+    assert receives <= receives_within_horizon(schedule, delay)

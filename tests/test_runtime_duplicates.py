@@ -66,7 +66,10 @@ def test_copies_of_one_trade_in_concurrent_environments_lead_to_one_alipay_call(
     finally:
         admin.close()
     records = {r["trade_key"]: r for r in _results(stack)}
-    assert all(records[f"DUP-PROC-{n:03d}"]["status"] == "SUCCEEDED" for n in range(ROUNDS))
+    assert all(
+        records[f"DUP-PROC-{n:03d}"]["status"] == ("REFUNDED" if n % 2 else "CLOSED") for n in range(ROUNDS)
+    )
+    assert all(records[f"DUP-PROC-{n:03d}"]["attempts"] == 1 for n in range(ROUNDS))
 
 
 def _results(stack: LocalStack) -> list[dict[str, str]]:

@@ -5,7 +5,7 @@
   test_wrong_alipay_public_key_fails_closed, test_alipay_key_rotation_fails_closed_until_...),
   tests/test_response_parsing.py (forged, partial headers, unsigned success, hypothesis), and
   tests/test_properties_client.py (any answer over HTTP). Added here: the same attacks end to end
-  through ``lambda_handler`` never produce a SUCCEEDED record.
+  through ``lambda_handler`` never settle a trade.
 - http:// to a non-loopback host refused: test_client_against_gateway.py::test_refuses_unsafe_endpoints
   and test_config.py::test_endpoint_rejected. Added here: host-name tricks (userinfo, look-alike
   names, mapped/decimal addresses) against both.
@@ -101,7 +101,6 @@ def test_config_refuses_plain_http_to_anything_but_loopback(endpoint: str) -> No
         "ALIPAY_SECRET_ID": "alipay-cancel/signing",
         "ALIPAY_DEFAULT_APP_ID": "2021000000000001",
         "RESULTS_TABLE_NAME": "results",
-        "IDEMPOTENCY_TABLE_NAME": "idempotency",
         "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/dlq",
         "CANCEL_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/queue",
         "ALIPAY_ENDPOINT": endpoint,
@@ -307,7 +306,6 @@ def test_local_stack_gives_the_function_only_the_secret_id(key_material: KeyMate
         dlq_url="http://127.0.0.1:4566/123456789012/dlq",
         dlq_arn="arn:aws:sqs:us-east-1:123456789012:dlq",
         results_table="results",
-        idempotency_table="idempotency",
         secret_id="alipay-cancel/signing-material",
         secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:alipay-cancel/signing-material-AbCdEf",
         resources=_AnyResource(),

@@ -5,6 +5,7 @@ and an environment that matches what the function reads."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -135,26 +136,16 @@ def test_queues_are_encrypted_and_dead_letters_are_kept_14_days(cfn: dict[str, A
     )
 
 
-def test_function_is_told_both_retentions_and_remembers_successes_as_long(cfn: dict[str, Any]) -> None:
-    """A success is remembered while a message can still live (queue, then dead-letter queue)."""
+def test_function_is_told_the_queues_retention(cfn: dict[str, Any]) -> None:
+    """Where it stops re-enqueuing a kept message: the cancel queue's own retention."""
     resolver = Resolver(cfn, {"SecretId": SECRET_NAME, "DefaultAppId": APP_ID})
     env = resolver.resolve(function_env(cfn))
     queue = resolver.resolve(resource_props(cfn, "CancelQueue")["MessageRetentionPeriod"])
-    dlq = resolver.resolve(resource_props(cfn, "CancelDeadLetterQueue")["MessageRetentionPeriod"])
-    assert (int(env["CANCEL_QUEUE_RETENTION_SECONDS"]), int(env["DEAD_LETTER_RETENTION_SECONDS"])) == (
-        queue,
-        dlq,
-    )
-    assert int(env["IDEMPOTENCY_EXPIRY_SECONDS"]) >= queue + dlq == 28 * 86400
-    short = {k: str(v) for k, v in env.items()}
-    short["IDEMPOTENCY_EXPIRY_SECONDS"] = str(7 * 86400)
-    with pytest.raises(config_module.ConfigError, match="IDEMPOTENCY_EXPIRY_SECONDS"):
-        config_module.load_config(short)
+    assert int(env["CANCEL_QUEUE_RETENTION_SECONDS"]) == queue
 
 
-@pytest.mark.parametrize("table", ["CancelResultsTable", "CancelIdempotencyTable"])
-def test_tables_are_on_demand_with_pitr_and_encryption(cfn: dict[str, Any], table: str) -> None:
-    props = resource_props(cfn, table)
+def test_the_ledger_is_on_demand_with_pitr_and_encryption(cfn: dict[str, Any]) -> None:
+    props = resource_props(cfn, "CancelResultsTable")
     assert props["BillingMode"] == "PAY_PER_REQUEST"
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert props["SSESpecification"]["SSEEnabled"] is True
@@ -168,14 +159,10 @@ def test_results_table_is_keyed_by_trade_key_and_never_expires_or_drops(cfn: dic
     assert cfn["Resources"]["CancelResultsTable"]["DeletionPolicy"] == "Retain"
 
 
-def test_idempotency_table_matches_powertools_defaults(cfn: dict[str, Any]) -> None:
-    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
-
-    layer = DynamoDBPersistenceLayer(table_name="t", boto3_client=object())  # type: ignore[arg-type]
-    props = resource_props(cfn, "CancelIdempotencyTable")
-    assert props["KeySchema"] == [{"AttributeName": layer.key_attr, "KeyType": "HASH"}]
-    assert props["AttributeDefinitions"] == [{"AttributeName": layer.key_attr, "AttributeType": "S"}]
-    assert props["TimeToLiveSpecification"] == {"AttributeName": layer.expiry_attr, "Enabled": True}
+def test_the_ledger_is_the_only_table(cfn: dict[str, Any]) -> None:
+    """No idempotency table: the results item is the claim, the memory and the history."""
+    tables = [k for k, v in cfn["Resources"].items() if v["Type"] == "AWS::DynamoDB::Table"]
+    assert tables == ["CancelResultsTable"]
 
 
 # ---------------------------------------------------------------------------- function
@@ -339,15 +326,8 @@ def test_data_actions_are_granted_on_named_resources_only(cfn: dict[str, Any], s
             "sqs:SendMessage",  # re-enqueue while our configuration is broken
         },
         arn("CancelDeadLetterQueue"): {"sqs:SendMessage"},
-        # Conditional updates only: a PutItem could overwrite a SUCCEEDED record.
+        # Conditional updates only: a PutItem could overwrite a settled trade.
         arn("CancelResultsTable"): {"dynamodb:UpdateItem"},
-        arn("CancelIdempotencyTable"): {
-            "dynamodb:GetItem",
-            "dynamodb:PutItem",
-            "dynamodb:UpdateItem",
-            "dynamodb:DeleteItem",
-            "dynamodb:Scan",  # one page of ids once per deployment: can earlier releases' records be there
-        },
         secret: {"secretsmanager:GetSecretValue"},
     }
 
@@ -481,23 +461,27 @@ def test_non_data_wildcards_are_limited_to_xray(cfn: dict[str, Any]) -> None:
 # ---------------------------------------------------------------------------- alarms and outputs
 
 
-def _alarm(cfn: dict[str, Any], metric: str) -> dict[str, Any]:
+def _alarm(cfn: dict[str, Any], metric: str, watching: str | None = None) -> dict[str, Any]:
+    """The one alarm on ``metric`` (whose dimensions name ``watching``, when given)."""
     (alarm,) = [
         a["Properties"]
         for a in resources(cfn, "AWS::CloudWatch::Alarm").values()
         if Resolver(cfn).resolve(a["Properties"]["MetricName"]) == metric
+        and (watching is None or watching in json.dumps(a["Properties"].get("Dimensions")))
     ]
     return alarm
 
 
 def test_alarms_watch_dead_letters_backlog_errors_throttles_and_configuration(cfn: dict[str, Any]) -> None:
     alarms = resources(cfn, "AWS::CloudWatch::Alarm")
-    assert len(alarms) == 9  # and three for events and schedules (tests/test_template_events.py)
-    dlq = resource_props(cfn, "DeadLetterQueueNotEmptyAlarm")  # the events' one watches another queue
-    assert dlq["Dimensions"] == [
+    assert len(alarms) == 10  # and three for events and schedules (tests/test_template_events.py)
+    dead_letter_queue = [
         {"Name": "QueueName", "Value": {"Fn::GetAtt": ["CancelDeadLetterQueue", "QueueName"]}}
     ]
-    assert (dlq["Threshold"], dlq["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+    for metric in ("NumberOfMessagesSent", "ApproximateNumberOfMessagesVisible"):  # new ones; left waiting
+        dlq = _alarm(cfn, metric, "CancelDeadLetterQueue")
+        assert dlq["Dimensions"] == dead_letter_queue
+        assert (dlq["Threshold"], dlq["ComparisonOperator"]) == (0, "GreaterThanThreshold")
     age = _alarm(cfn, "ApproximateAgeOfOldestMessage")
     assert age["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["CancelQueue", "QueueName"]}
     assert age["Threshold"] == {"Ref": "OldestMessageAgeAlarmSeconds"}
@@ -565,7 +549,6 @@ def test_outputs_name_queues_tables_and_function(cfn: dict[str, Any]) -> None:
     assert outputs["CancelQueueArn"] == {"Fn::GetAtt": ["CancelQueue", "Arn"]}
     assert outputs["CancelDeadLetterQueueUrl"] == {"Ref": "CancelDeadLetterQueue"}
     assert outputs["CancelResultsTableName"] == {"Ref": "CancelResultsTable"}
-    assert outputs["CancelIdempotencyTableName"] == {"Ref": "CancelIdempotencyTable"}
     assert outputs["CancelFunctionName"] == {"Ref": "CancelFunction"}
     assert outputs["CancelFunctionLogGroupName"] == {"Ref": "CancelFunctionLogGroup"}
 

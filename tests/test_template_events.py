@@ -13,10 +13,11 @@ import pytest
 from moto import mock_aws
 from moto.events.models import EventPattern
 
+from alipay_cancel.shared.ledger_item import event_id
 from alipay_cancel_events import config as events_config
 from alipay_cancel_events.handler import build_runtime
 from alipay_cancel_events.outcome_event import outcome_event
-from tests.fixtures.ledger_items import event_id, typed_image
+from tests.fixtures.ledger_items import typed_image
 from tests.template_support import (
     ACCOUNT,
     PARTITION,

@@ -34,10 +34,10 @@ def _run_every_situation(pipeline: Pipeline) -> None:
     for body in (cancel_body("IAM-OK"), cancel_body("IAM-RETRY"), cancel_body("IAM-DONE"), "not JSON {"):
         pipeline.aws.send(body)
     pipeline.run_once()
-    pipeline.aws.send(cancel_body("IAM-OK"))  # a duplicate after the success: replayed, no Alipay call
+    pipeline.aws.send(cancel_body("IAM-OK"))  # a duplicate after the success: settled, no Alipay call
     pipeline.aws.send(cancel_body("IAM-SIG"))  # a bad signature: the secret is read again
     pipeline.run_once()
-    assert (pipeline.aws.result("IAM-OK") or {}).get("status") == "SUCCEEDED"
+    assert (pipeline.aws.result("IAM-OK") or {}).get("status") == "CLOSED"
     assert (pipeline.aws.result("IAM-RETRY") or {}).get("status") == "RETRYING"
     assert (pipeline.aws.result("IAM-DONE") or {}).get("status") == "FAILED"
     assert pipeline.gateway.admin.cancel_calls("IAM-OK") == 1
@@ -72,7 +72,7 @@ def test_every_granted_operation_is_one_the_function_performs(exercised: set[Fun
 
 
 def test_the_results_table_can_only_be_updated_never_put() -> None:
-    """A PutItem would bypass the conditions that keep a SUCCEEDED record from being overwritten."""
+    """A PutItem would bypass the conditions that keep a settled trade from being overwritten."""
     results = {action for action, variable in function_grants() if variable == "RESULTS_TABLE_NAME"}
     assert results == {"dynamodb:UpdateItem"}
 

@@ -152,7 +152,7 @@ def test_empty_parameters_keep_iam_alone_in_charge(cfn: dict[str, Any]) -> None:
     ("call", "expected"),
     [
         (Call(PAYMENTS), "allow"),
-        (Call(OPERATOR), "allow"),  # ops.cli redrive sends as the operator
+        (Call(OPERATOR), "allow"),  # alipay-cancel redrive sends as the operator
         (Call(FUNCTION_ROLE), "iam"),  # never locked out: its own role grants what it needs
         (Call(SCHEDULER_ROLE), "iam"),  # scheduled cancels: its own role grants the send
         (Call(STRANGER), "deny"),  # whatever its IAM policy says

@@ -60,13 +60,6 @@ Resources:
       AttributeDefinitions: [{AttributeName: trade_key, AttributeType: S}]
       KeySchema: [{AttributeName: trade_key, KeyType: HASH}]
       PointInTimeRecoverySpecification: {PointInTimeRecoveryEnabled: true}
-  CancelIdempotencyTable:
-    Type: AWS::DynamoDB::Table
-    Properties:
-      BillingMode: PAY_PER_REQUEST
-      AttributeDefinitions: [{AttributeName: id, AttributeType: S}]
-      KeySchema: [{AttributeName: id, KeyType: HASH}]
-      TimeToLiveSpecification: {AttributeName: expiration, Enabled: true}
   CancelFunction:
     Type: AWS::Serverless::Function
     Properties:
@@ -79,7 +72,6 @@ Resources:
           ALIPAY_SECRET_ID: !Ref SecretId
           ALIPAY_ENDPOINT: !Ref AlipayEndpoint
           RESULTS_TABLE_NAME: !Ref CancelResultsTable
-          IDEMPOTENCY_TABLE_NAME: !Ref CancelIdempotencyTable
           CANCEL_QUEUE_URL: !Ref CancelQueue
           DEAD_LETTER_QUEUE_URL: !GetAtt CancelDeadLetterQueue.QueueUrl
           MAX_RECEIVE_COUNT: !Ref MaxReceiveCount
@@ -116,14 +108,11 @@ def test_queue_and_redrive_settings_are_read_and_resolved() -> None:
     assert s.dead_letter_queue.visibility_timeout == 30  # SQS default when the template leaves it out
 
 
-def test_tables_found_by_id_and_by_following_the_idempotency_env_reference() -> None:
+def test_the_ledger_table_is_found_by_id() -> None:
     s = _sample()
     assert s.results_table.key_schema == (("trade_key", "HASH"),)
     assert s.results_table.ttl_attribute is None
     assert s.results_table.point_in_time_recovery
-    assert s.idempotency_table.logical_id == "CancelIdempotencyTable"
-    assert s.idempotency_table.key_schema == (("id", "HASH"),)
-    assert s.idempotency_table.ttl_attribute == "expiration"
 
 
 def test_function_merges_sam_globals_and_event_source_reads_parameter_defaults() -> None:
@@ -145,13 +134,11 @@ def test_function_environment_resolves_against_local_physical_resources() -> Non
         "CancelQueue": PhysicalResource("http://q/cancel", {"Arn": "arn:q", "QueueUrl": "http://q/cancel"}),
         "CancelDeadLetterQueue": PhysicalResource("http://q/dlq", {"QueueUrl": "http://q/dlq"}),
         "CancelResultsTable": PhysicalResource("results"),
-        "CancelIdempotencyTable": PhysicalResource("idem"),
     }
     env = s.function_environment(resources=resources, parameters={"AlipayEndpoint": "http://127.0.0.1:9"})
     assert env["CANCEL_QUEUE_URL"] == "http://q/cancel"
     assert env["DEAD_LETTER_QUEUE_URL"] == "http://q/dlq"
     assert env["RESULTS_TABLE_NAME"] == "results"
-    assert env["IDEMPOTENCY_TABLE_NAME"] == "idem"
     assert env["ALIPAY_ENDPOINT"] == "http://127.0.0.1:9"  # parameter override
     assert env["ALIPAY_SECRET_ID"] == "alipay-cancel/signing-material"
     assert env["MAX_RECEIVE_COUNT"] == "6"
@@ -190,10 +177,10 @@ def test_repository_template_is_readable_and_consistent(tmp_path: Path) -> None:
     assert s.queue.max_receive_count is not None and s.queue.max_receive_count >= 1
     assert s.dead_letter_queue.message_retention_period == 14 * 24 * 3600
     assert s.results_table.key_schema == (("trade_key", "HASH"),)
-    assert s.idempotency_table.ttl_attribute
+    assert s.results_table.ttl_attribute is None  # the ledger is never dropped
     assert s.event_source.report_batch_item_failures
     assert s.event_source.maximum_concurrency is not None
-    for name in ("ALIPAY_SECRET_ID", "RESULTS_TABLE_NAME", "IDEMPOTENCY_TABLE_NAME", "CANCEL_QUEUE_URL"):
+    for name in ("ALIPAY_SECRET_ID", "RESULTS_TABLE_NAME", "CANCEL_QUEUE_URL"):
         assert name in s.function.environment
 
 
@@ -205,7 +192,6 @@ def test_parameter_overrides_change_queue_and_function_alike_as_a_deploy_would()
         "CancelQueue": PhysicalResource("http://q/cancel", {"Arn": "arn:q", "QueueUrl": "http://q/cancel"}),
         "CancelDeadLetterQueue": PhysicalResource("http://q/dlq", {"Arn": "arn:dlq"}),
         "CancelResultsTable": PhysicalResource("results"),
-        "CancelIdempotencyTable": PhysicalResource("idem"),
         "CancelFunctionRole": PhysicalResource("role", {"Arn": "arn:role"}),
     }
     env = s.function_environment(

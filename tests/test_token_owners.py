@@ -14,7 +14,6 @@ from local.keygen import KeyMaterial
 from alipay_cancel.alipay.client import AlipayClient
 from alipay_cancel.alipay.responses import AlipayFailure, FailureKind, TokenInfo, TokenStatus
 from alipay_cancel.alipay.signing_material import load_signing_material
-from alipay_cancel.decisions.alipay_codes import OutcomeClass
 from alipay_cancel.decisions.identity_check import (
     MerchantConfirmed,
     MerchantMismatch,
@@ -22,6 +21,7 @@ from alipay_cancel.decisions.identity_check import (
     check_identity,
 )
 from alipay_cancel.pipeline.token_owners import TokenAnswer, TokenOwners
+from alipay_cancel.shared.endings import Ending
 from alipay_cancel.signing.secret import SecretUnavailable
 from tests.fixtures.gateway import MERCHANT_TOKENS, GatewayHandle
 from tests.fixtures.keys import SECOND_APP_ID
@@ -173,7 +173,7 @@ def test_each_app_asks_for_itself(
     assert isinstance(refused.outcome, AlipayFailure) and refused.outcome.code == "invalid-app-auth-token"
     assert refused.outcome.verified
     verdict = check_identity(MERCHANT_A, refused.outcome)
-    assert isinstance(verdict, TokenUnconfirmed) and verdict.decision.outcome is OutcomeClass.TERMINAL
+    assert isinstance(verdict, TokenUnconfirmed) and verdict.decision.outcome is Ending.TERMINAL
     mine = owners.ask(SECOND_APP_ID, second_client, TOKEN_A, _plenty)
     assert isinstance(mine.outcome, TokenInfo) and mine.outcome.user_id == MERCHANT_A
     assert owners.ask(SECOND_APP_ID, second_client, TOKEN_A, _plenty).calls == 0

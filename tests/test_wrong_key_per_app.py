@@ -12,11 +12,12 @@ import pytest
 from local.keygen import KeyMaterial, RsaKeyPair
 
 from alipay_cancel.alipay import AlipayClient, AlipayFailure, FailureKind, TradeRef, load_signing_material
-from alipay_cancel.decisions.alipay_codes import BAD_OUR_SIGNATURE, OutcomeClass
+from alipay_cancel.decisions.alipay_codes import BAD_OUR_SIGNATURE
 from alipay_cancel.decisions.classification import classify
 from alipay_cancel.decisions.decision import Decision
 from alipay_cancel.decisions.identity_check import TokenUnconfirmed, check_identity
 from alipay_cancel.pipeline.token_owners import TokenOwners
+from alipay_cancel.shared.endings import Ending
 from tests.fixtures.gateway import MERCHANT_TOKENS, GatewayHandle
 from tests.fixtures.keys import SECOND_APP_ID
 
@@ -34,7 +35,7 @@ def _wrong_key_client(secret: dict[str, str], wrong: RsaKeyPair, gateway: Gatewa
 
 
 def _is_our_configuration(decision: Decision) -> None:
-    assert decision.outcome is OutcomeClass.CONFIG_ERROR, decision
+    assert decision.outcome is Ending.CONFIG_ERROR, decision
     assert decision.remedy == BAD_OUR_SIGNATURE.remedy
     assert decision.code == "invalid-signature"
 

@@ -9,7 +9,6 @@ reported in one ``ConfigError`` whose message starts with the first offending va
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import re
 from collections.abc import Mapping
@@ -19,14 +18,9 @@ from urllib.parse import urlsplit
 
 from alipay_cancel.alipay.endpoint import EXAMPLE as EXAMPLE_ENDPOINT
 from alipay_cancel.alipay.endpoint import validate_endpoint
-from alipay_cancel.decisions.retry_policy import (
-    MAX_HORIZON_SECONDS,
-    SQS_MAX_RETENTION_SECONDS,
-    SQS_MAX_VISIBILITY_SECONDS,
-    RetrySchedule,
-    schedule_problems,
-)
-from alipay_cancel.pipeline.trade_identity import app_id_problem
+from alipay_cancel.decisions.retry_policy import MAX_HORIZON_SECONDS, RetrySchedule, schedule_problems
+from alipay_cancel.shared.sqs_limits import SQS_MAX_RETENTION_SECONDS, SQS_MAX_VISIBILITY_SECONDS
+from alipay_cancel.shared.trade import app_id_problem
 
 
 class ConfigError(ValueError):
@@ -40,7 +34,6 @@ class Config:
     secret_id: str  # ALIPAY_SECRET_ID (required): ARN or name of the default app's signing secret
     default_app_id: str  # ALIPAY_DEFAULT_APP_ID (required): the app ALIPAY_SECRET_ID signs for
     results_table: str  # RESULTS_TABLE_NAME (required)
-    idempotency_table: str  # IDEMPOTENCY_TABLE_NAME (required)
     dead_letter_queue_url: str  # DEAD_LETTER_QUEUE_URL (required)
     cancel_queue_url: str  # CANCEL_QUEUE_URL (required): for ChangeMessageVisibility on retries
     alipay_endpoint: str = EXAMPLE_ENDPOINT  # ALIPAY_ENDPOINT
@@ -54,25 +47,14 @@ class Config:
     retry_max_seconds: int = 3600  # RETRY_MAX_SECONDS (SQS caps visibility at 43200)
     retry_slow_base_seconds: int = 900  # RETRY_SLOW_BASE_SECONDS: merchant balance and the like
     secret_max_age_seconds: int = 300  # SECRET_MAX_AGE_SECONDS: signing-material cache per container
-    idempotency_expiry_seconds: int = 2_419_200  # IDEMPOTENCY_EXPIRY_SECONDS: 28 d >= queue + DLQ retention
     # The apps this deployment serves besides the default one (a message for another app is a bad
     # message); app X's secret is named <prefix>X. () = the default app only.
     further_app_ids: tuple[str, ...] = ()  # ALIPAY_FURTHER_APP_IDS: comma-separated
     app_secret_prefix: str = ""  # ALIPAY_APP_SECRET_PREFIX: a folder, e.g. alipay-cancel/prod/apps/
     # Which merchant an app_auth_token belongs to (Alipay's answer) is remembered this long per container.
     token_owner_max_age_seconds: int = 3600  # TOKEN_OWNER_MAX_AGE_SECONDS
-    # How long a message can live: re-enqueues of a kept message stop at the queue's retention, and a
-    # success is remembered at least as long as queue + dead-letter retention.
+    # How long a message can live: re-enqueues of a kept message stop at the queue's retention.
     queue_retention_seconds: int = 1_209_600  # CANCEL_QUEUE_RETENTION_SECONDS
-    dead_letter_retention_seconds: int = 1_209_600  # DEAD_LETTER_RETENTION_SECONDS
-    # Successes stored by releases before the explicit idempotency key are looked up until then (ISO
-    # 8601, UTC unless it says otherwise); "": no end set, always looked up.
-    legacy_idempotency_reads_until: str = ""  # LEGACY_IDEMPOTENCY_READS_UNTIL
-
-    @property
-    def legacy_reads_end(self) -> float | None:
-        """``legacy_idempotency_reads_until`` as epoch seconds; None: no end."""
-        return _epoch(self.legacy_idempotency_reads_until) if self.legacy_idempotency_reads_until else None
 
     @property
     def retry_schedule(self) -> RetrySchedule:
@@ -101,18 +83,16 @@ _INTS = {
     "MAX_RECEIVE_COUNT": ("max_receive_count", 1, 1000),  # SQS redrive maxReceiveCount range
     # a week: half the queue's 14-day retention
     "RETRY_HORIZON_SECONDS": ("retry_horizon_seconds", 1, MAX_HORIZON_SECONDS),
-    # SQS visibility timeout range; 0: no backoff (tests only)
-    "RETRY_BASE_SECONDS": ("retry_base_seconds", 0, SQS_MAX_VISIBILITY_SECONDS),
-    "RETRY_MAX_SECONDS": ("retry_max_seconds", 0, SQS_MAX_VISIBILITY_SECONDS),
-    "RETRY_SLOW_BASE_SECONDS": ("retry_slow_base_seconds", 0, SQS_MAX_VISIBILITY_SECONDS),
+    # SQS visibility timeout range (at least a second: the template's minimum)
+    "RETRY_BASE_SECONDS": ("retry_base_seconds", 1, SQS_MAX_VISIBILITY_SECONDS),
+    "RETRY_MAX_SECONDS": ("retry_max_seconds", 1, SQS_MAX_VISIBILITY_SECONDS),
+    "RETRY_SLOW_BASE_SECONDS": ("retry_slow_base_seconds", 1, SQS_MAX_VISIBILITY_SECONDS),
     # 0 = re-read on every use; a day is plenty for rotation
     "SECRET_MAX_AGE_SECONDS": ("secret_max_age_seconds", 0, 86400),
     # 0 = ask Alipay for every message; a token's merchant never changes, a day bounds the memory of it
     "TOKEN_OWNER_MAX_AGE_SECONDS": ("token_owner_max_age_seconds", 0, 86400),
-    "IDEMPOTENCY_EXPIRY_SECONDS": ("idempotency_expiry_seconds", 1, 31_536_000),  # up to a year
     # SQS MessageRetentionPeriod range
     "CANCEL_QUEUE_RETENTION_SECONDS": ("queue_retention_seconds", 60, SQS_MAX_RETENTION_SECONDS),
-    "DEAD_LETTER_RETENTION_SECONDS": ("dead_letter_retention_seconds", 60, SQS_MAX_RETENTION_SECONDS),
 }
 # A folder of Secrets Manager secret names, two to eight levels ending in "/" (the app id is appended):
 # a one-level prefix such as "prod/" would name far more than this deployment's apps.
@@ -192,7 +172,6 @@ def load_config(environ: Mapping[str, str]) -> Config:
             "the folder of those apps' secrets"
         )
     results_table = required("RESULTS_TABLE_NAME")
-    idempotency_table = required("IDEMPOTENCY_TABLE_NAME")
     dead_letter_queue_url = _queue_url("DEAD_LETTER_QUEUE_URL", required("DEAD_LETTER_QUEUE_URL"), problems)
     cancel_queue_url = _queue_url("CANCEL_QUEUE_URL", required("CANCEL_QUEUE_URL"), problems)
     endpoint = _endpoint(optional("ALIPAY_ENDPOINT"), problems)
@@ -201,24 +180,15 @@ def load_config(environ: Mapping[str, str]) -> Config:
         f: seconds(name, getattr(Config, f), low, high) for name, (f, low, high) in _FLOATS.items()
     }
     numbers |= {f: integer(name, getattr(Config, f), low, high) for name, (f, low, high) in _INTS.items()}
-    reads_until = optional("LEGACY_IDEMPOTENCY_READS_UNTIL") or ""
-    if reads_until and _epoch(reads_until) is None:
-        problems.append(
-            "LEGACY_IDEMPOTENCY_READS_UNTIL must be an ISO 8601 date or date and time, e.g. 2027-01-31 or "
-            "2027-01-31T12:00Z"
-        )
-        reads_until = ""
     config = Config(
         secret_id=secret_id,
         default_app_id=default_app_id,
         results_table=results_table,
-        idempotency_table=idempotency_table,
         dead_letter_queue_url=dead_letter_queue_url,
         cancel_queue_url=cancel_queue_url,
         alipay_endpoint=endpoint,
         further_app_ids=further_app_ids,
         app_secret_prefix=app_secret_prefix,
-        legacy_idempotency_reads_until=reads_until,
         **numbers,
     )
     horizon, queue_retention = config.retry_horizon_seconds, config.queue_retention_seconds
@@ -228,16 +198,6 @@ def load_config(environ: Mapping[str, str]) -> Config:
         problems.append(
             f"RETRY_HORIZON_SECONDS ({horizon}) must be shorter than CANCEL_QUEUE_RETENTION_SECONDS "
             f"({queue_retention}): the queue would drop messages still being retried"
-        )
-    # A message lives up to the queue's retention, then the dead-letter queue's before a redrive: a
-    # success forgotten sooner lets a late duplicate or a redrive cancel the trade again.
-    lifetime = queue_retention + config.dead_letter_retention_seconds
-    if config.idempotency_expiry_seconds < lifetime:
-        problems.append(
-            f"IDEMPOTENCY_EXPIRY_SECONDS ({config.idempotency_expiry_seconds}) is shorter than a message "
-            f"can live: CANCEL_QUEUE_RETENTION_SECONDS ({queue_retention}) + DEAD_LETTER_RETENTION_SECONDS "
-            f"({config.dead_letter_retention_seconds}) = {lifetime}; a duplicate arriving later would cancel "
-            f"again. Set it (template parameter IdempotencyExpirySeconds) to at least {lifetime}"
         )
 
     if problems:
@@ -281,15 +241,6 @@ def _queue_url(name: str, value: str, problems: list[str]) -> str:
             f"{name} must be an SQS queue URL like https://sqs.<region>.amazonaws.com/<account>/<queue>"
         )
     return value
-
-
-def _epoch(text: str) -> float | None:
-    """An ISO 8601 date or date and time (UTC unless it says otherwise) as epoch seconds, or None."""
-    try:
-        when = dt.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).timestamp()
 
 
 def _endpoint(value: str | None, problems: list[str]) -> str:

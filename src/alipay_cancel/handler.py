@@ -52,7 +52,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         raise
     if event.get("Records") == []:  # nothing to do (Powertools refuses an empty batch)
         return {"batchItemFailures": []}
-    runtime.service.begin_invocation(context)
+    runtime.service.begin_invocation()
     processor = runtime.new_processor()
     process_partial_response(
         event=event, record_handler=runtime.service.handle, processor=processor, context=context

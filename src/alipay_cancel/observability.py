@@ -19,7 +19,7 @@ from typing import Any, Protocol, TypeVar, cast
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from alipay_cancel.decisions.endings import (
+from alipay_cancel.shared.endings import (
     CONFIGURATION_ERROR_METRIC,
     DUPLICATE_IN_FLIGHT_METRIC,
     INFRASTRUCTURE_ERROR_METRIC,
@@ -31,7 +31,7 @@ from alipay_cancel.decisions.endings import (
 DEFAULT_SERVICE = "alipay-cancel"
 DEFAULT_NAMESPACE = "AlipayCancel"
 
-# Metric names live beside the endings that count them (decisions.endings); re-exported here.
+# Metric names live beside the endings that count them (shared.endings); re-exported here.
 ALIPAY_LATENCY_METRIC = "AlipayLatency"
 # Every custom metric the function emits (the dashboard, alarms and README name only these).
 EMITTED_METRICS = frozenset(

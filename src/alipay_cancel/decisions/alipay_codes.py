@@ -22,11 +22,10 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import NamedTuple
 
-from alipay_cancel.decisions.endings import Ending
+from alipay_cancel.shared.endings import Ending
 
-# The classifier answers with four of the pipeline's endings (decisions.endings): SUCCEEDED, RETRY,
-# TERMINAL, CONFIG_ERROR; a slow retry is RETRY with the SLOW delay.
-OutcomeClass = Ending
+# A rule answers with one of four endings (shared.endings): SUCCEEDED, RETRY, TERMINAL, CONFIG_ERROR;
+# a slow retry is RETRY with the SLOW delay.
 
 
 class RetryDelay(StrEnum):
@@ -37,19 +36,19 @@ class RetryDelay(StrEnum):
 class Rule(NamedTuple):
     """What one Alipay code means for a cancel, and what a person should do."""
 
-    outcome: OutcomeClass
+    outcome: Ending
     what: str  # what happened, readable
     remedy: str | None = None
     slow: bool = False
     refresh_secret: bool = False
 
 
-_R = OutcomeClass.RETRY
-_T = OutcomeClass.TERMINAL
-_C = OutcomeClass.CONFIG_ERROR
+_R = Ending.RETRY
+_T = Ending.TERMINAL
+_C = Ending.CONFIG_ERROR
 
 RETRY_SAME = "Nothing to do: the cancel is retried automatically with the same parameters."
-REDRIVE = "then redrive the dead letter (python -m ops.cli redrive --trade-key <trade_key>)"
+REDRIVE = "then redrive the dead letter (alipay-cancel redrive --trade-key <trade_key>)"
 _FIXED = "; the secret is re-read automatically, and kept messages then succeed."
 _CONSOLE = "the app in Alipay's open platform console"
 

@@ -44,7 +44,6 @@ from alipay_cancel.decisions.alipay_codes import (
     Rule,
 )
 from alipay_cancel.decisions.alipay_codes import GATEWAY_RULES as GATEWAY_RULES
-from alipay_cancel.decisions.alipay_codes import OutcomeClass as OutcomeClass
 from alipay_cancel.decisions.alipay_codes import RetryDelay as RetryDelay
 from alipay_cancel.decisions.decision import Decision, decide, retry
 from alipay_cancel.decisions.trust_rules import (
@@ -52,9 +51,10 @@ from alipay_cancel.decisions.trust_rules import (
     UNEXPECTED_SIGNER,
     UNEXPECTED_SIGNER_PERSISTS,
 )
+from alipay_cancel.shared.endings import Ending
 
-_T = OutcomeClass.TERMINAL
-_C = OutcomeClass.CONFIG_ERROR
+_T = Ending.TERMINAL
+_C = Ending.CONFIG_ERROR
 
 _BAD_ENDPOINT = Rule(
     _C,
@@ -76,9 +76,9 @@ def classify(outcome: CancelOutcome, *, after_secret_refresh: bool = False) -> D
     if outcome.kind is FailureKind.UNEXPECTED_SIGNER:
         return decide(outcome, UNEXPECTED_SIGNER_PERSISTS if after_secret_refresh else UNEXPECTED_SIGNER)
     decision = _classify_failure(outcome)
-    if decision.outcome is OutcomeClass.TERMINAL and not outcome.verified:
+    if decision.outcome is Ending.TERMINAL and not outcome.verified:
         return decision._replace(
-            outcome=OutcomeClass.RETRY,
+            outcome=Ending.RETRY,
             delay=RetryDelay.NORMAL,
             reason=(
                 f"the error response looked like: {decision.reason}; but it was not signed by Alipay "
@@ -100,7 +100,7 @@ def _classify_success(outcome: CancelSuccess) -> Decision:
         what = "Alipay accepted the cancel but asked for it to be repeated (retry_flag=Y)"
         if flag != "Y":
             what = "Alipay answered with an unexpected retry_flag; the cancel is repeated to be safe"
-        return Decision(OutcomeClass.RETRY, what, RETRY_SAME, RetryDelay.NORMAL)
+        return Decision(Ending.RETRY, what, RETRY_SAME, RetryDelay.NORMAL)
     action = (outcome.action or "").strip().lower()
     if action == "close":
         reason = "Alipay closed the unpaid trade (action close, no refund)"
@@ -110,7 +110,7 @@ def _classify_success(outcome: CancelSuccess) -> Decision:
         reason = "Alipay found no such trade: nothing to cancel (no action)"
     else:
         reason = "Alipay cancelled the trade (unrecognised action)"
-    return Decision(OutcomeClass.SUCCEEDED, reason)
+    return Decision(Ending.SUCCEEDED, reason)
 
 
 def _classify_failure(f: AlipayFailure) -> Decision:

@@ -11,7 +11,8 @@ import re
 from typing import NamedTuple
 
 from alipay_cancel.alipay.responses import AlipayFailure
-from alipay_cancel.decisions.alipay_codes import OutcomeClass, RetryDelay, Rule
+from alipay_cancel.decisions.alipay_codes import RetryDelay, Rule
+from alipay_cancel.shared.endings import Ending
 
 _SAFE_CODE = re.compile(r"[^A-Za-z0-9._:-]")
 
@@ -19,7 +20,7 @@ _SAFE_CODE = re.compile(r"[^A-Za-z0-9._:-]")
 class Decision(NamedTuple):
     """The classification of one Alipay answer (or failure to get one)."""
 
-    outcome: OutcomeClass
+    outcome: Ending
     reason: str  # one readable sentence: what happened
     remedy: str | None = None  # what a person should do (terminal and config errors always have one)
     delay: RetryDelay | None = None  # set for RETRY and CONFIG_ERROR
@@ -31,9 +32,9 @@ class Decision(NamedTuple):
 def decide(f: AlipayFailure, rule: Rule) -> Decision:
     """The decision ``rule`` makes for this failure."""
     delay: RetryDelay | None = None
-    if rule.outcome is OutcomeClass.RETRY:
+    if rule.outcome is Ending.RETRY:
         delay = RetryDelay.SLOW if rule.slow else RetryDelay.NORMAL
-    elif rule.outcome is OutcomeClass.CONFIG_ERROR:
+    elif rule.outcome is Ending.CONFIG_ERROR:
         delay = RetryDelay.SLOW  # a person must act; do not burn the receive count meanwhile
     return Decision(
         outcome=rule.outcome,
@@ -48,7 +49,7 @@ def decide(f: AlipayFailure, rule: Rule) -> Decision:
 
 def retry(f: AlipayFailure, what: str) -> Decision:
     """A plain retry (normal delay, no remedy) saying ``what`` happened."""
-    return decide(f, Rule(OutcomeClass.RETRY, what))
+    return decide(f, Rule(Ending.RETRY, what))
 
 
 def _safe(code: str | None) -> str | None:

@@ -23,9 +23,10 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from alipay_cancel.alipay.responses import AlipayFailure, TokenQueryOutcome, TokenStatus
-from alipay_cancel.decisions.alipay_codes import TOKEN_RULE, OutcomeClass, RetryDelay
+from alipay_cancel.decisions.alipay_codes import TOKEN_RULE, RetryDelay
 from alipay_cancel.decisions.classification import classify, gateway_rule
 from alipay_cancel.decisions.decision import Decision
+from alipay_cancel.shared.endings import Ending
 
 CHECKING = "checking which merchant the app_auth_token belongs to (app-auth-token query)"
 AUTHORISATION_ENDED = (
@@ -75,7 +76,7 @@ def check_identity(
     if isinstance(answer, AlipayFailure):
         return TokenUnconfirmed(_failed(answer, after_secret_refresh))
     if answer.status is TokenStatus.INVALID:
-        return TokenUnconfirmed(Decision(OutcomeClass.TERMINAL, AUTHORISATION_ENDED, TOKEN_RULE.remedy))
+        return TokenUnconfirmed(Decision(Ending.TERMINAL, AUTHORISATION_ENDED, TOKEN_RULE.remedy))
     assert answer.user_id is not None  # the client refuses a valid answer without one (MALFORMED)
     if answer.user_id != claimed_merchant_id:
         return MerchantMismatch(claimed=claimed_merchant_id, actual=answer.user_id)
@@ -85,9 +86,9 @@ def check_identity(
 def _failed(failure: AlipayFailure, after_secret_refresh: bool) -> Decision:
     decision = classify(failure, after_secret_refresh=after_secret_refresh)
     reason = f"{CHECKING}: {decision.reason}"
-    if decision.outcome is OutcomeClass.TERMINAL and not _about_the_token(failure):
+    if decision.outcome is Ending.TERMINAL and not _about_the_token(failure):
         return decision._replace(
-            outcome=OutcomeClass.RETRY,
+            outcome=Ending.RETRY,
             reason=f"{reason}; a code that says nothing about the token cannot end the message: retrying",
             delay=RetryDelay.NORMAL,
         )

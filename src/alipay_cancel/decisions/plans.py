@@ -1,67 +1,48 @@
 """What routing reads and what it returns: the delivery, what happened to it, and the plan.
 
 Values only: the pipeline builds the inputs, ``routing.route`` the plan, and ``pipeline.apply``
-carries the plan out. They are named tuples: a cold start creates every class here, and a
+carries the plan out as it is. They are named tuples: a cold start creates every class here, and a
 named tuple class costs a fifth of a frozen dataclass to create.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
-from enum import StrEnum
 from types import MappingProxyType
 from typing import NamedTuple
 
-from alipay_cancel.alipay.responses import CancelOutcome, CancelSuccess
-from alipay_cancel.decisions.decision import Decision
-from alipay_cancel.decisions.endings import ENDINGS, Ending
-from alipay_cancel.stores.dead_letters import DeadLetter
-from alipay_cancel.stores.results import ResultRecord
+from alipay_cancel.decisions.retry_policy import RetrySchedule
+from alipay_cancel.decisions.steps import Answer
+from alipay_cancel.shared.dead_letter import DeadLetter
+from alipay_cancel.shared.endings import ENDINGS, Ending
+from alipay_cancel.shared.ledger_item import HistoryEntry, LedgerWrite, Pending
 
 # ---- inputs -----------------------------------------------------------------------------------------
 
 
 class Delivery(NamedTuple):
-    """One receive of one SQS message."""
+    """One receive of one SQS message, under the deployment's retry schedule."""
 
     message_id: str
     body: str
     receive_count: int
-    max_receive_count: int  # the queue's redrive maxReceiveCount
+    schedule: RetrySchedule  # the queue's receive limit, the horizon and the backoff
     age_seconds: int = 0  # since the message was first sent (across re-enqueues)
     max_age_seconds: int = 1_209_600  # how long the queue keeps a message (its retention)
     # Since this copy was sent (SentTimestamp): retryable Alipay failures are retried this long. A copy
     # re-enqueued while our configuration was broken starts its horizon again when it is fixed.
     sent_age_seconds: int = 0
-    horizon_seconds: int = 86_400  # RETRY_HORIZON_SECONDS
+    jitter: float = 0.5  # a uniform draw in [0, 1): where in its jitter range this delivery's delay falls
 
     @property
     def past_horizon(self) -> bool:
-        return self.sent_age_seconds >= self.horizon_seconds
+        return self.sent_age_seconds >= self.schedule.horizon_seconds
 
     @property
     def last(self) -> bool:
         """This receive is the last the redrive policy allows: failing it moves the message silently."""
-        return self.receive_count >= max(1, self.max_receive_count)
-
-
-class Attempt(NamedTuple):
-    """What one Alipay attempt came back with (a secret refresh may make it two calls)."""
-
-    outcome: CancelOutcome
-    decision: Decision
-    calls: int = 1
-
-    @property
-    def success(self) -> CancelSuccess | None:
-        return verified_success(self.outcome, self.decision)
-
-
-def verified_success(outcome: CancelOutcome | None, decision: Decision) -> CancelSuccess | None:
-    """The success to record and remember: a verified answer classified SUCCEEDED (not retry_flag Y)."""
-    if isinstance(outcome, CancelSuccess) and decision.outcome is Ending.SUCCEEDED:
-        return outcome
-    return None
+        return self.receive_count >= max(1, self.schedule.max_receive_count)
 
 
 class Unreadable(NamedTuple):
@@ -86,61 +67,65 @@ class TooLittleTime(NamedTuple):
     needed_ms: int
 
 
-class Called(NamedTuple):
-    """Alipay was called now (the idempotency store had no success for the trade)."""
+class Settled(NamedTuple):
+    """The trade's item is in a settled state: this delivery is a duplicate (nothing written)."""
 
-    attempt: Attempt
-
-
-class Replayed(NamedTuple):
-    """The idempotency store remembered this trade's success: Alipay was not called."""
-
-    success: CancelSuccess
+    status: str
 
 
 class InProgress:  # no fields: a plain class (a named tuple without fields would be falsy)
-    """Another delivery holds the trade's in-progress idempotency record."""
+    """Another delivery holds the trade's lease (it is calling Alipay now)."""
 
 
-class StoreFailed(NamedTuple):
-    """The idempotency store failed, before the call (``attempt`` None) or after it."""
+class ClaimFailed(NamedTuple):
+    """The claim (DynamoDB) failed: Alipay was not called."""
 
     error: str
-    attempt: Attempt | None = None
 
 
-Happened = Unreadable | SetupBroken | TooLittleTime | Called | Replayed | InProgress | StoreFailed
+class LeaseLost(NamedTuple):
+    """The lease was taken over between calls (this invocation overran it): no more calls made."""
+
+    answers: tuple[Answer, ...]
+
+
+class Answered(NamedTuple):
+    """Alipay was called under this delivery's lease."""
+
+    lease_holder: str
+    history: tuple[HistoryEntry, ...]  # the item's history as the last write under the lease left it
+    answers: tuple[Answer, ...]  # the calls answered since then, in order: the last one decides
+    resumed: Pending | None = None  # a dead holder's call this delivery resumed
+
+
+Happened = (
+    Unreadable | SetupBroken | TooLittleTime | Settled | InProgress | ClaimFailed | LeaseLost | Answered
+)
 
 
 # ---- output -----------------------------------------------------------------------------------------
 
 
-class Wait(StrEnum):
-    """How long a message left on the queue stays invisible."""
-
-    BACKOFF = "backoff"  # retry_policy's schedule for the receive count (normal)
-    SLOW_BACKOFF = "slow_backoff"  # retry_policy's slow schedule
-    FIRST_BACKOFF = "first_backoff"  # the schedule's first step, whatever the receive count
-    SOON = "soon"  # LOW_TIME_RETRY_SECONDS
-    QUEUE_DEFAULT = "queue_default"  # leave the queue's visibility timeout as it is
-
-
 class Plan(NamedTuple):
-    """What to do with one delivery: record, dead letter, wait or requeue, acknowledge."""
+    """What to do with one delivery, in this order: write, dead letter, re-enqueue or visibility,
+    metrics, log; acknowledge or not."""
 
     ending: Ending
     acknowledge: bool  # False: the message stays on the queue (reported in batchItemFailures)
-    record: ResultRecord | None = None  # written first
-    dead_letter: DeadLetter | None = None  # sent after the record
-    # Sent only if the record cannot be written on the last receive (a success's fallback).
-    fallback_letter: DeadLetter | None = None
-    wait: Wait | None = None  # for a message left on the queue
-    requeue: bool = False  # re-enqueue the body unchanged (delayed like a slow retry), then acknowledge
+    write: LedgerWrite | None = None
+    dead_letter: DeadLetter | None = None  # sent after the write
+    # Left on the queue: invisible this long (None: the queue's own visibility timeout).
+    visibility_seconds: int | None = None
+    # Re-enqueue the body unchanged with this delay, then acknowledge (None: no re-enqueue).
+    requeue_seconds: int | None = None
+    # On the last allowed receive, the plan carried out instead when ``write`` fails: a dead letter
+    # saying what could not be recorded. (Before the last receive a failed write leaves the message.)
+    unrecorded: Plan | None = None
     metrics: tuple[str, ...] = ()
     log: str = ""  # what happened, for the log line
-    log_level: str = "info"
+    log_level: int = logging.INFO
     detail: Mapping[str, object] = MappingProxyType({})  # extra log fields (never key material)
 
     @property
-    def outcome_class(self) -> str:
+    def outcome_class(self) -> Ending:
         return ENDINGS[self.ending].outcome_class

@@ -1,7 +1,8 @@
 """What a person should do, per pipeline situation: the texts that records and dead letters carry.
 
 Alipay's own codes have their remedies beside their rules in ``classification``; these are the
-situations the pipeline itself meets (a bad message, a broken secret, AWS failing, too little time).
+situations the pipeline itself meets (a bad message, a broken secret, the ledger failing, too little
+time).
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ from enum import StrEnum
 class Remedy(StrEnum):
     SIGNING_SETUP = "signing_setup"
     BAD_MESSAGE = "bad_message"
-    IDEMPOTENCY_STORE = "idempotency_store"
-    UNREMEMBERED_SUCCESS = "unremembered_success"
+    LEDGER = "ledger"
     UNRECORDED_SUCCESS = "unrecorded_success"
     LOW_TIME = "low_time"
     DUPLICATE_IN_FLIGHT = "duplicate_in_flight"
@@ -32,20 +32,17 @@ REMEDIES: dict[Remedy, str] = {
         "Fix the producer; if the payment still needs cancelling, send a corrected message "
         "(redriving this one unchanged would fail the same way)."
     ),
-    Remedy.IDEMPOTENCY_STORE: (
-        "Check the idempotency table (IDEMPOTENCY_TABLE_NAME: throttling, capacity, permissions), then "
-        "redrive this dead letter: Alipay is called again."
+    Remedy.LEDGER: (
+        "Check the results table (RESULTS_TABLE_NAME: throttling, capacity, permissions), then redrive "
+        "this dead letter: Alipay is called again."
     ),
-    # A success Powertools could not remember: a redrive calls Alipay, which repeats the same success.
-    Remedy.UNREMEMBERED_SUCCESS: (
-        "Check the idempotency table (IDEMPOTENCY_TABLE_NAME: throttling, capacity, permissions), then "
-        "redrive this dead letter: Alipay is called again. It answers a repeated cancel of a cancelled "
-        "payment with the same success, which is then recorded."
-    ),
-    # A success remembered but not recorded: a redrive replays it from the idempotency store.
+    # Settled at Alipay, not in the ledger: the lease's pending call is still there, so a redrive
+    # records it as sent with its answer unknown and cancels again.
     Remedy.UNRECORDED_SUCCESS: (
-        "Check the trade's result record; if it is not SUCCEEDED, redrive this dead letter: the remembered "
-        "success is recorded without calling Alipay again."
+        "Alipay settled the trade as this says, whatever its ledger item shows. To make the ledger show "
+        "it, redrive this dead letter: the cancel is sent again (the ledger records that the earlier "
+        "call's answer was lost); Alipay answers it with the same success for a closed trade, and may "
+        "refuse it for a refunded one (no money moves twice)."
     ),
     Remedy.LOW_TIME: (
         "Nothing is wrong with the message. If this repeats, the function's Timeout is too short for "
@@ -53,8 +50,8 @@ REMEDIES: dict[Remedy, str] = {
         "worker (raise MAX_CONCURRENCY or lower the batch size). Redrive this dead letter."
     ),
     Remedy.DUPLICATE_IN_FLIGHT: (
-        "Check the trade's result record: if it is SUCCEEDED there is nothing to do (a redrive would make "
-        "no Alipay call); otherwise redrive this dead letter."
+        "Check the trade with the ops result command: if it is settled (CLOSED, REFUNDED, NOT_FOUND) "
+        "there is nothing to do (a redrive would make no Alipay call); otherwise redrive this dead letter."
     ),
     Remedy.GAVE_UP: "Redrive this dead letter once the cause is fixed.",
     Remedy.MISCONFIGURED_TOO_LONG: (

@@ -21,21 +21,15 @@ checks at load.
 from __future__ import annotations
 
 import math
-import random
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import NamedTuple
 
-from alipay_cancel.decisions.classification import RetryDelay
+from alipay_cancel.decisions.alipay_codes import RetryDelay
+from alipay_cancel.shared.sqs_limits import SQS_MAX_RETENTION_SECONDS, SQS_MAX_VISIBILITY_SECONDS
 
-SQS_MAX_VISIBILITY_SECONDS = 43200  # 12 hours: ChangeMessageVisibility rejects anything larger
-SQS_MAX_RETENTION_SECONDS = 1_209_600  # 14 days: the cancel queue keeps messages this long
 # Half the retention: a message moved by the queue's own redrive keeps its original enqueue time, so
 # after its last retry it still has at least a week in the dead-letter queue for a person to act.
 MAX_HORIZON_SECONDS = SQS_MAX_RETENTION_SECONDS // 2
 _MAX_DOUBLINGS = 40  # 2**40 * 1 s is far past any cap; stops absurd receive counts from costing time
-
-_default_rng = random.Random()
 
 
 def jitter_bounds(
@@ -63,12 +57,12 @@ def visibility_timeout(
     base_seconds: int,
     max_seconds: int,
     slow_base_seconds: int,
-    rng: random.Random | None = None,
+    jitter: float,
 ) -> int:
     """Seconds before the message is visible again: exponential on receive_count, equal jitter.
 
     ``receive_count`` is the message's ApproximateReceiveCount (1 on the first delivery; values
-    below 1 count as 1). Pass a seeded ``rng`` for reproducible delays.
+    below 1 count as 1); ``jitter`` a uniform draw in [0, 1) (the caller's: this stays pure).
     """
     floor, upper = jitter_bounds(
         receive_count,
@@ -78,17 +72,7 @@ def visibility_timeout(
         slow_base_seconds=slow_base_seconds,
     )
     half = upper / 2
-    drawn = half + (rng or _default_rng).uniform(0, half)
-    return max(floor, min(upper, round(drawn)))
-
-
-def is_last_attempt(receive_count: int, max_receive_count: int) -> bool:
-    """True when this receive is the last one the queue's redrive policy allows.
-
-    After a failure on this receive SQS moves the message to the dead-letter queue (without a
-    reason), so the handler ends it itself now. ``max_receive_count`` below 1 counts as 1.
-    """
-    return receive_count >= max(1, max_receive_count)
+    return max(floor, min(upper, round(half + half * jitter)))
 
 
 # --------------------------------------------------------------------------------------- horizon
@@ -113,78 +97,17 @@ class RetrySchedule:
         }
 
 
-class GiveUp(StrEnum):
-    """Why a retryable failure is not retried any more."""
-
-    HORIZON = "horizon"  # the message is RETRY_HORIZON_SECONDS old
-    RECEIVES = "receives"  # the queue's maxReceiveCount is used up (the redrive would move it next)
-
-
-class RetryStep(NamedTuple):
-    """What to do after a retryable failure: retry after ``visibility_seconds``, or give up."""
-
-    visibility_seconds: int  # 0 when giving up
-    give_up: GiveUp | None = None
-
-    @property
-    def retry(self) -> bool:
-        return self.give_up is None
-
-
-def message_age_seconds(sent_timestamp_ms: str | int | None, now_seconds: float) -> float:
-    """Seconds since SQS accepted the message (its ``SentTimestamp`` attribute, epoch milliseconds).
-
-    A missing or unreadable timestamp counts as age 0 (retry by the schedule, the receive count
-    still bounds it); a timestamp in the future (clock skew) also counts as 0."""
-    try:
-        sent = int(str(sent_timestamp_ms).strip())
-    except (TypeError, ValueError):
-        return 0.0
-    return max(0.0, now_seconds - sent / 1000)
-
-
-def next_step(
-    schedule: RetrySchedule,
-    *,
-    receive_count: int,
-    age_seconds: float,
-    delay: RetryDelay,
-    rng: random.Random | None = None,
-) -> RetryStep:
-    """After a retryable failure on this receive: retry (with the visibility timeout) or give up.
-
-    Gives up when this is the queue's last allowed receive, or when the message has reached the
-    horizon. Otherwise the backoff delay, shortened so the next try is no later than the horizon."""
-    if is_last_attempt(receive_count, schedule.max_receive_count):
-        return RetryStep(0, GiveUp.RECEIVES)
-    if age_seconds >= schedule.horizon_seconds:
-        return RetryStep(0, GiveUp.HORIZON)
-    seconds = visibility_timeout(receive_count, delay, rng=rng, **schedule.backoff_bounds())
-    left = math.ceil(schedule.horizon_seconds - age_seconds)
-    return RetryStep(max(0, min(seconds, left)))
-
-
 UNBOUNDED = 10**9  # receives_within_horizon's answer when delays never grow past 0
 
 
 def receives_within_horizon(schedule: RetrySchedule, delay: RetryDelay = RetryDelay.NORMAL) -> int:
     """The most receives a message can take before giving up at the horizon: every delay at its
     jitter floor, no time spent processing. ``maxReceiveCount`` must be at least this."""
-    return _receives(schedule, delay, at_floor=True)
-
-
-def fewest_receives_within_horizon(schedule: RetrySchedule, delay: RetryDelay = RetryDelay.NORMAL) -> int:
-    """The fewest receives the horizon can take: every delay at its jitter ceiling."""
-    return _receives(schedule, delay, at_floor=False)
-
-
-def _receives(schedule: RetrySchedule, delay: RetryDelay, *, at_floor: bool) -> int:
     bounds = schedule.backoff_bounds()
     horizon = schedule.horizon_seconds
     age, receives = 0, 1
     while age < horizon:
-        floor, upper = jitter_bounds(receives, delay, **bounds)
-        step = floor if at_floor else upper
+        step, upper = jitter_bounds(receives, delay, **bounds)  # every delay at its floor
         if upper == jitter_bounds(receives + 1, delay, **bounds)[1]:
             # At the cap every further delay is the same: count the rest in one go.
             if step <= 0:
@@ -196,10 +119,7 @@ def _receives(schedule: RetrySchedule, delay: RetryDelay, *, at_floor: bool) -> 
 
 
 def schedule_problems(schedule: RetrySchedule) -> list[str]:
-    """What makes these settings inconsistent, in words naming the environment variables (empty: fine).
-
-    ``RETRY_BASE_SECONDS`` 0 turns the backoff off (the template never allows it; tests use it to run
-    retries without waiting): the receive limit alone then ends the retries."""
+    """What makes these settings inconsistent, in words naming the environment variables (empty: fine)."""
     problems = []
     if schedule.max_seconds < schedule.base_seconds:
         problems.append(
@@ -207,8 +127,6 @@ def schedule_problems(schedule: RetrySchedule) -> list[str]:
             f"({schedule.base_seconds})"
         )
         return problems
-    if schedule.base_seconds == 0:
-        return problems  # no backoff at all (tests): retried at once until the receive limit
     needed = receives_within_horizon(schedule)
     if needed >= UNBOUNDED:
         problems.append(

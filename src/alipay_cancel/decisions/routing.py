@@ -1,43 +1,39 @@
 """The routing table: (this delivery, what happened) → the plan that ends it. Pure: no AWS, no HTTP.
 
-The pipeline parses a message, attempts the cancel, asks ``route`` what to do and applies the plan.
-Every ending is decided here; the last allowed receive has one rule of its own (``last_receive``).
+The pipeline parses a message, claims the trade's ledger item, makes the calls ``steps`` asks for,
+asks ``route`` what to do and applies the plan as it is. Every ending is decided here, with its write,
+dead letter and delays; the last allowed receive has one rule of its own (``last_receive``).
 """
 
 from __future__ import annotations
 
-from alipay_cancel.alipay.responses import CancelOutcome, CancelSuccess
-from alipay_cancel.decisions.classification import OutcomeClass, RetryDelay
+import logging
+
+from alipay_cancel.alipay.responses import CancelSuccess
+from alipay_cancel.decisions.alipay_codes import RetryDelay
 from alipay_cancel.decisions.decision import Decision
-from alipay_cancel.decisions.endings import (
-    ENDINGS,
-    INFRASTRUCTURE_ERROR_METRIC,
-    Ending,
-)
-from alipay_cancel.decisions.last_receive import on_last_receive
+from alipay_cancel.decisions.last_receive import on_last_receive, with_unrecorded
 from alipay_cancel.decisions.plans import (
-    Called,
+    Answered,
+    ClaimFailed,
     Delivery,
     Happened,
     InProgress,
+    LeaseLost,
     Plan,
-    Replayed,
+    Settled,
     SetupBroken,
-    StoreFailed,
     TooLittleTime,
     Unreadable,
-    Wait,
-    verified_success,
 )
-from alipay_cancel.decisions.records import dead_letter_for, sentence, trade_record
+from alipay_cancel.decisions.records import dead_letter_for, note, sentence, trade_record, under_lease
 from alipay_cancel.decisions.remedies import REMEDIES, Remedy
-from alipay_cancel.pipeline.messages import CancelRequest
-from alipay_cancel.stores.dead_letters import DeadLetter
-from alipay_cancel.stores.results import ResultRecord, Status
-
-# A record left untried for lack of time comes back this soon: nothing failed, so no backoff is due,
-# but not at once either, so that a function whose timeout can never fit a call does not spin.
-LOW_TIME_RETRY_SECONDS = 5
+from alipay_cancel.decisions.steps import finish
+from alipay_cancel.decisions.waits import backoff, soon, until_retry
+from alipay_cancel.shared.dead_letter import DeadLetter
+from alipay_cancel.shared.endings import ENDINGS, Ending
+from alipay_cancel.shared.ledger_item import SETTLED, LedgerWrite, Status
+from alipay_cancel.shared.trade import CancelRequest
 
 
 def route(delivery: Delivery, request: CancelRequest | None, happened: Happened) -> Plan:
@@ -46,13 +42,12 @@ def route(delivery: Delivery, request: CancelRequest | None, happened: Happened)
         return _bad_message(delivery, happened)
     assert request is not None, "only an unreadable message has no request"
     plan = _route(delivery, request, happened)
-    if plan.acknowledge:
-        return plan
-    if delivery.last:
-        return on_last_receive(delivery, request, plan)
-    if plan.ending in (Ending.RETRY, Ending.SLOW_RETRY) and delivery.past_horizon:
-        return on_last_receive(delivery, request, plan, horizon=True)
-    return plan
+    if not plan.acknowledge:
+        if delivery.last:
+            plan = on_last_receive(delivery, request, plan)
+        elif plan.ending in (Ending.RETRY, Ending.SLOW_RETRY) and delivery.past_horizon:
+            plan = on_last_receive(delivery, request, plan, horizon=True)
+    return with_unrecorded(delivery, request, plan) if delivery.last else plan
 
 
 # ---- the rules --------------------------------------------------------------------------------------
@@ -61,18 +56,19 @@ def route(delivery: Delivery, request: CancelRequest | None, happened: Happened)
 def _route(delivery: Delivery, request: CancelRequest, happened: Happened) -> Plan:
     if isinstance(happened, SetupBroken):
         decision = Decision(
-            OutcomeClass.CONFIG_ERROR,
+            Ending.CONFIG_ERROR,
             happened.reason,
             happened.remedy or REMEDIES[Remedy.SIGNING_SETUP],
             RetryDelay.SLOW,
         )
-        return _answer(delivery, request, None, decision, calls=0)
+        record = trade_record(request, Ending.CONFIG_ERROR, Status.RETRYING, decision.reason, decision.remedy)
+        return _left_to_retry(delivery, Ending.CONFIG_ERROR, decision, note(delivery, request, record))
     if isinstance(happened, TooLittleTime):
         return _leave(
             Ending.LOW_TIME,
-            Wait.SOON,
+            soon(delivery),
             "not enough invocation time left to call Alipay; retrying soon",
-            "warning",
+            logging.WARNING,
             {
                 "remaining_ms": happened.remaining_ms,
                 "needed_ms": happened.needed_ms,
@@ -83,12 +79,16 @@ def _route(delivery: Delivery, request: CancelRequest, happened: Happened) -> Pl
                 "remedy": REMEDIES[Remedy.LOW_TIME],
             },
         )
-    if isinstance(happened, InProgress):
-        return _leave(  # the other delivery usually finishes within seconds: look again soon
+    if isinstance(happened, InProgress | LeaseLost):
+        # The other delivery usually finishes within seconds: look again soon.
+        lost = isinstance(happened, LeaseLost)
+        return _leave(
             Ending.DUPLICATE_IN_FLIGHT,
-            Wait.FIRST_BACKOFF,
-            "cancel already in progress for this trade; retrying later",
-            "info",
+            backoff(delivery, RetryDelay.NORMAL, receive_count=1),
+            "another delivery took the trade's lease over; retrying later"
+            if lost
+            else "cancel already in progress for this trade; retrying later",
+            logging.INFO,
             {
                 "reason": (
                     "each time, a cancel of the same trade was already in progress (another delivery of "
@@ -97,138 +97,124 @@ def _route(delivery: Delivery, request: CancelRequest, happened: Happened) -> Pl
                 "remedy": REMEDIES[Remedy.DUPLICATE_IN_FLIGHT],
             },
         )
-    if isinstance(happened, Replayed):
-        return _succeeded(delivery, request, happened.success, calls=0, replayed=True)
-    if isinstance(happened, Called):
-        attempt = happened.attempt
-        return _answer(delivery, request, attempt.outcome, attempt.decision, calls=attempt.calls)
-    if isinstance(happened, StoreFailed):
-        return _store_failed(delivery, request, happened)
-    raise AssertionError(f"unrouted: {happened!r}")  # Unreadable is routed before this
+    if isinstance(happened, Settled):
+        return Plan(
+            Ending.DUPLICATE,
+            acknowledge=True,
+            metrics=ENDINGS[Ending.DUPLICATE].metrics,
+            log="trade already settled: nothing to do",
+            detail={"status": happened.status},
+        )
+    if isinstance(happened, ClaimFailed):
+        # The queue's own visibility timeout (at least the function's timeout): a claim that went
+        # through unseen holds the lease until this invocation's deadline, which passes first.
+        return _leave(
+            Ending.AWS_FAILURE,
+            None,
+            "ledger claim failed; message will be retried",
+            logging.WARNING,
+            {
+                "error": happened.error,
+                "reason": f"The ledger could not be claimed before Alipay was called ({happened.error})",
+                "remedy": REMEDIES[Remedy.LEDGER],
+            },
+        )
+    assert isinstance(happened, Answered), f"unrouted: {happened!r}"  # Unreadable is routed before
+    return _answered(delivery, request, happened)
 
 
-def _answer(
-    delivery: Delivery,
-    request: CancelRequest,
-    outcome: CancelOutcome | None,
-    decision: Decision,
-    *,
-    calls: int,
-) -> Plan:
-    """What Alipay answered (or, with ``outcome`` None, a decision made without calling it)."""
-    success = verified_success(outcome, decision)
-    if success is not None:
-        return _succeeded(delivery, request, success, calls=calls, replayed=False)
-    if decision.outcome is OutcomeClass.TERMINAL:
-        ending, status = Ending.TERMINAL, Status.FAILED
-    elif decision.outcome is OutcomeClass.CONFIG_ERROR:
-        ending, status = Ending.CONFIG_ERROR, Status.RETRYING
-    elif decision.delay is RetryDelay.SLOW:
-        ending, status = Ending.SLOW_RETRY, Status.RETRYING
+def _answered(delivery: Delivery, request: CancelRequest, happened: Answered) -> Plan:
+    """What Alipay answered under this delivery's lease: the last answer decides."""
+    status, answer = finish(happened.answers[-1])
+    outcome, decision = answer.outcome, answer.decision
+    resumed = {"resumed_call_of": happened.resumed.delivery} if happened.resumed else {}
+    if status in SETTLED:
+        assert isinstance(outcome, CancelSuccess), "only a verified success settles a trade"
+        record = trade_record(request, Ending.SUCCEEDED, status, outcome=outcome)
+        return Plan(
+            Ending.SUCCEEDED,
+            acknowledge=True,
+            write=under_lease(delivery, request, happened, record),
+            metrics=ENDINGS[Ending.SUCCEEDED].metrics,
+            log="cancel succeeded",
+            detail={"state": status.value, "action": outcome.action, **resumed},
+        )
+    if status is Status.FAILED:
+        ending = Ending.TERMINAL
+    elif decision.outcome is Ending.CONFIG_ERROR:
+        ending = Ending.CONFIG_ERROR
     else:
-        ending, status = Ending.RETRY, Status.RETRYING
+        ending = Ending.SLOW_RETRY if decision.delay is RetryDelay.SLOW else Ending.RETRY
     record = trade_record(
-        delivery,
         request,
         ending,
         status,
         decision.reason,
         decision.remedy,
-        calls=calls,
         outcome=outcome,
         code=decision.code,
         sub_code=decision.sub_code,
     )
+    write = under_lease(delivery, request, happened, record)
+    if ending is Ending.TERMINAL:
+        letter = dead_letter_for(
+            delivery, request, ending, sentence(decision.reason, decision.remedy), record
+        )
+        return Plan(
+            ending,
+            acknowledge=True,
+            write=write,
+            dead_letter=letter,
+            metrics=ENDINGS[ending].metrics,
+            log="cancel failed for good; dead-lettered",
+            log_level=logging.WARNING,
+            detail={**_decision_detail(decision), **resumed},
+        )
+    plan = _left_to_retry(delivery, ending, decision, write)
+    return plan._replace(detail={**plan.detail, **resumed})
+
+
+def _left_to_retry(delivery: Delivery, ending: Ending, decision: Decision, write: LedgerWrite) -> Plan:
+    """A retryable answer or a configuration error: written, and back on the queue after the backoff
+    (a configuration error is kept beyond the horizon, waiting slowly for a person)."""
+    config = ending is Ending.CONFIG_ERROR
+    return Plan(
+        ending,
+        acknowledge=False,
+        write=write,
+        visibility_seconds=(
+            backoff(delivery, RetryDelay.SLOW)
+            if config
+            else until_retry(delivery, decision.delay or RetryDelay.NORMAL)
+        ),
+        metrics=ENDINGS[ending].metrics,
+        log=(
+            "configuration error: the cancel is kept and retried until it is fixed"
+            if config
+            else "cancel will be retried"
+        ),
+        log_level=logging.ERROR if config else logging.INFO,
+        detail=_decision_detail(decision),
+    )
+
+
+def _decision_detail(decision: Decision) -> dict[str, object]:
     detail: dict[str, object] = {"reason": decision.reason, "remedy": decision.remedy}
     if decision.code:
         detail["error_code"] = decision.code
     if decision.sub_code:
         detail["error_sub_code"] = decision.sub_code
-    if ending is Ending.TERMINAL:
-        letter = dead_letter_for(
-            delivery, request, ending, sentence(decision.reason, decision.remedy), record
-        )
-        return _ended(ending, record, "cancel failed for good; dead-lettered", detail, dead_letter=letter)
-    slow = decision.delay is RetryDelay.SLOW or ending is Ending.CONFIG_ERROR
-    return Plan(
-        ending,
-        acknowledge=False,
-        record=record,
-        wait=Wait.SLOW_BACKOFF if slow else Wait.BACKOFF,
-        metrics=ENDINGS[ending].metrics,
-        log=(
-            "configuration error: the cancel is kept and retried until it is fixed"
-            if ending is Ending.CONFIG_ERROR
-            else "cancel will be retried"
-        ),
-        log_level="error" if ending is Ending.CONFIG_ERROR else "info",
-        detail=detail,
-    )
+    return detail
 
 
-def _succeeded(
-    delivery: Delivery, request: CancelRequest, success: CancelSuccess, *, calls: int, replayed: bool
+def _leave(
+    ending: Ending, visibility_seconds: int | None, log: str, level: int, detail: dict[str, object]
 ) -> Plan:
-    action = success.action or "none"  # none: Alipay found no trade to close or refund
-    record = trade_record(delivery, request, Ending.SUCCEEDED, Status.SUCCEEDED, calls=calls, outcome=success)
-    record = record._replace(action=action)
-    fallback = dead_letter_for(
-        delivery,
-        request,
-        Ending.EXHAUSTED,
-        sentence(f"Alipay cancelled the payment (action {action})", REMEDIES[Remedy.UNRECORDED_SUCCESS]),
-        record,
-    )
-    detail: dict[str, object] = {"action": action, "replayed": replayed}
-    return _ended(Ending.SUCCEEDED, record, "cancel succeeded", detail, fallback_letter=fallback)
-
-
-def _store_failed(delivery: Delivery, request: CancelRequest, failed: StoreFailed) -> Plan:
-    """Before the last receive: left with the queue's own visibility timeout (not a shorter backoff): a
-    failed cleanup may have left an in-progress record, which expires with the invocation's timeout,
-    before the message is visible again. On the last receive, what Alipay answered is routed as usual,
-    except that a success the store could not remember is not recorded SUCCEEDED (a later duplicate
-    would then cancel again after a recorded success)."""
-    if not delivery.last:
-        return _leave(
-            Ending.AWS_FAILURE,
-            Wait.QUEUE_DEFAULT,
-            "idempotency store failed; message will be retried",
-            "warning",
-            {"error": failed.error},
-        )
-    if failed.attempt is None:
-        decision = Decision(
-            OutcomeClass.RETRY,
-            f"The idempotency store failed before Alipay was called ({failed.error})",
-            REMEDIES[Remedy.IDEMPOTENCY_STORE],
-            RetryDelay.NORMAL,
-        )
-        plan = _answer(delivery, request, None, decision, calls=0)
-    else:
-        outcome, decision = failed.attempt.outcome, failed.attempt.decision
-        success = failed.attempt.success
-        if success is not None:
-            decision = Decision(
-                OutcomeClass.RETRY,
-                f"Alipay cancelled the payment (action {success.action or 'none'}), but the idempotency "
-                f"store could not remember it ({failed.error}), so it is not recorded as SUCCEEDED",
-                REMEDIES[Remedy.UNREMEMBERED_SUCCESS],
-                RetryDelay.NORMAL,
-            )
-        plan = _answer(delivery, request, outcome, decision, calls=failed.attempt.calls)
-    return plan._replace(
-        metrics=(*plan.metrics, INFRASTRUCTURE_ERROR_METRIC),
-        detail={**plan.detail, "error": failed.error, "alipay_called": failed.attempt is not None},
-    )
-
-
-def _leave(ending: Ending, wait: Wait, log: str, level: str, detail: dict[str, object]) -> Plan:
     """A plan that leaves the message on the queue without writing anything."""
     return Plan(
         ending,
         acknowledge=False,
-        wait=wait,
+        visibility_seconds=visibility_seconds,
         metrics=ENDINGS[ending].metrics,
         log=log,
         log_level=level,
@@ -236,43 +222,10 @@ def _leave(ending: Ending, wait: Wait, log: str, level: str, detail: dict[str, o
     )
 
 
-def _ended(
-    ending: Ending,
-    record: ResultRecord | None,
-    log: str,
-    detail: dict[str, object],
-    *,
-    dead_letter: DeadLetter | None = None,
-    fallback_letter: DeadLetter | None = None,
-) -> Plan:
-    """A plan that acknowledges the message: this ending's record and metrics; a dead letter is
-    worth a warning."""
-    return Plan(
-        ending,
-        acknowledge=True,
-        record=record,
-        dead_letter=dead_letter,
-        fallback_letter=fallback_letter,
-        metrics=ENDINGS[ending].metrics,
-        log=log,
-        log_level="warning" if dead_letter is not None else "info",
-        detail=detail,
-    )
-
-
 def _bad_message(delivery: Delivery, bad: Unreadable) -> Plan:
+    """Dead-lettered on its first receipt; nothing written to the ledger, not even under a key the
+    message seems to name (a bad message must never write under a real trade's key)."""
     remedy = REMEDIES[Remedy.BAD_MESSAGE]
-    record = None
-    if bad.trade_key:
-        record = ResultRecord(
-            trade_key=bad.trade_key,
-            status=Status.FAILED,
-            outcome_class=ENDINGS[Ending.BAD_MESSAGE].outcome_class,
-            message_id=delivery.message_id,
-            alipay_calls=0,
-            error_message=bad.reason,
-            remedy=remedy,
-        )
     letter = DeadLetter(
         body=delivery.body,
         reason=sentence(f"Bad message, not retried: {bad.reason}", remedy),
@@ -281,6 +234,12 @@ def _bad_message(delivery: Delivery, bad: Unreadable) -> Plan:
         trade_key=bad.trade_key,
         attempts=delivery.receive_count,
     )
-    return _ended(
-        Ending.BAD_MESSAGE, record, "bad message dead-lettered", {"reason": bad.reason}, dead_letter=letter
+    return Plan(
+        Ending.BAD_MESSAGE,
+        acknowledge=True,
+        dead_letter=letter,
+        metrics=ENDINGS[Ending.BAD_MESSAGE].metrics,
+        log="bad message dead-lettered",
+        log_level=logging.WARNING,
+        detail={"reason": bad.reason},
     )

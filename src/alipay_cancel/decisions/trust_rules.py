@@ -8,10 +8,11 @@
 
 from __future__ import annotations
 
-from alipay_cancel.decisions.alipay_codes import OutcomeClass, Rule
+from alipay_cancel.decisions.alipay_codes import Rule
+from alipay_cancel.shared.endings import Ending
 
 BAD_RESPONSE_SIGNATURE = Rule(
-    OutcomeClass.RETRY,
+    Ending.RETRY,
     "Alipay's response signature was missing or invalid, so the response is not trusted",
     "The signing secret is re-read automatically (keys rotate). If it persists, check that "
     "alipay_public_key (or alipay_cert / alipay_root_cert) in the secret is Alipay's current "
@@ -26,7 +27,7 @@ _ALIPAY_CERT_CHANGED = (
     "then succeed."
 )
 UNEXPECTED_SIGNER = Rule(
-    OutcomeClass.RETRY,
+    Ending.RETRY,
     "Alipay's response names (alipay-sn) a signing certificate other than the configured alipay_cert, "
     "so it is not trusted",
     "The signing secret is re-read automatically and the cancel retried once; if the secret still names "
@@ -34,7 +35,7 @@ UNEXPECTED_SIGNER = Rule(
     refresh_secret=True,
 )
 UNEXPECTED_SIGNER_PERSISTS = Rule(
-    OutcomeClass.CONFIG_ERROR,
+    Ending.CONFIG_ERROR,
     "Alipay's response names (alipay-sn) a signing certificate other than the configured alipay_cert, "
     "also after re-reading the signing secret",
     _ALIPAY_CERT_CHANGED,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
-from alipay_cancel.pipeline.trade_identity import app_id_problem, merchant_id_problem
+from alipay_cancel.shared.trade import app_id_problem, merchant_id_problem
 
 MAX_ID_CHARS = 64  # Alipay: out_trade_no / trade_no are string[1,64]
 MAX_TOKEN_CHARS = 256  # real app_auth_tokens are ~40 ASCII characters; a bound keeps records small

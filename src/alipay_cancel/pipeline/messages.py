@@ -16,41 +16,16 @@ raw field values (they may hold control characters), only lengths, positions and
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
 from alipay_cancel.pipeline.message_fields import JsonObject, check_id, check_scope, check_token, json_type
-from alipay_cancel.pipeline.trade_identity import TradeIdentity
+from alipay_cancel.shared.trade import CancelRequest, TradeIdentity
 
 # A real cancel message is well under 1 KiB; 256 KiB (the classic SQS limit) leaves room for an SNS
 # envelope and extra producer fields while bounding the work a hostile body can cause.
 MAX_BODY_CHARS = 256 * 1024
 _ID_FIELDS = ("out_trade_no", "trade_no")
 _SNS_FIELDS = ("Type", "Message")
-
-
-@dataclass(frozen=True)
-class CancelRequest:
-    """One parsed cancel message: which trade, for which app and merchant."""
-
-    out_trade_no: str | None
-    trade_no: str | None
-    app_auth_token: str | None = field(default=None, repr=False)  # secret-ish: never printed
-    app_id: str | None = None  # None: the default app (a message naming the default app included)
-    merchant_id: str | None = None  # set exactly when app_auth_token is: whose token it is
-
-    @property
-    def identity(self) -> TradeIdentity:
-        trade_id = self.out_trade_no or self.trade_no
-        assert trade_id is not None
-        return TradeIdentity(trade_id=trade_id, app_id=self.app_id, merchant_id=self.merchant_id)
-
-    @property
-    def trade_key(self) -> str:
-        """Partition key of the results table and idempotency key (see ``trade_identity``): the plain
-        out_trade_no (else trade_no) for the default app's own trades, scoped by app and merchant
-        otherwise."""
-        return self.identity.trade_key
 
 
 class BadMessage(ValueError):

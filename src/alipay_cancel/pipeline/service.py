@@ -1,131 +1,244 @@
-"""One SQS record through the pipeline: parse, attempt (once per trade), route, apply.
+"""One SQS record through the pipeline: parse, claim the trade's ledger item, call Alipay as the steps
+say, route, apply.
 
-Deciding is ``decisions.routing.route`` (pure); doing is ``pipeline.apply``. This module only gathers
-what happened: whether the message parses, whether the signing setup is usable, whether there is time
-for an Alipay call, and what the once-per-trade attempt returned.
+Deciding is pure (``decisions.steps`` says which call comes next, ``decisions.routing.route`` how the
+delivery ends); doing is here (the claim and the calls) and in ``pipeline.apply`` (the plan). This
+module gathers what happened: whether the message parses, whether the signing setup is usable,
+whether there is time for an Alipay call, what the claim found, and what Alipay answered.
 """
 
 from __future__ import annotations
 
+import random
+import threading
 import time
-from typing import Any
+import uuid
+from typing import Any, NamedTuple
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import BotoCoreError, ClientError
 
 from alipay_cancel import observability as obs
-from alipay_cancel.alipay.responses import CancelSuccess
+from alipay_cancel.alipay.client import AlipayClient
 from alipay_cancel.config import Config
+from alipay_cancel.decisions.classification import classify
+from alipay_cancel.decisions.history import answered, extended, unanswered
 from alipay_cancel.decisions.plans import (
-    Attempt,
-    Called,
+    Answered,
+    ClaimFailed,
     Delivery,
     Happened,
     InProgress,
-    Replayed,
+    LeaseLost,
+    Settled,
     SetupBroken,
-    StoreFailed,
     TooLittleTime,
     Unreadable,
 )
 from alipay_cancel.decisions.routing import route
+from alipay_cancel.decisions.steps import Answer, Call, Finish, Prior, Refusal, next_step, refused
 from alipay_cancel.pipeline.apply import PlanApplier, Received, RecordNotAcknowledged
-from alipay_cancel.pipeline.attempt import Canceller
-from alipay_cancel.pipeline.messages import BadMessage, CancelRequest, parse_message
-from alipay_cancel.stores.idempotency import Busy, Fresh, IdempotencyStoreFailed, OnceOnly, Remembered
+from alipay_cancel.pipeline.calls import AlipayCalls
+from alipay_cancel.pipeline.messages import BadMessage, parse_message
+from alipay_cancel.shared.ledger_item import HistoryEntry, Pending
+from alipay_cancel.shared.trade import CancelRequest
+from alipay_cancel.signing.secret import SecretUnavailable
+from alipay_cancel.stores.ledger import Claimed, Lease, Ledger, NotLeaseHolder, Refused, iso_utc
 from alipay_cancel.stores.requeue import FIRST_SENT_ATTRIBUTE, REQUEUES_ATTRIBUTE
 
 logger = obs.logger
 
-# Kept free after an Alipay call for what follows it: the results write, a dead letter or visibility
-# change, and the idempotency store's update, each a DynamoDB/SQS round trip with botocore's retries.
+# Kept free after an Alipay call for what follows it: the ledger write, a dead letter or visibility
+# change, each a DynamoDB/SQS round trip with botocore's retries.
 SAFETY_MARGIN_MS = 2000
 
 __all__ = ["SAFETY_MARGIN_MS", "CancelService", "RecordNotAcknowledged"]
 
 
 class CancelService:
-    def __init__(
-        self,
-        config: Config,
-        *,
-        canceller: Canceller,
-        once_only: OnceOnly,
-        applier: PlanApplier,
-    ) -> None:
+    def __init__(self, config: Config, *, calls: AlipayCalls, ledger: Ledger, applier: PlanApplier) -> None:
         self._config = config
-        self._canceller = canceller
-        self._once_only = once_only
+        self._calls = calls
+        self._ledger = ledger
         self._applier = applier
+        self._rng = random.Random()  # jitter of retry delays, not security
+        self._rng_lock = threading.Lock()  # random.Random is not documented as thread-safe
 
     @staticmethod
     def call_budget_ms(config: Config) -> int:
         """An Alipay call is only started with this much time left: the whole call plus the margin."""
         return int((config.connect_timeout + config.read_timeout) * 1000) + SAFETY_MARGIN_MS
 
-    def begin_invocation(self, context: LambdaContext) -> None:
-        """Register the context (in-progress records expire with the invocation) and check the signing
-        setup. A problem with it does not raise: records are routed as configuration errors one by one,
-        while bad messages can still be dead-lettered."""
-        self._once_only.register_lambda_context(context)
-        self._canceller.begin_invocation()
+    def begin_invocation(self) -> None:
+        """Check the signing setup. A problem with it does not raise: records are routed as
+        configuration errors one by one, while bad messages can still be dead-lettered."""
+        self._calls.begin_invocation()
 
     def handle(self, record: SQSRecord, lambda_context: LambdaContext | None = None) -> str:
         """Returns the outcome class of an acknowledged record; raises to leave it on the queue.
         Powertools' batch processor passes ``lambda_context`` (it looks for the parameter's name)."""
         logger.thread_safe_clear_keys()
-        received = _received(record, self._config)
+        with self._rng_lock:
+            jitter = self._rng.random()
+        received = _received(record, self._config, jitter)
         delivery = received.delivery
         logger.thread_safe_append_keys(message_id=delivery.message_id, receive_count=delivery.receive_count)
         request: CancelRequest | None = None
         happened: Happened
         try:
-            request = parse_message(delivery.body, default_app_id=self._canceller.default_app_id)
+            request = parse_message(delivery.body, default_app_id=self._calls.default_app_id)
         except BadMessage as bad:
             happened = Unreadable(bad.reason, bad.trade_key)
             if bad.trade_key:
                 logger.thread_safe_append_keys(trade_key=bad.trade_key)
         else:
             logger.thread_safe_append_keys(trade_key=request.trade_key)
-            happened = self._what_happened(request, lambda_context)
-        trace_id = _trace_id(happened) if isinstance(happened, Called | Replayed) else None
-        if trace_id:
-            logger.thread_safe_append_keys(alipay_trace_id=trace_id)
+            happened = self._what_happened(request, delivery, lambda_context)
+        if isinstance(happened, Answered):
+            logger.thread_safe_append_keys(alipay_trace_id=happened.answers[-1].outcome.trace_id)
         return self._applier.apply(received, route(delivery, request, happened))
 
-    def _what_happened(self, request: CancelRequest, context: LambdaContext | None) -> Happened:
-        client = self._canceller.client_for(request.app_id)  # the request's own app's signing setup
+    def _what_happened(
+        self, request: CancelRequest, delivery: Delivery, context: LambdaContext | None
+    ) -> Happened:
+        client = self._calls.client_for(request.app_id)  # the request's own app's signing setup
         if isinstance(client, SetupBroken):
             return client
         remaining = _remaining_ms(context)
         needed = self.call_budget_ms(self._config)
         if remaining is not None and remaining < needed:
             return TooLittleTime(remaining, needed)
+        now = time.time()
+        lease = Lease(
+            holder=f"{_request_id(context)}:{delivery.message_id}",
+            until_ms=int(now * 1000) + (needed if remaining is None else remaining),
+        )
         try:
-            result = self._once_only.run(
-                request.trade_key,
-                lambda: self._canceller.attempt(request, client, lambda: _remaining_ms(context)),
-                _success_of,
+            return self._settle(request, delivery, client, lease, context)
+        except (ClientError, BotoCoreError) as error:  # the claim: Alipay was not called
+            return ClaimFailed(str(error) or type(error).__name__)
+
+    def _settle(
+        self,
+        request: CancelRequest,
+        delivery: Delivery,
+        client: AlipayClient,
+        lease: Lease,
+        context: LambdaContext | None,
+    ) -> Happened:
+        """Claim the trade, then make the calls the steps ask for. AWS errors of the claim propagate
+        (nothing was called yet); later ones end the calls and leave the answers to routing."""
+        claimed = self._claim(request, delivery, lease)
+        if not isinstance(claimed, _Claim):
+            return claimed
+        prior, history, pending = claimed
+        answers: list[Answer] = []
+        recorded = 0  # answers already in the ledger's history
+        step = next_step(prior, ())
+        while isinstance(step, Call):
+            if answers:  # a further call: fresh keys if asked, time for it, and the ledger told first
+                if step.fresh_keys:
+                    fresh = self._fresh_client(request, client, answers)
+                    if fresh is None:
+                        break
+                    client = fresh
+                left = _remaining_ms(context)
+                if left is not None and left < self.call_budget_ms(self._config):
+                    logger.info("too little time left for the next call now", extra={"op": step.op.value})
+                    break
+                entries = tuple(answered(a, delivery.message_id) for a in answers[recorded:])
+                now_history, dropped = extended(history, entries)
+                following = _pending(step, delivery)
+                try:
+                    self._ledger.step(request.trade_key, lease, now_history, dropped, pending, following)
+                except NotLeaseHolder:
+                    return LeaseLost(tuple(answers))
+                except (ClientError, BotoCoreError) as error:
+                    logger.warning("ledger step write failed; no further call", extra={"error": str(error)})
+                    break
+                history, recorded, pending = now_history, len(answers), following
+            outcome = self._calls.send(step.op, client, request)
+            decision = classify(outcome, after_secret_refresh=step.fresh_keys)
+            answers.append(Answer(step.op, outcome, decision, pending.at, step.fresh_keys))
+            step = next_step(prior, tuple(answers))
+        return Answered(lease.holder, history, tuple(answers[recorded:]), prior.unknown)
+
+    def _claim(self, request: CancelRequest, delivery: Delivery, lease: Lease) -> _Claim | Happened:
+        """The lease, with the first call pending; or why not (settled, held elsewhere)."""
+        pending = _pending(next_step(Prior(), ()), delivery)
+        claim = self._ledger.claim(request, lease, pending, delivery.message_id)
+        if isinstance(claim, Claimed):
+            return _Claim(Prior(claim.prior), claim.prior.history if claim.prior else (), pending)
+        item = claim.item
+        why = refused(item, lease.holder, int(time.time() * 1000))
+        if why is Refusal.OURS:  # this delivery's own claim went through before (an SDK retry)
+            return _Claim(Prior(item), item.history, item.pending or pending)
+        if why is not Refusal.UNANSWERED or item.pending is None:
+            return Settled(str(item.status)) if why is Refusal.SETTLED else InProgress()
+        # A dead holder's call, its answer never recorded: claim again in its place, and resume it.
+        prior = Prior(item, unknown=item.pending)
+        history, dropped = extended(item.history, (unanswered(item.pending),))
+        pending = _pending(next_step(prior, ()), delivery)
+        claim = self._ledger.claim(
+            request,
+            lease,
+            pending,
+            delivery.message_id,
+            resuming=item.pending,
+            history=history,
+            history_dropped=dropped,
+        )
+        if isinstance(claim, Refused):
+            why = refused(claim.item, lease.holder, int(time.time() * 1000))
+            if why is Refusal.SETTLED:
+                return Settled(str(claim.item.status))
+            if why is not Refusal.OURS:
+                return InProgress()  # another delivery resumed it first
+        logger.info(
+            "resuming a call whose answer was never recorded",
+            extra={"unknown_call_at": item.pending.at, "unknown_call_delivery": item.pending.delivery},
+        )
+        return _Claim(prior, history, pending)
+
+    def _fresh_client(
+        self, request: CancelRequest, client: AlipayClient, answers: list[Answer]
+    ) -> AlipayClient | None:
+        """The app's client with its secret re-read; None when there is none to call with, and the last
+        answer stands: the re-read failed, or it happened already in this invocation with nothing newer
+        (the last answer came from fresh keys: it is judged as such, in place)."""
+        try:
+            fresh = self._calls.refreshed(request.app_id, client)
+        except SecretUnavailable as problem:
+            logger.error("signing secret refresh failed", extra={"problem": str(problem)})
+            return None
+        if fresh is None:
+            logger.info("signing secret already refreshed in this invocation; not retrying now")
+            last = answers[-1]
+            answers[-1] = last._replace(
+                decision=classify(last.outcome, after_secret_refresh=True), fresh_keys=True
             )
-        except IdempotencyStoreFailed as failed:
-            attempt = failed.result if isinstance(failed.result, Attempt) else None
-            return StoreFailed(str(failed), attempt)
-        if isinstance(result, Busy):
-            return InProgress()
-        if isinstance(result, Remembered):
-            return Replayed(result.success)
-        assert isinstance(result, Fresh)
-        return Called(result.result)
+            return None
+        logger.info("signing secret refreshed after a signature problem; retrying the call once")
+        return fresh
 
 
-def _success_of(attempt: Attempt) -> CancelSuccess | None:
-    """The idempotency store remembers verified successes only (not a retry_flag Y success)."""
-    return attempt.success
+class _Claim(NamedTuple):
+    """A claimed trade: what it was before, its history as it is now, the call pending."""
+
+    prior: Prior
+    history: tuple[HistoryEntry, ...]
+    pending: Pending
 
 
-def _trace_id(happened: Called | Replayed) -> str | None:
-    outcome = happened.success if isinstance(happened, Replayed) else happened.attempt.outcome
-    return outcome.trace_id
+def _pending(step: Call | Finish, delivery: Delivery) -> Pending:
+    assert isinstance(step, Call), "a claim is made for a call"
+    return Pending(step.op.value, iso_utc(time.time()), delivery.message_id)
+
+
+def _request_id(context: LambdaContext | None) -> str:
+    request_id = getattr(context, "aws_request_id", None)
+    return request_id if isinstance(request_id, str) and request_id else uuid.uuid4().hex
 
 
 def _remaining_ms(context: LambdaContext | None) -> int | None:
@@ -133,7 +246,7 @@ def _remaining_ms(context: LambdaContext | None) -> int | None:
     return None if context is None else int(context.get_remaining_time_in_millis())
 
 
-def _received(record: SQSRecord, config: Config) -> Received:
+def _received(record: SQSRecord, config: Config, jitter: float) -> Received:
     attributes: dict[str, Any] = record.raw_event.get("attributes") or {}
     receive_count = _int(attributes.get("ApproximateReceiveCount"), 1)
     sent_ms = _int(attributes.get("SentTimestamp"), int(time.time() * 1000))  # missing: just sent
@@ -144,11 +257,11 @@ def _received(record: SQSRecord, config: Config) -> Received:
         message_id=record.message_id,
         body=record.body,
         receive_count=max(1, receive_count),
-        max_receive_count=config.max_receive_count,
+        schedule=config.retry_schedule,
         age_seconds=max(0, now_ms - first_sent_ms) // 1000,
         max_age_seconds=config.queue_retention_seconds,
         sent_age_seconds=max(0, now_ms - sent_ms) // 1000,
-        horizon_seconds=config.retry_horizon_seconds,
+        jitter=jitter,
     )
     return Received(
         delivery=delivery,

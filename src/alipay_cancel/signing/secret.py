@@ -31,11 +31,6 @@ FAILED_LOAD_REUSE_SECONDS = 10.0
 Clock = Callable[[], float]
 
 
-def monotonic() -> float:
-    """The clock failed loads are timed with (looked up at each use, so tests can move it)."""
-    return time.monotonic()
-
-
 class SecretUnavailable(Exception):
     """The signing secret cannot be used: a deployment problem, never the message's fault."""
 
@@ -58,7 +53,7 @@ class SigningSecret:
         self._raw: object | None = None
         self._material: SigningMaterial | None = None
         self._refreshed_this_invocation = False
-        self._clock = clock
+        self._clock: Clock = clock or time.monotonic
         # The last load's failure (when, what), reused by ``current`` for FAILED_LOAD_REUSE_SECONDS;
         # the next load after it bypasses Powertools' cache, so a fixed secret is not max_age away.
         self._failed: tuple[float, str] | None = None
@@ -100,7 +95,7 @@ class SigningSecret:
         return material
 
     def _now(self) -> float:
-        return (self._clock or monotonic)()
+        return self._clock()
 
     def _fetch_and_parse(self, *, force_fetch: bool) -> SigningMaterial:
         try:

@@ -1,26 +1,16 @@
-"""Dead letters (README "Dead letters"): the original body byte for byte, attributes say why.
+"""Sending dead letters (``shared.dead_letter``) to the dead-letter queue: attributes say why.
 
 Send errors propagate: the caller must not acknowledge a message whose dead letter was not sent.
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
+
+from alipay_cancel.shared.dead_letter import DeadLetter
 
 # SQS allows 10 message attributes and 256 KiB per message; a reason longer than this is cut.
 MAX_REASON_CHARS = 2000
-
-
-class DeadLetter(NamedTuple):
-    body: str  # the original SQS body, unchanged, so that a redrive replays it as it was
-    reason: str  # what happened and what to do; never key material or tokens
-    source_message_id: str
-    outcome_class: str | None = None
-    error_code: str | None = None
-    error_sub_code: str | None = None
-    alipay_trace_id: str | None = None
-    trade_key: str | None = None
-    attempts: int | None = None
 
 
 class DeadLetterSender:
@@ -32,7 +22,7 @@ class DeadLetterSender:
         """Returns the dead letter's SQS message id."""
         strings = {
             "reason": letter.reason[:MAX_REASON_CHARS],
-            "outcome_class": letter.outcome_class,
+            "outcome_class": letter.outcome_class.value if letter.outcome_class else None,
             "error_code": letter.error_code,
             "error_sub_code": letter.error_sub_code,
             "source_message_id": letter.source_message_id,

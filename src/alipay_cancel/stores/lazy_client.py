@@ -2,9 +2,7 @@
 
 Building a client costs 25-40 ms of a cold start (endpoint resolution, service model loading); the SQS
 client is only needed for dead letters and retry delays, which many invocations never send. The proxy
-forwards every attribute to the real client, so code holding it calls ``send_message`` as usual, and
-``get()`` hands out the real client itself (for botocore event hooks, which then apply to the very
-client every caller uses).
+forwards every attribute to the real client, so code holding it calls ``send_message`` as usual.
 """
 
 from __future__ import annotations
@@ -20,11 +18,7 @@ class LazyClient:
         self._client: Any = None
         self._lock = threading.Lock()
 
-    @property
-    def built(self) -> bool:
-        return self._client is not None
-
-    def get(self) -> Any:
+    def _get(self) -> Any:
         client = self._client
         if client is None:
             with self._lock:  # concurrent first uses build one client, not one each
@@ -35,4 +29,4 @@ class LazyClient:
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for names this class does not define: the client's API.
-        return getattr(self.get(), name)
+        return getattr(self._get(), name)

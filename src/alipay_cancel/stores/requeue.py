@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from alipay_cancel.shared.sqs_limits import SQS_MAX_DELAY_SECONDS, SQS_MAX_MESSAGE_ATTRIBUTES
+
 FIRST_SENT_ATTRIBUTE = "alipay_cancel_first_sent_ms"
 REQUEUES_ATTRIBUTE = "alipay_cancel_requeues"
-_MAX_ATTRIBUTES = 10  # SQS's limit per message
-SQS_MAX_DELAY_SECONDS = 900  # SendMessage's DelaySeconds maximum
 
 
 class Requeuer:
@@ -35,7 +35,11 @@ class Requeuer:
             if name in (FIRST_SENT_ATTRIBUTE, REQUEUES_ATTRIBUTE) or not isinstance(value, dict):
                 continue
             kind, text = value.get("dataType"), value.get("stringValue")
-            if isinstance(kind, str) and isinstance(text, str) and len(copied) < _MAX_ATTRIBUTES - 2:
+            if (
+                isinstance(kind, str)
+                and isinstance(text, str)
+                and len(copied) < SQS_MAX_MESSAGE_ATTRIBUTES - 2
+            ):
                 copied[name] = {"DataType": kind, "StringValue": text}
         copied[FIRST_SENT_ATTRIBUTE] = {"DataType": "Number", "StringValue": str(first_sent_ms)}
         copied[REQUEUES_ATTRIBUTE] = {"DataType": "Number", "StringValue": str(requeues)}

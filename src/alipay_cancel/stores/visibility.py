@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from alipay_cancel.decisions.retry_policy import SQS_MAX_VISIBILITY_SECONDS
+from alipay_cancel.shared.sqs_limits import SQS_MAX_VISIBILITY_SECONDS
 
 
 class VisibilityScheduler:

@@ -1,0 +1,159 @@
+"""The handler with AWS as a latency model (``bench.aws_model``): each DynamoDB, SQS and Secrets Manager
+call answers after a fixed delay with next to no CPU, Alipay is the emulator at latency L.
+
+Measured in one process and run, as ratios:
+
+- a batch of 10 at L: the handler against L (the floor is L plus the ledger's two writes), and
+  against Powertools' sequential ``BatchProcessor`` around the same record handler;
+- CPU per message (the emulator at no latency): the handler against the same-guarantee floor written
+  by hand (sign, POST, verify, the same two conditional writes: ``MinimalCanceller(writes=2)``),
+  each side without the model's own CPU;
+- the AWS calls per message each side made, as the model counted them.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+import uuid
+from typing import Any
+
+from local.in_process import reload_function
+
+from bench.aws_model import AwsModel, modelled_clients
+from bench.batch_latency import _handler_invoke, _sequential_invoke, _time_batches
+from bench.bench_stack import BenchStack
+from bench.cpu_cost import build_floor
+from bench.lambda_event import BenchContext, failures, sqs_event
+
+
+def measure_with_latency_model(
+    stack: BenchStack,
+    *,
+    latency_ms: int = 100,
+    aws_ms: int = 10,
+    batches: int = 15,
+    sequential_batches: int = 3,
+    cpu_messages: int = 300,
+    batch: int = 10,
+) -> dict[str, Any]:
+    """Call inside ``stack.applied_env()``: the handler's runtime is rebuilt with modelled clients."""
+    model = AwsModel(
+        latency_seconds=aws_ms / 1000,
+        secrets={stack.resources.secret_id: json.dumps(stack.key_material.secret())},
+    )
+    memory_mb = stack.settings.function.memory_size
+    with modelled_clients(model):
+        reload_function()  # the next invocation builds the runtime, its clients answered by the model
+        try:
+            handler, sequential = _handler_invoke(), _sequential_invoke()
+            floor = build_floor(stack)
+            latency = _latency(
+                stack, model, handler, sequential, floor, latency_ms, batches, sequential_batches
+            )
+            cpu = _cpu(stack, model, handler, floor, cpu_messages, batch, memory_mb)
+        finally:
+            reload_function()
+    ten = latency["batch_10"]
+    return {
+        "latency_ms": latency_ms,
+        "aws_ms_per_call": aws_ms,
+        "latency": latency,
+        "cpu": cpu,
+        "targets": {
+            "batch10_over_L_max": 1.3,
+            "batch10_speedup_min": 8.0,
+            "cpu_ratio_max": 1.15,
+            "batch10_over_L": ten["handler_over_L"],
+            "batch10_speedup": ten["speedup_vs_sequential"],
+            "cpu_ratio": cpu["ratio"],
+        },
+    }
+
+
+def _latency(
+    stack: BenchStack,
+    model: AwsModel,
+    handler: Any,
+    sequential: Any,
+    floor: Any,
+    latency_ms: int,
+    batches: int,
+    sequential_batches: int,
+) -> dict[str, Any]:
+    memory_mb = stack.settings.function.memory_size
+    stack.set_latency(0)
+    handler(sqs_event(10, "warmup"), BenchContext(memory_mb))  # secret, clients, connections, pool
+    floor.cancel(f"BENCH-FLOOR-WARMUP-{uuid.uuid4().hex[:12]}", writes=2)
+    stack.set_latency(latency_ms)
+    handler(sqs_event(10, "warmup"), BenchContext(memory_mb))
+    singles = []
+    for _ in range(max(3, batches // 3)):
+        started = time.perf_counter()
+        floor.cancel(f"BENCH-FLOOR-{uuid.uuid4().hex[:16]}", writes=2)
+        singles.append(time.perf_counter() - started)
+    concurrent = _time_batches(handler, 10, batches, memory_mb)
+    seq = _time_batches(sequential, 10, sequential_batches, memory_mb)
+    floor_ms = statistics.median(singles) * 1000
+    return {
+        "batch_10": {
+            "handler": concurrent,
+            "sequential": seq,
+            "handler_over_L": round(concurrent["median_ms"] / latency_ms, 2),
+            "speedup_vs_sequential": round(seq["median_ms"] / concurrent["median_ms"], 2),
+        },
+        # One message through the hand-written floor: L, two writes, its own CPU.
+        "floor_one_message_ms": round(floor_ms, 1),
+        "floor_over_L": round(floor_ms / latency_ms, 2),
+        "L_plus_two_writes_over_L": round((latency_ms + 2 * model.latency_seconds * 1000) / latency_ms, 2),
+    }
+
+
+def _cpu(
+    stack: BenchStack, model: AwsModel, handler: Any, floor: Any, messages: int, batch: int, memory_mb: int
+) -> dict[str, Any]:
+    stack.set_latency(0)
+    rounds = max(1, messages // batch)
+    sides = {
+        "handler": {"cpu": 0.0, "model": 0.0, "calls": 0},
+        "floor": {"cpu": 0.0, "model": 0.0, "calls": 0},
+    }
+    failed = 0
+
+    def measured(side: str, work: Any) -> None:
+        calls, own, cpu = sum(model.calls.values()), model.own_cpu_seconds, time.process_time()
+        work()
+        sides[side]["cpu"] += time.process_time() - cpu
+        sides[side]["model"] += model.own_cpu_seconds - own
+        sides[side]["calls"] += sum(model.calls.values()) - calls
+
+    for _ in range(rounds):
+        event = sqs_event(batch, uuid.uuid4().hex[:8])
+        keys = [f"BENCH-FLOOR-{uuid.uuid4().hex[:16]}" for _ in range(batch)]
+        result: list[Any] = []
+        measured(
+            "handler",
+            lambda event=event, result=result: result.append(handler(event, BenchContext(memory_mb))),
+        )
+        failed += failures(result[-1])
+        measured("floor", lambda keys=keys: [floor.cancel(key, writes=2) for key in keys])
+    total = rounds * batch
+
+    def per_message(side: str) -> dict[str, float]:
+        s = sides[side]
+        return {
+            "ms": round((s["cpu"] - s["model"]) * 1000 / total, 2),
+            "model_ms": round(s["model"] * 1000 / total, 3),
+            "aws_calls": round(s["calls"] / total, 2),
+        }
+
+    h, f = per_message("handler"), per_message("floor")
+    return {
+        "messages": total,
+        "batch": batch,
+        "failed_records": failed,
+        "handler_per_message": h,
+        "floor_per_message": f,
+        "ratio": round(h["ms"] / f["ms"], 2) if f["ms"] else None,
+    }

@@ -1,0 +1,178 @@
+"""No output of the operator tools shows an app_auth_token, whatever the body's shape.
+
+The token in these tests is the only source of the letters in ``TOKEN_LETTERS`` (the key spellings,
+the surrounding text and the escapes never use them), so "no token letter in the output" means no
+part of the token was shown; and the text after the value must still be there, so masking everything
+would fail too."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from alipay_cancel_ops.masking import MASK, is_token_key, mask_text, shown_body
+
+TOKEN_LETTERS = "GILQRVWXYZ"
+# Visible ASCII a token may hold (the contract: 1-256 visible characters), quotes and backslashes too.
+TOKEN_CHARS = TOKEN_LETTERS + "0123456789" + "\"'\\:=,;{}[]()<>!#$%&*+-./?@^_`|~"
+AROUND_TEXT = st.text(alphabet="abcdfgvwxyz{}[],;:= \n", max_size=20)
+TAIL = " tail-survives"
+
+tokens = st.builds(
+    lambda head, middle, end: head + middle + end,
+    st.sampled_from(TOKEN_LETTERS),
+    st.text(alphabet=TOKEN_CHARS, max_size=40),
+    st.sampled_from(TOKEN_LETTERS),
+)
+
+
+@st.composite
+def key_spellings(draw: st.DrawFn) -> str:
+    """app_auth_token as a hostile producer might spell it: any case, escaped letters, other separators."""
+    words = []
+    for word in ("app", "auth", "token"):
+        letters = []
+        for c in word:
+            form = draw(st.sampled_from(["lower", "upper", "json", "json-nested", "url"]))
+            code = f"{ord(c):04x}"
+            code = code.upper() if draw(st.booleans()) else code
+            letters.append(
+                {
+                    "lower": c,
+                    "upper": c.upper(),
+                    "json": "\\u" + code,
+                    "json-nested": "\\\\u" + code,
+                    "url": "%" + code[2:],
+                }[form]
+            )
+        words.append("".join(letters))
+    between = draw(st.sampled_from(["_", "-", ".", " ", "", "\\u005f", "%5F"]))
+    return between.join(words)
+
+
+BLANKS = st.lists(st.sampled_from([" ", "\n", "\t", "\r", "\\n", "\\t"]), max_size=4).map("".join)
+SEPARATORS = st.sampled_from([":", "=", "\\u003a", "\\u003D", "%3A", "%3d"])
+
+
+def _quoted(token: str, style: str) -> str:
+    if style == "none":
+        return token
+    if style == '"':
+        return json.dumps(token)
+    if style == '\\"':  # JSON held as text inside JSON (an SNS Message)
+        return json.dumps(json.dumps(token))[1:-1]
+    if style == "'":
+        return "'" + token.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    assert style == "\\u0022"
+    return "\\u0022" + token.replace("\\", "\\\\") + "\\u0022"
+
+
+@given(
+    before=AROUND_TEXT,
+    key=key_spellings(),
+    key_quote=st.sampled_from(["", '"', '\\"', "'"]),
+    blank_before=BLANKS,
+    separator=SEPARATORS,
+    blank_after=BLANKS,
+    value_quote=st.sampled_from(["none", '"', '\\"', "'", "\\u0022"]),
+    token=tokens,
+)
+def test_no_spelling_of_the_key_shows_its_value(
+    before: str,
+    key: str,
+    key_quote: str,
+    blank_before: str,
+    separator: str,
+    blank_after: str,
+    value_quote: str,
+    token: str,
+) -> None:
+    value = _quoted(token, value_quote)
+    text = f"{before}{key_quote}{key}{key_quote}{blank_before}{separator}{blank_after}{value}"
+    shown = mask_text(text + TAIL)
+    assert not set(shown) & set(TOKEN_LETTERS), (text, shown)
+    assert shown.endswith(TAIL) and MASK in shown
+
+
+@given(key=key_spellings(), blank=st.text(alphabet=" \n\t", min_size=1, max_size=4), token=tokens)
+def test_a_value_after_the_key_without_a_separator_is_masked_too(key: str, blank: str, token: str) -> None:
+    shown = mask_text(f"{key}{blank}{token}{TAIL}")
+    assert not set(shown) & set(TOKEN_LETTERS) and shown.endswith(TAIL)
+
+
+def _json_key(name: str, escape: bool) -> str:
+    """The key as raw JSON text, its letters \\u-escaped when asked (the parser resolves them)."""
+    if not escape:
+        return json.dumps(name)
+    return '"' + "".join(f"\\u{ord(c):04x}" if c.isalpha() else c for c in name) + '"'
+
+
+@given(
+    name=st.sampled_from(
+        ["app_auth_token", "APP_AUTH_TOKEN", "appAuthToken", "app-auth-token", "auth_token"]
+    ),
+    escape=st.booleans(),
+    depth=st.integers(0, 3),
+    wrap=st.sampled_from(["plain", "sns", "list"]),
+    token=tokens,
+    value_type=st.sampled_from(["string", "list", "object"]),
+)
+def test_a_json_body_never_shows_the_token_under_any_spelling_of_its_key(
+    name: str, escape: bool, depth: int, wrap: str, token: str, value_type: str
+) -> None:
+    value = {"string": json.dumps(token), "list": json.dumps([token]), "object": json.dumps({"v": token})}[
+        value_type
+    ]
+    text = "{" + _json_key(name, escape) + ": " + value + ', "trade_no": "t-1"}'
+    for _ in range(depth):
+        text = '{"nested": ' + text + "}"
+    if wrap == "sns":
+        text = json.dumps({"Type": "Notification", "Message": text})
+    elif wrap == "list":
+        text = "[" + text + "]"
+    shown = shown_body(text)
+    assert shown.parsed and shown.text is not None
+    assert not set(shown.text) & set(TOKEN_LETTERS), shown.text
+    assert "t-1" in shown.text  # the rest of the body is still there
+
+
+@given(token=tokens, key=key_spellings())
+def test_a_body_that_is_not_json_is_not_shown_unless_asked(token: str, key: str) -> None:
+    body = f"not json, {key}={token}"
+    hidden = shown_body(body)
+    assert hidden.text is None and not hidden.parsed
+    assert hidden.size == len(body.encode()) and len(hidden.sha256) == 64
+    assert not set(hidden.describe()) & set(TOKEN_LETTERS)
+    asked = shown_body(body, show_unparseable=True)
+    assert asked.text is not None and "not json" in asked.text
+    assert not set(asked.text) & set(TOKEN_LETTERS)
+
+
+@pytest.mark.parametrize(
+    ("name", "token_key"),
+    [
+        ("app_auth_token", True),
+        ("App-Auth.Token", True),
+        ("appauthtoken", True),
+        ("auth_token", True),
+        ("trade_no", False),
+        ("app_id", False),
+        ("token_type", False),
+    ],
+)
+def test_which_keys_name_the_token(name: str, token_key: bool) -> None:
+    assert is_token_key(name) is token_key
+
+
+def test_masking_stays_linear_on_hostile_input() -> None:
+    """Runs of backslashes and keys cannot make the masking quadratic (a 256 KiB body)."""
+    import time
+
+    started = time.process_time()
+    for text in ("\\" * 262144, ("app_auth_token=x " * 16000), ("\\u0061" * 40000) + "uth_token"):
+        mask_text(text)
+    # Generous: linear work here takes well under a second even on a busy machine; quadratic takes minutes.
+    assert time.process_time() - started < 20
