@@ -16,7 +16,6 @@ from tests.fixtures.aws import (
     APP_SECRET_PREFIX,
     DEFAULT_APP_ID,
     SHORTEST_RETRIES,
-    AwsStack,
     Pipeline,
     PowertoolsLines,
     cancel_body,
@@ -24,27 +23,15 @@ from tests.fixtures.aws import (
     sqs_event,
     sqs_record,
 )
-from tests.fixtures.gateway import MERCHANT_TOKENS, GatewayHandle
+from tests.fixtures.gateway import MERCHANT_TOKENS
 from tests.fixtures.keys import SECOND_APP_ID
 
 (TOKEN_A, MERCHANT_A), (TOKEN_B, MERCHANT_B) = MERCHANT_TOKENS.items()
 
 
 @pytest.fixture
-def apps(
-    aws_stack: AwsStack,
-    multi_app_gateway: GatewayHandle,
-    second_app_key_material: KeyMaterial,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Pipeline:
-    """The function with the default app's secret and the second app's (by the prefix convention)."""
-    aws_stack.put_secret(multi_app_gateway.secret)
-    aws_stack.put_app_secret(SECOND_APP_ID, second_app_key_material.secret())
-    monkeypatch.setenv("ALIPAY_ENDPOINT", multi_app_gateway.endpoint)
-    monkeypatch.setenv("ALIPAY_CONNECT_TIMEOUT_SECONDS", "2")
-    monkeypatch.setenv("ALIPAY_READ_TIMEOUT_SECONDS", "5")
-    monkeypatch.setenv("MAX_CONCURRENCY", "10")
-    return Pipeline(aws=aws_stack, gateway=multi_app_gateway, monkeypatch=monkeypatch)
+def apps(multi_app_pipeline: Pipeline) -> Pipeline:
+    return multi_app_pipeline
 
 
 def _isv(out_trade_no: str, token: str, merchant: str, **extra: Any) -> str:
@@ -143,18 +130,6 @@ def test_missing_app_secret_is_a_configuration_error_naming_it(
     # The default app's record in the same batch went through; no call was made for the missing app.
     assert (apps.aws.result("ORDER-9") or {}).get("status") == "CLOSED"
     assert apps.gateway.admin.counts()["total_requests"] == 1
-
-
-def test_messages_for_another_app_without_a_prefix_say_what_to_configure(apps: Pipeline) -> None:
-    apps.configure(ALIPAY_APP_SECRET_PREFIX="")
-    response = apps.invoke(
-        sqs_event([sqs_record(cancel_body("ORDER-3", app_id=SECOND_APP_ID), message_id="m")])
-    )
-    assert response == {"batchItemFailures": [{"itemIdentifier": "m"}]}
-    record = apps.aws.result(f"app:{SECOND_APP_ID} ORDER-3")
-    assert record is not None and record["outcome_class"] == "config_error"
-    assert "ALIPAY_APP_SECRET_PREFIX" in record["error_message"] and "AppSecretPrefix" in record["remedy"]
-    assert apps.gateway.admin.counts()["total_requests"] == 0
 
 
 def test_token_without_merchant_is_a_bad_message_with_no_record(apps: Pipeline) -> None:

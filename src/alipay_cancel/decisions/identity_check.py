@@ -1,6 +1,11 @@
-"""Whether a message's ``merchant_id`` is the merchant its ``app_auth_token`` speaks for (pure).
+"""The producer's word on identity, checked (pure): is the message's app one the deployment declares,
+and is its ``merchant_id`` the merchant its ``app_auth_token`` speaks for.
 
-The producer's word on the merchant is not trusted: before the trade is keyed, recorded or called,
+An app the deployment does not declare is the producer's mistake: a bad message whose reason names
+the app and how to add an app (``undeclared_app``). A declared app's missing or broken secret is ours
+(a configuration error, found when its secret is read).
+
+The producer's word on the merchant is not trusted either: before the trade is keyed, recorded or called,
 Alipay's app-auth-token query (asked by the app that will make the calls) says whose authorisation
 the token is. The rules (docs/identity.md):
 
@@ -33,6 +38,27 @@ AUTHORISATION_ENDED = (
     "Alipay says the message's app_auth_token is no longer valid (status invalid: expired, refreshed "
     "or withdrawn by the merchant)"
 )
+
+
+class DeclaredApps(NamedTuple):
+    """The apps this deployment serves: the default app, the further ones and their secrets' folder."""
+
+    default_app_id: str
+    further_app_ids: tuple[str, ...] = ()
+    secret_prefix: str = ""
+
+
+def undeclared_app(app_id: str | None, apps: DeclaredApps) -> str | None:
+    """Why a message naming ``app_id`` (None: the default app) is a bad message, or None."""
+    if app_id is None or app_id == apps.default_app_id or app_id in apps.further_app_ids:
+        return None
+    declared = ", ".join((apps.default_app_id, *apps.further_app_ids))
+    folder = apps.secret_prefix or "<AppSecretPrefix>"
+    return (
+        f"app_id {app_id} is not one of this deployment's Alipay apps ({declared}). If it is one of "
+        f"yours: create its signing secret {folder}{app_id}, add {app_id} to the FurtherAppIds "
+        "parameter and deploy, then redrive this message; otherwise the producer named the wrong app"
+    )
 
 
 class MerchantConfirmed(NamedTuple):
