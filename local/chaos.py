@@ -65,7 +65,7 @@ from local.chaos_checks import (
     receipts_hit_by_aws_faults,
 )
 from local.chaos_crashes import TapCrashes, build_crash_plan
-from local.chaos_plan import ChaosPlan, PlannedFault, build_plan, chunked_sends
+from local.chaos_plan import CHAOS_MERCHANT, ChaosPlan, PlannedFault, build_plan, chunked_sends
 from local.chaos_wiretap import Exchange, WireTap
 from local.esm_driver import DriveResult, Progress
 from local.keygen import generate_rsa_key_pair
@@ -317,6 +317,8 @@ def run_chaos(
         secrets_client = stack.client("secretsmanager")
         admin = GatewayAdmin(stack.gateway_url)
         admin.seed_trades(plan.trades)
+        for token in plan.tokens:
+            admin.set_token(token, user_id=CHAOS_MERCHANT)
         _post_faults(stack.gateway_url, plan.faults)
         for trade in plan.forever_failing:
             admin.set_fault("http_5xx", trade=trade, times=None, http_status=503)

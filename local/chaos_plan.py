@@ -19,8 +19,8 @@ from typing import Any
 from alipay_cancel.shared.trade import trade_key as build_trade_key
 from local.alipay_gateway.faults import FAULT_KINDS
 
-# The ISV merchant the chaos token belongs to. The emulator is not told about it, so its calls act on
-# the app's own trades there; the function scopes the results key by it.
+# The ISV merchant the chaos token belongs to: the emulator is told (the function asks Alipay whose a
+# token is before it calls), and the token's trades are that merchant's there.
 CHAOS_MERCHANT = "2088000000000777"
 
 # Variants of each emulator fault kind (kind, params, label). Labels are what the summary counts.
@@ -279,7 +279,7 @@ def build_plan(total: int, seed: int, fault_rate: float, *, exhausted_trades: in
 
     def with_token() -> None:
         k = key()
-        plan.trades.append({"out_trade_no": k, "state": "unpaid"})
+        plan.trades.append({"out_trade_no": k, "state": "unpaid", "merchant_id": CHAOS_MERCHANT})
         add_faults(k)
         trade_messages(
             _body(out_trade_no=k, app_auth_token=token, merchant_id=CHAOS_MERCHANT),
