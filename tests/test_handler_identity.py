@@ -6,7 +6,6 @@ called (docs/identity.md)."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 from local.keygen import KeyMaterial, RsaKeyPair
@@ -17,6 +16,7 @@ from tests.fixtures.aws import (
     FURTHER_APP_IDS,
     Pipeline,
     cancel_body,
+    isv_body,
     sqs_event,
     sqs_record,
 )
@@ -24,15 +24,6 @@ from tests.fixtures.gateway import MERCHANT_TOKENS
 from tests.fixtures.keys import SECOND_APP_ID
 
 (TOKEN_A, MERCHANT_A), (TOKEN_B, MERCHANT_B) = MERCHANT_TOKENS.items()
-
-
-@pytest.fixture
-def apps(multi_app_pipeline: Pipeline) -> Pipeline:
-    return multi_app_pipeline
-
-
-def _isv(out_trade_no: str, token: str, merchant: str, **extra: Any) -> str:
-    return cancel_body(out_trade_no, app_auth_token=token, merchant_id=merchant, **extra)
 
 
 def _keys(apps: Pipeline) -> list[str]:
@@ -114,8 +105,8 @@ def test_swapped_labels_call_nothing_record_nothing_and_name_both_merchants(apps
     admin = apps.gateway.admin
     admin.seed_trade("ORDER-S", state="unpaid", merchant_id=MERCHANT_A)
     admin.seed_trade("ORDER-S", state="paid", merchant_id=MERCHANT_B)
-    apps.aws.send(_isv("ORDER-S", TOKEN_A, MERCHANT_B))
-    apps.aws.send(_isv("ORDER-S", TOKEN_B, MERCHANT_A))
+    apps.aws.send(isv_body("ORDER-S", TOKEN_A, MERCHANT_B))
+    apps.aws.send(isv_body("ORDER-S", TOKEN_B, MERCHANT_A))
     assert apps.run_once()[2] == []
     letters = apps.aws.dead_letters()
     assert len(letters) == 2
@@ -133,8 +124,8 @@ def test_swapped_labels_call_nothing_record_nothing_and_name_both_merchants(apps
     assert admin.counts()["cancel_calls"] == 0
     assert _keys(apps) == []
     # The genuine messages then settle each trade as Alipay says.
-    apps.aws.send(_isv("ORDER-S", TOKEN_A, MERCHANT_A))
-    apps.aws.send(_isv("ORDER-S", TOKEN_B, MERCHANT_B))
+    apps.aws.send(isv_body("ORDER-S", TOKEN_A, MERCHANT_A))
+    apps.aws.send(isv_body("ORDER-S", TOKEN_B, MERCHANT_B))
     assert apps.run_once()[2] == []
     assert (apps.aws.result(f"merchant:{MERCHANT_A} ORDER-S") or {}).get("status") == "CLOSED"
     assert (apps.aws.result(f"merchant:{MERCHANT_B} ORDER-S") or {}).get("status") == "REFUNDED"
@@ -149,7 +140,7 @@ def test_a_token_alipay_says_is_no_longer_valid_is_the_token_ending_with_no_reco
 ) -> None:
     apps.gateway.admin.set_token(TOKEN_A, status=status)
     apps.gateway.admin.seed_trade("ORDER-T", state="unpaid", merchant_id=MERCHANT_A)
-    apps.aws.send(_isv("ORDER-T", TOKEN_A, MERCHANT_A))
+    apps.aws.send(isv_body("ORDER-T", TOKEN_A, MERCHANT_A))
     assert apps.run_once()[2] == []
     [letter] = apps.aws.dead_letters()
     attributes = letter["attributes"]
@@ -162,7 +153,7 @@ def test_a_token_alipay_says_is_no_longer_valid_is_the_token_ending_with_no_reco
 
 def test_a_token_of_another_of_our_apps_is_refused_by_alipay_as_the_token_ending(apps: Pipeline) -> None:
     apps.gateway.admin.set_token(TOKEN_A, app_id=SECOND_APP_ID)  # issued to the second app only
-    apps.aws.send(_isv("ORDER-X", TOKEN_A, MERCHANT_A))  # but the message names the default app
+    apps.aws.send(isv_body("ORDER-X", TOKEN_A, MERCHANT_A))  # but the message names the default app
     assert apps.run_once()[2] == []
     [letter] = apps.aws.dead_letters()
     assert letter["attributes"]["outcome_class"] == "terminal"
@@ -174,7 +165,7 @@ def test_alipay_unreachable_for_the_question_is_retried_with_nothing_recorded(ap
     admin = apps.gateway.admin
     admin.seed_trade("ORDER-R", state="unpaid", merchant_id=MERCHANT_A)
     admin.set_fault("http_5xx", times=1, operation="token_query")
-    body = _isv("ORDER-R", TOKEN_A, MERCHANT_A)
+    body = isv_body("ORDER-R", TOKEN_A, MERCHANT_A)
     assert apps.invoke(sqs_event([sqs_record(body, message_id="m")])) == {
         "batchItemFailures": [{"itemIdentifier": "m"}]
     }
@@ -192,7 +183,7 @@ def test_an_unconfirmed_merchant_on_the_last_receive_is_dead_lettered_without_a_
 ) -> None:
     apps.gateway.admin.set_fault("http_5xx", times=1, operation="token_query")
     last = apps.aws.max_receive_count
-    body = _isv("ORDER-L", TOKEN_A, MERCHANT_A)
+    body = isv_body("ORDER-L", TOKEN_A, MERCHANT_A)
     assert apps.invoke(sqs_event([sqs_record(body, message_id="m", receive_count=last)])) == {
         "batchItemFailures": []
     }
@@ -205,7 +196,7 @@ def test_an_unconfirmed_merchant_on_the_last_receive_is_dead_lettered_without_a_
 
 def test_an_isv_message_of_an_app_that_cannot_sign_is_kept_without_a_record(apps: Pipeline) -> None:
     """Whose the token is cannot be asked: our configuration (kept), and nothing under the trade."""
-    body = _isv("ORDER-N", TOKEN_A, MERCHANT_A, app_id="2021000000000009")  # declared, no secret
+    body = isv_body("ORDER-N", TOKEN_A, MERCHANT_A, app_id="2021000000000009")  # declared, no secret
     response = apps.invoke(sqs_event([sqs_record(body, message_id="m")]))
     assert response == {"batchItemFailures": [{"itemIdentifier": "m"}]}
     assert apps.aws.dead_letters() == [] and _keys(apps) == []
@@ -215,13 +206,13 @@ def test_the_merchant_of_a_token_is_asked_once_per_container(apps: Pipeline) -> 
     admin = apps.gateway.admin
     for n in range(3):
         admin.seed_trade(f"ORDER-C{n}", state="unpaid", merchant_id=MERCHANT_A)
-        apps.aws.send(_isv(f"ORDER-C{n}", TOKEN_A, MERCHANT_A))
+        apps.aws.send(isv_body(f"ORDER-C{n}", TOKEN_A, MERCHANT_A))
     apps.run_once()  # concurrent records of one token may each ask once
-    apps.aws.send(_isv("ORDER-C9", TOKEN_A, MERCHANT_A))
+    apps.aws.send(isv_body("ORDER-C9", TOKEN_A, MERCHANT_A))
     before = _token_queries(apps)
     assert apps.run_once()[2] == []
     assert _token_queries(apps) == before  # remembered
     apps.configure(TOKEN_OWNER_MAX_AGE_SECONDS=0)
-    apps.aws.send(_isv("ORDER-C8", TOKEN_A, MERCHANT_A))
+    apps.aws.send(isv_body("ORDER-C8", TOKEN_A, MERCHANT_A))
     apps.run_once()
     assert _token_queries(apps) == before + 1  # 0: asked for every message

@@ -7,7 +7,6 @@ with its own app key and its own Alipay key) and two merchants (app_auth_token -
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 from local.keygen import KeyMaterial
@@ -20,6 +19,7 @@ from tests.fixtures.aws import (
     PowertoolsLines,
     cancel_body,
     emf_metric_total,
+    isv_body,
     sqs_event,
     sqs_record,
 )
@@ -29,24 +29,15 @@ from tests.fixtures.keys import SECOND_APP_ID
 (TOKEN_A, MERCHANT_A), (TOKEN_B, MERCHANT_B) = MERCHANT_TOKENS.items()
 
 
-@pytest.fixture
-def apps(multi_app_pipeline: Pipeline) -> Pipeline:
-    return multi_app_pipeline
-
-
-def _isv(out_trade_no: str, token: str, merchant: str, **extra: Any) -> str:
-    return cancel_body(out_trade_no, app_auth_token=token, merchant_id=merchant, **extra)
-
-
 def test_two_merchants_with_the_same_out_trade_no_are_two_cancels_and_two_records(apps: Pipeline) -> None:
     admin = apps.gateway.admin
     admin.seed_trade("ORDER-1001", state="paid", merchant_id=MERCHANT_A)
     admin.seed_trade("ORDER-1001", state="unpaid", merchant_id=MERCHANT_B)
 
     # Merchant A first, then merchant B in a later invocation: B must not find A's success.
-    apps.aws.send(_isv("ORDER-1001", TOKEN_A, MERCHANT_A))
+    apps.aws.send(isv_body("ORDER-1001", TOKEN_A, MERCHANT_A))
     assert apps.run_once()[2] == []
-    apps.aws.send(_isv("ORDER-1001", TOKEN_B, MERCHANT_B))
+    apps.aws.send(isv_body("ORDER-1001", TOKEN_B, MERCHANT_B))
     assert apps.run_once()[2] == []
 
     key_a, key_b = f"merchant:{MERCHANT_A} ORDER-1001", f"merchant:{MERCHANT_B} ORDER-1001"
@@ -60,8 +51,8 @@ def test_two_merchants_with_the_same_out_trade_no_are_two_cancels_and_two_record
     assert (record_a["merchant_id"], record_b["merchant_id"]) == (MERCHANT_A, MERCHANT_B)
 
     # A duplicate of each finds its own trade settled: no further Alipay call.
-    apps.aws.send(_isv("ORDER-1001", TOKEN_A, MERCHANT_A))
-    apps.aws.send(_isv("ORDER-1001", TOKEN_B, MERCHANT_B))
+    apps.aws.send(isv_body("ORDER-1001", TOKEN_A, MERCHANT_A))
+    apps.aws.send(isv_body("ORDER-1001", TOKEN_B, MERCHANT_B))
     assert apps.run_once()[2] == []
     assert admin.cancel_calls("ORDER-1001", merchant_id=MERCHANT_A) == 1
     assert admin.cancel_calls("ORDER-1001", merchant_id=MERCHANT_B) == 1
@@ -149,14 +140,14 @@ def test_a_renamed_function_keeps_the_ledger(apps: Pipeline) -> None:
     admin = apps.gateway.admin
     admin.seed_trade("ORDER-R", state="paid", merchant_id=MERCHANT_A)
     apps.configure(AWS_LAMBDA_FUNCTION_NAME="alipay-cancel-CancelFunction-OLD")
-    apps.aws.send(_isv("ORDER-R", TOKEN_A, MERCHANT_A))
+    apps.aws.send(isv_body("ORDER-R", TOKEN_A, MERCHANT_A))
     assert apps.run_once()[2] == []
     assert admin.cancel_calls("ORDER-R", merchant_id=MERCHANT_A) == 1
     stored = apps.aws.result(f"merchant:{MERCHANT_A} ORDER-R")
     assert stored is not None and stored["merchant_id"] == MERCHANT_A and stored["status"] == "REFUNDED"
 
     apps.configure(AWS_LAMBDA_FUNCTION_NAME="alipay-cancel-CancelFunction-NEW")  # a new runtime
-    apps.aws.send(_isv("ORDER-R", TOKEN_A, MERCHANT_A))
+    apps.aws.send(isv_body("ORDER-R", TOKEN_A, MERCHANT_A))
     assert apps.run_once()[2] == []
     assert admin.cancel_calls("ORDER-R", merchant_id=MERCHANT_A) == 1  # settled: not cancelled again
     assert apps.aws.result(f"merchant:{MERCHANT_A} ORDER-R") == stored
