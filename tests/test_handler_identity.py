@@ -216,3 +216,18 @@ def test_the_merchant_of_a_token_is_asked_once_per_container(apps: Pipeline) -> 
     apps.aws.send(isv_body("ORDER-C8", TOKEN_A, MERCHANT_A))
     apps.run_once()
     assert _token_queries(apps) == before + 1  # 0: asked for every message
+
+
+def test_a_badly_signed_answer_about_the_token_re_reads_the_secret_and_the_cancel_follows(
+    apps: Pipeline,
+) -> None:
+    admin = apps.gateway.admin
+    admin.seed_trade("ORDER-F", state="unpaid", merchant_id=MERCHANT_A)
+    admin.set_fault("bad_signature", times=1, operation="token_query")
+    reads = apps.calls("secretsmanager", "GetSecretValue")
+    response = apps.invoke(sqs_event([sqs_record(isv_body("ORDER-F", TOKEN_A, MERCHANT_A), message_id="m")]))
+    assert response == {"batchItemFailures": []}
+    assert (apps.aws.result(f"merchant:{MERCHANT_A} ORDER-F") or {}).get("status") == "CLOSED"
+    default_reads = [r for r in reads if r["SecretId"] == apps.aws.secret_id]
+    assert len(default_reads) == 2  # loaded, then re-read once after the badly signed answer
+    assert admin.counts()["total_requests"] == 3  # the question twice, then the cancel
