@@ -69,6 +69,7 @@ from local.chaos_checks import (
 )
 from local.chaos_crashes import TapCrashes, build_crash_plan
 from local.chaos_events import ChaosEvents
+from local.chaos_catalogue import CHAOS_MERCHANT
 from local.chaos_plan import ChaosPlan, PlannedFault, build_plan, chunked_sends
 from local.chaos_settle_checks import check_dead_letters_unsettleable, check_money, check_settlements
 from local.chaos_wiretap import Exchange, WireTap
@@ -323,6 +324,8 @@ def run_chaos(
         events = ChaosEvents(stack)
         admin = GatewayAdmin(stack.gateway_url)
         admin.seed_trades(plan.trades)
+        for token in plan.tokens:
+            admin.set_token(token, user_id=CHAOS_MERCHANT)
         _post_faults(stack.gateway_url, plan.faults)
         for trade in plan.forever_failing:
             admin.set_fault("http_5xx", trade=trade, times=None, http_status=503)

@@ -10,8 +10,8 @@ from typing import Any
 
 from alipay_cancel.shared.trade import trade_key as build_trade_key
 
-# The ISV merchant the chaos token belongs to. The emulator is not told about it, so its calls act on
-# the app's own trades there; the function scopes the results key by it.
+# The ISV merchant the chaos token belongs to: the emulator is told (the function asks Alipay whose a
+# token is before it calls), and the token's trades are that merchant's there.
 CHAOS_MERCHANT = "2088000000000777"
 
 # Variants of each emulator fault kind (kind, params, label). Labels are what the summary counts.

@@ -176,7 +176,7 @@ def build_plan(total: int, seed: int, fault_rate: float, *, exhausted_trades: in
 
     def with_token() -> None:
         k = key()
-        plan.trades.append({"out_trade_no": k, "state": "unpaid"})
+        plan.trades.append({"out_trade_no": k, "state": "unpaid", "merchant_id": CHAOS_MERCHANT})
         add_faults(k)
         trade_messages(
             body_of(out_trade_no=k, app_auth_token=token, merchant_id=CHAOS_MERCHANT),

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import NamedTuple
 
+from alipay_cancel.decisions.decision import Decision
 from alipay_cancel.decisions.retry_policy import RetrySchedule
 from alipay_cancel.decisions.steps import Answer, Finish, Start
 from alipay_cancel.shared.dead_letter import DeadLetter
@@ -60,6 +61,15 @@ class SetupBroken(NamedTuple):
     remedy: str | None = None
 
 
+class IdentityUnconfirmed(NamedTuple):
+    """Which merchant the message's app_auth_token belongs to could not be confirmed
+    (``identity_check``): ``decision`` says what happens; nothing is written under the trade the
+    message names, whose merchant is only the producer's word."""
+
+    decision: Decision
+    trace_id: str | None = None  # the app-auth-token query's alipay-trace-id, if it was answered
+
+
 class TooLittleTime(NamedTuple):
     """Too little of the invocation was left to call Alipay safely."""
 
@@ -102,7 +112,15 @@ class Answered(NamedTuple):
 
 
 Happened = (
-    Unreadable | SetupBroken | TooLittleTime | Settled | InProgress | ClaimFailed | LeaseLost | Answered
+    Unreadable
+    | SetupBroken
+    | IdentityUnconfirmed
+    | TooLittleTime
+    | Settled
+    | InProgress
+    | ClaimFailed
+    | LeaseLost
+    | Answered
 )
 
 

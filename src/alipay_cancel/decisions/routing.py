@@ -17,6 +17,7 @@ from alipay_cancel.decisions.plans import (
     ClaimFailed,
     Delivery,
     Happened,
+    IdentityUnconfirmed,
     InProgress,
     LeaseLost,
     Plan,
@@ -40,6 +41,8 @@ def route(delivery: Delivery, request: CancelRequest | None, happened: Happened)
     if isinstance(happened, Unreadable):
         return _bad_message(delivery, happened)
     assert request is not None, "only an unreadable message has no request"
+    if isinstance(happened, SetupBroken) and request.app_auth_token is not None:
+        happened = IdentityUnconfirmed(_setup_broken(happened))  # the token's merchant cannot be asked
     plan = _route(delivery, request, happened)
     if not plan.acknowledge:
         if delivery.last:
@@ -49,6 +52,8 @@ def route(delivery: Delivery, request: CancelRequest | None, happened: Happened)
             # it (or sends it again); only the receive limit bounds it.
             if not (isinstance(happened, Answered) and happened.finish.wait_seconds):
                 plan = on_last_receive(delivery, request, plan, horizon=True)
+    if isinstance(happened, IdentityUnconfirmed):
+        return _unattributed(plan, happened)
     return with_unrecorded(delivery, request, plan) if delivery.last else plan
 
 
@@ -56,13 +61,10 @@ def route(delivery: Delivery, request: CancelRequest | None, happened: Happened)
 
 
 def _route(delivery: Delivery, request: CancelRequest, happened: Happened) -> Plan:
+    if isinstance(happened, IdentityUnconfirmed):
+        return _identity_unconfirmed(delivery, happened.decision)
     if isinstance(happened, SetupBroken):
-        decision = Decision(
-            Ending.CONFIG_ERROR,
-            happened.reason,
-            happened.remedy or REMEDIES[Remedy.SIGNING_SETUP],
-            RetryDelay.SLOW,
-        )
+        decision = _setup_broken(happened)
         record = trade_record(request, Ending.CONFIG_ERROR, Status.RETRYING, decision.reason, decision.remedy)
         return _left_to_retry(delivery, Ending.CONFIG_ERROR, decision, note(delivery, request, record))
     if isinstance(happened, TooLittleTime):
@@ -190,7 +192,53 @@ def _answered(delivery: Delivery, request: CancelRequest, happened: Answered) ->
     )
 
 
-def _left_to_retry(delivery: Delivery, ending: Ending, decision: Decision, write: LedgerWrite) -> Plan:
+def _setup_broken(broken: SetupBroken) -> Decision:
+    remedy = broken.remedy or REMEDIES[Remedy.SIGNING_SETUP]
+    return Decision(Ending.CONFIG_ERROR, broken.reason, remedy, RetryDelay.SLOW)
+
+
+def _identity_unconfirmed(delivery: Delivery, decision: Decision) -> Plan:
+    """The token's merchant could not be confirmed: as the decision says (the token ending, a retry or
+    our configuration), with nothing written (``route`` keeps it so on the last receive too)."""
+    if decision.outcome is Ending.TERMINAL:
+        return Plan(
+            Ending.TERMINAL,
+            acknowledge=True,
+            dead_letter=DeadLetter(
+                body=delivery.body,
+                reason=sentence(decision.reason, decision.remedy),
+                source_message_id=delivery.message_id,
+                outcome_class=ENDINGS[Ending.TERMINAL].outcome_class,
+                attempts=delivery.receive_count,
+            ),
+            metrics=ENDINGS[Ending.TERMINAL].metrics,
+            log="the app_auth_token cannot be used; dead-lettered",
+            log_level=logging.WARNING,
+            detail=_decision_detail(decision),
+        )
+    if decision.outcome is Ending.CONFIG_ERROR:
+        ending = Ending.CONFIG_ERROR
+    else:
+        ending = Ending.SLOW_RETRY if decision.delay is RetryDelay.SLOW else Ending.RETRY
+    return _left_to_retry(delivery, ending, decision, None)
+
+
+def _unattributed(plan: Plan, unconfirmed: IdentityUnconfirmed) -> Plan:
+    """Nothing written and no trade key named for a message whose merchant is unconfirmed: the trade
+    it names is only the producer's word (a mislabelled message must not leave a false record)."""
+    letter = plan.dead_letter
+    if letter is not None:
+        decision = unconfirmed.decision
+        letter = letter._replace(
+            trade_key=None,
+            error_code=decision.code,
+            error_sub_code=decision.sub_code,
+            alipay_trace_id=unconfirmed.trace_id,
+        )
+    return plan._replace(write=None, dead_letter=letter, unrecorded=None)
+
+
+def _left_to_retry(delivery: Delivery, ending: Ending, decision: Decision, write: LedgerWrite | None) -> Plan:
     """A retryable answer or a configuration error: written, and back on the queue after the backoff
     (a configuration error is kept beyond the horizon, waiting slowly for a person)."""
     config = ending is Ending.CONFIG_ERROR

@@ -17,6 +17,7 @@ raw field values (they may hold control characters), only lengths, positions and
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from alipay_cancel.pipeline.message_fields import (
@@ -64,7 +65,17 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed in JSON (not a valid JSON number)")
 
 
-_decoder = json.JSONDecoder(object_pairs_hook=_object_pairs, parse_constant=_reject_constant)
+def _finite_float(text: str) -> float:
+    # 1e999 would become infinity: refused like the Infinity constant (the text is not quoted).
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("a number too large to be finite, like 1e999, is not allowed")
+    return value
+
+
+_decoder = json.JSONDecoder(
+    object_pairs_hook=_object_pairs, parse_constant=_reject_constant, parse_float=_finite_float
+)
 
 
 def parse_message(body: str | bytes, *, default_app_id: str | None = None) -> CancelRequest:
@@ -72,9 +83,10 @@ def parse_message(body: str | bytes, *, default_app_id: str | None = None) -> Ca
 
     ``default_app_id``: the default app's id; a message naming it is read as naming no app (the same
     trade). ``bytes`` are accepted too and must be UTF-8. Rules beyond the contract: the body is at most
-    ``MAX_BODY_CHARS``; NaN/Infinity and keys we read that appear twice are rejected (which value
-    did the producer mean?); ``null`` counts as absent; ``app_auth_token`` must be 1..256 visible
-    ASCII characters (it travels in an HTTP header).
+    ``MAX_BODY_CHARS``; NaN/Infinity and numbers too large to be finite (1e999), anywhere, are
+    rejected, and so are keys we read that appear twice (which value did the producer mean?); ``null``
+    counts as absent; ``app_auth_token`` must be 1..256 visible ASCII characters (it travels in an
+    HTTP header).
     """
     try:
         return _parse(body, default_app_id)

@@ -24,11 +24,19 @@ from alipay_cancel.alipay.client import AlipayClient
 from alipay_cancel.config import Config
 from alipay_cancel.decisions.classification import classify
 from alipay_cancel.decisions.history import answered, extended, unanswered
+from alipay_cancel.decisions.identity_check import (
+    DeclaredApps,
+    MerchantConfirmed,
+    MerchantMismatch,
+    check_identity,
+    undeclared_app,
+)
 from alipay_cancel.decisions.plans import (
     Answered,
     ClaimFailed,
     Delivery,
     Happened,
+    IdentityUnconfirmed,
     InProgress,
     LeaseLost,
     Settled,
@@ -52,6 +60,7 @@ from alipay_cancel.decisions.steps import (
 from alipay_cancel.pipeline.apply import PlanApplier, Received, RecordNotAcknowledged
 from alipay_cancel.pipeline.calls import AlipayCalls
 from alipay_cancel.pipeline.messages import BadMessage, parse_message
+from alipay_cancel.pipeline.token_owners import TokenOwners
 from alipay_cancel.shared.ledger_item import HistoryEntry, Pending
 from alipay_cancel.shared.trade import CancelRequest, PaidTradePolicy
 from alipay_cancel.signing.secret import SecretUnavailable
@@ -68,9 +77,19 @@ __all__ = ["SAFETY_MARGIN_MS", "CancelService", "RecordNotAcknowledged"]
 
 
 class CancelService:
-    def __init__(self, config: Config, *, calls: AlipayCalls, ledger: Ledger, applier: PlanApplier) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        calls: AlipayCalls,
+        owners: TokenOwners,
+        ledger: Ledger,
+        applier: PlanApplier,
+    ) -> None:
         self._config = config
         self._calls = calls
+        self._owners = owners
+        self._apps = DeclaredApps(config.default_app_id, config.further_app_ids, config.app_secret_prefix)
         self._ledger = ledger
         self._applier = applier
         self._rng = random.Random()  # jitter of retry delays, not security
@@ -105,7 +124,11 @@ class CancelService:
                 logger.thread_safe_append_keys(trade_key=bad.trade_key)
         else:
             logger.thread_safe_append_keys(trade_key=request.trade_key)
-            happened = self._what_happened(request, delivery, lambda_context)
+            undeclared = undeclared_app(request.app_id, self._apps)
+            if undeclared is not None:  # the producer's mistake: no secret, key or record for it
+                happened = Unreadable(undeclared, None)
+            else:
+                happened = self._what_happened(request, delivery, lambda_context)
         if isinstance(happened, Answered):
             logger.thread_safe_append_keys(alipay_trace_id=happened.answers[-1].outcome.trace_id)
         return self._applier.apply(received, route(delivery, request, happened))
@@ -120,6 +143,14 @@ class CancelService:
         needed = self.call_budget_ms(self._config)
         if remaining is not None and remaining < needed:
             return TooLittleTime(remaining, needed)
+        if request.app_auth_token is not None:
+            confirmed = self._confirm_merchant(request, client, context)
+            if not isinstance(confirmed, AlipayClient):
+                return confirmed
+            client = confirmed
+            remaining = _remaining_ms(context)
+            if remaining is not None and remaining < needed:  # the question took the time of the call
+                return TooLittleTime(remaining, needed)
         now = time.time()
         lease = Lease(
             holder=f"{_request_id(context)}:{delivery.message_id}",
@@ -129,6 +160,31 @@ class CancelService:
             return self._settle(request, delivery, client, lease, context)
         except (ClientError, BotoCoreError) as error:  # the claim: Alipay was not called
             return ClaimFailed(str(error) or type(error).__name__)
+
+    def _confirm_merchant(
+        self, request: CancelRequest, client: AlipayClient, context: LambdaContext | None
+    ) -> AlipayClient | Happened:
+        """Alipay's word on whose the token is, before the trade is keyed, claimed or called: the client
+        to call with when it is the message's merchant, else what happened instead."""
+        assert request.app_auth_token is not None and request.merchant_id is not None
+        token, merchant_id = request.app_auth_token, request.merchant_id
+        answer = self._owners.ask(request.app_id, client, token, lambda: _remaining_ms(context))
+        verdict = check_identity(
+            merchant_id, answer.outcome, after_secret_refresh=answer.after_secret_refresh
+        )
+        if isinstance(verdict, MerchantConfirmed):
+            logger.info(
+                "app_auth_token's merchant confirmed by Alipay", extra={"asked_alipay": answer.calls > 0}
+            )
+            # After a secret re-read the registry holds the fresh client: the trade's calls use it too.
+            return self._calls.client_for(request.app_id) if answer.after_secret_refresh else client
+        if isinstance(verdict, MerchantMismatch):
+            logger.warning(
+                "app_auth_token belongs to another merchant than the message names",
+                extra={"merchant_id": verdict.claimed, "token_merchant_id": verdict.actual},
+            )
+            return Unreadable(verdict.reason, None)
+        return IdentityUnconfirmed(verdict.decision, answer.outcome.trace_id)
 
     def _settle(
         self,
