@@ -25,14 +25,16 @@ from alipay_cancel.alipay.signing_material_error import SigningMaterialError
 from alipay_cancel.config import ConfigError, load_config
 from alipay_cancel.decisions import waits
 from alipay_cancel.decisions.classification import BUSINESS_RULES, RetryDelay, classify
+from alipay_cancel.decisions.operation_codes import OPERATION_RULES
 from alipay_cancel.decisions.remedies import REMEDIES, Remedy
+from alipay_cancel.decisions.steps import Answer, Call, Start, next_step
 from alipay_cancel.pipeline import messages
 from alipay_cancel.pipeline import service as cancel_service
 from alipay_cancel.pipeline.messages import BadMessage, parse_message
 from alipay_cancel.shared.dead_letter import DeadLetter
 from alipay_cancel.shared.endings import ENDINGS, Ending
-from alipay_cancel.shared.ledger_item import Status
-from alipay_cancel.shared.trade import trade_key
+from alipay_cancel.shared.ledger_item import Op, Status
+from alipay_cancel.shared.trade import PaidTradePolicy, trade_key
 from alipay_cancel.signing import secret as signing_secret
 from alipay_cancel.stores.dead_letters import DeadLetterSender
 from tests.docs_support import PAGES, flat, page, section, table
@@ -422,6 +424,7 @@ def test_dead_letter_attributes_are_the_ones_the_contracts_list() -> None:
             alipay_trace_id="trace-1",
             trade_key="T-1",
             attempts=3,
+            alipay_facts="trade_status=TRADE_FINISHED total_amount=88.88",
         )
     )
     (sent,) = sqs.sent
@@ -449,6 +452,10 @@ def test_outcome_table_rows_are_how_the_classifier_decides(code: str, klass: str
             FailureKind.BUSINESS, "m", http_status=200, code="40004", sub_code=code, verified=True
         )
     decision = classify(failure)
+    if klass == "settle":  # cancel cannot settle it: the settle flow queries the trade next
+        answer = Answer(Call(Op.CANCEL), failure, decision)
+        assert next_step(Start("T-1", PaidTradePolicy.REFUND), (answer,)) == Call(Op.QUERY)
+        return
     expected = {
         "retry": Ending.RETRY,
         "retry, slower": Ending.RETRY,
@@ -487,26 +494,34 @@ def test_outcome_table_names_codes_of_every_group() -> None:
 
 
 def test_redrive_leaves_what_the_operations_page_says_it_leaves() -> None:
-    """docs/operations.md: a redrive leaves bad messages and Alipay's final answers (outside the cancel
-    window, trade finished, already refunded) and redrives a frozen trade whose remedy says so."""
+    """docs/operations.md: a redrive leaves bad messages and what no call can settle (a finished trade,
+    a trade refunded in part by someone else, a refund Alipay will not do through its API) and
+    redrives a frozen trade whose remedy says so."""
     from alipay_cancel_ops.queues import DeadLetterView
     from alipay_cancel_ops.redrive_plan import redrive_blocker
 
     dead_letters = section(OPERATIONS, "Dead letters: read, redrive, discard")
     text = flat(dead_letters)
     assert "bad messages (the same body fails the same way)" in text
-    assert "(outside the cancel window, trade finished, already refunded, ...)" in text
+    assert (
+        "what no call can settle (a finished trade, a trade refunded in part by someone else, a refund"
+        " Alipay will not do through its API, ...:" in text
+    )
     assert "(a frozen trade once Alipay released it) is redriven" in text
 
     def blocked(outcome_class: str, reason: str) -> bool:
         attributes = {"outcome_class": outcome_class, "reason": reason}
         return redrive_blocker(DeadLetterView("m", "r", "{}", attributes, {})) is not None
 
-    for code in ("ACQ.TRADE_CANCEL_TIME_OUT", "ACQ.TRADE_HAS_FINISHED", "ACQ.REASON_TRADE_REFUND_FEE_ERR"):
-        rule = BUSINESS_RULES[code]
-        assert blocked("terminal", f"{rule.what}. {rule.remedy}"), code
-    frozen = BUSINESS_RULES["ACQ.REASON_TRADE_BEEN_FREEZEN"]
-    assert not blocked("terminal", f"{frozen.what}. {frozen.remedy}")
+    refund = OPERATION_RULES[Op.REFUND]
+    for rule in (
+        BUSINESS_RULES["ACQ.TRADE_HAS_FINISHED"],  # a finished trade
+        refund["ACQ.REASON_TRADE_REFUND_FEE_ERR"],  # refunded in part by someone else
+        refund["ACQ.NOT_ALLOW_PARTIAL_REFUND"],  # a refund Alipay will not do through its API
+    ):
+        assert blocked("terminal", f"{rule.what}. {rule.remedy}"), rule.what
+    for frozen in (BUSINESS_RULES["ACQ.REASON_TRADE_BEEN_FREEZEN"], refund["ACQ.REASON_TRADE_BEEN_FREEZEN"]):
+        assert not blocked("terminal", f"{frozen.what}. {frozen.remedy}")
     assert blocked("bad_message", REMEDIES[Remedy.BAD_MESSAGE])
     for flag in ("--include-unredrivable", "--yes", "--ask-above", "--dry-run"):
         assert flag in dead_letters, flag
