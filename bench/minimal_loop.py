@@ -34,6 +34,7 @@ class MinimalCanceller:
         self._app_id = secret["app_id"]
         self._url = endpoint.rstrip("/") + CANCEL_PATH
         self._session = requests.Session()
+        self._session.trust_env = False  # not the environment scan requests makes on every call
         self._dynamodb = dynamodb
         self._table = results_table
 

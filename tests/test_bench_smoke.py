@@ -79,6 +79,7 @@ def test_sections_have_the_figures_the_report_uses(quick_results: tuple[dict, st
     ten = model["latency"]["batch_10"]
     assert ten["handler"]["failed_records"] == 0 and ten["sequential"]["failed_records"] == 0
     assert model["cpu"]["failed_records"] == 0
+    assert model["latency"]["floor_batch_10_ms"] > 0  # the floor's own batch, beside the handler's
     # the structure, as the model counted it: the ledger's claim and final write, like the floor's
     assert model["cpu"]["handler_per_message"]["aws_calls"] == 2.0
     assert model["cpu"]["floor_per_message"]["aws_calls"] == 2.0

@@ -51,7 +51,13 @@ from alipay_cancel.alipay.trade_ref import (
     refund_query_fields,
     trade_fields,
 )
-from alipay_cancel.alipay.transport import MAX_RESPONSE_BYTES, RawAnswer, TransportRefusal, bounded_call
+from alipay_cancel.alipay.transport import (
+    MAX_RESPONSE_BYTES,
+    RawAnswer,
+    TransportRefusal,
+    bounded_call,
+    environment_settings,
+)
 from alipay_cancel.alipay.v3_signing import RequestSigner, ResponseVerifier
 
 if TYPE_CHECKING:
@@ -121,6 +127,7 @@ class AlipayClient:
         self._endpoint = validate_endpoint(endpoint)
         parts = urlsplit(self._endpoint)
         self._origin, self._base_path = f"{parts.scheme}://{parts.netloc}", parts.path
+        self._environment = environment_settings(self._origin)  # proxies, CA bundle: read once
         self._timeout = (
             _check_timeout("connect_timeout", connect_timeout),
             _check_timeout("read_timeout", read_timeout),
@@ -266,6 +273,7 @@ class AlipayClient:
                 headers=headers,
                 connect_timeout=self._timeout[0],
                 read_timeout=self._timeout[1],
+                environment=self._environment,
                 max_body_bytes=self._max_body,
             )
         except TransportRefusal as refusal:
