@@ -206,7 +206,7 @@ BASELINE = "baseline_release"
 def _describe_release(src: Path) -> str:
     """The commit of a git checkout's ``src/`` (as ``git worktree add`` makes), else the name of the
     folder holding it (e.g. ``git archive <commit> src`` unpacked into a folder named by the commit):
-    never a machine path, which the README would show."""
+    never a machine path, which docs/performance.md would show."""
     done = subprocess.run(
         ["git", "-C", str(src), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
     )

@@ -1,4 +1,4 @@
-"""Turn bench results into the summary rows, a Markdown table, and the README's Performance block."""
+"""Turn bench results into the summary rows, a Markdown table, and docs/performance.md's figures block."""
 
 from __future__ import annotations
 
@@ -340,7 +340,7 @@ def findings(results: dict[str, Any]) -> list[str]:
     return out
 
 
-def readme_block(results: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+def performance_block(results: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     machine = results["machine"]
     lines = [
         f"Measured by `make bench` on {results['generated_at'][:10]}: {describe(machine)}.",
@@ -356,21 +356,18 @@ def readme_block(results: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def update_readme(readme: Path, block: str) -> str:
-    """Replace what lies between the markers; anything else in the README is left as it is."""
-    if not readme.exists():
-        return f"warning: {readme} does not exist; Performance section not updated"
-    text = readme.read_text()
+def update_page(page: Path, block: str) -> str:
+    """Replace what lies between the markers; anything else on the page is left as it is."""
+    if not page.exists():
+        return f"warning: {page} does not exist; its figures were not updated"
+    text = page.read_text()
     start, end = text.find(START_MARKER), text.find(END_MARKER)
     if start < 0 or end < 0 or end < start:
-        return (
-            f"warning: {readme} has no {START_MARKER} ... {END_MARKER} markers;"
-            " Performance section not updated"
-        )
+        return f"warning: {page} has no {START_MARKER} ... {END_MARKER} markers; its figures were not updated"
     new = text[: start + len(START_MARKER)] + "\n" + block.rstrip() + "\n" + text[end:]
     if new != text:
-        readme.write_text(new)
-    return f"updated the Performance section of {readme}"
+        page.write_text(new)
+    return f"updated the figures of {page}"
 
 
 def write_json(path: Path, results: dict[str, Any]) -> None:

@@ -1,4 +1,5 @@
-"""``make bench``: measure, print the table, write bench/results/latest.json, update README's block.
+"""``make bench``: measure, print the table, write bench/results/latest.json, update the figures block
+of docs/performance.md.
 
 Sections: cold start, package size (no servers needed), then batch latency, per-message CPU (with a
 profile) and memory against one bench stack (moto server + gateway emulator, child processes), and the
@@ -23,11 +24,11 @@ from typing import Any, TextIO
 from local.in_process import reload_function
 
 from bench.machine import machine_info
-from bench.report import markdown_table, readme_block, summary_rows, update_readme, write_json
+from bench.report import markdown_table, performance_block, summary_rows, update_page, write_json
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO / "bench" / "results" / "latest.json"
-DEFAULT_README = REPO / "README.md"
+DEFAULT_PAGE = REPO / "docs" / "performance.md"
 SECTIONS = ("cold", "package", "latency", "cpu", "model", "memory")
 
 
@@ -91,8 +92,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--only", default=",".join(SECTIONS), help=f"comma list of {','.join(SECTIONS)}")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    p.add_argument("--readme", type=Path, default=DEFAULT_README)
-    p.add_argument("--no-readme", action="store_true", help="do not touch the README")
+    p.add_argument("--page", type=Path, default=DEFAULT_PAGE, help="the page whose figures block is replaced")
+    p.add_argument("--no-page", action="store_true", help="do not touch the performance page")
     args = p.parse_args(argv)
     unknown = set(args.only.split(",")) - set(SECTIONS)
     if unknown:
@@ -139,8 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     write_json(args.out, results)
     print(markdown_table(rows))
     print(f"\nraw figures: {args.out}")
-    if not args.no_readme:
-        print(update_readme(args.readme, readme_block(results, rows)))
+    if not args.no_page:
+        print(update_page(args.page, performance_block(results, rows)))
     _log(f"done in {results['duration_s']} s")
     return 0 if ok else 1
 

@@ -8,8 +8,8 @@ Generates, with ``cryptography``:
   app certificate and an Alipay certificate issued by the first RSA root.
 
 ``generate_key_material()`` returns all of it; ``KeyMaterial.secret()`` gives the Secrets Manager
-secret dict exactly as the README's signing-material table. Run ``python -m local.keygen --out DIR`` to write
-the files the gateway emulator CLI and the local stack read.
+secret dict exactly as docs/contracts.md's signing-material table. Run ``python -m local.keygen --out
+DIR`` to write the files the gateway emulator CLI and the local stack read.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ class KeyMaterial:
         )
 
     def secret(self, *, cert_mode: bool = False, aes: bool = False) -> dict[str, str]:
-        """The Secrets Manager SecretString dict (README): public-key mode carries
+        """The Secrets Manager SecretString dict (docs/contracts.md): public-key mode carries
         ``alipay_public_key``; certificate mode carries the three certificates instead."""
         out = {"app_id": self.app_id, "private_key": self.app.private_pem}
         if cert_mode:

@@ -49,6 +49,7 @@ def banner(stack: LocalStack, token_dir: Path, more: Sequence[str] = ()) -> str:
         "The function runs here as Lambda runs it: the event source polls the queue and invokes up to",
         f"MaximumConcurrency ({stack.settings.event_source.maximum_concurrency}) execution environments "
         "(awslambdaric processes); each message prints one line here as it ends. In another terminal:",
+        *_cli_on_path(),
         f"  export AWS_ENDPOINT_URL={stack.moto_url} AWS_REGION=us-east-1 "
         "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing",
         f"  export CANCEL_QUEUE_URL={res.queue_url} DEAD_LETTER_QUEUE_URL={res.dlq_url} "
@@ -65,8 +66,8 @@ def banner(stack: LocalStack, token_dir: Path, more: Sequence[str] = ()) -> str:
         "",
         "Or invoke it in Docker against the same stack (SAM CLI; the emulator knows the events'",
         "trades; the template builds arm64, so on an x86 host use an arm64 emulator or `make invoke`):",
-        "  sam build",
-        f"  sam local invoke CancelFunction -e events/{example_event[0]} "
+        "  make build",
+        f"  .tools/venv/bin/sam local invoke CancelFunction -e events/{example_event[0]} "
         "--env-vars local/sam-local-env.json --docker-network host",
         "",
         *more,
@@ -74,6 +75,13 @@ def banner(stack: LocalStack, token_dir: Path, more: Sequence[str] = ()) -> str:
         "Press Ctrl-C to stop (the environments, the moto server and the emulator stop with it).",
     ]
     return "\n".join(lines)
+
+
+def _cli_on_path() -> list[str]:
+    """The line that puts this environment's ``alipay-cancel`` on PATH (a fresh clone has it only in
+    .venv; ``pip install .`` puts it anywhere), when this Python is a venv's."""
+    activate = Path(sys.executable).parent / "activate"
+    return [f"  source {activate}    # the alipay-cancel command"] if activate.is_file() else []
 
 
 def port_problem(port: int, option: str) -> str | None:

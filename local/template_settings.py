@@ -6,9 +6,9 @@ environment are all read (through cfn-lint's decoder, which understands ``!Ref``
 and resolved against parameter defaults, SAM ``Globals`` and, for resource references, the physical
 ids of whatever the local stack created.
 
-Resources are found by the fixed logical ids (README "Contracts") and by following references: the
-dead-letter queue is whatever the queue's redrive policy points at, the event source is the SQS event
-(SAM) or ``AWS::Lambda::EventSourceMapping`` that reads ``CancelQueue``.
+Resources are found by the fixed logical ids (docs/contracts.md "Fixed names") and by following
+references: the dead-letter queue is whatever the queue's redrive policy points at, the event source
+is the SQS event (SAM) or ``AWS::Lambda::EventSourceMapping`` that reads ``CancelQueue``.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ EXPECTED = {
     "Alipay's side": (R, NORMAL, "retried automatically"),
     "Not about cancel": (C, SLOW, "escalate"),
 }
-# Decided differently from their group (README "Outcomes" says why).
+# Decided differently from their group (docs/contracts.md "Outcomes" says why).
 EXCEPTIONS = {"missing-timestamp": (C, SLOW, "escalate")}  # we always send one: a broken request
 
 

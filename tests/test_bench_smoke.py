@@ -1,7 +1,7 @@
 """Keeps `make bench` from rotting: the harness runs end to end at a tiny size and writes its JSON.
 
 Asserts the shape of what it writes (every section measured, no section crashed, the table rows
-complete) and the README block handling; never timings, which belong to the benchmark, not a test.
+complete) and the performance page's block handling; never timings, which belong to the benchmark, not a test.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from bench.report import END_MARKER, START_MARKER, update_readme
+from bench.report import END_MARKER, START_MARKER, update_page
 
 REPO = Path(__file__).resolve().parent.parent
-QUICK_RUN = [sys.executable, "-m", "bench.run", "--quick", "--no-readme"]
+QUICK_RUN = [sys.executable, "-m", "bench.run", "--quick", "--no-page"]
 
 
 @pytest.fixture(scope="module")
@@ -105,21 +105,21 @@ def test_table_is_printed_with_a_row_per_summary_entry(quick_results: tuple[dict
         assert row["metric"] in stdout
 
 
-def test_readme_block_is_replaced_between_markers_only(tmp_path: Path) -> None:
-    readme = tmp_path / "README.md"
+def test_the_figures_block_is_replaced_between_markers_only(tmp_path: Path) -> None:
+    page = tmp_path / "performance.md"
     head, tail = "# Title\n\n## Performance\n", f"{END_MARKER}\n\n## Next\nkeep\n"
-    readme.write_text(f"{head}{START_MARKER}\nold figures\n{tail}")
-    message = update_readme(readme, "| new | table |")
-    text = readme.read_text()
+    page.write_text(f"{head}{START_MARKER}\nold figures\n{tail}")
+    message = update_page(page, "| new | table |")
+    text = page.read_text()
     assert "updated" in message
     assert "old figures" not in text and "| new | table |" in text
     assert text.startswith(head + START_MARKER) and text.endswith(tail)
 
 
-def test_readme_without_markers_is_left_alone(tmp_path: Path) -> None:
-    readme = tmp_path / "README.md"
-    readme.write_text("# Title\n\n## Performance\nhand-written\n")
-    message = update_readme(readme, "| new | table |")
+def test_a_page_without_markers_is_left_alone(tmp_path: Path) -> None:
+    page = tmp_path / "performance.md"
+    page.write_text("# Title\n\n## Performance\nhand-written\n")
+    message = update_page(page, "| new | table |")
     assert message.startswith("warning")
-    assert readme.read_text() == "# Title\n\n## Performance\nhand-written\n"
-    assert update_readme(tmp_path / "missing.md", "x").startswith("warning")
+    assert page.read_text() == "# Title\n\n## Performance\nhand-written\n"
+    assert update_page(tmp_path / "missing.md", "x").startswith("warning")

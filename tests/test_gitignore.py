@@ -1,4 +1,4 @@
-"""Key material written by the README's commands is git-ignored: one `git add .` must not commit it."""
+"""Key material written by the documented commands is git-ignored: one `git add .` must not commit it."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def test_secret_files_are_ignored_wherever_keygen_writes_them(key_file_names: se
     for folder in ("", "keys/", "local/tmp-keys/"):
         for name in secret_names:
             assert _ignored(f"{folder}{name}"), f"{folder}{name}"
-    assert _ignored("signing-material.json")  # the README's create-secret example file
+    assert _ignored("signing-material.json")  # the create-secret example file of earlier READMEs
 
 
 def test_source_and_test_data_are_not_ignored() -> None:

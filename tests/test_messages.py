@@ -1,4 +1,5 @@
-"""parse_message: the input contract (README) — what becomes a cancel, what is a bad message and why."""
+"""parse_message: the input contract (docs/contracts.md) — what becomes a cancel, what is a bad message
+and why."""
 
 from __future__ import annotations
 

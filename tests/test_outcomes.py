@@ -1,4 +1,5 @@
-"""classify: every code named in the README and the v3 vocabulary, the signed/unsigned rule, and totality."""
+"""classify: every code named in docs/contracts.md and the v3 vocabulary, the signed/unsigned rule, and
+totality."""
 
 from __future__ import annotations
 

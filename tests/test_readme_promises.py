@@ -1,7 +1,7 @@
-"""README.md makes concrete promises to users (parameter names and defaults, environment variables,
-alarm and metric names, CLI commands and flags, record and dead-letter attributes, outcome rows).
-Each test here reads the promise from the README itself and checks it against the code or the
-template, so the two cannot drift apart silently."""
+"""README.md and the pages under docs/ make concrete promises to users (parameter names and defaults,
+environment variables, alarm and metric names, CLI commands and flags, record and dead-letter
+attributes, outcome rows). Each test here reads the promise from the page that makes it and checks it
+against the code or the template, so the two cannot drift apart silently."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from alipay_cancel.alipay.signing_material_error import SigningMaterialError
 from alipay_cancel.config import ConfigError, load_config
 from alipay_cancel.decisions import waits
 from alipay_cancel.decisions.classification import BUSINESS_RULES, RetryDelay, classify
+from alipay_cancel.decisions.operation_codes import OPERATION_RULES
 from alipay_cancel.decisions.remedies import REMEDIES, Remedy
 from alipay_cancel.decisions.steps import Answer, Call, Start, next_step
 from alipay_cancel.pipeline import messages
@@ -36,36 +37,18 @@ from alipay_cancel.shared.ledger_item import Op, Status
 from alipay_cancel.shared.trade import PaidTradePolicy, trade_key
 from alipay_cancel.signing import secret as signing_secret
 from alipay_cancel.stores.dead_letters import DeadLetterSender
+from tests.docs_support import PAGES, flat, page, section, table
 
 ROOT = Path(__file__).resolve().parent.parent
-README = (ROOT / "README.md").read_text()
-FLAT = " ".join(README.split())  # for phrases the README wraps across lines
+README = page("README.md")
+FLAT = flat(README)
+CONTRACTS = "docs/contracts.md"
+CONFIGURATION = "docs/configuration.md"
+OPERATIONS = "docs/operations.md"
 TEMPLATE: dict[str, Any] = yaml_parse((ROOT / "template.yaml").read_text())
 FUNCTION = TEMPLATE["Resources"]["CancelFunction"]["Properties"]
 ENVIRONMENT: dict[str, Any] = FUNCTION["Environment"]["Variables"]
-
-
-def _section(title: str) -> str:
-    """The README text under the heading ``title`` up to the next heading of the same or higher level."""
-    match = re.search(rf"^(#+) {re.escape(title)}\n", README, re.M)
-    assert match, f"README has no heading {title!r}"
-    level = len(match.group(1))
-    rest = README[match.end() :]
-    end = re.search(rf"^#{{1,{level}}} ", rest, re.M)
-    return rest[: end.start()] if end else rest
-
-
-def _table(text: str) -> list[list[str]]:
-    """Body rows of the first Markdown table in ``text`` (header and separator dropped)."""
-    lines = [line for line in text.splitlines() if line.startswith("|")]
-    assert len(lines) > 2, "no table found"
-    first_block: list[str] = []
-    for line in text.splitlines():
-        if line.startswith("|"):
-            first_block.append(line)
-        elif first_block:
-            break
-    return [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in first_block[2:]]
+_table = table
 
 
 def _ticked(text: str) -> list[str]:
@@ -79,7 +62,7 @@ def _ref(value: Any) -> str | None:
 # ---- Configuration ------------------------------------------------------------------------------
 
 
-CONFIG_ROWS = _table(_section("Configuration"))
+CONFIG_ROWS = _table(section(CONFIGURATION, "Parameters"))
 
 
 def _config_rows() -> list[tuple[str, str, str]]:
@@ -97,6 +80,28 @@ def _config_rows() -> list[tuple[str, str, str]]:
 
 def test_configuration_table_lists_every_template_parameter_and_nothing_else() -> None:
     assert {p for p, _, _ in _config_rows()} == set(TEMPLATE["Parameters"])
+
+
+def test_the_readmes_configuration_table_gives_the_template_defaults() -> None:
+    """README: "Everything is a template.yaml parameter with a working default, except" the ones it
+    names; each row's parameters exist and have the default it gives (or none, for "(required)")."""
+    text = section("README.md", "Configuration")
+    required = re.search(r"with a working default, except ([^.]+)\.", flat(text))
+    assert required
+    assert set(_ticked(required.group(1))) == {
+        name for name, declared in TEMPLATE["Parameters"].items() if "Default" not in declared
+    }
+    rows = _table(text)
+    assert rows
+    for names, default, _meaning in rows:
+        for name in _ticked(names):
+            declared = TEMPLATE["Parameters"][name]
+            if default == "(required)":
+                assert "Default" not in declared, name
+            elif default.startswith("empty"):
+                assert declared["Default"] == "", name
+            else:
+                assert str(declared["Default"]) == default.strip("`"), name
 
 
 @pytest.mark.parametrize(("parameter", "env", "default"), _config_rows(), ids=lambda v: str(v))
@@ -131,18 +136,18 @@ def test_configuration_table_names_the_variable_the_template_sets(
 
 
 def test_every_function_variable_is_documented_in_the_configuration_section() -> None:
-    documented = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", _section("Configuration")))
+    documented = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", section(CONFIGURATION, "Parameters")))
     assert set(ENVIRONMENT) <= documented, set(ENVIRONMENT) - documented
 
 
-def test_template_set_values_in_the_readme_are_the_template_values() -> None:
-    text = " ".join(_section("Configuration").split())
+def test_template_set_values_on_the_configuration_page_are_the_template_values() -> None:
+    text = " ".join(section(CONFIGURATION, "Parameters").split())
     mapping = TEMPLATE["Mappings"]["Observability"]["Service"]
     assert f"`POWERTOOLS_SERVICE_NAME` (`{mapping['Name']}`)" in text
     assert f"`POWERTOOLS_METRICS_NAMESPACE` (`{mapping['MetricsNamespace']}`)" in text
     assert f"`POWERTOOLS_TRACE_DISABLED` (`{ENVIRONMENT['POWERTOOLS_TRACE_DISABLED']}`)" in text
     match = re.search(r"Python (\d+\.\d+) on (\w+), (\d+) MB,\s+(\d+) s timeout", text)
-    assert match, "README no longer states the function's runtime, memory and timeout"
+    assert match, "docs/configuration.md no longer states the function's runtime, memory and timeout"
     assert FUNCTION["Runtime"] == f"python{match.group(1)}"
     assert FUNCTION["Architectures"] == [match.group(2)]
     assert (FUNCTION["MemorySize"], FUNCTION["Timeout"]) == (int(match.group(3)), int(match.group(4)))
@@ -169,15 +174,15 @@ def _valid_environment() -> dict[str, str]:
     }
 
 
-def _function_variables_in_readme() -> list[str]:
-    """Every variable the README names in the configuration section that the function itself reads
+def _function_variables_documented() -> list[str]:
+    """Every variable docs/configuration.md names among the parameters that the function itself reads
     (Powertools' own and boto3's AWS_ENDPOINT_URL are read by those libraries)."""
-    names = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", _section("Configuration")))
+    names = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", section(CONFIGURATION, "Parameters")))
     return sorted(n for n in names if not n.startswith(("POWERTOOLS_", "AWS_")))
 
 
-@pytest.mark.parametrize("name", _function_variables_in_readme())
-def test_load_config_reads_the_variable_the_readme_names(name: str) -> None:
+@pytest.mark.parametrize("name", _function_variables_documented())
+def test_load_config_reads_the_variable_the_configuration_page_names(name: str) -> None:
     """Promise: "a wrong value fails the invocation with an error naming the variable"."""
     load_config(_valid_environment())
     with pytest.raises(ConfigError) as error:
@@ -189,15 +194,13 @@ def test_load_config_reads_the_variable_the_readme_names(name: str) -> None:
 
 
 def test_alarm_table_names_exactly_the_template_alarms() -> None:
-    named = {
-        n for row in _table(_section("Alarms (CloudWatch, notify `AlarmTopicArn`)")) for n in _ticked(row[0])
-    }
+    named = {n for row in _table(section(OPERATIONS, "Alarms")) for n in _ticked(row[0])}
     alarms = {k for k, v in TEMPLATE["Resources"].items() if v["Type"] == "AWS::CloudWatch::Alarm"}
     assert named == alarms
 
 
 def test_configuration_error_alarm_row_names_the_metric_the_alarm_watches() -> None:
-    rows = _table(_section("Alarms (CloudWatch, notify `AlarmTopicArn`)"))
+    rows = _table(section(OPERATIONS, "Alarms"))
     row = next(r for r in rows if "`ConfigurationErrorAlarm`" in r[0])
     mapping = TEMPLATE["Mappings"]["Observability"]["Service"]
     assert f"`{mapping['MetricsNamespace']}/{mapping['ConfigurationErrorMetric']}`" in row[1]
@@ -205,12 +208,12 @@ def test_configuration_error_alarm_row_names_the_metric_the_alarm_watches() -> N
 
 
 def _metrics_paragraph() -> str:
-    text = _section("Alarms (CloudWatch, notify `AlarmTopicArn`)")
+    text = section(OPERATIONS, "Metrics and logs")
     start = text.index("Metrics (EMF")
     return text[start : text.index("Logs are JSON", start)]
 
 
-def test_metric_names_in_the_readme_are_the_metrics_the_function_emits() -> None:
+def test_metric_names_on_the_operations_page_are_the_metrics_the_function_emits() -> None:
     paragraph = _metrics_paragraph()
     namespace, dimension = re.search(r"namespace `(\w+)`, dimension `(\w+)`", paragraph).groups()  # type: ignore[union-attr]
     assert namespace == observability.DEFAULT_NAMESPACE
@@ -234,12 +237,14 @@ def test_metric_names_in_the_readme_are_the_metrics_the_function_emits() -> None
 
 
 def _cli_lines() -> list[str]:
-    """Every ``alipay-cancel ...`` command the README and the dead-letter remedies show."""
+    """Every ``alipay-cancel ...`` command the README's Operations, the operations page's CLI section
+    and the dead-letter remedies show."""
+    text = section("README.md", "Operations") + section(OPERATIONS, "The operator CLI")
     lines = [
         line.split("#")[0].strip()
-        for line in _section("Operator CLI").splitlines()
-        if line.strip().startswith("alipay-cancel ")
-    ]
+        for line in text.splitlines()
+        if line.strip().startswith("alipay-cancel ") and not line.strip().startswith("alipay-cancel --")
+    ]  # (--version and --help: tests/test_cli_install.py)
     remedies = [rule.remedy or "" for rule in BUSINESS_RULES.values()]
     lines += [m for r in remedies for m in re.findall(r"alipay-cancel [^)]+", r)]
     assert len(lines) >= 4
@@ -282,16 +287,17 @@ def test_cli_reads_the_function_variable_names_the_readme_gives(
 ) -> None:
     from alipay_cancel_ops import cli
 
-    assert f"`{variable}`" in _section("Operator CLI")
+    assert f"`{variable}`" in section("README.md", "Operations")
+    assert f"`${variable}`" in section(OPERATIONS, "The operator CLI")
     monkeypatch.setenv(variable, "https://example.invalid/from-env")
     argv = [command, "K"] if command == "result" else [command]
     assert getattr(cli.parser().parse_args(argv), flag) == "https://example.invalid/from-env"
 
 
-def test_cli_accepts_the_endpoint_flag_the_readme_shows() -> None:
+def test_cli_accepts_the_endpoint_flag_the_operations_page_shows() -> None:
     from alipay_cancel_ops import cli
 
-    assert "`--endpoint-url http://127.0.0.1:4566`" in _section("Operator CLI")
+    assert "`--endpoint-url http://127.0.0.1:4566`" in section(OPERATIONS, "The operator CLI")
     args = cli.parser().parse_args(["--endpoint-url", "http://127.0.0.1:4566", "dead-letters"])
     assert args.endpoint_url == "http://127.0.0.1:4566"
 
@@ -299,33 +305,44 @@ def test_cli_accepts_the_endpoint_flag_the_readme_shows() -> None:
 # ---- make targets, demo, emulator, local stack ---------------------------------------------------
 
 
-def test_every_make_target_in_the_readme_exists() -> None:
+@pytest.mark.parametrize("name", PAGES)
+def test_every_make_target_the_documentation_shows_exists(name: str) -> None:
+    """Commands (in code, or a code block's line): each target exists, and each variable given to it is
+    read by the Makefile or by src/Makefile (which `make build` runs through `sam build`)."""
     makefile = (ROOT / "Makefile").read_text()
+    makefiles = makefile + (ROOT / "src" / "Makefile").read_text()
     targets = set(re.findall(r"^([a-z][a-z0-9-]*):", makefile, re.M))
-    used = set(re.findall(r"\bmake ([a-z][a-z0-9-]*)", README))
-    assert used and used <= targets, used - targets
-    for variable in set(re.findall(r"\bmake [a-z-]+ ([A-Z_]+)=", README)):
-        assert f"$({variable})" in makefile
+    text = page(name)
+    used = set(re.findall(r"(?:^\s*|`)make ([a-z][a-z0-9-]*)", text, re.M))
+    assert used <= targets, used - targets
+    for variable in set(re.findall(r"(?:^\s*|`)make [a-z-]+ ([A-Z_0-9]+)=", text, re.M)):
+        assert f"$({variable})" in makefiles, variable
+
+
+def test_the_readme_shows_the_make_targets() -> None:
+    assert re.findall(r"^make (demo|test) ", README, re.M) == ["demo", "test"]
 
 
 @pytest.mark.parametrize(
-    ("module", "pattern"),
+    ("name", "module", "pattern"),
     [
-        ("local.demo", r'make demo DEMO_ARGS="([^"]+)"'),
-        ("local.alipay_gateway.__main__", r'make gateway GATEWAY_ARGS="([^"]+)"'),
-        ("local.keygen", r"python -m local\.keygen (.+)"),
-        ("local.invoke", r'make invoke EVENT=\S+ INVOKE_ARGS="([^"]+)"'),
-        ("local.stack_cli", r'make local-stack STACK_ARGS="([^"]+)"'),
-        ("local.chaos", r'make chaos CHAOS_ARGS="([^"]+)"'),
+        ("README.md", "local.demo", r'make demo DEMO_ARGS="([^"]+)"'),
+        ("README.md", "local.alipay_gateway.__main__", r'make gateway GATEWAY_ARGS="([^"]+)"'),
+        ("README.md", "local.keygen", r"python -m local\.keygen (.+)"),
+        ("docs/deploy.md", "local.keygen", r"python -m local\.keygen (.+)"),
+        ("README.md", "local.invoke", r'make invoke EVENT=\S+ INVOKE_ARGS="([^"]+)"'),
+        ("README.md", "local.stack_cli", r'make local-stack STACK_ARGS="([^"]+)"'),
+        ("docs/reliability.md", "local.chaos", r'make chaos CHAOS_ARGS="([^"]+)"'),
+        ("docs/performance.md", "bench.run", r'make bench BENCH_ARGS="([^"]+)"'),
     ],
 )
 def test_documented_local_tool_flags_are_accepted(
-    module: str, pattern: str, capsys: pytest.CaptureFixture[str]
+    name: str, module: str, pattern: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import importlib
 
-    match = re.search(pattern, README)
-    assert match, f"README no longer shows {pattern}"
+    match = re.search(pattern, page(name))
+    assert match, f"{name} no longer shows {pattern}"
     main = importlib.import_module(module).main
     with pytest.raises(SystemExit) as done:
         main(["--help"])
@@ -342,10 +359,14 @@ def test_local_stack_ports_are_the_documented_ones() -> None:
     assert (stack.DEFAULT_MOTO_PORT, stack.DEFAULT_GATEWAY_PORT) == (4566, 8089)
 
 
-def test_files_and_modules_the_readme_names_exist() -> None:
-    for path in re.findall(r"`?(events/[\w.-]+\.json)", README):
+@pytest.mark.parametrize("name", PAGES)
+def test_event_files_the_documentation_names_exist(name: str) -> None:
+    for path in re.findall(r"`?(events/[\w.-]+\.json)", page(name)):
         assert (ROOT / path).is_file(), path
-    development = _section("Development")
+
+
+def test_files_and_modules_the_layout_names_exist() -> None:
+    development = section("docs/architecture.md", "Layout")
     package = ROOT / "src/alipay_cancel"
     for module in re.findall(r"\b(\w+\.py)\b", development):
         assert list(package.rglob(module)) or (ROOT / "bench" / module).is_file(), module
@@ -357,10 +378,19 @@ def test_files_and_modules_the_readme_names_exist() -> None:
 # ---- Contracts ----------------------------------------------------------------------------------
 
 
-def test_the_results_section_points_at_the_ledgers_page_and_names_its_states() -> None:
-    section = _section("Results: DynamoDB `CancelResultsTable` (the ledger)")
-    assert "[docs/ledger.md](docs/ledger.md)" in section
-    named = set(_ticked(section))
+@pytest.mark.parametrize(
+    ("name", "title", "link"),
+    [
+        ("README.md", "Results and dead letters", "[docs/ledger.md](docs/ledger.md)"),
+        (CONTRACTS, "Results: DynamoDB `CancelResultsTable` (the ledger)", "[ledger.md](ledger.md)"),
+    ],
+)
+def test_the_results_section_points_at_the_ledgers_page_and_names_its_states(
+    name: str, title: str, link: str
+) -> None:
+    text = section(name, title)
+    assert link in text
+    named = set(_ticked(text))
     assert {s.value for s in Status} <= named
 
 
@@ -373,8 +403,8 @@ class _RecordingSqs:
         return {"MessageId": "m-1"}
 
 
-def test_dead_letter_attributes_are_the_ones_the_readme_lists() -> None:
-    paragraph = _section("Dead letters: SQS `CancelDeadLetterQueue`")
+def test_dead_letter_attributes_are_the_ones_the_contracts_list() -> None:
+    paragraph = section(CONTRACTS, "Dead letters: SQS `CancelDeadLetterQueue`")
     listed = set(
         re.findall(
             r"`([a-z_]+)`", re.split(r"Message\s+attributes\s+say\s+why:", paragraph)[1].split("(each")[0]
@@ -404,7 +434,7 @@ def test_dead_letter_attributes_are_the_ones_the_readme_lists() -> None:
 
 def _outcome_rows() -> list[tuple[str, str]]:
     rows = []
-    for what, klass, _happens in _table(_section("Outcomes")):
+    for what, klass, _happens in _table(section(CONTRACTS, "Outcomes")):
         for code in _ticked(what):
             if re.fullmatch(r"[A-Z]{3}\.[A-Z_]+|\d{5}", code):
                 rows.append((code, klass))
@@ -440,7 +470,7 @@ def test_outcome_table_rows_are_how_the_classifier_decides(code: str, klass: str
 
 def _v3_outcome_rows() -> list[tuple[str, str]]:
     rows = []
-    for what, klass, _happens in _table(_section("Outcomes")):
+    for what, klass, _happens in _table(section(CONTRACTS, "Outcomes")):
         for code in _ticked(what):
             if re.fullmatch(r"[a-z]+(-[a-z]+)+", code) and code not in ("alipay-sn", "decryption-error-*"):
                 rows.append((code, klass))
@@ -463,29 +493,38 @@ def test_outcome_table_names_codes_of_every_group() -> None:
     assert len(_v3_outcome_rows()) >= 45
 
 
-def test_redrive_leaves_what_the_readme_says_it_leaves() -> None:
-    """README: a redrive leaves bad messages and Alipay's final answers (outside the cancel window,
-    trade finished, already refunded) and redrives a frozen trade whose remedy says so."""
+def test_redrive_leaves_what_the_operations_page_says_it_leaves() -> None:
+    """docs/operations.md: a redrive leaves bad messages and what no call can settle (a finished trade,
+    a trade refunded in part by someone else, a refund Alipay will not do through its API) and
+    redrives a frozen trade whose remedy says so."""
     from alipay_cancel_ops.queues import DeadLetterView
     from alipay_cancel_ops.redrive_plan import redrive_blocker
 
-    text = " ".join(_section("Operator CLI").split())
+    dead_letters = section(OPERATIONS, "Dead letters: read, redrive, discard")
+    text = flat(dead_letters)
     assert "bad messages (the same body fails the same way)" in text
-    assert "(outside the cancel window, trade finished, already refunded, ...)" in text
+    assert (
+        "what no call can settle (a finished trade, a trade refunded in part by someone else, a refund"
+        " Alipay will not do through its API, ...:" in text
+    )
     assert "(a frozen trade once Alipay released it) is redriven" in text
 
     def blocked(outcome_class: str, reason: str) -> bool:
         attributes = {"outcome_class": outcome_class, "reason": reason}
         return redrive_blocker(DeadLetterView("m", "r", "{}", attributes, {})) is not None
 
-    for code in ("ACQ.TRADE_CANCEL_TIME_OUT", "ACQ.TRADE_HAS_FINISHED", "ACQ.REASON_TRADE_REFUND_FEE_ERR"):
-        rule = BUSINESS_RULES[code]
-        assert blocked("terminal", f"{rule.what}. {rule.remedy}"), code
-    frozen = BUSINESS_RULES["ACQ.REASON_TRADE_BEEN_FREEZEN"]
-    assert not blocked("terminal", f"{frozen.what}. {frozen.remedy}")
+    refund = OPERATION_RULES[Op.REFUND]
+    for rule in (
+        BUSINESS_RULES["ACQ.TRADE_HAS_FINISHED"],  # a finished trade
+        refund["ACQ.REASON_TRADE_REFUND_FEE_ERR"],  # refunded in part by someone else
+        refund["ACQ.NOT_ALLOW_PARTIAL_REFUND"],  # a refund Alipay will not do through its API
+    ):
+        assert blocked("terminal", f"{rule.what}. {rule.remedy}"), rule.what
+    for frozen in (BUSINESS_RULES["ACQ.REASON_TRADE_BEEN_FREEZEN"], refund["ACQ.REASON_TRADE_BEEN_FREEZEN"]):
+        assert not blocked("terminal", f"{frozen.what}. {frozen.remedy}")
     assert blocked("bad_message", REMEDIES[Remedy.BAD_MESSAGE])
     for flag in ("--include-unredrivable", "--yes", "--ask-above", "--dry-run"):
-        assert flag in _section("Operator CLI"), flag
+        assert flag in dead_letters, flag
 
 
 def _default(name: str) -> int:
@@ -500,8 +539,8 @@ def test_retry_horizon_span_and_table_are_what_the_policy_computes() -> None:
     )
     from tests.fixtures.retries import fewest_receives
 
-    section = _section("Retry horizon")
-    text = " ".join(section.split())
+    horizon = section(CONFIGURATION, "Retry horizon")
+    text = flat(horizon)
 
     def schedule(horizon: int) -> RetrySchedule:
         return RetrySchedule(
@@ -517,7 +556,7 @@ def test_retry_horizon_span_and_table_are_what_the_policy_computes() -> None:
     most, fewest = receives_within_horizon(default), fewest_receives(default)
     assert f"**{fewest} to {most} times in all**" in text
     assert f"leaves {default.max_receive_count - most} receives for throttled" in text
-    rows = _table(section)
+    rows = _table(horizon)
     assert rows
     for horizon, _span, tries, at_least in rows:
         computed = schedule(int(horizon))
@@ -535,19 +574,19 @@ def _table_text(text: str) -> str:
     return "\n".join(line for line in text.splitlines() if line.startswith("|"))
 
 
-def test_dashboard_widgets_the_readme_lists_show_metrics_the_function_emits() -> None:
-    section = _section("Dashboard")
+def test_dashboard_widgets_the_operations_page_lists_show_metrics_the_function_emits() -> None:
+    dashboard = section(OPERATIONS, "Dashboard")
     body = TEMPLATE["Resources"]["CancelDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"][0]
     custom = observability.EMITTED_METRICS
-    named = set(_ticked(_table_text(section)))
+    named = set(_ticked(_table_text(dashboard)))
     assert named <= custom, named - custom
     for name in named:
         assert f'"{name}"' in body, name
-    assert "`CancelDashboardName`" in section and "CancelDashboardName" in TEMPLATE["Outputs"]
+    assert "`CancelDashboardName`" in dashboard and "CancelDashboardName" in TEMPLATE["Outputs"]
 
 
 def test_message_limits_are_the_documented_ones() -> None:
-    contract = " ".join(_section("Input: one SQS message = one payment to cancel").split())
+    contract = flat(section(CONTRACTS, "Input: one SQS message = one payment to cancel"))
     assert (
         "at most 64 printable ASCII characters" in contract and "1-256 visible ASCII characters" in contract
     )
@@ -572,7 +611,7 @@ def test_message_limits_are_the_documented_ones() -> None:
 
 
 def test_low_time_margin_and_deferral_are_the_documented_ones() -> None:
-    text = " ".join(_section("How a batch is processed").split())
+    text = flat(section(CONTRACTS, "How a batch is processed"))
     margin = re.search(r"connect \+ read timeout \+ (\d+) s left", text)
     deferred = re.search(r"visible again in (\d+) s", text)
     assert margin and deferred
@@ -581,7 +620,7 @@ def test_low_time_margin_and_deferral_are_the_documented_ones() -> None:
 
 
 def test_failed_secret_load_reuse_is_the_documented_one() -> None:
-    text = " ".join(_section("Signing material (Secrets Manager)").split())
+    text = flat(section(CONTRACTS, "Signing material (Secrets Manager)"))
     reused = re.search(r"is not read again for (\d+) seconds per container", text)
     picked = re.search(r"a fixed secret is picked up within (\d+) s", text)
     assert reused and picked and reused.group(1) == picked.group(1)
@@ -589,13 +628,14 @@ def test_failed_secret_load_reuse_is_the_documented_one() -> None:
 
 
 def test_maximum_concurrency_range_is_the_template_range() -> None:
-    low, high = re.search(r"`MaximumConcurrency` \((\d+)-(\d+)\)", README).groups()  # type: ignore[union-attr]
+    capacity = section(CONFIGURATION, "Capacity")
+    low, high = re.search(r"`MaximumConcurrency` \((\d+)-(\d+)\)", capacity).groups()  # type: ignore[union-attr]
     declared = TEMPLATE["Parameters"]["MaximumConcurrency"]
     assert (declared["MinValue"], declared["MaxValue"]) == (int(low), int(high))
 
 
 def test_a_success_is_remembered_without_an_expiry_and_the_idempotency_table_is_gone() -> None:
-    text = " ".join(_section("Idempotency").split())
+    text = flat(section(CONTRACTS, "Idempotency"))
     assert "Settled items have no expiry" in text
     assert not {"IdempotencyExpirySeconds", "LegacyIdempotencyReadsUntil"} & set(TEMPLATE["Parameters"])
     tables = {k for k, v in TEMPLATE["Resources"].items() if v["Type"] == "AWS::DynamoDB::Table"}
@@ -603,7 +643,7 @@ def test_a_success_is_remembered_without_an_expiry_and_the_idempotency_table_is_
 
 
 def test_trade_key_table_is_what_the_code_builds() -> None:
-    text = _section("Results: DynamoDB `CancelResultsTable` (the ledger)")
+    text = section(CONTRACTS, "Results: DynamoDB `CancelResultsTable` (the ledger)")
     keys = re.findall(r"^\| [^|]+ \| `([^`]*ORDER-1001)`", text, re.MULTILINE)
     assert keys == [
         trade_key("ORDER-1001"),
@@ -617,7 +657,9 @@ def test_trade_key_table_is_what_the_code_builds() -> None:
 
 
 def _signing_fields() -> list[str]:
-    return [n for row in _table(_section("Signing material (Secrets Manager)")) for n in _ticked(row[0])]
+    return [
+        n for row in _table(section(CONTRACTS, "Signing material (Secrets Manager)")) for n in _ticked(row[0])
+    ]
 
 
 def test_signing_material_table_lists_the_fields() -> None:
@@ -637,8 +679,11 @@ def test_signing_material_table_lists_the_fields() -> None:
 def test_a_bad_signing_field_is_refused_naming_the_field(
     field: str, public_key_secret: dict[str, str], cert_secret: dict[str, str]
 ) -> None:
-    """README: a wrong key "is refused when the function loads the secret, with an error naming the
-    field"; this also proves the function reads each field under the documented name."""
+    """docs/deploy.md: a wrong key "is refused when the function loads the secret, with an error naming
+    the field"; this also proves the function reads each field under the documented name."""
+    assert "is refused when the function loads the secret, with an error naming the field" in flat(
+        page("docs/deploy.md")
+    )
     secret = cert_secret if field in ("app_cert", "alipay_cert", "alipay_root_cert") else public_key_secret
     load_signing_material(secret)
     with pytest.raises(SigningMaterialError) as error:
@@ -646,21 +691,25 @@ def test_a_bad_signing_field_is_refused_naming_the_field(
     assert error.value.field_name == field
 
 
-def test_client_example_uses_the_real_signatures() -> None:
-    """The "client can be used on its own" example: keyword names and result fields exist."""
+def test_client_page_uses_the_real_signatures() -> None:
+    """docs/client.md's "Using it in code": keyword names and the failure's fields exist."""
     import inspect
 
-    development = _section("Development")
-    assert "connect_timeout=3, read_timeout=10" in development
+    using = section("docs/client.md", "Using it in code")
+    assert "connect_timeout=3, read_timeout=10" in using
     parameters = inspect.signature(AlipayClient).parameters
-    assert {"connect_timeout", "read_timeout"} <= set(parameters)
+    assert {"connect_timeout", "read_timeout", "response_max_age_seconds", "session"} <= set(parameters)
     TradeRef(out_trade_no="20150320010101001", trade_no=None)
     assert {"action", "trace_id"} <= {f.name for f in dataclasses.fields(CancelSuccess)}
-    assert {"kind", "code", "sub_code"} <= {f.name for f in dataclasses.fields(AlipayFailure)}
+    fields = re.search(r"an `AlipayFailure` \(([^)]*)\)", flat(page("docs/client.md")))
+    assert fields, "docs/client.md no longer lists the failure's fields"
+    assert set(_ticked(fields.group(1))) <= {f.name for f in dataclasses.fields(AlipayFailure)}
+    assert {"kind", "code", "sub_code"} <= set(_ticked(fields.group(1)))
 
 
 def test_nothing_points_at_contract_files_the_repository_does_not_have() -> None:
-    """The README carries the contracts; the design notes they came from are not in the repository."""
+    """The README and docs/contracts.md carry the contracts; the design notes they came from are not in
+    the repository."""
     tracked = subprocess.run(
         ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split()

@@ -1,6 +1,6 @@
 """docs/settle.md says what the settle flow does: its promises, checked against the code that keeps
 them (the flow's table of answers against the code tables, the refund number, the bound on calls, the
-item's attributes and the final states)."""
+item's attributes and the final states, whose meanings live on docs/ledger.md)."""
 
 from __future__ import annotations
 
@@ -14,12 +14,17 @@ from alipay_cancel.shared.ledger_item import ALIPAY_FIELDS, SETTLED, Op, Status,
 from tests.template_support import ROOT
 
 DOC = (ROOT / "docs" / "settle.md").read_text()
+LEDGER = (ROOT / "docs" / "ledger.md").read_text()
 
 
-def _section(title: str) -> str:
-    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", DOC, re.S | re.M)
-    assert match, f"docs/settle.md has no section {title!r}"
+def _section(title: str, doc: str = DOC, name: str = "settle.md") -> str:
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", doc, re.S | re.M)
+    assert match, f"docs/{name} has no section {title!r}"
     return match.group(1)
+
+
+def _ledger_section(title: str) -> str:
+    return _section(title, LEDGER, "ledger.md")
 
 
 def _rows(section: str) -> list[list[str]]:
@@ -55,15 +60,23 @@ def test_the_bounds_are_the_ones_the_code_keeps() -> None:
 
 
 def test_the_final_states_are_the_ledgers() -> None:
-    states = {row[0].strip("`") for row in _rows(_section("Final states"))}
-    assert states == {s.value for s in Status if s not in (Status.RETRYING, Status.SUCCEEDED)}
-    assert {s.value for s in SETTLED} - states == {Status.SUCCEEDED.value}
+    """The page sends the reader to the ledger's page for the states; that table has every state, and
+    says "never" for exactly the settled ones."""
+    assert "[ledger.md](ledger.md#states)" in _section("Final states")
+    rows = _rows(_ledger_section("States"))
+    assert {row[0].strip("`") for row in rows} == {s.value for s in Status}
+    never = {row[0].strip("`") for row in rows if row[2].startswith("never")}
+    assert never == {s.value for s in SETTLED}
 
 
-def test_the_attributes_it_adds_are_the_records_and_say_what_they_mean() -> None:
-    listed = {row[0].strip("`") for row in _rows(_section("Item attributes the settle flow adds"))}
+def test_the_attributes_it_records_are_the_records_and_the_ledger_page_says_what_they_mean() -> None:
+    recorded = _section("What the item records")
+    named = set(re.findall(r"`(\w+)`", recorded))
     settle_facts = set(ALIPAY_FIELDS[6:]) | {"money_moved", "if_paid"}
-    assert listed == settle_facts
-    assert listed <= set(TradeRecord._fields)
-    operations = re.search(r"`history` entries name the operation \(([^)]*)\)", DOC)
+    assert settle_facts <= named and settle_facts <= set(TradeRecord._fields)
+    assert "[ledger.md](ledger.md#attributes)" in recorded
+    attributes = _ledger_section("Attributes")
+    listed = {name for row in _rows(attributes) for name in re.findall(r"`(\w+)`", row[0])}
+    assert settle_facts <= listed, settle_facts - listed
+    operations = re.search(r"A `history` entry: `op` \(([^)]*)\)", attributes)
     assert operations and set(re.findall(r"`(\w+)`", operations.group(1))) == {op.value for op in Op}

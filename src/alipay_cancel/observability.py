@@ -33,7 +33,7 @@ DEFAULT_NAMESPACE = "AlipayCancel"
 
 # Metric names live beside the endings that count them (shared.endings); re-exported here.
 ALIPAY_LATENCY_METRIC = "AlipayLatency"
-# Every custom metric the function emits (the dashboard, alarms and README name only these).
+# Every custom metric the function emits (the dashboard, alarms and docs/operations.md name only these).
 EMITTED_METRICS = frozenset(
     {
         *OUTCOME_METRICS,

@@ -1,4 +1,4 @@
-"""The app's signing material, parsed and validated from its Secrets Manager secret (README)."""
+"""The app's signing material, parsed and validated from its Secrets Manager secret (docs/contracts.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Alipay's error vocabulary as data: every code we know, what it means for a queue-fed cancel, and
-what a person should do (README "Outcomes" lists the groups).
+what a person should do (docs/contracts.md "Outcomes" lists the groups).
 
 ``BUSINESS_RULES``: the business codes of ``alipay.trade.cancel``. ``GATEWAY_RULES``: the whole v3
 common vocabulary (the gateway's ``CommonErrorType`` codes) and each one's ``isv.`` twin, which the
@@ -138,8 +138,8 @@ _APP_KEY_RETIRED = Rule(
     _C,
     "Alipay no longer accepts the app's signing key (expired or flagged as a security risk)",
     "Generate a new RSA2 key pair (python -m local.keygen), upload its public key or certificate in "
-    "Alipay's console and put the private key (and app_cert) in the signing secret (README 'Rotating "
-    "the app key')" + _FIXED,
+    "Alipay's console and put the private key (and app_cert) in the signing secret (docs/operations.md, "
+    "'Rotating the app key')" + _FIXED,
 )
 _APP_CERT = Rule(
     _C,
@@ -211,7 +211,7 @@ _NOT_CANCEL = Rule(
     "this service.",
 )
 
-# The v3 common vocabulary, grouped as in Alipay's CommonErrorType (README "Outcomes").
+# The v3 common vocabulary, grouped as in Alipay's CommonErrorType (docs/contracts.md "Outcomes").
 _V3_COMMON: dict[Rule, tuple[str, ...]] = {
     RATE_LIMITED: ("rate-limited", "app-call-limited", "method-call-limited", "app-auth-invoke-limit",
                    "exceed-api-balance"),

@@ -1,4 +1,4 @@
-"""Pure classification of an Alipay outcome into what the pipeline does next (README "Outcomes").
+"""Pure classification of an Alipay outcome into what the pipeline does next (docs/contracts.md "Outcomes").
 
 Rules, in order of precedence:
 
@@ -15,7 +15,8 @@ Rules, in order of precedence:
   redrive policy gives up; never a reason to dead-letter good messages in bulk.
 * Business codes documented for ``alipay.trade.cancel``: per-code rule with Alipay's documented
   remedy (TERMINAL, or RETRY SLOW for the merchant's balance). A business code we do not know, in a
-  business error shape (seed ``40004`` or v3 HTTP 400 ``XXX.YYY``), is TERMINAL (README outcomes).
+  business error shape (seed ``40004`` or v3 HTTP 400 ``XXX.YYY``), is TERMINAL (docs/contracts.md
+  "Outcomes").
 * Anything else we do not recognise (unknown gateway codes, odd HTTP statuses) is RETRY: retrying a
   cancel is harmless (Alipay's cancel is idempotent) and bounded by the redrive policy, while giving
   up on an error we do not understand could strand a payment the buyer has made.

@@ -1,4 +1,4 @@
-"""Rules for Alipay answers whose signature cannot be trusted (README "Protocol").
+"""Rules for Alipay answers whose signature cannot be trusted (docs/contracts.md "Protocol").
 
 * Missing or invalid response signature: retried after one secret refresh (keys rotate).
 * Certificate mode, ``alipay-sn`` names a certificate other than ``alipay_cert``: never trusted;

@@ -1,4 +1,4 @@
-"""Parse one SQS message body into a cancel request (README "Contracts: Input").
+"""Parse one SQS message body into a cancel request (docs/contracts.md "Input").
 
 Accepted: a JSON object with ``out_trade_no`` and/or ``trade_no``, an optional ``app_id`` (which of
 our Alipay apps; absent or the default app's id: the default app) and an optional ``app_auth_token``
@@ -79,7 +79,8 @@ _decoder = json.JSONDecoder(
 
 
 def parse_message(body: str | bytes, *, default_app_id: str | None = None) -> CancelRequest:
-    """Parse a body; raise ``BadMessage`` for anything the input contract (README) calls a bad message.
+    """Parse a body; raise ``BadMessage`` for anything the input contract (docs/contracts.md) calls a
+    bad message.
 
     ``default_app_id``: the default app's id; a message naming it is read as naming no app (the same
     trade). ``bytes`` are accepted too and must be UTF-8. Rules beyond the contract: the body is at most

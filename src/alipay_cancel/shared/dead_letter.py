@@ -1,4 +1,4 @@
-"""A dead letter (README "Dead letters"): the original body byte for byte, attributes say why."""
+"""A dead letter (docs/contracts.md "Dead letters"): the original body byte for byte, attributes say why."""
 
 from __future__ import annotations
 

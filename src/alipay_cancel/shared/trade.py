@@ -1,5 +1,5 @@
-"""A trade: its identity (app, merchant, id), its ``trade_key`` (README "Results"), and the request one
-message makes for it (``CancelRequest``).
+"""A trade: its identity (app, merchant, id), its ``trade_key`` (docs/contracts.md "Results"), and the
+request one message makes for it (``CancelRequest``).
 
 ``out_trade_no`` is unique per merchant only, and one deployment serves several Alipay apps, so the
 ledger item, dead-letter attributes and logs are keyed on all three parts:

@@ -1,4 +1,4 @@
-"""Signing material and Alipay clients per app (README "Signing material").
+"""Signing material and Alipay clients per app (docs/contracts.md "Signing material").
 
 The default app's secret is ``ALIPAY_SECRET_ID``; a declared further app ``X``'s
 (``ALIPAY_FURTHER_APP_IDS``) is the secret named ``ALIPAY_APP_SECRET_PREFIX + X``, and no other

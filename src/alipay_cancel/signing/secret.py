@@ -25,7 +25,8 @@ from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterEr
 
 from alipay_cancel.alipay.signing_material import SigningMaterial, SigningMaterialError, load_signing_material
 
-# How long a failed load is reused before Secrets Manager is asked again (README "Signing material").
+# How long a failed load is reused before Secrets Manager is asked again (docs/contracts.md, "Signing
+# material").
 FAILED_LOAD_REUSE_SECONDS = 10.0
 
 Clock = Callable[[], float]
