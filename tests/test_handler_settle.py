@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 
 from alipay_cancel.decisions.refund_request import request_number
+from alipay_cancel_ops.queues import DeadLetterView
+from alipay_cancel_ops.redrive_plan import redrive_blocker
 from tests.fixtures.aws import Pipeline, cancel_body, ledger_write
 from tests.fixtures.aws import failing_call as _failing
 
@@ -186,6 +188,9 @@ def test_a_trade_refunded_in_part_by_someone_else_is_dead_lettered_for_a_person(
     )
     trade = admin.trade("P-1")
     assert trade["refund_fee"] == "8.88" and trade["state"] == "paid"  # nothing moved
+    # alipay-cancel redrive leaves it: no call can settle it (whatever cancel's code was)
+    view = DeadLetterView("m", "r", body, attributes, {})
+    assert redrive_blocker(view) == "its reason says a redrive cannot succeed", attributes
 
 
 def test_a_frozen_refund_redriven_once_released_confirms_first_then_refunds(pipeline: Pipeline) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from alipay_cancel.decisions.classification import BUSINESS_RULES
+from alipay_cancel.decisions.operation_codes import SETTLE_CODES
 from alipay_cancel.decisions.remedies import REMEDIES, Remedy
 from alipay_cancel.shared.endings import Ending
+from alipay_cancel.shared.ledger_item import Op
 from alipay_cancel_ops.queues import UNCLASSIFIED, DeadLetterView
 from alipay_cancel_ops.redrive_plan import plan_redrive, redrive_blocker, render_plan
 
@@ -73,3 +75,36 @@ def test_plan_selects_filters_and_explicit_classes() -> None:
     lines = render_plan(plan, "dlq-url")
     assert any(line.split()[:4] == ["total", "4", "2", "2"] for line in lines)
     assert any(line.split()[:1] == [UNCLASSIFIED] for line in lines)  # moved by the queue: no class
+
+
+@pytest.mark.parametrize("code", sorted(SETTLE_CODES[Op.CANCEL]))
+@pytest.mark.parametrize("attribute", ["error_code", "error_sub_code"])
+def test_an_earlier_releases_letter_for_a_code_the_settle_flow_settles_is_redrivable(
+    code: str, attribute: str
+) -> None:
+    # Earlier releases dead-lettered these with a remedy sending a person to Alipay's APIs by hand.
+    old = letter(
+        "terminal",
+        "the trade is outside Alipay's cancel window and can no longer be cancelled. Check the trade with "
+        "alipay.trade.query: if the buyer paid, give the money back with alipay.trade.refund. Redriving "
+        "this message cannot succeed.",  # an earlier release's words
+    )
+    old.attributes[attribute] = code
+    assert redrive_blocker(old) is None
+    [selected] = plan_redrive([old]).selected
+    assert selected is old
+
+
+def test_the_settle_flows_own_letter_naming_such_a_code_stays() -> None:
+    # Today's flow queried the trade (its facts are on the letter): a redrive meets the same answer.
+    today = letter("terminal", "Alipay refused to refund: refunded in part, not by us. A person must decide.")
+    today.attributes.update(
+        error_code="40004", error_sub_code="ACQ.REASON_TRADE_REFUND_FEE_ERR", alipay_facts="trade_status=X"
+    )
+    assert redrive_blocker(today) == "Alipay's answer is final for this trade (terminal)"
+
+
+def test_a_terminal_letter_for_a_code_no_call_settles_stays() -> None:
+    finished = letter("terminal", "Alipay says the trade is finished; a refund is not possible.")
+    finished.attributes["error_sub_code"] = "ACQ.TRADE_HAS_FINISHED"
+    assert redrive_blocker(finished) == "Alipay's answer is final for this trade (terminal)"

@@ -7,6 +7,9 @@ Alipay again for the same answer, or fails the same way, and dead-letters it a s
 - ``bad_message``: the body itself is wrong; the same body fails the same way.
 - ``terminal``: Alipay's final answer for this trade; only a remedy that says to redrive the dead
   letter (e.g. a frozen trade once Alipay released it) makes it redrivable.
+  An earlier release's terminal letter for a code cancel cannot settle but the settle flow can
+  (``ACQ.TRADE_CANCEL_TIME_OUT`` and the like, ``SETTLE_CODES``; no ``alipay_facts``) is redrivable:
+  replayed, the trade is queried and closed, refunded or kept (docs/upgrading.md).
 - anything else (``exhausted``; ``none``: moved by the queue, no attributes): redrivable once the
   cause is fixed, unless its reason says otherwise.
 """
@@ -17,6 +20,8 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from alipay_cancel.decisions.operation_codes import SETTLE_CODES
+from alipay_cancel.shared.ledger_item import Op
 from alipay_cancel_ops.cli_support import table_lines
 from alipay_cancel_ops.queues import DeadLetterView
 
@@ -30,11 +35,21 @@ def redrive_blocker(letter: DeadLetterView) -> str | None:
     outcome = letter.outcome_class
     if outcome == "bad_message":
         return "a bad message: the same body fails the same way"
+    if outcome == "terminal" and _left_by_an_earlier_release_for_the_settle_flow(letter.attributes):
+        return None  # its reason said it cannot succeed: true then, not since the settle flow
     if any(marker in reason for marker in _CANNOT):
         return "its reason says a redrive cannot succeed"
     if outcome == "terminal" and _INVITES_REDRIVE not in reason:
         return "Alipay's answer is final for this trade (terminal)"
     return None
+
+
+def _left_by_an_earlier_release_for_the_settle_flow(attributes: dict[str, str]) -> bool:
+    """Cancel's code says the settle flow settles the trade, and the letter carries no ``alipay_facts``:
+    earlier releases wrote none, the settle flow writes what its query learned (so a letter of today's
+    flow naming such a code, e.g. a refund refused for a trade refunded in part, is not taken for one)."""
+    codes = {attributes.get("error_code"), attributes.get("error_sub_code")}
+    return "alipay_facts" not in attributes and not codes.isdisjoint(SETTLE_CODES[Op.CANCEL])
 
 
 @dataclass
