@@ -55,6 +55,8 @@ def _run(module: Module, jobs: int, only: str | None) -> list[Mutant]:
         _say(f"{module.short}: table mutants")
         mutants += table_run.run(module, jobs)
     _say(f"{module.short}: {len(mutants)} mutants in {time.monotonic() - started:.0f} s")
+    if only is not None and _results_file(module).is_file():  # keep the other kind's last results
+        mutants += [m for m in _saved(module) if m.ident.startswith("table:") == (only == "functions")]
     _results_file(module).write_text(json.dumps([list(m) for m in mutants], indent=0))
     return mutants
 

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from alipay_cancel.alipay.responses import AlipayFailure, FailureKind
-from alipay_cancel.decisions.alipay_codes import BUSINESS_RULES, GATEWAY_RULES
+from alipay_cancel.alipay.responses import AlipayFailure, CancelSuccess, FailureKind
+from alipay_cancel.decisions.alipay_codes import BUSINESS_RULES, GATEWAY_RULES, RETRY_SAME
 from alipay_cancel.decisions.classification import OutcomeClass, RetryDelay, classify
 
 S, R, T, C = OutcomeClass.SUCCEEDED, OutcomeClass.RETRY, OutcomeClass.TERMINAL, OutcomeClass.CONFIG_ERROR
@@ -206,3 +206,115 @@ def test_an_unexpected_signer_is_retried_once_with_a_refresh_then_kept_as_a_conf
     assert (persists.outcome, persists.delay, persists.refresh_secret) == (C, SLOW, False)
     assert "also after re-reading the signing secret" in persists.reason
     assert persists.remedy and persists.remedy.startswith("Alipay signs with a certificate other than")
+
+
+# ------------------------------------------------------------------ each rule's words reach the record
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    sub=st.sampled_from([c for c in KNOWN_GATEWAY if not c.startswith("isv.")]),
+    spelling=st.sampled_from(["", "isv.", "aop."]),
+    family=st.sampled_from(["20001", "40004"]),
+)
+def test_a_known_gateway_code_decides_in_every_spelling_and_family(
+    sub: str, spelling: str, family: str
+) -> None:
+    """``aop.app-call-limited`` under 40004 is the rate limit (a slow retry), not an unknown business
+    code (terminal); under 20001 a known code is that code's rule, with its remedy."""
+    kind = FailureKind.SERVICE_UNAVAILABLE if family == "20001" else FailureKind.BUSINESS
+    failure = AlipayFailure(kind, "m", 200, family, spelling + sub, verified=True)
+    decision = classify(failure)
+    rule = GATEWAY_RULES[sub]
+    assert (decision.outcome, decision.remedy) == (rule.outcome, rule.remedy), decision
+    assert decision.reason.startswith(rule.what)
+
+
+@pytest.mark.parametrize("code", ["20000", "20001"])
+@pytest.mark.parametrize("sub", [None, "isv.no-such-thing", "aop.invalid-app-auth-token", "isv.rate-limited"])
+def test_the_seed_code_decides_whatever_kind_the_answer_was_read_as(code: str, sub: str | None) -> None:
+    business = AlipayFailure(FailureKind.BUSINESS, "m", 200, code, sub, verified=True)
+    unavailable = AlipayFailure(FailureKind.SERVICE_UNAVAILABLE, "m", 200, code, sub, verified=True)
+    assert classify(business)._replace(reason="") == classify(unavailable)._replace(reason="")
+    assert classify(business).reason.split(" (")[0] == classify(unavailable).reason.split(" (")[0]
+
+
+def test_a_seed_error_without_sub_code_names_the_rule_of_its_family() -> None:
+    def seed(code: str, sub: str | None = None) -> AlipayFailure:
+        return AlipayFailure(FailureKind.BUSINESS, "m", 200, code, sub, verified=True)
+
+    missing = classify(seed("40001"))
+    assert missing.remedy == GATEWAY_RULES["missing-timestamp"].remedy  # our client is broken: escalate
+    permissions = classify(seed("40006"))
+    assert permissions.remedy and permissions.remedy.startswith("Add the product/feature package")
+    invalid = classify(seed("40002", "isv.brand-new"))
+    assert invalid.reason.startswith("Alipay rejected an argument of our request (not the trade ids)")
+    assert invalid.remedy and "look up the sub_code" in invalid.remedy
+    authorisation = classify(AlipayFailure(FailureKind.SERVICE_UNAVAILABLE, "m", 200, "20001", verified=True))
+    assert authorisation.reason.startswith("Alipay says the authorisation behind our call is insufficient")
+
+
+def test_an_unknown_business_code_is_dead_lettered_with_how_to_look_it_up() -> None:
+    decision = classify(AlipayFailure(FailureKind.BUSINESS, "m", 200, "40004", "ACQ.ZZ_NEW", verified=True))
+    assert decision.outcome is T
+    assert decision.reason.startswith(
+        "Alipay rejected the cancel with a business code this service does not know"
+    )
+    assert decision.remedy == (
+        "Look up ACQ.ZZ_NEW in Alipay's alipay.trade.cancel error codes, resolve it for this trade, then "
+        "redrive the dead letter (python -m ops.cli redrive --trade-key <trade_key>)."
+    )
+
+
+@pytest.mark.parametrize("sub", ["aop.unknow-new-error", "isp.anything", "ACQ.NEW_SYSTEM_ERROR"])
+def test_an_internal_error_of_alipay_under_40004_is_retried(sub: str) -> None:
+    decision = classify(AlipayFailure(FailureKind.BUSINESS, "m", 200, "40004", sub, verified=True))
+    assert (decision.outcome, decision.delay) == (R, NORMAL)
+    assert decision.reason.startswith("Alipay reported an internal error")
+
+
+@pytest.mark.parametrize("status", [300, 302, 399])
+def test_a_redirect_is_a_wrong_endpoint(status: int) -> None:
+    decision = classify(AlipayFailure(FailureKind.HTTP_ERROR, "m", status))
+    assert (decision.outcome, decision.delay) == (C, SLOW)
+    assert f"redirected us (HTTP {status})" in decision.reason
+
+
+def test_the_unverified_rewrite_keeps_alipays_remedy_after_saying_why_it_is_not_trusted() -> None:
+    failure = AlipayFailure(FailureKind.BUSINESS, "m", 200, "40004", "ACQ.TRADE_HAS_FINISHED")
+    decision = classify(failure)
+    genuine = BUSINESS_RULES["ACQ.TRADE_HAS_FINISHED"].remedy
+    assert decision.remedy == (
+        "Usually none: a proxy or network problem may have produced this response. If it repeats until the "
+        "message is dead-lettered, check connectivity to Alipay, and act on Alipay's code if it is genuine: "
+        + (genuine or "")
+    )
+
+
+def test_a_success_asking_for_a_retry_says_nothing_is_to_be_done() -> None:
+    decision = classify(CancelSuccess("close", None, "T-1", None, "Y", None, None))
+    assert (decision.outcome, decision.remedy) == (R, RETRY_SAME)
+
+
+def test_a_success_with_an_action_we_do_not_know_says_so() -> None:
+    decision = classify(CancelSuccess("void", None, "T-1", None, "N", None, None))
+    assert (decision.outcome, decision.reason) == (S, "Alipay cancelled the trade (unrecognised action)")
+
+
+def test_the_clients_message_reaches_the_reason_as_printable_ascii_of_bounded_length() -> None:
+    message = "HTTP 200: field é\u200b" + "x" * 400
+    decision = classify(AlipayFailure(FailureKind.MALFORMED, message, 200, verified=True))
+    detail = decision.reason.split("(", 1)[1]
+    assert detail.startswith("field x")  # the status prefix dropped, non-ASCII dropped
+    assert detail.count("x") == 300 - len("HTTP 200: field ")
+
+
+def test_the_reason_ends_with_what_alipay_answered_and_codes_are_stored_sanitised() -> None:
+    v3 = classify(AlipayFailure(FailureKind.V3_ERROR, "m", 400, "ACQ.ZZ_NEW", verified=True))
+    assert v3.reason.endswith("(HTTP 400, code ACQ.ZZ_NEW, v3_error)")
+    seed = classify(AlipayFailure(FailureKind.BUSINESS, "m", 200, "40004", "ACQ.ZZ_NEW", verified=True))
+    assert seed.reason.endswith("(HTTP 200, code 40004, sub_code ACQ.ZZ_NEW, business)")
+    timeout = classify(AlipayFailure(FailureKind.TIMEOUT, "read timed out"))
+    assert timeout.reason.endswith("whether the cancel happened is unknown (timeout)")
+    hostile = classify(AlipayFailure(FailureKind.V3_ERROR, "m", 400, " ACQ.X\n<b> ", verified=True))
+    assert (hostile.code, hostile.sub_code) == ("ACQ.X??b?", None)
