@@ -10,7 +10,9 @@ mutant that replaces a prose literal with ``None`` or removes it counts too (a r
 would then say nothing, or "None").
 
 **Equivalent** (listed in ``equivalents.toml``, not counted): a mutant that cannot change behaviour,
-keyed by module, function and the source text before and after, never by mutant number or line.
+keyed by module, function and the source text before and after, never by mutant number or line;
+``"*"`` as ``before`` or ``after`` matches any text (e.g. every mutation of an enum whose values are
+never read).
 """
 
 from __future__ import annotations
@@ -70,7 +72,6 @@ class Row(NamedTuple):
 
 def tally(module: str, mutants: Iterable[Mutant], equivalents: list[Equivalent]) -> tuple[Row, list[Mutant]]:
     """(the module's row, its wording survivors)."""
-    listed = {(e.module, e.function, e.before, e.after) for e in equivalents}
     total = wording = equivalent = killed = 0
     survivors: list[Mutant] = []
     wording_survivors: list[Mutant] = []
@@ -80,7 +81,7 @@ def tally(module: str, mutants: Iterable[Mutant], equivalents: list[Equivalent])
             wording += 1
             if mutant.status == SURVIVED:
                 wording_survivors.append(mutant)
-        elif mutant.key in listed:
+        elif any(matches(e, mutant) for e in equivalents):
             equivalent += 1
         elif mutant.killed:
             killed += 1
@@ -93,12 +94,16 @@ def unused_equivalents(
     equivalents: list[Equivalent], mutants: Iterable[Mutant], modules: set[str]
 ) -> list[Equivalent]:
     """Listed equivalents of the modules run that no mutant matched (stale after an edit)."""
-    keys = {m.key for m in mutants}
-    return [
-        e
-        for e in equivalents
-        if e.module in modules and (e.module, e.function, e.before, e.after) not in keys
-    ]
+    every = list(mutants)
+    return [e for e in equivalents if e.module in modules and not any(matches(e, m) for m in every)]
+
+
+def matches(entry: Equivalent, mutant: Mutant) -> bool:
+    return (
+        (entry.module, entry.function) == (mutant.module, mutant.function)
+        and entry.before in ("*", mutant.before)
+        and entry.after in ("*", mutant.after)
+    )
 
 
 def report(

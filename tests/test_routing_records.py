@@ -1,0 +1,222 @@
+"""What routing writes, whole: the trade's record, the dead letter's attributes and the exact metrics,
+for the endings a person reads afterwards (the record in the results table, the dead letter's
+attributes, the alarms). Pure: no moto, no HTTP."""
+
+from __future__ import annotations
+
+import pytest
+
+from alipay_cancel.alipay.responses import AlipayFailure, CancelSuccess, FailureKind
+from alipay_cancel.decisions.alipay_codes import BUSINESS_RULES
+from alipay_cancel.decisions.classification import classify
+from alipay_cancel.decisions.last_receive import unrecorded
+from alipay_cancel.decisions.plans import (
+    Attempt,
+    Called,
+    Delivery,
+    Happened,
+    InProgress,
+    Replayed,
+    SetupBroken,
+    StoreFailed,
+    TooLittleTime,
+    Unreadable,
+    Wait,
+)
+from alipay_cancel.decisions.remedies import REMEDIES, Remedy
+from alipay_cancel.decisions.routing import route
+from alipay_cancel.pipeline.messages import CancelRequest
+from alipay_cancel.stores.dead_letters import DeadLetter
+from alipay_cancel.stores.results import ResultRecord, Status
+
+REQUEST = CancelRequest(out_trade_no="T-1", trade_no=None, app_auth_token=None)
+BODY = '{"out_trade_no": "T-1"}'
+FROZEN = AlipayFailure(
+    FailureKind.BUSINESS, "m", 200, "40004", "ACQ.REASON_TRADE_BEEN_FREEZEN", trace_id="tr-1", verified=True
+)
+TIMEOUT = AlipayFailure(FailureKind.TIMEOUT, "read timed out", trace_id=None)
+OUR_SIGNATURE = AlipayFailure(
+    FailureKind.V3_ERROR, "m", 401, "invalid-signature", trace_id="tr-2", verified=True
+)
+SUCCESS = CancelSuccess("refund", "2024-05-01 10:00:00", "T-1", "S-1", "N", "2088", "tr-3")
+
+
+def delivery(receive_count: int = 2, *, age_days: float = 0, sent_hours: float = 0) -> Delivery:
+    return Delivery(
+        "m-1", BODY, receive_count, 8, int(age_days * 86_400), 14 * 86_400, int(sent_hours * 3600)
+    )
+
+
+def called(outcome: CancelSuccess | AlipayFailure, calls: int = 1) -> Called:
+    return Called(Attempt(outcome, classify(outcome), calls))
+
+
+FROZEN_REASON = (
+    "the trade is frozen by Alipay, so it cannot be cancelled now "
+    "(HTTP 200, code 40004, sub_code ACQ.REASON_TRADE_BEEN_FREEZEN, business)"
+)
+
+
+def test_a_terminal_answer_is_recorded_failed_and_dead_lettered_with_alipays_codes() -> None:
+    plan = route(delivery(3), REQUEST, called(FROZEN))
+    remedy = BUSINESS_RULES["ACQ.REASON_TRADE_BEEN_FREEZEN"].remedy
+    assert plan.record == ResultRecord(
+        trade_key="T-1", status=Status.FAILED, outcome_class="terminal", message_id="m-1", alipay_calls=1,
+        out_trade_no="T-1", error_code="40004", error_sub_code="ACQ.REASON_TRADE_BEEN_FREEZEN",
+        error_message=FROZEN_REASON, remedy=remedy, alipay_trace_id="tr-1",
+    )  # fmt: skip
+    assert plan.dead_letter == DeadLetter(
+        body=BODY, reason=f"{FROZEN_REASON}. {remedy}", source_message_id="m-1", outcome_class="terminal",
+        error_code="40004", error_sub_code="ACQ.REASON_TRADE_BEEN_FREEZEN", alipay_trace_id="tr-1",
+        trade_key="T-1", attempts=3,
+    )  # fmt: skip
+    assert plan.metrics == ("OutcomeTerminal",)
+    assert (plan.acknowledge, plan.log_level) == (True, "warning")
+    assert (
+        plan.detail["error_code"] == "40004"
+        and plan.detail["error_sub_code"] == "ACQ.REASON_TRADE_BEEN_FREEZEN"
+    )
+
+
+def test_a_retry_records_what_went_wrong_and_leaves_the_message() -> None:
+    plan = route(delivery(), REQUEST, called(TIMEOUT))
+    assert plan.record is not None and plan.dead_letter is None
+    assert (plan.record.status, plan.record.outcome_class, plan.record.alipay_calls) == (
+        Status.RETRYING, "retry", 1,
+    )  # fmt: skip
+    assert plan.record.error_message == (
+        "the call to Alipay timed out; whether the cancel happened is unknown (timeout)"
+    )
+    assert (plan.record.error_code, plan.record.remedy, plan.record.alipay_trace_id) == (None, None, None)
+    assert (plan.wait, plan.metrics, plan.log_level) == (Wait.BACKOFF, ("OutcomeRetry",), "info")
+    assert "error_code" not in plan.detail and "error_sub_code" not in plan.detail
+
+
+def test_a_configuration_error_is_kept_with_an_alarm_and_its_remedy() -> None:
+    plan = route(delivery(), REQUEST, called(OUR_SIGNATURE, calls=2))
+    assert plan.record is not None
+    assert (plan.record.status, plan.record.outcome_class, plan.record.alipay_calls) == (
+        Status.RETRYING, "config_error", 2,
+    )  # fmt: skip
+    assert (plan.record.error_code, plan.record.alipay_trace_id) == ("invalid-signature", "tr-2")
+    assert plan.record.remedy and "private_key" in plan.record.remedy
+    assert plan.metrics == ("OutcomeConfigError", "ConfigurationError")
+    assert (plan.wait, plan.log_level) == (Wait.SLOW_BACKOFF, "error")
+
+
+def test_a_broken_signing_setup_is_a_configuration_error_with_the_default_remedy() -> None:
+    plan = route(delivery(), REQUEST, SetupBroken("secret not found"))
+    assert plan.record is not None
+    assert (plan.record.error_message, plan.record.remedy) == (
+        "secret not found", REMEDIES[Remedy.SIGNING_SETUP],
+    )  # fmt: skip
+    assert plan.record.alipay_calls == 0
+    named = route(delivery(), REQUEST, SetupBroken("secret x not found", "create secret x"))
+    assert named.record is not None and named.record.remedy == "create secret x"
+
+
+def test_a_success_is_recorded_with_alipays_fields_and_a_fallback_letter() -> None:
+    plan = route(delivery(), REQUEST, called(SUCCESS))
+    assert plan.record == ResultRecord(
+        trade_key="T-1", status=Status.SUCCEEDED, outcome_class="succeeded", message_id="m-1",
+        alipay_calls=1, out_trade_no="T-1", trade_no="2088", action="refund",
+        gmt_refund_pay="2024-05-01 10:00:00", refund_settlement_id="S-1", retry_flag="N",
+        alipay_trace_id="tr-3",
+    )  # fmt: skip
+    assert plan.fallback_letter is not None and plan.fallback_letter.outcome_class == "exhausted"
+    assert plan.fallback_letter.reason == (
+        f"Alipay cancelled the payment (action refund). {REMEDIES[Remedy.UNRECORDED_SUCCESS]}"
+    )
+    assert (plan.metrics, plan.dead_letter, plan.log_level) == (("OutcomeSucceeded",), None, "info")
+    assert plan.detail == {"action": "refund", "replayed": False}
+    replayed = route(delivery(), REQUEST, Replayed(SUCCESS))
+    assert replayed.detail == {"action": "refund", "replayed": True}
+    assert replayed.record is not None and replayed.record.alipay_calls == 0
+
+
+def test_a_bad_message_is_dead_lettered_at_once_with_its_trade_key() -> None:
+    plan = route(delivery(1), None, Unreadable("out_trade_no is empty", "T-1"))
+    remedy = REMEDIES[Remedy.BAD_MESSAGE]
+    assert plan.record == ResultRecord(
+        trade_key="T-1", status=Status.FAILED, outcome_class="bad_message", message_id="m-1", alipay_calls=0,
+        error_message="out_trade_no is empty", remedy=remedy,
+    )  # fmt: skip
+    assert plan.dead_letter == DeadLetter(
+        body=BODY, reason=f"Bad message, not retried: out_trade_no is empty. {remedy}",
+        source_message_id="m-1", outcome_class="bad_message", trade_key="T-1", attempts=1,
+    )  # fmt: skip
+    assert plan.metrics == ("OutcomeBadMessage",)
+
+
+@pytest.mark.parametrize(
+    ("happened", "metrics"),
+    [
+        (called(TIMEOUT), ("OutcomeExhausted",)),
+        (called(OUR_SIGNATURE), ("OutcomeConfigError", "ConfigurationError", "RequeuedWhileMisconfigured")),
+        (InProgress(), ("OutcomeExhausted", "DuplicateInFlight")),
+        (TooLittleTime(900, 15000), ("DeferredLowTime",)),
+        (StoreFailed("Throttling"), ("OutcomeExhausted", "InfrastructureError")),
+        (
+            StoreFailed("Throttling", Attempt(SUCCESS, classify(SUCCESS))),
+            ("OutcomeExhausted", "InfrastructureError"),
+        ),
+        (
+            StoreFailed("Throttling", Attempt(FROZEN, classify(FROZEN))),
+            ("OutcomeTerminal", "InfrastructureError"),
+        ),
+    ],
+)
+def test_the_last_receive_counts_exactly_these_metrics(happened: Happened, metrics: tuple[str, ...]) -> None:
+    """An ending's own outcome metric is replaced by OutcomeExhausted, its other metrics are kept."""
+    assert route(delivery(8), REQUEST, happened).metrics == metrics
+
+
+def test_a_store_failure_before_the_last_receive_only_counts_the_infrastructure() -> None:
+    plan = route(delivery(), REQUEST, StoreFailed("Throttling"))
+    assert (plan.metrics, plan.wait, plan.record) == (("InfrastructureError",), Wait.QUEUE_DEFAULT, None)
+
+
+def test_the_last_receive_records_and_dead_letters_what_went_wrong() -> None:
+    plan = route(delivery(8), REQUEST, called(TIMEOUT))
+    reason = "the call to Alipay timed out; whether the cancel happened is unknown (timeout)"
+    assert plan.record is not None and plan.dead_letter is not None
+    assert (plan.record.status, plan.record.outcome_class, plan.record.alipay_calls) == (
+        Status.FAILED, "exhausted", 1,
+    )  # fmt: skip
+    assert plan.record.error_message == reason
+    assert plan.dead_letter == DeadLetter(
+        body=BODY, reason=f"Gave up after 8 deliveries. Last error: {reason}. {REMEDIES[Remedy.GAVE_UP]}",
+        source_message_id="m-1", outcome_class="exhausted", trade_key="T-1", attempts=8,
+    )  # fmt: skip
+    assert (
+        plan.log
+        == "cancel will be retried; but this was the last allowed receive: dead-lettered with the reason"
+    )
+
+
+def test_the_retry_horizon_says_how_long_it_tried() -> None:
+    plan = route(delivery(3, sent_hours=30), REQUEST, called(TIMEOUT))
+    assert plan.dead_letter is not None
+    assert plan.dead_letter.reason.startswith(
+        "Gave up after 3 deliveries over 30 h (the retry horizon is 24 h)."
+    )
+    assert plan.log.endswith("but the retry horizon is reached: dead-lettered with the reason")
+
+
+def test_a_duplicate_in_flight_on_the_last_receive_writes_no_record_and_says_to_check_it() -> None:
+    plan = route(delivery(8), REQUEST, InProgress())
+    assert plan.record is None and plan.dead_letter is not None
+    assert plan.dead_letter.reason.endswith(REMEDIES[Remedy.DUPLICATE_IN_FLIGHT])
+    assert (plan.dead_letter.trade_key, plan.dead_letter.attempts) == ("T-1", 8)
+
+
+def test_a_result_not_recorded_keeps_the_letters_codes_and_counts_the_infrastructure() -> None:
+    plan = unrecorded(route(delivery(8), REQUEST, called(FROZEN)), "Throttling")
+    assert plan.dead_letter is not None
+    assert plan.dead_letter.reason.startswith(
+        "The FAILED result could not be recorded on the last allowed delivery (Throttling); the trade's "
+        f"result record may be missing or out of date. {FROZEN_REASON[0].upper()}{FROZEN_REASON[1:]}"
+    )
+    assert (plan.dead_letter.error_code, plan.dead_letter.outcome_class) == ("40004", "terminal")
+    assert plan.metrics == ("OutcomeTerminal", "InfrastructureError")
+    assert plan.fallback_letter is None and plan.detail["error"] == "Throttling"
