@@ -11,8 +11,8 @@ would then say nothing, or "None").
 
 **Equivalent** (listed in ``equivalents.toml``, not counted): a mutant that cannot change behaviour,
 keyed by module, function and the source text before and after, never by mutant number or line;
-``"*"`` as ``before`` or ``after`` matches any text (e.g. every mutation of an enum whose values are
-never read).
+``*`` in ``before`` or ``after`` matches any text (e.g. ``* = "*"``: every mutant that changes an
+enum's value to another string, for an enum whose values are never read).
 """
 
 from __future__ import annotations
@@ -101,9 +101,16 @@ def unused_equivalents(
 def matches(entry: Equivalent, mutant: Mutant) -> bool:
     return (
         (entry.module, entry.function) == (mutant.module, mutant.function)
-        and entry.before in ("*", mutant.before)
-        and entry.after in ("*", mutant.after)
+        and _glob(entry.before, mutant.before)
+        and _glob(entry.after, mutant.after)
     )
+
+
+def _glob(pattern: str, text: str) -> bool:
+    """``*`` matches any text; everything else literally (source text is full of ``[`` and ``?``)."""
+    if "*" not in pattern:
+        return pattern == text
+    return re.fullmatch(".*".join(re.escape(part) for part in pattern.split("*")), text, re.S) is not None
 
 
 def report(
