@@ -12,7 +12,14 @@ from hypothesis import strategies as st
 
 from alipay_cancel.alipay.response_parsing import UNSIGNED_TRUSTED_V3_CODES, ResponseParser
 from alipay_cancel.alipay.responses import AlipayFailure, CancelSuccess, FailureKind
-from alipay_cancel.alipay.success_checks import ACTIONS, FIELD_LIMITS, SUCCESS_FIELDS, field_problem
+from alipay_cancel.alipay.success_checks import (
+    ACTIONS,
+    FIELD_LIMITS,
+    SUCCESS_FIELDS,
+    binding_problem,
+    field_problem,
+    freshness_problem,
+)
 from alipay_cancel.alipay.v3_signing import Verdict, Verification
 from alipay_cancel.decisions.classification import OutcomeClass, classify
 
@@ -107,3 +114,94 @@ def test_any_other_action_in_a_signed_success_is_malformed(action: str) -> None:
     assert isinstance(outcome, AlipayFailure)
     assert (outcome.kind, outcome.verified) == (FailureKind.MALFORMED, True)
     assert classify(outcome).outcome is OutcomeClass.RETRY
+
+
+# ------------------------------------------------------------------ the checks one by one, word for word
+
+
+ASCII_ONLY = "only printable ASCII is accepted"
+
+
+@pytest.mark.parametrize(
+    ("payload", "problem"),
+    [
+        ({"action": 1}, "success field action is not a string"),
+        ({"trade_no": "9" * 65}, "success field trade_no is 65 characters; at most 64"),
+        ({"out_trade_no": "ab\tc"}, f"success field out_trade_no has U+0009 at character 3; {ASCII_ONLY}"),
+        ({"out_trade_no": "a b"}, f"success field out_trade_no has U+0020 at character 2; {ASCII_ONLY}"),
+        ({"retry_flag": "N\x7f"}, f"success field retry_flag has U+007F at character 2; {ASCII_ONLY}"),
+        (
+            {"gmt_refund_pay": "2016-11-27\n"},
+            f"success field gmt_refund_pay has U+000A at character 11; {ASCII_ONLY}",
+        ),
+        (
+            {"trade_no": "9" * 64, "retry_flag": "toolongyes"},
+            "success field retry_flag is 10 characters; at most 8",
+        ),
+    ],
+)
+def test_a_stored_field_that_is_not_sane_is_named_without_quoting_it(
+    payload: dict[str, object], problem: str
+) -> None:
+    assert field_problem(payload)[0] == problem
+
+
+def test_sane_fields_are_kept_as_sent_and_empty_ones_are_absent() -> None:
+    longest = "!~" + "a" * 62
+    payload = {"action": "refund", "gmt_refund_pay": "2016-11-27 15:45:57", "out_trade_no": longest,
+               "refund_settlement_id": "", "retry_flag": "N", "trade_no": None, "other": "\x00"}  # fmt: skip
+    problem, values = field_problem(payload)
+    assert problem is None
+    assert values == {"action": "refund", "gmt_refund_pay": "2016-11-27 15:45:57", "out_trade_no": longest,
+                      "refund_settlement_id": None, "retry_flag": "N", "trade_no": None}  # fmt: skip
+
+
+DIFFERENT = "signed success names a different"
+THAN = "than the one cancelled (another trade's answer?)"
+NOT_NAMED = "signed success does not name the"
+CANNOT = "we cancelled, so it cannot be this trade's answer"
+
+
+@pytest.mark.parametrize(
+    ("values", "sent", "problem"),
+    [
+        ({"out_trade_no": "T-1"}, ("2088", "T-1"), None),
+        ({"trade_no": "2088"}, ("2088", None), None),
+        ({"trade_no": "2088", "out_trade_no": "T-1"}, (None, "T-1"), None),  # Alipay's trade_no: unchecked
+        ({"out_trade_no": "T-2"}, (None, "T-1"), f"{DIFFERENT} out_trade_no {THAN}"),
+        ({"trade_no": "2089", "out_trade_no": "T-1"}, ("2088", "T-1"), f"{DIFFERENT} trade_no {THAN}"),
+        ({}, ("2088", "T-1"), f"{NOT_NAMED} trade_no or out_trade_no {CANNOT}"),
+        ({"trade_no": "2088"}, (None, "T-1"), f"{NOT_NAMED} out_trade_no {CANNOT}"),
+        ({"out_trade_no": "T-1"}, (None, None), f"{NOT_NAMED} an id {CANNOT}"),
+    ],
+)  # fmt: skip
+def test_a_success_must_name_our_trade(
+    values: dict[str, str], sent: tuple[str | None, str | None], problem: str | None
+) -> None:
+    assert binding_problem(values, *sent) == problem
+
+
+STAMP = "signed answer's alipay-timestamp"
+WINDOW = "outside the 300 s freshness window (replayed, or a clock is wrong)"
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "problem"),
+    [
+        (str(NOW_MS - 300_000), None),
+        (str(NOW_MS + 300_000), None),
+        (f" {NOW_MS} ", None),
+        (str(NOW_MS - 300_600), f"{STAMP} is 301 s old, {WINDOW}"),
+        (str(NOW_MS + 301_000), f"{STAMP} is 301 s in the future, {WINDOW}"),
+        ("1" * 15, f"{STAMP} is 109411111111 s in the future, {WINDOW}"),
+        ("1" * 16, f"{STAMP} is not epoch milliseconds"),
+        ("", f"{STAMP} is not epoch milliseconds"),
+        (None, f"{STAMP} is not epoch milliseconds"),
+        ("-5", f"{STAMP} is not epoch milliseconds"),
+        ("١٢٣", f"{STAMP} is not epoch milliseconds"),  # Arabic-Indic digits
+    ],
+)  # fmt: skip
+def test_a_signed_answer_is_fresh_within_the_window_either_way(
+    timestamp: str | None, problem: str | None
+) -> None:
+    assert freshness_problem(timestamp, NOW_MS, 300.0) == problem
