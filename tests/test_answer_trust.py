@@ -205,3 +205,12 @@ def test_a_signed_answer_is_fresh_within_the_window_either_way(
     timestamp: str | None, problem: str | None
 ) -> None:
     assert freshness_problem(timestamp, NOW_MS, 300.0) == problem
+
+
+def test_a_window_under_a_second_still_says_which_way_the_answer_is_off() -> None:
+    assert freshness_problem(str(NOW_MS - 800), NOW_MS, 0.5) == (
+        f"{STAMP} is 1 s old, outside the 0 s freshness window (replayed, or a clock is wrong)"
+    )
+    assert freshness_problem(str(NOW_MS + 800), NOW_MS, 0.5) == (
+        f"{STAMP} is 1 s in the future, outside the 0 s freshness window (replayed, or a clock is wrong)"
+    )
