@@ -1,17 +1,22 @@
 """What an answer must be before it is believed: the unsigned codes we trust, the actions and fields
-a signed success may carry. Exact sets: adding or removing one is a decision, made here on purpose."""
+a signed success may carry, what a signed error says. Exact sets: adding or removing one is a
+decision, made here on purpose. Answers are signed with Alipay's test key (tests/fixtures/keys.py)."""
 
 from __future__ import annotations
 
 import json
 import string
+import time
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from local.keygen import KeyMaterial
 
+from alipay_cancel.alipay.body_encryption import BodyCipher
 from alipay_cancel.alipay.response_parsing import UNSIGNED_TRUSTED_V3_CODES, ResponseParser
-from alipay_cancel.alipay.responses import AlipayFailure, CancelSuccess, FailureKind
+from alipay_cancel.alipay.responses import AlipayFailure, CancelOutcome, CancelSuccess, FailureKind
 from alipay_cancel.alipay.success_checks import (
     ACTIONS,
     FIELD_LIMITS,
@@ -20,25 +25,28 @@ from alipay_cancel.alipay.success_checks import (
     field_problem,
     freshness_problem,
 )
-from alipay_cancel.alipay.v3_signing import Verdict, Verification
+from alipay_cancel.alipay.v3_signing import ResponseVerifier
 from alipay_cancel.decisions.classification import OutcomeClass, classify
-
-
-class _Signed:
-    """A verifier that finds every answer validly signed (the signature checks have tests of their
-    own): these tests are about what a signed or an unsigned answer may say."""
-
-    def __init__(self, verdict: Verdict = Verdict.VALID) -> None:
-        self._verdict = verdict
-
-    def check(self, headers: object, body: bytes) -> Verification:
-        return Verification(self._verdict, "")
-
+from tests.test_response_parsing import AES_KEY, sign_headers
 
 NOW_MS = 1_700_000_000_000
-SIGNED = ResponseParser(_Signed(), clock_ms=lambda: NOW_MS)  # type: ignore[arg-type]
-UNSIGNED = ResponseParser(_Signed(Verdict.UNSIGNED), clock_ms=lambda: NOW_MS)  # type: ignore[arg-type]
-HEADERS = {"alipay-timestamp": str(NOW_MS), "alipay-trace-id": "trace-1"}
+
+
+@pytest.fixture(scope="module")
+def parser(key_material: KeyMaterial) -> ResponseParser:
+    """Alipay's real test key; the clock stands still so that freshness is exact."""
+    return ResponseParser(
+        ResponseVerifier(key_material.alipay.private_key.public_key()), clock_ms=lambda: NOW_MS
+    )
+
+
+@pytest.fixture(scope="module")
+def signed(parser: ResponseParser, key_material: KeyMaterial) -> Callable[..., CancelOutcome]:
+    def parse(status: int, body: bytes, *, at_ms: int = NOW_MS, **sent: str) -> CancelOutcome:
+        headers = sign_headers(key_material.alipay, body, ts=str(at_ms))
+        return parser.parse(status, headers, body, **sent)
+
+    return parse
 
 
 def test_the_unsigned_codes_we_believe_are_exactly_these() -> None:
@@ -52,28 +60,31 @@ def test_the_unsigned_codes_we_believe_are_exactly_these() -> None:
 
 @pytest.mark.parametrize("code", sorted(UNSIGNED_TRUSTED_V3_CODES))
 @pytest.mark.parametrize("status", [400, 401, 403, 429])
-def test_an_unsigned_trusted_code_is_kept_and_is_never_terminal(code: str, status: int) -> None:
-    outcome = UNSIGNED.parse(status, {}, json.dumps({"code": code, "message": "m"}).encode())
+def test_an_unsigned_trusted_code_is_kept_and_is_never_terminal(
+    parser: ResponseParser, code: str, status: int
+) -> None:
+    outcome = parser.parse(status, {}, json.dumps({"code": code, "message": "m"}).encode())
     assert isinstance(outcome, AlipayFailure)
     assert (outcome.kind, outcome.code, outcome.verified) == (FailureKind.V3_ERROR, code, False)
     assert outcome.http_status == status and outcome.sub_msg == "m"
+    assert outcome.message == f"HTTP {status} {code} (unsigned gateway error)"
     assert classify(outcome).outcome in (OutcomeClass.RETRY, OutcomeClass.CONFIG_ERROR)
 
 
 @pytest.mark.parametrize(
     "code", ["invalid-app-auth-token", "app-auth-token-time-out", "ACQ.TRADE_HAS_FINISHED", "40004", "x"]
 )
-def test_any_other_unsigned_code_is_dropped(code: str) -> None:
-    outcome = UNSIGNED.parse(400, {}, json.dumps({"code": code, "sub_code": code}).encode())
+def test_any_other_unsigned_code_is_dropped(parser: ResponseParser, code: str) -> None:
+    outcome = parser.parse(400, {}, json.dumps({"code": code, "sub_code": code}).encode())
     assert isinstance(outcome, AlipayFailure)
     assert (outcome.kind, outcome.code, outcome.sub_code) == (FailureKind.HTTP_ERROR, None, None)
 
 
-@pytest.mark.parametrize("status", [200, 302, 500, 503])
-def test_an_unsigned_trusted_code_outside_4xx_is_not_read(status: int) -> None:
-    outcome = UNSIGNED.parse(status, {}, b'{"code": "invalid-signature"}')
+@pytest.mark.parametrize("status", [199, 200, 299, 300, 302, 399, 500, 503])
+def test_an_unsigned_trusted_code_outside_4xx_is_not_read(parser: ResponseParser, status: int) -> None:
+    outcome = parser.parse(status, {}, b'{"code": "invalid-signature"}')
     assert isinstance(outcome, AlipayFailure) and outcome.code is None
-    expected = FailureKind.BAD_SIGNATURE if status == 200 else FailureKind.HTTP_ERROR
+    expected = FailureKind.BAD_SIGNATURE if 200 <= status < 300 else FailureKind.HTTP_ERROR
     assert outcome.kind is expected
 
 
@@ -93,26 +104,38 @@ def _success_body(action: str | None) -> bytes:
 
 
 @pytest.mark.parametrize("action", ["close", "refund", None, ""])
-def test_a_signed_success_with_a_documented_action_or_none_is_a_success(action: str | None) -> None:
-    outcome = SIGNED.parse(200, HEADERS, _success_body(action), sent_out_trade_no="T-1")
+def test_a_signed_success_with_a_documented_action_or_none_is_a_success(
+    signed: Callable[..., CancelOutcome], action: str | None
+) -> None:
+    outcome = signed(200, _success_body(action), sent_out_trade_no="T-1")
     assert isinstance(outcome, CancelSuccess)
     assert outcome.action == (action or None)
+
+
+OTHER_ACTIONS = ["Close", "REFUND", "cancel", "closed", "refunds", "none", "close;r", "void"]
 
 
 @settings(max_examples=300, deadline=None)
 @given(
     st.one_of(
-        st.text(alphabet=string.ascii_letters, min_size=1, max_size=8),
-        st.sampled_from(["Close", "REFUND", "cancel", "closed", "refunds", "none", "close;r", "void"]),
+        st.text(alphabet=string.ascii_letters + string.punctuation, min_size=1, max_size=8),
+        st.sampled_from(OTHER_ACTIONS),
     ).filter(lambda a: a not in ("close", "refund"))
 )
-def test_any_other_action_in_a_signed_success_is_malformed(action: str) -> None:
+def test_any_other_action_is_malformed(action: str) -> None:
     """An action we do not know is never recorded as a success (Alipay documents close and refund)."""
     problem, _ = field_problem({"out_trade_no": "T-1", "action": action})
     assert problem == "success field action is neither close nor refund"
-    outcome = SIGNED.parse(200, HEADERS, _success_body(action), sent_out_trade_no="T-1")
+
+
+@pytest.mark.parametrize("action", OTHER_ACTIONS)
+def test_a_signed_success_with_another_action_is_malformed_and_retried(
+    signed: Callable[..., CancelOutcome], action: str
+) -> None:
+    outcome = signed(200, _success_body(action), sent_out_trade_no="T-1")
     assert isinstance(outcome, AlipayFailure)
     assert (outcome.kind, outcome.verified) == (FailureKind.MALFORMED, True)
+    assert outcome.message == "HTTP 200: success field action is neither close nor refund"
     assert classify(outcome).outcome is OutcomeClass.RETRY
 
 
@@ -213,4 +236,105 @@ def test_a_window_under_a_second_still_says_which_way_the_answer_is_off() -> Non
     )
     assert freshness_problem(str(NOW_MS + 800), NOW_MS, 0.5) == (
         f"{STAMP} is 1 s in the future, outside the 0 s freshness window (replayed, or a clock is wrong)"
+    )
+
+
+# ------------------------------------------------------------------ what a signed answer says, word for word
+
+
+def _failure(outcome: CancelOutcome) -> AlipayFailure:
+    assert isinstance(outcome, AlipayFailure), outcome
+    return outcome
+
+
+def test_the_default_freshness_window_is_five_minutes(key_material: KeyMaterial) -> None:
+    parser = ResponseParser(ResponseVerifier(key_material.alipay.private_key.public_key()))
+    body = _success_body("close")
+    now = int(time.time() * 1000)
+    fresh = parser.parse(200, sign_headers(key_material.alipay, body, ts=str(now - 295_000)), body,
+                         sent_out_trade_no="T-1")  # fmt: skip
+    assert isinstance(fresh, CancelSuccess)
+    stale = parser.parse(200, sign_headers(key_material.alipay, body, ts=str(now - 300_900)), body,
+                         sent_out_trade_no="T-1")  # fmt: skip
+    assert _failure(stale).kind is FailureKind.NOT_OUR_ANSWER
+    assert "outside the 300 s freshness window" in _failure(stale).message
+
+
+@pytest.mark.parametrize("status", [200, 201, 202, 299])
+def test_a_signed_2xx_success_keeps_its_status(signed: Callable[..., CancelOutcome], status: int) -> None:
+    outcome = signed(status, _success_body("close"), sent_out_trade_no="T-1")
+    assert isinstance(outcome, CancelSuccess) and outcome.http_status == status
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "kind", "message"),
+    [
+        (502, b"<html>bad gateway</html>", FailureKind.HTTP_ERROR, "HTTP 502 with an unreadable body"),
+        (400, b'{"message": "no code"}', FailureKind.HTTP_ERROR, "HTTP 400 error without a code"),
+        (400, b'{"code": "invalid-parameter", "message": "bad"}', FailureKind.V3_ERROR,
+         "HTTP 400 invalid-parameter: bad"),
+        (400, b'{"code": "invalid-parameter"}', FailureKind.V3_ERROR, "HTTP 400 invalid-parameter"),
+        (400, b'{"code": "40004", "msg": "Business Failed"}', FailureKind.BUSINESS,
+         "Alipay answered 40004 Business Failed"),
+        (400, b'{"code": "ACQ.X", "sub_code": "ACQ.TRADE_HAS_FINISHED"}', FailureKind.BUSINESS,
+         "Alipay answered ACQ.X ACQ.TRADE_HAS_FINISHED"),
+        (200, b'{"code": "40004", "msg": "Business Failed", "sub_code": "ACQ.TRADE_HAS_FINISHED", '
+              b'"sub_msg": "finished"}', FailureKind.BUSINESS,
+         "Alipay answered 40004 ACQ.TRADE_HAS_FINISHED finished"),
+        (200, b'{"code": "20001", "msg": "Insufficient Token Permissions"}', FailureKind.SERVICE_UNAVAILABLE,
+         "Alipay answered 20001 Insufficient Token Permissions"),
+        (200, b'{"code": true}', FailureKind.MALFORMED, "HTTP 200: envelope code unreadable"),
+        (200, b'{"code": [10000]}', FailureKind.MALFORMED, "HTTP 200: envelope code unreadable"),
+    ],
+)  # fmt: skip
+def test_a_signed_error_is_read_as_alipay_wrote_it(
+    signed: Callable[..., CancelOutcome], status: int, body: bytes, kind: FailureKind, message: str
+) -> None:
+    outcome = _failure(signed(status, body))
+    assert (outcome.kind, outcome.message, outcome.verified, outcome.http_status) == (
+        kind,
+        message,
+        True,
+        status,
+    )
+
+
+def test_a_seed_error_without_sub_msg_keeps_its_msg(signed: Callable[..., CancelOutcome]) -> None:
+    body = b'{"code": "40004", "msg": "Business Failed", "sub_code": "ACQ.SYSTEM_ERROR"}'
+    outcome = _failure(signed(200, body))
+    assert (outcome.code, outcome.sub_code, outcome.sub_msg) == (
+        "40004",
+        "ACQ.SYSTEM_ERROR",
+        "Business Failed",
+    )
+
+
+@pytest.fixture(scope="module")
+def aes(key_material: KeyMaterial) -> Callable[..., CancelOutcome]:
+    verifier = ResponseVerifier(key_material.alipay.private_key.public_key())
+    parser = ResponseParser(verifier, BodyCipher(AES_KEY), clock_ms=lambda: NOW_MS)
+
+    def parse(status: int, body: bytes, **sent: str) -> CancelOutcome:
+        return parser.parse(status, sign_headers(key_material.alipay, body, ts=str(NOW_MS)), body, **sent)
+
+    return parse
+
+
+def test_aes_mode_reads_a_plain_json_body_as_it_is(aes: Callable[..., CancelOutcome]) -> None:
+    assert isinstance(aes(200, _success_body("close"), sent_out_trade_no="T-1"), CancelSuccess)
+    empty = _failure(aes(200, b""))
+    assert (empty.kind, empty.message) == (
+        FailureKind.MALFORMED,
+        "HTTP 200: signed body is not a JSON object",
+    )
+
+
+@pytest.mark.parametrize("status", [200, 299])
+def test_aes_mode_a_2xx_that_does_not_decrypt_says_why(
+    aes: Callable[..., CancelOutcome], status: int
+) -> None:
+    outcome = _failure(aes(status, b"not base64 at all!"))
+    assert (outcome.kind, outcome.message) == (
+        FailureKind.MALFORMED,
+        f"HTTP {status}: encrypted body is not base64",
     )
