@@ -256,7 +256,7 @@ def test_the_default_freshness_window_is_five_minutes(key_material: KeyMaterial)
     assert isinstance(fresh, CancelSuccess)
     stale = parser.parse(200, sign_headers(key_material.alipay, body, ts=str(now - 300_900)), body,
                          sent_out_trade_no="T-1")  # fmt: skip
-    assert _failure(stale).kind is FailureKind.NOT_OUR_ANSWER
+    assert (_failure(stale).kind, _failure(stale).verified) == (FailureKind.NOT_OUR_ANSWER, True)
     assert "outside the 300 s freshness window" in _failure(stale).message
 
 
@@ -299,14 +299,28 @@ def test_a_signed_error_is_read_as_alipay_wrote_it(
     )
 
 
-def test_a_seed_error_without_sub_msg_keeps_its_msg(signed: Callable[..., CancelOutcome]) -> None:
-    body = b'{"code": "40004", "msg": "Business Failed", "sub_code": "ACQ.SYSTEM_ERROR"}'
+@pytest.mark.parametrize(
+    ("extra", "sub_msg"),
+    [
+        (b"", "Business Failed"),
+        (b', "sub_msg": true', "Business Failed"),  # not text: the msg instead
+        (b', "sub_msg": null', "Business Failed"),
+        (b', "sub_msg": 12', "12"),
+        (b', "sub_msg": 12.5', "12.5"),
+        (b', "sub_msg": "x\\u0000y"', "xy"),
+    ],
+)
+def test_a_seed_errors_text_is_its_sub_msg_else_its_msg(
+    signed: Callable[..., CancelOutcome], extra: bytes, sub_msg: str
+) -> None:
+    body = b'{"code": "40004", "msg": "Business Failed", "sub_code": "ACQ.SYSTEM_ERROR"' + extra + b"}"
     outcome = _failure(signed(200, body))
-    assert (outcome.code, outcome.sub_code, outcome.sub_msg) == (
-        "40004",
-        "ACQ.SYSTEM_ERROR",
-        "Business Failed",
-    )
+    assert (outcome.code, outcome.sub_code, outcome.sub_msg) == ("40004", "ACQ.SYSTEM_ERROR", sub_msg)
+
+
+def test_a_code_is_kept_to_64_characters(signed: Callable[..., CancelOutcome]) -> None:
+    outcome = _failure(signed(400, json.dumps({"code": "x" * 70}).encode()))
+    assert (outcome.kind, outcome.code) == (FailureKind.V3_ERROR, "x" * 64)
 
 
 @pytest.fixture(scope="module")
@@ -327,6 +341,13 @@ def test_aes_mode_reads_a_plain_json_body_as_it_is(aes: Callable[..., CancelOutc
         FailureKind.MALFORMED,
         "HTTP 200: signed body is not a JSON object",
     )
+
+
+def test_aes_mode_a_redirect_that_does_not_decrypt_is_read_as_it_is(
+    aes: Callable[..., CancelOutcome],
+) -> None:
+    outcome = _failure(aes(300, b"not base64 at all!"))
+    assert (outcome.kind, outcome.message) == (FailureKind.HTTP_ERROR, "unexpected HTTP 300")
 
 
 @pytest.mark.parametrize("status", [200, 299])
