@@ -220,3 +220,81 @@ def test_a_result_not_recorded_keeps_the_letters_codes_and_counts_the_infrastruc
     assert (plan.dead_letter.error_code, plan.dead_letter.outcome_class) == ("40004", "terminal")
     assert plan.metrics == ("OutcomeTerminal", "InfrastructureError")
     assert plan.fallback_letter is None and plan.detail["error"] == "Throttling"
+
+
+# ------------------------------------------------------------------ the log line on-call reads
+
+RETRIED = "cancel will be retried"
+LAST = "; but this was the last allowed receive: dead-lettered with the reason"
+KEPT = "configuration error: the cancel is kept and retried until it is fixed"
+FAILED = "cancel failed for good; dead-lettered"
+IN_PROGRESS = "cancel already in progress for this trade; retrying later"
+STORE = "idempotency store failed; message will be retried"
+WHY = {"reason", "remedy"}
+CODES = {"error_code", "error_sub_code"}
+LOG_ROWS = [
+    (2, TooLittleTime(900, 15000), "not enough invocation time left to call Alipay; retrying soon", "warning",
+     WHY | {"needed_ms", "remaining_ms"}),
+    (2, InProgress(), IN_PROGRESS, "info", WHY),
+    (2, StoreFailed("Throttling"), STORE, "warning", {"error"}),
+    (2, SetupBroken("secret not found"), KEPT, "error", WHY),
+    (2, called(TIMEOUT), RETRIED, "info", WHY),
+    (2, called(FROZEN), FAILED, "warning", WHY | CODES),
+    (2, called(OUR_SIGNATURE), KEPT, "error", WHY | {"error_code"}),
+    (2, called(SUCCESS), "cancel succeeded", "info", {"action", "replayed"}),
+    (8, TooLittleTime(900, 15000),
+     "too little time left on the last allowed receive: message re-enqueued unchanged, untried", "warning",
+     WHY | {"needed_ms", "remaining_ms"}),
+    (8, InProgress(), IN_PROGRESS + LAST, "warning", WHY),
+    (8, StoreFailed("Throttling"), RETRIED + LAST, "warning", WHY | {"alipay_called", "error"}),
+    (8, SetupBroken("secret not found"),
+     "configuration error on the last allowed receive: message re-enqueued unchanged, kept", "error", WHY),
+    (8, StoreFailed("Throttling", Attempt(FROZEN, classify(FROZEN))), FAILED, "warning",
+     WHY | CODES | {"alipay_called", "error"}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("receive_count", "happened", "log", "level", "fields"), LOG_ROWS)
+def test_each_ending_logs_what_happened_at_its_level_with_its_fields(
+    receive_count: int, happened: Happened, log: str, level: str, fields: set[str]
+) -> None:
+    plan = route(delivery(receive_count), REQUEST, happened)
+    assert (plan.log, plan.log_level, set(plan.detail)) == (log, level, fields)
+    if isinstance(happened, TooLittleTime):
+        assert (plan.detail["remaining_ms"], plan.detail["needed_ms"]) == (900, 15000)
+        assert plan.detail["remedy"] == REMEDIES[Remedy.LOW_TIME]
+    if isinstance(happened, InProgress):
+        assert plan.detail["remedy"] == REMEDIES[Remedy.DUPLICATE_IN_FLIGHT]
+        assert str(plan.detail["reason"]).startswith("each time, a cancel of the same trade was already")
+    if isinstance(happened, StoreFailed):
+        assert plan.detail["error"] == "Throttling"
+        if "alipay_called" in fields:
+            assert plan.detail["alipay_called"] is (happened.attempt is not None)
+
+
+def test_a_bad_message_logs_its_reason_as_a_warning() -> None:
+    plan = route(delivery(1), None, Unreadable("not JSON", None))
+    assert (plan.log, plan.log_level, dict(plan.detail)) == (
+        "bad message dead-lettered",
+        "warning",
+        {"reason": "not JSON"},
+    )
+
+
+def test_a_store_failure_on_the_last_receive_keeps_what_alipay_said() -> None:
+    plan = route(delivery(8), REQUEST, StoreFailed("Throttling"))
+    assert plan.record is not None and plan.record.remedy == REMEDIES[Remedy.IDEMPOTENCY_STORE]
+    assert plan.record.error_message == "The idempotency store failed before Alipay was called (Throttling)"
+    frozen = route(delivery(8), REQUEST, StoreFailed("Throttling", Attempt(FROZEN, classify(FROZEN))))
+    assert frozen.record is not None and frozen.dead_letter is not None
+    assert (frozen.record.alipay_trace_id, frozen.dead_letter.alipay_trace_id) == ("tr-1", "tr-1")
+    success = route(delivery(8), REQUEST, StoreFailed("Throttling", Attempt(SUCCESS, classify(SUCCESS))))
+    assert success.record is not None and success.record.remedy == REMEDIES[Remedy.UNREMEMBERED_SUCCESS]
+    assert success.record.action == "refund" and success.record.alipay_trace_id == "tr-3"
+
+
+def test_a_successs_fallback_letter_carries_the_trade_and_alipays_trace_id() -> None:
+    plan = route(delivery(5), REQUEST, called(SUCCESS))
+    assert plan.fallback_letter is not None
+    assert (plan.fallback_letter.trade_key, plan.fallback_letter.attempts) == ("T-1", 5)
+    assert (plan.fallback_letter.alipay_trace_id, plan.fallback_letter.body) == ("tr-3", BODY)
