@@ -298,3 +298,67 @@ def test_a_successs_fallback_letter_carries_the_trade_and_alipays_trace_id() -> 
     assert plan.fallback_letter is not None
     assert (plan.fallback_letter.trade_key, plan.fallback_letter.attempts) == ("T-1", 5)
     assert (plan.fallback_letter.alipay_trace_id, plan.fallback_letter.body) == ("tr-3", BODY)
+
+
+# ------------------------------------------------------------------ the last receive's rule at its bounds
+
+BALANCE = AlipayFailure(
+    FailureKind.V3_ERROR, "m", 400, "ACQ.SELLER_BALANCE_NOT_ENOUGH", trace_id="tr-4", verified=True
+)
+
+
+def test_a_given_up_letter_carries_the_last_answers_codes() -> None:
+    plan = route(delivery(3, sent_hours=30), REQUEST, called(BALANCE))
+    assert plan.dead_letter is not None and plan.record is not None
+    assert (plan.dead_letter.error_code, plan.dead_letter.alipay_trace_id) == (
+        "ACQ.SELLER_BALANCE_NOT_ENOUGH",
+        "tr-4",
+    )
+    assert (plan.record.status, plan.record.outcome_class, plan.record.error_code) == (
+        Status.FAILED, "exhausted", "ACQ.SELLER_BALANCE_NOT_ENOUGH",
+    )  # fmt: skip
+
+
+def test_untried_past_the_retention_records_why_and_what_to_do() -> None:
+    plan = route(delivery(8, age_days=13.99), REQUEST, TooLittleTime(900, 15000))
+    assert plan.record is not None
+    reason = "Not enough time left in the invocation to call Alipay (900 ms left, 15000 ms needed); not tried"
+    assert (plan.record.status, plan.record.error_message) == (Status.FAILED, reason)
+    assert plan.record.remedy == f"{REMEDIES[Remedy.UNTRIED_TOO_LONG]} {REMEDIES[Remedy.LOW_TIME]}"
+
+
+def test_a_kept_message_is_requeued_only_while_the_requeue_delay_fits_in_the_retention() -> None:
+    retention = 14 * 86_400
+    fits = Delivery("m-1", BODY, 8, 8, retention - 901, retention)
+    assert route(fits, REQUEST, SetupBroken("x")).requeue
+    full = Delivery("m-1", BODY, 8, 8, retention - 900, retention)
+    given_up = route(full, REQUEST, SetupBroken("x"))
+    assert not given_up.requeue and given_up.dead_letter is not None
+    assert given_up.dead_letter.outcome_class == "exhausted"
+
+
+@pytest.mark.parametrize(
+    ("sent", "horizon", "says"),
+    [
+        (7200, 7200, "over 2 h (the retry horizon is 2 h)"),
+        (7199, 7199, "over 119 min (the retry horizon is 119 min)"),
+        (120, 120, "over 2 min (the retry horizon is 2 min)"),
+        (119, 119, "over 119 s (the retry horizon is 119 s)"),
+        (365_400, 345_600, "over 102 h (the retry horizon is 96 h)"),
+    ],
+)
+def test_the_horizon_is_said_in_the_unit_a_person_reads(sent: int, horizon: int, says: str) -> None:
+    late = Delivery("m-1", BODY, 3, 8, sent, 14 * 86_400, sent, horizon)
+    plan = route(late, REQUEST, called(TIMEOUT))
+    assert plan.dead_letter is not None
+    assert plan.dead_letter.reason.startswith(f"Gave up after 3 deliveries {says}.")
+
+
+def test_an_unrecorded_success_sends_its_fallback_once_and_says_so() -> None:
+    plan = unrecorded(route(delivery(8), REQUEST, called(SUCCESS)), "Throttling")
+    assert plan.fallback_letter is None and plan.dead_letter is not None
+    assert plan.dead_letter.outcome_class == "exhausted"
+    assert plan.dead_letter.reason.startswith("The SUCCEEDED result could not be recorded")
+    assert (plan.log, plan.log_level) == (
+        "result not recorded on the last allowed receive; dead-lettered with the reason", "warning",
+    )  # fmt: skip
