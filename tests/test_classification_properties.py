@@ -318,3 +318,27 @@ def test_the_reason_ends_with_what_alipay_answered_and_codes_are_stored_sanitise
     assert timeout.reason.endswith("whether the cancel happened is unknown (timeout)")
     hostile = classify(AlipayFailure(FailureKind.V3_ERROR, "m", 400, " ACQ.X\n<b> ", verified=True))
     assert (hostile.code, hostile.sub_code) == ("ACQ.X??b?", None)
+
+
+@pytest.mark.parametrize("status", [404, 405])
+def test_a_missing_path_is_a_wrong_endpoint(status: int) -> None:
+    decision = classify(AlipayFailure(FailureKind.HTTP_ERROR, "m", status))
+    assert (decision.outcome, decision.delay) == (C, SLOW)
+    assert (
+        decision.reason
+        == f"the Alipay endpoint does not serve /v3/alipay/trade/cancel (HTTP {status}, http_error)"
+    )
+    assert decision.remedy and decision.remedy.startswith("ALIPAY_ENDPOINT points at the wrong host or path")
+
+
+def test_a_decision_without_codes_or_remedy_carries_none_not_empty_text() -> None:
+    """None means absent: the record then has no error_code, error_sub_code or remedy attribute."""
+    for outcome in (
+        CancelSuccess("close", None, "T-1", None, "N", None, None),
+        CancelSuccess("close", None, "T-1", None, "Y", None, None),
+        AlipayFailure(FailureKind.TIMEOUT, "t"),
+    ):
+        decision = classify(outcome)
+        assert (decision.code, decision.sub_code) == (None, None), outcome
+        if decision.outcome is S or isinstance(outcome, AlipayFailure):
+            assert decision.remedy is None, outcome

@@ -24,7 +24,7 @@ from alipay_cancel.decisions.plans import (
     Wait,
 )
 from alipay_cancel.decisions.remedies import REMEDIES, Remedy
-from alipay_cancel.decisions.routing import route
+from alipay_cancel.decisions.routing import LOW_TIME_RETRY_SECONDS, route
 from alipay_cancel.pipeline.messages import CancelRequest
 from alipay_cancel.stores.dead_letters import DeadLetter
 from alipay_cancel.stores.results import ResultRecord, Status
@@ -362,3 +362,9 @@ def test_an_unrecorded_success_sends_its_fallback_once_and_says_so() -> None:
     assert (plan.log, plan.log_level) == (
         "result not recorded on the last allowed receive; dead-lettered with the reason", "warning",
     )  # fmt: skip
+
+
+def test_an_untried_message_comes_back_in_five_seconds() -> None:
+    """README "How a batch is processed": handed back, visible again in 5 s."""
+    assert LOW_TIME_RETRY_SECONDS == 5
+    assert route(delivery(), REQUEST, TooLittleTime(900, 15000)).wait is Wait.SOON
