@@ -368,3 +368,11 @@ def test_an_untried_message_comes_back_in_five_seconds() -> None:
     """README "How a batch is processed": handed back, visible again in 5 s."""
     assert LOW_TIME_RETRY_SECONDS == 5
     assert route(delivery(), REQUEST, TooLittleTime(900, 15000)).wait is Wait.SOON
+
+
+def test_a_configuration_broken_past_the_retention_says_to_fix_it_then_redrive() -> None:
+    plan = route(delivery(8, age_days=13.99), REQUEST, SetupBroken("secret not found"))
+    assert plan.record is not None and plan.dead_letter is not None
+    remedy = f"{REMEDIES[Remedy.MISCONFIGURED_TOO_LONG]} {REMEDIES[Remedy.SIGNING_SETUP]}"
+    assert plan.record.remedy == remedy
+    assert plan.dead_letter.reason == f"Gave up after 8 deliveries. Last error: secret not found. {remedy}"
