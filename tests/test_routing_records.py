@@ -374,5 +374,5 @@ def test_a_configuration_broken_past_the_retention_says_to_fix_it_then_redrive()
     plan = route(delivery(8, age_days=13.99), REQUEST, SetupBroken("secret not found"))
     assert plan.record is not None and plan.dead_letter is not None
     remedy = f"{REMEDIES[Remedy.MISCONFIGURED_TOO_LONG]} {REMEDIES[Remedy.SIGNING_SETUP]}"
-    assert plan.record.remedy == remedy
+    assert (plan.record.status, plan.record.outcome_class) == (Status.FAILED, "exhausted")
     assert plan.dead_letter.reason == f"Gave up after 8 deliveries. Last error: secret not found. {remedy}"
