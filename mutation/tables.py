@@ -107,9 +107,7 @@ def _drop_element(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
         elements = list(node.elements)
         for i in range(len(elements)):
             rest = elements[:i] + elements[i + 1 :]
-            if rest:  # drop the trailing comma of what is now the last element
-                rest[-1] = rest[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
-            if isinstance(node, cst.Tuple) and len(rest) == 1:
+            if isinstance(node, cst.Tuple) and len(rest) == 1:  # still a tuple: ("x",)
                 rest[-1] = rest[-1].with_changes(comma=cst.Comma())
             yield node.with_changes(elements=rest)
 

@@ -3,6 +3,8 @@ value that has a problem is never handed on (a token with a problem must not tra
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from alipay_cancel.pipeline.message_fields import JsonObject, check_scope, check_token, json_type
@@ -74,3 +76,17 @@ def test_json_type_names_json_types_and_anything_else_by_its_python_type(
     value: object, expected: str
 ) -> None:
     assert json_type(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("char", "described"),
+    [
+        ("\u0378", "U+0378 (unassigned code point)"),
+        ("\ue000", "U+E000 (private-use character)"),
+        ("\x07", "U+0007 (control character)"),
+        ("\u200b", "U+200B (zero width space)"),
+    ],
+)
+def test_a_character_without_a_name_is_described_by_its_category(char: str, described: str) -> None:
+    body = json.dumps({"out_trade_no": "a" + char})
+    assert reason(body).startswith(f"out_trade_no contains {described} at character 2;")
