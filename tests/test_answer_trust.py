@@ -359,3 +359,10 @@ def test_aes_mode_a_2xx_that_does_not_decrypt_says_why(
         FailureKind.MALFORMED,
         f"HTTP {status}: encrypted body is not base64",
     )
+
+
+def test_alipays_text_is_kept_to_300_characters(signed: Callable[..., CancelOutcome]) -> None:
+    body = json.dumps({"code": "40004", "sub_code": "ACQ.SYSTEM_ERROR", "sub_msg": "m" * 400}).encode()
+    assert _failure(signed(200, body)).sub_msg == "m" * 300
+    v3 = _failure(signed(400, json.dumps({"code": "invalid-parameter", "message": "n" * 400}).encode()))
+    assert v3.sub_msg == "n" * 300
