@@ -84,6 +84,10 @@ def run(module: Module, jobs: int, timeout_floor: float = 60.0) -> list[Mutant]:
             continue
         index, _ = running.pop(pid)
         codes[index] = os.waitstatus_to_exitcode(status)
+        if len(codes) % 50 == 0:
+            print(
+                f"  {len(codes)} of {len(queue) + len(running) + len(codes)} run", file=sys.stderr, flush=True
+            )
     for index, mutant in enumerate(mutants):
         found.append(_result(module, index, mutant, codes.get(index, -1)))
     return found
