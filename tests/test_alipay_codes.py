@@ -115,3 +115,4 @@ def test_every_rule_says_what_happened_and_what_to_do() -> None:
     for code, rule in (*GATEWAY_RULES.items(), *BUSINESS_RULES.items()):
         assert isinstance(rule.what, str) and len(rule.what.split()) >= 3, code
         assert isinstance(rule.remedy, str) and rule.remedy.rstrip().endswith("."), code
+        assert "None" not in rule.what + rule.remedy, code
