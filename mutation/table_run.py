@@ -14,6 +14,7 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from importlib.machinery import ModuleSpec
 from types import ModuleType
 
 from mutation.mutants import ERROR, KILLED, NOT_RUN, SURVIVED, TIMEOUT, Mutant
@@ -41,7 +42,9 @@ class _Serve(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def __init__(self, name: str, code: str, origin: str) -> None:
         self._name, self._code, self._origin = name, code, origin
 
-    def find_spec(self, fullname: str, path: object = None, target: object = None) -> object:
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
         if fullname != self._name:
             return None
         return importlib.util.spec_from_loader(fullname, self, origin=self._origin)

@@ -39,7 +39,9 @@ def table_mutants(source: str) -> list[TableMutant]:
     for owner, statement in _constant_statements(module):
         for node in _walk(statement):
             for replacement in _mutations(node, aliases, members):
-                code = module.deep_replace(node, replacement).code  # type: ignore[arg-type]
+                mutated = module.deep_replace(node, replacement)
+                assert isinstance(mutated, cst.Module)
+                code = mutated.code
                 if code == source or code in seen:
                     continue
                 seen.add(code)
