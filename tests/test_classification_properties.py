@@ -342,3 +342,11 @@ def test_a_decision_without_codes_or_remedy_carries_none_not_empty_text() -> Non
         assert (decision.code, decision.sub_code) == (None, None), outcome
         if decision.outcome is S or isinstance(outcome, AlipayFailure):
             assert decision.remedy is None, outcome
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_refused_credentials_say_so_and_what_to_check(status: int) -> None:
+    decision = classify(AlipayFailure(FailureKind.HTTP_ERROR, "m", status))
+    assert (decision.outcome, decision.delay) == (C, SLOW)
+    assert decision.reason == f"Alipay refused our credentials (HTTP {status}) (HTTP {status}, http_error)"
+    assert decision.remedy and "proxy or WAF" in decision.remedy
