@@ -1,18 +1,18 @@
-"""The endings as others read them: the ``outcome_class`` records and dead letters store (dashboards,
-``ops.cli`` and the redrive plan read it), the metrics each ending counts (the alarms and the dashboard
-name them), the ``ending`` log field, and which endings write the trade's record. Changing any of these
-is a contract change: this test is where it is made on purpose."""
+"""The endings as others read them: the ``outcome_class`` ledger items and dead letters store
+(dashboards, the operator CLI and the redrive plan read it), the metrics each ending counts (the alarms
+and the dashboard name them) and the ``ending`` log field. Changing any of these is a contract change:
+this test is where it is made on purpose. (Which endings write the trade's ledger item is routing's
+decision, pinned row by row in ``tests/test_routing.py``.)"""
 
 from __future__ import annotations
 
-from alipay_cancel.decisions.endings import (
+from alipay_cancel.shared.endings import (
     CONFIGURATION_ERROR_METRIC,
     DUPLICATE_IN_FLIGHT_METRIC,
     ENDINGS,
     INFRASTRUCTURE_ERROR_METRIC,
     LOW_TIME_DEFERRED_METRIC,
     OUTCOME_METRICS,
-    RECORDED_ENDINGS,
     REQUEUED_METRIC,
     Ending,
 )
@@ -27,6 +27,7 @@ def test_each_ending_is_stored_and_counted_as_documented() -> None:
         "config_error": ("config_error", ("OutcomeConfigError", "ConfigurationError")),
         "bad_message": ("bad_message", ("OutcomeBadMessage",)),
         "exhausted": ("exhausted", ("OutcomeExhausted",)),
+        "duplicate": ("duplicate", ()),
         "duplicate_in_flight": ("duplicate_in_flight", ()),
         "low_time": ("low_time", ("DeferredLowTime",)),
         "aws_failure": ("aws_failure", ("InfrastructureError",)),
@@ -47,8 +48,3 @@ def test_the_metric_names_the_alarms_and_dashboard_use() -> None:
         "OutcomeTerminal",
     ]  # fmt: skip
 
-
-def test_the_endings_that_write_the_trades_record() -> None:
-    assert {e.value for e in RECORDED_ENDINGS} == {
-        "succeeded", "retry", "slow_retry", "terminal", "config_error", "bad_message", "exhausted",
-    }  # fmt: skip
