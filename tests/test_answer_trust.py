@@ -19,14 +19,18 @@ from alipay_cancel.alipay.response_parsing import UNSIGNED_TRUSTED_V3_CODES, Res
 from alipay_cancel.alipay.responses import AlipayFailure, CancelOutcome, CancelSuccess, FailureKind
 from alipay_cancel.alipay.success_checks import (
     ACTIONS,
-    FIELD_LIMITS,
+    CANCEL_FIELDS,
     SUCCESS_FIELDS,
+    AnswerMeta,
+    Problem,
     binding_problem,
     field_problem,
     freshness_problem,
 )
+from alipay_cancel.alipay.trade_answers import CancelReader, SentIds
 from alipay_cancel.alipay.v3_signing import ResponseVerifier
-from alipay_cancel.decisions.classification import OutcomeClass, classify
+from alipay_cancel.decisions.classification import classify
+from alipay_cancel.shared.endings import Ending
 from tests.test_response_parsing import AES_KEY, sign_headers
 
 NOW_MS = 1_700_000_000_000
@@ -68,7 +72,7 @@ def test_an_unsigned_trusted_code_is_kept_and_is_never_terminal(
     assert (outcome.kind, outcome.code, outcome.verified) == (FailureKind.V3_ERROR, code, False)
     assert outcome.http_status == status and outcome.sub_msg == "m"
     assert outcome.message == f"HTTP {status} {code} (unsigned gateway error)"
-    assert classify(outcome).outcome in (OutcomeClass.RETRY, OutcomeClass.CONFIG_ERROR)
+    assert classify(outcome).outcome in (Ending.RETRY, Ending.CONFIG_ERROR)
 
 
 @pytest.mark.parametrize(
@@ -93,9 +97,10 @@ def test_the_documented_actions_and_stored_fields_are_exactly_these() -> None:
     assert SUCCESS_FIELDS == (
         "action", "gmt_refund_pay", "out_trade_no", "refund_settlement_id", "retry_flag", "trade_no",
     )  # fmt: skip
-    assert FIELD_LIMITS == {
-        "action": 8, "gmt_refund_pay": 32, "out_trade_no": 64, "refund_settlement_id": 64,
-        "retry_flag": 8, "trade_no": 64,
+    # (cap, a space allowed): only a date and time has a space ("2016-11-27 15:45:57")
+    assert {name: tuple(spec) for name, spec in CANCEL_FIELDS.items()} == {
+        "action": (8, False), "gmt_refund_pay": (32, True), "out_trade_no": (64, False),
+        "refund_settlement_id": (64, False), "retry_flag": (8, False), "trade_no": (64, False),
     }  # fmt: skip
 
 
@@ -126,6 +131,9 @@ def test_any_other_action_is_malformed(action: str) -> None:
     """An action we do not know is never recorded as a success (Alipay documents close and refund)."""
     problem, _ = field_problem({"out_trade_no": "T-1", "action": action})
     assert problem == "success field action is neither close nor refund"
+    meta = AnswerMeta("trace-1", 200, "req-1")
+    read = CancelReader(SentIds(None, "T-1")).read({"out_trade_no": "T-1", "action": action}, meta)
+    assert read == Problem(FailureKind.MALFORMED, "HTTP 200: success field action is neither close nor refund")
 
 
 @pytest.mark.parametrize("action", OTHER_ACTIONS)
@@ -136,7 +144,7 @@ def test_a_signed_success_with_another_action_is_malformed_and_retried(
     assert isinstance(outcome, AlipayFailure)
     assert (outcome.kind, outcome.verified) == (FailureKind.MALFORMED, True)
     assert outcome.message == "HTTP 200: success field action is neither close nor refund"
-    assert classify(outcome).outcome is OutcomeClass.RETRY
+    assert classify(outcome).outcome is Ending.RETRY
 
 
 # ------------------------------------------------------------------ the checks one by one, word for word
