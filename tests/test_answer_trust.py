@@ -133,7 +133,8 @@ def test_any_other_action_is_malformed(action: str) -> None:
     assert problem == "success field action is neither close nor refund"
     meta = AnswerMeta("trace-1", 200, "req-1")
     read = CancelReader(SentIds(None, "T-1")).read({"out_trade_no": "T-1", "action": action}, meta)
-    assert read == Problem(FailureKind.MALFORMED, "HTTP 200: success field action is neither close nor refund")
+    expected = "HTTP 200: success field action is neither close nor refund"
+    assert read == Problem(FailureKind.MALFORMED, expected)
 
 
 @pytest.mark.parametrize("action", OTHER_ACTIONS)

@@ -14,9 +14,10 @@ from hypothesis import strategies as st
 
 from alipay_cancel.alipay.responses import AlipayFailure, CancelSuccess, FailureKind
 from alipay_cancel.decisions.alipay_codes import BUSINESS_RULES, GATEWAY_RULES, RETRY_SAME
-from alipay_cancel.decisions.classification import OutcomeClass, RetryDelay, classify
+from alipay_cancel.decisions.classification import RetryDelay, classify
+from alipay_cancel.shared.endings import Ending
 
-S, R, T, C = OutcomeClass.SUCCEEDED, OutcomeClass.RETRY, OutcomeClass.TERMINAL, OutcomeClass.CONFIG_ERROR
+S, R, T, C = Ending.SUCCEEDED, Ending.RETRY, Ending.TERMINAL, Ending.CONFIG_ERROR
 SLOW, NORMAL = RetryDelay.SLOW, RetryDelay.NORMAL
 
 # Words that Alipay's codes are made of: unknown codes of each family are built from them.
@@ -146,7 +147,7 @@ def test_a_signed_http_499_with_a_business_code_is_decided_by_the_code() -> None
     ],
 )
 def test_the_aop_prefix_of_a_business_code_is_read_through(
-    code: str, sub: str, outcome: OutcomeClass, delay: RetryDelay | None
+    code: str, sub: str, outcome: Ending, delay: RetryDelay | None
 ) -> None:
     """``aop.ACQ.SELLER_BALANCE_NOT_ENOUGH`` is the merchant's balance (a slow retry), not an
     unknown business code (terminal)."""
@@ -262,7 +263,7 @@ def test_an_unknown_business_code_is_dead_lettered_with_how_to_look_it_up() -> N
     )
     assert decision.remedy == (
         "Look up ACQ.ZZ_NEW in Alipay's alipay.trade.cancel error codes, resolve it for this trade, then "
-        "redrive the dead letter (python -m ops.cli redrive --trade-key <trade_key>)."
+        "redrive the dead letter (alipay-cancel redrive --trade-key <trade_key>)."
     )
 
 
