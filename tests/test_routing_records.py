@@ -258,9 +258,10 @@ def test_a_claim_failure_before_the_last_receive_only_counts_the_infrastructure(
 def test_the_last_receive_records_and_dead_letters_what_went_wrong() -> None:
     plan = route(delivery(8), REQUEST, called(TIMEOUT))
     assert plan.write is not None and plan.write.lease_holder == HOLDER
+    assert plan.detail["remedy"] == REMEDIES[Remedy.GAVE_UP]  # the log line says what the letter says
     assert written(plan) == TradeRecord(
         status=Status.FAILED, outcome_class=Ending.EXHAUSTED, out_trade_no="T-1",
-        error_message=TIMEOUT_REASON,
+        error_message=TIMEOUT_REASON, remedy=REMEDIES[Remedy.GAVE_UP],
     )  # fmt: skip
     assert plan.dead_letter == DeadLetter(
         body=BODY,
@@ -520,8 +521,30 @@ def test_an_untried_message_comes_back_in_five_seconds() -> None:
 
 
 def test_a_configuration_broken_past_the_retention_says_to_fix_it_then_redrive() -> None:
+    """The ledger item and the dead letter say the same: it was dead-lettered after all, fix, redrive
+    (the item must not keep the remedy that promised the message is kept)."""
     plan = route(delivery(8, age_days=13.99), REQUEST, SetupBroken("secret not found"))
     assert plan.dead_letter is not None
     remedy = f"{REMEDIES[Remedy.MISCONFIGURED_TOO_LONG]} {REMEDIES[Remedy.SIGNING_SETUP]}"
-    assert (written(plan).status, written(plan).outcome_class) == (Status.FAILED, Ending.EXHAUSTED)
+    assert plan.write == LedgerWrite(
+        trade_key="T-1",
+        record=TradeRecord(
+            status=Status.FAILED, outcome_class=Ending.EXHAUSTED, out_trade_no="T-1",
+            error_message="secret not found", remedy=remedy,
+        ),
+        message_id="m-1",
+    )  # fmt: skip
     assert plan.dead_letter.reason == f"Gave up after 8 deliveries. Last error: secret not found. {remedy}"
+    assert dict(plan.detail) == {"reason": "secret not found", "remedy": remedy}  # the log line too
+
+
+def test_alipays_configuration_error_past_the_retention_records_the_dead_letters_remedy() -> None:
+    plan = route(delivery(8, age_days=13.99), REQUEST, called(OUR_SIGNATURE))
+    kept_remedy = classify(OUR_SIGNATURE).remedy
+    remedy = f"{REMEDIES[Remedy.MISCONFIGURED_TOO_LONG]} {kept_remedy}"
+    record = written(plan)
+    assert (record.status, record.outcome_class, record.remedy) == (Status.FAILED, Ending.EXHAUSTED, remedy)
+    assert (record.error_code, record.alipay_trace_id) == ("invalid-signature", "tr-2")
+    assert plan.dead_letter is not None and plan.dead_letter.reason.endswith(f". {remedy}")
+    assert plan.write is not None and plan.write.lease_holder == HOLDER
+    assert plan.detail["remedy"] == remedy
