@@ -548,3 +548,12 @@ def test_alipays_configuration_error_past_the_retention_records_the_dead_letters
     assert plan.dead_letter is not None and plan.dead_letter.reason.endswith(f". {remedy}")
     assert plan.write is not None and plan.write.lease_holder == HOLDER
     assert plan.detail["remedy"] == remedy
+
+
+def test_a_kept_configuration_error_comes_back_after_the_slow_backoff() -> None:
+    """Re-enqueued with the slow delay (slow base 300 s, receive 2: upper 600 s, jitter 0.5 -> 450 s),
+    not the normal one (45 s), and never beyond SQS's 900 s DelaySeconds."""
+    quick = dataclasses.replace(SCHEDULE, slow_base_seconds=300, max_receive_count=2)
+    assert route(delivery(2, schedule=quick), REQUEST, SetupBroken("x")).requeue_seconds == 450
+    assert route(delivery(2, schedule=quick), REQUEST, called(OUR_SIGNATURE)).requeue_seconds == 450
+    assert route(delivery(8), REQUEST, SetupBroken("x")).requeue_seconds == 900

@@ -99,3 +99,32 @@ def test_the_history_is_bounded_and_says_how_many_fell_off() -> None:
     kept, dropped = extended(entries[: HISTORY_LIMIT - 1], entries[HISTORY_LIMIT - 1 :])
     assert len(kept) == HISTORY_LIMIT and dropped == 3 and kept[-1] == entries[-1]
     assert extended((), entries[:2]) == (entries[:2], 0)
+
+
+def test_the_first_call_uses_the_keys_as_they_are() -> None:
+    """The secret is re-read only after a signature problem (each re-read costs a Secrets Manager call)."""
+    step = next_step(Prior(), ())
+    assert isinstance(step, Call) and (step.op, step.fresh_keys) == (Op.CANCEL, False)
+
+
+def test_an_answer_recorded_without_saying_so_was_not_sent_with_fresh_keys() -> None:
+    """So a signature problem in it still earns the one retry with the secret re-read."""
+    plain = Answer(Op.CANCEL, BAD_SIGNATURE, classify(BAD_SIGNATURE), "t")
+    step = next_step(Prior(), (plain,))
+    assert isinstance(step, Call) and (step.op, step.fresh_keys) == (Op.CANCEL, True)
+
+
+@pytest.mark.parametrize("action", ["void", "closed", "refund;close", "none"])
+def test_a_success_naming_an_action_we_do_not_know_never_settles_the_trade(action: str) -> None:
+    """The reader already refuses such an answer (MALFORMED); should one get through, the trade is left
+    for a later delivery, never recorded as closed, refunded or not found."""
+    answer = _answer(_success(action))
+    assert finish(answer) == Finish(Status.RETRYING, answer)
+
+
+@pytest.mark.parametrize(
+    ("action", "status"), [(" close ", Status.CLOSED), ("Refund", Status.REFUNDED), ("", Status.NOT_FOUND)]
+)
+def test_cancels_action_is_read_whatever_its_case_and_spaces(action: str, status: Status) -> None:
+    answer = _answer(_success(action))
+    assert finish(answer) == Finish(status, answer)
