@@ -18,7 +18,16 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from mutation.mutants import ERROR, KILLED, NOT_REACHED, SURVIVED, TIMEOUT, Mutant, describe_change
+from mutation.mutants import (
+    ERROR,
+    KILLED,
+    NOT_REACHED,
+    SURVIVED,
+    TIMEOUT,
+    Mutant,
+    describe_change,
+    mutmut_skips,
+)
 from mutation.plan import ROOT, Module
 
 WORK = ROOT / ".mutation"
@@ -38,8 +47,14 @@ def work_folder(module: Module) -> Path:
 
 
 def has_functions(module: Module) -> bool:
-    """mutmut stops with an error on a module without functions (a table module)."""
-    return bool(_function_starts(module.source.read_text()))
+    """mutmut stops with an error on a module without functions it mutates (a table module, or one
+    whose only functions are properties: ``tables`` mutates those)."""
+    for node in ast.walk(ast.parse(module.source.read_text())):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and not mutmut_skips(
+            [ast.unparse(d) for d in node.decorator_list]
+        ):
+            return True
+    return False
 
 
 def run(module: Module, jobs: int, log: Path) -> None:

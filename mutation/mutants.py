@@ -32,6 +32,12 @@ class Mutant(NamedTuple):
         return self.status in (KILLED, TIMEOUT)
 
 
+def mutmut_skips(decorators: list[str]) -> bool:
+    """mutmut leaves a decorated function alone (a property, say) unless its one decorator is
+    ``staticmethod`` or ``classmethod``; ``decorators`` are their source texts."""
+    return bool(decorators) and decorators not in (["staticmethod"], ["classmethod"])
+
+
 def describe_change(original: str, mutated: str) -> tuple[int, str, str]:
     """(first changed line, 1-based within ``original``; the removed lines; the added lines)."""
     old, new = original.splitlines(), mutated.splitlines()

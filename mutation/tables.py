@@ -9,6 +9,9 @@ removal, operators) plus three of ours:
 * an element left out of a list, tuple, set or dict literal (a code missing from a table);
 * an enum member swapped for another of the same enum (``OutcomeClass.RETRY`` -> ``TERMINAL``);
 * a module-level alias of an enum member swapped for another alias (``Rule(_R, ...)`` -> ``Rule(_T, ...)``).
+
+The bodies of functions mutmut leaves alone (decorated ones: properties such as ``Delivery.last``) are
+mutated here the same way, reported under ``Class.name``.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import NamedTuple
 import libcst as cst
 from mutmut.mutation.mutators import mutation_operators
 
-from mutation.mutants import describe_change
+from mutation.mutants import describe_change, mutmut_skips
 
 
 class TableMutant(NamedTuple):
@@ -51,18 +54,37 @@ def table_mutants(source: str) -> list[TableMutant]:
 
 
 def _constant_statements(module: cst.Module) -> Iterator[tuple[str, cst.CSTNode]]:
-    """(owner name, statement) for top-level assignments and class-level constants."""
+    """(owner name, statement) for top-level assignments and class-level constants, and the body
+    statements of the functions mutmut leaves alone (properties)."""
     for statement in module.body:
         if isinstance(statement, cst.SimpleStatementLine):
             for small in statement.body:
                 if isinstance(small, cst.Assign | cst.AnnAssign):
                     yield _target_name(small), small
+        elif isinstance(statement, cst.FunctionDef):
+            yield from _skipped_body(statement.name.value, statement)
         elif isinstance(statement, cst.ClassDef) and isinstance(statement.body, cst.IndentedBlock):
             for line in statement.body.body:
+                if isinstance(line, cst.FunctionDef):
+                    yield from _skipped_body(f"{statement.name.value}.{line.name.value}", line)
                 if isinstance(line, cst.SimpleStatementLine):
                     for small in line.body:
                         if isinstance(small, cst.Assign | cst.AnnAssign) and small.value is not None:
                             yield statement.name.value, small
+
+
+def _skipped_body(owner: str, function: cst.FunctionDef) -> Iterator[tuple[str, cst.CSTNode]]:
+    """A function mutmut does not mutate: each statement of its body but the docstring."""
+    decorators = [cst.Module([]).code_for_node(d.decorator) for d in function.decorators]
+    if not mutmut_skips(decorators) or not isinstance(function.body, cst.IndentedBlock):
+        return
+    for statement in function.body.body:
+        if not (
+            isinstance(statement, cst.SimpleStatementLine)
+            and isinstance(statement.body[0], cst.Expr)
+            and isinstance(statement.body[0].value, cst.SimpleString | cst.ConcatenatedString)
+        ):
+            yield owner, statement
 
 
 def _target_name(node: cst.Assign | cst.AnnAssign) -> str:

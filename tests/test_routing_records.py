@@ -25,6 +25,7 @@ from alipay_cancel.decisions.plans import (
     TooLittleTime,
     Unreadable,
 )
+from alipay_cancel.decisions.records import sentence
 from alipay_cancel.decisions.remedies import REMEDIES, Remedy
 from alipay_cancel.decisions.retry_policy import RetrySchedule
 from alipay_cancel.decisions.routing import route
@@ -557,3 +558,45 @@ def test_a_kept_configuration_error_comes_back_after_the_slow_backoff() -> None:
     assert route(delivery(2, schedule=quick), REQUEST, SetupBroken("x")).requeue_seconds == 450
     assert route(delivery(2, schedule=quick), REQUEST, called(OUR_SIGNATURE)).requeue_seconds == 450
     assert route(delivery(8), REQUEST, SetupBroken("x")).requeue_seconds == 900
+
+
+ISV = CancelRequest(
+    out_trade_no="T-1", trade_no=None, app_auth_token="token", app_id="2021000000000009", merchant_id="2088M"
+)
+
+
+@pytest.mark.parametrize(
+    "happened",
+    [called(SUCCESS), called(FROZEN), called(TIMEOUT), SetupBroken("x"), ClaimFailed("Throttling")],
+)
+def test_every_write_names_the_trades_app_and_merchant(happened: Happened) -> None:
+    """The ledger item (and the outcome event read from it) says whose trade it is; never the token."""
+    for receive_count in (2, 8):
+        plan = route(delivery(receive_count), ISV, happened)
+        if plan.write is None:
+            continue
+        assert (plan.write.trade_key, plan.write.app_id, plan.write.merchant_id) == (
+            "app:2021000000000009 merchant:2088M T-1", "2021000000000009", "2088M",
+        )  # fmt: skip
+        assert "token" not in repr(plan)
+        if plan.dead_letter is not None:
+            assert plan.dead_letter.trade_key == "app:2021000000000009 merchant:2088M T-1"
+
+
+@pytest.mark.parametrize(
+    ("what", "remedy", "said"),
+    [
+        ("the call timed out", "Redrive it.", "the call timed out. Redrive it."),
+        ("the call timed out.", "Redrive it.", "the call timed out. Redrive it."),
+        ("done!", None, "done!"),
+        ("why?", "", "why?"),
+        ("  padded  ", None, "padded."),
+        ("", "Redrive it.", "Redrive it."),
+        ("", None, ""),
+        ("version 1.2", None, "version 1.2."),
+        ("a.k.a. the proxy", None, "a.k.a. the proxy."),
+        ("a proxy named EDGE-BOX", None, "a proxy named EDGE-BOX."),
+    ],
+)
+def test_a_reason_and_its_remedy_read_as_sentences(what: str, remedy: str | None, said: str) -> None:
+    assert sentence(what, remedy) == said
