@@ -600,3 +600,27 @@ def test_every_write_names_the_trades_app_and_merchant(happened: Happened) -> No
 )
 def test_a_reason_and_its_remedy_read_as_sentences(what: str, remedy: str | None, said: str) -> None:
     assert sentence(what, remedy) == said
+
+
+def test_a_failure_under_the_lease_states_no_alipay_fact_it_did_not_learn() -> None:
+    """As the ledger store reads it: a field that is None is left as an earlier answer wrote it (an
+    empty string would overwrite it)."""
+    plan = route(delivery(), REQUEST, called(FROZEN))
+    assert written(plan)._asdict() == {
+        "status": "FAILED", "outcome_class": "terminal", "out_trade_no": "T-1", "trade_no": None,
+        "action": None, "gmt_refund_pay": None, "refund_settlement_id": None, "retry_flag": None,
+        "error_code": "40004", "error_sub_code": "ACQ.REASON_TRADE_BEEN_FREEZEN",
+        "error_message": FROZEN_REASON, "remedy": BUSINESS_RULES["ACQ.REASON_TRADE_BEEN_FREEZEN"].remedy,
+        "alipay_trace_id": "tr-1",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("max_receive_count", [1, 0])
+def test_a_queue_that_allows_one_receive_makes_the_first_the_last(max_receive_count: int) -> None:
+    """The redrive policy moves the message after its only receive: it must not leave the message."""
+    once = dataclasses.replace(SCHEDULE, max_receive_count=max_receive_count)
+    plan = route(delivery(1, schedule=once), REQUEST, called(TIMEOUT))
+    assert (plan.ending, plan.acknowledge) == (Ending.EXHAUSTED, True)
+    assert plan.dead_letter is not None and plan.dead_letter.reason.startswith("Gave up after 1 deliveries.")
+    twice = dataclasses.replace(SCHEDULE, max_receive_count=2)
+    assert route(delivery(1, schedule=twice), REQUEST, called(TIMEOUT)).ending is Ending.RETRY

@@ -75,6 +75,11 @@ def test_the_last_answer_decides_the_state(outcome: CancelOutcome, status: Statu
         (LedgerItem("SUCCEEDED"), "me", Refusal.SETTLED),  # an earlier release's success
         (LedgerItem("SOMETHING_NEW"), "me", Refusal.SETTLED),  # a later release's state: never touched
         (LedgerItem("RETRYING", "other", NOW + 1, Pending("cancel", "t", "m")), "me", Refusal.HELD),
+        # the lease runs to its holder's deadline, that millisecond included
+        (LedgerItem("RETRYING", "other", NOW, Pending("cancel", "t", "m")), "me", Refusal.HELD),
+        (LedgerItem("FAILED", "other", NOW), "me", Refusal.HELD),
+        (LedgerItem("RETRYING", "other", None, Pending("cancel", "t", "m")), "me", Refusal.UNANSWERED),
+        (LedgerItem("RETRYING", None, NOW + 1, Pending("cancel", "t", "m")), "me", Refusal.UNANSWERED),
         (LedgerItem("RETRYING", "me", NOW + 1, Pending("cancel", "t", "m")), "me", Refusal.OURS),
         (LedgerItem("RETRYING", "other", NOW - 1, Pending("cancel", "t", "m")), "me", Refusal.UNANSWERED),
         (LedgerItem("FAILED", None, None, Pending("cancel", "t", "m")), "me", Refusal.UNANSWERED),
@@ -92,6 +97,11 @@ def test_history_entries_say_what_each_call_came_back_with() -> None:
     assert (error.result, error.code) == (CallResult.ERROR, "ACQ.TRADE_HAS_FINISHED")
     lost = unanswered(Pending("cancel", "t0", "m0"))
     assert lost == HistoryEntry("cancel", "t0", "m0", CallResult.UNKNOWN)
+    # as stored: no code, no trace id (nothing came back), the result "unknown"
+    assert lost._asdict() == {
+        "op": "cancel", "at": "t0", "delivery": "m0", "result": "unknown", "code": None, "sub_code": None,
+        "trace_id": None,
+    }  # fmt: skip
 
 
 def test_the_history_is_bounded_and_says_how_many_fell_off() -> None:
