@@ -32,7 +32,7 @@ from mutation.plan import ROOT, Module
 
 WORK = ROOT / ".mutation"
 # What the tests read besides src/ and tests/: linked into the work folder, copied by mutmut.
-_LINKED = ("src", "tests", "local", "bench", "events", "template.yaml")
+_LINKED = ("src", "tests", "local", "bench", "events", "docs", "README.md", "template.yaml")
 _STATUS = {
     "killed": KILLED,
     "timeout": TIMEOUT,

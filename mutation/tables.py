@@ -7,7 +7,7 @@ defaults) gets mutmut's own node mutations (strings, numbers, booleans, ``x = No
 removal, operators) plus three of ours:
 
 * an element left out of a list, tuple, set or dict literal (a code missing from a table);
-* an enum member swapped for another of the same enum (``OutcomeClass.RETRY`` -> ``TERMINAL``);
+* an enum member swapped for another of the same enum (``Ending.RETRY`` -> ``TERMINAL``);
 * a module-level alias of an enum member swapped for another alias (``Rule(_R, ...)`` -> ``Rule(_T, ...)``).
 
 The bodies of functions mutmut leaves alone (decorated ones: properties such as ``Delivery.last``) are
@@ -154,7 +154,7 @@ def _enum_members(module: cst.Module) -> dict[str, set[str]]:
 
 
 def _enum_aliases(module: cst.Module) -> dict[str, str]:
-    """Module-level names bound to an enum member (``_R = OutcomeClass.RETRY``) -> "Enum.MEMBER"."""
+    """Module-level names bound to an enum member (``_R = Ending.RETRY``) -> "Enum.MEMBER"."""
     aliases: dict[str, str] = {}
     for statement in module.body:
         if isinstance(statement, cst.SimpleStatementLine):
