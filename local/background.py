@@ -44,6 +44,10 @@ class RunsInBackground:
 
     _background: Background | None = None
 
+    @property
+    def running(self) -> bool:
+        return self._background is not None
+
     def round(self) -> object:
         raise NotImplementedError
 

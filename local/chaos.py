@@ -20,7 +20,11 @@ timeout, ``local.lambda_environment``), with:
 - one app key rotation halfway: the emulator learns the new public key, the secret in moto's Secrets
   Manager is updated, the old key is refused after a grace period;
 - duplicates (10 % of trades, 2-4 copies: in one batch, spread out, or sent after the first finished)
-  and bad messages of every kind mixed in.
+  and bad messages of every kind mixed in;
+- outcome events published from the results table's stream all along, the publisher dying before
+  and after PutEvents, the bus refusing, the stream reader restarted from its checkpoints
+  (``local.chaos_events``): every final state must reach the order system's queue, repeats
+  identified by event_id.
 
 Then every invariant of ``local.chaos_checks`` is checked; a summary table is printed (and written as
 JSON with ``--json``), and the exit code is 1 on any violation.
@@ -65,6 +69,7 @@ from local.chaos_checks import (
     receipts_hit_by_aws_faults,
 )
 from local.chaos_crashes import TapCrashes, build_crash_plan
+from local.chaos_events import ChaosEvents
 from local.chaos_plan import ChaosPlan, PlannedFault, build_plan, chunked_sends
 from local.chaos_wiretap import Exchange, WireTap
 from local.esm_driver import DriveResult, Progress
@@ -315,6 +320,7 @@ def run_chaos(
             QueueUrl=res.queue_url, Attributes={"VisibilityTimeout": str(visibility_timeout)}
         )
         secrets_client = stack.client("secretsmanager")
+        events = ChaosEvents(stack)
         admin = GatewayAdmin(stack.gateway_url)
         admin.seed_trades(plan.trades)
         _post_faults(stack.gateway_url, plan.faults)
@@ -386,6 +392,7 @@ def run_chaos(
                 rotate()
             if not state.late_done and done >= LATE_AT * first_wave:
                 send_late()
+            events.on_progress(done / first_wave)
             if time.monotonic() - last_switch[0] >= SHAPE_SWITCH_SECONDS:
                 last_switch[0] = time.monotonic()
                 state.shape_switches += 1
@@ -434,6 +441,7 @@ def run_chaos(
             # timeout; the ledger's leases rely on it (they end at the invocation's deadline, before
             # the message can come back).
             driver = stack.driver(pool, function_timeout=function_timeout)
+            events.start()
             remaining = deadline_seconds
             while True:
                 drive = driver.run_until_drained(
@@ -461,6 +469,8 @@ def run_chaos(
         say("  drained; collecting the end state")
         ddb = stack.client("dynamodb")
         snapshot = collect(sqs, ddb, admin, results_table=res.results_table, dlq_url=res.dlq_url)
+        say("  publishing the outcome events still on the stream; accounting for them")
+        events.finish()
         max_receive_count = stack.settings.queue.max_receive_count
         pending_faults = admin.faults()
         exchanges = tap.exchanges()
@@ -503,6 +513,7 @@ def run_chaos(
             plan.tokens,
         ),
         check_rotation(exchanges, state.rotated_at, state.retire_at, state.probes),
+        events.check(),
     ]
     stats = drive.stats
     robustness = CheckResult("no exception escaped the handler")
@@ -533,6 +544,7 @@ def run_chaos(
         plan, state, snapshot, exchanges, pending_faults, aws_stats, checks, fault_rate, aws_fault_rate
     )
     summary["crashes"] = crashes
+    summary["outcome_events"] = events.summary()
     summary["unfinished_messages"] = unfinished_messages(state.enqueued, snapshot, log_lines)
     summary["run"] = {
         "messages": len(state.enqueued),
@@ -734,6 +746,7 @@ def render(summary: dict[str, Any]) -> str:
         "crashes",
         "key_rotation",
         "outcomes",
+        "outcome_events",
     )
     for section in sections:
         if section in summary:

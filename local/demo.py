@@ -13,6 +13,10 @@
    (``local.lambda_environment``); the function's logs go to a file (its "CloudWatch");
 4. print the summary and exit non-zero if any message is unaccounted for (``local.accounting``).
 
+Beside it (``local.demo_events``): every final state is published as an outcome event to the order
+system's queue, and two cancels are scheduled with the producer's library, one firing during the run
+and one unscheduled first; the summary's sections on both join the pass/fail.
+
 Retry backoffs and the retry horizon are shortened through the template's own parameters (as a
 deploy's parameter overrides would: the queue's maxReceiveCount and the function agree), the horizon
 scaled to the number of messages (``local.demo_plan``), and the Alipay timeouts through the function's
@@ -36,6 +40,7 @@ from typing import Any, TextIO
 
 from local.accounting import Enqueued, Snapshot, account, collect
 from local.alipay_gateway.admin_client import GatewayAdmin
+from local.demo_events import DemoEvents
 from local.demo_plan import DEMO_ENV, Plan, Planned, build_plan, demo_parameters
 from local.esm_driver import DriveResult, Progress
 from local.lambda_environment import FileSink
@@ -112,6 +117,7 @@ class DemoResult:
     ok: bool
     log_path: Path
     moto_pid: int | None
+    events: DemoEvents | None = None
 
 
 def run_demo(
@@ -155,6 +161,7 @@ def run_demo(
         admin.seed_trades(plan.trades)
         for fault in plan.faults:
             admin.set_fault(**fault)
+        events = DemoEvents(stack, admin, out)
         sqs = stack.client("sqs")
         enqueued = enqueue(sqs, res.queue_url, plan, rng)
         scenarios = len({m.scenario for m in enqueued})
@@ -175,17 +182,22 @@ def run_demo(
                 t.start()
             try:
                 driver = stack.driver(pool)
-                drive = driver.run_until_drained(
-                    deadline_seconds=deadline_seconds, progress=ProgressPrinter(out, admin, len(enqueued))
+                drive = events.drive(
+                    driver,
+                    deadline_seconds=deadline_seconds,
+                    progress=ProgressPrinter(out, admin, len(enqueued) + events.fires),
                 )
             finally:
                 stop_top_ups.set()
         snapshot = collect(
             sqs, stack.client("dynamodb"), admin, results_table=res.results_table, dlq_url=res.dlq_url
         )
+        events.finish()
         admin.close()
         moto_pid = stack.moto.pid
+    enqueued += events.fired_messages()
     accounting = account(enqueued, snapshot, still_queued=None if drive.drained else drive.depth.total)
+    accounting.violations += events.violations(snapshot, drained=drive.drained)
     if not drive.drained:
         out.write(unfinished_line(accounting, drive.depth, deadline_seconds) + "\n")
     stats = drive.stats
@@ -203,12 +215,13 @@ def run_demo(
             f"{stats.handler_errors + stats.invalid_responses + stats.timeouts}",
             "drive time": f"{drive.elapsed:.1f}s",
         },
+        sections=[events.summary_lines(snapshot)],
     )
     for error in stats.errors[:10]:
         summary += f"\n  driver: {error}"
     out.write(summary + "\n")
     ok = accounting.ok and drive.drained
-    return DemoResult(enqueued, snapshot, drive, summary, ok, log_path, moto_pid)
+    return DemoResult(enqueued, snapshot, drive, summary, ok, log_path, moto_pid, events)
 
 
 def _top_up_once_refused(admin: GatewayAdmin, key: str, out: TextIO, stop: threading.Event) -> None:

@@ -6,9 +6,11 @@
         routes.received_events()       # - the schedule runner (local.schedule_runner)
 
 ``received_events()`` drains the order system's queue (the example rule's target) and keeps what it
-took; ``account()`` checks them against the ledger (``local.outcome_accounting``). ``settle()`` runs
-rounds until the stream has nothing left to publish (tests, the end of a demo), without waiting on
-the background threads' timing.
+took; ``account()`` checks them against the ledger and against every final write the table's stream
+recorded (``final_writes()``: a reader of its own, apart from the publisher's; see
+``local.outcome_accounting``). ``settle()`` runs rounds until the stream has nothing left to publish
+(tests, the end of a demo), without waiting on the background threads' timing. ``restart_reader()``
+stops the stream reader and starts it again from its checkpoints with a fresh publisher runtime.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer
 
 from local.event_routes import EventRoutes, provision_event_routes
-from local.outcome_accounting import EventAccount, account_events
+from local.outcome_accounting import EventAccount, FinalWrite, account_events, final_writes
 from local.provision import DUMMY_CREDENTIALS, REGION
 from local.schedule_runner import ScheduleRunner
+from local.stack import LocalStack
 from local.stream_publisher import StreamPublisher
 from local.template_settings import DEFAULT_TEMPLATE
 
@@ -66,6 +69,18 @@ class EventsAndSchedules:
         self.schedules = ScheduleRunner(client("scheduler"), client("sqs"), group=self.routes.schedule_group)
         self.received: list[dict[str, Any]] = []
 
+    @classmethod
+    def on_stack(cls, stack: LocalStack, *, interval: float = 0.2) -> EventsAndSchedules:
+        """The routes of a running local stack (its moto server, results table and cancel queue)."""
+        res = stack.resources
+        return cls(
+            stack.client,
+            results_table=res.results_table,
+            cancel_queue_url=res.queue_url,
+            endpoint_url=stack.moto_url,
+            interval=interval,
+        )
+
     def start(self) -> EventsAndSchedules:
         self.stream.start(self.interval)
         self.schedules.start(self.interval)
@@ -74,6 +89,17 @@ class EventsAndSchedules:
     def stop(self) -> None:
         self.stream.stop()
         self.schedules.stop()
+
+    def restart_reader(self, on_restart: Callable[[StreamPublisher], None] | None = None) -> None:
+        """Stop the stream reader, and (if it was running) start it again from its checkpoints with a
+        fresh publisher runtime; ``on_restart`` sees the new reader before it runs a round."""
+        running = self.stream.running
+        self.stream.stop()
+        self.stream = self.stream.restarted()
+        if on_restart is not None:
+            on_restart(self.stream)
+        if running:
+            self.stream.start(self.interval)
 
     def __enter__(self) -> EventsAndSchedules:
         return self.start()
@@ -117,6 +143,25 @@ class EventsAndSchedules:
                 return items
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    def final_writes(self) -> list[FinalWrite]:
+        """Every final write the results table's stream holds, read from its start by a reader of
+        this method's own (the publisher's position plays no part)."""
+        streams = self.client("dynamodbstreams")
+        records: list[dict[str, Any]] = []
+        arn = self.routes.stream_arn
+        for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+            iterator = streams.get_shard_iterator(
+                StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+            while iterator:
+                page = streams.get_records(ShardIterator=iterator, Limit=1000)
+                if not page.get("Records"):
+                    break  # an open shard's iterator never ends: stop at its current end
+                records += page["Records"]
+                iterator = page.get("NextShardIterator")
+        return final_writes(records)
+
     def account(self) -> EventAccount:
-        """Every final state in the ledger against every event received (call after ``settle``)."""
-        return account_events(self.ledger_items(), self.received_events())
+        """Every final state the ledger holds and every one the stream says it wrote, against every
+        event received (call after ``settle``)."""
+        return account_events(self.ledger_items(), self.received_events(), self.final_writes())

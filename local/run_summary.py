@@ -163,7 +163,10 @@ def render_summary(
     extra: Mapping[str, Any] | None = None,
     max_trade_rows: int = 80,
     deadline_seconds: float | None = None,
+    sections: Sequence[Sequence[str]] = (),
 ) -> str:
+    """``sections``: further parts of the run's story (the demo's outcome events and scheduled
+    cancels), each printed as given before the accounting and the verdict."""
     out: list[str] = ["=" * 78]
     stopped = "drained" if drained else "NOT drained"
     if not drained and deadline_seconds is not None:
@@ -188,6 +191,8 @@ def render_summary(
         )
     out += ["", *_dead_letters(snapshot, accounting)]
     out += ["", *_calls_per_trade(enqueued, snapshot, max_trade_rows)]
+    for section in sections:
+        out += ["", *section]
     accounted = sum(1 for o in accounting.outcomes if o.accounted)
     out += ["", f"Accounting: {accounted}/{len(accounting.outcomes)} messages accounted for"]
     if accounting.in_flight:

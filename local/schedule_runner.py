@@ -40,12 +40,19 @@ def _utcnow() -> dt.datetime:
 
 class ScheduleRunner(RunsInBackground):
     def __init__(
-        self, scheduler: Any, sqs: Any, *, group: str, clock: Callable[[], dt.datetime] = _utcnow
+        self,
+        scheduler: Any,
+        sqs: Any,
+        *,
+        group: str,
+        clock: Callable[[], dt.datetime] = _utcnow,
+        on_fired: Callable[[Fired], None] | None = None,
     ) -> None:
         self.scheduler = scheduler
         self.sqs = sqs
         self.group = group
         self.clock = clock
+        self.on_fired = on_fired  # told of each schedule as it fires (the local stack prints a line)
         self.fired: list[Fired] = []
         self._kept: set[str] = set()  # fired, ActionAfterCompletion NONE: never again
         self._lock = threading.Lock()
@@ -99,6 +106,9 @@ class ScheduleRunner(RunsInBackground):
                     fired.append(self._fire(schedule))
                 except (ClientError, BotoCoreError) as error:
                     log.warning("schedule %s not fired this round: %s", name, type(error).__name__)
+                    continue
+                if self.on_fired is not None:
+                    self.on_fired(fired[-1])
             self.fired += fired
         return fired
 

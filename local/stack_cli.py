@@ -3,29 +3,35 @@
 Sets up what the demo does (two Alipay apps, two ISV merchants whose token files it writes), seeds the
 events' trades and the examples, prints a banner with a copy-paste ``alipay-cancel`` command for each
 kind of caller, then runs the event source over the function's environments and prints one line per
-message as it ends (from the function's log; the whole log goes to a file, its "CloudWatch"). A port
-that is taken is said in one line naming the option to change; Ctrl-C stops everything.
+message as it ends (from the function's log; the whole log goes to a file, its "CloudWatch"). Outcome
+events and scheduled cancels run beside it (``local.stack_events``): one line per event arriving and
+per schedule fired, and the banner says how to schedule a cancel and read the order system's queue. A
+port that is taken is said in one line naming the option to change; Ctrl-C stops everything.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import signal
 import socket
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
+from alipay_cancel_ops.commands.schedule import duration
 from local.function_log import terminal_sink
 from local.lambda_environment import FileSink
 from local.seed_trades import EVENTS_DIR, seed
 from local.showcase import EXAMPLES, MERCHANTS, second_app_keys, write_token_files
 from local.stack import DEFAULT_GATEWAY_PORT, DEFAULT_MOTO_PORT, LOOPBACK, LocalStack
+from local.stack_events import StackEvents
 from local.template_settings import REPO_ROOT
 
 
-def banner(stack: LocalStack, token_dir: Path) -> str:
+def banner(stack: LocalStack, token_dir: Path, more: Sequence[str] = ()) -> str:
     res = stack.resources
     example_event = sorted(p.name for p in EVENTS_DIR.glob("*.json"))[:1] or ["<event>.json"]
     apps = ", ".join([stack.key_material.app_id + " (default)", *(app.app_id for app in stack.extra_apps)])
@@ -63,6 +69,8 @@ def banner(stack: LocalStack, token_dir: Path) -> str:
         f"  sam local invoke CancelFunction -e events/{example_event[0]} "
         "--env-vars local/sam-local-env.json --docker-network host",
         "",
+        *more,
+        *([""] if more else []),
         "Press Ctrl-C to stop (the environments, the moto server and the emulator stop with it).",
     ]
     return "\n".join(lines)
@@ -108,6 +116,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cert-mode", action="store_true", help="certificate mode instead of public keys")
     parser.add_argument("--keys-out", type=Path, help="also write the throwaway key files here")
     parser.add_argument(
+        "--scheduler-clock-ahead",
+        type=duration,
+        default=dt.timedelta(0),
+        metavar="DURATION",
+        help="run the local scheduler's clock this far ahead (e.g. 15m: a cancel scheduled 16 minutes out "
+        "fires in one); default: the real clock",
+    )
+    parser.add_argument(
         "--state-dir",
         type=Path,
         help="where the function's log (its CloudWatch) and the merchants' token files go "
@@ -149,16 +165,20 @@ def main(argv: list[str] | None = None) -> int:
 
                 write_key_files(stack.key_material, args.keys_out)
             seeded = seed(stack.gateway_url)
-            print(banner(stack, token_dir), flush=True)
+            events = StackEvents(stack, sys.stdout, clock_ahead=args.scheduler_clock_ahead)
+            print(banner(stack, token_dir, events.banner()), flush=True)
             print(f"Function log: {log_path}", flush=True)
-            print(f"(seeded {len(seeded)} trades: those of events/*.json and the examples above)", flush=True)
-            with stack.environments(log_sink=terminal_sink(FileSink(log), sys.stdout)) as pool:
+            print(
+                f"(seeded {len(seeded) + 1} trades: those of events/*.json and the examples above)",
+                flush=True,
+            )
+            with events, stack.environments(log_sink=terminal_sink(FileSink(log), sys.stdout)) as pool:
                 stats = stack.driver(pool).run_until_stopped(stop)
     finally:
         stack.stop()
     print(
         f"\nstopped ({stats.invocations} invocations, {stats.records_deleted} records acknowledged, "
-        f"{stats.cold_starts} cold starts).",
+        f"{stats.cold_starts} cold starts; {events.totals()}).",
         flush=True,
     )
     return 0

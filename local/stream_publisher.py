@@ -12,6 +12,11 @@ shard there. Not emulated: bisecting a batch that crashes the function, and the 
 
 ``poll_once()`` runs one round (tests); ``start()`` / ``stop()`` (or ``with``) run rounds on a
 thread. ``published`` keeps every event the publisher reported as published, in order.
+
+``checkpoints`` are the mapping's own position per shard (the last record it is done with: delivered,
+or dropped by the filter), as Lambda keeps it apart from the function. ``restarted()`` is the reader
+after a restart: a new publisher runtime (a cold start, new clients) that reads every shard again
+after its checkpoint, so records fetched but not yet done are read again and nothing is skipped.
 """
 
 from __future__ import annotations
@@ -43,6 +48,10 @@ class Round:
     failed_shards: int  # shards whose batch reported a failure (retried next round)
 
 
+def _sequence(record: Mapping[str, Any]) -> int:
+    return int(record["dynamodb"]["SequenceNumber"])
+
+
 def _lambda_record(record: Mapping[str, Any], stream_arn: str) -> dict[str, Any]:
     """A GetRecords record as Lambda's event carries it."""
     change = dict(record["dynamodb"])
@@ -65,14 +74,17 @@ class StreamPublisher(RunsInBackground):
         self,
         streams: Any,
         routes: EventRoutes,
-        runtime: Runtime,
+        build_runtime: Callable[[], Runtime],
         *,
         clock: Callable[[], float] = time.time,
+        checkpoints: Mapping[str, int] | None = None,
     ) -> None:
         self.streams = streams
         self.routes = routes
-        self.runtime = runtime
+        self.build_runtime = build_runtime  # the function's cold start: its clients, its publisher
+        self.runtime = build_runtime()
         self.clock = clock
+        self.checkpoints: dict[str, int] = dict(checkpoints or {})
         mapping = routes.stream_mapping
         self.batch_size = int(mapping.get("BatchSize", 100))
         self.starting_position = str(mapping["StartingPosition"])
@@ -99,16 +111,32 @@ class StreamPublisher(RunsInBackground):
         return cls(
             client("dynamodbstreams"),
             routes,
-            build_runtime(config, session=session, endpoint_url=endpoint_url),
+            lambda: build_runtime(config, session=session, endpoint_url=endpoint_url),
         )
+
+    def restarted(self) -> StreamPublisher:
+        """The reader after a restart (stop this one first): a fresh runtime from the same checkpoints,
+        with what it published so far carried over."""
+        with self._lock:
+            again = type(self)(
+                self.streams, self.routes, self.build_runtime, clock=self.clock, checkpoints=self.checkpoints
+            )
+            again.published = list(self.published)
+        return again
 
     def _passes(self, record: Mapping[str, Any]) -> bool:
         return not self.filters or any(f.matches_event(dict(record)) for f in self.filters)
 
     def _fetch(self, shard_id: str) -> None:
         if shard_id not in self._iterators:
+            where: dict[str, Any] = {"ShardIteratorType": self.starting_position}
+            if shard_id in self.checkpoints:
+                where = {
+                    "ShardIteratorType": "AFTER_SEQUENCE_NUMBER",
+                    "SequenceNumber": str(self.checkpoints[shard_id]),
+                }
             self._iterators[shard_id] = self.streams.get_shard_iterator(
-                StreamArn=self.routes.stream_arn, ShardId=shard_id, ShardIteratorType=self.starting_position
+                StreamArn=self.routes.stream_arn, ShardId=shard_id, **where
             )["ShardIterator"]
         response = self.streams.get_records(ShardIterator=self._iterators[shard_id], Limit=1000)
         if response.get("NextShardIterator"):
@@ -125,8 +153,10 @@ class StreamPublisher(RunsInBackground):
             batch = passing[start : start + self.batch_size]
             try:
                 response, report = process_event({"Records": batch}, self.runtime, self.clock())
-            except Exception:  # the whole batch fails, as in Lambda: retried next round
-                log.exception("outcome-event publisher failed on a batch")
+            except Exception as error:  # noqa: BLE001 - the whole batch fails, as in Lambda: retried next round
+                log.warning(
+                    "outcome-event publisher failed on a batch (retried): %s: %s", type(error).__name__, error
+                )
                 failed_at: str | None = str(batch[0]["dynamodb"]["SequenceNumber"])
             else:
                 delivered += len(batch)
@@ -136,12 +166,16 @@ class StreamPublisher(RunsInBackground):
                 failed_at = str(failures[0]["itemIdentifier"]) if failures else None
             if failed_at is not None:
                 resume = int(failed_at)
-                self._pending[shard_id] = [
-                    r for r in pending if int(r["dynamodb"]["SequenceNumber"]) >= resume
-                ]
+                self._pending[shard_id] = [r for r in pending if _sequence(r) >= resume]
+                self._advance(shard_id, [r for r in pending if _sequence(r) < resume])
                 return delivered, len(pending) - len(passing), published, True
         self._pending[shard_id] = []
+        self._advance(shard_id, pending)
         return delivered, len(pending) - len(passing), published, False
+
+    def _advance(self, shard_id: str, done: list[dict[str, Any]]) -> None:
+        if done:
+            self.checkpoints[shard_id] = max(self.checkpoints.get(shard_id, 0), *map(_sequence, done))
 
     def poll_once(self) -> Round:
         """Read what the stream has and hand it to the publisher, once per shard."""

@@ -2,7 +2,9 @@
 (atomic moto server subprocess, gateway emulator, ESM driver, the function in awslambdaric
 environments) with Alipay faults of every kind on >= 25 % of calls, AWS errors and throttling on ~2 %
 of the function's calls, environments killed at every crash point and at the timeout, a key rotation,
-duplicates and bad messages; every invariant must hold.
+duplicates and bad messages, outcome events published all along with the publisher dying before and
+after PutEvents, the bus refusing and the stream reader restarted; every invariant must hold, and
+every final state must have reached the order system's queue as an event.
 
 Run as a subprocess, exactly as ``make chaos CHAOS_ARGS=...`` does: the handler's module state,
 environment and loggers stay out of this pytest process.
@@ -17,6 +19,7 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -27,6 +30,7 @@ from local.accounting import DeadLetterSeen, Enqueued, Snapshot
 from local.alipay_gateway.faults import FAULT_KINDS
 from local.chaos_aws_faults import AwsFaultInjector
 from local.chaos_checks import check_accounted, check_drained, check_ledger, receipts_hit_by_aws_faults
+from local.chaos_events import CHECK_NAME, CRASH_AFTER, CRASH_BEFORE, REFUSED, RESTART_AT
 from moto import mock_aws
 
 REPO = Path(__file__).resolve().parent.parent
@@ -118,6 +122,19 @@ def test_chaos_run_ci_sized_holds_every_invariant(tmp_path: Path) -> None:
     assert all(crashes["kills by point"].values()) and len(crashes["kills by point"]) == 6, crashes
     assert crashes["held store writes (timeout rule) acted"] >= 1, crashes
     assert crashes["killed at the function timeout"] >= 1, crashes
+    # Every final state the ledger holds, and every one the table's stream says was written, reached the
+    # order system's queue through a publisher that died before and after PutEvents, a bus that refused
+    # and a reader restarted twice; the repeats those deaths cause are identified by event_id.
+    events = summary["checks"][CHECK_NAME]
+    assert events["ok"], summary["violations"][CHECK_NAME]
+    assert events["final states in the ledger"] > 100
+    assert events["final writes on the table's stream"] >= events["final states in the ledger"]
+    received, written = events["distinct event_ids received / distinct final states written"].split(" / ")
+    assert received == written
+    assert set(events["publisher faults"]) == {CRASH_BEFORE, CRASH_AFTER, REFUSED}, events
+    assert all(n >= 1 for n in events["publisher faults"].values()), events
+    assert events["stream reader restarts (from its checkpoints, fresh runtime)"] == len(RESTART_AT)
+    assert events["repeats, identified by event_id"] >= events["publisher faults"][CRASH_AFTER]
 
     unexplained = _unexplained(summary)
     assert not unexplained, "chaos violations:\n" + "\n".join(unexplained) + "\n" + proc.stdout[-6000:]
@@ -392,3 +409,53 @@ def test_every_nth_ledger_claim_and_final_write_fail_and_are_told_apart() -> Non
     assert injector.stats().injected == Counter(
         {("dynamodb", "UpdateItem", "ledger claim", "ProvisionedThroughputExceededException"): 1}
     )
+
+
+# --- the publisher's faults (fast, no stack) -------------------------------------------------------
+
+
+def test_the_publisher_faults_follow_the_run_s_putevents_count_across_reader_restarts() -> None:
+    from local.chaos_events import (
+        CRASH_AFTER_EVERY,
+        CRASH_BEFORE_EVERY,
+        REFUSE_EVERY,
+        PublisherDied,
+        PublisherFaults,
+    )
+
+    faults = PublisherFaults()
+    outcomes: list[str] = []
+    entry = {
+        "Source": "alipay-cancel",
+        "DetailType": "Trade Closed",
+        "Detail": "{}",
+        "EventBusName": "default",
+    }
+    with mock_aws():
+        for _restart in range(2):  # a restarted reader's new client counts on
+            client = boto3.client(
+                "events", region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
+            )
+            # What install reads of a stream reader: its runtime's publisher's EventBridge client.
+            faults.install(
+                SimpleNamespace(runtime=SimpleNamespace(publisher=SimpleNamespace(events_client=client)))
+            )  # type: ignore[arg-type]
+            for _ in range(20):
+                try:
+                    client.put_events(Entries=[entry])
+                    outcomes.append("published")
+                except PublisherDied as died:
+                    outcomes.append(str(died))
+                except ClientError as refused:
+                    outcomes.append(refused.response["Error"]["Code"])
+    assert len(outcomes) == faults.calls == 40
+    for n, outcome in enumerate(outcomes, start=1):
+        if n % CRASH_BEFORE_EVERY == 0:
+            assert outcome == CRASH_BEFORE, n
+        elif n % REFUSE_EVERY == 0:
+            assert outcome == "ThrottlingException", n
+        elif n % CRASH_AFTER_EVERY == 0:
+            assert outcome == CRASH_AFTER, n
+        else:
+            assert outcome == "published", n
+    assert faults.injected == Counter({CRASH_BEFORE: 2, REFUSED: 3, CRASH_AFTER: 3})

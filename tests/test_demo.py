@@ -1,5 +1,6 @@
 """``make demo`` end to end, and its plan: every message accounted for, the summary's contents and its
-"expected" column, what ``--seed`` fixes, the horizon scaled to the backlog, Ctrl-C in one line, no
+"expected" column, every final state's outcome event received and a scheduled cancel fired (another
+unscheduled in time), what ``--seed`` fixes, the horizon scaled to the backlog, Ctrl-C in one line, no
 temporary folder and no process left behind."""
 
 from __future__ import annotations
@@ -12,14 +13,17 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
-from local.accounting import Enqueued
+from local.accounting import Enqueued, Snapshot
 from local.demo import run_demo
+from local.demo_events import FIRED_SCENARIO, FIRED_TRADE, UNSCHEDULED_TRADE, ScheduleStory, violations
 from local.demo_plan import demo_parameters
 from local.template_settings import read_template_settings
 
 from alipay_cancel.decisions.retry_policy import RetrySchedule
+from alipay_cancel.shared.ledger_item import event_id
 from tests.process_support import PYTHONPATH, REPO, our_moto_children, wait_gone
 
 # --- the demo, end to end -------------------------------------------------------------------------
@@ -33,10 +37,10 @@ def test_demo_accounts_for_every_message_and_leaves_no_process(tmp_path: Path) -
     text = out.getvalue()
 
     assert result.drive.drained, text
-    assert len(result.enqueued) == 32
+    assert len(result.enqueued) == 33  # the 32 sent, and the scheduled cancel that fired
     assert result.ok, text
     assert "RESULT: OK" in text and "VIOLATION" not in text and "UNEXPECTED" not in text
-    assert "Accounting: 32/32 messages accounted for" in text
+    assert "Accounting: 33/33 messages accounted for" in text
     assert '"function_name":"alipay-cancel-CancelFunction"' in log.read_text()  # the function's own logs
 
     # The summary: status and action tables, each dead letter with its reason, calls per trade, time.
@@ -117,6 +121,34 @@ def test_demo_accounts_for_every_message_and_leaves_no_process(tmp_path: Path) -
     assert snapshot.results[second.trade_key or ""]["action"] == "close"
     assert snapshot.trades[second.trade_key or ""]["app_id"] == "2021000000000002"
 
+    # Every final state's event reached the order system's queue, one distinct event_id each.
+    events = result.events
+    assert events is not None and events.account is not None
+    account = events.account
+    final = {k: r for k, r in snapshot.results.items() if r.get("event_id")}
+    assert account.ok and account.final_items == len(final) >= 20, account.summary()
+    assert account.distinct_received == account.distinct_written, account.summary()
+    assert {e["detail"]["event_id"] for e in events.routes.received} >= {
+        r["event_id"] for r in final.values()
+    }
+    section = text.split("Outcome events (bus ")[1]
+    assert f"every final state has its event: {len(final)}/{len(final)} trades" in section
+    assert "one distinct event_id per final state written:" in section and "(yes)" in section
+    for state in {r["status"] for r in final.values()}:
+        assert re.search(rf"\n  {state} +Trade [A-Za-z ]+ +\d+ +\d+ +\d+\n", section), state
+    # One scheduled cancel fired during the run and went through the pipeline; the other, unscheduled
+    # before its time, never fired (the runner's clock passed its deadline at the end).
+    (fired,) = by_scenario[FIRED_SCENARIO]
+    assert fired.trade_key == FIRED_TRADE and snapshot.results[FIRED_TRADE]["status"] == "CLOSED"
+    assert events.story.fired[0].message_id == fired.message_id and events.story.fired[0].deleted
+    assert events.story.unscheduled is True and events.story.fired_at_the_end == []
+    assert events.story.left_in_group == []
+    assert UNSCHEDULED_TRADE not in snapshot.results and UNSCHEDULED_TRADE not in per_trade
+    closed = event_id(FIRED_TRADE, "CLOSED")
+    assert any(e["detail"]["event_id"] == closed for e in events.routes.received)
+    assert f"- {FIRED_TRADE}: due " in section and "s into the run when the runner's clock" in section
+    assert f"- {UNSCHEDULED_TRADE}: due " in section and "unscheduled before its time" in section
+
     # No process left behind: the moto server subprocess is gone, and so is any other of ours.
     assert result.moto_pid is not None and wait_gone(result.moto_pid)
     assert our_moto_children() == []
@@ -145,6 +177,67 @@ def test_demo_that_hits_its_deadline_says_so_and_lists_what_was_in_flight(tmp_pa
     assert said and listed and incomplete
     assert said.group(1) == listed.group(1) == incomplete.group(1)
     assert int(said.group(1)) == len(text.split("Still in flight")[1].split("RESULT")[0].splitlines()) - 1
+
+
+@pytest.mark.timeout(120)
+def test_a_lost_outcome_event_fails_the_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The order system's queue loses the events of one trade: the demo says which and fails."""
+    from local.events_and_schedules import EventsAndSchedules
+
+    drain = EventsAndSchedules.received_events
+
+    def losing(self: EventsAndSchedules) -> list[dict[str, Any]]:
+        return [e for e in drain(self) if e["detail"]["trade_key"] != FIRED_TRADE]
+
+    monkeypatch.setattr(EventsAndSchedules, "received_events", losing)
+    out = io.StringIO()
+    result = run_demo(messages=6, fault_rate=0.0, seed=3, out=out, log_path=tmp_path / "f.log")
+    text = out.getvalue()
+    assert result.drive.drained and not result.ok, text
+    assert f"VIOLATION: events: the final state of trade {FIRED_TRADE} has no event" in text
+    assert "RESULT: FAILED" in text and "(NO)" in text
+
+
+def _story(**changes: Any) -> ScheduleStory:
+    from local.schedule_runner import Fired
+
+    fired = Fired("cancel-DEMO-SCHEDULED-0001-x", "arn:aws:sqs:us-east-1:1:q", "m-1", deleted=True)
+    story = ScheduleStory(fired_at_run_second=1.5, fired=[fired], unscheduled=True)
+    for name, value in changes.items():
+        setattr(story, name, value)
+    return story
+
+
+@pytest.mark.parametrize(
+    ("story", "snapshot", "drained", "found"),
+    [
+        (_story(), Snapshot({}, [], {}, {}), True, None),
+        (
+            _story(fired=[]),
+            Snapshot({}, [], {}, {}),
+            True,
+            "0 scheduled cancels of DEMO-SCHEDULED-0001 fired",
+        ),
+        (_story(fired=[], fired_at_run_second=None, unscheduled=None), Snapshot({}, [], {}, {}), False, None),
+        (_story(unscheduled=False), Snapshot({}, [], {}, {}), True, "had no schedule left to delete"),
+        (_story(fired_at_the_end=_story().fired), Snapshot({}, [], {}, {}), True, "fired after it was"),
+        (_story(left_in_group=["cancel-x"]), Snapshot({}, [], {}, {}), True, "left in the group"),
+        (_story(), Snapshot({UNSCHEDULED_TRADE: {}}, [], {}, {}), True, "yet has a ledger item"),
+        (
+            _story(),
+            Snapshot({}, [], {}, {"per_trade": {UNSCHEDULED_TRADE: {"requests": 1}}}),
+            True,
+            "yet Alipay was called for it",
+        ),
+    ],
+)
+def test_what_a_schedule_must_do_for_the_demo_to_pass(
+    story: ScheduleStory, snapshot: Snapshot, drained: bool, found: str | None
+) -> None:
+    from local.outcome_accounting import EventAccount
+
+    said = violations(EventAccount(), story, snapshot, drained=drained)
+    assert (said == []) if found is None else (len(said) == 1 and found in said[0]), said
 
 
 # --- the demo's plan: what --seed fixes, and what an outcome is expected to be --------------------

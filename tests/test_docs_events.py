@@ -81,7 +81,11 @@ def test_the_delivery_numbers_and_names_are_the_templates() -> None:
         "Properties"
     ]
     assert mapping["MaximumRecordAgeInSeconds"] == 23 * 3600 and "23 hours" in FLAT_EVENTS
-    for alarm in ("OutcomeEventsDeadLetterQueueNotEmptyAlarm", "OutcomeEventsDelayedAlarm"):
+    for alarm in (
+        "OutcomeEventsDeadLetterQueueNewLettersAlarm",
+        "OutcomeEventsDeadLetterQueueUnhandledAlarm",
+        "OutcomeEventsDelayedAlarm",
+    ):
         assert f"`{alarm}`" in EVENTS and alarm in TEMPLATE["Resources"]
     delayed = TEMPLATE["Resources"]["OutcomeEventsDelayedAlarm"]["Properties"]["Threshold"]
     assert delayed == 10 * 60 * 1000 and "more than 10 minutes behind" in FLAT_EVENTS

@@ -282,3 +282,44 @@ def test_an_event_id_on_an_item_in_no_final_state_is_dead_lettered_as_a_defect_a
     )["Messages"]
     assert letter["MessageAttributes"]["kind"]["StringValue"] == "not_an_outcome"
     assert json.loads(letter["Body"])["trade_key"] == "T-DEFECT"
+
+
+def test_a_reader_restarted_mid_run_resumes_after_its_checkpoint_and_loses_or_repeats_nothing(
+    local: tuple[EventsAndSchedules, Ledger],
+) -> None:
+    routes, ledger = local
+    for n in range(1, 4):
+        ledger.settle(f"T-BEFORE-{n}", "CLOSED")
+    routes.stream.poll_once()
+    first_runtime = routes.stream.runtime
+    ledger.settle("T-HELD", "REFUNDED")
+    ledger.settle("T-AFTER", "NOT_FOUND")
+    _fail_put_events(routes, "ThrottlingException", times=1)
+    held = routes.stream.poll_once()  # T-HELD refused: fetched, not done; the checkpoint stays before it
+    assert held.failed_shards == 1 and held.published == 0
+    checkpoint = dict(routes.stream.checkpoints)
+    cold: list[object] = []
+    routes.restart_reader(on_restart=lambda reader: cold.append(reader.runtime))
+    assert routes.stream.checkpoints == checkpoint and cold == [routes.stream.runtime]
+    assert routes.stream.runtime is not first_runtime  # a cold start: new clients, new publisher
+    routes.settle()
+    events = routes.received_events()
+    assert sorted(e["detail"]["trade_key"] for e in events) == sorted(
+        ["T-BEFORE-1", "T-BEFORE-2", "T-BEFORE-3", "T-HELD", "T-AFTER"]
+    )
+    account = routes.account()
+    assert account.ok and account.duplicates == {} and account.final_writes == 5, account.summary()
+
+
+def test_the_stream_witness_finds_a_replaced_failure_whose_event_never_came(
+    local: tuple[EventsAndSchedules, Ledger],
+) -> None:
+    routes, ledger = local
+    ledger.settle("T-GONE", "FAILED")
+    routes.settle()
+    routes.received_events()
+    routes.received.clear()  # the consumer lost it, as a lost event would look
+    ledger.settle("T-GONE", "CLOSED")  # a redrive: the ledger now shows CLOSED only
+    routes.settle()
+    account = routes.account()
+    assert not account.ok and account.lost == ["T-GONE FAILED"] and account.missing == [], account.summary()

@@ -1,6 +1,8 @@
 """``make local-stack`` (``python -m local.stack_cli``): the banner's commands work as pasted for every kind
-of caller, each message prints one line as it ends, Ctrl-C ends with one line and nothing is left
-running, a busy port is said in one line."""
+of caller and for a scheduled cancel, each message prints one line as it ends and each outcome event
+one line as it arrives, a due schedule fires into the pipeline, the order system's queue holds the
+events for the reader, Ctrl-C ends with one line and nothing is left running, a busy port is said in
+one line."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,6 +22,7 @@ from typing import Any
 
 import pytest
 from local.alipay_gateway.admin_client import GatewayAdmin
+from local.provision import aws_client
 from local.stack import free_port
 
 from tests.process_support import PYTHONPATH, REPO, alive, wait_gone
@@ -38,6 +42,9 @@ def _start_cli(moto_port: int, gateway_port: int, state: Path) -> tuple[subproce
             str(gateway_port),
             "--state-dir",
             str(state),
+            # A cancel scheduled 16 minutes out (the shortest the CLI takes) fires 5 s later.
+            "--scheduler-clock-ahead",
+            "955s",
         ],
         cwd=REPO,
         stdout=subprocess.PIPE,
@@ -89,6 +96,40 @@ def _lines_after_banner(proc: subprocess.Popen[str]) -> list[str]:
 def _ends_a_message(line: str) -> bool:
     """A terminal line saying a message ended settled: cancelled now, or a duplicate of a settled trade."""
     return "cancel succeeded" in line or "trade already settled" in line
+
+
+EVENT_LINE = re.compile(
+    r"^\d\d:\d\d:\d\d  event +(?P<trade>.+) (?P<state>[A-Z_]+): Trade .+ event_id [0-9a-f]{32}$"
+)
+FIRED_LINE = re.compile(r"^\d\d:\d\d:\d\d  schedule fired +(?P<name>cancel-\S+): cancel message \S+ sent")
+
+
+def _event_lines(lines: list[str]) -> list[re.Match[str]]:
+    return [m for m in (EVENT_LINE.match(line.rstrip("\n")) for line in lines) if m]
+
+
+def _wait_for(condition: Any, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.25)
+
+
+def _order_events(text: str, env: dict[str, str]) -> list[dict[str, Any]]:
+    """The order system's queue, read with the banner's AWS CLI command (or, without the AWS CLI
+    here, the same call through boto3)."""
+    (line,) = [ln.strip() for ln in text.splitlines() if ln.strip().startswith("aws --endpoint-url")]
+    words = shlex.split(line)
+    aws = shutil.which("aws")
+    done = None
+    if aws is not None:
+        done = subprocess.run([aws, *words[1:]], env=env, capture_output=True, text=True, check=False)
+    if done is not None and done.returncode == 0:
+        messages = json.loads(done.stdout or "{}").get("Messages", [])
+    else:
+        sqs = aws_client("sqs", words[words.index("--endpoint-url") + 1])
+        queue = words[words.index("--queue-url") + 1]
+        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+    return [json.loads(m["Body"]) for m in messages]
 
 
 @pytest.mark.timeout(180)
@@ -143,6 +184,19 @@ def test_local_stack_cli_serves_until_stopped_and_leaves_no_orphan(
                 assert done.returncode == 0, (line, done.stderr)
                 assert all(word.strip(",") in done.stdout for word in comment.split()), (line, done.stdout)
                 sent += " enqueue " in line
+            # The banner's scheduled cancel: it fires (the stack's scheduler clock runs ahead), goes
+            # through the pipeline, deletes itself; unscheduling it afterwards finds nothing.
+            schedule, unschedule = (
+                next(
+                    ln.strip() for ln in text.splitlines() if ln.strip().startswith(f"alipay-cancel {verb} ")
+                )
+                for verb in ("schedule", "unschedule")
+            )
+            assert sh(schedule).returncode == 0, schedule
+            sent += 1
+            _wait_for(lambda: any(FIRED_LINE.match(line) for line in later))
+            (fired,) = [m for m in (FIRED_LINE.match(line) for line in later) if m]
+            assert fired.group("name").startswith("cancel-DEMO-SCHEDULED-0001-")
         # One line per message as it ended, with its trade key (the README's DEMO-UNPAID-0001 repeats the
         # banner's first example: the ledger says that trade is already settled, and calls nothing).
         ended = [line for line in later if _ends_a_message(line)]
@@ -156,13 +210,32 @@ def test_local_stack_cli_serves_until_stopped_and_leaves_no_orphan(
             any("merchant:2088000000000002 ISV-ORDER-0001 CLOSED" in line for line in ended)
             or how != signal.SIGINT
         )
+        # One event line per trade that ended (a repeat of a settled trade writes and announces nothing).
+        settled = len(tried) + (1 if how == signal.SIGINT else 0)
+        _wait_for(lambda: len(_event_lines(later)) >= settled)
+        events = _event_lines(later)
+        assert len(events) == settled == len({m.group("trade") for m in events}), later
+        if how == signal.SIGINT:
+            assert ("DEMO-SCHEDULED-0001", "CLOSED") in {(m.group("trade"), m.group("state")) for m in events}
+            gone = sh(unschedule)  # it ran and deleted itself: nothing left to delete
+            assert gone.returncode == 0 and "it already ran, or never existed" in gone.stdout, gone
+            received = _order_events(text, shell_env)
+            assert sorted(e["detail"]["trade_key"] for e in received) == sorted(
+                m.group("trade") for m in events
+            )
         proc.send_signal(how)  # Ctrl-C, or the parent killed outright
         proc.wait(timeout=20)
         assert wait_gone(moto_pid), "moto server outlived `python -m local.stack_cli`"
         if how == signal.SIGINT:
             time.sleep(0.2)
-            tail = [line for line in later if line.strip() and not _ends_a_message(line)]
+            tail = [
+                line
+                for line in later
+                if line.strip()
+                and not (_ends_a_message(line) or EVENT_LINE.match(line) or FIRED_LINE.match(line))
+            ]
             assert proc.returncode == 0 and len(tail) == 1 and tail[0].startswith("stopped ("), later
+            assert f"; {settled} outcome events (0 repeats), 1 schedules fired)." in tail[0]
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from local.outcome_accounting import account_events
+from local.outcome_accounting import FinalWrite, StateCount, account_events, final_writes
 
 from alipay_cancel.shared.ledger_item import event_id
 
@@ -71,3 +71,68 @@ def test_repeats_are_counted_by_event_id_and_do_not_make_the_run_wrong() -> None
     account = account_events([_item("A", "CLOSED")], events)
     assert account.ok and account.duplicates == {event_id("A", "CLOSED"): 3}
     assert "2 duplicates (of 1 events)" in account.summary()
+
+
+# --- with the stream as a witness: final states written and replaced since ----------------------
+
+
+def _write(trade_key: str, status: str, sequence: int) -> FinalWrite:
+    return FinalWrite(trade_key, status, event_id(trade_key, status), sequence)
+
+
+def test_a_replaced_final_state_the_stream_recorded_needs_its_event_too() -> None:
+    """A trade FAILED, a redrive claimed it again and closed it: the ledger shows CLOSED only; the
+    stream shows both final writes, and a lost Trade Failed is found."""
+    items = [_item("A", "CLOSED")]
+    written = [_write("A", "FAILED", 1), _write("A", "CLOSED", 3)]
+    both = account_events(items, [_event("A", "FAILED"), _event("A", "CLOSED")], written)
+    assert both.ok and both.superseded == [event_id("A", "FAILED")] and both.final_writes == 2
+    lost = account_events(items, [_event("A", "CLOSED")], written)
+    assert not lost.ok and lost.lost == ["A FAILED"] and lost.missing == []
+    assert "1 missing" in lost.summary() and "(2 final writes on the stream)" in lost.summary()
+    # Without the witness the same loss goes unseen: the ledger alone no longer shows the FAILED.
+    assert account_events(items, [_event("A", "CLOSED")]).ok
+
+
+def test_with_the_witness_an_event_of_a_state_never_written_is_unexpected_even_a_failure() -> None:
+    items = [_item("A", "CLOSED")]
+    account = account_events(
+        items, [_event("A", "CLOSED"), _event("A", "FAILED")], [_write("A", "CLOSED", 1)]
+    )
+    assert not account.ok and account.unexpected == [event_id("A", "FAILED")] and account.superseded == []
+
+
+def test_the_same_failure_written_twice_is_one_outcome_with_one_id() -> None:
+    items = [_item("A", "FAILED")]
+    written = [_write("A", "FAILED", 1), _write("A", "FAILED", 5)]
+    account = account_events(items, [_event("A", "FAILED"), _event("A", "FAILED")], written)
+    assert account.ok and account.duplicates == {event_id("A", "FAILED"): 2}
+    assert account.duplicate_trades == {event_id("A", "FAILED"): "A"}
+
+
+def test_counts_per_state_are_trades_events_and_distinct_ids() -> None:
+    items = [_item("A", "CLOSED"), _item("B", "CLOSED"), _item("C", "KEPT"), _item("D", "RETRYING")]
+    events = [_event("A", "CLOSED"), _event("A", "CLOSED"), _event("B", "CLOSED"), _event("C", "KEPT")]
+    account = account_events(items, events)
+    assert account.by_state == {"CLOSED": StateCount(2, 3, 2), "KEPT": StateCount(1, 1, 1)}
+
+
+def test_final_writes_are_the_records_that_gain_an_event_id() -> None:
+    def record(sequence: int, old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any]:
+        change: dict[str, Any] = {"SequenceNumber": str(sequence)}
+        for name, image in (("OldImage", old), ("NewImage", new)):
+            if image is not None:
+                change[name] = {k: {"S": v} for k, v in image.items()}
+        return {"dynamodb": change}
+
+    claimed = {"trade_key": "A", "status": "RETRYING"}
+    closed = {**claimed, "status": "CLOSED", "event_id": event_id("A", "CLOSED")}
+    noted = {**closed, "note": "x"}
+    records = [
+        record(1, None, claimed),  # a claim
+        record(2, claimed, closed),  # the final write
+        record(3, closed, noted),  # a note on a final item
+        record(4, None, {"trade_key": "B", "status": "KEPT", "event_id": event_id("B", "KEPT")}),
+        record(5, closed, None),  # removed
+    ]
+    assert final_writes(records) == [_write("A", "CLOSED", 2), _write("B", "KEPT", 4)]

@@ -398,7 +398,7 @@ def _alarm(cfn: dict[str, Any], metric: str, watching: str | None = None) -> dic
 
 def test_alarms_watch_dead_letters_backlog_errors_throttles_and_configuration(cfn: dict[str, Any]) -> None:
     alarms = resources(cfn, "AWS::CloudWatch::Alarm")
-    assert len(alarms) == 9  # and three for events and schedules (tests/test_template_events.py)
+    assert len(alarms) == 10  # and four for events and schedules (tests/test_template_events.py)
     dead_letter_queue = [
         {"Name": "QueueName", "Value": {"Fn::GetAtt": ["CancelDeadLetterQueue", "QueueName"]}}
     ]

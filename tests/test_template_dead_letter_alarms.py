@@ -1,4 +1,6 @@
-"""The dead-letter alarms, as the template declares them, over days of dead-letter queue life.
+"""The dead-letter alarms, as the template declares them, over days of dead-letter queue life: the
+cancel dead letters (CancelDeadLetterQueue) and the outcome events' (OutcomeEventsDeadLetterQueue),
+each with one alarm for new letters and one for letters left waiting.
 
 The queue's life is played minute by minute and turned into the two SQS metrics as AWS documents
 them (NumberOfMessagesSent counts SendMessage calls, not the redrive policy's moves;
@@ -6,7 +8,8 @@ ApproximateNumberOfMessagesVisible is what waits, sampled each minute), and each
 the way CloudWatch does (its statistic per period, the last EvaluationPeriods datapoints,
 DatapointsToAlarm of them breaching, missing data not breaching). What an operator must see: new
 dead letters alarm at once and clear by themselves; letters left waiting alarm after the chosen hours
-however often they were read; nothing alarms for a backlog that is handled in time."""
+however often they were read; nothing alarms for a backlog that is handled in time; a letter kept
+after it was handled never hides a new one."""
 
 from __future__ import annotations
 
@@ -61,21 +64,51 @@ def _state(alarm: dict[str, Any], metrics: dict[str, list[float | None]], at: in
     return "ALARM" if breaching >= int(alarm.get("DatapointsToAlarm", alarm["EvaluationPeriods"])) else "OK"
 
 
+# The queue each pair of alarms watches -> (new letters, left waiting).
+PAIRS = {
+    "CancelDeadLetterQueue": ("DeadLetterQueueNewLettersAlarm", "DeadLetterQueueUnhandledAlarm"),
+    "OutcomeEventsDeadLetterQueue": (
+        "OutcomeEventsDeadLetterQueueNewLettersAlarm",
+        "OutcomeEventsDeadLetterQueueUnhandledAlarm",
+    ),
+}
+
+
 @pytest.fixture(scope="module")
-def alarms() -> dict[str, dict[str, Any]]:
+def every_alarm() -> dict[str, dict[str, Any]]:
     cfn = transform(sam_template())
     resolver = Resolver(cfn)
     return {
         name: resolver.resolve(alarm["Properties"])
         for name, alarm in resources(cfn, "AWS::CloudWatch::Alarm").items()
-        if name.startswith("DeadLetterQueue")
     }
 
 
-def test_there_is_one_alarm_for_new_dead_letters_and_one_for_letters_left_waiting(
-    alarms: dict[str, dict[str, Any]],
+@pytest.fixture(params=sorted(PAIRS))
+def alarms(
+    request: pytest.FixtureRequest, every_alarm: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """One queue's two alarms, under the cancel queue's names: the same tests hold for both."""
+    new, unhandled = PAIRS[request.param]
+    return {
+        "DeadLetterQueueNewLettersAlarm": every_alarm[new],
+        "DeadLetterQueueUnhandledAlarm": every_alarm[unhandled],
+    }
+
+
+def test_each_dead_letter_queue_has_one_alarm_for_new_letters_and_one_for_letters_left_waiting(
+    every_alarm: dict[str, dict[str, Any]],
 ) -> None:
-    assert set(alarms) == {"DeadLetterQueueNewLettersAlarm", "DeadLetterQueueUnhandledAlarm"}
+    watching: dict[str, set[tuple[str, str]]] = {}
+    for name, alarm in every_alarm.items():
+        if alarm["Namespace"] == "AWS/SQS" and alarm["MetricName"] != "ApproximateAgeOfOldestMessage":
+            (dimension,) = alarm["Dimensions"]
+            queue = str(dimension["Value"]).rsplit(":", 1)[-1].removesuffix(".QueueName")
+            watching.setdefault(queue, set()).add((name, alarm["MetricName"]))
+    assert watching == {
+        queue: {(new, "NumberOfMessagesSent"), (unhandled, "ApproximateNumberOfMessagesVisible")}
+        for queue, (new, unhandled) in PAIRS.items()
+    }
 
 
 def test_a_letter_read_and_left_alarms_once_then_again_after_a_day(alarms: dict[str, dict[str, Any]]) -> None:
@@ -118,10 +151,26 @@ def test_a_letter_the_queue_moved_itself_is_caught_as_left_waiting(alarms: dict[
     assert _state(alarms["DeadLetterQueueUnhandledAlarm"], metrics, DAY + 2 * HOUR) == "ALARM"
 
 
-def test_the_hours_are_a_parameter() -> None:
+@pytest.mark.parametrize("queue", sorted(PAIRS))
+def test_the_hours_are_one_parameter_for_both_queues(queue: str) -> None:
     cfn = transform(sam_template())
+    _, unhandled = PAIRS[queue]
     alarm = Resolver(cfn, {"DeadLetterUnhandledAlarmHours": "4"}).resolve(
-        cfn["Resources"]["DeadLetterQueueUnhandledAlarm"]["Properties"]
+        cfn["Resources"][unhandled]["Properties"]
     )
     metrics = _metrics([Letter(arrives=0)], DAY)
     assert _state(alarm, metrics, 3 * HOUR) == "OK" and _state(alarm, metrics, 4 * HOUR) == "ALARM"
+
+
+def test_an_event_dead_letter_replayed_and_kept_for_a_ticket_does_not_hide_the_next_one(
+    every_alarm: dict[str, dict[str, Any]],
+) -> None:
+    """What the events' single "not empty" alarm could not do: a letter handled (replayed) but kept
+    held it in ALARM for the 14 days the letter lives, so the next failure notified nobody."""
+    new, unhandled = (every_alarm[name] for name in PAIRS["OutcomeEventsDeadLetterQueue"])
+    kept = Letter(arrives=10)  # replayed at once, kept
+    later = Letter(arrives=2 * DAY, removed=2 * DAY + 30)  # the next failure, replayed and deleted
+    metrics = _metrics([kept, later], 3 * DAY)
+    assert _state(new, metrics, 15) == "ALARM" and _state(new, metrics, HOUR) == "OK"
+    assert _state(unhandled, metrics, DAY + 2 * HOUR) == "ALARM"  # the kept one: once, after the hours
+    assert _state(new, metrics, 2 * DAY + 5) == "ALARM"  # the next one is news again

@@ -184,12 +184,18 @@ def test_events_that_cannot_be_published_wait_in_an_encrypted_tls_only_queue_wit
     assert queue["SqsManagedSseEnabled"] is True
     assert Resolver(cfn).resolve(queue["MessageRetentionPeriod"]) == 14 * 86400
     assert cfn["Resources"]["OutcomeEventsDeadLetterQueue"]["DeletionPolicy"] == "Retain"
-    alarm = resource_props(cfn, "OutcomeEventsDeadLetterQueueNotEmptyAlarm")
-    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
-    assert alarm["Dimensions"] == [
-        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["OutcomeEventsDeadLetterQueue", "QueueName"]}}
-    ]
-    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+    # New letters and letters left waiting, as for the cancel dead letters
+    # (tests/test_template_dead_letter_alarms.py plays both over days of queue life).
+    for name, metric in (
+        ("OutcomeEventsDeadLetterQueueNewLettersAlarm", "NumberOfMessagesSent"),
+        ("OutcomeEventsDeadLetterQueueUnhandledAlarm", "ApproximateNumberOfMessagesVisible"),
+    ):
+        alarm = resource_props(cfn, name)
+        assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SQS", metric)
+        assert alarm["Dimensions"] == [
+            {"Name": "QueueName", "Value": {"Fn::GetAtt": ["OutcomeEventsDeadLetterQueue", "QueueName"]}}
+        ]
+        assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
     delayed = resource_props(cfn, "OutcomeEventsDelayedAlarm")
     assert (delayed["Namespace"], delayed["MetricName"]) == ("AWS/Lambda", "IteratorAge")
     assert delayed["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "OutcomeEventsFunction"}}]
