@@ -217,6 +217,10 @@ def test_a_close_success_names_our_trade() -> None:
     assert CloseReader(BOTH).read({"trade_no": TRADE}, META) == CloseSuccess(
         out_trade_no=None, trade_no=TRADE, trace_id="tr-9", http_status=201, request_id="rid-1"
     )
+    # both ids echoed: both kept (the ledger item and the outcome event carry them)
+    assert CloseReader(BOTH).read({"out_trade_no": OUT, "trade_no": TRADE}, META) == CloseSuccess(
+        out_trade_no=OUT, trade_no=TRADE, trace_id="tr-9", http_status=201, request_id="rid-1"
+    )
     assert CloseReader(BOTH).read({}, META) == not_ours(
         "signed success does not name the trade_no or out_trade_no we closed, so it cannot be this "
         "trade's answer"
@@ -291,6 +295,8 @@ def test_a_done_refund_names_our_request_and_its_amount() -> None:
         total_amount="88.80", out_trade_no=None, trade_no=TRADE, gmt_refund_pay="2026-01-01 10:00:00",
         trace_id="tr-9", http_status=201, request_id="rid-1",
     )  # fmt: skip
+    echoed = QUERIED.read({**payload, "out_trade_no": OUT}, META)
+    assert isinstance(echoed, RefundQuerySuccess) and (echoed.out_trade_no, echoed.trade_no) == (OUT, TRADE)
 
 
 @pytest.mark.parametrize(
