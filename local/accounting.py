@@ -1,11 +1,12 @@
 """Account for every message a local run enqueued (``local.run_summary`` renders the result).
 
 A message is accounted for when its trade's ledger item is in a final state (``CLOSED``, ``REFUNDED``,
-``NOT_FOUND``, ``FAILED``; an earlier release's ``SUCCEEDED``) and/or a dead letter carries it (matched
-by the ``source_message_id`` attribute, or by its own message id when the queue's redrive moved it)
-with a reason. Everything else is a violation, and so are: a dead letter without a reason, a dead
+``KEPT``, ``NOT_FOUND``, ``FAILED``; an earlier release's ``SUCCEEDED``) and/or a dead letter carries
+it (matched by the ``source_message_id`` attribute, or by its own message id when the queue's redrive
+moved it) with a reason. Everything else is a violation, and so are: a dead letter without a reason, a dead
 letter whose body is not byte-for-byte an enqueued body, a ``RETRYING`` item left after the queue
-drained, and a ``CLOSED`` or ``REFUNDED`` item for a trade the emulator did not close or refund. A
+drained, and a ``CLOSED``, ``REFUNDED`` or ``KEPT`` item for a trade the emulator did not close,
+refund or leave paid. A
 dead letter without a reason is excused only for messages in ``crash_redriven``: their last allowed
 delivery died with its execution environment, so the queue's redrive, not the function, moved them
 (as on AWS), and their trade's item may stay ``RETRYING``. Runs that know
@@ -217,7 +218,7 @@ def account(
                 (t for t in snapshot.trades.values() if key in (t.get("trade_no"), t.get("out_trade_no"))),
                 None,
             )
-            if trade is not None and trade.get("state") != expected:
+            if trade is not None and trade.get("state") not in expected:
                 result.violations.append(
                     f"trade {key} recorded {record.get('status')} but the emulator has it "
                     f"{trade.get('state')}"

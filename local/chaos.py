@@ -65,12 +65,13 @@ from local.chaos_checks import (
     check_no_cancel_after_success,
     check_no_secrets,
     check_rotation,
-    check_successes,
     receipts_hit_by_aws_faults,
 )
 from local.chaos_crashes import TapCrashes, build_crash_plan
 from local.chaos_events import ChaosEvents
+from local.chaos_catalogue import CHAOS_MERCHANT
 from local.chaos_plan import ChaosPlan, PlannedFault, build_plan, chunked_sends
+from local.chaos_settle_checks import check_dead_letters_unsettleable, check_money, check_settlements
 from local.chaos_wiretap import Exchange, WireTap
 from local.esm_driver import DriveResult, Progress
 from local.keygen import generate_rsa_key_pair
@@ -323,6 +324,8 @@ def run_chaos(
         events = ChaosEvents(stack)
         admin = GatewayAdmin(stack.gateway_url)
         admin.seed_trades(plan.trades)
+        for token in plan.tokens:
+            admin.set_token(token, user_id=CHAOS_MERCHANT)
         _post_faults(stack.gateway_url, plan.faults)
         for trade in plan.forever_failing:
             admin.set_fault("http_5xx", trade=trade, times=None, http_status=503)
@@ -490,14 +493,21 @@ def run_chaos(
             hit_receipts,
             redriven,
         ),
-        check_successes(snapshot, exchanges, plan.seeded_keys, plan.unknown_keys),
+        check_settlements(snapshot, exchanges, plan),
+        check_money(snapshot, plan),
+        check_dead_letters_unsettleable(snapshot, plan),
         check_no_cancel_after_success(snapshot, exchanges),
         check_drained(drive.drained, snapshot, redriven_keys),
         check_ledger(
             snapshot,
             exchanges,
             now=time.time(),
-            call_limit_seconds=read_timeout + float(stack.lambda_env["ALIPAY_CONNECT_TIMEOUT_SECONDS"]),
+            # The tap sees a request once its connection is made and the request sent; from then the
+            # client waits for the answer's first byte at most the read timeout (requests' per-read
+            # timeout): an unanswered call is over for its holder by then. (Connect + read bounds a
+            # call from its start; counted from the tap it flags a duplicate that claimed the trade
+            # a second after the holder gave up, a holder gone for good.)
+            call_limit_seconds=read_timeout,
             crash_redriven_keys=redriven_keys,
         ),
         check_no_secrets(

@@ -22,9 +22,8 @@ from typing import Any
 from local.accounting import Enqueued, Snapshot, account
 from local.chaos_aws_faults import FailedCall
 from local.chaos_wiretap import NOT_SENT, Exchange
-from local.outcome_labels import CLOSED, NOT_FOUND, REFUNDED, RETRYING
+from local.outcome_labels import RETRYING, SETTLED_STATUSES
 
-CANCELLED = {"close": "closed", "refund": "refunded"}
 PEM_PRIVATE_MARKER = re.compile(r"-----BEGIN (?:RSA |EC |ENCRYPTED )?PRIVATE KEY-----")
 MAX_LISTED = 25  # violations listed per check (all are counted)
 
@@ -44,7 +43,7 @@ def iso_to_epoch(value: str) -> float:
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
-def _trade_of(snapshot: Snapshot, key: str) -> Mapping[str, Any] | None:
+def trade_of(snapshot: Snapshot, key: str) -> Mapping[str, Any] | None:
     trade = snapshot.trades.get(key)
     if trade is not None:
         return trade
@@ -54,11 +53,11 @@ def _trade_of(snapshot: Snapshot, key: str) -> Mapping[str, Any] | None:
     )
 
 
-def _record_ids(key: str, record: Mapping[str, Any]) -> set[str]:
+def record_ids(key: str, record: Mapping[str, Any]) -> set[str]:
     return {str(v) for v in (key, record.get("out_trade_no"), record.get("trade_no")) if v}
 
 
-def _exchanges_by_id(exchanges: Iterable[Exchange]) -> dict[str, list[Exchange]]:
+def exchanges_by_id(exchanges: Iterable[Exchange]) -> dict[str, list[Exchange]]:
     by_id: dict[str, list[Exchange]] = defaultdict(list)
     for ex in exchanges:
         for ident in ex.trade_ids:
@@ -146,65 +145,7 @@ def check_accounted(
     return result
 
 
-# --- 2. no settled trade unless really cancelled and verified -----------------------------------
-
-# The state a verified cancel settles a trade as, by the answer's action (None: no such trade).
-SETTLED_BY_ACTION = {"close": CLOSED, "refund": REFUNDED, None: NOT_FOUND}
-SETTLED = frozenset(SETTLED_BY_ACTION.values())
-
-
-def check_successes(
-    snapshot: Snapshot, exchanges: Sequence[Exchange], seeded_keys: set[str], unknown_keys: set[str]
-) -> CheckResult:
-    """Every settled item (CLOSED, REFUNDED, NOT_FOUND): (a) its alipay_trace_id names an exchange the
-    wire tap saw answered with a correctly signed (verified independently) code-10000 success for that
-    very trade, not retry_flag=Y, whose action settles it as that state; (b) the emulator's trade is
-    closed/refunded as the state says, or the trade is one the emulator never knew (NOT_FOUND)."""
-    result = CheckResult("no settled trade without a real, verified cancel")
-    by_trace = {ex.trace_id: ex for ex in exchanges if ex.trace_id}
-    verified = 0
-    for key, record in snapshot.results.items():
-        status = record.get("status")
-        if status not in SETTLED:
-            continue
-        ids = _record_ids(key, record)
-        trace = record.get("alipay_trace_id")
-        ex = by_trace.get(str(trace)) if trace else None
-        if ex is None:
-            result.violations.append(
-                f"trade {key}: {status} with trace id {trace!r} that no wire exchange had"
-            )
-        elif not ex.signed_success:
-            result.violations.append(
-                f"trade {key}: {status} from an exchange that was not a verified success "
-                f"(status {ex.status}, signature {ex.signature}, code {ex.code}, retry_flag {ex.retry_flag})"
-            )
-        elif not (ex.trade_ids & ids):
-            result.violations.append(
-                f"trade {key}: {status} from the answer to a request for {sorted(ex.trade_ids)}"
-            )
-        elif SETTLED_BY_ACTION.get(ex.action) != status:
-            result.violations.append(f"trade {key}: recorded {status} but Alipay answered action {ex.action}")
-        else:
-            verified += 1
-        trade = _trade_of(snapshot, key)
-        if trade is None:
-            if key not in unknown_keys or status != NOT_FOUND:
-                result.violations.append(
-                    f"trade {key}: {status} but the emulator has no such trade "
-                    f"({'planned unknown' if key in unknown_keys else 'not planned as unknown'})"
-                )
-        elif status == NOT_FOUND:
-            result.violations.append(
-                f"trade {key}: NOT_FOUND but the emulator knows it ({trade.get('state')})"
-            )
-        elif trade.get("state") != CANCELLED.get(str(record.get("action"))):
-            result.violations.append(f"trade {key}: {status} but the emulator has it {trade.get('state')}")
-        elif key not in seeded_keys and not (ids & seeded_keys):
-            result.violations.append(f"trade {key}: {status} for a trade this run never seeded")
-    settled = sum(1 for r in snapshot.results.values() if r.get("status") in SETTLED)
-    result.facts = {"settled trades": settled, "traced to a verified signed success": verified}
-    return result
+# --- 2. settled trades, money, and dead letters: local/chaos_settle_checks.py ------------------
 
 
 # --- 3. nothing sent after a recorded settlement -----------------------------------------------
@@ -217,14 +158,14 @@ def check_no_cancel_after_success(
     (``finished_at``, ms precision, same clock as the wire tap). Also: the wire tap saw exactly the
     requests the emulator counted for each trade, so the evidence is complete."""
     result = CheckResult("no Alipay call after a final success")
-    by_id = _exchanges_by_id(exchanges)
+    by_id = exchanges_by_id(exchanges)
     later_total = 0
     for key, record in snapshot.results.items():
-        if record.get("status") not in SETTLED or not record.get("finished_at"):
+        if record.get("status") not in SETTLED_STATUSES or not record.get("finished_at"):
             continue
         written = iso_to_epoch(str(record["finished_at"]))
         seen: dict[int, Exchange] = {}
-        for ident in _record_ids(key, record):
+        for ident in record_ids(key, record):
             for ex in by_id.get(ident, []):
                 seen[ex.seq] = ex
         later = [ex for ex in seen.values() if ex.received_at > written + slack_seconds]
@@ -370,7 +311,7 @@ def _overlapping_calls(
     before the earlier one was over (answered, or given up by the client at its bound). Ids several
     trades share (merchants' own out_trade_no) are left out: the tap cannot tell their scopes apart."""
     found = []
-    for ident, calls in _exchanges_by_id(exchanges).items():
+    for ident, calls in exchanges_by_id(exchanges).items():
         if ids_owned.get(ident, 0) > 1 or ident.startswith("PROBE"):
             continue
         sent = sorted(

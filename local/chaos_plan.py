@@ -3,13 +3,14 @@ duplicates (same batch, spread out, and late ones sent after the first copy fini
 
 Faults are planned per trade (``set_fault(kind, trade, times)``) rather than drawn at random, so the
 run knows exactly which faults it injected and can prove at the end that each was consumed: a fault
-planned for a trade is taken by that trade's next calls, before any call can succeed. Every fault kind
-the emulator has is used at least once (when the run is big enough to hold them all).
+planned for a trade is taken by that trade's next calls (of its operation, for the settle flow's
+faults), before any call can succeed. Every fault kind the emulator has is used at least once (when
+the run is big enough to hold them all). What can go wrong is ``chaos_catalogue``; the scenarios cover
+every trade state under both paid-trade policies (docs/settle.md).
 """
 
 from __future__ import annotations
 
-import json
 import random
 import secrets
 from collections.abc import Callable
@@ -17,59 +18,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alipay_cancel.shared.trade import trade_key as build_trade_key
-from local.alipay_gateway.faults import FAULT_KINDS
-
-# The ISV merchant the chaos token belongs to. The emulator is not told about it, so its calls act on
-# the app's own trades there; the function scopes the results key by it.
-CHAOS_MERCHANT = "2088000000000777"
-
-# Variants of each emulator fault kind (kind, params, label). Labels are what the summary counts.
-FAULT_VARIANTS: list[tuple[str, dict[str, Any], str]] = [
-    ("latency", {"latency_ms": 400}, "latency (slow answer, in time)"),
-    ("latency", {"latency_ms": 2600}, "latency (answer after the client's read timeout)"),
-    ("timeout", {}, "timeout (never answers, not cancelled)"),
-    ("timeout_after_cancel", {}, "timeout_after_cancel"),
-    ("http_5xx", {"http_status": 503}, "http_5xx 503"),
-    ("http_5xx", {"http_status": 500}, "http_5xx 500"),
-    ("http_5xx", {"http_status": 502}, "http_5xx 502"),
-    ("http_5xx", {"http_status": 504}, "http_5xx 504"),
-    ("rate_limited", {}, "rate_limited 429"),
-    ("service_unavailable", {}, "service_unavailable 20000"),
-    ("system_error", {}, "system_error ACQ.SYSTEM_ERROR"),
-    ("business_error", {"code": "AQC.SYSTEM_ERROR"}, "business_error AQC.SYSTEM_ERROR"),
-    ("business_error", {"code": "ACQ.SELLER_BALANCE_NOT_ENOUGH"}, "business_error SELLER_BALANCE_NOT_ENOUGH"),
-    ("retry_flag", {}, "retry_flag=Y"),
-    ("bad_signature", {}, "bad_signature (corrupted)"),
-    ("no_signature", {}, "no_signature (headers missing)"),
-    ("garbage_html", {}, "garbage_html (signed)"),
-    ("garbage_html", {"signed": False, "http_status": 502}, "garbage_html 502 (unsigned)"),
-    ("garbage_empty", {}, "garbage_empty (signed)"),
-    ("garbage_empty", {"signed": False}, "garbage_empty (unsigned)"),
-    ("garbage_truncated", {}, "garbage_truncated (signed)"),
-    ("garbage_truncated", {"signed": False}, "garbage_truncated (unsigned)"),
-    # Answers the client must not believe or must not read (each is retried).
-    ("stale", {}, "stale (2017 alipay-timestamp)"),
-    ("other_trade", {}, "other_trade (signed success for another trade)"),
-    ("signed_body", {"raw_body": '{"":"","":{}}'}, "signed_body (names no id)"),
-    ("gzip", {"size": 400_000}, "gzip (compressed answer)"),
-    ("oversize", {"size": 200_000}, "oversize (200 KB answer)"),
-    ("drip", {"latency_ms": 5}, "drip (slow body, in time)"),
-    ("gateway_error", {"code": "unknow-error"}, "gateway_error unknow-error"),
-    # Public-key mode ignores alipay-sn: these must change nothing.
-    ("no_alipay_sn", {}, "no_alipay_sn"),
-    ("other_alipay_sn", {}, "other_alipay_sn"),
-]
-# Timeouts hold a worker for the whole read timeout: drawn less often than the rest.
-_VARIANT_WEIGHTS = [
-    1.0 if kind not in ("timeout", "timeout_after_cancel") else 0.5 for kind, *_ in FAULT_VARIANTS
-]
-_SLOW_LABELS = {"latency (answer after the client's read timeout)"}
-
-TERMINAL_CODES = (
-    "ACQ.TRADE_HAS_SUCCESS",
-    "ACQ.CANCEL_NOT_ALLOWED",
-    "ACQ.REASON_TRADE_REFUND_FEE_ERR",
-    "ACQ.INVALID_PARAMETER",
+from local.alipay_gateway.faults import CANCEL_ONLY_KINDS, FAULT_KINDS
+from local.chaos_catalogue import (
+    CHAOS_MERCHANT,
+    CLOSE_FAULTS,
+    FAULT_VARIANTS,
+    REFUND_FAULTS,
+    REFUND_QUERY_FAULT,
+    SETTLE_CODES,
+    TERMINAL_CODES,
+    VARIANT_WEIGHTS,
+    bad_bodies,
+    body_of,
+    sns_envelope,
 )
 
 
@@ -103,86 +64,14 @@ class ChaosPlan:
     tokens: list[str] = field(default_factory=list)  # app_auth_tokens used: must never be logged
     unknown_keys: set[str] = field(default_factory=set)  # trades deliberately unknown to the emulator
     forever_failing: list[str] = field(default_factory=list)  # trades whose http_5xx never stops
+    keep_keys: set[str] = field(default_factory=set)  # trades whose message says if_paid keep
+    # Trades whose failure no call can settle, as the plan made them (besides finished and frozen
+    # trades, which the emulator says): a sticky terminal code, a refund in part by someone else.
+    unsettleable: set[str] = field(default_factory=set)
 
     @property
     def seeded_keys(self) -> set[str]:
         return {str(t.get("out_trade_no") or t.get("trade_no")) for t in self.trades}
-
-
-def _body(**fields: Any) -> str:
-    return json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
-
-
-def _sns(message: str) -> str:
-    return json.dumps(
-        {
-            "Type": "Notification",
-            "MessageId": secrets.token_hex(8),
-            "TopicArn": "arn:aws:sns:us-east-1:123456789012:payment-timeouts",
-            "Message": message,
-            "Timestamp": "2026-01-01T00:00:00.000Z",
-            "SignatureVersion": "1",
-        }
-    )
-
-
-def bad_bodies(rng: random.Random, run: str, token: str) -> list[tuple[str, str, str | None]]:
-    """(body, what, trade_key the function can still read or None). One of each kind of bad message."""
-    long_id = "X" * 65
-    real_looking = f"BAD{run}"
-    return [
-        ("this is not JSON {", "not JSON", None),
-        ('{"out_trade_no": "A1",', "truncated JSON", None),
-        ("[]", "JSON array", None),
-        ("42", "JSON number", None),
-        ("null", "JSON null", None),
-        ('"out_trade_no"', "JSON string", None),
-        (_body(amount=12), "no trade id", None),
-        (_body(out_trade_no=12345), "id is a number", None),
-        (_body(trade_no=["2026"]), "id is a list", None),
-        (_body(out_trade_no={"id": "A"}), "id is an object", None),
-        (_body(out_trade_no=True), "id is a boolean", None),
-        (_body(out_trade_no=""), "id is empty", None),
-        (_body(out_trade_no=long_id), "id too long (65)", None),
-        (_body(trade_no="9" * 200), "trade_no too long (200)", None),
-        (_body(out_trade_no="A B"), "id with a space", None),
-        (_body(out_trade_no="A\tB"), "id with a tab", None),
-        (_body(out_trade_no="A\u200bB"), "id with a zero-width space", None),
-        (_body(out_trade_no="订单 号"), "unicode id with an ideographic space", None),
-        ('{"out_trade_no": NaN}', "NaN", None),
-        ('{"out_trade_no": "A1", "out_trade_no": "A2"}', "duplicate field", None),
-        ("[" * 5000 + "]" * 5000, "deeply nested", None),
-        ("x" * 200_000, "huge (200 kB of garbage)", None),
-        (_body(out_trade_no=7, app_auth_token=token), "wrong type next to a token", None),
-        (
-            _body(out_trade_no=f"{real_looking}T", app_auth_token=12, merchant_id=CHAOS_MERCHANT),
-            "token is a number",
-            build_trade_key(f"{real_looking}T", merchant_id=CHAOS_MERCHANT),
-        ),
-        (
-            _body(
-                out_trade_no=f"{real_looking}S",
-                app_auth_token="tok en",  # noqa: S106 - a bad message
-                merchant_id=CHAOS_MERCHANT,
-            ),
-            "token with a space",
-            build_trade_key(f"{real_looking}S", merchant_id=CHAOS_MERCHANT),
-        ),
-        (_body(out_trade_no=f"{real_looking}M", app_auth_token=token), "token without merchant_id", None),
-        (json.dumps({"Type": "Notification", "Message": "<xml/>"}), "SNS wrapping garbage", None),
-        (json.dumps({"Type": "Notification", "Message": 42}), "SNS Message not a string", None),
-        (_sns(_body(out_trade_no=99)), "SNS wrapping a wrong type", None),
-        (_sns(_sns(_body(out_trade_no="A1"))), "SNS wrapping SNS", None),
-        (_sns("[" * 3000 + "]" * 3000), "SNS wrapping deep nesting", None),
-        (
-            json.dumps({"Type": "SubscriptionConfirmation", "Token": "x" * 40}),
-            "SNS subscription confirmation",
-            None,
-        ),
-        ("\u202e{}", "bidi override before JSON", None),
-        ("\ufeff" + _body(out_trade_no="A1"), "BOM before JSON", None),
-        (_body(out_trade_no=rng.choice(["\u0001", "\u007f"]) + "A"), "control character in id", None),
-    ]
 
 
 def build_plan(total: int, seed: int, fault_rate: float, *, exhausted_trades: int = 2) -> ChaosPlan:
@@ -213,7 +102,9 @@ def build_plan(total: int, seed: int, fault_rate: float, *, exhausted_trades: in
     variant_queue = list(range(len(FAULT_VARIANTS)))  # every variant once, first
     rng.shuffle(variant_queue)
 
-    def add_faults(trade: str, force: bool = False) -> None:
+    def add_faults(trade: str, force: bool = False, *, cancels: bool = True) -> None:
+        """``cancels`` False: the trade is never cancelled (policy keep), so no fault that only a
+        cancel takes (retry_flag) is planned for it."""
         n = 0
         if force or variant_queue:
             n = 1
@@ -225,11 +116,16 @@ def build_plan(total: int, seed: int, fault_rate: float, *, exhausted_trades: in
                 n = 1
             elif draw < p:
                 n = 2 if rng.random() < 0.8 else 3
+        allowed = [
+            i for i, (kind, _, _) in enumerate(FAULT_VARIANTS) if cancels or kind not in CANCEL_ONLY_KINDS
+        ]
         for _ in range(n):
-            if variant_queue:
-                index = variant_queue.pop()
+            queued = [i for i in variant_queue if i in allowed]
+            if queued:
+                index = queued[-1]
+                variant_queue.remove(index)
             else:
-                index = rng.choices(range(len(FAULT_VARIANTS)), weights=_VARIANT_WEIGHTS)[0]
+                index = rng.choices(allowed, weights=[VARIANT_WEIGHTS[i] for i in allowed])[0]
             kind, params, label = FAULT_VARIANTS[index]
             plan.faults.append(PlannedFault(trade, kind, dict(params), label))
 
@@ -251,38 +147,39 @@ def build_plan(total: int, seed: int, fault_rate: float, *, exhausted_trades: in
                 )
             )
 
-    def seeded(state: str, scenario: str, *, faults: bool = True, **extra: Any) -> None:
+    def seeded(state: str, scenario: str, *, faults: bool = True, **extra: Any) -> str:
         k = key()
         plan.trades.append({"out_trade_no": k, "state": state, **extra})
         if faults:
             add_faults(k)
-        trade_messages(_body(out_trade_no=k), k, scenario)
+        trade_messages(body_of(out_trade_no=k), k, scenario)
+        return k
 
     def by_trade_no() -> None:
         trade_no = "2026" + run[:4] + f"{next(counter):012d}"
         plan.trades.append({"trade_no": trade_no, "state": rng.choice(("unpaid", "paid"))})
         add_faults(trade_no)
-        trade_messages(_body(trade_no=trade_no), trade_no, "by trade_no")
+        trade_messages(body_of(trade_no=trade_no), trade_no, "by trade_no")
 
     def both_ids() -> None:
         k = key()
         trade_no = "2026" + run[:4] + f"{next(counter):012d}"
         plan.trades.append({"out_trade_no": k, "trade_no": trade_no, "state": "paid"})
         add_faults(k)
-        trade_messages(_body(out_trade_no=k, trade_no=trade_no), k, "both ids")
+        trade_messages(body_of(out_trade_no=k, trade_no=trade_no), k, "both ids")
 
     def unknown() -> None:
         k = key("UNK")
         plan.unknown_keys.add(k)
         add_faults(k)
-        trade_messages(_body(out_trade_no=k), k, "unknown to Alipay")
+        trade_messages(body_of(out_trade_no=k), k, "unknown to Alipay")
 
     def with_token() -> None:
         k = key()
-        plan.trades.append({"out_trade_no": k, "state": "unpaid"})
+        plan.trades.append({"out_trade_no": k, "state": "unpaid", "merchant_id": CHAOS_MERCHANT})
         add_faults(k)
         trade_messages(
-            _body(out_trade_no=k, app_auth_token=token, merchant_id=CHAOS_MERCHANT),
+            body_of(out_trade_no=k, app_auth_token=token, merchant_id=CHAOS_MERCHANT),
             build_trade_key(k, merchant_id=CHAOS_MERCHANT),
             "ISV (app_auth_token)",
         )
@@ -291,32 +188,73 @@ def build_plan(total: int, seed: int, fault_rate: float, *, exhausted_trades: in
         k = key()
         plan.trades.append({"out_trade_no": k, "state": "paid"})
         add_faults(k)
-        trade_messages(_sns(_body(out_trade_no=k)), k, "SNS-wrapped")
+        trade_messages(sns_envelope(body_of(out_trade_no=k)), k, "SNS-wrapped")
 
     def extra_fields() -> None:
         k = key()
         plan.trades.append({"out_trade_no": k, "state": "unpaid"})
         add_faults(k)
-        body = _body(out_trade_no=k, amount="12.00", currency="CNY", reason={"timeout": True}, v=3)
+        body = body_of(out_trade_no=k, amount="12.00", currency="CNY", reason={"timeout": True}, v=3)
         trade_messages(body, k, "unknown extra fields")
 
     def unicode_id() -> None:
         k = f"订单-{run}-{next(counter):06d}-支付"
         plan.trades.append({"out_trade_no": k, "state": "paid"})
         add_faults(k)
-        trade_messages(_body(out_trade_no=k), k, "unicode out_trade_no")
+        trade_messages(body_of(out_trade_no=k), k, "unicode out_trade_no")
 
     def huge_but_valid() -> None:
         k = key()
         plan.trades.append({"out_trade_no": k, "state": "unpaid"})
-        body = _body(out_trade_no=k, note="z" * 150_000)
+        body = body_of(out_trade_no=k, note="z" * 150_000)
         plan.messages.append(Planned(body, k, "huge body (150 kB), valid ids"))
 
     def sticky_error() -> None:
-        seeded("paid", "terminal: sticky business error", error_code=rng.choice(TERMINAL_CODES))
+        k = seeded("paid", "terminal: sticky business error", error_code=rng.choice(TERMINAL_CODES))
+        plan.unsettleable.add(k)
+
+    def sticky_settle_code() -> None:
+        seeded("paid", "settle: cancel refused (sticky code) -> refund", error_code=rng.choice(SETTLE_CODES))
 
     def window_closing() -> None:
         seeded("unpaid", "cancel window closes during the run", cancel_window_seconds=rng.uniform(0, 20))
+
+    def settle_faults(trade: str, catalogue: list[tuple[str, dict[str, Any], str]]) -> None:
+        """0-2 faults of the settle flow's own calls, besides the trade's ordinary ones."""
+        for kind, params, label in rng.sample(catalogue, rng.choice((0, 1, 1, 2))):
+            plan.faults.append(PlannedFault(trade, kind, dict(params), label))
+            if label == "refund: refunded, answer lost" and rng.random() < 0.5:
+                kind, params, label = REFUND_QUERY_FAULT
+                plan.faults.append(PlannedFault(trade, kind, dict(params), label))
+
+    def outside_window(state: str) -> None:
+        k = seeded(
+            state,
+            f"settle: {state} outside the cancel window -> {'refund' if state == 'paid' else 'close'}",
+            outside_cancel_window=True,
+        )
+        settle_faults(k, REFUND_FAULTS if state == "paid" else CLOSE_FAULTS)
+
+    def keep(state: str, scenario: str, **extra: Any) -> None:
+        k = key()
+        plan.trades.append({"out_trade_no": k, "state": state, **extra})
+        plan.keep_keys.add(k)
+        add_faults(k, cancels=False)
+        trade_messages(body_of(out_trade_no=k, if_paid="keep"), k, f"keep: {scenario}")
+
+    def refunded_in_part() -> None:
+        k = seeded(
+            "paid",
+            "settle: refunded in part by someone else -> a person decides",
+            refunds=[{"out_request_no": f"SHOP-{run}", "refund_amount": "8.00"}],
+        )
+        plan.unsettleable.add(k)
+
+    def unknown_by_trade_no() -> None:
+        trade_no = "2099" + run[:4] + f"{next(counter):012d}"
+        plan.unknown_keys.add(trade_no)
+        add_faults(trade_no)
+        trade_messages(body_of(trade_no=trade_no), trade_no, "unknown to Alipay, by trade_no only")
 
     weighted: list[tuple[float, Callable[[], None]]] = [
         (40, lambda: seeded("unpaid", "unpaid -> close")),
@@ -330,8 +268,18 @@ def build_plan(total: int, seed: int, fault_rate: float, *, exhausted_trades: in
         (2, unicode_id),
         (2, lambda: seeded("finished", "terminal: finished")),
         (2, lambda: seeded("frozen", "terminal: frozen")),
-        (2, lambda: seeded("paid", "terminal: outside cancel window", outside_cancel_window=True)),
-        (2, sticky_error),
+        (3, lambda: outside_window("paid")),
+        (2, lambda: outside_window("unpaid")),
+        (2, lambda: keep("paid", "paid -> KEPT")),
+        (1, lambda: keep("unpaid", "unpaid -> close")),
+        (1, lambda: keep("finished", "finished -> KEPT")),
+        (1, lambda: keep("unpaid", "buyer pays before the close -> KEPT", buyer_pays="before_next_close")),
+        (1, lambda: seeded("closed", "settle: closed already -> CLOSED")),
+        (1, lambda: seeded("refunded", "settle: refunded already -> REFUNDED")),
+        (1, refunded_in_part),
+        (1, unknown_by_trade_no),
+        (1, sticky_settle_code),
+        (1, sticky_error),
         (1, window_closing),
         (0.3, huge_but_valid),
     ]
@@ -344,7 +292,7 @@ def build_plan(total: int, seed: int, fault_rate: float, *, exhausted_trades: in
         k = key()
         plan.trades.append({"out_trade_no": k, "state": "unpaid"})
         plan.forever_failing.append(k)
-        plan.messages.append(Planned(_body(out_trade_no=k), k, "http_5xx forever -> exhausted"))
+        plan.messages.append(Planned(body_of(out_trade_no=k), k, "http_5xx forever -> exhausted"))
     while len(plan.messages) < total:
         rng.choices([m for _, m in weighted], weights=[w for w, _ in weighted])[0]()
     del good_budget
@@ -355,7 +303,7 @@ def build_plan(total: int, seed: int, fault_rate: float, *, exhausted_trades: in
         assert m.trade_key is not None
         plan.messages.append(
             Planned(
-                _body(out_trade_no=m.trade_key, trade_no=123),
+                body_of(out_trade_no=m.trade_key, trade_no=123),
                 m.trade_key,
                 "bad: twin of a good trade (trade_no a number)",
                 bad=True,

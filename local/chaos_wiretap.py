@@ -9,7 +9,9 @@ writes down, per exchange, what a payments auditor would want as evidence:
   key rotation can be shown to work: requests signed with the retired key are refused after the grace;
 - whether the answer's ``alipay-signature`` really verifies with Alipay's public key, checked here
   independently of both the function's code and the emulator's code (``cryptography`` directly);
-- the answer's status, ``alipay-trace-id``, business code, ``retry_flag`` and ``action``.
+- which operation the request was (its path), the answer's status, ``alipay-trace-id``, business code,
+  ``retry_flag``, ``action`` and the settle flow's facts (``trade_status``, ``fund_change``,
+  ``refund_status``).
 
 The chaos checks then hold every settled ledger item to an exchange that was answered with a correctly
 signed success for that very trade (by its trace id), compare the time of the settling write with
@@ -37,6 +39,8 @@ from urllib.parse import urlsplit
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from local.alipay_gateway.apis import APIS
 
 AUTH_SCHEME = "ALIPAY-SHA256withRSA "
 NOT_SENT = "not sent"  # Exchange.failure prefix: the emulator never got the request
@@ -108,6 +112,7 @@ class Exchange:
     out_trade_no: str | None
     trade_no: str | None
     signer: str  # app key name ('' = no known key verifies the request signature)
+    op: str = ""  # the emulator's operation name the path names (cancel, query, close, refund, ...)
     answered_at: float | None = None  # epoch seconds: the emulator's full answer came back
     status: int | None = None  # None: no answer (hung, connection dropped)
     failure: str | None = None  # why there was no answer
@@ -117,6 +122,9 @@ class Exchange:
     sub_code: str | None = None
     retry_flag: str | None = None
     action: str | None = None
+    trade_status: str | None = None  # query
+    fund_change: str | None = None  # refund
+    refund_status: str | None = None  # refund query
     answer_out_trade_no: str | None = None
     answer_trade_no: str | None = None
     delivered: bool = False  # the answer was written back to the function
@@ -138,6 +146,11 @@ class Exchange:
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))
+
+
+def _operation(path: str) -> str:
+    api = APIS.get(urlsplit(path).path)
+    return api.operation if api is not None else ""
 
 
 def _ids(body: bytes) -> tuple[str | None, str | None]:
@@ -170,6 +183,9 @@ def _answer_fields(exchange: Exchange, body: bytes) -> None:
     exchange.sub_code = text("sub_code")
     exchange.retry_flag = text("retry_flag")
     exchange.action = text("action")
+    exchange.trade_status = text("trade_status")
+    exchange.fund_change = text("fund_change")
+    exchange.refund_status = text("refund_status")
     exchange.answer_out_trade_no = text("out_trade_no")
     exchange.answer_trade_no = text("trade_no")
 
@@ -290,6 +306,7 @@ class WireTap:
             out_trade_no=out_trade_no,
             trade_no=trade_no,
             signer=request_signer(keys, handler.command, handler.path, handler.headers, body),
+            op=_operation(handler.path),
         )
         with self._lock:
             self._exchanges.append(exchange)

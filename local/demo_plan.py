@@ -23,7 +23,7 @@ from typing import Any
 
 from alipay_cancel.decisions.retry_policy import RetrySchedule, receives_within_horizon
 from alipay_cancel.shared.trade import trade_key as build_trade_key
-from local.outcome_labels import BAD_MESSAGE, CLOSED, EXHAUSTED, NOT_FOUND, REFUNDED, failed
+from local.outcome_labels import BAD_MESSAGE, CLOSED, EXHAUSTED, KEPT, NOT_FOUND, REFUNDED, failed
 from local.showcase import MERCHANTS, SECOND_APP_ID
 
 # Short backoffs for a demo (the template's defaults: 30 s / 900 s / 3600 s, a day of retries).
@@ -47,11 +47,6 @@ MAX_PLANNED_FAULTS = 8  # per trade: a rate near 1 must not plan a fault for eve
 
 SUCCESS_CLOSE = frozenset({CLOSED})
 SUCCESS_REFUND = frozenset({REFUNDED})
-# The cancel refunded and its answer was lost (or mangled): the retry's cancel meets a refunded trade,
-# which Alipay refuses (until the settle flow queries such a trade, this ends FAILED).
-LOST_REFUND_ANSWER = frozenset({failed("ACQ.REASON_TRADE_REFUND_FEE_ERR")})
-# Random faults that let the call take effect and spoil its answer (the emulator's post-call kinds).
-ANSWER_SPOILING_KINDS = frozenset({"bad_signature"})
 
 
 def horizon_seconds(messages: int) -> int:
@@ -111,11 +106,19 @@ def build_plan(total: int, seed: int, fault_rate: float = 0.0) -> Plan:
     counter = iter(range(1, 10**6))
     plan = Plan()
 
-    def trade(state: str | None, scenario: str, expect: frozenset[str], **seed_fields: Any) -> str:
+    def trade(
+        state: str | None,
+        scenario: str,
+        expect: frozenset[str],
+        message: dict[str, str] | None = None,
+        **seed_fields: Any,
+    ) -> str:
+        """A trade seeded in ``state`` (None: unknown to Alipay) and its message (``message``: more
+        fields of it, e.g. ``if_paid``)."""
         key = f"DEMO{run}{next(counter):04d}"
         if state is not None:
             plan.trades.append({"out_trade_no": key, "state": state, **seed_fields})
-        plan.messages.append(Planned(_body(out_trade_no=key), key, scenario, expect))
+        plan.messages.append(Planned(_body(out_trade_no=key, **(message or {})), key, scenario, expect))
         return key
 
     def faulted(
@@ -130,10 +133,22 @@ def build_plan(total: int, seed: int, fault_rate: float = 0.0) -> Plan:
         plan.faults.append({"kind": kind, "trade": key, "times": times, **params})
         return key
 
-    def by_trade_no() -> None:
+    def by_trade_no(known: bool = True) -> None:
         trade_no = f"2026{run}{next(counter):08d}"
-        plan.trades.append({"trade_no": trade_no, "state": "unpaid"})
-        plan.messages.append(Planned(_body(trade_no=trade_no), trade_no, "by trade_no", SUCCESS_CLOSE))
+        if known:
+            plan.trades.append({"trade_no": trade_no, "state": "unpaid"})
+            plan.messages.append(Planned(_body(trade_no=trade_no), trade_no, "by trade_no", SUCCESS_CLOSE))
+            return
+        # Cancel's answer for it names no id of ours; the query's "no such trade" settles it.
+        scenario = "unknown to Alipay, by trade_no only"
+        plan.messages.append(Planned(_body(trade_no=trade_no), trade_no, scenario, frozenset({NOT_FOUND})))
+
+    def refund_answer_lost() -> None:
+        """Outside the cancel window: the refund goes through, its answer is lost; the next delivery
+        confirms it with the refund query (never a second refund)."""
+        key = trade("paid", "outside the cancel window, refund answer lost", SUCCESS_REFUND)
+        plan.trades[-1]["outside_cancel_window"] = True
+        plan.faults.append({"kind": "timeout_after_cancel", "trade": key, "times": 1, "operation": "refund"})
 
     def sns_wrapped() -> None:
         key = f"DEMO{run}{next(counter):04d}"
@@ -193,17 +208,20 @@ def build_plan(total: int, seed: int, fault_rate: float = 0.0) -> Plan:
         lambda: trade("paid", "paid", SUCCESS_REFUND),
         lambda: trade(None, "unknown to Alipay", frozenset({NOT_FOUND})),
         lambda: trade("finished", "finished", frozenset({failed("ACQ.TRADE_HAS_FINISHED")})),
+        # What cancel cannot settle: queried, then refunded, kept or closed (docs/settle.md).
         lambda: trade(
-            "paid",
-            "outside cancel window",
-            frozenset({failed("ACQ.TRADE_CANCEL_TIME_OUT")}),
-            outside_cancel_window=True,
+            "paid", "paid, outside the cancel window: refunded", SUCCESS_REFUND, outside_cancel_window=True
         ),
+        lambda: trade("paid", "paid, kept (if_paid keep)", frozenset({KEPT}), {"if_paid": "keep"}),
+        lambda: trade(
+            "unpaid", "unpaid, outside the cancel window: closed", SUCCESS_CLOSE, outside_cancel_window=True
+        ),
+        lambda: by_trade_no(known=False),
+        refund_answer_lost,
         lambda: bad("this is not JSON {", "not JSON"),
         lambda: duplicates(3, concurrent=True),
         lambda: faulted("http_5xx"),
         lambda: faulted("timeout"),
-        lambda: faulted("service_unavailable"),
         lambda: faulted("retry_flag", state="paid"),
         lambda: faulted("bad_signature"),
         lambda: _top_up(plan, faulted("business_error", None, "paid", code="ACQ.SELLER_BALANCE_NOT_ENOUGH")),
@@ -214,14 +232,17 @@ def build_plan(total: int, seed: int, fault_rate: float = 0.0) -> Plan:
         lambda: bad(_body(out_trade_no=12345), "id not a string"),
         lambda: bad(_body(out_trade_no="X" * 65), "id too long"),
         lambda: faulted("system_error"),
-        lambda: faulted("rate_limited"),
-        lambda: faulted("no_signature"),
-        lambda: faulted("garbage_html"),
-        lambda: faulted("timeout_after_cancel", state="paid", expect=LOST_REFUND_ANSWER),
+        # The cancel refunded and its answer was lost: the retry's cancel meets a refunded trade, which
+        # Alipay refuses; the query then finds it closed after a payment: REFUNDED.
+        lambda: faulted("timeout_after_cancel", state="paid"),
         lambda: duplicates(2, concurrent=False),
         lambda: faulted("http_5xx", times=None),  # never recovers: retries run out
         isv_merchants,
         second_app,
+        lambda: faulted("service_unavailable"),
+        lambda: faulted("rate_limited"),
+        lambda: faulted("no_signature"),
+        lambda: faulted("garbage_html"),
         lambda: bad(json.dumps({"Type": "Notification", "Message": "<xml/>"}), "SNS wrapping garbage"),
         lambda: trade("unpaid", "unpaid", SUCCESS_CLOSE),
         lambda: trade("paid", "paid", SUCCESS_REFUND),
@@ -275,9 +296,6 @@ def _plan_random_faults(plan: Plan, rng: random.Random, fault_rate: float) -> No
             kinds.append(rng.choice(RANDOM_FAULT_KINDS))
         # The emulator takes a trade's faults in the order they were set, one per call.
         plan.faults += [{"kind": kind, "trade": key, "times": 1} for kind in kinds]
-        spoiled = ANSWER_SPOILING_KINDS.intersection(kinds)
         for message in plan.messages:
             if message.trade_key == key:
                 message.faulted_calls = len(kinds)
-                if spoiled and message.expect == SUCCESS_REFUND:
-                    message.expect = SUCCESS_REFUND | LOST_REFUND_ANSWER

@@ -13,9 +13,10 @@ from typing import Any
 
 from alipay_cancel.shared.ledger_item import SETTLED, Status
 
-# A settled trade's label is its state: cancel's action says which (close, refund, none).
+# A settled trade's label is its state (docs/settle.md: how each is reached).
 CLOSED = Status.CLOSED.value
 REFUNDED = Status.REFUNDED.value
+KEPT = Status.KEPT.value  # the buyer paid and the policy keeps the sale
 NOT_FOUND = Status.NOT_FOUND.value  # Alipay knows no such trade: nothing to cancel
 FAILED = Status.FAILED.value  # ended without settling: terminal, exhausted
 RETRYING = Status.RETRYING.value  # in flight
@@ -23,8 +24,12 @@ LEGACY_SUCCEEDED = Status.SUCCEEDED.value  # written by releases before the ledg
 SETTLED_STATUSES = frozenset(status.value for status in SETTLED)
 FINAL_STATUSES = SETTLED_STATUSES | {FAILED}
 DEAD = "DEAD"  # a dead letter without a ledger item to go with it
-# What the emulator's trade must be for each state cancel settles it as.
-EMULATOR_STATE = {CLOSED: "closed", REFUNDED: "refunded"}
+# What the emulator's trade may be for each state the ledger settles it as.
+EMULATOR_STATE = {
+    CLOSED: frozenset({"closed"}),
+    REFUNDED: frozenset({"refunded"}),
+    KEPT: frozenset({"paid", "finished", "frozen"}),
+}
 
 
 def failed(code_or_class: str) -> str:

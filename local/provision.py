@@ -178,6 +178,7 @@ def lambda_environment(
         parameters={
             "SecretId": provisioned.secret_id,
             "DefaultAppId": provisioned.default_app_id,
+            "FurtherAppIds": ",".join(provisioned.app_secret_ids),
             "AppSecretPrefix": APP_SECRET_PREFIX,
             "AlipayEndpoint": alipay_endpoint,
             "LocalAwsEndpointUrl": provisioned.endpoint_url,

@@ -130,11 +130,22 @@ def _calls_per_trade(enqueued: Sequence[Enqueued], snapshot: Snapshot, max_rows:
                 faults_by_trade.get(key, 0),
                 counts.get("requests", 0),
                 counts.get("cancel_calls", 0),
+                _settle_calls(counts),
                 record.get("attempts", "-"),
                 outcome_label(record, None) if record else "-",
             )
         )
-    header = ["trade", "scenario", "msgs", "faults planned", "requests", "cancel_calls", "attempts", "final"]
+    header = [
+        "trade",
+        "scenario",
+        "msgs",
+        "faults planned",
+        "requests",
+        "cancel_calls",
+        "settle calls",
+        "attempts",
+        "final",
+    ]
     out += _table(rows[:max_rows], header)
     if len(rows) > max_rows:
         out.append(f"  ... {len(rows) - max_rows} more trades")
@@ -151,6 +162,12 @@ def _calls_per_trade(enqueued: Sequence[Enqueued], snapshot: Snapshot, max_rows:
         f"{snapshot.counts.get('rejected_requests', 0)} rejected by the gateway"
     )
     return out
+
+
+def _settle_calls(counts: Mapping[str, Any]) -> str:
+    """The settle flow's calls the emulator counted for a trade, e.g. ``query 1, refund 1``."""
+    ops = ("query", "close", "refund", "refund_query")
+    return ", ".join(f"{op} {counts[f'{op}_calls']}" for op in ops if counts.get(f"{op}_calls")) or "-"
 
 
 def render_summary(

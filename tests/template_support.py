@@ -199,9 +199,15 @@ RESOURCE_VARIABLES = (
     "ALIPAY_SECRET_ID",
 )
 DATA_PREFIXES = ("sqs:", "dynamodb:", "secretsmanager:")
-# Further apps' secrets are named <ALIPAY_APP_SECRET_PREFIX><app_id>: a grant on the prefix covers them.
+# Further apps' secrets are named <ALIPAY_APP_SECRET_PREFIX><app_id>, one grant per declared app.
 APP_SECRET_PREFIX_VARIABLE = "ALIPAY_APP_SECRET_PREFIX"
 APP_SECRET_PREFIX = "alipay-cancel/apps/"
+FURTHER_APP_ID = "2021000000000002"  # the further app the function's tests declare
+
+
+def app_secret_arn(app_id: str, prefix: str = APP_SECRET_PREFIX) -> str:
+    """What IAM is granted on for a declared app: its secret's ARN by name (any 6-character suffix)."""
+    return f"arn:{PARTITION}:secretsmanager:{REGION}:{ACCOUNT}:secret:{prefix}{app_id}-??????"
 
 
 def function_grants(cfn: dict[str, Any] | None = None) -> set[tuple[str, str]]:
@@ -215,11 +221,10 @@ def function_grants(cfn: dict[str, Any] | None = None) -> set[tuple[str, str]]:
         if ref in cfn["Resources"]:
             by_arn[f"arn:{PARTITION}:getatt:::{ref}.Arn"] = name
     by_arn[SECRET_ARN] = "ALIPAY_SECRET_ID"
-    by_arn[f"arn:{PARTITION}:secretsmanager:{REGION}:{ACCOUNT}:secret:{APP_SECRET_PREFIX}*"] = (
-        APP_SECRET_PREFIX_VARIABLE
-    )
+    by_arn[app_secret_arn(FURTHER_APP_ID)] = APP_SECRET_PREFIX_VARIABLE
     grants: set[tuple[str, str]] = set()
-    for statement in role_statements(cfn, {"SecretId": SECRET_ARN, "AppSecretPrefix": APP_SECRET_PREFIX}):
+    params = {"SecretId": SECRET_ARN, "FurtherAppIds": FURTHER_APP_ID, "AppSecretPrefix": APP_SECRET_PREFIX}
+    for statement in role_statements(cfn, params):
         for action in as_list(statement["Action"]):
             if not action.startswith(DATA_PREFIXES):
                 continue

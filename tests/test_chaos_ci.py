@@ -108,7 +108,21 @@ def test_chaos_run_ci_sized_holds_every_invariant(tmp_path: Path) -> None:
     assert summary["aws_faults"]["faults injected"] > 0
     assert summary["duplicates"]["trades sent more than once"] > 0
     assert summary["key_rotation"]["probe cancels after the grace"]["new"] == "accepted"
-    assert summary["checks"]["no settled trade without a real, verified cancel"]["settled trades"] > 100
+    settled = summary["checks"]["every settled trade: a verified answer says so, and Alipay's truth agrees"]
+    assert settled["settled trades"] > 100
+    # The settle flow's paths all ran: by query, close, refund and the refund query, and kept trades.
+    by = settled["settled by (state by the answer's operation)"]
+    for path in ("CLOSED by close", "REFUNDED by refund", "KEPT by query", "NOT_FOUND by query"):
+        assert by.get(path), (path, by)
+    money = summary["checks"][
+        "money: never refunded beyond the payment, one request per trade, nothing for keep"
+    ]
+    assert (
+        money["keep trades recorded KEPT"] > 0
+        and money["refund requests of this service at the emulator"] > 0
+    )
+    # Answers lost at the settle flow's own steps, too.
+    assert faults["by variant"].get("refund: refunded, answer lost"), faults["by variant"]
     # AWS faults hit the ledger's claim and its final write, besides the random ones
     assert all(
         summary["aws_faults"]["on the ledger's claim / final write (every n-th of each environment)"].values()

@@ -59,7 +59,11 @@ def test_demo_accounts_for_every_message_and_leaves_no_process(tmp_path: Path) -
         "unpaid",
         "paid",
         "finished",
-        "outside cancel window",
+        "paid, outside the cancel window: refunded",
+        "paid, kept (if_paid keep)",
+        "unpaid, outside the cancel window: closed",
+        "unknown to Alipay, by trade_no only",
+        "outside the cancel window, refund answer lost",
         "malformed: not JSON",
         "duplicate x3 (same batch)",
         "fault:timeout",
@@ -107,6 +111,26 @@ def test_demo_accounts_for_every_message_and_leaves_no_process(tmp_path: Path) -
     assert per_trade[topped_up]["requests"] >= 2  # refused while the balance was short, then refunded
     assert snapshot.trades[topped_up]["state"] == "refunded"
     assert f"{forever}" in text.split("Cancel calls per trade")[1]
+
+    # What cancel cannot settle (docs/settle.md): refunded by the refund API, kept, closed, not found.
+    def only(scenario: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        (m,) = by_scenario[scenario]
+        key = m.trade_key or ""
+        return snapshot.results[key], snapshot.trades.get(key, {}), per_trade.get(key, {})
+
+    record, trade, calls = only("paid, outside the cancel window: refunded")
+    assert (record["status"], record["money_moved"], trade["state"]) == ("REFUNDED", True, "refunded")
+    assert calls["refund_calls"] >= 1 and record["out_request_no"] in trade["refunds"]
+    record, trade, calls = only("paid, kept (if_paid keep)")
+    assert (record["status"], record["if_paid"], trade["state"]) == ("KEPT", "keep", "paid")
+    assert calls["cancel_calls"] == 0 and "refund_calls" not in calls  # no money moved
+    record, trade, calls = only("unpaid, outside the cancel window: closed")
+    assert (record["status"], trade["state"], calls["close_calls"]) == ("CLOSED", "closed", 1)
+    record, _, _ = only("unknown to Alipay, by trade_no only")
+    assert record["status"] == "NOT_FOUND" and record["history"][-1]["op"] == "query"
+    record, trade, calls = only("outside the cancel window, refund answer lost")
+    assert (record["status"], record["money_moved"], calls["refund_calls"]) == ("REFUNDED", True, 1)
+    assert calls["refund_query_calls"] >= 1 and trade["refund_fee"] == trade["total_amount"]
 
     # Two ISV merchants' orders share one out_trade_no: two trades, two Alipay cancels, two records.
     isv = by_scenario["ISV merchant, out_trade_no shared with another merchant"]

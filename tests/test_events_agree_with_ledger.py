@@ -22,7 +22,6 @@ from tests.fixtures.ledger_items import (
     DEFAULT_APP_ID,
     FACTS,
     FINAL_STATES,
-    SETTLE_FACTS,
     TRACE_ID,
     Ledger,
 )
@@ -52,16 +51,14 @@ def test_the_ledgers_event_id_is_the_rule_the_events_contract_documents(
     assert event_id(trade_key, state.value) == documented
 
 
-def test_every_detail_field_is_a_ledger_attribute_or_a_fact_the_settle_flow_adds() -> None:
+def test_every_detail_field_is_a_ledger_attribute() -> None:
     for name in DETAIL_FIELDS:
         if name in ("version", "state"):  # the contract's version; state is the item's ``status``
             continue
-        assert name in TradeRecord._fields or name in LEDGER_WRITES or name in SETTLE_FACTS, name
+        assert name in TradeRecord._fields or name in LEDGER_WRITES, name
     for state, facts in FACTS.items():
         for name in facts:
-            assert name in TradeRecord._fields or name in SETTLE_FACTS, (state, name)
-    # When the settle flow's record gains these fields, they move out of SETTLE_FACTS.
-    assert not SETTLE_FACTS & set(TradeRecord._fields)
+            assert name in TradeRecord._fields, (state, name)
 
 
 def _stream_records(stack: AwsStack) -> list[dict[str, Any]]:

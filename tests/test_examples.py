@@ -52,6 +52,8 @@ def _expected_endings(text: str) -> list[tuple[str, str | None]]:
             endings.append(("terminal", code.group(1)))
         elif "bad message" in item or "dead letter on first receipt" in item:
             endings.append(("bad_message", None))
+        elif "settle flow" in item:  # settled by query and refund or close: no cancel action
+            endings.append(("succeeded", None))
         elif "refund" in item:
             endings.append(("succeeded", "refund"))
         elif "close" in item:

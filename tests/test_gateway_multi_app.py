@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from local.keygen import KeyMaterial, write_key_files
+from local.keygen import KeyMaterial, RsaKeyPair, write_key_files
 
 from alipay_cancel.alipay import TradeRef
 from alipay_cancel.alipay.client import AlipayClient
@@ -118,3 +118,18 @@ def test_gateway_cli_takes_further_apps_and_merchants(
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_a_refused_request_counts_for_the_merchants_trade_its_token_names(
+    multi_app_gateway: GatewayHandle, other_rsa_key_pair: RsaKeyPair
+) -> None:
+    """A request refused before it runs (here: signed with a key that is not the app's) is counted for
+    the trade of the token's merchant, as an accepted one is: not for the app's own trade of that id."""
+    admin = multi_app_gateway.admin
+    admin.seed_trade("ORDER-RJ", state="unpaid", merchant_id=MERCHANT_A)
+    wrong = {**multi_app_gateway.secret, "private_key": other_rsa_key_pair.private_pem}
+    refused = _client(multi_app_gateway, wrong).cancel(TradeRef("ORDER-RJ", None, TOKEN_A))
+    assert isinstance(refused, AlipayFailure) and refused.code == "invalid-signature"
+    assert _client(multi_app_gateway, multi_app_gateway.secret).cancel(TradeRef("ORDER-RJ", None, TOKEN_A))
+    assert admin.count("ORDER-RJ", merchant_id=MERCHANT_A) == {"requests": 2, "cancel_calls": 1}
+    assert admin.count("ORDER-RJ") == {"requests": 0, "cancel_calls": 0}

@@ -60,15 +60,23 @@ def test_unknown_trade_is_recorded_not_found(pipeline: Pipeline) -> None:
     assert item is not None and item["status"] == "NOT_FOUND" and "action" not in item
 
 
-def test_a_success_naming_none_of_our_ids_is_retried_not_recorded(pipeline: Pipeline) -> None:
+def test_a_trade_known_only_by_trade_no_that_alipay_does_not_know_is_not_found_by_query(
+    pipeline: Pipeline,
+) -> None:
     # Asked by trade_no only, the emulator (like Alipay) cannot echo an out_trade_no for a trade it
-    # does not know: such an answer might be anyone's, so it never settles the trade.
+    # does not know: such an answer might be anyone's, so it never settles the trade by itself. The
+    # query does: its "no such trade" is a signed error, which needs no id to be bound.
     pipeline.aws.send(cancel_body(trade_no="2099000000000000000001"))
     _, response, _ = pipeline.run_once()
-    assert len(response["batchItemFailures"]) == 1
+    assert response["batchItemFailures"] == []
     item = pipeline.aws.result("2099000000000000000001")
-    assert item is not None and item["status"] == "RETRYING"
-    assert "does not name the trade_no we cancelled" in item["error_message"]
+    assert item is not None and item["status"] == "NOT_FOUND" and item["attempts"] == 2
+    assert [(h["op"], h["result"], h.get("sub_code")) for h in item["history"]] == [
+        ("cancel", "error", None),
+        ("query", "error", "ACQ.TRADE_NOT_EXIST"),
+    ]
+    counts = pipeline.gateway.admin.counts()
+    assert (counts["cancel_calls"], counts["query_calls"]) == (1, 1)
 
 
 def test_retry_records_retrying_sets_backoff_visibility_and_later_succeeds(pipeline: Pipeline) -> None:
@@ -134,7 +142,7 @@ def test_backoff_grows_with_receive_count_and_slow_class_waits_longer(pipeline: 
 
 
 def test_terminal_is_recorded_failed_dead_lettered_with_reason_and_acknowledged(pipeline: Pipeline) -> None:
-    pipeline.gateway.admin.seed_trade("T-1", state="unpaid", outside_cancel_window=True)
+    pipeline.gateway.admin.seed_trade("T-1", state="finished")  # no call can return the money
     body = cancel_body("T-1", note="kept as sent")
     pipeline.aws.send(body)
     event, response, _ = pipeline.run_once()
@@ -143,12 +151,12 @@ def test_terminal_is_recorded_failed_dead_lettered_with_reason_and_acknowledged(
     item = pipeline.aws.result("T-1")
     assert item is not None
     assert (item["status"], item["outcome_class"], item["attempts"]) == ("FAILED", "terminal", 1)
-    assert item["error_sub_code"] == "ACQ.TRADE_CANCEL_TIME_OUT" and item["remedy"] and item["finished_at"]
+    assert item["error_sub_code"] == "ACQ.TRADE_HAS_FINISHED" and item["remedy"] and item["finished_at"]
     [letter] = pipeline.aws.dead_letters()
     assert letter["body"] == body
     attributes = letter["attributes"]
     assert attributes["outcome_class"] == "terminal"
-    assert attributes["error_sub_code"] == "ACQ.TRADE_CANCEL_TIME_OUT"
+    assert attributes["error_sub_code"] == "ACQ.TRADE_HAS_FINISHED"
     assert attributes["source_message_id"] == event["Records"][0]["messageId"]
     assert attributes["trade_key"] == "T-1" and attributes["attempts"] == "1"
     assert attributes["alipay_trace_id"] == item["alipay_trace_id"]

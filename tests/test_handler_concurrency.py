@@ -60,7 +60,7 @@ def test_per_record_log_keys_do_not_bleed_across_threads(
     per_record = [
         r
         for r in powertools_lines.records()
-        if r.get("message") in {"cancel succeeded", "cancel will be retried"}
+        if r.get("message") in {"trade settled", "trade will be retried"}
     ]
     assert len(per_record) == len(keys)
     for line in per_record:

@@ -33,12 +33,16 @@ def test_final_write_throttled_leaves_the_message_and_the_next_delivery_resumes_
     _, response, _ = pipeline.run_once()
     assert response == {"batchItemFailures": []}
     item = pipeline.aws.result("F-1")
-    assert item is not None and (item["status"], item["action"], item["attempts"]) == ("CLOSED", "close", 2)
-    assert [(c["result"], c["delivery"]) for c in item["history"]] == [
-        ("unknown", first_delivery),
-        ("ok", first_delivery),  # the same message, delivered again
+    assert item is not None and (item["status"], item["trade_status"], item["attempts"]) == (
+        "CLOSED",
+        "TRADE_CLOSED",
+        2,
+    )
+    assert [(c["op"], c["result"], c["delivery"]) for c in item["history"]] == [
+        ("cancel", "unknown", first_delivery),
+        ("query", "ok", first_delivery),  # the same message, delivered again: the query says what it did
     ]
-    assert admin.count("F-1")["requests"] == 2  # cancel again: Alipay answers a closed trade the same
+    assert admin.count("F-1")["requests"] == 2 and admin.cancel_calls("F-1") == 1
 
 
 def test_dead_letter_send_failure_leaves_a_terminal_message_on_the_queue(pipeline: Pipeline) -> None:

@@ -13,7 +13,7 @@ from alipay_cancel.decisions.classification import classify
 from alipay_cancel.decisions.plans import Answered, ClaimFailed, Delivery, SetupBroken
 from alipay_cancel.decisions.retry_policy import RetrySchedule
 from alipay_cancel.decisions.routing import route
-from alipay_cancel.decisions.steps import Answer
+from alipay_cancel.decisions.steps import Answer, Call
 from alipay_cancel.shared.endings import Ending
 from alipay_cancel.shared.ledger_item import (
     CLAIMABLE,
@@ -32,6 +32,7 @@ from alipay_cancel.shared.trade import CancelRequest
 from alipay_cancel.stores.ledger import Lease, Ledger
 from alipay_cancel_ops.discard_notes import note_discarded
 from tests.fixtures.aws import AwsStack
+from tests.settle_support import delivered
 
 DOC = (Path(__file__).resolve().parent.parent / "docs" / "ledger.md").read_text()
 
@@ -72,10 +73,13 @@ def test_the_attribute_table_is_what_the_ledger_writes(aws_stack: AwsStack) -> N
     ledger.write(LedgerWrite(request.trade_key, failed, "m1", lease_holder=lease.holder, history=(entry,)))
     look()  # the last error
     ledger.claim(request, lease, call, "m2")
-    fields: dict[str, Any] = {n: "x" for n in ("trade_no", "gmt_refund_pay", "refund_settlement_id")}
+    facts = ("trade_no", "gmt_refund_pay", "refund_settlement_id", "trade_status", "total_amount")
+    fields: dict[str, Any] = {n: "x" for n in facts}
+    refund = {n: "88.88" for n in ("refund_amount", "refund_fee", "refund_request_amount")}
     closed = TradeRecord(
-        Status.CLOSED, Ending.SUCCEEDED, out_trade_no="T-1", action="close", retry_flag="N",
-        alipay_trace_id="tr", **fields,
+        Status.REFUNDED, Ending.SUCCEEDED, out_trade_no="T-1", action="refund", retry_flag="N",
+        alipay_trace_id="tr", out_request_no="alipay-cancel-x", money_moved=True, if_paid="refund",
+        **fields, **refund,
     )  # fmt: skip
     many = (entry,) * HISTORY_LIMIT
     ledger.write(
@@ -115,7 +119,7 @@ def test_outcome_classes_listed_are_the_ones_a_write_carries() -> None:
     timeout = AlipayFailure(FailureKind.TIMEOUT, "slow")
 
     def called(outcome: Any) -> Answered:
-        return Answered("h", (), (Answer(Op.CANCEL, outcome, classify(outcome), "t"),))
+        return delivered(Answer(Call(Op.CANCEL), outcome, classify(outcome, Op.CANCEL), "t"))
 
     written = set()
     for d, happened in [

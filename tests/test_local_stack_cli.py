@@ -94,8 +94,8 @@ def _lines_after_banner(proc: subprocess.Popen[str]) -> list[str]:
 
 
 def _ends_a_message(line: str) -> bool:
-    """A terminal line saying a message ended settled: cancelled now, or a duplicate of a settled trade."""
-    return "cancel succeeded" in line or "trade already settled" in line
+    """A terminal line saying a message ended settled: settled now, or a duplicate of a settled trade."""
+    return "trade settled" in line or "trade already settled" in line
 
 
 EVENT_LINE = re.compile(

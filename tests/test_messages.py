@@ -204,6 +204,18 @@ def test_sns_subscription_confirmation_is_explained() -> None:
         ('{"out_trade_no": NaN}', "NaN is not allowed", None),
         ('{"out_trade_no": "o1", "x": Infinity}', "Infinity is not allowed", None),
         ('{"out_trade_no": "o1", "x": -Infinity}', "not allowed", None),
+        # numbers too large to be finite are infinity to a JSON parser: refused like Infinity
+        (
+            '{"out_trade_no": "o1", "x": 1e999}',
+            "a number too large to be finite, like 1e999, is not allowed",
+            None,
+        ),
+        ('{"out_trade_no": "o1", "x": -1e999}', "too large to be finite", None),
+        (
+            '{"out_trade_no": "o1", "x": {"y": [0.5, 1.7976931348623159E+309]}}',
+            "too large to be finite",
+            None,
+        ),
         ('{"out_trade_no": "o1", "x": ' + "1" * 5000 + "}", "not acceptable JSON", None),
         (
             '{"out_trade_no": "o1", "merchant_id": "m", "app_auth_token": 5}',
@@ -440,3 +452,15 @@ def test_distinct_identities_have_distinct_keys(
     key_a = trade_key(a[0], app_id=a[1], merchant_id=a[2])
     key_b = trade_key(b[0], app_id=b[1], merchant_id=b[2])
     assert (key_a == key_b) == (a == b)
+
+
+@pytest.mark.parametrize(
+    "number", ["0.5", "1e308", "-1.7976931348623157e308", "1e-999", "12345678901234567890"]
+)
+def test_finite_numbers_in_extra_fields_are_accepted(number: str) -> None:
+    assert parse_message('{"out_trade_no": "o1", "amount": ' + number + "}") == CancelRequest("o1", None)
+
+
+def test_a_number_too_large_to_be_finite_is_refused_inside_an_sns_envelope_too() -> None:
+    with pytest.raises(BadMessage, match="too large to be finite"):
+        parse_message(sns('{"out_trade_no": "o1", "x": 1e999}'))

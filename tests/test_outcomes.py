@@ -118,12 +118,13 @@ BUSINESS = [
     ("AQC.SYSTEM_ERROR", R, N, None),
     ("aop.ACQ.SYSTEM_ERROR", R, N, None),
     ("ACQ.SELLER_BALANCE_NOT_ENOUGH", R, SLOW, "top up"),
-    ("ACQ.TRADE_CANCEL_TIME_OUT", T, None, "alipay.trade.refund"),
-    ("ACQ.TRADE_HAS_FINISHED", T, None, "alipay.trade.query"),
-    ("ACQ.CANCEL_NOT_ALLOWED", T, None, "alipay.trade.refund"),
+    # cancel cannot settle these four: a signed one makes the settle flow query the trade
+    ("ACQ.TRADE_CANCEL_TIME_OUT", T, None, "queried and settled"),
+    ("ACQ.TRADE_HAS_FINISHED", T, None, "refund period is over"),
+    ("ACQ.CANCEL_NOT_ALLOWED", T, None, "queried and settled"),
     ("ACQ.REASON_TRADE_BEEN_FREEZEN", T, None, "Contact Alipay support"),
-    ("ACQ.REASON_TRADE_REFUND_FEE_ERR", T, None, "existing refunds"),
-    ("ACQ.TRADE_HAS_SUCCESS", T, None, "alipay.trade.refund"),
+    ("ACQ.REASON_TRADE_REFUND_FEE_ERR", T, None, "queried and settled"),
+    ("ACQ.TRADE_HAS_SUCCESS", T, None, "queried and settled"),
     ("ACQ.INVALID_PARAMETER", T, None, "ids"),
     ("ACQ.SOMETHING_NEW", T, None, "ACQ.SOMETHING_NEW"),
 ]
@@ -151,12 +152,13 @@ def test_business_code_v3_shape_classifies_the_same(
     assert v3_decision.code == code
 
 
-def test_cancel_time_out_remedy_says_refund_and_not_redrive() -> None:
-    decision = classify(seed("40004", "ACQ.TRADE_CANCEL_TIME_OUT"))
+def test_a_finished_trade_remedy_says_no_call_can_return_the_money_and_not_redrive() -> None:
+    decision = classify(seed("40004", "ACQ.TRADE_HAS_FINISHED"))
     assert decision.remedy is not None
-    assert "cancel window" in decision.reason
-    assert "alipay.trade.refund" in decision.remedy
+    assert "TRADE_FINISHED" in decision.reason
+    assert "No API call can return this payment" in decision.remedy
     assert "cannot succeed" in decision.remedy
+    assert "alipay.trade." not in decision.remedy  # no person is sent to call Alipay by hand
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alipay_cancel.alipay.responses import AlipayFailure, CancelOutcome, CancelSuccess, FailureKind
+from alipay_cancel.alipay.responses import (
+    AlipayFailure,
+    CancelOutcome,
+    CancelSuccess,
+    FailureKind,
+    TradeStatus,
+)
 from alipay_cancel.decisions.classification import classify
 from alipay_cancel.decisions.plans import (
     Answered,
@@ -25,9 +31,10 @@ from alipay_cancel.decisions.plans import (
     TooLittleTime,
     Unreadable,
 )
+from alipay_cancel.decisions.refund_request import request_number
 from alipay_cancel.decisions.retry_policy import RetryDelay, RetrySchedule, receives_within_horizon
 from alipay_cancel.decisions.routing import route
-from alipay_cancel.decisions.steps import Answer
+from alipay_cancel.decisions.steps import Answer, Call
 from alipay_cancel.shared.endings import (
     DUPLICATE_IN_FLIGHT_METRIC,
     ENDINGS,
@@ -44,6 +51,7 @@ from alipay_cancel.shared.ledger_item import (
     Status,
 )
 from alipay_cancel.shared.trade import CancelRequest
+from tests.settle_support import START, business, delivered, query_ok, refund_ok, run
 
 REQUEST = CancelRequest(out_trade_no="T-1", trade_no=None, app_auth_token=None)
 BODY = '{"out_trade_no": "T-1"}'
@@ -80,17 +88,12 @@ def success(action: str | None = "close", retry_flag: str | None = "N") -> Cance
 
 
 def answer(outcome: CancelOutcome, fresh_keys: bool = False) -> Answer:
-    return Answer(Op.CANCEL, outcome, classify(outcome, after_secret_refresh=fresh_keys), AT, fresh_keys)
-
-
-def answered(
-    *answers: Answer, history: tuple[HistoryEntry, ...] = (), resumed: Pending | None = None
-) -> Answered:
-    return Answered("req:m-1", history, answers, resumed)
+    decision = classify(outcome, Op.CANCEL, after_secret_refresh=fresh_keys)
+    return Answer(Call(Op.CANCEL, fresh_keys=fresh_keys), outcome, decision, AT)
 
 
 def called(outcome: CancelOutcome) -> Answered:
-    return answered(answer(outcome))
+    return delivered(answer(outcome))
 
 
 TIMEOUT = AlipayFailure(FailureKind.TIMEOUT, "read timed out")
@@ -153,7 +156,7 @@ ROWS = [
     Row("no such trade", called(success(None)), False,
         Ending.SUCCEEDED, True, Status.NOT_FOUND, True, None),
     Row("refunded after a secret refresh",
-        answered(answer(BAD_SIGNATURE), answer(success("refund"), fresh_keys=True)), False,
+        delivered(answer(BAD_SIGNATURE), answer(success("refund"), fresh_keys=True)), False,
         Ending.SUCCEEDED, True, Status.REFUNDED, True, None),
     Row("a duplicate of a settled trade", Settled("CLOSED"), False,
         Ending.DUPLICATE, True, None, None, None),
@@ -282,7 +285,7 @@ def test_the_write_under_the_lease_appends_the_answers_to_the_history() -> None:
     plan = route(
         delivery(),
         REQUEST,
-        answered(
+        delivered(
             answer(BAD_SIGNATURE), answer(success(), fresh_keys=True), history=(earlier,), resumed=unknown
         ),
     )
@@ -298,7 +301,7 @@ def test_the_write_under_the_lease_appends_the_answers_to_the_history() -> None:
 
 def test_the_history_keeps_the_last_entries_and_counts_the_dropped() -> None:
     full = tuple(HistoryEntry("cancel", f"t{n}", f"m{n}", CallResult.ERROR) for n in range(HISTORY_LIMIT))
-    plan = route(delivery(), REQUEST, answered(answer(TIMEOUT), history=full))
+    plan = route(delivery(), REQUEST, delivered(answer(TIMEOUT), history=full))
     assert plan.write is not None
     assert len(plan.write.history) == HISTORY_LIMIT and plan.write.history_dropped == 1
     assert plan.write.history[0].delivery == "m1" and plan.write.history[-1].delivery == "m-1"
@@ -388,3 +391,15 @@ def test_a_failing_message_gives_up_at_the_horizon_within_the_receives_the_confi
     assert plan.ending is Ending.EXHAUSTED and age >= horizon
     delay = RetryDelay.SLOW if slow else RetryDelay.NORMAL
     assert receives <= receives_within_horizon(schedule, delay)
+
+
+def test_a_refund_to_confirm_is_not_given_up_at_the_retry_horizon_only_at_the_receive_limit() -> None:
+    script = [business("ACQ.TRADE_CANCEL_TIME_OUT"), query_ok(TradeStatus.TRADE_SUCCESS), refund_ok("N")]
+    _, _, answers = run(START, script)
+    confirming = delivered(*answers)
+    plan = route(delivery(sent_hours=30), REQUEST, confirming)
+    assert (plan.ending, plan.acknowledge) == (Ending.RETRY, False)
+    assert plan.visibility_seconds is not None and plan.visibility_seconds >= 10
+    assert plan.write is not None and plan.write.record.out_request_no == request_number("T-1")
+    last = route(delivery(last=True, sent_hours=30), REQUEST, confirming)
+    assert last.ending is Ending.EXHAUSTED and last.dead_letter is not None

@@ -14,7 +14,7 @@ from alipay_cancel.alipay.client import AlipayClient
 from alipay_cancel.alipay.signing_material import SigningMaterial
 from alipay_cancel.signing.registry import SigningRegistry
 from alipay_cancel.signing.secret import FAILED_LOAD_REUSE_SECONDS, SecretUnavailable
-from tests.fixtures.aws import APP_SECRET_PREFIX, DEFAULT_APP_ID, AwsStack
+from tests.fixtures.aws import APP_SECRET_PREFIX, DEFAULT_APP_ID, FURTHER_APP_IDS, AwsStack
 from tests.fixtures.keys import SECOND_APP_ID
 
 
@@ -28,6 +28,7 @@ def _registry(
         aws_stack.secretsmanager,
         default_app_id=DEFAULT_APP_ID,
         default_secret_id=aws_stack.secret_id,
+        further_app_ids=FURTHER_APP_IDS if prefix else (),
         app_secret_prefix=prefix,
         max_age_seconds=300,
         client_factory=factory,
@@ -125,15 +126,17 @@ def test_missing_app_secret_is_a_problem_naming_the_secret(
     assert registry.client(None).material.app_id == DEFAULT_APP_ID  # the default app is unaffected
 
 
-def test_without_a_prefix_only_the_default_app_is_configured(
+def test_without_further_apps_only_the_default_app_is_configured(
     aws_stack: AwsStack, key_material: KeyMaterial
 ) -> None:
     aws_stack.put_secret(key_material.secret())
     registry = _registry(aws_stack, prefix="")
+    reads = _reads(aws_stack.secretsmanager)
     assert registry.secret_id_for(SECOND_APP_ID) is None
-    with pytest.raises(SecretUnavailable, match="ALIPAY_APP_SECRET_PREFIX is empty"):
+    with pytest.raises(SecretUnavailable, match="not one of the deployment's apps"):
         registry.client(SECOND_APP_ID)
-    assert "AppSecretPrefix" in registry.remedy_for(SECOND_APP_ID)
+    assert "FurtherAppIds" in registry.remedy_for(SECOND_APP_ID)
+    assert reads == []
 
 
 def test_a_secret_holding_another_apps_keys_is_refused(
@@ -221,12 +224,16 @@ def test_the_default_apps_failed_load_is_reused_too(aws_stack: AwsStack, key_mat
     assert registry.client(None).material.app_id == DEFAULT_APP_ID
 
 
-def test_failures_of_unknown_apps_are_remembered_boundedly(
+def test_an_app_the_deployment_does_not_declare_has_no_secret_to_read(
     aws_stack: AwsStack, key_material: KeyMaterial
 ) -> None:
+    """Whatever app id reaches it (the pipeline refuses undeclared apps before), no secret of the
+    prefix's folder is read for it: IAM would not allow it either."""
     aws_stack.put_secret(key_material.secret())
     registry = _registry(aws_stack, clock=Clock())
-    for n in range(200):
-        with pytest.raises(SecretUnavailable):
+    reads = _reads(aws_stack.secretsmanager)
+    for n in range(20):
+        assert registry.secret_id_for(f"2099{n:012d}") is None
+        with pytest.raises(SecretUnavailable, match="not one of the deployment's apps"):
             registry.client(f"2099{n:012d}")
-    assert len(registry._failed) <= 64 and registry._all() == [registry.app(None)]
+    assert reads == [] and registry._all() == [registry.app(None)]

@@ -1,5 +1,6 @@
-"""The steps a delivery takes, as pure rules: which call comes next, which state an answer leaves the
-trade in, and what a refused claim means. No moto, no HTTP."""
+"""The steps' start from the claimed item, an interrupted delivery, what a refused claim means and the
+history entries. No moto, no HTTP. Which call comes next and how a delivery ends:
+tests/test_settle_flow.py."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import pytest
 from alipay_cancel.alipay.responses import AlipayFailure, CancelOutcome, CancelSuccess, FailureKind
 from alipay_cancel.decisions.classification import classify
 from alipay_cancel.decisions.history import answered, extended, unanswered
-from alipay_cancel.decisions.steps import Answer, Call, Finish, Prior, Refusal, finish, next_step, refused
+from alipay_cancel.decisions.refund_request import RefundRequest, request_number
+from alipay_cancel.decisions.steps import Answer, Call, Prior, Refusal, Start, interrupted, refused, start
+from alipay_cancel.shared.endings import Ending
 from alipay_cancel.shared.ledger_item import (
     HISTORY_LIMIT,
     CallResult,
@@ -18,8 +21,11 @@ from alipay_cancel.shared.ledger_item import (
     Pending,
     Status,
 )
+from alipay_cancel.shared.trade import PaidTradePolicy
 
 NOW = 1_000_000
+KEY = "T-1"
+OURS = RefundRequest(request_number(KEY), "88.88")
 
 
 def _success(action: str | None, retry_flag: str = "N") -> CancelSuccess:
@@ -27,45 +33,67 @@ def _success(action: str | None, retry_flag: str = "N") -> CancelSuccess:
 
 
 def _answer(outcome: CancelOutcome, fresh_keys: bool = False) -> Answer:
-    return Answer(Op.CANCEL, outcome, classify(outcome, after_secret_refresh=fresh_keys), "t", fresh_keys)
+    decision = classify(outcome, Op.CANCEL, after_secret_refresh=fresh_keys)
+    return Answer(Call(Op.CANCEL, fresh_keys=fresh_keys), outcome, decision, "t")
 
 
-BAD_SIGNATURE = AlipayFailure(FailureKind.BAD_SIGNATURE, "unsigned")
 FINISHED = AlipayFailure(FailureKind.V3_ERROR, "x", 400, "ACQ.TRADE_HAS_FINISHED", verified=True)
-UNVERIFIED_FINISHED = AlipayFailure(FailureKind.V3_ERROR, "x", 400, "ACQ.TRADE_HAS_FINISHED")
-TIMEOUT = AlipayFailure(FailureKind.TIMEOUT, "slow")
-
-
-@pytest.mark.parametrize("prior", [Prior(), Prior(LedgerItem("FAILED"), Pending("cancel", "t", "m0"))])
-def test_the_first_step_is_a_cancel_also_when_resuming_an_unknown_call(prior: Prior) -> None:
-    assert next_step(prior, ()) == Call(Op.CANCEL)
-
-
-def test_a_signature_problem_is_retried_once_with_fresh_keys() -> None:
-    first = _answer(BAD_SIGNATURE)
-    assert next_step(Prior(), (first,)) == Call(Op.CANCEL, fresh_keys=True)
-    again = _answer(BAD_SIGNATURE, fresh_keys=True)
-    assert next_step(Prior(), (first, again)) == Finish(Status.RETRYING, again)
-    # an answer that came from fresh keys is not retried for its signature again
-    assert next_step(Prior(), (again,)) == Finish(Status.RETRYING, again)
 
 
 @pytest.mark.parametrize(
-    ("outcome", "status"),
+    ("prior", "policy", "expected"),
     [
-        (_success("close"), Status.CLOSED),
-        (_success("refund"), Status.REFUNDED),
-        (_success(None), Status.NOT_FOUND),
-        (_success("close", retry_flag="Y"), Status.RETRYING),  # Alipay asks for the cancel again
-        (FINISHED, Status.FAILED),
-        (UNVERIFIED_FINISHED, Status.RETRYING),  # never given up on an unsigned word
-        (TIMEOUT, Status.RETRYING),
+        (Prior(), PaidTradePolicy.REFUND, Start(KEY, PaidTradePolicy.REFUND)),
+        (Prior(LedgerItem("FAILED")), PaidTradePolicy.KEEP, Start(KEY, PaidTradePolicy.KEEP)),
+        # a dead holder's cancel: resumed (as a query)
+        (
+            Prior(LedgerItem("RETRYING"), Pending("cancel", "t", "m0")),
+            PaidTradePolicy.REFUND,
+            Start(KEY, PaidTradePolicy.REFUND, Op.CANCEL),
+        ),
+        # an operation of a later release: read as a cancel (the query says what it did)
+        (
+            Prior(LedgerItem("RETRYING"), Pending("void", "t", "m0")),
+            PaidTradePolicy.REFUND,
+            Start(KEY, PaidTradePolicy.REFUND, Op.CANCEL),
+        ),
+        # a dead holder's refund carries our request
+        (
+            Prior(LedgerItem("RETRYING"), Pending("refund", "t", "m0", OURS.out_request_no, "88.88")),
+            PaidTradePolicy.KEEP,
+            Start(KEY, PaidTradePolicy.KEEP, Op.REFUND, OURS),
+        ),
+        # an earlier delivery's refund, not confirmed: on the item
+        (
+            Prior(LedgerItem("FAILED", out_request_no=OURS.out_request_no, refund_request_amount="88.88")),
+            PaidTradePolicy.REFUND,
+            Start(KEY, PaidTradePolicy.REFUND, None, OURS),
+        ),
+        # half a request is no request (an item written by hand)
+        (
+            Prior(LedgerItem("FAILED", out_request_no=OURS.out_request_no)),
+            PaidTradePolicy.REFUND,
+            Start(KEY, PaidTradePolicy.REFUND),
+        ),
     ],
 )
-def test_the_last_answer_decides_the_state(outcome: CancelOutcome, status: Status) -> None:
-    answer = _answer(outcome)
-    assert finish(answer) == Finish(status, answer)
-    assert next_step(Prior(), (answer,)) == Finish(status, answer)
+def test_the_steps_start_from_the_claimed_item(
+    prior: Prior, policy: PaidTradePolicy, expected: Start
+) -> None:
+    assert start(prior, KEY, policy) == expected
+
+
+def test_an_interrupted_delivery_is_left_for_soon_and_a_refund_is_confirmed_no_sooner_than_10_s() -> None:
+    done = interrupted((_answer(_success("close", retry_flag="Y")),), Call(Op.QUERY))
+    assert (done.status, done.soon, done.wait_seconds, done.decision.outcome) == (
+        Status.RETRYING,
+        True,
+        0,
+        Ending.RETRY,
+    )
+    assert "next call (query)" in done.decision.reason
+    refund = Answer(Call(Op.REFUND, OURS), FINISHED, classify(FINISHED, Op.REFUND), "t")
+    assert interrupted((refund,), Call(Op.QUERY)).wait_seconds == 10
 
 
 @pytest.mark.parametrize(
@@ -92,9 +120,19 @@ def test_a_refused_claim_says_why(item: LedgerItem, holder: str, refusal: Refusa
 
 def test_history_entries_say_what_each_call_came_back_with() -> None:
     ok = answered(_answer(_success("close")), "m1")
-    assert (ok.result, ok.code, ok.trace_id, ok.delivery) == (CallResult.OK, None, "trace-1", "m1")
+    assert (ok.op, ok.result, ok.code, ok.trace_id, ok.delivery) == (
+        "cancel",
+        CallResult.OK,
+        None,
+        "trace-1",
+        "m1",
+    )
+    again = answered(_answer(_success("close", retry_flag="Y")), "m1")  # Alipay asks for it again
+    assert (again.result, again.code) == (CallResult.ERROR, None)
     error = answered(_answer(FINISHED), "m1")
     assert (error.result, error.code) == (CallResult.ERROR, "ACQ.TRADE_HAS_FINISHED")
+    refund = answered(Answer(Call(Op.REFUND, OURS), FINISHED, classify(FINISHED, Op.REFUND), "t"), "m1")
+    assert (refund.op, refund.result, refund.code) == ("refund", CallResult.ERROR, "ACQ.TRADE_HAS_FINISHED")
     lost = unanswered(Pending("cancel", "t0", "m0"))
     assert lost == HistoryEntry("cancel", "t0", "m0", CallResult.UNKNOWN)
     # as stored: no code, no trace id (nothing came back), the result "unknown"

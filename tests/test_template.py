@@ -27,6 +27,7 @@ from tests.template_support import (
     TEMPLATE_PATH,
     Resolver,
     allowed,
+    app_secret_arn,
     as_list,
     config_env_names,
     function_env,
@@ -331,28 +332,103 @@ def test_data_actions_are_granted_on_named_resources_only(cfn: dict[str, Any], s
     }
 
 
-def test_further_apps_secrets_are_readable_by_name_prefix_only(cfn: dict[str, Any]) -> None:
-    def secret_grants(params: dict[str, str]) -> list[str]:
-        return [
-            resource
-            for statement in role_statements(cfn, {"SecretId": SECRET_NAME, **params})
-            if "secretsmanager:GetSecretValue" in as_list(statement["Action"])
-            for resource in as_list(statement["Resource"])
-        ]
-
-    default_secret = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{SECRET_NAME}-??????"
-    assert param_default(cfn, "AppSecretPrefix") == ""
-    assert secret_grants({}) == [default_secret]  # one app: nothing else is readable
-    assert sorted(secret_grants({"AppSecretPrefix": APP_SECRET_PREFIX})) == [
-        f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{APP_SECRET_PREFIX}*",
-        default_secret,
+def _secret_grants(cfn: dict[str, Any], params: dict[str, str]) -> list[str]:
+    return [
+        resource
+        for statement in role_statements(cfn, {"SecretId": SECRET_NAME, **params})
+        if "secretsmanager:GetSecretValue" in as_list(statement["Action"])
+        for resource in as_list(statement["Resource"])
     ]
-    assert allowed(cfn, "AppSecretPrefix", APP_SECRET_PREFIX)
-    for bad in ("*", "apps/*", "apps prefix/", "arn:aws:secretsmanager:us-east-1:1:secret:x"):
+
+
+def test_only_the_declared_apps_secrets_are_readable(cfn: dict[str, Any]) -> None:
+    """On the transformed template: one grant per app of FurtherAppIds, by its secret's exact name."""
+    default_secret = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{SECRET_NAME}-??????"
+    assert param_default(cfn, "FurtherAppIds") == "" and param_default(cfn, "AppSecretPrefix") == ""
+    assert _secret_grants(cfn, {}) == [default_secret]  # one app: nothing else is readable
+    # A folder alone grants nothing: only declared apps are read.
+    assert _secret_grants(cfn, {"AppSecretPrefix": APP_SECRET_PREFIX}) == [default_secret]
+    two = {"FurtherAppIds": "2021000000000002,2021000000000003", "AppSecretPrefix": APP_SECRET_PREFIX}
+    assert _secret_grants(cfn, two) == [
+        default_secret,
+        app_secret_arn("2021000000000002", APP_SECRET_PREFIX),
+        app_secret_arn("2021000000000003", APP_SECRET_PREFIX),
+    ]
+    ten = [f"20210000000000{n:02d}" for n in range(10, 20)]
+    folder = "alipay-cancel/prod/apps/"
+    grants = _secret_grants(cfn, {"FurtherAppIds": ",".join(ten), "AppSecretPrefix": folder})
+    assert grants == [default_secret, *(app_secret_arn(app, folder) for app in ten)]
+    assert all("*" not in grant for grant in grants)
+
+
+def test_declared_apps_parameter_takes_up_to_ten_app_ids(cfn: dict[str, Any]) -> None:
+    ten = ",".join(f"20210000000000{n:02d}" for n in range(10, 20))
+    for good in ("", "2021000000000002", "2021000000000002,app_2.x-y", ten):
+        assert allowed(cfn, "FurtherAppIds", good), good
+    for bad in (
+        ten + ",2021000000000099",
+        "2021000000000002, 2021000000000003",
+        "a,,b",
+        ",a",
+        "a,",
+        "*",
+        "a/b",
+    ):
+        assert not allowed(cfn, "FurtherAppIds", bad), bad
+    # Further apps need the folder of their secrets (a template rule; the function checks it too).
+    (rule,) = [r for r in cfn["Rules"].values() if "FurtherAppIds" in str(r["RuleCondition"])]
+    assert rule["RuleCondition"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "FurtherAppIds"}, ""]}]}
+    assert rule["Assertions"][0]["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AppSecretPrefix"}, ""]}]}
+
+
+def test_app_secret_prefix_is_a_folder_of_its_own(cfn: dict[str, Any]) -> None:
+    for good in ("", APP_SECRET_PREFIX, "alipay-cancel/prod/apps/", "a/b/", "team_1/alipay+cancel/apps@2/"):
+        assert allowed(cfn, "AppSecretPrefix", good), good
+    # One level ("prod/") names far more than these apps; no trailing "/" lets "<prefix><id>" run into
+    # other names; wildcards and ARNs are not names.
+    for bad in (
+        "prod/",
+        "apps",
+        "alipay-cancel/prod/apps",
+        "alipay-cancel//apps/",
+        "/alipay/apps/",
+        "*",
+        "apps/*",
+        "apps prefix/x/",
+        "arn:aws:secretsmanager:us-east-1:1:secret:x/y/",
+    ):
         assert not allowed(cfn, "AppSecretPrefix", bad), bad
     assert allowed(cfn, "DefaultAppId", APP_ID)
     for bad in ("", "2021 0001", "apps/*", "a" * 33):
         assert not allowed(cfn, "DefaultAppId", bad), bad
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    ["", APP_SECRET_PREFIX, "prod/", "apps", "a/b", "a/b/", "a//b/", "x/" * 8, "x/" * 9, "é/x/", "a b/c/"],
+)
+def test_the_function_accepts_exactly_the_prefixes_the_template_does(
+    cfn: dict[str, Any], prefix: str
+) -> None:
+    env = {**_minimal_env(), "ALIPAY_APP_SECRET_PREFIX": prefix}
+    try:
+        config_module.load_config(env)
+    except config_module.ConfigError:
+        accepted = False
+    else:
+        accepted = True
+    assert accepted == allowed(cfn, "AppSecretPrefix", prefix)
+
+
+def _minimal_env() -> dict[str, str]:
+    return {
+        "ALIPAY_SECRET_ID": SECRET_NAME,
+        "ALIPAY_DEFAULT_APP_ID": APP_ID,
+        "RESULTS_TABLE_NAME": "results",
+        "IDEMPOTENCY_TABLE_NAME": "idempotency",
+        "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/dlq",
+        "CANCEL_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/q",
+    }
 
 
 def test_secret_kms_key_is_granted_only_when_given_and_only_via_secrets_manager(cfn: dict[str, Any]) -> None:
@@ -398,7 +474,7 @@ def _alarm(cfn: dict[str, Any], metric: str, watching: str | None = None) -> dic
 
 def test_alarms_watch_dead_letters_backlog_errors_throttles_and_configuration(cfn: dict[str, Any]) -> None:
     alarms = resources(cfn, "AWS::CloudWatch::Alarm")
-    assert len(alarms) == 10  # and four for events and schedules (tests/test_template_events.py)
+    assert len(alarms) == 11  # and four for events and schedules (tests/test_template_events.py)
     dead_letter_queue = [
         {"Name": "QueueName", "Value": {"Fn::GetAtt": ["CancelDeadLetterQueue", "QueueName"]}}
     ]
@@ -427,6 +503,33 @@ def test_configuration_error_alarm_watches_the_metric_the_function_emits(cfn: di
     assert alarm["MetricName"] == observability.CONFIGURATION_ERROR_METRIC
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == observability.DEFAULT_NAMESPACE
     assert env["POWERTOOLS_SERVICE_NAME"] == observability.DEFAULT_SERVICE
+
+
+def test_infrastructure_error_alarm_watches_the_metric_the_function_emits(cfn: dict[str, Any]) -> None:
+    from alipay_cancel.observability import INFRASTRUCTURE_ERROR_METRIC
+
+    resolver = Resolver(cfn)
+    alarm = resolver.resolve(resource_props(cfn, "InfrastructureErrorAlarm"))
+    configuration = resolver.resolve(_alarm(cfn, "ConfigurationError"))
+    assert alarm["MetricName"] == INFRASTRUCTURE_ERROR_METRIC == "InfrastructureError"
+    assert (alarm["Namespace"], alarm["Dimensions"]) == (
+        configuration["Namespace"],
+        configuration["Dimensions"],
+    )
+    assert (alarm["Statistic"], alarm["Threshold"], alarm["ComparisonOperator"]) == (
+        "Sum",
+        0,
+        "GreaterThanThreshold",
+    )
+    assert "DynamoDB or SQS" in alarm["AlarmDescription"]
+
+
+def test_configuration_error_alarm_says_the_messages_are_kept(cfn: dict[str, Any]) -> None:
+    """Configuration errors are re-enqueued on their last receive, not dead-lettered: no deadline."""
+    text = " ".join(_alarm(cfn, "ConfigurationError")["AlarmDescription"].split())
+    assert "MaxReceiveCount" not in text and "runs out" not in text
+    assert "never dead-lettered" in text and "re-enqueued unchanged on their last receive" in text
+    assert "14-day retention" in text
 
 
 def test_alarms_notify_the_topic_only_when_one_is_given(cfn: dict[str, Any]) -> None:

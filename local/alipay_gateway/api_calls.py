@@ -73,11 +73,13 @@ def handle_api(
     api = APIS[path]
     now = time.time()
     checked = authenticate(state, method, raw_path, headers, body, now)
-    if isinstance(checked, Rejected):
-        state.count_request(_peek_ids(state, body, checked.app), rejected=True)
+    token = headers.get("alipay-app-auth-token") or None
+    if isinstance(checked, Rejected):  # counted for the trade it names, in the token's merchant's scope
+        rejected_scope = state.scope_of(checked.app.app_id, token) if checked.app is not None else None
+        state.count_request(_peek_ids(state, body, checked.app), rejected=True, scope=rejected_scope)
         return _error_reply(state, checked.error, CallInfo(api.operation, app=checked.app))
     app = checked.app
-    scope = state.scope_of(app.app_id, headers.get("alipay-app-auth-token") or None)
+    scope = state.scope_of(app.app_id, token)
     if api.method == "GET":  # no body; an AES app's answers are encrypted all the same (pick)
         payload: Any = {k: v[-1] for k, v in parse_qs(query_string).items()}
         encrypted = app.encrypt_key is not None

@@ -20,7 +20,7 @@ from alipay_cancel.alipay.endpoint import EXAMPLE as EXAMPLE_ENDPOINT
 from alipay_cancel.alipay.endpoint import validate_endpoint
 from alipay_cancel.decisions.retry_policy import MAX_HORIZON_SECONDS, RetrySchedule, schedule_problems
 from alipay_cancel.shared.sqs_limits import SQS_MAX_RETENTION_SECONDS, SQS_MAX_VISIBILITY_SECONDS
-from alipay_cancel.shared.trade import app_id_problem
+from alipay_cancel.shared.trade import PaidTradePolicy, app_id_problem
 
 
 class ConfigError(ValueError):
@@ -47,10 +47,16 @@ class Config:
     retry_max_seconds: int = 3600  # RETRY_MAX_SECONDS (SQS caps visibility at 43200)
     retry_slow_base_seconds: int = 900  # RETRY_SLOW_BASE_SECONDS: merchant balance and the like
     secret_max_age_seconds: int = 300  # SECRET_MAX_AGE_SECONDS: signing-material cache per container
-    # Further apps' secrets are named <prefix><app_id>; "" = the default app only.
-    app_secret_prefix: str = ""  # ALIPAY_APP_SECRET_PREFIX
+    # The apps this deployment serves besides the default one (a message for another app is a bad
+    # message); app X's secret is named <prefix>X. () = the default app only.
+    further_app_ids: tuple[str, ...] = ()  # ALIPAY_FURTHER_APP_IDS: comma-separated
+    app_secret_prefix: str = ""  # ALIPAY_APP_SECRET_PREFIX: a folder, e.g. alipay-cancel/prod/apps/
+    # Which merchant an app_auth_token belongs to (Alipay's answer) is remembered this long per container.
+    token_owner_max_age_seconds: int = 3600  # TOKEN_OWNER_MAX_AGE_SECONDS
     # How long a message can live: re-enqueues of a kept message stop at the queue's retention.
     queue_retention_seconds: int = 1_209_600  # CANCEL_QUEUE_RETENTION_SECONDS
+    # A paid trade is refunded or kept (a message's if_paid overrides it; docs/settle.md).
+    paid_trade_policy: PaidTradePolicy = PaidTradePolicy.REFUND  # PAID_TRADE_POLICY
 
     @property
     def retry_schedule(self) -> RetrySchedule:
@@ -85,11 +91,16 @@ _INTS = {
     "RETRY_SLOW_BASE_SECONDS": ("retry_slow_base_seconds", 1, SQS_MAX_VISIBILITY_SECONDS),
     # 0 = re-read on every use; a day is plenty for rotation
     "SECRET_MAX_AGE_SECONDS": ("secret_max_age_seconds", 0, 86400),
+    # 0 = ask Alipay for every message; a token's merchant never changes, a day bounds the memory of it
+    "TOKEN_OWNER_MAX_AGE_SECONDS": ("token_owner_max_age_seconds", 0, 86400),
     # SQS MessageRetentionPeriod range
     "CANCEL_QUEUE_RETENTION_SECONDS": ("queue_retention_seconds", 60, SQS_MAX_RETENTION_SECONDS),
 }
-# Secrets Manager secret names: letters, digits and /_+=.@- (the app id is appended to the prefix).
-_SECRET_PREFIX_RE = re.compile(r"[A-Za-z0-9/_+=.@-]{1,480}")
+# A folder of Secrets Manager secret names, two to eight levels ending in "/" (the app id is appended):
+# a one-level prefix such as "prod/" would name far more than this deployment's apps.
+_SECRET_PREFIX_RE = re.compile(r"([A-Za-z0-9_+=.@-]{1,64}/){2,8}")
+# The IAM grant has one slot per further app (template.yaml): CloudFormation cannot loop over a list.
+MAX_FURTHER_APPS = 10
 _INT_RE = re.compile(r"[0-9]+")
 _FLOAT_RE = re.compile(r"[0-9]+(\.[0-9]+)?|\.[0-9]+")
 
@@ -152,13 +163,24 @@ def load_config(environ: Mapping[str, str]) -> Config:
     app_secret_prefix = optional("ALIPAY_APP_SECRET_PREFIX") or ""
     if app_secret_prefix and not _SECRET_PREFIX_RE.fullmatch(app_secret_prefix):
         problems.append(
-            "ALIPAY_APP_SECRET_PREFIX must be the start of a Secrets Manager secret name "
-            "(letters, digits and /_+=.@-), e.g. alipay-cancel/prod/apps/"
+            "ALIPAY_APP_SECRET_PREFIX must be a folder of Secrets Manager secret names, two to eight "
+            "levels ending in '/' (letters, digits and _+=.@- between the slashes), e.g. "
+            "alipay-cancel/prod/apps/"
+        )
+    further_app_ids = _further_app_ids(optional("ALIPAY_FURTHER_APP_IDS"), default_app_id, problems)
+    if further_app_ids and not app_secret_prefix:
+        problems.append(
+            "ALIPAY_FURTHER_APP_IDS needs ALIPAY_APP_SECRET_PREFIX (template parameter AppSecretPrefix): "
+            "the folder of those apps' secrets"
         )
     results_table = required("RESULTS_TABLE_NAME")
     dead_letter_queue_url = _queue_url("DEAD_LETTER_QUEUE_URL", required("DEAD_LETTER_QUEUE_URL"), problems)
     cancel_queue_url = _queue_url("CANCEL_QUEUE_URL", required("CANCEL_QUEUE_URL"), problems)
     endpoint = _endpoint(optional("ALIPAY_ENDPOINT"), problems)
+    policy = optional("PAID_TRADE_POLICY") or Config.paid_trade_policy.value
+    if policy not in PaidTradePolicy.__members__.values():
+        problems.append("PAID_TRADE_POLICY must be refund or keep")
+        policy = Config.paid_trade_policy.value
     # Each unset number takes its Config field's default: the one place that value is written.
     numbers: dict[str, Any] = {
         f: seconds(name, getattr(Config, f), low, high) for name, (f, low, high) in _FLOATS.items()
@@ -171,7 +193,9 @@ def load_config(environ: Mapping[str, str]) -> Config:
         dead_letter_queue_url=dead_letter_queue_url,
         cancel_queue_url=cancel_queue_url,
         alipay_endpoint=endpoint,
+        further_app_ids=further_app_ids,
         app_secret_prefix=app_secret_prefix,
+        paid_trade_policy=PaidTradePolicy(policy),
         **numbers,
     )
     horizon, queue_retention = config.retry_horizon_seconds, config.queue_retention_seconds
@@ -190,6 +214,29 @@ def load_config(environ: Mapping[str, str]) -> Config:
 
 def _unit(name: str) -> str:
     return "seconds" if name.endswith("_SECONDS") else "items" if name == "MAX_CONCURRENCY" else "receives"
+
+
+def _further_app_ids(value: str | None, default_app_id: str, problems: list[str]) -> tuple[str, ...]:
+    """The comma-separated app ids, each valid, none twice, not the default app, at most the slots."""
+    if value is None:
+        return ()
+    ids = tuple(value.split(","))
+    for position, app_id in enumerate(ids, start=1):
+        if (problem := app_id_problem(app_id)) is not None:
+            problems.append(f"ALIPAY_FURTHER_APP_IDS: app id {position} {problem}")
+            return ()
+    if len(set(ids)) != len(ids):
+        problems.append("ALIPAY_FURTHER_APP_IDS names an app more than once")
+    elif default_app_id in ids:
+        problems.append("ALIPAY_FURTHER_APP_IDS names the default app (ALIPAY_DEFAULT_APP_ID): list it once")
+    elif len(ids) > MAX_FURTHER_APPS:
+        problems.append(
+            f"ALIPAY_FURTHER_APP_IDS names {len(ids)} apps; at most {MAX_FURTHER_APPS} (one stack's IAM "
+            "grant has that many slots): deploy another stack for the others"
+        )
+    else:
+        return ids
+    return ()
 
 
 def _queue_url(name: str, value: str, problems: list[str]) -> str:

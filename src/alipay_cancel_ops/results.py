@@ -19,10 +19,18 @@ FIELD_ORDER = (
     "outcome_class",
     "app_id",
     "merchant_id",
+    "if_paid",
     "out_trade_no",
     "trade_no",
+    "trade_status",
+    "total_amount",
     "action",
     "retry_flag",
+    "money_moved",
+    "refund_amount",
+    "refund_fee",
+    "out_request_no",
+    "refund_request_amount",
     "gmt_refund_pay",
     "refund_settlement_id",
     "error_code",
@@ -74,9 +82,13 @@ def _calls(item: dict[str, Any], width: int, now: float) -> list[str]:
         meaning = "sent or about to be; its answer is not recorded yet"
         if holder is None or (isinstance(until, int) and until < now * 1000):
             meaning = "sent, answer unknown: the next delivery records it so and resumes"
+        refund = ""
+        if pending.get("out_request_no"):
+            request, amount = _text(pending.get("out_request_no")), _text(pending.get("refund_amount"))
+            refund = f" (refund {request} of {amount})"
         lines.append(
-            f"{'pending'.ljust(width)}  {_text(pending.get('op'))} at {_text(pending.get('at'))} by delivery "
-            f"{_text(pending.get('delivery'))} ({meaning})"
+            f"{'pending'.ljust(width)}  {_text(pending.get('op'))}{refund} at {_text(pending.get('at'))} by "
+            f"delivery {_text(pending.get('delivery'))} ({meaning})"
         )
     history = item.get("history")
     if isinstance(history, list):

@@ -27,6 +27,7 @@ from alipay_cancel.alipay.responses import (
     TokenInfo,
     TokenQueryOutcome,
     TokenStatus,
+    TradeOutcome,
     TradeStatus,
 )
 from alipay_cancel.alipay.signing_material import SigningMaterial, load_signing_material
@@ -58,6 +59,7 @@ __all__ = [
     "TokenInfo",
     "TokenQueryOutcome",
     "TokenStatus",
+    "TradeOutcome",
     "TradeRef",
     "TradeStatus",
     "load_signing_material",

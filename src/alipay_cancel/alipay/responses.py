@@ -178,3 +178,7 @@ CloseOutcome = CloseSuccess | AlipayFailure
 RefundOutcome = RefundSuccess | AlipayFailure
 RefundQueryOutcome = RefundQuerySuccess | AlipayFailure
 TokenQueryOutcome = TokenInfo | AlipayFailure
+# What any of the trade operations comes back with.
+TradeOutcome = (
+    CancelSuccess | QuerySuccess | CloseSuccess | RefundSuccess | RefundQuerySuccess | AlipayFailure
+)

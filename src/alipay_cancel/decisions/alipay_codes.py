@@ -50,6 +50,14 @@ _C = Ending.CONFIG_ERROR
 RETRY_SAME = "Nothing to do: the cancel is retried automatically with the same parameters."
 REDRIVE = "then redrive the dead letter (alipay-cancel redrive --trade-key <trade_key>)"
 _FIXED = "; the secret is re-read automatically, and kept messages then succeed."
+# A code the settle flow acts on when Alipay signed it: only an unsigned one is ever left (retried).
+SETTLED_BY_QUERY = "Nothing to do when genuine: the trade is queried and settled by what Alipay reports."
+# A finished trade: no API call can return the money (cancel, the settle flow's query).
+FINISHED_REMEDY = (
+    "No API call can return this payment: the trade's refund period is over. Return the money to the "
+    "buyer outside Alipay's refund API (the merchant's customer service), or fulfil the order. "
+    "Redriving this message cannot succeed."
+)
 _CONSOLE = "the app in Alipay's open platform console"
 
 # alipay.trade.cancel business codes (v3 error table / seed sub_code), with Alipay's documented
@@ -64,27 +72,17 @@ BUSINESS_RULES: dict[str, Rule] = {
         "automatically with long delays. If it was dead-lettered meanwhile, top up first, " + REDRIVE + ".",
         slow=True,
     ),
+    # Cancel cannot settle these four; a verified one makes the settle flow query the trade and settle it
+    # (decisions.steps). The rule is what an answer that did not verify reads as (it is retried).
     "ACQ.TRADE_CANCEL_TIME_OUT": Rule(
-        _T,
-        "the trade is outside Alipay's cancel window and can no longer be cancelled",
-        "Cancel only works shortly after payment. Check the trade with alipay.trade.query: if the buyer "
-        "paid, give the money back with alipay.trade.refund (full amount, the same out_trade_no/trade_no); "
-        "if it is unpaid, close it with alipay.trade.close. Redriving this message cannot succeed.",
+        _T, "the trade is outside Alipay's cancel window and can no longer be cancelled", SETTLED_BY_QUERY
     ),
     "ACQ.TRADE_HAS_FINISHED": Rule(
         _T,
         "the trade is already finished (TRADE_FINISHED), so Alipay allows neither cancel nor refund",
-        "Confirm the status with alipay.trade.query and mark the order accordingly in the payment "
-        "service; any money owed to the buyer must be returned outside Alipay (customer support). "
-        "Redriving this message cannot succeed.",
+        FINISHED_REMEDY,
     ),
-    "ACQ.CANCEL_NOT_ALLOWED": Rule(
-        _T,
-        "Alipay does not allow this trade to be cancelled",
-        "Check the trade with alipay.trade.query: a paid trade that must be reversed is refunded with "
-        "alipay.trade.refund, an unpaid one closed with alipay.trade.close. Redriving this message "
-        "cannot succeed.",
-    ),
+    "ACQ.CANCEL_NOT_ALLOWED": Rule(_T, "Alipay does not allow this trade to be cancelled", SETTLED_BY_QUERY),
     "ACQ.REASON_TRADE_BEEN_FREEZEN": Rule(
         _T,
         "the trade is frozen by Alipay, so it cannot be cancelled now",
@@ -93,16 +91,11 @@ BUSINESS_RULES: dict[str, Rule] = {
     ),
     "ACQ.REASON_TRADE_REFUND_FEE_ERR": Rule(
         _T,
-        "the refund amount is invalid: the trade has already been (partly) refunded, and a refunded "
-        "trade cannot be cancelled",
-        "Check the existing refunds with alipay.trade.fastpay.refund.query or alipay.trade.query, then "
-        "refund any remaining amount with alipay.trade.refund. Redriving this message cannot succeed.",
+        "the trade has already been (partly) refunded, and a refunded trade cannot be cancelled",
+        SETTLED_BY_QUERY,
     ),
     "ACQ.TRADE_HAS_SUCCESS": Rule(
-        _T,
-        "Alipay reports the trade as already paid and will not cancel it",
-        "Confirm with alipay.trade.query. If the payment must be reversed, refund it with "
-        "alipay.trade.refund; otherwise mark the order as paid in the payment service.",
+        _T, "Alipay reports the trade as already paid and will not cancel it", SETTLED_BY_QUERY
     ),
     "ACQ.INVALID_PARAMETER": Rule(
         _T,

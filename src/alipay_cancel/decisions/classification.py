@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import re
 
-from alipay_cancel.alipay.responses import AlipayFailure, CancelOutcome, CancelSuccess, FailureKind
+from alipay_cancel.alipay.operations import CANCEL, CLOSE, QUERY, REFUND, REFUND_QUERY
+from alipay_cancel.alipay.responses import AlipayFailure, CancelSuccess, FailureKind, TradeOutcome
 from alipay_cancel.decisions.alipay_codes import BUSINESS_RULES as BUSINESS_RULES
 from alipay_cancel.decisions.alipay_codes import (
     CLIENT_BROKEN,
@@ -46,12 +47,14 @@ from alipay_cancel.decisions.alipay_codes import (
 from alipay_cancel.decisions.alipay_codes import GATEWAY_RULES as GATEWAY_RULES
 from alipay_cancel.decisions.alipay_codes import RetryDelay as RetryDelay
 from alipay_cancel.decisions.decision import Decision, decide, retry
+from alipay_cancel.decisions.operation_codes import OPERATION_RULES
 from alipay_cancel.decisions.trust_rules import (
     BAD_RESPONSE_SIGNATURE,
     UNEXPECTED_SIGNER,
     UNEXPECTED_SIGNER_PERSISTS,
 )
 from alipay_cancel.shared.endings import Ending
+from alipay_cancel.shared.ledger_item import Op
 
 _T = Ending.TERMINAL
 _C = Ending.CONFIG_ERROR
@@ -63,19 +66,31 @@ _BAD_ENDPOINT = Rule(
     "https://openapi.alipay.com (not .../gateway.do).",
 )
 _BUSINESS_SHAPE = re.compile(r"^[A-Z]{2,}\.[A-Z0-9_]+$")  # e.g. ACQ.SOMETHING_NEW
+# Alipay's name of each operation, for the remedy of a business code this service does not know.
+_METHODS = {
+    Op.CANCEL: CANCEL.name,
+    Op.QUERY: QUERY.name,
+    Op.CLOSE: CLOSE.name,
+    Op.REFUND: REFUND.name,
+    Op.REFUND_QUERY: REFUND_QUERY.name,
+}
 
 
-def classify(outcome: CancelOutcome, *, after_secret_refresh: bool = False) -> Decision:
-    """Decide what happens next. Pure, total (never raises), and never SUCCEEDED for a failure.
+def classify(outcome: TradeOutcome, op: Op = Op.CANCEL, *, after_secret_refresh: bool = False) -> Decision:
+    """Decide what ``outcome`` of ``op`` means. Pure, total (never raises), and never SUCCEEDED for a
+    failure. Business codes are read from the operation's own table (cancel's ``BUSINESS_RULES``, the
+    others' in ``operation_codes``); everything else means the same for every operation.
 
     ``after_secret_refresh``: this outcome came from a call made with signing material that was just
     re-read because of a signature problem; a problem that persists then is a configuration error
     where that is the only explanation left (Alipay signing with a certificate we were not given)."""
     if isinstance(outcome, CancelSuccess):
         return _classify_success(outcome)
+    if not isinstance(outcome, AlipayFailure):  # a verified answer of the settle flow's operations
+        return Decision(Ending.SUCCEEDED, f"Alipay answered the {op.value} (verified)")
     if outcome.kind is FailureKind.UNEXPECTED_SIGNER:
         return decide(outcome, UNEXPECTED_SIGNER_PERSISTS if after_secret_refresh else UNEXPECTED_SIGNER)
-    decision = _classify_failure(outcome)
+    decision = _classify_failure(outcome, op)
     if decision.outcome is Ending.TERMINAL and not outcome.verified:
         return decision._replace(
             outcome=Ending.RETRY,
@@ -113,7 +128,8 @@ def _classify_success(outcome: CancelSuccess) -> Decision:
     return Decision(Ending.SUCCEEDED, reason)
 
 
-def _classify_failure(f: AlipayFailure) -> Decision:
+def _classify_failure(f: AlipayFailure, op: Op) -> Decision:
+    rules = OPERATION_RULES.get(op, BUSINESS_RULES)
     kind = f.kind
     status = f.http_status
     if kind is FailureKind.TIMEOUT:
@@ -133,7 +149,7 @@ def _classify_failure(f: AlipayFailure) -> Decision:
     if kind is FailureKind.SERVICE_UNAVAILABLE:
         return _seed_gateway(f)
     if kind is FailureKind.BUSINESS:
-        return _seed_business(f)
+        return _seed_business(f, op, rules)
     # V3_ERROR or HTTP_ERROR: status first (5xx / 429 mean "later", whatever the body says); a rate
     # or quota limit (a 429, or a limit code under any status) waits longer.
     if status == 429 or gateway_rule(f.code) is RATE_LIMITED:
@@ -142,24 +158,24 @@ def _classify_failure(f: AlipayFailure) -> Decision:
         return retry(f, f"Alipay answered HTTP {status}, a temporary failure")
     if kind is FailureKind.V3_ERROR and f.code:
         code = _normalise(f.code)
-        rule = BUSINESS_RULES.get(code) or gateway_rule(f.code)
+        rule = rules.get(code) or gateway_rule(f.code)
         if rule is None and f.code.strip().startswith("missing-"):
             rule = CLIENT_BROKEN  # a "missing-" code Alipay may add later: we always send every part
         if rule is None and status == 400 and _BUSINESS_SHAPE.match(code):
-            rule = _unknown_business(code)
+            rule = _unknown_business(code, op)
         if rule is not None:
             return decide(f, rule)
     return _by_status(f)
 
 
-def _seed_business(f: AlipayFailure) -> Decision:
+def _seed_business(f: AlipayFailure, op: Op, rules: dict[str, Rule]) -> Decision:
     code = (f.code or "").strip()
     if code in ("20000", "20001"):
         return _seed_gateway(f)
     sub = _normalise(f.sub_code or "")
     if code == "40004":
-        if sub in BUSINESS_RULES:
-            return decide(f, BUSINESS_RULES[sub])
+        if sub in rules:
+            return decide(f, rules[sub])
         common = gateway_rule(sub)
         if common is not None:
             return decide(f, common)
@@ -167,7 +183,7 @@ def _seed_business(f: AlipayFailure) -> Decision:
             return retry(f, "Alipay reported a business failure (40004) without saying which")
         if _looks_like_system_error(sub):
             return retry(f, "Alipay reported an internal error")
-        return decide(f, _unknown_business(sub))
+        return decide(f, _unknown_business(sub, op))
     if code in ("40001", "40002", "40006"):
         rule = gateway_rule(sub)
         if rule is None:
@@ -245,14 +261,24 @@ def _by_status(f: AlipayFailure) -> Decision:
     return retry(f, f"Alipay answered HTTP {status} with an error this service does not know")
 
 
-def _unknown_business(code: str) -> Rule:
+def _unknown_business(code: str, op: Op) -> Rule:
     return Rule(
         _T,
-        "Alipay rejected the cancel with a business code this service does not know",
-        f"Look up {code} in Alipay's alipay.trade.cancel error codes, resolve it for this trade, "
-        + REDRIVE
-        + ".",
+        f"Alipay rejected the {op.value} with a business code this service does not know",
+        f"Look up {code} in Alipay's {_METHODS[op]} error codes, resolve it for this trade, " + REDRIVE + ".",
     )
+
+
+def business_code(failure: AlipayFailure) -> str | None:
+    """The business code an error answer carries: the seed envelope's ``40004`` sub_code, or a v3
+    error's code (without the sandbox's ``aop.`` prefix); None for any other failure."""
+    if failure.kind is FailureKind.BUSINESS and (failure.code or "").strip() == "40004":
+        code = failure.sub_code
+    elif failure.kind is FailureKind.V3_ERROR:
+        code = failure.code
+    else:
+        return None
+    return _normalise(code or "") or None
 
 
 def _looks_like_system_error(code: str) -> bool:

@@ -8,19 +8,22 @@ that, ``unknown`` (written by the delivery that resumes it). So, whenever no cal
 
 from __future__ import annotations
 
-from alipay_cancel.alipay.responses import CancelSuccess
-from alipay_cancel.decisions.steps import Answer, verified_success
+from alipay_cancel.alipay.responses import AlipayFailure
+from alipay_cancel.decisions.steps import Answer
+from alipay_cancel.shared.endings import Ending
 from alipay_cancel.shared.ledger_item import HISTORY_LIMIT, CallResult, HistoryEntry, Pending
 
 
 def answered(answer: Answer, delivery: str) -> HistoryEntry:
+    """``ok``: a verified success (not a cancel's retry_flag Y); ``error``: anything else came back."""
     outcome = answer.outcome
-    ok = verified_success(outcome, answer.decision) is not None
+    failed = isinstance(outcome, AlipayFailure)
+    ok = not failed and answer.decision.outcome is Ending.SUCCEEDED
     code = sub_code = None
-    if not isinstance(outcome, CancelSuccess):
+    if failed:
         code, sub_code = answer.decision.code, answer.decision.sub_code  # sanitised codes
     return HistoryEntry(
-        op=answer.op.value,
+        op=answer.call.op.value,
         at=answer.sent_at,
         delivery=delivery,
         result=CallResult.OK if ok else CallResult.ERROR,

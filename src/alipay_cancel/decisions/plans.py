@@ -12,8 +12,9 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import NamedTuple
 
+from alipay_cancel.decisions.decision import Decision
 from alipay_cancel.decisions.retry_policy import RetrySchedule
-from alipay_cancel.decisions.steps import Answer
+from alipay_cancel.decisions.steps import Answer, Finish, Start
 from alipay_cancel.shared.dead_letter import DeadLetter
 from alipay_cancel.shared.endings import ENDINGS, Ending
 from alipay_cancel.shared.ledger_item import HistoryEntry, LedgerWrite, Pending
@@ -60,6 +61,15 @@ class SetupBroken(NamedTuple):
     remedy: str | None = None
 
 
+class IdentityUnconfirmed(NamedTuple):
+    """Which merchant the message's app_auth_token belongs to could not be confirmed
+    (``identity_check``): ``decision`` says what happens; nothing is written under the trade the
+    message names, whose merchant is only the producer's word."""
+
+    decision: Decision
+    trace_id: str | None = None  # the app-auth-token query's alipay-trace-id, if it was answered
+
+
 class TooLittleTime(NamedTuple):
     """Too little of the invocation was left to call Alipay safely."""
 
@@ -94,12 +104,23 @@ class Answered(NamedTuple):
 
     lease_holder: str
     history: tuple[HistoryEntry, ...]  # the item's history as the last write under the lease left it
-    answers: tuple[Answer, ...]  # the calls answered since then, in order: the last one decides
+    answers: tuple[Answer, ...]  # every call this delivery made, answered, in order
+    recorded: int  # how many of them that history already holds (written before a further call)
+    start: Start  # what the steps started from
+    finish: Finish  # how the steps end this delivery
     resumed: Pending | None = None  # a dead holder's call this delivery resumed
 
 
 Happened = (
-    Unreadable | SetupBroken | TooLittleTime | Settled | InProgress | ClaimFailed | LeaseLost | Answered
+    Unreadable
+    | SetupBroken
+    | IdentityUnconfirmed
+    | TooLittleTime
+    | Settled
+    | InProgress
+    | ClaimFailed
+    | LeaseLost
+    | Answered
 )
 
 

@@ -37,12 +37,12 @@ REMEDIES: dict[Remedy, str] = {
         "this dead letter: Alipay is called again."
     ),
     # Settled at Alipay, not in the ledger: the lease's pending call is still there, so a redrive
-    # records it as sent with its answer unknown and cancels again.
+    # records it as sent with its answer unknown and reads the trade again.
     Remedy.UNRECORDED_SUCCESS: (
         "Alipay settled the trade as this says, whatever its ledger item shows. To make the ledger show "
-        "it, redrive this dead letter: the cancel is sent again (the ledger records that the earlier "
-        "call's answer was lost); Alipay answers it with the same success for a closed trade, and may "
-        "refuse it for a refunded one (no money moves twice)."
+        "it, redrive this dead letter: the ledger records that the earlier call's answer was lost, and "
+        "the trade is queried (a refund of ours confirmed with the refund query) and recorded as Alipay "
+        "reports it; no money moves twice."
     ),
     Remedy.LOW_TIME: (
         "Nothing is wrong with the message. If this repeats, the function's Timeout is too short for "
@@ -50,7 +50,7 @@ REMEDIES: dict[Remedy, str] = {
         "worker (raise MAX_CONCURRENCY or lower the batch size). Redrive this dead letter."
     ),
     Remedy.DUPLICATE_IN_FLIGHT: (
-        "Check the trade with the ops result command: if it is settled (CLOSED, REFUNDED, NOT_FOUND) "
+        "Check the trade with the ops result command: if it is settled (CLOSED, REFUNDED, KEPT, NOT_FOUND) "
         "there is nothing to do (a redrive would make no Alipay call); otherwise redrive this dead letter."
     ),
     Remedy.GAVE_UP: "Redrive this dead letter once the cause is fixed.",

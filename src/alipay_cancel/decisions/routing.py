@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 
-from alipay_cancel.alipay.responses import CancelSuccess
 from alipay_cancel.decisions.alipay_codes import RetryDelay
 from alipay_cancel.decisions.decision import Decision
 from alipay_cancel.decisions.last_receive import on_last_receive, with_unrecorded
@@ -18,6 +17,7 @@ from alipay_cancel.decisions.plans import (
     ClaimFailed,
     Delivery,
     Happened,
+    IdentityUnconfirmed,
     InProgress,
     LeaseLost,
     Plan,
@@ -28,7 +28,7 @@ from alipay_cancel.decisions.plans import (
 )
 from alipay_cancel.decisions.records import dead_letter_for, note, sentence, trade_record, under_lease
 from alipay_cancel.decisions.remedies import REMEDIES, Remedy
-from alipay_cancel.decisions.steps import finish
+from alipay_cancel.decisions.settle_facts import trade_facts
 from alipay_cancel.decisions.waits import backoff, soon, until_retry
 from alipay_cancel.shared.dead_letter import DeadLetter
 from alipay_cancel.shared.endings import ENDINGS, Ending
@@ -41,12 +41,19 @@ def route(delivery: Delivery, request: CancelRequest | None, happened: Happened)
     if isinstance(happened, Unreadable):
         return _bad_message(delivery, happened)
     assert request is not None, "only an unreadable message has no request"
+    if isinstance(happened, SetupBroken) and request.app_auth_token is not None:
+        happened = IdentityUnconfirmed(_setup_broken(happened))  # the token's merchant cannot be asked
     plan = _route(delivery, request, happened)
     if not plan.acknowledge:
         if delivery.last:
             plan = on_last_receive(delivery, request, plan)
         elif plan.ending in (Ending.RETRY, Ending.SLOW_RETRY) and delivery.past_horizon:
-            plan = on_last_receive(delivery, request, plan, horizon=True)
+            # A refund of ours to confirm is not a failure to give up on: the next delivery confirms
+            # it (or sends it again); only the receive limit bounds it.
+            if not (isinstance(happened, Answered) and happened.finish.wait_seconds):
+                plan = on_last_receive(delivery, request, plan, horizon=True)
+    if isinstance(happened, IdentityUnconfirmed):
+        return _unattributed(plan, happened)
     return with_unrecorded(delivery, request, plan) if delivery.last else plan
 
 
@@ -54,13 +61,10 @@ def route(delivery: Delivery, request: CancelRequest | None, happened: Happened)
 
 
 def _route(delivery: Delivery, request: CancelRequest, happened: Happened) -> Plan:
+    if isinstance(happened, IdentityUnconfirmed):
+        return _identity_unconfirmed(delivery, happened.decision)
     if isinstance(happened, SetupBroken):
-        decision = Decision(
-            Ending.CONFIG_ERROR,
-            happened.reason,
-            happened.remedy or REMEDIES[Remedy.SIGNING_SETUP],
-            RetryDelay.SLOW,
-        )
+        decision = _setup_broken(happened)
         record = trade_record(request, Ending.CONFIG_ERROR, Status.RETRYING, decision.reason, decision.remedy)
         return _left_to_retry(delivery, Ending.CONFIG_ERROR, decision, note(delivery, request, record))
     if isinstance(happened, TooLittleTime):
@@ -124,20 +128,29 @@ def _route(delivery: Delivery, request: CancelRequest, happened: Happened) -> Pl
 
 
 def _answered(delivery: Delivery, request: CancelRequest, happened: Answered) -> Plan:
-    """What Alipay answered under this delivery's lease: the last answer decides."""
-    status, answer = finish(happened.answers[-1])
-    outcome, decision = answer.outcome, answer.decision
+    """What Alipay answered under this delivery's lease, as the steps ended it: the state, Alipay's
+    facts from every answer, and the last answer's trace id."""
+    finish, last = happened.finish, happened.answers[-1]
+    status, decision = finish.status, finish.decision
+    facts = trade_facts(happened.start, happened.answers)
     resumed = {"resumed_call_of": happened.resumed.delivery} if happened.resumed else {}
+    said = {"op": last.call.op.value, "if_paid": happened.start.policy.value}
     if status in SETTLED:
-        assert isinstance(outcome, CancelSuccess), "only a verified success settles a trade"
-        record = trade_record(request, Ending.SUCCEEDED, status, outcome=outcome)
+        record = trade_record(
+            request,
+            Ending.SUCCEEDED,
+            status,
+            facts=facts,
+            trace_id=last.outcome.trace_id,
+            if_paid=happened.start.policy,
+        )
         return Plan(
             Ending.SUCCEEDED,
             acknowledge=True,
             write=under_lease(delivery, request, happened, record),
             metrics=ENDINGS[Ending.SUCCEEDED].metrics,
-            log="cancel succeeded",
-            detail={"state": status.value, "action": outcome.action, **resumed},
+            log="trade settled",
+            detail={"state": status.value, "action": facts.action, **said, **resumed},
         )
     if status is Status.FAILED:
         ending = Ending.TERMINAL
@@ -151,9 +164,11 @@ def _answered(delivery: Delivery, request: CancelRequest, happened: Answered) ->
         status,
         decision.reason,
         decision.remedy,
-        outcome=outcome,
+        facts=facts,
+        trace_id=last.outcome.trace_id,
         code=decision.code,
         sub_code=decision.sub_code,
+        if_paid=happened.start.policy,
     )
     write = under_lease(delivery, request, happened, record)
     if ending is Ending.TERMINAL:
@@ -166,15 +181,64 @@ def _answered(delivery: Delivery, request: CancelRequest, happened: Answered) ->
             write=write,
             dead_letter=letter,
             metrics=ENDINGS[ending].metrics,
-            log="cancel failed for good; dead-lettered",
+            log="trade failed for good; dead-lettered",
             log_level=logging.WARNING,
-            detail={**_decision_detail(decision), **resumed},
+            detail={**_decision_detail(decision), **said, **resumed},
         )
     plan = _left_to_retry(delivery, ending, decision, write)
-    return plan._replace(detail={**plan.detail, **resumed})
+    wait = soon(delivery) if finish.soon else plan.visibility_seconds or 0
+    return plan._replace(
+        visibility_seconds=max(wait, finish.wait_seconds), detail={**plan.detail, **said, **resumed}
+    )
 
 
-def _left_to_retry(delivery: Delivery, ending: Ending, decision: Decision, write: LedgerWrite) -> Plan:
+def _setup_broken(broken: SetupBroken) -> Decision:
+    remedy = broken.remedy or REMEDIES[Remedy.SIGNING_SETUP]
+    return Decision(Ending.CONFIG_ERROR, broken.reason, remedy, RetryDelay.SLOW)
+
+
+def _identity_unconfirmed(delivery: Delivery, decision: Decision) -> Plan:
+    """The token's merchant could not be confirmed: as the decision says (the token ending, a retry or
+    our configuration), with nothing written (``route`` keeps it so on the last receive too)."""
+    if decision.outcome is Ending.TERMINAL:
+        return Plan(
+            Ending.TERMINAL,
+            acknowledge=True,
+            dead_letter=DeadLetter(
+                body=delivery.body,
+                reason=sentence(decision.reason, decision.remedy),
+                source_message_id=delivery.message_id,
+                outcome_class=ENDINGS[Ending.TERMINAL].outcome_class,
+                attempts=delivery.receive_count,
+            ),
+            metrics=ENDINGS[Ending.TERMINAL].metrics,
+            log="the app_auth_token cannot be used; dead-lettered",
+            log_level=logging.WARNING,
+            detail=_decision_detail(decision),
+        )
+    if decision.outcome is Ending.CONFIG_ERROR:
+        ending = Ending.CONFIG_ERROR
+    else:
+        ending = Ending.SLOW_RETRY if decision.delay is RetryDelay.SLOW else Ending.RETRY
+    return _left_to_retry(delivery, ending, decision, None)
+
+
+def _unattributed(plan: Plan, unconfirmed: IdentityUnconfirmed) -> Plan:
+    """Nothing written and no trade key named for a message whose merchant is unconfirmed: the trade
+    it names is only the producer's word (a mislabelled message must not leave a false record)."""
+    letter = plan.dead_letter
+    if letter is not None:
+        decision = unconfirmed.decision
+        letter = letter._replace(
+            trade_key=None,
+            error_code=decision.code,
+            error_sub_code=decision.sub_code,
+            alipay_trace_id=unconfirmed.trace_id,
+        )
+    return plan._replace(write=None, dead_letter=letter, unrecorded=None)
+
+
+def _left_to_retry(delivery: Delivery, ending: Ending, decision: Decision, write: LedgerWrite | None) -> Plan:
     """A retryable answer or a configuration error: written, and back on the queue after the backoff
     (a configuration error is kept beyond the horizon, waiting slowly for a person)."""
     config = ending is Ending.CONFIG_ERROR
@@ -189,9 +253,9 @@ def _left_to_retry(delivery: Delivery, ending: Ending, decision: Decision, write
         ),
         metrics=ENDINGS[ending].metrics,
         log=(
-            "configuration error: the cancel is kept and retried until it is fixed"
+            "configuration error: the trade is kept and retried until it is fixed"
             if config
-            else "cancel will be retried"
+            else "trade will be retried"
         ),
         log_level=logging.ERROR if config else logging.INFO,
         detail=_decision_detail(decision),

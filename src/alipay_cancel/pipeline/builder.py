@@ -21,6 +21,7 @@ from alipay_cancel.pipeline.apply import PlanApplier
 from alipay_cancel.pipeline.calls import AlipayCalls
 from alipay_cancel.pipeline.concurrent_batch import ConcurrentSqsBatchProcessor
 from alipay_cancel.pipeline.service import CancelService
+from alipay_cancel.pipeline.token_owners import TokenOwners
 from alipay_cancel.signing.registry import SigningRegistry
 from alipay_cancel.stores.dead_letters import DeadLetterSender
 from alipay_cancel.stores.lazy_client import LazyClient
@@ -70,17 +71,24 @@ def build_runtime(config: Config) -> Runtime:
         )
 
     ledger = Ledger(dynamodb, config.results_table, config.default_app_id)
+    calls = AlipayCalls(
+        SigningRegistry(
+            secrets,
+            default_app_id=config.default_app_id,
+            default_secret_id=config.secret_id,
+            further_app_ids=config.further_app_ids,
+            app_secret_prefix=config.app_secret_prefix,
+            max_age_seconds=config.secret_max_age_seconds,
+            client_factory=client_factory,
+        )
+    )
     service = CancelService(
         config,
-        calls=AlipayCalls(
-            SigningRegistry(
-                secrets,
-                default_app_id=config.default_app_id,
-                default_secret_id=config.secret_id,
-                app_secret_prefix=config.app_secret_prefix,
-                max_age_seconds=config.secret_max_age_seconds,
-                client_factory=client_factory,
-            )
+        calls=calls,
+        owners=TokenOwners(
+            calls.refreshed,
+            max_age_seconds=config.token_owner_max_age_seconds,
+            call_budget_ms=CancelService.call_budget_ms(config),
         ),
         ledger=ledger,
         applier=PlanApplier(

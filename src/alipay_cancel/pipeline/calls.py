@@ -9,19 +9,16 @@ from __future__ import annotations
 import time
 
 from alipay_cancel import observability as obs
-from alipay_cancel.alipay import TradeRef
+from alipay_cancel.alipay import TradeOutcome, TradeRef
 from alipay_cancel.alipay.client import AlipayClient
-from alipay_cancel.alipay.responses import CancelOutcome
 from alipay_cancel.decisions.plans import SetupBroken
+from alipay_cancel.decisions.steps import Call
 from alipay_cancel.shared.ledger_item import Op
 from alipay_cancel.shared.trade import CancelRequest
 from alipay_cancel.signing.registry import SigningRegistry
 from alipay_cancel.signing.secret import SecretUnavailable
 
 logger = obs.logger
-
-# The client's method for each operation the ledger records.
-_OPERATIONS = {Op.CANCEL: AlipayClient.cancel}
 
 
 class AlipayCalls:
@@ -70,10 +67,24 @@ class AlipayCalls:
         return self._signing.refresh(app_id, seen)
 
     @staticmethod
-    def send(op: Op, client: AlipayClient, request: CancelRequest) -> CancelOutcome:
+    def send(call: Call, client: AlipayClient, request: CancelRequest) -> TradeOutcome:
         """One Alipay call, timed for the latency metric."""
         started = time.perf_counter()
         ref = TradeRef(request.out_trade_no, request.trade_no, request.app_auth_token)
-        outcome = _OPERATIONS[op](client, ref)
+        outcome = _send(call, client, ref)
         obs.add_latency((time.perf_counter() - started) * 1000.0)
         return outcome
+
+
+def _send(call: Call, client: AlipayClient, ref: TradeRef) -> TradeOutcome:
+    """The client's operation for ``call``; a refund and its query send our refund request."""
+    if call.op is Op.QUERY:
+        return client.query(ref)
+    if call.op is Op.CLOSE:
+        return client.close(ref)
+    if call.op in (Op.REFUND, Op.REFUND_QUERY):
+        assert call.refund is not None, "a refund call carries our refund request"
+        if call.op is Op.REFUND:
+            return client.refund(ref, call.refund.refund_amount, call.refund.out_request_no)
+        return client.refund_query(ref, call.refund.out_request_no)
+    return client.cancel(ref)

@@ -1,4 +1,5 @@
-"""The fields of a cancel message, one by one: trade ids, the app_auth_token, app and merchant scope.
+"""The fields of a cancel message, one by one: trade ids, the app_auth_token, app and merchant scope,
+the paid-trade policy.
 
 Each check returns ``(problem, usable value)``. Problems say which field is wrong, what is wrong
 and what was expected; they never quote a value (it may hold control characters, or be the token),
@@ -10,7 +11,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
-from alipay_cancel.shared.trade import app_id_problem, merchant_id_problem
+from alipay_cancel.shared.trade import PaidTradePolicy, app_id_problem, merchant_id_problem
 
 MAX_ID_CHARS = 64  # Alipay: out_trade_no / trade_no are string[1,64]
 MAX_TOKEN_CHARS = 256  # real app_auth_tokens are ~40 ASCII characters; a bound keeps records small
@@ -88,6 +89,20 @@ def check_scope(obj: JsonObject, *, token_given: bool) -> tuple[list[str], str |
             "or neither for the app's own trades"
         )
     return problems, values["app_id"], values["merchant_id"]
+
+
+def check_if_paid(obj: JsonObject) -> tuple[str | None, PaidTradePolicy | None]:
+    """(problem, policy): ``if_paid`` overrides the deployment's PaidTradePolicy for this trade."""
+    problem, value = _string_once(obj, "if_paid")
+    if value is None or problem is not None:
+        return problem, None
+    if value not in PaidTradePolicy.__members__.values():
+        return (
+            "if_paid must be refund or keep (what to do if the buyer paid), or left out for the "
+            "deployment's PaidTradePolicy",
+            None,
+        )
+    return None, PaidTradePolicy(value)
 
 
 def _string_once(obj: JsonObject, name: str, *, type_hint: str = "") -> tuple[str | None, str | None]:

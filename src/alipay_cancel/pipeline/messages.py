@@ -2,8 +2,9 @@
 
 Accepted: a JSON object with ``out_trade_no`` and/or ``trade_no``, an optional ``app_id`` (which of
 our Alipay apps; absent or the default app's id: the default app) and an optional ``app_auth_token``
-with the ``merchant_id`` it belongs to (both or neither); unknown fields are ignored (producers
-evolve). The object may arrive wrapped in one SNS notification envelope
+with the ``merchant_id`` it belongs to (both or neither), and an optional ``if_paid`` (``refund`` or
+``keep``: the paid-trade policy for this trade); unknown fields are ignored (producers evolve). The
+object may arrive wrapped in one SNS notification envelope
 (``{"Type": "Notification", "Message": "<the JSON object>"}``, SNS to SQS with raw delivery off);
 exactly one level is unwrapped. The SNS signature is not checked: who may send to the queue is
 decided by the queue policy.
@@ -16,9 +17,17 @@ raw field values (they may hold control characters), only lengths, positions and
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
-from alipay_cancel.pipeline.message_fields import JsonObject, check_id, check_scope, check_token, json_type
+from alipay_cancel.pipeline.message_fields import (
+    JsonObject,
+    check_id,
+    check_if_paid,
+    check_scope,
+    check_token,
+    json_type,
+)
 from alipay_cancel.shared.trade import CancelRequest, TradeIdentity
 
 # A real cancel message is well under 1 KiB; 256 KiB (the classic SQS limit) leaves room for an SNS
@@ -56,7 +65,17 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed in JSON (not a valid JSON number)")
 
 
-_decoder = json.JSONDecoder(object_pairs_hook=_object_pairs, parse_constant=_reject_constant)
+def _finite_float(text: str) -> float:
+    # 1e999 would become infinity: refused like the Infinity constant (the text is not quoted).
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("a number too large to be finite, like 1e999, is not allowed")
+    return value
+
+
+_decoder = json.JSONDecoder(
+    object_pairs_hook=_object_pairs, parse_constant=_reject_constant, parse_float=_finite_float
+)
 
 
 def parse_message(body: str | bytes, *, default_app_id: str | None = None) -> CancelRequest:
@@ -64,9 +83,10 @@ def parse_message(body: str | bytes, *, default_app_id: str | None = None) -> Ca
 
     ``default_app_id``: the default app's id; a message naming it is read as naming no app (the same
     trade). ``bytes`` are accepted too and must be UTF-8. Rules beyond the contract: the body is at most
-    ``MAX_BODY_CHARS``; NaN/Infinity and keys we read that appear twice are rejected (which value
-    did the producer mean?); ``null`` counts as absent; ``app_auth_token`` must be 1..256 visible
-    ASCII characters (it travels in an HTTP header).
+    ``MAX_BODY_CHARS``; NaN/Infinity and numbers too large to be finite (1e999), anywhere, are
+    rejected, and so are keys we read that appear twice (which value did the producer mean?); ``null``
+    counts as absent; ``app_auth_token`` must be 1..256 visible ASCII characters (it travels in an
+    HTTP header).
     """
     try:
         return _parse(body, default_app_id)
@@ -172,6 +192,9 @@ def _request_from(obj: JsonObject, default_app_id: str | None, where: str) -> Ca
         problems.append(token_problem)
     scope_problems, app_id, merchant_id = check_scope(obj, token_given=obj.get("app_auth_token") is not None)
     problems += scope_problems
+    policy_problem, if_paid = check_if_paid(obj)
+    if policy_problem:
+        problems.append(policy_problem)
     if app_id is not None and app_id == default_app_id:
         app_id = None  # the default app named explicitly: the same trade as one naming no app
 
@@ -193,4 +216,5 @@ def _request_from(obj: JsonObject, default_app_id: str | None, where: str) -> Ca
         app_auth_token=token,
         app_id=app_id,
         merchant_id=merchant_id,
+        if_paid=if_paid,
     )

@@ -24,11 +24,19 @@ from alipay_cancel.alipay.client import AlipayClient
 from alipay_cancel.config import Config
 from alipay_cancel.decisions.classification import classify
 from alipay_cancel.decisions.history import answered, extended, unanswered
+from alipay_cancel.decisions.identity_check import (
+    DeclaredApps,
+    MerchantConfirmed,
+    MerchantMismatch,
+    check_identity,
+    undeclared_app,
+)
 from alipay_cancel.decisions.plans import (
     Answered,
     ClaimFailed,
     Delivery,
     Happened,
+    IdentityUnconfirmed,
     InProgress,
     LeaseLost,
     Settled,
@@ -37,12 +45,24 @@ from alipay_cancel.decisions.plans import (
     Unreadable,
 )
 from alipay_cancel.decisions.routing import route
-from alipay_cancel.decisions.steps import Answer, Call, Finish, Prior, Refusal, next_step, refused
+from alipay_cancel.decisions.steps import (
+    Answer,
+    Call,
+    Finish,
+    Prior,
+    Refusal,
+    Start,
+    interrupted,
+    next_step,
+    refused,
+    start,
+)
 from alipay_cancel.pipeline.apply import PlanApplier, Received, RecordNotAcknowledged
 from alipay_cancel.pipeline.calls import AlipayCalls
 from alipay_cancel.pipeline.messages import BadMessage, parse_message
+from alipay_cancel.pipeline.token_owners import TokenOwners
 from alipay_cancel.shared.ledger_item import HistoryEntry, Pending
-from alipay_cancel.shared.trade import CancelRequest
+from alipay_cancel.shared.trade import CancelRequest, PaidTradePolicy
 from alipay_cancel.signing.secret import SecretUnavailable
 from alipay_cancel.stores.ledger import Claimed, Lease, Ledger, NotLeaseHolder, Refused, iso_utc
 from alipay_cancel.stores.requeue import FIRST_SENT_ATTRIBUTE, REQUEUES_ATTRIBUTE
@@ -57,9 +77,19 @@ __all__ = ["SAFETY_MARGIN_MS", "CancelService", "RecordNotAcknowledged"]
 
 
 class CancelService:
-    def __init__(self, config: Config, *, calls: AlipayCalls, ledger: Ledger, applier: PlanApplier) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        calls: AlipayCalls,
+        owners: TokenOwners,
+        ledger: Ledger,
+        applier: PlanApplier,
+    ) -> None:
         self._config = config
         self._calls = calls
+        self._owners = owners
+        self._apps = DeclaredApps(config.default_app_id, config.further_app_ids, config.app_secret_prefix)
         self._ledger = ledger
         self._applier = applier
         self._rng = random.Random()  # jitter of retry delays, not security
@@ -94,7 +124,11 @@ class CancelService:
                 logger.thread_safe_append_keys(trade_key=bad.trade_key)
         else:
             logger.thread_safe_append_keys(trade_key=request.trade_key)
-            happened = self._what_happened(request, delivery, lambda_context)
+            undeclared = undeclared_app(request.app_id, self._apps)
+            if undeclared is not None:  # the producer's mistake: no secret, key or record for it
+                happened = Unreadable(undeclared, None)
+            else:
+                happened = self._what_happened(request, delivery, lambda_context)
         if isinstance(happened, Answered):
             logger.thread_safe_append_keys(alipay_trace_id=happened.answers[-1].outcome.trace_id)
         return self._applier.apply(received, route(delivery, request, happened))
@@ -109,6 +143,14 @@ class CancelService:
         needed = self.call_budget_ms(self._config)
         if remaining is not None and remaining < needed:
             return TooLittleTime(remaining, needed)
+        if request.app_auth_token is not None:
+            confirmed = self._confirm_merchant(request, client, context)
+            if not isinstance(confirmed, AlipayClient):
+                return confirmed
+            client = confirmed
+            remaining = _remaining_ms(context)
+            if remaining is not None and remaining < needed:  # the question took the time of the call
+                return TooLittleTime(remaining, needed)
         now = time.time()
         lease = Lease(
             holder=f"{_request_id(context)}:{delivery.message_id}",
@@ -118,6 +160,31 @@ class CancelService:
             return self._settle(request, delivery, client, lease, context)
         except (ClientError, BotoCoreError) as error:  # the claim: Alipay was not called
             return ClaimFailed(str(error) or type(error).__name__)
+
+    def _confirm_merchant(
+        self, request: CancelRequest, client: AlipayClient, context: LambdaContext | None
+    ) -> AlipayClient | Happened:
+        """Alipay's word on whose the token is, before the trade is keyed, claimed or called: the client
+        to call with when it is the message's merchant, else what happened instead."""
+        assert request.app_auth_token is not None and request.merchant_id is not None
+        token, merchant_id = request.app_auth_token, request.merchant_id
+        answer = self._owners.ask(request.app_id, client, token, lambda: _remaining_ms(context))
+        verdict = check_identity(
+            merchant_id, answer.outcome, after_secret_refresh=answer.after_secret_refresh
+        )
+        if isinstance(verdict, MerchantConfirmed):
+            logger.info(
+                "app_auth_token's merchant confirmed by Alipay", extra={"asked_alipay": answer.calls > 0}
+            )
+            # After a secret re-read the registry holds the fresh client: the trade's calls use it too.
+            return self._calls.client_for(request.app_id) if answer.after_secret_refresh else client
+        if isinstance(verdict, MerchantMismatch):
+            logger.warning(
+                "app_auth_token belongs to another merchant than the message names",
+                extra={"merchant_id": verdict.claimed, "token_merchant_id": verdict.actual},
+            )
+            return Unreadable(verdict.reason, None)
+        return IdentityUnconfirmed(verdict.decision, answer.outcome.trace_id)
 
     def _settle(
         self,
@@ -129,23 +196,35 @@ class CancelService:
     ) -> Happened:
         """Claim the trade, then make the calls the steps ask for. AWS errors of the claim propagate
         (nothing was called yet); later ones end the calls and leave the answers to routing."""
-        claimed = self._claim(request, delivery, lease)
+        policy = request.if_paid or self._config.paid_trade_policy
+        claimed = self._claim(request, delivery, lease, policy)
         if not isinstance(claimed, _Claim):
             return claimed
-        prior, history, pending = claimed
+        begun, history, pending = claimed.start, claimed.history, claimed.pending
         answers: list[Answer] = []
         recorded = 0  # answers already in the ledger's history
-        step = next_step(prior, ())
+        step = next_step(begun, ())
+        first = _pending(step, delivery)
+        if _what(first) != _what(pending):  # the item calls for another first call (our refund)
+            try:
+                self._ledger.repoint(request.trade_key, lease, pending, first)
+            except NotLeaseHolder:
+                return LeaseLost(())
+            pending = first
         while isinstance(step, Call):
             if answers:  # a further call: fresh keys if asked, time for it, and the ledger told first
                 if step.fresh_keys:
                     fresh = self._fresh_client(request, client, answers)
-                    if fresh is None:
+                    if fresh is None:  # the last answer stands, judged as from fresh keys
+                        step = next_step(begun, tuple(answers))
+                        if isinstance(step, Call):
+                            step = interrupted(tuple(answers), step)
                         break
                     client = fresh
                 left = _remaining_ms(context)
                 if left is not None and left < self.call_budget_ms(self._config):
                     logger.info("too little time left for the next call now", extra={"op": step.op.value})
+                    step = interrupted(tuple(answers), step)
                     break
                 entries = tuple(answered(a, delivery.message_id) for a in answers[recorded:])
                 now_history, dropped = extended(history, entries)
@@ -156,30 +235,37 @@ class CancelService:
                     return LeaseLost(tuple(answers))
                 except (ClientError, BotoCoreError) as error:
                     logger.warning("ledger step write failed; no further call", extra={"error": str(error)})
+                    step = interrupted(tuple(answers), step)
                     break
                 history, recorded, pending = now_history, len(answers), following
-            outcome = self._calls.send(step.op, client, request)
-            decision = classify(outcome, after_secret_refresh=step.fresh_keys)
-            answers.append(Answer(step.op, outcome, decision, pending.at, step.fresh_keys))
-            step = next_step(prior, tuple(answers))
-        return Answered(lease.holder, history, tuple(answers[recorded:]), prior.unknown)
+            outcome = self._calls.send(step, client, request)
+            decision = classify(outcome, step.op, after_secret_refresh=step.fresh_keys)
+            answers.append(Answer(step, outcome, decision, pending.at))
+            step = next_step(begun, tuple(answers))
+        return Answered(lease.holder, history, tuple(answers), recorded, begun, step, claimed.resumed)
 
-    def _claim(self, request: CancelRequest, delivery: Delivery, lease: Lease) -> _Claim | Happened:
-        """The lease, with the first call pending; or why not (settled, held elsewhere)."""
-        pending = _pending(next_step(Prior(), ()), delivery)
+    def _claim(
+        self, request: CancelRequest, delivery: Delivery, lease: Lease, policy: PaidTradePolicy
+    ) -> _Claim | Happened:
+        """The lease, with the first call pending; or why not (settled, held elsewhere). The claim
+        sets the call a trade without history starts with; ``_settle`` repoints it if the item calls
+        for another."""
+        key = request.trade_key
+        pending = _pending(next_step(Start(key, policy), ()), delivery)
         claim = self._ledger.claim(request, lease, pending, delivery.message_id)
         if isinstance(claim, Claimed):
-            return _Claim(Prior(claim.prior), claim.prior.history if claim.prior else (), pending)
+            history = claim.prior.history if claim.prior else ()
+            return _Claim(start(Prior(claim.prior), key, policy), history, pending)
         item = claim.item
         why = refused(item, lease.holder, int(time.time() * 1000))
         if why is Refusal.OURS:  # this delivery's own claim went through before (an SDK retry)
-            return _Claim(Prior(item), item.history, item.pending or pending)
+            return _Claim(start(Prior(item), key, policy), item.history, item.pending or pending)
         if why is not Refusal.UNANSWERED or item.pending is None:
             return Settled(str(item.status)) if why is Refusal.SETTLED else InProgress()
         # A dead holder's call, its answer never recorded: claim again in its place, and resume it.
-        prior = Prior(item, unknown=item.pending)
+        begun = start(Prior(item, unknown=item.pending), key, policy)
         history, dropped = extended(item.history, (unanswered(item.pending),))
-        pending = _pending(next_step(prior, ()), delivery)
+        pending = _pending(next_step(begun, ()), delivery)
         claim = self._ledger.claim(
             request,
             lease,
@@ -199,7 +285,7 @@ class CancelService:
             "resuming a call whose answer was never recorded",
             extra={"unknown_call_at": item.pending.at, "unknown_call_delivery": item.pending.delivery},
         )
-        return _Claim(prior, history, pending)
+        return _Claim(begun, history, pending, item.pending)
 
     def _fresh_client(
         self, request: CancelRequest, client: AlipayClient, answers: list[Answer]
@@ -216,7 +302,8 @@ class CancelService:
             logger.info("signing secret already refreshed in this invocation; not retrying now")
             last = answers[-1]
             answers[-1] = last._replace(
-                decision=classify(last.outcome, after_secret_refresh=True), fresh_keys=True
+                call=last.call._replace(fresh_keys=True),
+                decision=classify(last.outcome, last.call.op, after_secret_refresh=True),
             )
             return None
         logger.info("signing secret refreshed after a signature problem; retrying the call once")
@@ -224,16 +311,32 @@ class CancelService:
 
 
 class _Claim(NamedTuple):
-    """A claimed trade: what it was before, its history as it is now, the call pending."""
+    """A claimed trade: what the steps start from, its history as it is now, the call pending, and a
+    dead holder's call it resumes."""
 
-    prior: Prior
+    start: Start
     history: tuple[HistoryEntry, ...]
     pending: Pending
+    resumed: Pending | None = None
 
 
 def _pending(step: Call | Finish, delivery: Delivery) -> Pending:
+    """The ledger's ``pending`` for a call about to be sent (with our refund request for a refund
+    and its query)."""
     assert isinstance(step, Call), "a claim is made for a call"
-    return Pending(step.op.value, iso_utc(time.time()), delivery.message_id)
+    refund = step.refund
+    return Pending(
+        step.op.value,
+        iso_utc(time.time()),
+        delivery.message_id,
+        refund.out_request_no if refund else None,
+        refund.refund_amount if refund else None,
+    )
+
+
+def _what(call: Pending) -> tuple[str, str | None, str | None]:
+    """What a pending call is, whenever and by whom it is made: its op and our refund request."""
+    return call.op, call.out_request_no, call.refund_amount
 
 
 def _request_id(context: LambdaContext | None) -> str:

@@ -17,3 +17,4 @@ class DeadLetter(NamedTuple):
     alipay_trace_id: str | None = None
     trade_key: str | None = None
     attempts: int | None = None  # receives of the message so far
+    alipay_facts: str | None = None  # what Alipay said about the trade: "trade_status=... total_amount=..."

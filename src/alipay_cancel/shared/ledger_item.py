@@ -17,10 +17,10 @@ from alipay_cancel.shared.endings import Ending
 
 class Status(StrEnum):
     RETRYING = "RETRYING"  # in flight, or left for a later delivery
-    CLOSED = "CLOSED"  # cancel closed the unpaid trade (action close)
-    REFUNDED = "REFUNDED"  # cancel refunded the paid trade (action refund)
-    KEPT = "KEPT"  # a paid trade kept by policy (the settle flow)
-    NOT_FOUND = "NOT_FOUND"  # Alipay knows no such trade (cancel answered without an action)
+    CLOSED = "CLOSED"  # closed, never paid (cancel's action close, a close, or a query of it)
+    REFUNDED = "REFUNDED"  # the buyer's money went back (cancel's action refund, a refund, a query)
+    KEPT = "KEPT"  # a paid trade kept by policy (if_paid keep)
+    NOT_FOUND = "NOT_FOUND"  # Alipay knows no such trade (cancel without an action, or the query)
     FAILED = "FAILED"  # ended without settling (dead-lettered); a later delivery may claim it again
     SUCCEEDED = "SUCCEEDED"  # written by earlier releases only (with ``action``): read as settled
 
@@ -30,17 +30,18 @@ class Status(StrEnum):
 SETTLED = frozenset({Status.CLOSED, Status.REFUNDED, Status.KEPT, Status.NOT_FOUND, Status.SUCCEEDED})
 # States a delivery may claim: "failures are never remembered", so a redrive calls Alipay again.
 CLAIMABLE = frozenset({Status.RETRYING, Status.FAILED})
-# What cancel's ``action`` settles a trade as (no action: Alipay found no such trade).
-CANCEL_ACTIONS = {"close": Status.CLOSED, "refund": Status.REFUNDED, None: Status.NOT_FOUND}
 
 HISTORY_LIMIT = 20  # entries kept; older ones are dropped and counted in ``history_dropped``
 
 
 class Op(StrEnum):
-    """An Alipay operation the ledger records (history ``op``). The settle flow adds query, close,
-    refund and refund_query."""
+    """An Alipay operation the ledger records (history ``op``, ``pending.op``)."""
 
     CANCEL = "cancel"
+    QUERY = "query"
+    CLOSE = "close"
+    REFUND = "refund"
+    REFUND_QUERY = "refund_query"
 
 
 class CallResult(StrEnum):
@@ -55,6 +56,9 @@ class Pending(NamedTuple):
     op: str
     at: str  # ISO UTC, ms: when it was about to be sent
     delivery: str  # the SQS message id of the delivery making it
+    # A refund or refund query: this service's refund request (sent unchanged on every try).
+    out_request_no: str | None = None
+    refund_amount: str | None = None
 
 
 class HistoryEntry(NamedTuple):
@@ -80,14 +84,31 @@ class LedgerItem(NamedTuple):
     history: tuple[HistoryEntry, ...] = ()
     history_dropped: int = 0
     message_id: str | None = None
+    # This service's refund request, once one was sent (a claimable item: not confirmed yet).
+    out_request_no: str | None = None
+    refund_request_amount: str | None = None
 
     def lease_live(self, now_ms: int) -> bool:
         return self.lease_holder is not None and self.lease_until is not None and self.lease_until >= now_ms
 
 
-# The six fields of Alipay's cancel answer that the item keeps (accumulating: a later answer without
-# one keeps the value learnt earlier), and the last error (replaced by every write, removed when absent).
-ALIPAY_FIELDS = ("out_trade_no", "trade_no", "action", "gmt_refund_pay", "refund_settlement_id", "retry_flag")
+# Alipay's facts the item keeps (accumulating: a later answer without one keeps the value learnt
+# earlier), and the last error (replaced by every write, removed when absent). docs/settle.md says
+# what each of the settle flow's facts means.
+ALIPAY_FIELDS = (
+    "out_trade_no",
+    "trade_no",
+    "action",
+    "gmt_refund_pay",
+    "refund_settlement_id",
+    "retry_flag",
+    "trade_status",
+    "total_amount",
+    "refund_amount",
+    "refund_fee",
+    "out_request_no",
+    "refund_request_amount",
+)
 ERROR_FIELDS = ("error_code", "error_sub_code", "error_message", "remedy")
 
 
@@ -102,11 +123,19 @@ class TradeRecord(NamedTuple):
     gmt_refund_pay: str | None = None
     refund_settlement_id: str | None = None
     retry_flag: str | None = None
+    trade_status: str | None = None  # Alipay's, as last queried
+    total_amount: str | None = None  # the order amount
+    refund_amount: str | None = None  # REFUNDED: what this service's refund request refunded
+    refund_fee: str | None = None  # Alipay's cumulative refunded amount, as a refund answer said
+    out_request_no: str | None = None  # this service's refund request number, once sent
+    refund_request_amount: str | None = None  # that request's amount
     error_code: str | None = None
     error_sub_code: str | None = None
     error_message: str | None = None
     remedy: str | None = None
     alipay_trace_id: str | None = None
+    money_moved: bool | None = None  # a final state: Alipay said money went back because of our call
+    if_paid: str | None = None  # the paid-trade policy this delivery applied (refund | keep)
 
     @property
     def final(self) -> bool:

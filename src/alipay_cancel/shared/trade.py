@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import NamedTuple
 
 APP_PREFIX = "app:"
@@ -84,6 +85,14 @@ def trade_key(trade_id: str, *, app_id: str | None = None, merchant_id: str | No
     return SEPARATOR.join(parts)
 
 
+class PaidTradePolicy(StrEnum):
+    """What to do with a trade the buyer paid (``PaidTradePolicy``, a message's ``if_paid``): ``refund``
+    it, as cancel does, or ``keep`` the sale (docs/settle.md)."""
+
+    REFUND = "refund"
+    KEEP = "keep"
+
+
 @dataclass(frozen=True)
 class CancelRequest:
     """One parsed cancel message: which trade, for which app and merchant."""
@@ -93,6 +102,7 @@ class CancelRequest:
     app_auth_token: str | None = field(default=None, repr=False)  # secret-ish: never printed
     app_id: str | None = None  # None: the default app (a message naming the default app included)
     merchant_id: str | None = None  # set exactly when app_auth_token is: whose token it is
+    if_paid: PaidTradePolicy | None = None  # None: the deployment's PaidTradePolicy
 
     @property
     def identity(self) -> TradeIdentity:

@@ -1,7 +1,9 @@
 """Signing material and Alipay clients per app (README "Signing material").
 
-The default app's secret is ``ALIPAY_SECRET_ID``; app ``X``'s is the secret named
-``ALIPAY_APP_SECRET_PREFIX + X``. Each app has its own ``SigningSecret`` (its own cache, its own
+The default app's secret is ``ALIPAY_SECRET_ID``; a declared further app ``X``'s
+(``ALIPAY_FURTHER_APP_IDS``) is the secret named ``ALIPAY_APP_SECRET_PREFIX + X``, and no other
+secret is ever read (IAM grants those alone; a message naming another app is a bad message before it
+gets here). Each app has its own ``SigningSecret`` (its own cache, its own
 once-per-invocation refresh, its own lock) and its own ``AlipayClient``: one app's rotation or broken
 secret never touches another app, and concurrent records of different apps never share a client or a
 key. Each secret's ``app_id`` must be the app it is found for.
@@ -9,8 +11,8 @@ key. Each secret's ``app_id`` must be the app it is found for.
 Every problem is a ``SecretUnavailable`` whose message names the secret (or the missing prefix) and
 never holds key material: the caller treats it as a configuration error (alarm, message kept). A
 failed load is reused for ``FAILED_LOAD_REUSE_SECONDS`` by the app's ``SigningSecret``, so records of a
-misconfigured app do not each ask Secrets Manager again; an app that never loaded is kept apart and
-bounded, so that app ids named by bad producers do not pile up.
+misconfigured app do not each ask Secrets Manager again; an app that never loaded is kept apart (not
+refreshed) until a load succeeds.
 """
 
 from __future__ import annotations
@@ -24,9 +26,6 @@ from alipay_cancel.alipay.signing_material import SigningMaterial
 from alipay_cancel.signing.secret import Clock, SecretUnavailable, SigningSecret
 
 ClientFactory = Callable[[SigningMaterial], AlipayClient]
-
-# Never-loaded apps whose load failed, remembered at most (the oldest is forgotten first).
-_MAX_REMEMBERED_FAILURES = 64
 
 
 class AppSigning:
@@ -75,6 +74,7 @@ class SigningRegistry:
         *,
         default_app_id: str,
         default_secret_id: str,
+        further_app_ids: tuple[str, ...],
         app_secret_prefix: str,
         max_age_seconds: int,
         client_factory: ClientFactory,
@@ -83,13 +83,14 @@ class SigningRegistry:
         self._secrets_client = secrets_client
         self._clock = clock
         self._default_app_id = default_app_id
+        self._further = further_app_ids
         self._prefix = app_secret_prefix
         self._max_age = max_age_seconds
         self._client_factory = client_factory
         self._lock = threading.Lock()
         self._apps: dict[str, AppSigning] = {}
-        # Apps that never loaded: their SigningSecret reuses the failure; not in _apps (not refreshed,
-        # and bounded) until a load succeeds.
+        # Apps that never loaded: their SigningSecret reuses the failure; not in _apps (not refreshed)
+        # until a load succeeds.
         self._failed: dict[str, AppSigning] = {}
         self._default = self._new(default_app_id, default_secret_id)
 
@@ -98,11 +99,11 @@ class SigningRegistry:
         return self._default_app_id
 
     def secret_id_for(self, app_id: str | None) -> str | None:
-        """The secret app ``app_id`` (None: the default app) is signed with; None when no further
-        apps are configured."""
+        """The secret app ``app_id`` (None: the default app) is signed with; None for an app the
+        deployment does not declare."""
         if app_id is None or app_id == self._default_app_id:
             return self._default.secret_id
-        return self._prefix + app_id if self._prefix else None
+        return self._prefix + app_id if app_id in self._further else None
 
     def remedy_for(self, app_id: str | None) -> str:
         """What an operator does when that app's signing setup is unusable (no key material)."""
@@ -111,9 +112,9 @@ class SigningRegistry:
             where = f"the default app's secret {secret_id!r} (ALIPAY_SECRET_ID)"
         elif secret_id is None:
             return (
-                f"Messages name app {app_id!r}, but only the default app is configured: set the "
-                f"AppSecretPrefix parameter (ALIPAY_APP_SECRET_PREFIX) and create the secret "
-                f"<prefix>{app_id}, or fix the producer. Messages are kept and retried."
+                f"App {app_id!r} is not declared: add it to the FurtherAppIds parameter "
+                f"(ALIPAY_FURTHER_APP_IDS) and create its secret <AppSecretPrefix>{app_id}, or fix the "
+                "producer."
             )
         else:
             where = f"app {app_id}'s secret {secret_id!r} (AppSecretPrefix + app id)"
@@ -139,8 +140,8 @@ class SigningRegistry:
             secret_id = self.secret_id_for(app_id)
             if secret_id is None:
                 raise SecretUnavailable(
-                    f"no signing secret for app {app_id!r}: ALIPAY_APP_SECRET_PREFIX is empty, so only "
-                    f"the default app {self._default_app_id!r} is configured"
+                    f"no signing secret for app {app_id!r}: it is not one of the deployment's apps "
+                    f"(ALIPAY_DEFAULT_APP_ID, ALIPAY_FURTHER_APP_IDS)"
                 )
             return self._new(app_id, secret_id)
 
@@ -154,9 +155,6 @@ class SigningRegistry:
                 with self._lock:
                     if self._apps.get(app.app_id) is app:
                         del self._apps[app.app_id]
-                    self._failed.pop(app.app_id, None)
-                    while len(self._failed) >= _MAX_REMEMBERED_FAILURES:
-                        del self._failed[next(iter(self._failed))]
                     self._failed[app.app_id] = app
             raise
         if app.app_id in self._failed:

@@ -28,6 +28,7 @@ class DeadLetterSender:
             "source_message_id": letter.source_message_id,
             "alipay_trace_id": letter.alipay_trace_id,
             "trade_key": letter.trade_key,
+            "alipay_facts": letter.alipay_facts,
         }
         attributes: dict[str, dict[str, str]] = {
             name: {"DataType": "String", "StringValue": value}

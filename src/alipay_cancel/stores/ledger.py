@@ -8,6 +8,8 @@ conditional UpdateItems.
 - ``claim`` with ``resuming``: the same, over a dead holder's pending call (matched exactly), which it
   records in the history as ``unknown``.
 - ``step``: before a further call under the lease: the history so far, the next pending call, counted.
+- ``repoint``: the claim's pending call replaced, before it is sent, by the one the item called for
+  (a refund of ours to confirm first), not counted again.
 - ``write``: under the lease (condition: still its holder) it sets the state, Alipay's facts and the
   history, and removes the lease and the pending call; a final state also gets ``event_id`` and
   ``finished_at``. Without a lease (a note) it never touches a settled item, a live lease or the calls.
@@ -158,13 +160,25 @@ class Ledger:
         u.set_list("history", [_entry(e) for e in history])
         if history_dropped:
             u.add("history_dropped", history_dropped)
-        u.set_map("pending", _pending(call))
         u.add("attempts", 1)
+        self._pending_in_place(trade_key, lease, u, previous, call, ":previous_at")
+
+    def repoint(self, trade_key: str, lease: Lease, claimed: Pending, call: Pending) -> None:
+        """Before the first call is sent: ``call`` pending in place of the ``claimed`` one the claim set
+        (counted once, by the claim). ``NotLeaseHolder`` when the lease is no longer this delivery's."""
+        self._pending_in_place(trade_key, lease, _Update(self._clock()), claimed, call, ":claimed_at")
+
+    def _pending_in_place(
+        self, trade_key: str, lease: Lease, u: _Update, previous: Pending, call: Pending, placeholder: str
+    ) -> None:
+        """``u`` and ``call`` pending in place of ``previous``, under the lease; done once even if the SDK
+        retries it (``placeholder``: the condition's name for the previous call's time)."""
+        u.set_map("pending", _pending(call))
         u.value(":holder", lease.holder)
-        u.value(":previous_at", previous.at)
+        u.value(placeholder, previous.at)
         u.name("lease_holder")
         u.name("at")
-        condition = "#lease_holder = :holder AND #pending.#at = :previous_at"  # once, even if retried
+        condition = f"#lease_holder = :holder AND #pending.#at = {placeholder}"
         try:
             self._client.update_item(
                 **u.request(self._table, trade_key, condition), ReturnValuesOnConditionCheckFailure="ALL_OLD"
@@ -195,10 +209,12 @@ class Ledger:
                 u.set("merchant_id", w.merchant_id)
             u.add("attempts", 0)  # present on every item, 0 when Alipay was never called
         else:
-            for name in (*ALIPAY_FIELDS, "alipay_trace_id"):  # accumulate: a later answer without
-                value = getattr(record, name)  # one keeps the value learnt earlier
+            for name in (*ALIPAY_FIELDS, "alipay_trace_id", "if_paid"):  # accumulate: a later answer
+                value = getattr(record, name)  # without one keeps the value learnt earlier
                 if value is not None:
                     u.set(name, value)
+            if record.money_moved is not None:
+                u.set_bool("money_moved", record.money_moved)
             u.set_list("history", [_entry(e) for e in w.history])
             if w.history_dropped:
                 u.add("history_dropped", w.history_dropped)
@@ -278,6 +294,9 @@ class _Update:
     def set_if_absent(self, attribute: str, text: str) -> None:
         self._put(attribute, {"S": text}, f"#{attribute} = if_not_exists(#{attribute}, :{attribute})")
 
+    def set_bool(self, attribute: str, flag: bool) -> None:
+        self._put(attribute, {"BOOL": flag})
+
     def set_number(self, attribute: str, number: int) -> None:
         self._put(attribute, {"N": str(number)})
 
@@ -318,7 +337,7 @@ def _condition_failed(error: ClientError) -> bool:
 
 
 def _pending(call: Pending) -> dict[str, str]:
-    return dict(call._asdict())
+    return {k: v for k, v in call._asdict().items() if v is not None}
 
 
 def _entry(entry: HistoryEntry) -> dict[str, str]:
@@ -346,6 +365,8 @@ def read_item(raw: Mapping[str, Any]) -> LedgerItem:
             op=text("op", pending_map) or "",
             at=text("at", pending_map) or "",
             delivery=text("delivery", pending_map) or "",
+            out_request_no=text("out_request_no", pending_map),
+            refund_amount=text("refund_amount", pending_map),
         )
     history = []
     for element in (raw.get("history") or {}).get("L") or ():
@@ -372,4 +393,6 @@ def read_item(raw: Mapping[str, Any]) -> LedgerItem:
         history=tuple(history),
         history_dropped=number("history_dropped") or 0,
         message_id=text("message_id"),
+        out_request_no=text("out_request_no"),
+        refund_request_amount=text("refund_request_amount"),
     )
