@@ -29,7 +29,7 @@ from alipay_cancel.decisions.records import sentence
 from alipay_cancel.decisions.remedies import REMEDIES, Remedy
 from alipay_cancel.decisions.retry_policy import RetrySchedule
 from alipay_cancel.decisions.routing import route
-from alipay_cancel.decisions.steps import Answer
+from alipay_cancel.decisions.steps import Answer, Call
 from alipay_cancel.decisions.waits import LOW_TIME_RETRY_SECONDS
 from alipay_cancel.shared.dead_letter import DeadLetter
 from alipay_cancel.shared.endings import Ending
@@ -43,6 +43,7 @@ from alipay_cancel.shared.ledger_item import (
     TradeRecord,
 )
 from alipay_cancel.shared.trade import CancelRequest
+from tests.settle_support import delivered
 
 REQUEST = CancelRequest(out_trade_no="T-1", trade_no=None, app_auth_token=None)
 BODY = '{"out_trade_no": "T-1"}'
@@ -78,7 +79,8 @@ def delivery(
 
 
 def called(outcome: CancelOutcome, resumed: Pending | None = None) -> Answered:
-    return Answered(HOLDER, (), (Answer(Op.CANCEL, outcome, classify(outcome), AT),), resumed)
+    """One cancel answered under the lease ``HOLDER``, ended as the steps end it."""
+    return delivered(Answer(Call(Op.CANCEL), outcome, classify(outcome, Op.CANCEL), AT), resumed=resumed)
 
 
 def entry(
@@ -105,7 +107,7 @@ def test_a_terminal_answer_is_recorded_failed_and_dead_lettered_with_alipays_cod
     record = TradeRecord(
         status=Status.FAILED, outcome_class=Ending.TERMINAL, out_trade_no="T-1", error_code="40004",
         error_sub_code="ACQ.REASON_TRADE_BEEN_FREEZEN", error_message=FROZEN_REASON, remedy=remedy,
-        alipay_trace_id="tr-1",
+        alipay_trace_id="tr-1", money_moved=False, if_paid="refund",
     )  # fmt: skip
     assert plan.write == LedgerWrite(
         trade_key="T-1", record=record, message_id="m-1", lease_holder=HOLDER,
@@ -124,6 +126,8 @@ def test_a_terminal_answer_is_recorded_failed_and_dead_lettered_with_alipays_cod
         "remedy": remedy,
         "error_code": "40004",
         "error_sub_code": "ACQ.REASON_TRADE_BEEN_FREEZEN",
+        "op": "cancel",
+        "if_paid": "refund",
     }
 
 
@@ -131,13 +135,22 @@ def test_a_retry_records_what_went_wrong_and_leaves_the_message() -> None:
     plan = route(delivery(), REQUEST, called(TIMEOUT))
     assert plan.dead_letter is None and plan.write is not None and plan.write.lease_holder == HOLDER
     assert written(plan) == TradeRecord(
-        status=Status.RETRYING, outcome_class=Ending.RETRY, out_trade_no="T-1", error_message=TIMEOUT_REASON
+        status=Status.RETRYING,
+        outcome_class=Ending.RETRY,
+        out_trade_no="T-1",
+        error_message=TIMEOUT_REASON,
+        if_paid="refund",
     )
     assert plan.write.history == (entry(TIMEOUT, CallResult.ERROR),)
     # receive 2, jitter 0.5: the normal backoff's upper bound 60 s -> 45 s
     assert (plan.visibility_seconds, plan.metrics, plan.log_level) == (45, ("OutcomeRetry",), logging.INFO)
-    assert (plan.acknowledge, plan.log) == (False, "cancel will be retried")
-    assert dict(plan.detail) == {"reason": TIMEOUT_REASON, "remedy": None}
+    assert (plan.acknowledge, plan.log) == (False, "trade will be retried")
+    assert dict(plan.detail) == {
+        "reason": TIMEOUT_REASON,
+        "remedy": None,
+        "op": "cancel",
+        "if_paid": "refund",
+    }
 
 
 def test_a_configuration_error_is_kept_with_an_alarm_and_its_remedy() -> None:
@@ -149,7 +162,7 @@ def test_a_configuration_error_is_kept_with_an_alarm_and_its_remedy() -> None:
     assert plan.metrics == ("OutcomeConfigError", "ConfigurationError")
     # the slow backoff whatever the receive: upper bound 1800 s -> 1350 s
     assert (plan.visibility_seconds, plan.log_level) == (1350, logging.ERROR)
-    assert plan.log == "configuration error: the cancel is kept and retried until it is fixed"
+    assert plan.log == "configuration error: the trade is kept and retried until it is fixed"
     assert plan.detail["error_code"] == "invalid-signature" and "error_sub_code" not in plan.detail
 
 
@@ -186,15 +199,18 @@ def test_a_success_is_recorded_with_alipays_fields_under_the_lease() -> None:
         record=TradeRecord(
             status=Status.REFUNDED, outcome_class=Ending.SUCCEEDED, out_trade_no="T-1", trade_no="2088",
             action="refund", gmt_refund_pay="2024-05-01 10:00:00", refund_settlement_id="S-1",
-            retry_flag="N", alipay_trace_id="tr-3",
+            retry_flag="N", alipay_trace_id="tr-3", money_moved=True, if_paid="refund",
         ),
         message_id="m-1", lease_holder=HOLDER, history=(entry(SUCCESS, CallResult.OK),),
     )  # fmt: skip
     assert (plan.metrics, plan.dead_letter, plan.log_level) == (("OutcomeSucceeded",), None, logging.INFO)
-    assert (plan.acknowledge, plan.log, plan.unrecorded) == (True, "cancel succeeded", None)
-    assert dict(plan.detail) == {"state": "REFUNDED", "action": "refund"}
+    assert (plan.acknowledge, plan.log, plan.unrecorded) == (True, "trade settled", None)
+    assert dict(plan.detail) == {"state": "REFUNDED", "action": "refund", "op": "cancel", "if_paid": "refund"}
     resumed = route(delivery(), REQUEST, called(SUCCESS, Pending("cancel", AT, "m-dead")))
-    assert dict(resumed.detail) == {"state": "REFUNDED", "action": "refund", "resumed_call_of": "m-dead"}
+    assert dict(resumed.detail) == {
+        "state": "REFUNDED", "action": "refund", "op": "cancel", "if_paid": "refund",
+        "resumed_call_of": "m-dead",
+    }  # fmt: skip
 
 
 def test_a_resumed_call_is_named_in_every_answered_ending() -> None:
@@ -262,7 +278,7 @@ def test_the_last_receive_records_and_dead_letters_what_went_wrong() -> None:
     assert plan.detail["remedy"] == REMEDIES[Remedy.GAVE_UP]  # the log line says what the letter says
     assert written(plan) == TradeRecord(
         status=Status.FAILED, outcome_class=Ending.EXHAUSTED, out_trade_no="T-1",
-        error_message=TIMEOUT_REASON, remedy=REMEDIES[Remedy.GAVE_UP],
+        error_message=TIMEOUT_REASON, remedy=REMEDIES[Remedy.GAVE_UP], if_paid="refund",
     )  # fmt: skip
     assert plan.dead_letter == DeadLetter(
         body=BODY,
@@ -271,7 +287,7 @@ def test_the_last_receive_records_and_dead_letters_what_went_wrong() -> None:
     )  # fmt: skip
     assert (plan.ending, plan.acknowledge, plan.visibility_seconds) == (Ending.EXHAUSTED, True, None)
     assert (plan.log, plan.log_level) == (
-        "cancel will be retried; but this was the last allowed receive: dead-lettered with the reason",
+        "trade will be retried; but this was the last allowed receive: dead-lettered with the reason",
         logging.WARNING,
     )
 
@@ -283,7 +299,7 @@ def test_the_retry_horizon_says_how_long_it_tried() -> None:
         "Gave up after 3 deliveries over 30 h (the retry horizon is 24 h)."
     )
     assert plan.log == (
-        "cancel will be retried; but the retry horizon is reached: dead-lettered with the reason"
+        "trade will be retried; but the retry horizon is reached: dead-lettered with the reason"
     )
     assert (written(plan).status, written(plan).outcome_class) == (Status.FAILED, Ending.EXHAUSTED)
 
@@ -367,13 +383,14 @@ def test_a_kept_message_whose_write_fails_is_still_requeued() -> None:
 
 # ------------------------------------------------------------------ the log line on-call reads
 
-RETRIED = "cancel will be retried"
+RETRIED = "trade will be retried"
 LAST = "; but this was the last allowed receive: dead-lettered with the reason"
-KEPT = "configuration error: the cancel is kept and retried until it is fixed"
-FAILED = "cancel failed for good; dead-lettered"
+KEPT = "configuration error: the trade is kept and retried until it is fixed"
+FAILED = "trade failed for good; dead-lettered"
 IN_PROGRESS = "cancel already in progress for this trade; retrying later"
 CLAIM = "ledger claim failed; message will be retried"
 WHY = {"reason", "remedy"}
+SAID = {"op", "if_paid"}  # which call ended the delivery, and the paid-trade policy applied
 CODES = {"error_code", "error_sub_code"}
 W, INFO, E = logging.WARNING, logging.INFO, logging.ERROR
 LOG_ROWS = [
@@ -382,10 +399,10 @@ LOG_ROWS = [
     (2, InProgress(), IN_PROGRESS, INFO, WHY),
     (2, ClaimFailed("Throttling"), CLAIM, W, WHY | {"error"}),
     (2, SetupBroken("secret not found"), KEPT, E, WHY),
-    (2, called(TIMEOUT), RETRIED, INFO, WHY),
-    (2, called(FROZEN), FAILED, W, WHY | CODES),
-    (2, called(OUR_SIGNATURE), KEPT, E, WHY | {"error_code"}),
-    (2, called(SUCCESS), "cancel succeeded", INFO, {"state", "action"}),
+    (2, called(TIMEOUT), RETRIED, INFO, WHY | SAID),
+    (2, called(FROZEN), FAILED, W, WHY | CODES | SAID),
+    (2, called(OUR_SIGNATURE), KEPT, E, WHY | {"error_code"} | SAID),
+    (2, called(SUCCESS), "trade settled", INFO, {"state", "action"} | SAID),
     (2, Settled("CLOSED"), "trade already settled: nothing to do", INFO, {"status"}),
     (8, TooLittleTime(900, 15000),
      "too little time left on the last allowed receive: message re-enqueued unchanged, untried", W,
@@ -394,7 +411,7 @@ LOG_ROWS = [
     (8, ClaimFailed("Throttling"), CLAIM + LAST, W, WHY | {"error"}),
     (8, SetupBroken("secret not found"),
      "configuration error on the last allowed receive: message re-enqueued unchanged, kept", E, WHY),
-    (8, called(FROZEN), FAILED, W, WHY | CODES),
+    (8, called(FROZEN), FAILED, W, WHY | CODES | SAID),
 ]  # fmt: skip
 
 
@@ -611,7 +628,9 @@ def test_a_failure_under_the_lease_states_no_alipay_fact_it_did_not_learn() -> N
         "action": None, "gmt_refund_pay": None, "refund_settlement_id": None, "retry_flag": None,
         "error_code": "40004", "error_sub_code": "ACQ.REASON_TRADE_BEEN_FREEZEN",
         "error_message": FROZEN_REASON, "remedy": BUSINESS_RULES["ACQ.REASON_TRADE_BEEN_FREEZEN"].remedy,
-        "alipay_trace_id": "tr-1",
+        "alipay_trace_id": "tr-1", "trade_status": None, "total_amount": None, "refund_amount": None,
+        "refund_fee": None, "out_request_no": None, "refund_request_amount": None, "money_moved": False,
+        "if_paid": "refund",
     }  # fmt: skip
 
 
