@@ -57,6 +57,7 @@ from local.accounting import Enqueued, Snapshot, collect
 from local.alipay_gateway.admin_client import GatewayAdmin
 from local.alipay_gateway.faults import FAULT_KINDS
 from local.chaos_aws_faults import AwsFaultStats, read_events
+from local.chaos_catalogue import CHAOS_MERCHANT
 from local.chaos_checks import (
     CheckResult,
     check_accounted,
@@ -69,7 +70,6 @@ from local.chaos_checks import (
 )
 from local.chaos_crashes import TapCrashes, build_crash_plan
 from local.chaos_events import ChaosEvents
-from local.chaos_catalogue import CHAOS_MERCHANT
 from local.chaos_plan import ChaosPlan, PlannedFault, build_plan, chunked_sends
 from local.chaos_settle_checks import check_dead_letters_unsettleable, check_money, check_settlements
 from local.chaos_wiretap import Exchange, WireTap

@@ -47,4 +47,3 @@ def test_the_metric_names_the_alarms_and_dashboard_use() -> None:
         "OutcomeBadMessage", "OutcomeConfigError", "OutcomeExhausted", "OutcomeRetry", "OutcomeSucceeded",
         "OutcomeTerminal",
     ]  # fmt: skip
-
