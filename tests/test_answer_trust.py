@@ -16,7 +16,13 @@ from local.keygen import KeyMaterial
 
 from alipay_cancel.alipay.body_encryption import BodyCipher
 from alipay_cancel.alipay.response_parsing import UNSIGNED_TRUSTED_V3_CODES, ResponseParser
-from alipay_cancel.alipay.responses import AlipayFailure, CancelOutcome, CancelSuccess, FailureKind
+from alipay_cancel.alipay.responses import (
+    AlipayFailure,
+    CancelOutcome,
+    CancelSuccess,
+    FailureKind,
+    QuerySuccess,
+)
 from alipay_cancel.alipay.success_checks import (
     ACTIONS,
     CANCEL_FIELDS,
@@ -27,7 +33,7 @@ from alipay_cancel.alipay.success_checks import (
     field_problem,
     freshness_problem,
 )
-from alipay_cancel.alipay.trade_answers import CancelReader, SentIds
+from alipay_cancel.alipay.trade_answers import CancelReader, QueryReader, SentIds
 from alipay_cancel.alipay.v3_signing import ResponseVerifier
 from alipay_cancel.decisions.classification import classify
 from alipay_cancel.shared.endings import Ending
@@ -375,3 +381,49 @@ def test_alipays_text_is_kept_to_300_characters(signed: Callable[..., CancelOutc
     assert _failure(signed(200, body)).sub_msg == "m" * 300
     v3 = _failure(signed(400, json.dumps({"code": "invalid-parameter", "message": "n" * 400}).encode()))
     assert v3.sub_msg == "n" * 300
+
+
+def test_a_signed_error_inside_the_operations_envelope_is_read_with_its_codes(
+    signed: Callable[..., CancelOutcome],
+) -> None:
+    """Alipay may wrap an error in the operation's own envelope: its codes are read from there, not
+    lost as an error without a code."""
+    body = json.dumps({
+        "alipay_trade_cancel_response": {
+            "code": "40004", "msg": "Business Failed", "sub_code": "ACQ.TRADE_HAS_FINISHED",
+        },
+    }).encode()  # fmt: skip
+    outcome = signed(400, body)
+    assert isinstance(outcome, AlipayFailure)
+    assert (outcome.kind, outcome.code, outcome.sub_code, outcome.verified) == (
+        FailureKind.BUSINESS, "40004", "ACQ.TRADE_HAS_FINISHED", True,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("number", "amount"), [("88.88", "88.88"), ("0.1", "0.10"), ("100000000.00", "100000000.00")]
+)
+def test_an_amount_alipay_writes_as_a_json_number_is_read_exactly(
+    parser: ResponseParser, key_material: KeyMaterial, number: str, amount: str
+) -> None:
+    """Never through a float: the amount recorded and refunded is the one Alipay wrote."""
+    body = (
+        b'{"alipay_trade_query_response": {"out_trade_no": "T-1", "trade_status": "TRADE_SUCCESS", '
+        b'"total_amount": ' + number.encode() + b"}}"
+    )
+    headers = sign_headers(key_material.alipay, body, ts=str(NOW_MS))
+    outcome = parser.read(200, headers, body, QueryReader(SentIds(None, "T-1")))
+    assert isinstance(outcome, QuerySuccess) and outcome.total_amount == amount
+
+
+def test_an_amount_number_with_hidden_decimals_is_refused_not_rounded(
+    parser: ResponseParser, key_material: KeyMaterial
+) -> None:
+    body = (
+        b'{"alipay_trade_query_response": {"out_trade_no": "T-1", "trade_status": "TRADE_SUCCESS", '
+        b'"total_amount": 88.880000000000001}}'
+    )
+    headers = sign_headers(key_material.alipay, body, ts=str(NOW_MS))
+    outcome = parser.read(200, headers, body, QueryReader(SentIds(None, "T-1")))
+    assert isinstance(outcome, AlipayFailure) and outcome.kind is FailureKind.MALFORMED
+    assert "total_amount has more than two decimals" in outcome.message
