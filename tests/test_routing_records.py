@@ -12,11 +12,13 @@ import pytest
 from alipay_cancel.alipay.responses import AlipayFailure, CancelOutcome, CancelSuccess, FailureKind
 from alipay_cancel.decisions.alipay_codes import BUSINESS_RULES
 from alipay_cancel.decisions.classification import classify
+from alipay_cancel.decisions.decision import Decision
 from alipay_cancel.decisions.plans import (
     Answered,
     ClaimFailed,
     Delivery,
     Happened,
+    IdentityUnconfirmed,
     InProgress,
     LeaseLost,
     Plan,
@@ -29,7 +31,7 @@ from alipay_cancel.decisions.records import sentence
 from alipay_cancel.decisions.remedies import REMEDIES, Remedy
 from alipay_cancel.decisions.retry_policy import RetrySchedule
 from alipay_cancel.decisions.routing import route
-from alipay_cancel.decisions.steps import Answer, Call
+from alipay_cancel.decisions.steps import Answer, Call, Start, interrupted
 from alipay_cancel.decisions.waits import LOW_TIME_RETRY_SECONDS
 from alipay_cancel.shared.dead_letter import DeadLetter
 from alipay_cancel.shared.endings import Ending
@@ -42,7 +44,7 @@ from alipay_cancel.shared.ledger_item import (
     Status,
     TradeRecord,
 )
-from alipay_cancel.shared.trade import CancelRequest
+from alipay_cancel.shared.trade import CancelRequest, PaidTradePolicy
 from tests.settle_support import delivered
 
 REQUEST = CancelRequest(out_trade_no="T-1", trade_no=None, app_auth_token=None)
@@ -643,3 +645,40 @@ def test_a_queue_that_allows_one_receive_makes_the_first_the_last(max_receive_co
     assert plan.dead_letter is not None and plan.dead_letter.reason.startswith("Gave up after 1 deliveries.")
     twice = dataclasses.replace(SCHEDULE, max_receive_count=2)
     assert route(delivery(1, schedule=twice), REQUEST, called(TIMEOUT)).ending is Ending.RETRY
+
+
+# ------------------------------------------------------------------ identity and interrupted deliveries
+
+
+def test_an_unusable_token_is_dead_lettered_whole_with_its_log_line() -> None:
+    """No trade key and no record (the merchant is only the producer's word), but the codes Alipay gave,
+    the delivery that got them and the line on-call reads."""
+    decision = Decision(
+        Ending.TERMINAL, "token dead", "re-authorise", code="40004", sub_code="isv.invalid-app-auth-token"
+    )
+    plan = route(delivery(3), ISV, IdentityUnconfirmed(decision, "trace-7"))
+    assert plan.dead_letter == DeadLetter(
+        body=BODY, reason="token dead. re-authorise", source_message_id="m-1", outcome_class=Ending.TERMINAL,
+        error_code="40004", error_sub_code="isv.invalid-app-auth-token", alipay_trace_id="trace-7",
+        trade_key=None, attempts=3,
+    )  # fmt: skip
+    assert (plan.write, plan.unrecorded, plan.metrics) == (None, None, ("OutcomeTerminal",))
+    assert (plan.log, plan.log_level) == ("the app_auth_token cannot be used; dead-lettered", logging.WARNING)
+    assert dict(plan.detail) == {
+        "reason": "token dead", "remedy": "re-authorise", "error_code": "40004",
+        "error_sub_code": "isv.invalid-app-auth-token",
+    }  # fmt: skip
+
+
+def test_a_delivery_interrupted_between_calls_comes_back_soon() -> None:
+    """Too little time for the next call: back in seconds (not the backoff), the ledger going on."""
+    answers = (Answer(Call(Op.CANCEL), TIMEOUT, classify(TIMEOUT, Op.CANCEL), AT),)
+    start = Start("T-1", PaidTradePolicy.REFUND)
+    happened = Answered(HOLDER, (), answers, 0, start, interrupted(answers, Call(Op.CANCEL)))
+    plan = route(delivery(), REQUEST, happened)
+    assert (plan.ending, plan.acknowledge, plan.visibility_seconds) == (
+        Ending.RETRY,
+        False,
+        LOW_TIME_RETRY_SECONDS,
+    )
+    assert written(plan).remedy == "Nothing to do: a later delivery goes on from what the ledger recorded."
