@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TOOLS := .tools/venv
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: test lint typecheck template-check pytest pytest-lambda-runtime build demo local-stack invoke gateway chaos bench clean
+.PHONY: test lint typecheck template-check pytest pytest-lambda-runtime build demo local-stack invoke gateway chaos bench mutation clean
 
 # The Lambda runs Python 3.13: the package's tests also run under it when it is installed (pyenv).
 PY313 ?= $(shell for p in $(HOME)/.pyenv/versions/3.13*/bin/python3.13 $$(command -v python3.13); do \
@@ -29,8 +29,8 @@ $(TOOLS)/.installed: .tools-requirements.txt
 venv: $(VENV)/.installed
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check src tests local bench
-	$(VENV)/bin/ruff format --check src tests local bench
+	$(VENV)/bin/ruff check src tests local bench mutation
+	$(VENV)/bin/ruff format --check src tests local bench mutation
 
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy
@@ -92,5 +92,14 @@ chaos: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) -m bench.run $(BENCH_ARGS)
 
+# Mutation testing of the decision core (docs/mutation-testing.md): long, low priority, not in `make test`.
+# One module: make mutation MUTATION_ARGS="--module classification.py"
+$(VENV)/.mutation-installed: $(VENV)/.installed pyproject.toml
+	$(VENV)/bin/pip install --quiet -e '.[dev,mutation]'
+	touch $@
+
+mutation: $(VENV)/.mutation-installed
+	nice -n 10 $(PY) -m mutation $(MUTATION_ARGS)
+
 clean:
-	rm -rf $(VENV) $(VENV313) .tools .pytest_cache .mypy_cache .ruff_cache .aws-sam
+	rm -rf $(VENV) $(VENV313) .tools .pytest_cache .mypy_cache .ruff_cache .aws-sam .mutation

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from alipay_cancel.alipay.responses import AlipayFailure, FailureKind
-from alipay_cancel.decisions.alipay_codes import GATEWAY_RULES
+from alipay_cancel.decisions.alipay_codes import BUSINESS_RULES, GATEWAY_RULES
 from alipay_cancel.decisions.classification import RetryDelay, classify
 from alipay_cancel.shared.endings import Ending
 
@@ -97,3 +97,23 @@ def test_a_rate_limit_is_slow_whatever_the_status() -> None:
 def test_an_unlisted_code_is_still_retried() -> None:
     decision = classify(AlipayFailure(FailureKind.V3_ERROR, "m", 400, "brand-new-code", verified=True))
     assert (decision.outcome, decision.delay) == (R, NORMAL)
+
+
+# The v3 codes the README's outcome table names that the published grouped list leaves out.
+README_ONLY_CODES = {"insufficient-permissions", "missing-nonce", "nonce-reused", "rate-limited"}
+
+
+def test_the_table_holds_exactly_the_listed_codes_each_with_its_isv_twin() -> None:
+    """A code dropped, misspelt or added by accident changes a decision: the key set is exact."""
+    codes = {code for _, code in all_codes()} | README_ONLY_CODES
+    assert set(GATEWAY_RULES) == codes | {"isv." + code for code in codes}
+    for code in codes:
+        assert GATEWAY_RULES["isv." + code] is GATEWAY_RULES[code]
+
+
+def test_every_rule_says_what_happened_and_what_to_do() -> None:
+    """What a record's error_message starts with and its remedy: never empty, never None."""
+    for code, rule in (*GATEWAY_RULES.items(), *BUSINESS_RULES.items()):
+        assert isinstance(rule.what, str) and len(rule.what.split()) >= 3, code
+        assert isinstance(rule.remedy, str) and rule.remedy.rstrip().endswith("."), code
+        assert "None" not in rule.what + rule.remedy, code

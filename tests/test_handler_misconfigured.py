@@ -93,3 +93,8 @@ def test_a_message_misconfigured_for_longer_than_the_retention_is_dead_lettered_
     assert letter["attributes"]["outcome_class"] == "exhausted"
     assert "longer than the queue keeps messages" in letter["attributes"]["reason"]
     assert sum(pipeline.aws.queue_depth()) == 0
+    # The ledger item says what the dead letter says: given up, fix it, then redrive (not "kept").
+    item = pipeline.aws.result("MIS-OLD")
+    assert item is not None and (item["status"], item["outcome_class"]) == ("FAILED", "exhausted")
+    assert item["remedy"].startswith("Our configuration stayed broken for longer than the queue keeps")
+    assert letter["attributes"]["reason"].endswith(item["remedy"])

@@ -16,7 +16,9 @@ from alipay_cancel.decisions.routing import route
 from alipay_cancel.decisions.steps import Answer, Call
 from alipay_cancel.shared.endings import Ending
 from alipay_cancel.shared.ledger_item import (
+    CLAIMABLE,
     HISTORY_LIMIT,
+    SETTLED,
     CallResult,
     HistoryEntry,
     LedgerWrite,
@@ -96,6 +98,16 @@ def test_the_attribute_table_is_what_the_ledger_writes(aws_stack: AwsStack) -> N
 
 def test_the_states_are_the_codes() -> None:
     assert set(_first_column(_section("States"))) == {s.value for s in Status}
+
+
+def test_the_settled_states_are_the_ones_the_page_names() -> None:
+    """Settled: never changed again; claimable: the rest (a redrive may claim a FAILED trade again)."""
+    said = re.search(r"^(.*) are \*settled\*", _section("States"), re.M)
+    assert said is not None
+    assert set(re.findall(r"`([A-Z_]+)`", said.group(1))) == {s.value for s in SETTLED}
+    never = {row.split("|")[1].strip(" `") for row in _section("States").splitlines() if "| never" in row}
+    assert never == {s.value for s in SETTLED}
+    assert {s.value for s in CLAIMABLE} == {s.value for s in Status} - never == {"RETRYING", "FAILED"}
 
 
 def test_outcome_classes_listed_are_the_ones_a_write_carries() -> None:

@@ -10,7 +10,18 @@ from alipay_cancel.alipay.responses import AlipayFailure, CancelOutcome, CancelS
 from alipay_cancel.decisions.classification import classify
 from alipay_cancel.decisions.history import answered, extended, unanswered
 from alipay_cancel.decisions.refund_request import RefundRequest, request_number
-from alipay_cancel.decisions.steps import Answer, Call, Prior, Refusal, Start, interrupted, refused, start
+from alipay_cancel.decisions.steps import (
+    Answer,
+    Call,
+    Finish,
+    Prior,
+    Refusal,
+    Start,
+    interrupted,
+    next_step,
+    refused,
+    start,
+)
 from alipay_cancel.shared.endings import Ending
 from alipay_cancel.shared.ledger_item import (
     HISTORY_LIMIT,
@@ -37,6 +48,7 @@ def _answer(outcome: CancelOutcome, fresh_keys: bool = False) -> Answer:
     return Answer(Call(Op.CANCEL, fresh_keys=fresh_keys), outcome, decision, "t")
 
 
+BAD_SIGNATURE = AlipayFailure(FailureKind.BAD_SIGNATURE, "no signature", 200)
 FINISHED = AlipayFailure(FailureKind.V3_ERROR, "x", 400, "ACQ.TRADE_HAS_FINISHED", verified=True)
 
 
@@ -103,6 +115,11 @@ def test_an_interrupted_delivery_is_left_for_soon_and_a_refund_is_confirmed_no_s
         (LedgerItem("SUCCEEDED"), "me", Refusal.SETTLED),  # an earlier release's success
         (LedgerItem("SOMETHING_NEW"), "me", Refusal.SETTLED),  # a later release's state: never touched
         (LedgerItem("RETRYING", "other", NOW + 1, Pending("cancel", "t", "m")), "me", Refusal.HELD),
+        # the lease runs to its holder's deadline, that millisecond included
+        (LedgerItem("RETRYING", "other", NOW, Pending("cancel", "t", "m")), "me", Refusal.HELD),
+        (LedgerItem("FAILED", "other", NOW), "me", Refusal.HELD),
+        (LedgerItem("RETRYING", "other", None, Pending("cancel", "t", "m")), "me", Refusal.UNANSWERED),
+        (LedgerItem("RETRYING", None, NOW + 1, Pending("cancel", "t", "m")), "me", Refusal.UNANSWERED),
         (LedgerItem("RETRYING", "me", NOW + 1, Pending("cancel", "t", "m")), "me", Refusal.OURS),
         (LedgerItem("RETRYING", "other", NOW - 1, Pending("cancel", "t", "m")), "me", Refusal.UNANSWERED),
         (LedgerItem("FAILED", None, None, Pending("cancel", "t", "m")), "me", Refusal.UNANSWERED),
@@ -130,6 +147,11 @@ def test_history_entries_say_what_each_call_came_back_with() -> None:
     assert (refund.op, refund.result, refund.code) == ("refund", CallResult.ERROR, "ACQ.TRADE_HAS_FINISHED")
     lost = unanswered(Pending("cancel", "t0", "m0"))
     assert lost == HistoryEntry("cancel", "t0", "m0", CallResult.UNKNOWN)
+    # as stored: no code, no trace id (nothing came back), the result "unknown"
+    assert lost._asdict() == {
+        "op": "cancel", "at": "t0", "delivery": "m0", "result": "unknown", "code": None, "sub_code": None,
+        "trace_id": None,
+    }  # fmt: skip
 
 
 def test_the_history_is_bounded_and_says_how_many_fell_off() -> None:
@@ -137,3 +159,28 @@ def test_the_history_is_bounded_and_says_how_many_fell_off() -> None:
     kept, dropped = extended(entries[: HISTORY_LIMIT - 1], entries[HISTORY_LIMIT - 1 :])
     assert len(kept) == HISTORY_LIMIT and dropped == 3 and kept[-1] == entries[-1]
     assert extended((), entries[:2]) == (entries[:2], 0)
+
+
+@pytest.mark.parametrize("policy", list(PaidTradePolicy))
+def test_the_first_call_uses_the_keys_as_they_are(policy: PaidTradePolicy) -> None:
+    """The secret is re-read only after a signature problem (each re-read costs a Secrets Manager call)."""
+    step = next_step(Start(KEY, policy), ())
+    assert isinstance(step, Call) and step.fresh_keys is False
+
+
+def test_a_call_not_said_to_use_fresh_keys_earns_the_one_retry_with_the_secret_re_read() -> None:
+    """A signature problem in an answer to a plain call is repeated once, the same call, keys re-read."""
+    plain = Answer(Call(Op.CANCEL), BAD_SIGNATURE, classify(BAD_SIGNATURE, Op.CANCEL), "t")
+    step = next_step(Start(KEY, PaidTradePolicy.REFUND), (plain,))
+    assert step == Call(Op.CANCEL, fresh_keys=True)
+
+
+def test_a_cancel_answer_naming_an_action_we_do_not_know_never_settles_the_trade() -> None:
+    """The reader refuses such an answer as malformed (tests/test_answer_trust.py); the steps then never
+    record the trade closed, refunded or not found on its word."""
+    refused = AlipayFailure(
+        FailureKind.MALFORMED, "success field action is neither close nor refund", 200, verified=True
+    )
+    answer = Answer(Call(Op.CANCEL), refused, classify(refused, Op.CANCEL), "t")
+    step = next_step(Start(KEY, PaidTradePolicy.REFUND), (answer,))
+    assert isinstance(step, Finish) and step.status is Status.RETRYING

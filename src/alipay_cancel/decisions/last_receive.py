@@ -58,7 +58,8 @@ def on_last_receive(delivery: Delivery, request: CancelRequest, plan: Plan, *, h
         failed = Status.FAILED
         outcome_class = ENDINGS[Ending.EXHAUSTED].outcome_class
         if plan.write is not None:  # under the lease, or a note: the same write, now FAILED
-            record = plan.write.record._replace(status=failed, outcome_class=outcome_class)
+            # with the dead letter's remedy: the plan's may say the message is kept, and it no longer is
+            record = plan.write.record._replace(status=failed, outcome_class=outcome_class, remedy=remedy)
             write = plan.write._replace(record=record)
         else:
             record = trade_record(request, Ending.EXHAUSTED, failed, reason, remedy)
@@ -81,6 +82,7 @@ def on_last_receive(delivery: Delivery, request: CancelRequest, plan: Plan, *, h
             else f"{plan.log}; but this was the last allowed receive: dead-lettered with the reason"
         ),
         log_level=logging.WARNING,
+        detail={**plan.detail, "remedy": remedy},
     )
 
 
