@@ -29,6 +29,7 @@ from tests.fixtures.ops_cli import (
     fill_dead_letters,
     receive_all,
     run,
+    send_earlier_release_letter,
 )
 
 # ------------------------------------------------------------------------------------------ enqueue
@@ -263,7 +264,7 @@ def test_dead_letters_lists_reasons_and_leaves_them_visible(sqs: Any, queues: tu
     code, out, _ = run("dead-letters", "--wait-seconds", "0")
     assert code == 0
     assert "3 dead letter(s) shown; none were removed" in out
-    assert "outside Alipay's cancel window" in out and "ACQ.SELLER_BALANCE_NOT_ENOUGH" in out
+    assert "the trade is finished (TRADE_FINISHED)" in out and "ACQ.SELLER_BALANCE_NOT_ENOUGH" in out
     assert "trade_key       订单-1" in out and "attempts        8" in out
     assert TOKEN not in out
     assert counts(sqs, dlq) == (3, 0)  # still there, and visible again right away
@@ -308,7 +309,7 @@ def test_dead_letters_filters_and_json(sqs: Any, queues: tuple[str, str]) -> Non
     rows = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and len(rows) == 1
     assert rows[0]["trade_key"] == "订单-1"
-    assert rows[0]["attributes"]["error_sub_code"] == "ACQ.TRADE_CANCEL_TIME_OUT"
+    assert rows[0]["attributes"]["error_sub_code"] == "ACQ.TRADE_HAS_FINISHED"
     assert json.loads(rows[0]["body"])["app_auth_token"] == "***"
     code, out, _ = run("dead-letters", "--wait-seconds", "0", "--trade-key", "t-slow", "--trade-key", "x")
     assert code == 0 and "1 dead letter(s) shown" in out and "t-slow" in out
@@ -371,6 +372,21 @@ def test_redrive_shows_the_plan_by_class_and_leaves_what_cannot_succeed(
     assert "1 moved, 2 left (cannot succeed)" in out
     assert [m["Body"] for m in receive_all(sqs, cancel)] == [BODY_SLOW]
     assert sorted(m["Body"] for m in receive_all(sqs, dlq)) == sorted([BODY_TERMINAL, BODY_BAD])
+
+
+def test_redrive_takes_an_earlier_releases_cancel_window_letter_the_settle_flow_now_settles(
+    sqs: Any, queues: tuple[str, str]
+) -> None:
+    cancel, dlq = queues
+    old_body = json.dumps({"out_trade_no": "o-old"})
+    send_earlier_release_letter(sqs, dlq, old_body)  # its reason says a redrive cannot succeed
+    fill_dead_letters(sqs, dlq)
+    code, out, _ = run("redrive", "--wait-seconds", "0")
+    assert code == 0
+    plan = out.split("moved ")[0]
+    rows = {line.split()[0]: line.split()[1:] for line in plan.splitlines() if line.startswith("  ")}
+    assert rows["terminal"] == ["2", "1", "1"]  # the old cancel-window letter goes, the finished one stays
+    assert sorted(m["Body"] for m in receive_all(sqs, cancel)) == sorted([old_body, BODY_SLOW])
 
 
 def test_redrive_everything_when_asked_explicitly(sqs: Any, queues: tuple[str, str]) -> None:
