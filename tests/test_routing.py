@@ -50,16 +50,8 @@ from alipay_cancel.shared.ledger_item import (
     Pending,
     Status,
 )
-from alipay_cancel.shared.trade import CancelRequest
+from tests.routing_support import AT, BODY, DAY, REQUEST, SCHEDULE
 from tests.settle_support import START, business, delivered, query_ok, refund_ok, run
-
-REQUEST = CancelRequest(out_trade_no="T-1", trade_no=None, app_auth_token=None)
-BODY = '{"out_trade_no": "T-1"}'
-DAY = 86_400
-SCHEDULE = RetrySchedule(
-    horizon_seconds=DAY, base_seconds=30, max_seconds=3600, slow_base_seconds=900, max_receive_count=8
-)
-AT = "2026-01-01T00:00:00.000Z"
 
 
 def delivery(*, last: bool = False, age_days: float = 0, sent_hours: float = 0) -> Delivery:

@@ -45,15 +45,9 @@ from alipay_cancel.shared.ledger_item import (
     TradeRecord,
 )
 from alipay_cancel.shared.trade import CancelRequest, PaidTradePolicy
+from tests.routing_support import AT, BODY, DAY, REQUEST, SCHEDULE
 from tests.settle_support import delivered
 
-REQUEST = CancelRequest(out_trade_no="T-1", trade_no=None, app_auth_token=None)
-BODY = '{"out_trade_no": "T-1"}'
-DAY = 86_400
-SCHEDULE = RetrySchedule(
-    horizon_seconds=DAY, base_seconds=30, max_seconds=3600, slow_base_seconds=900, max_receive_count=8
-)
-AT = "2026-01-01T00:00:00.000Z"
 HOLDER = "req:m-1"
 FROZEN = AlipayFailure(
     FailureKind.BUSINESS, "m", 200, "40004", "ACQ.REASON_TRADE_BEEN_FREEZEN", trace_id="tr-1", verified=True

@@ -6,17 +6,12 @@ from __future__ import annotations
 from alipay_cancel.alipay import TradeStatus
 from alipay_cancel.decisions.plans import Delivery
 from alipay_cancel.decisions.refund_request import request_number
-from alipay_cancel.decisions.retry_policy import RetrySchedule
 from alipay_cancel.decisions.routing import route
 from alipay_cancel.shared.endings import Ending
 from alipay_cancel.shared.ledger_item import Status, TradeRecord
-from alipay_cancel.shared.trade import CancelRequest
+from tests.routing_support import REQUEST, SCHEDULE
 from tests.settle_support import START, TOTAL, business, delivered, query_ok, refund_ok, run
 
-REQUEST = CancelRequest(out_trade_no="T-1", trade_no=None, app_auth_token=None)
-SCHEDULE = RetrySchedule(
-    horizon_seconds=86_400, base_seconds=30, max_seconds=3600, slow_base_seconds=900, max_receive_count=8
-)
 TIME_OUT = business("ACQ.TRADE_CANCEL_TIME_OUT")  # cancel cannot settle it: the trade is queried
 OURS = request_number("T-1")
 
