@@ -8,6 +8,7 @@ from alipay_cancel.decisions.settle_facts import TradeFacts, trade_facts
 from alipay_cancel.decisions.steps import Start
 from alipay_cancel.shared.trade import PaidTradePolicy
 from tests.settle_support import (
+    START,
     TIMEOUT,
     TOTAL,
     business,
@@ -19,7 +20,6 @@ from tests.settle_support import (
     run,
 )
 
-START = Start("T-1", PaidTradePolicy.REFUND)
 OURS = RefundRequest(request_number("T-1"), TOTAL)
 TIME_OUT = business("ACQ.TRADE_CANCEL_TIME_OUT")
 
