@@ -108,7 +108,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--alipay-root-cert", type=Path, help="certificate mode: Alipay root certificate bundle")
     p.add_argument("--max-skew-seconds", type=float, default=300.0)
     p.add_argument("--error-shape", choices=("envelope", "v3"), default="envelope")
-    p.add_argument("--latency-ms", type=int, default=0, help="added to every answer")
+    p.add_argument(
+        "--latency-ms",
+        type=int,
+        default=0,
+        help="every answer leaves no sooner than this after its request arrived (its own work inside it)",
+    )
     p.add_argument("--hang-seconds", type=float, default=120.0, help="longest a timeout fault holds a call")
     p.add_argument(
         "--fault-rate",

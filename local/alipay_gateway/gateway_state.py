@@ -52,7 +52,7 @@ class GatewayConfig:
     alipay_root_cert: str | None = None
     max_skew_seconds: float = 300.0
     error_shape: ErrorShape = "envelope"
-    latency_ms: int = 0  # added to every answer
+    latency_ms: int = 0  # every answer leaves no sooner than this after its request arrived
     hang_seconds: float = 120.0  # longest a "timeout" fault holds a request if the client never gives up
     fault_rates: dict[str, float] = field(default_factory=dict)
     seed: int | None = None

@@ -29,7 +29,7 @@ class Reply:
     body: bytes
     content_type: str = JSON_TYPE
     headers: dict[str, str] = field(default_factory=dict)
-    delay_seconds: float = 0.0  # wait this long before answering
+    delay_seconds: float = 0.0  # answer no sooner than this after the request arrived
     hang: bool = False  # never answer: hold the connection until the client gives up
     drip_seconds: float = 0.0  # > 0: send the body one byte at a time, this long apart
 
