@@ -69,8 +69,11 @@ class _Meter:
 
 def build_floor(stack: BenchStack) -> MinimalCanceller:
     import boto3
+    from botocore.config import Config
 
-    dynamodb = boto3.session.Session().client("dynamodb")  # AWS_ENDPOINT_URL points it at moto
+    # The function's client settings (pipeline/builder.py): the same pool, no client-side validation.
+    config = Config(max_pool_connections=12, parameter_validation=False)
+    dynamodb = boto3.session.Session().client("dynamodb", config=config)  # AWS_ENDPOINT_URL: moto
     return MinimalCanceller(
         stack.gateway_url, stack.key_material.secret(), dynamodb, stack.resources.results_table
     )

@@ -2,17 +2,19 @@
 
 Per message: build the JSON body, sign it (RSA2, v3 Authorization header), POST it on a kept-alive
 ``requests.Session``, verify Alipay's response signature, parse the answer, and the DynamoDB writes
-asked for: none; ONE conditional item write after the call (the bare minimum); or the same guarantee
-as the ledger's (``writes=2``): a conditional claim before the call (the lease, the call pending and
-counted) and a final write conditional on still holding it. No logging, no metrics, no batch
-processor, no classification. Keys are parsed once, clients built once: what a per-message floor
-should not pay for again.
+asked for: none; ONE conditional item write after the call (the bare minimum); or the ledger's own two
+writes (``writes=2``), attribute for attribute as docs/ledger.md lists them for a settled cancel: a
+conditional claim before the call (the lease, the call pending and counted) and a final write
+conditional on still holding it (the state, Alipay's facts, the history entry, the event id). No
+logging, no metrics, no batch processor, no classification. Keys are parsed once, clients built once:
+what a per-message floor should not pay for again.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import json
 import time
 import uuid
@@ -42,8 +44,7 @@ class MinimalCanceller:
         """Returns Alipay's ``action``; raises on anything but a verified success. ``writes``: 0 (to
         measure what one AWS call costs by difference), 1, or 2 (the ledger's claim and final write)."""
         holder = uuid.uuid4().hex
-        if writes == 2:
-            self._claim(out_trade_no, holder)
+        claimed_at = self._claim(out_trade_no, holder) if writes == 2 else ""
         body = json.dumps({"out_trade_no": out_trade_no}, separators=(",", ":"))
         auth = f"app_id={self._app_id},nonce={uuid.uuid4().hex},timestamp={time.time_ns() // 1_000_000}"
         content = f"{auth}\nPOST\n{CANCEL_PATH}\n{body}\n".encode()
@@ -69,7 +70,7 @@ class MinimalCanceller:
             raise RuntimeError(f"cancel failed: HTTP {response.status_code}")
         action = str(answer.get("action") or "none")
         if writes == 2:
-            self._settle(out_trade_no, holder, action)
+            self._settle(out_trade_no, holder, claimed_at, action, h.get("alipay-trace-id", ""))
         if writes != 1:
             return action
         now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
@@ -88,44 +89,121 @@ class MinimalCanceller:
         )
         return action
 
-    def _claim(self, trade_key: str, holder: str) -> None:
+    def _claim(self, trade_key: str, holder: str) -> str:
+        """The ledger's claim, attribute for attribute (docs/ledger.md): the lease, the call pending and
+        counted, who asked, and what a new claim clears."""
         now_ms = time.time_ns() // 1_000_000
+        claimed_at = _iso(now_ms)
+        pending = {"op": "cancel", "at": claimed_at, "delivery": holder}
+        names = (
+            "updated_at",
+            "created_at",
+            "status",
+            "lease_holder",
+            "lease_until",
+            "pending",
+            "message_id",
+            "app_id",
+            "out_trade_no",
+            "attempts",
+            "event_id",
+            "finished_at",
+            "settled_by",
+            "trade_key",
+        )
         self._dynamodb.update_item(
             TableName=self._table,
             Key={"trade_key": {"S": trade_key}},
-            UpdateExpression="SET #s = :retrying, #h = :holder, #u = :until, #p = :pending ADD #a :one",
-            ConditionExpression=(
-                "attribute_not_exists(trade_key) OR ((#s = :retrying OR #s = :failed) AND "
-                "(attribute_not_exists(#u) OR #u < :now) AND attribute_not_exists(#p))"
+            UpdateExpression=(
+                "SET #updated_at = :now, #created_at = if_not_exists(#created_at, :now), "
+                "#status = :retrying, #lease_holder = :holder, #lease_until = :until, #pending = :pending, "
+                "#message_id = :holder, "
+                "#app_id = :app_id, #out_trade_no = if_not_exists(#out_trade_no, :out_trade_no) "
+                "ADD #attempts :one REMOVE #event_id, #finished_at, #settled_by"
             ),
-            ExpressionAttributeNames={
-                "#s": "status", "#h": "lease_holder", "#u": "lease_until", "#p": "pending", "#a": "attempts"
-            },
+            ConditionExpression=(
+                "attribute_not_exists(#trade_key) OR ((#status = :retrying OR #status = :failed) AND "
+                "(attribute_not_exists(#lease_until) OR #lease_until < :now_ms) AND "
+                "attribute_not_exists(#pending))"
+            ),
+            ExpressionAttributeNames={f"#{name}": name for name in names},
             ExpressionAttributeValues={
+                ":now": {"S": claimed_at},
                 ":retrying": {"S": "RETRYING"},
                 ":failed": {"S": "FAILED"},
                 ":holder": {"S": holder},
                 ":until": {"N": str(now_ms + 60_000)},
-                ":now": {"N": str(now_ms)},
-                ":pending": {"M": {"op": {"S": "cancel"}}},
+                ":now_ms": {"N": str(now_ms)},
+                ":pending": {"M": {k: {"S": v} for k, v in pending.items()}},
+                ":app_id": {"S": self._app_id},
+                ":out_trade_no": {"S": trade_key},
                 ":one": {"N": "1"},
             },
             ReturnValues="ALL_OLD",
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
-        )  # fmt: skip
+        )
+        return claimed_at
 
-    def _settle(self, trade_key: str, holder: str, action: str) -> None:
+    def _settle(self, trade_key: str, holder: str, claimed_at: str, action: str, trace_id: str) -> None:
+        """The ledger's final write of a settled cancel, attribute for attribute: the state and Alipay's
+        facts, the history entry, the event id, the lease and pending call removed, the latest error
+        fields cleared."""
+        now = _iso(time.time_ns() // 1_000_000)
+        names = (
+            "updated_at",
+            "created_at",
+            "status",
+            "outcome_class",
+            "message_id",
+            "out_trade_no",
+            "action",
+            "retry_flag",
+            "alipay_trace_id",
+            "money_moved",
+            "history",
+            "finished_at",
+            "event_id",
+            "settled_by",
+            "lease_holder",
+            "lease_until",
+            "pending",
+            "error_code",
+            "error_sub_code",
+            "error_message",
+            "remedy",
+        )
+        entry = {"op": "cancel", "at": claimed_at, "delivery": holder, "result": "ok"}
+        entry["trace_id"] = trace_id
         self._dynamodb.update_item(
             TableName=self._table,
             Key={"trade_key": {"S": trade_key}},
-            UpdateExpression="SET #s = :state, #act = :action REMOVE #h, #u, #p",
-            ConditionExpression="#h = :holder",
-            ExpressionAttributeNames={
-                "#s": "status", "#act": "action", "#h": "lease_holder", "#u": "lease_until", "#p": "pending"
-            },
+            UpdateExpression=(
+                "SET #updated_at = :now, #created_at = if_not_exists(#created_at, :now), #status = :state, "
+                "#outcome_class = :succeeded, #message_id = :holder, #out_trade_no = :out_trade_no, "
+                "#action = :action, #retry_flag = :retry_flag, #alipay_trace_id = :trace_id, "
+                "#money_moved = :money_moved, "
+                "#history = :history, #finished_at = :now, #event_id = :event_id, #settled_by = :holder "
+                "REMOVE #lease_holder, #lease_until, #pending, "
+                "#error_code, #error_sub_code, #error_message, #remedy"
+            ),
+            ConditionExpression="#lease_holder = :holder",
+            ExpressionAttributeNames={f"#{name}": name for name in names},
             ExpressionAttributeValues={
+                ":now": {"S": now},
                 ":state": {"S": {"close": "CLOSED", "refund": "REFUNDED"}.get(action, "NOT_FOUND")},
-                ":action": {"S": action},
+                ":succeeded": {"S": "succeeded"},
                 ":holder": {"S": holder},
+                ":out_trade_no": {"S": trade_key},
+                ":action": {"S": action},
+                ":retry_flag": {"S": "N"},
+                ":trace_id": {"S": trace_id},
+                ":money_moved": {"BOOL": action == "refund"},
+                ":history": {"L": [{"M": {k: {"S": v} for k, v in entry.items()}}]},
+                ":event_id": {"S": hashlib.sha256(f"{trade_key}:{action}".encode()).hexdigest()[:32]},
             },
-        )  # fmt: skip
+        )
+
+
+def _iso(epoch_ms: int) -> str:
+    at = dt.datetime.fromtimestamp(epoch_ms / 1000, dt.UTC)
+    return at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
