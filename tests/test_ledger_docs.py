@@ -79,6 +79,7 @@ def test_the_attribute_table_is_what_the_ledger_writes(aws_stack: AwsStack) -> N
     closed = TradeRecord(
         Status.REFUNDED, Ending.SUCCEEDED, out_trade_no="T-1", action="refund", retry_flag="N",
         alipay_trace_id="tr", out_request_no="alipay-cancel-x", money_moved=True, if_paid="refund",
+        settled_reason="Alipay cancelled the paid trade and refunded the buyer (action refund)",
         **fields, **refund,
     )  # fmt: skip
     many = (entry,) * HISTORY_LIMIT

@@ -9,7 +9,7 @@ from pathlib import Path
 from alipay_cancel.shared.ledger_item import ALIPAY_FIELDS, ERROR_FIELDS, Op, TradeRecord
 
 # Written by the store by name, outside the two lists.
-_OWN_WRITES = {"status", "outcome_class", "alipay_trace_id", "if_paid", "money_moved"}
+_OWN_WRITES = {"status", "outcome_class", "alipay_trace_id", "if_paid", "money_moved", "settled_reason"}
 
 
 def test_the_store_lists_name_every_field_of_a_record_exactly_once() -> None:

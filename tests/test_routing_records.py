@@ -57,6 +57,7 @@ OUR_SIGNATURE = AlipayFailure(
     FailureKind.V3_ERROR, "m", 401, "invalid-signature", trace_id="tr-2", verified=True
 )
 SUCCESS = CancelSuccess("refund", "2024-05-01 10:00:00", "T-1", "S-1", "N", "2088", "tr-3")
+REFUND_REASON = "Alipay cancelled the paid trade and refunded the buyer (action refund)"
 
 
 def delivery(
@@ -196,15 +197,18 @@ def test_a_success_is_recorded_with_alipays_fields_under_the_lease() -> None:
             status=Status.REFUNDED, outcome_class=Ending.SUCCEEDED, out_trade_no="T-1", trade_no="2088",
             action="refund", gmt_refund_pay="2024-05-01 10:00:00", refund_settlement_id="S-1",
             retry_flag="N", alipay_trace_id="tr-3", money_moved=True, if_paid="refund",
+            settled_reason=REFUND_REASON,
         ),
         message_id="m-1", lease_holder=HOLDER, history=(entry(SUCCESS, CallResult.OK),),
     )  # fmt: skip
     assert (plan.metrics, plan.dead_letter, plan.log_level) == (("OutcomeSucceeded",), None, logging.INFO)
     assert (plan.acknowledge, plan.log, plan.unrecorded) == (True, "trade settled", None)
-    assert dict(plan.detail) == {"state": "REFUNDED", "action": "refund", "op": "cancel", "if_paid": "refund"}
+    assert dict(plan.detail) == {
+        "state": "REFUNDED", "action": "refund", "reason": REFUND_REASON, "op": "cancel", "if_paid": "refund",
+    }  # fmt: skip
     resumed = route(delivery(), REQUEST, called(SUCCESS, Pending("cancel", AT, "m-dead")))
     assert dict(resumed.detail) == {
-        "state": "REFUNDED", "action": "refund", "op": "cancel", "if_paid": "refund",
+        "state": "REFUNDED", "action": "refund", "reason": REFUND_REASON, "op": "cancel", "if_paid": "refund",
         "resumed_call_of": "m-dead",
     }  # fmt: skip
 
@@ -398,7 +402,7 @@ LOG_ROWS = [
     (2, called(TIMEOUT), RETRIED, INFO, WHY | SAID),
     (2, called(FROZEN), FAILED, W, WHY | CODES | SAID),
     (2, called(OUR_SIGNATURE), KEPT, E, WHY | {"error_code"} | SAID),
-    (2, called(SUCCESS), "trade settled", INFO, {"state", "action"} | SAID),
+    (2, called(SUCCESS), "trade settled", INFO, {"state", "action", "reason"} | SAID),
     (2, Settled("CLOSED"), "trade already settled: nothing to do", INFO, {"status"}),
     (8, TooLittleTime(900, 15000),
      "too little time left on the last allowed receive: message re-enqueued unchanged, untried", W,
@@ -626,7 +630,7 @@ def test_a_failure_under_the_lease_states_no_alipay_fact_it_did_not_learn() -> N
         "error_message": FROZEN_REASON, "remedy": BUSINESS_RULES["ACQ.REASON_TRADE_BEEN_FREEZEN"].remedy,
         "alipay_trace_id": "tr-1", "trade_status": None, "total_amount": None, "refund_amount": None,
         "refund_fee": None, "out_request_no": None, "refund_request_amount": None, "money_moved": False,
-        "if_paid": "refund",
+        "if_paid": "refund", "settled_reason": None,
     }  # fmt: skip
 
 

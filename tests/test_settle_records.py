@@ -29,6 +29,7 @@ def test_a_refund_that_moved_money_is_recorded_with_every_fact_and_our_request()
         gmt_refund_pay="2026-01-01 10:05:00", trade_status="TRADE_SUCCESS", total_amount=TOTAL,
         refund_amount=TOTAL, refund_fee=TOTAL, out_request_no=OURS, refund_request_amount=TOTAL,
         alipay_trace_id="trace-refund", money_moved=True, if_paid="refund",
+        settled_reason="Alipay refunded this service's refund (fund_change Y)",
     )  # fmt: skip
 
 

@@ -40,6 +40,7 @@ FIELD_ORDER = (
     "attempts",
     "message_id",
     "settled_by",
+    "settled_reason",
     "alipay_trace_id",
     "created_at",
     "updated_at",

@@ -54,9 +54,10 @@ def trade_record(
     code: str | None = None,
     sub_code: str | None = None,
     if_paid: PaidTradePolicy | None = None,
+    settled_reason: str | None = None,
 ) -> TradeRecord:
     """The trade's record for this delivery: Alipay's facts (else what we asked about) and, unless it
-    settled, what went wrong and what to do. ``money_moved`` only on a final state."""
+    settled, what went wrong and what to do (settled: why). ``money_moved`` only on a final state."""
     said = facts or TradeFacts()
     refund = said.refund
     return TradeRecord(
@@ -81,6 +82,7 @@ def trade_record(
         alipay_trace_id=trace_id,
         money_moved=said.money_moved if status is not Status.RETRYING and facts is not None else None,
         if_paid=if_paid.value if if_paid else None,
+        settled_reason=settled_reason,
     )
 
 

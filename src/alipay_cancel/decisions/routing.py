@@ -143,6 +143,7 @@ def _answered(delivery: Delivery, request: CancelRequest, happened: Answered) ->
             facts=facts,
             trace_id=last.outcome.trace_id,
             if_paid=happened.start.policy,
+            settled_reason=decision.reason,
         )
         return Plan(
             Ending.SUCCEEDED,
@@ -150,7 +151,13 @@ def _answered(delivery: Delivery, request: CancelRequest, happened: Answered) ->
             write=under_lease(delivery, request, happened, record),
             metrics=ENDINGS[Ending.SUCCEEDED].metrics,
             log="trade settled",
-            detail={"state": status.value, "action": facts.action, **said, **resumed},
+            detail={
+                "state": status.value,
+                "action": facts.action,
+                "reason": decision.reason,
+                **said,
+                **resumed,
+            },
         )
     if status is Status.FAILED:
         ending = Ending.TERMINAL

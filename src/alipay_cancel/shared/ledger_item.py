@@ -136,6 +136,7 @@ class TradeRecord(NamedTuple):
     alipay_trace_id: str | None = None
     money_moved: bool | None = None  # a final state: Alipay said money went back because of our call
     if_paid: str | None = None  # the paid-trade policy this delivery applied (refund | keep)
+    settled_reason: str | None = None  # a settled state: why Alipay's answers settle it so
 
     @property
     def final(self) -> bool:

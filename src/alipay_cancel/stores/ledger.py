@@ -219,7 +219,7 @@ class Ledger:
             if w.history_dropped:
                 u.add("history_dropped", w.history_dropped)
             u.remove("lease_holder", "lease_until", "pending")
-        for name in ERROR_FIELDS:  # the latest outcome's only
+        for name in (*ERROR_FIELDS, "settled_reason"):  # the latest outcome's only
             value = getattr(record, name)
             if value is not None:
                 u.set(name, value)
