@@ -14,13 +14,21 @@ import threading
 from collections.abc import Callable
 from typing import Any, NamedTuple, TextIO
 
+from alipay_cancel.shared.endings import Ending
 from alipay_cancel_ops.masking import mask_text
 
 # Endings that hand the record back to the queue for a later delivery (in batchItemFailures).
 HANDED_BACK = frozenset(
-    {"retry", "slow_retry", "config_error", "duplicate_in_flight", "low_time", "aws_failure"}
+    {
+        Ending.RETRY,
+        Ending.SLOW_RETRY,
+        Ending.CONFIG_ERROR,
+        Ending.DUPLICATE_IN_FLIGHT,
+        Ending.LOW_TIME,
+        Ending.AWS_FAILURE,
+    }
 )
-DEFERRED = "low_time"  # untried: too little invocation time was left for an Alipay call
+DEFERRED = Ending.LOW_TIME  # untried: too little invocation time was left for an Alipay call
 
 
 class RecordEnd(NamedTuple):
@@ -28,7 +36,7 @@ class RecordEnd(NamedTuple):
 
     message_id: str
     trade_key: str | None
-    ending: str
+    ending: Ending
     status: str | None
     message: str
     action: str | None  # Alipay's action on a success (close, refund)
@@ -44,12 +52,14 @@ class RecordEnd(NamedTuple):
 
 
 def record_end(line: str) -> RecordEnd | None:
-    """The record ending a log line reports, or None for any other line (or not JSON)."""
+    """The record ending a log line reports, or None for any other line (not JSON, or no ending this
+    release knows)."""
     try:
         entry = json.loads(line)
-    except ValueError:
+        ending = Ending(entry["ending"]) if isinstance(entry, dict) and "message_id" in entry else None
+    except (ValueError, KeyError, TypeError):
         return None
-    if not isinstance(entry, dict) or "ending" not in entry or "message_id" not in entry:
+    if ending is None:
         return None
     details = []
     if entry.get("action"):
@@ -63,7 +73,7 @@ def record_end(line: str) -> RecordEnd | None:
     return RecordEnd(
         message_id=str(entry["message_id"]),
         trade_key=_optional(entry.get("trade_key")),
-        ending=str(entry["ending"]),
+        ending=ending,
         status=_optional(entry.get("status")),
         message=str(entry.get("message", "")),
         action=_optional(entry.get("action")),
