@@ -63,3 +63,18 @@ def test_a_refund_whose_record_failed_on_the_last_receive_is_dead_lettered_with_
         f"trade_status=TRADE_SUCCESS total_amount={TOTAL} refund_fee={TOTAL} refund_amount={TOTAL} "
         f"out_request_no={OURS}"
     )
+
+
+def test_a_refund_left_unconfirmed_on_the_last_receive_fails_with_money_moved_unknown() -> None:
+    """No answer said whether the refund moved money (fund_change N): false would be a guess."""
+    _, end, answers = run(START, [TIME_OUT, query_ok(TradeStatus.TRADE_SUCCESS), refund_ok("N")])
+    assert end.status is Status.RETRYING
+    plan = route(delivery(8), REQUEST, delivered(*answers))
+    assert plan.write is not None and plan.dead_letter is not None
+    record = plan.write.record
+    assert (record.status, record.outcome_class, record.money_moved) == (
+        Status.FAILED,
+        Ending.EXHAUSTED,
+        None,
+    )
+    assert (record.out_request_no, record.refund_request_amount) == (OURS, TOTAL)
