@@ -42,6 +42,9 @@ ERRORS: dict[str, list[tuple[str, int]]] = {
 }
 INJECTED_REQUEST_ID = "chaos-injected"  # x-amzn-RequestId of every injected wire answer
 LEDGER_WRITE_FAULT = ("ProvisionedThroughputExceededException", 400)
+# In a chaos run every n-th ledger claim and final write of each environment fails (on top of the
+# random faults): ``make chaos`` passes it to the environments as CHAOS_AWS_LEDGER_EVERY.
+LEDGER_WRITE_FAULT_EVERY = {"claim": 25, "final": 25}
 _JSON_TARGET_PREFIX = {
     "dynamodb": "com.amazonaws.dynamodb.v20120810",
     "sqs": "com.amazonaws.sqs",
