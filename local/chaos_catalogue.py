@@ -28,7 +28,14 @@ FAULT_VARIANTS: list[tuple[str, dict[str, Any], str]] = [
     ("service_unavailable", {}, "service_unavailable 20000"),
     ("system_error", {}, "system_error ACQ.SYSTEM_ERROR"),
     ("business_error", {"code": "AQC.SYSTEM_ERROR"}, "business_error AQC.SYSTEM_ERROR"),
-    ("business_error", {"code": "ACQ.SELLER_BALANCE_NOT_ENOUGH"}, "business_error SELLER_BALANCE_NOT_ENOUGH"),
+    # A cancel's code (a cancel that refunds): Alipay never answers it to a query or a close, where it
+    # would be a code that operation does not have (taken by the call after a cancel that never reached
+    # the emulator, on a loaded machine).
+    (
+        "business_error",
+        {"code": "ACQ.SELLER_BALANCE_NOT_ENOUGH", "operation": "cancel"},
+        "business_error SELLER_BALANCE_NOT_ENOUGH",
+    ),
     ("retry_flag", {}, "retry_flag=Y"),
     ("bad_signature", {}, "bad_signature (corrupted)"),
     ("no_signature", {}, "no_signature (headers missing)"),

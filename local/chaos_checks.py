@@ -248,11 +248,14 @@ def check_ledger(
 
     - every counted call is in the history or is the one pending:
       ``len(history) + history_dropped + (1 if pending) == attempts``;
-    - the calls the ledger counts are the calls Alipay saw, up to the ones counted but never sent: a
-      holder that died between its claim (or step) and the send leaves its call pending, and the next
-      delivery records it as ``unknown``. So, per trade, ``seen <= attempts <= seen + unknown``, where
-      ``unknown`` counts the history's unknown entries and a pending call left behind; and
-      ``attempts == seen`` whenever there is no unknown call at all;
+    - the calls the ledger counts are the calls Alipay saw, up to the ones that may never have reached
+      it: a holder that died between its claim (or step) and the send leaves its call pending, and the
+      next delivery records it as ``unknown``; a call that came back with no answer at all (an
+      ``error`` without a trace id: a connection that could not be made, on a loaded machine a connect
+      timeout, or a read timeout) may or may not have reached Alipay. So, per trade,
+      ``seen <= attempts <= seen + unknown + unanswered``, where ``unknown`` counts the history's
+      unknown entries and a pending call left behind; and ``attempts == seen`` whenever there is no
+      such call at all;
     - at most one live lease per trade: no two of a trade's calls were ever in flight at once for their
       holders (a call is over for its holder when the answer came back, or at the client's own bound,
       ``call_limit_seconds``, after which it gives up), and none is left live at the end;
@@ -278,15 +281,18 @@ def check_ledger(
         if pending and key not in crash_redriven_keys:
             result.violations.append(f"trade {key}: a call left pending that no later delivery resumed")
         unknown = sum(1 for h in history if h.get("result") == "unknown") + pending
+        unanswered = sum(1 for h in history if h.get("result") == "error" and not h.get("trace_id"))
         unknown_calls += unknown
         label = key if key in per_trade else key.split(" ")[-1]
         if label not in per_trade or (label != key and ids_owned[label] > 1):
             not_comparable += 1  # the emulator scopes this trade otherwise (another merchant shares its id)
             continue
         seen = int(per_trade[label].get("requests", 0))
-        if not seen <= attempts <= seen + unknown or (unknown == 0 and attempts != seen):
+        maybe_unsent = unknown + unanswered
+        if not seen <= attempts <= seen + maybe_unsent or (maybe_unsent == 0 and attempts != seen):
             result.violations.append(
-                f"trade {key}: the ledger counts {attempts} calls ({unknown} unknown), Alipay saw {seen}"
+                f"trade {key}: the ledger counts {attempts} calls ({unknown} unknown, {unanswered} without "
+                f"an answer), Alipay saw {seen}"
             )
         elif attempts == seen:
             exact += 1
@@ -296,7 +302,8 @@ def check_ledger(
     result.violations += overlaps[:MAX_LISTED]
     result.facts = {
         "trades whose counted calls equal the calls Alipay saw": exact,
-        "trades with calls counted but never sent (a holder died between claim and send)": bounded,
+        "trades with calls counted that may not have reached Alipay (a holder died before the send, or "
+        "no answer came back)": bounded,
         "calls recorded as sent with the answer unknown (resumed), or left pending": unknown_calls,
         "trades the emulator scopes otherwise (not compared)": not_comparable,
         "calls of one trade in flight at once for their holders (two live leases)": len(overlaps),

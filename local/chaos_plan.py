@@ -104,7 +104,7 @@ def build_plan(total: int, seed: int, fault_rate: float, *, exhausted_trades: in
 
     def add_faults(trade: str, force: bool = False, *, cancels: bool = True) -> None:
         """``cancels`` False: the trade is never cancelled (policy keep), so no fault that only a
-        cancel takes (retry_flag) is planned for it."""
+        cancel takes (retry_flag, a cancel's business code) is planned for it."""
         n = 0
         if force or variant_queue:
             n = 1
@@ -117,7 +117,9 @@ def build_plan(total: int, seed: int, fault_rate: float, *, exhausted_trades: in
             elif draw < p:
                 n = 2 if rng.random() < 0.8 else 3
         allowed = [
-            i for i, (kind, _, _) in enumerate(FAULT_VARIANTS) if cancels or kind not in CANCEL_ONLY_KINDS
+            i
+            for i, (kind, params, _) in enumerate(FAULT_VARIANTS)
+            if cancels or (kind not in CANCEL_ONLY_KINDS and params.get("operation") != "cancel")
         ]
         for _ in range(n):
             queued = [i for i in variant_queue if i in allowed]

@@ -336,8 +336,17 @@ def test_crash_plan_is_a_pure_function_of_the_seed_and_the_tap_kills_each_planne
 # --- the ledger's invariants and the faults on its writes (fast, no stack) -------------------------
 
 
+ANSWERED_ERROR = "error, answered"  # an error Alipay answered (its trace id recorded)
+
+
 def _item(attempts: int, *results: str, pending: bool = False) -> dict[str, Any]:
-    history = [{"op": "cancel", "at": "t", "delivery": "m", "result": r} for r in results]
+    """``results``: each call's; an ``ok`` and an ``ANSWERED_ERROR`` carry Alipay's trace id, a bare
+    ``error`` none (no answer came back: a timeout, a connection that could not be made)."""
+    history = [
+        {"op": "cancel", "at": "t", "delivery": "m", "result": r.split(",")[0]}
+        | ({"trace_id": "tr"} if r in ("ok", ANSWERED_ERROR) else {})
+        for r in results
+    ]
     item: dict[str, Any] = {
         "status": "RETRYING" if pending else "CLOSED",
         "attempts": attempts,
@@ -356,12 +365,16 @@ def _item(attempts: int, *results: str, pending: bool = False) -> dict[str, Any]
         (_item(2, "unknown", "ok"), 1, True),  # a holder died between its claim and the send
         (_item(2, "unknown", "ok"), 2, True),  # ... or after the send: Alipay saw both
         (_item(2, "unknown", "ok"), 3, False),  # Alipay saw a call the ledger never counted
-        (_item(2, "error", "ok"), 1, False),  # counted, not sent, and nobody recorded it unknown
+        (_item(2, ANSWERED_ERROR, "ok"), 1, False),  # answered, yet Alipay never saw it
+        (_item(2, "error", "ok"), 1, True),  # no answer came back: it may never have reached Alipay
+        (_item(3, "error", "error", "ok"), 1, True),
+        (_item(3, "error", "ok", "ok"), 1, False),  # one call without an answer cannot explain two
+        (_item(2, "error", "ok"), 3, False),  # Alipay saw a call the ledger never counted
         (_item(3, "error", "ok"), 3, False),  # a counted call missing from the history
         (_item(1, pending=True), 0, True),  # left pending: only where no delivery was left (below)
     ],
 )
-def test_the_ledger_counts_the_calls_alipay_saw_up_to_the_unknown_ones(
+def test_the_ledger_counts_the_calls_alipay_saw_up_to_those_that_may_not_have_reached_it(
     item: dict[str, Any], seen: int, ok: bool
 ) -> None:
     snapshot = Snapshot({"T-1": item}, [], {}, {"per_trade": {"T-1": {"requests": seen}}})
