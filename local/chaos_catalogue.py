@@ -69,8 +69,13 @@ SETTLE_CODES = ("ACQ.TRADE_HAS_SUCCESS", "ACQ.CANCEL_NOT_ALLOWED", "ACQ.REASON_T
 
 # Faults of the settle flow's own calls (``operation``), for trades that make them: answers lost
 # after the call took effect (a refund or close done, unanswered), refused, unreadable or slow.
+REFUND_ANSWER_LOST: tuple[str, dict[str, Any], str] = (
+    "timeout_after_cancel",
+    {"operation": "refund"},
+    "refund: refunded, answer lost",
+)
 REFUND_FAULTS: list[tuple[str, dict[str, Any], str]] = [
-    ("timeout_after_cancel", {"operation": "refund"}, "refund: refunded, answer lost"),
+    REFUND_ANSWER_LOST,
     ("bad_signature", {"operation": "refund"}, "refund: refunded, answer badly signed"),
     ("system_error", {"operation": "refund"}, "refund: ACQ.SYSTEM_ERROR"),
     ("timeout", {"operation": "query"}, "query: timeout"),

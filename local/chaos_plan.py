@@ -23,6 +23,7 @@ from local.chaos_catalogue import (
     CHAOS_MERCHANT,
     CLOSE_FAULTS,
     FAULT_VARIANTS,
+    REFUND_ANSWER_LOST,
     REFUND_FAULTS,
     REFUND_QUERY_FAULT,
     SETTLE_CODES,
@@ -221,11 +222,21 @@ def build_plan(total: int, seed: int, fault_rate: float, *, exhausted_trades: in
     def window_closing() -> None:
         seeded("unpaid", "cancel window closes during the run", cancel_window_seconds=rng.uniform(0, 20))
 
+    # The first three trades refunded outside the cancel window each lose their refund's answer (besides
+    # their ordinary faults): a run has refunds whose answer is lost even when a loaded machine makes
+    # some trades use up their retries before they reach the refund.
+    answer_lost_first = [3]
+
     def settle_faults(trade: str, catalogue: list[tuple[str, dict[str, Any], str]]) -> None:
         """0-2 faults of the settle flow's own calls, besides the trade's ordinary ones."""
+        if catalogue is REFUND_FAULTS and answer_lost_first[0] > 0:
+            answer_lost_first[0] -= 1
+            kind, params, label = REFUND_ANSWER_LOST
+            plan.faults.append(PlannedFault(trade, kind, dict(params), label))
+            return
         for kind, params, label in rng.sample(catalogue, rng.choice((0, 1, 1, 2))):
             plan.faults.append(PlannedFault(trade, kind, dict(params), label))
-            if label == "refund: refunded, answer lost" and rng.random() < 0.5:
+            if label == REFUND_ANSWER_LOST[2] and rng.random() < 0.5:
                 kind, params, label = REFUND_QUERY_FAULT
                 plan.faults.append(PlannedFault(trade, kind, dict(params), label))
 
