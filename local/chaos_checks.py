@@ -425,7 +425,14 @@ def check_rotation(
         )
     exchanges = [ex for ex in exchanges if not any(i.startswith("PROBE") for i in ex.trade_ids)]
     old_after = [ex for ex in exchanges if ex.signer == "old" and ex.received_at > retire_at + margin]
-    old_after_accepted = [ex for ex in old_after if not (ex.status == 401 and ex.code == "invalid-signature")]
+    # Accepted: the emulator answered, and not with the signature refusal (it checks the signature before
+    # anything else). No answer at all (the caller killed, or the tap's wait for the emulator ended on a
+    # loaded machine) says nothing either way.
+    old_after_accepted = [
+        ex
+        for ex in old_after
+        if ex.status is not None and not (ex.status == 401 and ex.code == "invalid-signature")
+    ]
     old_in_grace = [
         ex for ex in exchanges if ex.signer == "old" and rotated_at <= ex.received_at < retire_at - margin
     ]
@@ -436,7 +443,11 @@ def check_rotation(
     unsigned = [ex for ex in exchanges if ex.signer == "" and not (ex.failure or "").startswith(NOT_SENT)]
     if old_after_accepted:
         result.violations.append(
-            f"{len(old_after_accepted)} requests signed with the retired key were accepted"
+            f"{len(old_after_accepted)} requests signed with the retired key were accepted: "
+            + "; ".join(
+                f"#{ex.seq} {ex.op} {ex.received_at - retire_at:.2f}s after, HTTP {ex.status} {ex.code or ''}"
+                for ex in old_after_accepted[:MAX_LISTED]
+            )
         )
     if old_in_grace_refused:
         result.violations.append(

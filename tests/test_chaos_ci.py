@@ -486,3 +486,27 @@ def test_the_publisher_faults_follow_the_run_s_putevents_count_across_reader_res
         else:
             assert outcome == "published", n
     assert faults.injected == Counter({CRASH_BEFORE: 2, REFUSED: 3, CRASH_AFTER: 3})
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "ok"),
+    [
+        (401, "invalid-signature", True),  # refused, as a retired key must be
+        (None, None, True),  # no answer (the caller killed, the tap's wait ended): nothing accepted
+        (200, None, False),  # the emulator ran the call: the retired key was accepted
+        (503, None, False),  # a fault's answer: given only after the signature verified
+    ],
+)
+def test_a_retired_key_is_accepted_only_when_the_emulator_answered_otherwise_than_refusing_it(
+    status: int | None, code: str | None, ok: bool
+) -> None:
+    from local.chaos_checks import check_rotation
+    from local.chaos_wiretap import Exchange
+
+    after = Exchange(seq=1, received_at=20.0, out_trade_no="T-1", trade_no=None, signer="old", op="cancel")
+    after.status, after.code = status, code
+    new = Exchange(seq=2, received_at=20.0, out_trade_no="T-2", trade_no=None, signer="new", op="cancel")
+    new.status = 200
+    probes = {"old": "refused: HTTP 401 invalid-signature", "new": "accepted"}
+    result = check_rotation([after, new], rotated_at=10.0, retire_at=11.0, probes=probes)
+    assert result.ok is ok, result.violations
