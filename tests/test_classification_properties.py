@@ -16,6 +16,7 @@ from alipay_cancel.alipay.responses import AlipayFailure, CancelSuccess, Failure
 from alipay_cancel.decisions.alipay_codes import BUSINESS_RULES, GATEWAY_RULES, RETRY_SAME
 from alipay_cancel.decisions.classification import RetryDelay, classify
 from alipay_cancel.shared.endings import Ending
+from alipay_cancel.shared.ledger_item import Op
 
 S, R, T, C = Ending.SUCCEEDED, Ending.RETRY, Ending.TERMINAL, Ending.CONFIG_ERROR
 SLOW, NORMAL = RetryDelay.SLOW, RetryDelay.NORMAL
@@ -272,6 +273,27 @@ def test_an_internal_error_of_alipay_under_40004_is_retried(sub: str) -> None:
     decision = classify(AlipayFailure(FailureKind.BUSINESS, "m", 200, "40004", sub, verified=True))
     assert (decision.outcome, decision.delay) == (R, NORMAL)
     assert decision.reason.startswith("Alipay reported an internal error")
+
+
+@pytest.mark.parametrize("op", list(Op))
+@pytest.mark.parametrize("code", ["AQC.SYSTEM_ERROR", "ACQ.NEW_SYSTEM_ERROR"])
+def test_an_internal_error_code_is_retried_in_both_error_shapes_for_every_operation(
+    code: str, op: Op
+) -> None:
+    """One an operation's table does not list (cancel's AQC.SYSTEM_ERROR answered to a query) is still
+    Alipay's internal error, whether it comes as a v3 error or under 40004: never a dead letter."""
+    v3 = classify(AlipayFailure(FailureKind.V3_ERROR, "m", 400, code, verified=True), op)
+    seed = classify(AlipayFailure(FailureKind.BUSINESS, "m", 200, "40004", code, verified=True), op)
+    for decision in (v3, seed):
+        assert (decision.outcome, decision.delay) == (R, NORMAL), (op, decision)
+
+
+def test_an_unknown_business_code_in_the_v3_shape_is_dead_lettered_like_under_40004() -> None:
+    decision = classify(AlipayFailure(FailureKind.V3_ERROR, "m", 400, "ACQ.ZZ_NEW", verified=True), Op.QUERY)
+    assert decision.outcome is T
+    assert decision.reason.startswith(
+        "Alipay rejected the query with a business code this service does not know"
+    )
 
 
 @pytest.mark.parametrize("status", [300, 302, 399])

@@ -163,6 +163,8 @@ def _classify_failure(f: AlipayFailure, op: Op) -> Decision:
         if rule is None and f.code.strip().startswith("missing-"):
             rule = CLIENT_BROKEN  # a "missing-" code Alipay may add later: we always send every part
         if rule is None and status == 400 and _BUSINESS_SHAPE.match(code):
+            if _looks_like_system_error(code):  # as in the seed envelope: an internal error, temporary
+                return retry(f, "Alipay reported an internal error")
             rule = _unknown_business(code, op)
         if rule is not None:
             return decide(f, rule)
