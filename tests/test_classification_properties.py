@@ -286,6 +286,17 @@ def test_an_internal_error_code_is_retried_in_both_error_shapes_for_every_operat
     seed = classify(AlipayFailure(FailureKind.BUSINESS, "m", 200, "40004", code, verified=True), op)
     for decision in (v3, seed):
         assert (decision.outcome, decision.delay) == (R, NORMAL), (op, decision)
+        # cancel's own table names AQC.SYSTEM_ERROR; otherwise the code is read as what it looks like
+        assert decision.reason.startswith(("Alipay had a system error", "Alipay reported an internal error"))
+
+
+def test_each_operation_reads_a_code_from_its_own_table() -> None:
+    """ACQ.TRADE_NOT_EXIST is close's (the trade is queried); cancel's table does not list it."""
+    failure = AlipayFailure(FailureKind.V3_ERROR, "m", 400, "ACQ.TRADE_NOT_EXIST", verified=True)
+    assert classify(failure, Op.CLOSE).reason.startswith("Alipay found no such trade to close")
+    assert classify(failure, Op.CANCEL).reason.startswith(
+        "Alipay rejected the cancel with a business code this service does not know"
+    )
 
 
 def test_an_unknown_business_code_in_the_v3_shape_is_dead_lettered_like_under_40004() -> None:
