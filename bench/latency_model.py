@@ -165,13 +165,12 @@ def _cpu(
             "floor": lambda: [floor.cancel(key, writes=2) for key in floor_keys()],
             "floor_ten_at_once": lambda: list(pool.map(floor_cancel, floor_keys())),
         }
-        order = list(names)
         work["floor_ten_at_once"]()  # the pool's threads started
         for index in range(rounds):
             # Each side takes each place in the round in turn: what one side leaves behind (warm caches,
             # a thread still winding down) would otherwise always land on the same neighbour; measured
             # in a fixed order, the ratio moved between 1.1 and 1.3 with the order alone.
-            for side in order[index % 3 :] + order[: index % 3]:
+            for side in names[index % 3 :] + names[: index % 3]:
                 measured(side, work[side])
     total = rounds * batch
 

@@ -222,15 +222,15 @@ def build_plan(total: int, seed: int, fault_rate: float, *, exhausted_trades: in
     def window_closing() -> None:
         seeded("unpaid", "cancel window closes during the run", cancel_window_seconds=rng.uniform(0, 20))
 
-    # The first three trades refunded outside the cancel window each lose their refund's answer (besides
-    # their ordinary faults): a run has refunds whose answer is lost even when a loaded machine makes
-    # some trades use up their retries before they reach the refund.
-    answer_lost_first = [3]
+    # Trades refunded outside the cancel window lose their refund's answer (besides their ordinary
+    # faults) until three such are planned: a run has refunds whose answer is lost even when a loaded
+    # machine makes some trades use up their retries before they reach the refund.
+    answer_lost_at_least = 3
 
     def settle_faults(trade: str, catalogue: list[tuple[str, dict[str, Any], str]]) -> None:
         """0-2 faults of the settle flow's own calls, besides the trade's ordinary ones."""
-        if catalogue is REFUND_FAULTS and answer_lost_first[0] > 0:
-            answer_lost_first[0] -= 1
+        planned = sum(1 for f in plan.faults if f.label == REFUND_ANSWER_LOST[2])
+        if catalogue is REFUND_FAULTS and planned < answer_lost_at_least:
             kind, params, label = REFUND_ANSWER_LOST
             plan.faults.append(PlannedFault(trade, kind, dict(params), label))
             return

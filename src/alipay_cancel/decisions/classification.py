@@ -163,9 +163,7 @@ def _classify_failure(f: AlipayFailure, op: Op) -> Decision:
         if rule is None and f.code.strip().startswith("missing-"):
             rule = CLIENT_BROKEN  # a "missing-" code Alipay may add later: we always send every part
         if rule is None and status == 400 and _BUSINESS_SHAPE.match(code):
-            if _looks_like_system_error(code):  # as in the seed envelope: an internal error, temporary
-                return retry(f, "Alipay reported an internal error")
-            rule = _unknown_business(code, op)
+            return _unknown_business(f, code, op)
         if rule is not None:
             return decide(f, rule)
     return _by_status(f)
@@ -184,9 +182,7 @@ def _seed_business(f: AlipayFailure, op: Op, rules: dict[str, Rule]) -> Decision
             return decide(f, common)
         if not sub:
             return retry(f, "Alipay reported a business failure (40004) without saying which")
-        if _looks_like_system_error(sub):
-            return retry(f, "Alipay reported an internal error")
-        return decide(f, _unknown_business(sub, op))
+        return _unknown_business(f, sub, op)
     if code in ("40001", "40002", "40006"):
         rule = gateway_rule(sub)
         if rule is None:
@@ -264,12 +260,17 @@ def _by_status(f: AlipayFailure) -> Decision:
     return retry(f, f"Alipay answered HTTP {status} with an error this service does not know")
 
 
-def _unknown_business(code: str, op: Op) -> Rule:
-    return Rule(
+def _unknown_business(f: AlipayFailure, code: str, op: Op) -> Decision:
+    """A business code ``op``'s table does not list, in either error shape: Alipay's internal error
+    (temporary), else TERMINAL with how to look it up."""
+    if _looks_like_system_error(code):
+        return retry(f, "Alipay reported an internal error")
+    rule = Rule(
         _T,
         f"Alipay rejected the {op.value} with a business code this service does not know",
         f"Look up {code} in Alipay's {_METHODS[op]} error codes, resolve it for this trade, " + REDRIVE + ".",
     )
+    return decide(f, rule)
 
 
 def business_code(failure: AlipayFailure) -> str | None:

@@ -110,6 +110,8 @@ ALIPAY_FIELDS = (
     "refund_request_amount",
 )
 ERROR_FIELDS = ("error_code", "error_sub_code", "error_message", "remedy")
+# The latest outcome's only: each write sets them or removes them (what went wrong, or why it settled).
+OUTCOME_FIELDS = (*ERROR_FIELDS, "settled_reason")
 
 
 class TradeRecord(NamedTuple):

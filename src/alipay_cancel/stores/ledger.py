@@ -29,7 +29,7 @@ from botocore.exceptions import ClientError
 
 from alipay_cancel.shared.ledger_item import (
     ALIPAY_FIELDS,
-    ERROR_FIELDS,
+    OUTCOME_FIELDS,
     HistoryEntry,
     LedgerItem,
     LedgerWrite,
@@ -219,7 +219,7 @@ class Ledger:
             if w.history_dropped:
                 u.add("history_dropped", w.history_dropped)
             u.remove("lease_holder", "lease_until", "pending")
-        for name in (*ERROR_FIELDS, "settled_reason"):  # the latest outcome's only
+        for name in OUTCOME_FIELDS:
             value = getattr(record, name)
             if value is not None:
                 u.set(name, value)
