@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from typing import Any
 
 import pytest
 
 from tests.fixtures.aws import Pipeline, cancel_body, sqs_event, sqs_record
+from tests.waiting import wait_for
 
 
 def test_duplicate_delivery_after_success_does_not_call_alipay_again(pipeline: Pipeline) -> None:
@@ -149,13 +149,6 @@ def test_redrive_after_exhausted_retries_calls_alipay_again(pipeline: Pipeline) 
     assert admin.cancel_calls("RD-2") == 1
 
 
-def _wait_for(condition: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
-
-
 @pytest.mark.parametrize("last_receive", [True, False])
 def test_duplicate_finding_the_cancel_in_progress(
     pipeline: Pipeline, capsys: pytest.CaptureFixture[str], last_receive: bool
@@ -172,7 +165,7 @@ def test_duplicate_finding_the_cancel_in_progress(
     responses: list[dict[str, Any]] = []
     first = threading.Thread(target=lambda: responses.append(pipeline.invoke(owner)))
     first.start()
-    _wait_for(lambda: admin.count("D-4")["requests"] == 1)  # the owner is calling Alipay now
+    wait_for(lambda: admin.count("D-4")["requests"] == 1, "the owner's cancel to reach Alipay")
     capsys.readouterr()
 
     response = pipeline.invoke(duplicate)

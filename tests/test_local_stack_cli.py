@@ -26,6 +26,7 @@ from local.provision import aws_client
 from local.stack import free_port
 
 from tests.process_support import PYTHONPATH, REPO, alive, wait_gone
+from tests.waiting import wait_for
 
 # --- make local-stack -----------------------------------------------------------------------------
 
@@ -108,12 +109,6 @@ def _event_lines(lines: list[str]) -> list[re.Match[str]]:
     return [m for m in (EVENT_LINE.match(line.rstrip("\n")) for line in lines) if m]
 
 
-def _wait_for(condition: Any, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.25)
-
-
 def _order_events(text: str, env: dict[str, str]) -> list[dict[str, Any]]:
     """The order system's queue, read with the banner's AWS CLI command (or, without the AWS CLI
     here, the same call through boto3)."""
@@ -194,7 +189,12 @@ def test_local_stack_cli_serves_until_stopped_and_leaves_no_orphan(
             )
             assert sh(schedule).returncode == 0, schedule
             sent += 1
-            _wait_for(lambda: any(FIRED_LINE.match(line) for line in later))
+            wait_for(
+                lambda: any(FIRED_LINE.match(line) for line in later),
+                "the schedule to fire",
+                seconds=60,
+                poll=0.25,
+            )
             (fired,) = [m for m in (FIRED_LINE.match(line) for line in later) if m]
             assert fired.group("name").startswith("cancel-DEMO-SCHEDULED-0001-")
         # One line per message as it ended, with its trade key (the README's DEMO-UNPAID-0001 repeats the
@@ -212,7 +212,12 @@ def test_local_stack_cli_serves_until_stopped_and_leaves_no_orphan(
         )
         # One event line per trade that ended (a repeat of a settled trade writes and announces nothing).
         settled = len(tried) + (1 if how == signal.SIGINT else 0)
-        _wait_for(lambda: len(_event_lines(later)) >= settled)
+        wait_for(
+            lambda: len(_event_lines(later)) >= settled,
+            "an event line per settled trade",
+            seconds=60,
+            poll=0.25,
+        )
         events = _event_lines(later)
         assert len(events) == settled == len({m.group("trade") for m in events}), later
         if how == signal.SIGINT:

@@ -96,6 +96,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _guarded(self) -> None:
         try:
             self._dispatch()
+        except ConnectionError:
+            raise  # the caller hung up (a killed Lambda environment): _Server.handle_error drops it quietly
         except Exception:  # noqa: BLE001 - an emulator bug must show as a 500, not a dropped connection
             traceback.print_exc()
             self.close_connection = True
@@ -183,6 +185,12 @@ class GatewayServer:
     def base_url(self) -> str:
         host, port = self._httpd.server_address[:2]
         return f"http://{host!s}:{port}"
+
+    @property
+    def open_connections(self) -> int:
+        """TCP connections open now (a connection's thread has ended once it is no longer counted)."""
+        with self._httpd.connections_lock:
+            return len(self._httpd.open_connections)
 
     @property
     def connections_accepted(self) -> int:
