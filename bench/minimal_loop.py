@@ -70,7 +70,8 @@ class MinimalCanceller:
             raise RuntimeError(f"cancel failed: HTTP {response.status_code}")
         action = str(answer.get("action") or "none")
         if writes == 2:
-            self._settle(out_trade_no, holder, claimed_at, action, h.get("alipay-trace-id", ""))
+            trade_no = str(answer.get("trade_no") or "")
+            self._settle(out_trade_no, holder, claimed_at, action, trade_no, h.get("alipay-trace-id", ""))
         if writes != 1:
             return action
         now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
@@ -144,7 +145,9 @@ class MinimalCanceller:
         )
         return claimed_at
 
-    def _settle(self, trade_key: str, holder: str, claimed_at: str, action: str, trace_id: str) -> None:
+    def _settle(
+        self, trade_key: str, holder: str, claimed_at: str, action: str, trade_no: str, trace_id: str
+    ) -> None:
         """The ledger's final write of a settled cancel, attribute for attribute: the state and Alipay's
         facts, the history entry, the event id, the lease and pending call removed, the latest error
         fields cleared."""
@@ -156,6 +159,8 @@ class MinimalCanceller:
             "outcome_class",
             "message_id",
             "out_trade_no",
+            "trade_no",
+            "if_paid",
             "action",
             "retry_flag",
             "alipay_trace_id",
@@ -164,6 +169,7 @@ class MinimalCanceller:
             "finished_at",
             "event_id",
             "settled_by",
+            "settled_reason",
             "lease_holder",
             "lease_until",
             "pending",
@@ -180,9 +186,11 @@ class MinimalCanceller:
             UpdateExpression=(
                 "SET #updated_at = :now, #created_at = if_not_exists(#created_at, :now), #status = :state, "
                 "#outcome_class = :succeeded, #message_id = :holder, #out_trade_no = :out_trade_no, "
+                "#trade_no = :trade_no, #if_paid = :if_paid, "
                 "#action = :action, #retry_flag = :retry_flag, #alipay_trace_id = :trace_id, "
                 "#money_moved = :money_moved, "
-                "#history = :history, #finished_at = :now, #event_id = :event_id, #settled_by = :holder "
+                "#history = :history, #finished_at = :now, #event_id = :event_id, #settled_by = :holder, "
+                "#settled_reason = :reason "
                 "REMOVE #lease_holder, #lease_until, #pending, "
                 "#error_code, #error_sub_code, #error_message, #remedy"
             ),
@@ -194,14 +202,28 @@ class MinimalCanceller:
                 ":succeeded": {"S": "succeeded"},
                 ":holder": {"S": holder},
                 ":out_trade_no": {"S": trade_key},
+                ":trade_no": {"S": trade_no},
+                ":if_paid": {"S": "refund"},
                 ":action": {"S": action},
                 ":retry_flag": {"S": "N"},
                 ":trace_id": {"S": trace_id},
                 ":money_moved": {"BOOL": action == "refund"},
+                ":reason": {
+                    "S": _SETTLED_REASON.get(
+                        action, "Alipay found no such trade: nothing to cancel (no action)"
+                    )
+                },
                 ":history": {"L": [{"M": {k: {"S": v} for k, v in entry.items()}}]},
                 ":event_id": {"S": hashlib.sha256(f"{trade_key}:{action}".encode()).hexdigest()[:32]},
             },
         )
+
+
+# The steps' wording for a settled cancel (the ledger keeps it as settled_reason).
+_SETTLED_REASON = {
+    "close": "Alipay closed the unpaid trade (action close, no refund)",
+    "refund": "Alipay cancelled the paid trade and refunded the buyer (action refund)",
+}
 
 
 def _iso(epoch_ms: int) -> str:
