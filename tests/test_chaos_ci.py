@@ -28,9 +28,9 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from local.accounting import DeadLetterSeen, Enqueued, Snapshot
 from local.alipay_gateway.faults import FAULT_KINDS
-from local.chaos_aws_faults import AwsFaultInjector
-from local.chaos_checks import check_accounted, check_drained, check_ledger, receipts_hit_by_aws_faults
-from local.chaos_events import CHECK_NAME, CRASH_AFTER, CRASH_BEFORE, REFUSED, RESTART_AT
+from local.chaos.aws_faults import AwsFaultInjector
+from local.chaos.checks import check_accounted, check_drained, check_ledger, receipts_hit_by_aws_faults
+from local.chaos.events import CHECK_NAME, CRASH_AFTER, CRASH_BEFORE, REFUSED, RESTART_AT
 from moto import mock_aws
 
 REPO = Path(__file__).resolve().parent.parent
@@ -268,7 +268,7 @@ def _reasonless_letter(message_id: str) -> Snapshot:
 
 
 def test_a_redrive_without_reason_is_excused_only_when_the_last_allowed_delivery_was_killed() -> None:
-    from local.chaos import crash_redriven
+    from local.chaos.verdict import crash_redriven
 
     snapshot = _reasonless_letter("m-1")
     enqueued = [Enqueued("m-1", '{"out_trade_no": "T-1"}', "T-1", "dup")]
@@ -295,8 +295,8 @@ def test_a_redrive_without_reason_is_excused_only_when_the_last_allowed_delivery
 
 
 def test_crash_plan_is_a_pure_function_of_the_seed_and_the_tap_kills_each_planned_trade_once() -> None:
-    from local.chaos_crashes import AFTER_ALIPAY, BEFORE_ALIPAY, TapCrashes, build_crash_plan
-    from local.chaos_wiretap import Exchange
+    from local.chaos.crashes import AFTER_ALIPAY, BEFORE_ALIPAY, TapCrashes, build_crash_plan
+    from local.chaos.wiretap import Exchange
 
     keys = [f"T{n:04d}" for n in range(1000)]
     kwargs: dict[str, Any] = {
@@ -383,7 +383,7 @@ def test_the_ledger_counts_the_calls_alipay_saw_up_to_those_that_may_not_have_re
 
 
 def test_two_calls_of_one_trade_in_flight_at_once_are_two_live_leases() -> None:
-    from local.chaos_wiretap import Exchange
+    from local.chaos.wiretap import Exchange
 
     def call(seq: int, at: float, answered: float | None) -> Exchange:
         return Exchange(
@@ -402,7 +402,7 @@ def test_two_calls_of_one_trade_in_flight_at_once_are_two_live_leases() -> None:
 
 
 def test_every_nth_ledger_claim_and_final_write_fail_and_are_told_apart() -> None:
-    from local.chaos_aws_faults import ledger_write_kind
+    from local.chaos.aws_faults import ledger_write_kind
 
     assert ledger_write_kind({"UpdateExpression": "SET #lease_holder = :lease_holder"}) == "claim"
     assert ledger_write_kind({"ConditionExpression": "#lease_holder = :holder"}) == "final"
@@ -442,7 +442,7 @@ def test_every_nth_ledger_claim_and_final_write_fail_and_are_told_apart() -> Non
 
 
 def test_the_publisher_faults_follow_the_run_s_putevents_count_across_reader_restarts() -> None:
-    from local.chaos_events import (
+    from local.chaos.events import (
         CRASH_AFTER_EVERY,
         CRASH_BEFORE_EVERY,
         REFUSE_EVERY,
@@ -500,8 +500,8 @@ def test_the_publisher_faults_follow_the_run_s_putevents_count_across_reader_res
 def test_a_retired_key_is_accepted_only_when_the_emulator_answered_otherwise_than_refusing_it(
     status: int | None, code: str | None, ok: bool
 ) -> None:
-    from local.chaos_checks import check_rotation
-    from local.chaos_wiretap import Exchange
+    from local.chaos.checks import check_rotation
+    from local.chaos.wiretap import Exchange
 
     after = Exchange(seq=1, received_at=20.0, out_trade_no="T-1", trade_no=None, signer="old", op="cancel")
     after.status, after.code = status, code

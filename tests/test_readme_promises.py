@@ -332,7 +332,7 @@ def test_the_readme_shows_the_make_targets() -> None:
         ("docs/deploy.md", "local.keygen", r"python -m local\.keygen (.+)"),
         ("README.md", "local.invoke", r'make invoke EVENT=\S+ INVOKE_ARGS="([^"]+)"'),
         ("README.md", "local.stack_cli", r'make local-stack STACK_ARGS="([^"]+)"'),
-        ("docs/reliability.md", "local.chaos", r'make chaos CHAOS_ARGS="([^"]+)"'),
+        ("docs/reliability.md", "local.chaos.__main__", r'make chaos CHAOS_ARGS="([^"]+)"'),
         ("docs/performance.md", "bench.run", r'make bench BENCH_ARGS="([^"]+)"'),
     ],
 )

@@ -12,10 +12,10 @@ from typing import Any
 
 from local.accounting import Enqueued, Snapshot
 from local.alipay_gateway.faults import FAULT_KINDS
-from local.chaos_aws_faults import LEDGER_WRITE_FAULT_EVERY, AwsFaultStats
-from local.chaos_checks import CheckResult
-from local.chaos_plan import ChaosPlan
-from local.chaos_wiretap import Exchange
+from local.chaos.aws_faults import LEDGER_WRITE_FAULT_EVERY, AwsFaultStats
+from local.chaos.checks import CheckResult
+from local.chaos.plan import ChaosPlan
+from local.chaos.wiretap import Exchange
 from local.esm_driver import DriverStats
 from local.outcome_labels import FAILED, FINAL_STATUSES, RETRYING
 

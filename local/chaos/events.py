@@ -26,7 +26,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from local.chaos_checks import CheckResult
+from local.chaos.checks import CheckResult
 from local.events_and_schedules import EventsAndSchedules
 from local.outcome_accounting import EventAccount
 from local.stack import LocalStack

@@ -9,7 +9,7 @@
   finished or frozen trade, or what the plan made unsettleable (a sticky terminal code, a trade
   refunded in part by someone else).
 
-Each check returns a ``CheckResult`` (``chaos_checks``).
+Each check returns a ``CheckResult`` (``local.chaos.checks``).
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from typing import Any
 from alipay_cancel.alipay.amounts import amount_as_cents
 from alipay_cancel.decisions.refund_request import REQUEST_NUMBER_PREFIX, request_number
 from local.accounting import Snapshot
-from local.chaos_checks import MAX_LISTED, CheckResult, record_ids, trade_of
-from local.chaos_plan import ChaosPlan
-from local.chaos_wiretap import Exchange
+from local.chaos.checks import MAX_LISTED, CheckResult, record_ids, trade_of
+from local.chaos.plan import ChaosPlan
+from local.chaos.wiretap import Exchange
 from local.outcome_labels import CLOSED, FAILED, KEPT, NOT_FOUND, REFUNDED
 
 # The query's answers that settle a trade as each state (TRADE_CLOSED: refunded or closed, by payment).

@@ -5,7 +5,7 @@ Faults are planned per trade (``set_fault(kind, trade, times)``) rather than dra
 run knows exactly which faults it injected and can prove at the end that each was consumed: a fault
 planned for a trade is taken by that trade's next calls (of its operation, for the settle flow's
 faults), before any call can succeed. Every fault kind the emulator has is used at least once (when
-the run is big enough to hold them all). What can go wrong is ``chaos_catalogue``; the scenarios cover
+the run is big enough to hold them all). What can go wrong is ``local.chaos.catalogue``; the scenarios cover
 every trade state under both paid-trade policies (docs/settle.md).
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 
 from alipay_cancel.shared.trade import trade_key as build_trade_key
 from local.alipay_gateway.faults import CANCEL_ONLY_KINDS, FAULT_KINDS
-from local.chaos_catalogue import (
+from local.chaos.catalogue import (
     CHAOS_MERCHANT,
     CLOSE_FAULTS,
     FAULT_VARIANTS,

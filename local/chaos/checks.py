@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from local.accounting import Enqueued, Snapshot, account
-from local.chaos_aws_faults import FailedCall
-from local.chaos_wiretap import NOT_SENT, Exchange
+from local.chaos.aws_faults import FailedCall
+from local.chaos.wiretap import NOT_SENT, Exchange
 from local.outcome_labels import RETRYING, SETTLED_STATUSES
 
 PEM_PRIVATE_MARKER = re.compile(r"-----BEGIN (?:RSA |EC |ENCRYPTED )?PRIVATE KEY-----")
@@ -145,7 +145,7 @@ def check_accounted(
     return result
 
 
-# --- 2. settled trades, money, and dead letters: local/chaos_settle_checks.py ------------------
+# --- 2. settled trades, money, and dead letters: local/chaos/settle_checks.py ------------------
 
 
 # --- 3. nothing sent after a recorded settlement -----------------------------------------------

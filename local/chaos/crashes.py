@@ -3,7 +3,7 @@
 Chosen from outside the function (no change to its code), at the points where a crash hurts most:
 
 - ``before the Alipay call`` and ``after Alipay answered, before the ledger's final write``: the wire
-  tap (``local.chaos_wiretap``) asks the pool to kill the environment running the planned trade's
+  tap (``local.chaos.wiretap``) asks the pool to kill the environment running the planned trade's
   batch, once per planned trade, before forwarding its cancel / after the emulator answered it (the
   cancel happened; the function never hears of it). Either leaves the call pending under the lease:
   the next delivery records it as ``unknown`` and resumes it;
@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from local.chaos_wiretap import Exchange
+from local.chaos.wiretap import Exchange
 
 BEFORE_ALIPAY = "before the Alipay call"
 AFTER_ALIPAY = "after Alipay answered, before the ledger's final write"

@@ -1,7 +1,7 @@
-"""``python -m local.chaos_env_hooks <handler>``: awslambdaric, with chaos's AWS fault injector on the
+"""``python -m local.chaos.env_hooks <handler>``: awslambdaric, with chaos's AWS fault injector on the
 function's own boto3 clients (chaos only; ``make demo`` and ``make local-stack`` run plain awslambdaric).
 
-The injector (``local.chaos_aws_faults``) hooks every DynamoDB / SQS / Secrets Manager client the
+The injector (``local.chaos.aws_faults``) hooks every DynamoDB / SQS / Secrets Manager client the
 function creates in this environment, with ``CHAOS_AWS_CALL_RATE`` / ``CHAOS_AWS_WIRE_RATE`` and a seed
 of ``CHAOS_AWS_SEED`` plus this environment's number (1, 2, ... in start order: each environment
 draws its own sequence, the same in every run). Every count and every injected error the function
@@ -42,7 +42,7 @@ def install_from_environment() -> None:
         return
     import botocore.client
 
-    from local.chaos_aws_faults import ERRORS, AwsFaultInjector
+    from local.chaos.aws_faults import ERRORS, AwsFaultInjector
 
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     lock = threading.Lock()
