@@ -160,7 +160,7 @@ HANDLER_BUCKETS: dict[str, list[tuple[str, str]]] = {
     ],
     "metrics (add + flush)": [
         ("alipay_cancel/observability.py", "add_count"),
-        ("alipay_cancel/observability.py", "add_latency"),
+        ("alipay_cancel/observability.py", "timed_alipay_call"),
         ("metrics/provider/cloudwatch_emf/cloudwatch.py", "flush_metrics"),
     ],
     "secret cache + client check (begin_invocation)": [

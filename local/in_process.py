@@ -8,7 +8,7 @@ lives here, not in ``src/``:
 - ``reload_function`` forgets the cached runtime and re-reads the Powertools variables, after the
   caller changed the environment (the next invocation is a cold start);
 - ``serialise_metrics_flush`` makes Powertools' metrics flush wait for ``add_count`` /
-  ``add_latency``, for callers that run several invocations on threads of one process.
+  ``timed_alipay_call``, for callers that run several invocations on threads of one process.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 One instance of each per container. Metrics are not thread-safe in Powertools (a metric's value list is
 created on first use), so records running in worker threads add metrics through ``add_count`` /
-``add_latency`` under a lock.
+``timed_alipay_call`` under a lock.
 
 The X-Ray SDK costs ~200 ms to import, so a real ``Tracer`` is built only when tracing can be on (in
 Lambda and not disabled: Powertools' own rule); otherwise a pass-through stand-in keeps the same
@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar, cast
 
 from aws_lambda_powertools import Logger, Metrics
@@ -55,9 +57,9 @@ __all__ = [
     "OUTCOME_METRICS",
     "REQUEUED_METRIC",
     "add_count",
-    "add_latency",
     "logger",
     "metrics",
+    "timed_alipay_call",
     "tracer",
 ]
 
@@ -77,7 +79,12 @@ def add_count(name: str, value: int = 1) -> None:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
-def add_latency(milliseconds: float) -> None:
+@contextmanager
+def timed_alipay_call() -> Iterator[None]:
+    """Times the Alipay call inside it (its whole wall time, in milliseconds) into ALIPAY_LATENCY_METRIC."""
+    started = time.perf_counter()
+    yield
+    milliseconds = (time.perf_counter() - started) * 1000.0
     with metrics_lock:
         metrics.add_metric(name=ALIPAY_LATENCY_METRIC, unit=MetricUnit.Milliseconds, value=milliseconds)
 

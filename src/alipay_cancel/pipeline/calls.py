@@ -6,8 +6,6 @@ share a client or a key. Which call to make, and when, is ``decisions.steps``'.
 
 from __future__ import annotations
 
-import time
-
 from alipay_cancel import observability as obs
 from alipay_cancel.alipay import TradeOutcome, TradeRef
 from alipay_cancel.alipay.client import AlipayClient
@@ -69,11 +67,9 @@ class AlipayCalls:
     @staticmethod
     def send(call: Call, client: AlipayClient, request: CancelRequest) -> TradeOutcome:
         """One Alipay call, timed for the latency metric."""
-        started = time.perf_counter()
         ref = TradeRef(request.out_trade_no, request.trade_no, request.app_auth_token)
-        outcome = _send(call, client, ref)
-        obs.add_latency((time.perf_counter() - started) * 1000.0)
-        return outcome
+        with obs.timed_alipay_call():
+            return _send(call, client, ref)
 
 
 def _send(call: Call, client: AlipayClient, ref: TradeRef) -> TradeOutcome:

@@ -134,7 +134,5 @@ class TokenOwners:
 
 
 def _timed_query(client: AlipayClient, token: str) -> TokenQueryOutcome:
-    started = time.perf_counter()
-    outcome = client.app_auth_token_query(token)
-    obs.add_latency((time.perf_counter() - started) * 1000.0)
-    return outcome
+    with obs.timed_alipay_call():
+        return client.app_auth_token_query(token)
