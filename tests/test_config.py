@@ -247,6 +247,12 @@ def test_number_bounds(name: str, good: list[str], bad: list[str]) -> None:
         assert message.startswith(name), (value, message)
 
 
+def test_a_horizon_past_a_week_is_refused_naming_the_week_in_seconds() -> None:
+    message = error(RETRY_HORIZON_SECONDS="604801", MAX_RECEIVE_COUNT="1000")
+    assert message.startswith("RETRY_HORIZON_SECONDS is 604801; it must be between 1 and 604800"), message
+    assert "604800." not in message
+
+
 def test_retry_max_must_not_be_below_base() -> None:
     message = error(RETRY_BASE_SECONDS="600", RETRY_MAX_SECONDS="60")
     assert message.startswith("RETRY_MAX_SECONDS")

@@ -19,7 +19,7 @@ from alipay_cancel.decisions.retry_policy import (
     visibility_timeout,
 )
 from alipay_cancel.shared.sqs_limits import SQS_MAX_RETENTION_SECONDS, SQS_MAX_VISIBILITY_SECONDS
-from tests.fixtures.retries import fewest_receives
+from tests.fixtures.retries import fewest_receives, most_receives_one_by_one
 
 DEFAULTS = {"base_seconds": 30, "max_seconds": 3600, "slow_base_seconds": 900}
 
@@ -176,6 +176,33 @@ def test_schedule_problems(schedule: RetrySchedule, fragments: list[str]) -> Non
         assert fragment in problem
     if problems and "too small" in problems[0]:
         assert "up to 55 receives" in problems[0] and "at least 55" in problems[0]
+
+
+def test_receives_within_horizon_agrees_with_counting_one_receive_at_a_time() -> None:
+    """Both retry classes, across horizons, bases, caps and slow bases: the shortcut over the capped
+    tail gives what counting every receive gives."""
+    for horizon in (1, 30, 3600, DAY):
+        for base in (1, 30):
+            for cap in (2, 60, 3600, 43200):
+                for slow in (1, 900, 3600):
+                    schedule = RetrySchedule(horizon, base, cap, slow, 1000)
+                    for delay in RetryDelay:
+                        expected = most_receives_one_by_one(schedule, delay)
+                        assert receives_within_horizon(schedule, delay) == expected, (schedule, delay)
+
+
+def test_a_zero_base_never_waits_however_many_receives() -> None:
+    for count in (1, 2, 10):
+        assert jitter_bounds(
+            count, RetryDelay.NORMAL, base_seconds=0, max_seconds=3600, slow_base_seconds=0
+        ) == (0, 0)
+
+
+def test_a_horizon_needing_hundreds_of_receives_is_a_receive_limit_problem() -> None:
+    """Hundreds of receives is a large number, not an unbounded one: the problem names the limit to set."""
+    (problem,) = schedule_problems(RetrySchedule(7 * DAY, 30, 3600, 900, 342))
+    assert problem.startswith("MAX_RECEIVE_COUNT (342) is too small")
+    assert "up to 343 receives" in problem and "at least 343" in problem
 
 
 def test_a_cap_that_never_grows_is_unbounded() -> None:

@@ -5,6 +5,7 @@ decisions.identity_check, the verdict a mislabelled message gets."""
 from __future__ import annotations
 
 import json
+import logging
 import pickle
 from typing import Any
 
@@ -44,10 +45,10 @@ class Refresher:
     def __init__(self, fresh: AlipayClient | None = None, problem: str | None = None) -> None:
         self.fresh = fresh
         self.problem = problem
-        self.calls: list[str | None] = []
+        self.calls: list[tuple[str | None, AlipayClient]] = []  # (app id, the client that saw the problem)
 
     def __call__(self, app_id: str | None, seen: AlipayClient) -> AlipayClient | None:
-        self.calls.append(app_id)
+        self.calls.append((app_id, seen))
         if self.problem is not None:
             raise SecretUnavailable(self.problem)
         return self.fresh
@@ -68,6 +69,11 @@ def _owners(clock: Clock | None = None, refresh: Refresher | None = None, **kw: 
     )
 
 
+def _logged(caplog: pytest.LogCaptureFixture) -> dict[str, logging.LogRecord]:
+    """The function's log records, by message."""
+    return {record.getMessage(): record for record in caplog.records if record.name == "alipay-cancel"}
+
+
 def _sent(gateway: GatewayHandle) -> int:
     return int(gateway.admin.counts()["total_requests"])
 
@@ -77,14 +83,17 @@ def _plenty() -> int:
 
 
 def test_alipays_answer_names_the_merchant_and_is_asked_once_per_token(
-    multi_app_gateway: GatewayHandle,
+    multi_app_gateway: GatewayHandle, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG, logger="alipay-cancel")
     owners, client = _owners(), _client(multi_app_gateway)
     first = owners.ask(None, client, TOKEN_A, _plenty)
     assert isinstance(first.outcome, TokenInfo) and first.calls == 1
     assert (first.outcome.status, first.outcome.user_id) == (TokenStatus.VALID, MERCHANT_A)
     again = owners.ask(None, client, TOKEN_A, _plenty)
     assert again == TokenAnswer(first.outcome, calls=0)
+    from_cache = _logged(caplog)["app_auth_token owner from the cache"]  # debug: says whose, never the token
+    assert getattr(from_cache, "merchant_id", None) == MERCHANT_A
     other = owners.ask(None, client, TOKEN_B, _plenty)
     assert isinstance(other.outcome, TokenInfo) and other.outcome.user_id == MERCHANT_B
     assert _sent(multi_app_gateway) == 2
@@ -117,6 +126,15 @@ def test_an_answer_is_kept_for_the_max_age_then_asked_again(multi_app_gateway: G
 def test_max_age_zero_asks_every_time(multi_app_gateway: GatewayHandle) -> None:
     owners, client = _owners(max_age_seconds=0), _client(multi_app_gateway)
     assert [owners.ask(None, client, TOKEN_A, _plenty).calls for _ in range(3)] == [1, 1, 1]
+    assert not vars(owners)["_entries"]  # nothing is kept, not even for an instant
+
+
+def test_a_max_age_of_one_second_keeps_the_answer_for_that_second(multi_app_gateway: GatewayHandle) -> None:
+    clock = Clock()
+    owners, client = _owners(clock, max_age_seconds=1), _client(multi_app_gateway)
+    owners.ask(None, client, TOKEN_A, _plenty)
+    clock.now += 0.9
+    assert owners.ask(None, client, TOKEN_A, _plenty).calls == 0
 
 
 def test_a_valid_token_is_not_kept_past_alipays_expires_in(multi_app_gateway: GatewayHandle) -> None:
@@ -135,9 +153,13 @@ def test_a_valid_token_is_not_kept_past_alipays_expires_in(multi_app_gateway: Ga
 
 def test_a_failure_is_never_kept(multi_app_gateway: GatewayHandle) -> None:
     multi_app_gateway.admin.set_fault("http_5xx", times=1, operation="token_query")
-    owners, client = _owners(), _client(multi_app_gateway)
+    client = _client(multi_app_gateway)
+    refresh = Refresher(fresh=client)
+    owners = _owners(refresh=refresh)
     failed = owners.ask(None, client, TOKEN_A, _plenty)
     assert isinstance(failed.outcome, AlipayFailure) and failed.calls == 1
+    # Not a signature problem: the secret is not re-read, the answer is not "with fresh keys".
+    assert (refresh.calls, failed.after_secret_refresh) == ([], False)
     assert isinstance(owners.ask(None, client, TOKEN_A, _plenty).outcome, TokenInfo)
     assert _sent(multi_app_gateway) == 2
 
@@ -180,12 +202,37 @@ def test_each_app_asks_for_itself(
     assert owners.ask(None, default_client, TOKEN_A, _plenty).calls == 1
 
 
-def test_a_bad_signature_re_reads_the_secret_and_asks_again(multi_app_gateway: GatewayHandle) -> None:
+def test_a_bad_signature_re_reads_the_secret_and_asks_again(
+    multi_app_gateway: GatewayHandle, caplog: pytest.LogCaptureFixture
+) -> None:
     multi_app_gateway.admin.set_fault("bad_signature", times=1, operation="token_query")
-    refresh = Refresher(fresh=_client(multi_app_gateway))
-    answer = _owners(refresh=refresh).ask(None, _client(multi_app_gateway), TOKEN_A, _plenty)
+    seen, fresh = _client(multi_app_gateway), _client(multi_app_gateway)
+    refresh = Refresher(fresh=fresh)
+    answer = _owners(refresh=refresh).ask(None, seen, TOKEN_A, _plenty)
     assert isinstance(answer.outcome, TokenInfo) and answer.outcome.user_id == MERCHANT_A
-    assert (answer.after_secret_refresh, answer.calls, refresh.calls) == (True, 2, [None])
+    assert (answer.after_secret_refresh, answer.calls, refresh.calls) == (True, 2, [(None, seen)])
+    assert "signing secret refreshed after a signature problem; asking about the token again" in _logged(
+        caplog
+    )
+
+
+def test_the_secret_re_read_is_the_asking_apps(
+    multi_app_gateway: GatewayHandle, second_app_key_material: KeyMaterial
+) -> None:
+    multi_app_gateway.admin.set_token(TOKEN_A, app_id=SECOND_APP_ID)
+    multi_app_gateway.admin.set_fault("bad_signature", times=1, operation="token_query")
+    second = _client(multi_app_gateway, second_app_key_material.secret())
+    refresh = Refresher(fresh=second)
+    answer = _owners(refresh=refresh).ask(SECOND_APP_ID, second, TOKEN_A, _plenty)
+    assert isinstance(answer.outcome, TokenInfo) and answer.outcome.user_id == MERCHANT_A
+    assert refresh.calls == [(SECOND_APP_ID, second)]
+
+
+def test_exactly_the_call_budget_left_is_enough_to_ask_again(multi_app_gateway: GatewayHandle) -> None:
+    multi_app_gateway.admin.set_fault("bad_signature", times=1, operation="token_query")
+    client = _client(multi_app_gateway)
+    answer = _owners(refresh=Refresher(fresh=client)).ask(None, client, TOKEN_A, lambda: BUDGET_MS)
+    assert isinstance(answer.outcome, TokenInfo) and answer.calls == 2
 
 
 def test_a_secret_already_re_read_is_judged_as_fresh(multi_app_gateway: GatewayHandle) -> None:
@@ -197,13 +244,22 @@ def test_a_secret_already_re_read_is_judged_as_fresh(multi_app_gateway: GatewayH
     assert (answer.after_secret_refresh, answer.calls) == (True, 1)
 
 
-def test_no_second_question_without_a_readable_secret_or_the_time(multi_app_gateway: GatewayHandle) -> None:
+def test_no_second_question_without_a_readable_secret_or_the_time(
+    multi_app_gateway: GatewayHandle, caplog: pytest.LogCaptureFixture
+) -> None:
     client = _client(multi_app_gateway)
     multi_app_gateway.admin.set_fault("bad_signature", times=2, operation="token_query")
     unreadable = _owners(refresh=Refresher(problem="secret 'x' could not be read")).ask(
         None, client, TOKEN_A, _plenty
     )
     late = _owners(refresh=Refresher(fresh=client)).ask(None, client, TOKEN_A, lambda: BUDGET_MS - 1)
+    logged = _logged(caplog)
+    failed = logged["signing secret refresh failed"]
+    assert (failed.levelno, getattr(failed, "problem", None)) == (
+        logging.ERROR,
+        "secret 'x' could not be read",
+    )
+    assert "signing secret refreshed; too little time left to ask about the token again now" in logged
     for answer in (unreadable, late):
         assert isinstance(answer.outcome, AlipayFailure) and (answer.after_secret_refresh, answer.calls) == (
             False,
