@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 from local.accounting import Enqueued, Snapshot
-from local.demo import run_demo
-from local.demo_events import FIRED_SCENARIO, FIRED_TRADE, UNSCHEDULED_TRADE, ScheduleStory, violations
-from local.demo_plan import demo_parameters
+from local.demo.events import FIRED_SCENARIO, FIRED_TRADE, UNSCHEDULED_TRADE, ScheduleStory, violations
+from local.demo.plan import demo_parameters
+from local.demo.run import run_demo
 from local.template_settings import read_template_settings
 
 from alipay_cancel.decisions.retry_policy import RetrySchedule
@@ -268,7 +268,7 @@ def test_what_a_schedule_must_do_for_the_demo_to_pass(
 
 
 def test_the_seed_fixes_the_trades_the_faults_and_the_order() -> None:
-    from local.demo_plan import build_plan
+    from local.demo.plan import build_plan
 
     first, again, other = build_plan(200, 7, 0.3), build_plan(200, 7, 0.3), build_plan(200, 8, 0.3)
     assert first == again

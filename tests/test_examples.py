@@ -125,7 +125,7 @@ def test_make_invoke_refuses_what_is_not_an_sqs_event_in_one_line(path: str) -> 
 @pytest.mark.timeout(600)
 def test_the_readme_demo_example_passes(tmp_path: Path) -> None:
     """The README's own options (200 messages, 30 % faults, seed 7), on whatever machine runs the tests."""
-    from local.demo import run_demo
+    from local.demo.run import run_demo
 
     match = re.search(r'make demo DEMO_ARGS="([^"]+)"', README)
     assert match

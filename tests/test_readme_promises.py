@@ -326,7 +326,7 @@ def test_the_readme_shows_the_make_targets() -> None:
 @pytest.mark.parametrize(
     ("name", "module", "pattern"),
     [
-        ("README.md", "local.demo", r'make demo DEMO_ARGS="([^"]+)"'),
+        ("README.md", "local.demo.__main__", r'make demo DEMO_ARGS="([^"]+)"'),
         ("README.md", "local.alipay_gateway.__main__", r'make gateway GATEWAY_ARGS="([^"]+)"'),
         ("README.md", "local.keygen", r"python -m local\.keygen (.+)"),
         ("docs/deploy.md", "local.keygen", r"python -m local\.keygen (.+)"),

@@ -1,35 +1,7 @@
-"""``make demo``: the whole pipeline on this machine, no AWS account, driven as Lambda would drive it.
-
-1. start the local stack (moto server subprocess + Alipay gateway emulator, free loopback ports,
-   throwaway keys) and create every resource with the settings read from template.yaml;
-2. seed the emulator's trades and enqueue a realistic set of timed-out payments: unpaid, paid,
-   unknown, addressed by trade_no, SNS-wrapped, a second Alipay app (its own secret and keys), two
-   ISV merchants whose orders share one out_trade_no (two trades), finished, frozen, outside the
-   cancel window, malformed, duplicates (some in the same batch), injected faults (5xx, 429, timeouts, 20000,
-   ACQ.SYSTEM_ERROR, retry_flag=Y, bad / missing response signature, garbage, a merchant whose
-   balance is topped up during the run, a trade that never stops failing) plus random faults;
-3. drive the function with the event source mapping driver until the queue is drained, showing
-   progress: each execution environment an ``awslambdaric`` process, as in Lambda
-   (``local.lambda_environment``); the function's logs go to a file (its "CloudWatch");
-4. print the summary and exit non-zero if any message is unaccounted for (``local.accounting``).
-
-Beside it (``local.demo_events``): every final state is published as an outcome event to the order
-system's queue, and two cancels are scheduled with the producer's library, one firing during the run
-and one unscheduled first; the summary's sections on both join the pass/fail.
-
-Retry backoffs and the retry horizon are shortened through the template's own parameters (as a
-deploy's parameter overrides would: the queue's maxReceiveCount and the function agree), the horizon
-scaled to the number of messages (``local.demo_plan``), and the Alipay timeouts through the function's
-variables, so the run ends in about a minute; everything else is the template's. The summary marks
-each outcome expected or not (``local.run_summary``). If ``--deadline`` stops the run first, the
-summary says so and lists what was still in flight (on the queue, not lost). The function's log goes
-to .local-stack/demo/function.log (git-ignored), never to a temporary folder left behind; Ctrl-C
-stops everything and says so in one line.
-"""
+"""The demo run itself (the package's docstring says what it does and shows)."""
 
 from __future__ import annotations
 
-import argparse
 import random
 import sys
 import threading
@@ -40,8 +12,8 @@ from typing import Any, TextIO
 
 from local.accounting import Enqueued, Snapshot, account, collect
 from local.alipay_gateway.admin_client import GatewayAdmin
-from local.demo_events import DemoEvents
-from local.demo_plan import DEMO_ENV, Plan, Planned, build_plan, demo_parameters
+from local.demo.events import DemoEvents
+from local.demo.plan import DEMO_ENV, Plan, Planned, build_plan, demo_parameters
 from local.esm_driver import DriveResult, Progress
 from local.lambda_environment import FileSink
 from local.run_summary import render_summary, unfinished_line
@@ -234,52 +206,3 @@ def _top_up_once_refused(admin: GatewayAdmin, key: str, out: TextIO, stop: threa
             admin.clear_faults(key)
             out.write(f"  (merchant of trade {key} topped up the balance)\n")
             return
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Run the whole pipeline locally (no AWS account).")
-    parser.add_argument("--messages", type=int, default=40, help="number of messages to enqueue (default 40)")
-    parser.add_argument(
-        "--fault-rate",
-        type=float,
-        default=0.1,
-        help="share of Alipay calls that meet a random fault, 0..1 (default 0.1), planned per trade",
-    )
-    parser.add_argument(
-        "--seed",
-        type=int,
-        default=7,
-        help="fixes the trades, the faults and the sending order (default 7): the same seed, the same run "
-        "but for timing",
-    )
-    parser.add_argument(
-        "--deadline", type=float, default=180.0, help="safety deadline in seconds (default 180)"
-    )
-    parser.add_argument(
-        "--log-file",
-        type=Path,
-        help=f"where the function's logs go (default: {DEFAULT_LOG.relative_to(REPO_ROOT)})",
-    )
-    args = parser.parse_args(argv)
-    if not 0 <= args.fault_rate <= 1:
-        parser.error("--fault-rate must be between 0 and 1")
-    if args.messages < 1:
-        parser.error("--messages must be at least 1")
-    try:
-        result = run_demo(
-            messages=args.messages,
-            fault_rate=args.fault_rate,
-            seed=args.seed,
-            deadline_seconds=args.deadline,
-            log_path=args.log_file,
-        )
-    except KeyboardInterrupt:
-        print(
-            "\ndemo interrupted; the local stack and the function's environments are stopped", file=sys.stderr
-        )
-        return 130
-    return 0 if result.ok else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
