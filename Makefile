@@ -89,8 +89,10 @@ gateway: $(VENV)/.installed
 chaos: $(VENV)/.installed
 	$(PY) -m local.chaos $(CHAOS_ARGS)
 
+# The cold start is measured on the Lambda runtime's Python 3.13 too, when it is installed.
 bench: $(VENV)/.installed
-	$(PY) -m bench.run $(BENCH_ARGS)
+	@if [ -n "$(PY313)" ]; then $(MAKE) --no-print-directory $(VENV313)/.installed; fi
+	$(PY) -m bench.run $(if $(PY313),--cold-python $(VENV313)/bin/python) $(BENCH_ARGS)
 
 # Mutation testing of the decision core (docs/mutation-testing.md): long, low priority, not in `make test`.
 # One module: make mutation MUTATION_ARGS="--module classification.py"

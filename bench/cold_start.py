@@ -299,5 +299,32 @@ def measure_cold_start(
     return out
 
 
+def measure_with(python: Path, runs: int, breakdown_runs: int) -> dict[str, Any]:
+    """``measure_cold_start`` run by another interpreter (e.g. the Lambda runtime's Python 3.13 in its
+    own environment): the artifact is then built from that environment's installed files and compiled
+    to its byte-code, and every probe runs on it. Adds ``python``: that interpreter's version."""
+    done = subprocess.run(
+        [str(python), "-m", "bench.cold_start", "--runs", str(runs), "--breakdown-runs", str(breakdown_runs)],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+    )
+    if done.returncode != 0:
+        tail = done.stderr.strip().splitlines()[-3:]
+        raise RuntimeError(f"cold start with {python.name} failed: {' | '.join(tail)}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
 if __name__ == "__main__":
-    print(json.dumps(measure_cold_start(runs=3, breakdown_runs=1), indent=2))
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bench.cold_start", description="cold start, as JSON")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--breakdown-runs", type=int, default=1)
+    args = parser.parse_args()
+    measured = measure_cold_start(runs=args.runs, breakdown_runs=args.breakdown_runs)
+    measured["python"] = ".".join(map(str, sys.version_info[:3]))
+    print(json.dumps(measured, indent=2))

@@ -96,6 +96,19 @@ def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                     (t["ratio_to_floor"] <= 1.25) if target != "-" else None,
                 )
             )
+    other = results.get("cold_start_other_python") or {}
+    if other.get("targets"):
+        t, floor = other["targets"]["handler"], other["targets"]["floor"]
+        rows.append(
+            _row(
+                f"Cold start (import + init), tracing off, on Python {other['python']}",
+                f"{t['total_ms_median']:.0f} ms ({t['import_ms_median']:.0f} import)",
+                f"{floor['total_ms_median']:.0f} ms",
+                t["ratio_to_floor"],
+                "<= 1.25",
+                t["ratio_to_floor"] <= 1.25,
+            )
+        )
     baseline = (results.get("cold_start") or {}).get("baseline_release") or {}
     if baseline and cold:
         ratio = round(cold["handler"]["total_ms_median"] / baseline["ms_median"], 2)
@@ -156,7 +169,8 @@ def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                 None,
             )
         )
-    for section in ("latency_model", "batch_latency", "cpu", "cold_start", "memory", "package_size"):
+    sections = ("latency_model", "batch_latency", "cpu", "cold_start", "cold_start_other_python", "memory")
+    for section in (*sections, "package_size"):
         error = (results.get(section) or {}).get("error")
         if error:
             rows.append(_row(f"{section} FAILED", error[:120], "-", None, "-", False))

@@ -90,6 +90,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="another release's src/ (e.g. from git worktree add): its cold start, built the same way,"
         " is measured alongside",
     )
+    p.add_argument(
+        "--cold-python",
+        type=Path,
+        default=None,
+        help="another interpreter (with the package installed) to measure the cold start on too:"
+        " make bench gives the Lambda runtime's Python 3.13 when it is installed",
+    )
     p.add_argument("--only", default=",".join(SECTIONS), help=f"comma list of {','.join(SECTIONS)}")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--page", type=Path, default=DEFAULT_PAGE, help="the page whose figures block is replaced")
@@ -126,6 +133,15 @@ def main(argv: list[str] | None = None) -> int:
                 runs=runs, breakdown_runs=1 if quick else 5, baseline_src=args.cold_baseline_src
             ),
         )
+        if args.cold_python is not None:
+            from bench.cold_start import measure_with
+
+            _log(f"cold start on {args.cold_python} ...")
+            ok &= _section(
+                results,
+                "cold_start_other_python",
+                lambda: measure_with(args.cold_python, runs=runs, breakdown_runs=1 if quick else 5),
+            )
     if "package" in only:
         from bench.package_size import measure_package_size
 

@@ -23,7 +23,16 @@ def quick_results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
     out = tmp_path_factory.mktemp("bench") / "latest.json"
     done = subprocess.run(
         # This checkout's own src/ stands in for a previous release's (the comparison's plumbing).
-        [*QUICK_RUN, "--out", str(out), "--cold-baseline-src", str(REPO / "src")],
+        # This interpreter stands in for the Lambda runtime's Python (the plumbing of --cold-python).
+        [
+            *QUICK_RUN,
+            "--out",
+            str(out),
+            "--cold-baseline-src",
+            str(REPO / "src"),
+            "--cold-python",
+            sys.executable,
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -36,7 +45,15 @@ def quick_results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
 
 def test_every_section_is_measured_without_error(quick_results: tuple[dict, str]) -> None:
     results, _ = quick_results
-    for section in ("cold_start", "package_size", "batch_latency", "cpu", "latency_model", "memory"):
+    for section in (
+        "cold_start",
+        "cold_start_other_python",
+        "package_size",
+        "batch_latency",
+        "cpu",
+        "latency_model",
+        "memory",
+    ):
         assert section in results, section
         assert "error" not in results[section], results[section]
     machine = results["machine"]
@@ -57,6 +74,13 @@ def test_sections_have_the_figures_the_report_uses(quick_results: tuple[dict, st
     assert cold["handler_traced"]["xray_loaded"] is True  # tracing on really loads the SDK
     assert isinstance(cold["handler"]["xray_loaded"], bool)
     assert cold["handler"]["beyond_floor_by_package_ms"]
+    other = results["cold_start_other_python"]
+    assert other["python"] == ".".join(map(str, sys.version_info[:3]))
+    assert other["targets"]["handler"]["ratio_to_floor"] > 0
+    assert any(
+        label.startswith(f"Cold start (import + init), tracing off, on Python {other['python']}")
+        for label in labels
+    )
 
     latency = results["batch_latency"]
     assert [r["batch_size"] for r in latency["rows"]] == [1, 3]
