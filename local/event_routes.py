@@ -17,12 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from local.provision import ACCOUNT_ID, REGION
-from local.template_settings import (
-    DEFAULT_TEMPLATE,
-    PhysicalResource,
-    TemplateSettings,
-    read_template_settings,
-)
+from local.template_intrinsics import PhysicalResource
+from local.template_settings import DEFAULT_TEMPLATE, TemplateSettings, read_template_settings
 
 STACK_NAME = "alipay-cancel"
 PUBLISHER_ID = "OutcomeEventsFunction"

@@ -41,7 +41,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 from local.keygen import KeyMaterial, RsaKeyPair
 from local.provision import Provisioned, lambda_environment
-from local.template_settings import PhysicalResource, read_template_settings
+from local.template_intrinsics import PhysicalResource
+from local.template_settings import read_template_settings
 
 from alipay_cancel.alipay import TradeRef
 from alipay_cancel.alipay.client import AlipayClient
