@@ -1,7 +1,9 @@
 """Cold start: import + init of the handler module in fresh processes, against a floor.
 
-Each sample is a new interpreter (``python -c``) that times, with ``perf_counter`` inside the process
-(interpreter start-up itself is the same for both and is left out):
+Each sample is a new interpreter (``python -c``, this Python version with no packages installed, so
+that it imports only the artifact and the standard library, as in Lambda) that times, with
+``perf_counter`` inside the process (interpreter start-up itself is the same for both and is left
+out):
 
 - import: ``import alipay_cancel.handler`` (module-level Logger/Metrics/Tracer construction included);
 - init: ``handler.get_runtime()``, what the first invocation builds before any network call (config,
@@ -33,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import venv
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,9 +117,19 @@ def probe_env(*, trace: bool, task_root: Path) -> dict[str, str]:
     return env
 
 
-def _run(target: Target, env: dict[str, str], importtime: bool = False) -> tuple[dict[str, Any], str]:
+def bare_python(folder: Path) -> Path:
+    """An interpreter of this version with nothing installed: a venv without pip. Its ``site`` runs, as
+    in Lambda, but finds no packages, so a probe imports only the artifact on PYTHONPATH and the
+    standard library (not, say, this environment's simplejson, which ``requests`` would pick up)."""
+    venv.EnvBuilder(with_pip=False, symlinks=True).create(folder)
+    return folder / "bin" / "python"
+
+
+def _run(
+    target: Target, env: dict[str, str], python: Path, importtime: bool = False
+) -> tuple[dict[str, Any], str]:
     code = _PROBE.format(imports=target.imports, init=target.init)
-    args = [sys.executable, *(["-X", "importtime"] if importtime else []), "-c", code]
+    args = [str(python), *(["-X", "importtime"] if importtime else []), "-c", code]
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120, check=False)
     if done.returncode != 0:
         tail = done.stderr.strip().splitlines()[-3:]
@@ -175,12 +188,12 @@ print(json.dumps(out))
 """
 
 
-def client_creation_ms(env: dict[str, str], runs: int) -> dict[str, float]:
+def client_creation_ms(env: dict[str, str], runs: int, python: Path) -> dict[str, float]:
     """What each boto3 client the handler builds at init costs in a fresh process (median)."""
     samples = []
     for _ in range(runs):
         done = subprocess.run(
-            [sys.executable, "-c", _CLIENTS_PROBE],
+            [str(python), "-c", _CLIENTS_PROBE],
             env=env,
             capture_output=True,
             text=True,
@@ -228,23 +241,24 @@ def measure_cold_start(
             roots[BASELINE] = Path(tmp) / "baseline"
             build_artifact(roots[BASELINE], byte_code=True, package_src=baseline_src)
         envs = {t.name: probe_env(trace=t.trace, task_root=roots[t.name]) for t in targets}
+        python = bare_python(Path(tmp) / "bare-python")
         for t in targets:  # warm the page cache; not measured
-            _run(t, envs[t.name])
+            _run(t, envs[t.name], python)
         samples: dict[str, list[dict[str, Any]]] = {t.name: [] for t in targets}
         for _ in range(runs):
             for t in targets:
-                samples[t.name].append(_run(t, envs[t.name])[0])
+                samples[t.name].append(_run(t, envs[t.name], python)[0])
         packages: dict[str, list[dict[str, float]]] = {t.name: [] for t in targets}
         direct: list[dict[str, float]] = []
         for _ in range(breakdown_runs):
             for t in targets:
-                _, stderr = _run(t, envs[t.name], importtime=True)
+                _, stderr = _run(t, envs[t.name], python, importtime=True)
                 rows = parse_importtime(stderr)
                 packages[t.name].append(package_self_times(rows))
                 if t.name == "handler":
                     direct.append(handler_direct_imports(rows))
 
-        clients = client_creation_ms(envs["handler"], max(3, breakdown_runs))
+        clients = client_creation_ms(envs["handler"], max(3, breakdown_runs), python)
 
     out: dict[str, Any] = {"runs": runs, "breakdown_runs": breakdown_runs, "targets": {}}
     out["boto3_client_creation_ms"] = clients
