@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 import struct
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import pytest
@@ -21,8 +22,9 @@ def _reset(sock: socket.socket) -> None:
 
 
 def test_a_reset_while_the_emulator_reads_the_body_prints_nothing(
-    gateway: GatewayHandle, capfd: pytest.CaptureFixture[str]
+    gateway_factory: Callable[..., GatewayHandle], capfd: pytest.CaptureFixture[str]
 ) -> None:
+    gateway = gateway_factory()  # its own: no other test's kept-alive connection is counted open
     url = urlsplit(gateway.base_url)
     sock = socket.create_connection((url.hostname, url.port), timeout=30)
     # Expect: 100-continue makes the emulator say when it has read the headers; what it reads next is
@@ -31,7 +33,12 @@ def test_a_reset_while_the_emulator_reads_the_body_prints_nothing(
         b"POST /v3/alipay/trade/cancel HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\n"
         b"Content-Length: 100\r\nExpect: 100-continue\r\n\r\n"
     )
-    assert sock.recv(64).startswith(b"HTTP/1.1 100")
+    interim = b""
+    while b"\r\n\r\n" not in interim:  # the interim answer, however the bytes arrive
+        chunk = sock.recv(64)
+        assert chunk, "the emulator closed the connection instead of answering 100 Continue"
+        interim += chunk
+    assert interim.startswith(b"HTTP/1.1 100")
     _reset(sock)
     wait_for(lambda: gateway.server.open_connections == 0, "the emulator to end the reset connection")
 
