@@ -294,6 +294,32 @@ def test_a_redrive_without_reason_is_excused_only_when_the_last_allowed_delivery
     assert check_ledger(snapshot, [], now=0, call_limit_seconds=3, crash_redriven_keys={"T-1"}).ok
 
 
+def test_an_unfinished_message_says_whether_the_function_logged_a_failed_aws_call_for_its_trade() -> None:
+    """Told by the log line's ``error`` (every line about a failed AWS call carries it), not by words:
+    an Alipay connection problem ("could not connect") is not an AWS failure."""
+    from local.chaos.summary import unfinished_messages
+
+    snapshot = Snapshot(
+        results={"T-1": {"status": "RETRYING"}, "T-2": {"status": "RETRYING"}},
+        dead_letters=[],
+        trades={},
+        counts={},
+    )
+    enqueued = [Enqueued("m-1", "{}", "T-1", "s"), Enqueued("m-2", "{}", "T-2", "s")]
+    lines = [
+        json.dumps(
+            {"trade_key": "T-1", "receive_count": 1, "message": "ledger write failed", "error": "Throttled"}
+        ),
+        json.dumps(
+            {"trade_key": "T-2", "receive_count": 1, "message": "could not connect to Alipay; retrying"}
+        ),
+        "not a log line",
+    ]
+    found = {m["trade_key"]: m for m in unfinished_messages(enqueued, snapshot, lines)}
+    assert (found["T-1"]["infra_failure_logged"], found["T-2"]["infra_failure_logged"]) == (True, False)
+    assert found["T-1"]["function_said"] == ["receive 1: ledger write failed (Throttled)"]
+
+
 def test_crash_plan_is_a_pure_function_of_the_seed_and_the_tap_kills_each_planned_trade_once() -> None:
     from local.chaos.crashes import AFTER_ALIPAY, BEFORE_ALIPAY, TapCrashes, build_crash_plan
     from local.chaos.wiretap import Exchange

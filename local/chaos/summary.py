@@ -35,17 +35,16 @@ class RunState:
     notes: list[str] = field(default_factory=list)
 
 
-INFRA_FAILURE_MARKERS = ("ledger claim failed", "ledger write failed", "dead letter", "could not")
-
-
 def unfinished_messages(
     enqueued: list[Enqueued], snapshot: Snapshot, log_lines: list[str]
 ) -> list[dict[str, Any]]:
     """Messages that did not end properly: moved by the queue's redrive (no reason attribute), or
     with no final ledger state and no dead letter, or whose trade is still RETRYING. Each with what the
-    function last logged for its trade, and whether it logged an AWS infrastructure failure for it."""
+    function last logged for its trade, and whether it logged an AWS infrastructure failure for it (the
+    function's lines about a failed AWS call carry the call's ``error``)."""
     letters = {d.source_message_id or d.message_id: d for d in snapshot.dead_letters}
     said_by_key: dict[str, list[str]] = {}
+    aws_failed_keys: set[str] = set()
     for line in log_lines:
         if not line.startswith("{"):
             continue
@@ -59,6 +58,8 @@ def unfinished_messages(
                 f"receive {entry.get('receive_count')}: {entry.get('message')}"
                 + (f" ({entry['error']})" if entry.get("error") else "")
             )
+            if entry.get("error"):
+                aws_failed_keys.add(key)
     out = []
     for m in enqueued:
         letter = letters.get(m.message_id)
@@ -78,7 +79,7 @@ def unfinished_messages(
                 "dead_letter": "without reason (queue redrive)"
                 if reasonless
                 else ("yes" if letter else "none"),
-                "infra_failure_logged": any(marker in s for s in said for marker in INFRA_FAILURE_MARKERS),
+                "infra_failure_logged": (m.trade_key or "") in aws_failed_keys,
                 "function_said": said[-5:],
             }
         )
