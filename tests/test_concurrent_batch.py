@@ -17,15 +17,18 @@ CURRENT: contextvars.ContextVar[str] = contextvars.ContextVar("CURRENT", default
 
 
 def test_records_run_at_once_and_failures_come_back_in_event_order() -> None:
-    active, peak, lock = [0], [0], threading.Lock()
+    # All six must be inside the handler together to pass the barrier: run one after another, the
+    # first would wait alone and the barrier break (proof by a meeting, not by timing).
+    all_in = threading.Barrier(6, timeout=30)
+    others_done = threading.Semaphore(0)
 
     def handle(record: SQSRecord) -> str:
-        with lock:
-            active[0] += 1
-            peak[0] = max(peak[0], active[0])
-        time.sleep(0.05 if record.body != "0" else 0.2)  # the first record finishes last
-        with lock:
-            active[0] -= 1
+        all_in.wait()
+        if record.body == "0":  # the first record finishes last
+            for _ in range(5):
+                assert others_done.acquire(timeout=30)
+        else:
+            others_done.release()
         if int(record.body) % 2 == 0:
             raise RuntimeError("retry me")
         return record.body
@@ -34,7 +37,6 @@ def test_records_run_at_once_and_failures_come_back_in_event_order() -> None:
     with ThreadPoolExecutor(max_workers=6) as pool:
         processor = ConcurrentSqsBatchProcessor(pool)
         process_partial_response(event=event, record_handler=handle, processor=processor)
-    assert peak[0] == 6
     assert processor.failed_message_ids_in_order() == [{"itemIdentifier": f"m{n}"} for n in (0, 2, 4)]
 
 
