@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from local.in_process import reload_function
+from local.lambda_runtime.in_process import reload_function
 
 from bench.bench_stack import BenchStack
 from bench.lambda_event import BenchContext, failures, sqs_event

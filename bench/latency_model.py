@@ -24,7 +24,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from local.in_process import reload_function
+from local.lambda_runtime.in_process import reload_function
 
 from bench.aws_model import AwsModel, modelled_clients
 from bench.batch_latency import _handler_invoke, _sequential_invoke, _time_batches

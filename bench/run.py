@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from local.in_process import reload_function
+from local.lambda_runtime.in_process import reload_function
 
 from bench.machine import machine_info
 from bench.report import markdown_table, performance_block, summary_rows, update_page, write_json

@@ -18,10 +18,10 @@ What the real ESM does, and this driver does the same over real SQS API calls (m
   nothing there; ``redrive_is_implemented_by_moto`` checks that moto still does.
 
 The function is what ``invoke(event) -> InvokeResult`` answers: normally an
-``local.lambda_environment.EnvironmentPool`` (each execution environment a separate ``awslambdaric``
-process, killed at the timeout, at most ``MaximumConcurrency`` of them). A plain handler callable is
-wrapped in ``InProcessFunction`` (for fast tests of logic only: invocations then share one process,
-and an overrunning one cannot be killed, only treated as failed).
+``local.lambda_runtime.lambda_environment.EnvironmentPool`` (each execution environment a separate
+``awslambdaric`` process, killed at the timeout, at most ``MaximumConcurrency`` of them). A plain
+handler callable is wrapped in ``InProcessFunction`` (for fast tests of logic only: invocations then
+share one process, and an overrunning one cannot be killed, only treated as failed).
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from local.in_process import serialise_metrics_flush
-from local.lambda_environment import InvokeResult
+from local.lambda_runtime.in_process import serialise_metrics_flush
+from local.lambda_runtime.lambda_environment import InvokeResult
 from local.provision import REGION, aws_client
 
 Handler = Callable[[dict[str, Any], Any], Any]

@@ -4,10 +4,10 @@ The counterpart of ``sam local invoke`` for machines without a container runtime
 which cannot import the arm64 build): a fresh local stack (moto server + Alipay gateway emulator on
 free loopback ports, resources from template.yaml, the apps and merchants of the demo, the events'
 trades seeded), then the event is given to one execution environment (an ``awslambdaric`` process
-against the local Runtime API, ``local.lambda_environment``) with the template's environment and
-timeout. Each record's body is first put on the local queue and received, so its receipt handle is
-a real one (the function changes a retried record's visibility with it, as in Lambda); the rest of
-the record (message id, attributes such as the receive count) is the event's.
+against the local Runtime API, ``local.lambda_runtime.lambda_environment``) with the template's
+environment and timeout. Each record's body is first put on the local queue and received, so its
+receipt handle is a real one (the function changes a retried record's visibility with it, as in
+Lambda); the rest of the record (message id, attributes such as the receive count) is the event's.
 
 Prints the function's log, how each record ended (a record handed back untried because too little
 of a short ``--timeout`` was left is said plainly, with the time it needs), the response, and the
@@ -27,7 +27,7 @@ from typing import Any, NamedTuple, TextIO
 from alipay_cancel.pipeline.service import SAFETY_MARGIN_MS
 from alipay_cancel_ops.masking import shown_body
 from local.accounting import scan_table
-from local.function_log import DEFERRED, HANDED_BACK, RecordEnd, record_end
+from local.lambda_runtime.function_log import DEFERRED, HANDED_BACK, RecordEnd, record_end
 from local.seed_trades import seed
 from local.showcase import MERCHANTS, second_app_keys
 from local.stack import LocalStack

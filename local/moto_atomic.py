@@ -13,12 +13,12 @@ comes or the wait is over. Without WaitTimeSeconds in the request, it is one sho
 Fault rules (chaos; ``POST /__atomic/rules`` with a JSON list, ``GET /__atomic/stats``): a rule
 matches an operation (``AmazonSQS.SendMessage``, ``DynamoDB_20120810.UpdateItem``, ...) whose body
 contains ``body_contains``, made by a local Lambda environment (its access key id is
-``LOCALENV<port>``: ``local.lambda_environment``). On match number ``first`` and every ``every``-th
-one after it, up to ``max`` times, it acts: ``kill`` asks that environment's Runtime API to SIGKILL
-it (``when``: "before" the request is processed, or "after" it was processed but before the answer
-leaves), or ``stall`` holds the request ``seconds`` (outside the lock) before processing it, after
-telling the environment it is held (``/__local/hold``: no injected kill may end it before its
-timeout does).
+``LOCALENV<port>``: ``local.lambda_runtime.lambda_environment``). On match number ``first`` and
+every ``every``-th one after it, up to ``max`` times, it acts: ``kill`` asks that environment's
+Runtime API to SIGKILL it (``when``: "before" the request is processed, or "after" it was processed
+but before the answer leaves), or ``stall`` holds the request ``seconds`` (outside the lock) before
+processing it, after telling the environment it is held (``/__local/hold``: no injected kill may
+end it before its timeout does).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from local.runtime_api import HOLD_PATH, KILL_PATH
+from local.lambda_runtime.runtime_api import HOLD_PATH, KILL_PATH
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -170,7 +170,7 @@ class AtomicMiddleware:
 
     @staticmethod
     def _tell(port: int, path: str, data: dict[str, Any]) -> None:
-        """POST to the environment's Runtime API (``local.runtime_api``): kill it, or hold it."""
+        """POST to the environment's Runtime API (``local.lambda_runtime.runtime_api``): kill or hold it."""
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}{path}", data=json.dumps(data).encode(), method="POST"
         )

@@ -10,8 +10,8 @@
   ``template.yaml`` (``local.provision``); ``merchants`` (app_auth_token -> merchant id) are the ISV
   merchants the emulator knows;
 - the environment the Lambda would see (``LocalStack.lambda_env``); ``environments()`` runs the
-  function as Lambda does (``local.lambda_environment``: awslambdaric processes), and ``driver()`` is
-  the event source mapping built from the template's settings (``local.esm_driver``).
+  function as Lambda does (``local.lambda_runtime.lambda_environment``: awslambdaric processes), and
+  ``driver()`` is the event source mapping built from the template's settings (``local.esm_driver``).
   ``applied_env()`` runs the handler in-process instead (fast tests of logic, benchmarks).
 
 Use it as a context manager (free ports; tests, demo, chaos); ``make local-stack`` runs one until
@@ -40,7 +40,7 @@ from local.alipay_gateway.gateway_state import AppConfig, GatewayConfig
 from local.alipay_gateway.server import GatewayServer
 from local.esm_driver import EsmConfig, EsmDriver, Function, Handler
 from local.keygen import KeyMaterial, generate_key_material
-from local.lambda_environment import EnvironmentPool, FunctionSpec, LogSink, stderr_sink
+from local.lambda_runtime.lambda_environment import EnvironmentPool, FunctionSpec, LogSink, stderr_sink
 from local.provision import Provisioned, aws_client, lambda_environment, provision
 from local.template_settings import DEFAULT_TEMPLATE, REPO_ROOT, TemplateSettings, read_template_settings
 

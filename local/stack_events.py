@@ -34,7 +34,7 @@ WATCH_QUEUE_NAME = "alipay-cancel-local-stack-event-lines"
 SCHEDULED_TRADE = {"out_trade_no": "DEMO-SCHEDULED-0001", "state": "unpaid"}
 SCHEDULE_AHEAD = dt.timedelta(minutes=16)  # the shortest whole-minute deadline the CLI takes
 INTERVAL_SECONDS = 0.5
-LABEL_WIDTH = 19  # the function's lines' column (local.function_log.RecordEnd.line)
+LABEL_WIDTH = 19  # the function's lines' column (local.lambda_runtime.function_log.RecordEnd.line)
 
 
 def _utcnow() -> dt.datetime:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from local.function_log import DEFERRED, HANDED_BACK, record_end
+from local.lambda_runtime.function_log import DEFERRED, HANDED_BACK, record_end
 
 from alipay_cancel.shared.endings import Ending
 

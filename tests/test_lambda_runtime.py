@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from local.lambda_environment import EnvironmentPool, FunctionSpec, InvokeResult
-from local.runtime_api import Invocation, RuntimeApi
+from local.lambda_runtime.lambda_environment import EnvironmentPool, FunctionSpec, InvokeResult
+from local.lambda_runtime.runtime_api import Invocation, RuntimeApi
 
 PROBE = "tests.fixtures.runtime_functions.probe.handler"
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:probe-fn"
@@ -233,7 +233,7 @@ def test_sigkill_of_the_driver_takes_its_environments_along(tmp_path: Path) -> N
     script = tmp_path / "driver.py"
     script.write_text(
         "import sys\n"
-        "from local.lambda_environment import EnvironmentPool, FunctionSpec\n"
+        "from local.lambda_runtime.lambda_environment import EnvironmentPool, FunctionSpec\n"
         f"spec = FunctionSpec({{}}, 'probe-fn', {ARN!r}, 128, 5.0, handler={PROBE!r})\n"
         "pool = EnvironmentPool(spec, 1, log_sink=lambda _l: None)\n"
         "print(pool.invoke({}).payload['pid'], flush=True)\n"

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 from local.accounting import read_dead_letters, scan_table
 from local.alipay_gateway.admin_client import GatewayAdmin
-from local.lambda_environment import EnvironmentPool
+from local.lambda_runtime.lambda_environment import EnvironmentPool
 from local.stack import LocalStack
 
 TOKEN_A, MERCHANT_A = "202601BBliveAtoken00000000000000000001", "2088000000000101"

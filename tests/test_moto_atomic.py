@@ -171,8 +171,8 @@ def test_rules_act_on_the_nth_matching_request_of_an_environment_only() -> None:
 
 def test_a_stall_holds_its_environment_for_the_timeout() -> None:
     """Stall rules produce the timeout fault: the environment is told it is held (its Runtime API then
-    refuses injected kills, ``local.lambda_environment``), before the request is held."""
-    from local.runtime_api import RuntimeApi
+    refuses injected kills, ``local.lambda_runtime.lambda_environment``), before the request is held."""
+    from local.lambda_runtime.runtime_api import RuntimeApi
 
     api = RuntimeApi(on_kill_request=lambda _reason: True).start()
     try:

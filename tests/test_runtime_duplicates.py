@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from local.alipay_gateway.admin_client import GatewayAdmin
-from local.lambda_environment import EnvironmentPool
+from local.lambda_runtime.lambda_environment import EnvironmentPool
 from local.stack import LocalStack
 
 ROUNDS = 20

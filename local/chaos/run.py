@@ -23,7 +23,7 @@ from local.chaos.verdict import Evidence, verdict
 from local.chaos.wiretap import WireTap
 from local.esm_driver import DriveResult
 from local.keygen import generate_rsa_key_pair
-from local.lambda_environment import FileSink
+from local.lambda_runtime.lambda_environment import FileSink
 from local.stack import LocalStack
 
 # Short backoffs and retry horizon, as template parameters (the queue and the function agree); the

@@ -33,7 +33,7 @@ from local.chaos.summary import (
 )
 from local.chaos.wiretap import Exchange
 from local.esm_driver import DriveResult
-from local.lambda_environment import PoolStats
+from local.lambda_runtime.lambda_environment import PoolStats
 
 
 @dataclass

@@ -11,7 +11,7 @@ as Lambda would drive it.
    balance is topped up during the run, a trade that never stops failing) plus random faults;
 3. drive the function with the event source mapping driver until the queue is drained, showing
    progress: each execution environment an ``awslambdaric`` process, as in Lambda
-   (``local.lambda_environment``); the function's logs go to a file (its "CloudWatch");
+   (``local.lambda_runtime.lambda_environment``); the function's logs go to a file (its "CloudWatch");
 4. print the summary and exit non-zero if any message is unaccounted for (``local.accounting``).
 
 Beside it (``local.demo.events``): every final state is published as an outcome event to the order

@@ -15,7 +15,7 @@ from local.alipay_gateway.admin_client import GatewayAdmin
 from local.demo.events import DemoEvents
 from local.demo.plan import DEMO_ENV, Plan, Planned, build_plan, demo_parameters
 from local.esm_driver import DriveResult, Progress
-from local.lambda_environment import FileSink
+from local.lambda_runtime.lambda_environment import FileSink
 from local.run_summary import render_summary, unfinished_line
 from local.showcase import MERCHANTS, second_app_keys
 from local.stack import LocalStack

@@ -3,7 +3,7 @@
 Configuration is read from the environment once per container, on the first invocation; a missing or
 invalid variable fails the invocation loudly (error log naming it + ConfigurationError counting each of
 its records), so the whole batch is retried rather than mishandled. Code that runs the handler in its
-own process (tests, bench) resets it with ``local.in_process.reload_function``.
+own process (tests, bench) resets it with ``local.lambda_runtime.in_process.reload_function``.
 """
 
 from __future__ import annotations

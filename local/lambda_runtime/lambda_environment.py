@@ -1,6 +1,6 @@
 """Lambda execution environments on this machine: each one a separate process running ``awslambdaric``
 (the runtime interface client of Lambda's Python images) against its own local Runtime API
-(``local.runtime_api``), in its own process group.
+(``local.lambda_runtime.runtime_api``), in its own process group.
 
 As Lambda does it:
 - cold start: a new process imports the handler module when it first asks for an invocation; the
@@ -41,9 +41,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from local.runtime_api import Invocation, RuntimeApi, error_summary
+from local.lambda_runtime.runtime_api import Invocation, RuntimeApi, error_summary
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_HANDLER = "alipay_cancel.handler.lambda_handler"
 ENV_KEY_PREFIX = "LOCALENV"  # AWS_ACCESS_KEY_ID of an environment: prefix + its Runtime API port
 LogSink = Callable[[str], None]

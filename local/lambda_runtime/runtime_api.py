@@ -14,9 +14,9 @@ AWS documents it (docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html):
 Unknown request ids get 400 ``InvalidRequestID``, as from Lambda. One server per environment: a
 killed environment's state dies with its server, and nothing routes by environment id.
 ``POST /__local/kill`` (not Lambda's) lets a fault injector in another process ask the driver to kill
-this environment at a chosen point (see ``local.lambda_environment``); ``POST /__local/hold`` marks
-its current invocation as held on purpose until the timeout (a stalled store write): injected kills
-are refused until then, so only the timeout ends it.
+this environment at a chosen point (see ``local.lambda_runtime.lambda_environment``);
+``POST /__local/hold`` marks its current invocation as held on purpose until the timeout (a stalled
+store write): injected kills are refused until then, so only the timeout ends it.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Running the function in this process (fast tests of logic, bench): what Lambda never does.
 
 In Lambda each execution environment is a process that handles one invocation at a time and reads
-its environment before the handler module is imported (``local.lambda_environment`` does the same).
-A test or benchmark that calls ``lambda_handler`` directly breaks both assumptions, so what it needs
-lives here, not in ``src/``:
+its environment before the handler module is imported (``local.lambda_runtime.lambda_environment``
+does the same). A test or benchmark that calls ``lambda_handler`` directly breaks both assumptions, so
+what it needs lives here, not in ``src/``:
 
 - ``reload_function`` forgets the cached runtime and re-reads the Powertools variables, after the
   caller changed the environment (the next invocation is a cold start);
