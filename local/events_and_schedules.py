@@ -1,9 +1,9 @@
 """Outcome events and scheduled cancels for a local run, in one object with a start/stop API:
 
     routes = EventsAndSchedules(client, results_table=..., cancel_queue_url=..., endpoint_url=...)
-    with routes:                       # provisions (local.event_routes), then runs on threads:
-        ...                            # - the stream mapping + publisher (local.stream_publisher)
-        routes.received_events()       # - the schedule runner (local.schedule_runner)
+    with routes:                       # provisions (local.aws.event_routes), then runs on threads:
+        ...                            # - the stream mapping + publisher (local.aws.stream_publisher)
+        routes.received_events()       # - the schedule runner (local.aws.schedule_runner)
 
 ``received_events()`` drains the order system's queue (the example rule's target) and keeps what it
 took; ``account()`` checks them against the ledger and against every final write the table's stream
@@ -24,13 +24,13 @@ from typing import Any
 import boto3
 from boto3.dynamodb.types import TypeDeserializer
 
-from local.event_routes import EventRoutes, provision_event_routes
+from local.aws.event_routes import EventRoutes, provision_event_routes
+from local.aws.provision import DUMMY_CREDENTIALS, REGION
+from local.aws.schedule_runner import ScheduleRunner
+from local.aws.stream_publisher import StreamPublisher
+from local.aws.template_settings import DEFAULT_TEMPLATE
 from local.outcome_accounting import EventAccount, FinalWrite, account_events, final_writes
-from local.provision import DUMMY_CREDENTIALS, REGION
-from local.schedule_runner import ScheduleRunner
 from local.stack import LocalStack
-from local.stream_publisher import StreamPublisher
-from local.template_settings import DEFAULT_TEMPLATE
 
 _PLAIN = TypeDeserializer()
 

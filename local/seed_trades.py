@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from local.alipay_gateway.admin_client import GatewayAdmin
+from local.aws.template_settings import REPO_ROOT
 from local.showcase import EXAMPLES
-from local.template_settings import REPO_ROOT
 
 EVENTS_DIR = REPO_ROOT / "events"
 

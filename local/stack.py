@@ -1,17 +1,17 @@
 """The whole AWS side of the app on loopback, plus the Alipay gateway emulator, with no AWS account.
 
-- a moto server in a SUBPROCESS (``python -m local.moto_atomic``: moto's own server app, each request
+- a moto server in a SUBPROCESS (``python -m local.aws.moto_atomic``: moto's own server app, each request
   processed atomically as AWS does; a real process boundary, real HTTP), in its own process group so
   stopping it stops everything it started;
 - the Alipay gateway emulator (``local.alipay_gateway``) in-process, with throwaway keys (or what
   ``gateway_factory`` builds: the benchmarks run it as a child process);
 - the queue, dead-letter queue, tables and signing-material secrets (the default app's, and one per
   further app in ``extra_apps``, which the emulator knows too) created with the settings read from
-  ``template.yaml`` (``local.provision``); ``merchants`` (app_auth_token -> merchant id) are the ISV
+  ``template.yaml`` (``local.aws.provision``); ``merchants`` (app_auth_token -> merchant id) are the ISV
   merchants the emulator knows;
 - the environment the Lambda would see (``LocalStack.lambda_env``); ``environments()`` runs the
   function as Lambda does (``local.lambda_runtime.lambda_environment``: awslambdaric processes), and
-  ``driver()`` is the event source mapping built from the template's settings (``local.esm_driver``).
+  ``driver()`` is the event source mapping built from the template's settings (``local.aws.esm_driver``).
   ``applied_env()`` runs the handler in-process instead (fast tests of logic, benchmarks).
 
 Use it as a context manager (free ports; tests, demo, chaos); ``make local-stack`` runs one until
@@ -38,11 +38,11 @@ from typing import Any, Protocol
 
 from local.alipay_gateway.gateway_state import AppConfig, GatewayConfig
 from local.alipay_gateway.server import GatewayServer
-from local.esm_driver import EsmConfig, EsmDriver, Function, Handler
+from local.aws.esm_driver import EsmConfig, EsmDriver, Function, Handler
+from local.aws.provision import Provisioned, aws_client, lambda_environment, provision
+from local.aws.template_settings import DEFAULT_TEMPLATE, REPO_ROOT, TemplateSettings, read_template_settings
 from local.keygen import KeyMaterial, generate_key_material
 from local.lambda_runtime.lambda_environment import EnvironmentPool, FunctionSpec, LogSink, stderr_sink
-from local.provision import Provisioned, aws_client, lambda_environment, provision
-from local.template_settings import DEFAULT_TEMPLATE, REPO_ROOT, TemplateSettings, read_template_settings
 
 DEFAULT_MOTO_PORT = 4566
 DEFAULT_GATEWAY_PORT = 8089
@@ -126,7 +126,7 @@ class MotoServer:
                 env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
                 env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
                 self.proc = subprocess.Popen(
-                    [sys.executable, "-m", "local.moto_atomic", "-H", LOOPBACK, "-p", str(self.port)],
+                    [sys.executable, "-m", "local.aws.moto_atomic", "-H", LOOPBACK, "-p", str(self.port)],
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
@@ -163,7 +163,7 @@ class MotoServer:
         return False
 
     def set_rules(self, rules: list[dict[str, Any]]) -> dict[str, Any]:
-        """Fault rules of ``local.moto_atomic`` (kill or stall an environment at an operation)."""
+        """Fault rules of ``local.aws.moto_atomic`` (kill or stall an environment at an operation)."""
         import requests
 
         answer = requests.post(f"{self.url}/__atomic/rules", json=rules, timeout=10)

@@ -22,13 +22,13 @@ from pathlib import Path
 from types import FrameType
 
 from alipay_cancel_ops.commands.schedule import duration
+from local.aws.template_settings import REPO_ROOT
 from local.lambda_runtime.function_log import terminal_sink
 from local.lambda_runtime.lambda_environment import FileSink
 from local.seed_trades import EVENTS_DIR, seed
 from local.showcase import EXAMPLES, MERCHANTS, second_app_keys, write_token_files
 from local.stack import DEFAULT_GATEWAY_PORT, DEFAULT_MOTO_PORT, LOOPBACK, LocalStack
 from local.stack_events import StackEvents
-from local.template_settings import REPO_ROOT
 
 
 def banner(stack: LocalStack, token_dir: Path, more: Sequence[str] = ()) -> str:

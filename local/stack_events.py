@@ -23,11 +23,11 @@ from typing import Any, TextIO
 
 from alipay_cancel_ops.masking import mask_text
 from local.alipay_gateway.admin_client import GatewayAdmin
-from local.background import RunsInBackground
-from local.event_routes import EXAMPLE_RULE_NAME
+from local.aws.background import RunsInBackground
+from local.aws.event_routes import EXAMPLE_RULE_NAME
+from local.aws.provision import REGION
+from local.aws.schedule_runner import Fired
 from local.events_and_schedules import EventsAndSchedules
-from local.provision import REGION
-from local.schedule_runner import Fired
 from local.stack import LocalStack
 
 WATCH_QUEUE_NAME = "alipay-cancel-local-stack-event-lines"

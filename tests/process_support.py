@@ -37,7 +37,7 @@ def our_moto_children() -> list[int]:
             cmdline = (stat.parent / "cmdline").read_bytes()
         except (FileNotFoundError, ProcessLookupError, IndexError):
             continue
-        ours = b"moto.server" in cmdline or b"local.moto_atomic" in cmdline or b"awslambdaric" in cmdline
+        ours = b"moto.server" in cmdline or b"local.aws.moto_atomic" in cmdline or b"awslambdaric" in cmdline
         if fields[1] == me and ours and fields[0] != "Z":
             found.append(int(stat.parent.name))
     return found

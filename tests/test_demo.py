@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 from local.accounting import Enqueued, Snapshot
+from local.aws.template_settings import read_template_settings
 from local.demo.events import FIRED_SCENARIO, FIRED_TRADE, UNSCHEDULED_TRADE, ScheduleStory, violations
 from local.demo.plan import demo_parameters
 from local.demo.run import run_demo
-from local.template_settings import read_template_settings
 
 from alipay_cancel.decisions.retry_policy import RetrySchedule
 from alipay_cancel.shared.ledger_item import event_id
@@ -223,7 +223,7 @@ def test_a_lost_outcome_event_fails_the_demo(tmp_path: Path, monkeypatch: pytest
 
 
 def _story(**changes: Any) -> ScheduleStory:
-    from local.schedule_runner import Fired
+    from local.aws.schedule_runner import Fired
 
     fired = Fired("cancel-DEMO-SCHEDULED-0001-x", "arn:aws:sqs:us-east-1:1:q", "m-1", deleted=True)
     story = ScheduleStory(fired_at_run_second=1.5, fired=[fired], unscheduled=True)

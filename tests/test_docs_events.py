@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from local.event_routes import EXAMPLE_RULE_PATTERN
+from local.aws.event_routes import EXAMPLE_RULE_PATTERN
 from samtranslator.yaml_helper import yaml_parse
 
 from alipay_cancel_events import handler

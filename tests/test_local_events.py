@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import requests
 from botocore.exceptions import ClientError
+from local.aws.provision import aws_client
 from local.events_and_schedules import EventsAndSchedules
-from local.provision import aws_client
 from local.stack import MotoServer
 
 from alipay_cancel.shared.ledger_item import event_id
@@ -43,7 +43,7 @@ def moto() -> Iterator[MotoServer]:
 
 
 def _fresh(moto: MotoServer) -> tuple[Callable[[str], Any], str]:
-    """An empty stand-in with the results table (as local.provision creates it: no stream, which the
+    """An empty stand-in with the results table (as local.aws.provision creates it: no stream, which the
     routes turn on) and the cancel queue; returns the client factory and the queue's URL."""
     requests.post(f"{moto.url}/moto-api/reset", timeout=30).raise_for_status()
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from local.accounting import DeadLetterSeen, Enqueued, Snapshot, account
-from local.esm_driver import EsmDriver, LambdaContext, redrive_is_implemented_by_moto
+from local.aws.esm_driver import EsmDriver, LambdaContext, redrive_is_implemented_by_moto
 from local.keygen import KeyMaterial
 from local.stack import LocalStack
 

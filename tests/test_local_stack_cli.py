@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from local.alipay_gateway.admin_client import GatewayAdmin
-from local.provision import aws_client
+from local.aws.provision import aws_client
 from local.stack import free_port
 
 from tests.process_support import PYTHONPATH, REPO, alive, wait_gone

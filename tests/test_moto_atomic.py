@@ -1,4 +1,4 @@
-"""The AWS stand-in processes each request atomically, as AWS does (``local.moto_atomic``): a real
+"""The AWS stand-in processes each request atomically, as AWS does (``local.aws.moto_atomic``): a real
 moto server subprocess on loopback, hammered by concurrent clients; long polls do not block it; fault
 rules act on the n-th matching request of a local Lambda environment."""
 
@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from local.moto_atomic import AtomicMiddleware, Rule, environment_port, operation_of, short_poll
-from local.provision import aws_client
+from local.aws.moto_atomic import AtomicMiddleware, Rule, environment_port, operation_of, short_poll
+from local.aws.provision import aws_client
 from local.stack import MotoServer
 
 ROUNDS = 20

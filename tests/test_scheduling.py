@@ -1,6 +1,6 @@
 """Cancelling at a given time (alipay_cancel_ops.scheduling, the CLI's schedule / unschedule): validation
 of times and messages, the one-time schedule as EventBridge Scheduler receives it, deletion when the payment
-succeeded first, and firing at the deadline against the AWS stand-in (local.schedule_runner)."""
+succeeded first, and firing at the deadline against the AWS stand-in (local.aws.schedule_runner)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import boto3
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from local.schedule_runner import ScheduleRunner
+from local.aws.schedule_runner import ScheduleRunner
 from moto import mock_aws
 
 from alipay_cancel.pipeline.messages import parse_message

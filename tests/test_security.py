@@ -14,7 +14,7 @@
   environment variables set to "" or to a bogus path, and with "verify"-like fields in the secret.
 - secrets only by id: test_template.py::test_no_environment_variable_carries_a_secret and
   test_events.py::test_env_file_holds_no_secret_material. Added here: the environment the local
-  stack gives the function (``local.provision.lambda_environment``) holds no key material.
+  stack gives the function (``local.aws.provision.lambda_environment``) holds no key material.
 - IAM least privilege on the transformed template: test_template.py::test_data_actions_are_granted_
   on_named_resources_only, ::test_non_data_wildcards_are_limited_to_xray,
   ::test_every_role_is_an_explicit_one_without_managed_policies (not repeated here).
@@ -39,10 +39,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
+from local.aws.provision import Provisioned, lambda_environment
+from local.aws.template_intrinsics import PhysicalResource
+from local.aws.template_settings import read_template_settings
 from local.keygen import KeyMaterial, RsaKeyPair
-from local.provision import Provisioned, lambda_environment
-from local.template_intrinsics import PhysicalResource
-from local.template_settings import read_template_settings
 
 from alipay_cancel.alipay import TradeRef
 from alipay_cancel.alipay.client import AlipayClient

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 from cfnlint.decode import decode_str
-from local.template_intrinsics import PhysicalResource, TemplateSettingsError
-from local.template_settings import DEFAULT_TEMPLATE, read_template_settings, settings_from_template
+from local.aws.template_intrinsics import PhysicalResource, TemplateSettingsError
+from local.aws.template_settings import DEFAULT_TEMPLATE, read_template_settings, settings_from_template
 
 SAMPLE = """
 AWSTemplateFormatVersion: '2010-09-09'

@@ -4,7 +4,7 @@ a recorded settlement, the ledger's invariants held, and nothing was trusted wit
 
 The pipeline is the one ``make demo`` runs (``local.stack.LocalStack``: an atomic moto server
 subprocess and the Alipay gateway emulator over loopback HTTP, resources from template.yaml; the event
-source mapping driver ``local.esm_driver``; the function in awslambdaric processes, killed at its
+source mapping driver ``local.aws.esm_driver``; the function in awslambdaric processes, killed at its
 timeout, ``local.lambda_runtime.lambda_environment``), with:
 
 - a wire tap (``local.chaos.wiretap``) between the function and the emulator recording every Alipay

@@ -17,12 +17,12 @@ import requests
 
 from local.accounting import Enqueued
 from local.alipay_gateway.admin_client import GatewayAdmin
+from local.aws.esm_driver import Progress
 from local.chaos.catalogue import CHAOS_MERCHANT
 from local.chaos.events import ChaosEvents
 from local.chaos.plan import ChaosPlan, PlannedFault, chunked_sends
 from local.chaos.summary import RunState
 from local.chaos.wiretap import WireTap
-from local.esm_driver import Progress
 from local.keygen import RsaKeyPair
 from local.stack import LocalStack
 

@@ -7,7 +7,7 @@ Chosen from outside the function (no change to its code), at the points where a 
   batch, once per planned trade, before forwarding its cancel / after the emulator answered it (the
   cancel happened; the function never hears of it). Either leaves the call pending under the lease:
   the next delivery records it as ``unknown`` and resumes it;
-- ``after the ledger claim``: the AWS stand-in (``local.moto_atomic``) kills the caller once its
+- ``after the ledger claim``: the AWS stand-in (``local.aws.moto_atomic``) kills the caller once its
   claim (the UpdateItem that takes the lease and counts the call) was processed: a call counted and
   pending, never sent;
 - ``after the final write, before the dead letter / visibility change``: kill once a final write

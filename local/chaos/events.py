@@ -26,11 +26,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from local.aws.stream_publisher import StreamPublisher
 from local.chaos.checks import CheckResult
 from local.events_and_schedules import EventsAndSchedules
 from local.outcome_accounting import EventAccount
 from local.stack import LocalStack
-from local.stream_publisher import StreamPublisher
 
 CRASH_BEFORE_EVERY = 17
 CRASH_AFTER_EVERY = 13

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from local.accounting import collect
+from local.aws.esm_driver import DriveResult
 from local.chaos.aws_faults import LEDGER_WRITE_FAULT_EVERY, read_events
 from local.chaos.conductor import Conductor
 from local.chaos.crashes import TapCrashes, build_crash_plan
@@ -21,7 +22,6 @@ from local.chaos.plan import build_plan
 from local.chaos.summary import render
 from local.chaos.verdict import Evidence, verdict
 from local.chaos.wiretap import WireTap
-from local.esm_driver import DriveResult
 from local.keygen import generate_rsa_key_pair
 from local.lambda_runtime.lambda_environment import FileSink
 from local.stack import LocalStack

@@ -12,11 +12,11 @@ from typing import Any
 
 from local.accounting import Enqueued, Snapshot
 from local.alipay_gateway.faults import FAULT_KINDS
+from local.aws.esm_driver import DriverStats
 from local.chaos.aws_faults import LEDGER_WRITE_FAULT_EVERY, AwsFaultStats
 from local.chaos.checks import CheckResult
 from local.chaos.plan import ChaosPlan
 from local.chaos.wiretap import Exchange
-from local.esm_driver import DriverStats
 from local.outcome_labels import FAILED, FINAL_STATUSES, RETRYING
 
 

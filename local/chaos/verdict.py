@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from local.accounting import Snapshot
+from local.aws.esm_driver import DriveResult
 from local.chaos.aws_faults import AwsFaultStats, FailedCall
 from local.chaos.checks import (
     check_accounted,
@@ -32,7 +33,6 @@ from local.chaos.summary import (
     unfinished_messages,
 )
 from local.chaos.wiretap import Exchange
-from local.esm_driver import DriveResult
 from local.lambda_runtime.lambda_environment import PoolStats
 
 

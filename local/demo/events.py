@@ -32,11 +32,11 @@ from alipay_cancel_events.contract import FinalState
 from alipay_cancel_ops.scheduling import ScheduledCancel, schedule_cancel, unschedule_cancel
 from local.accounting import Enqueued, Snapshot
 from local.alipay_gateway.admin_client import GatewayAdmin
-from local.esm_driver import DriveResult, EsmDriver, Progress
+from local.aws.esm_driver import DriveResult, EsmDriver, Progress
+from local.aws.schedule_runner import Fired
 from local.events_and_schedules import EventsAndSchedules
 from local.outcome_accounting import EventAccount
 from local.outcome_labels import CLOSED
-from local.schedule_runner import Fired
 from local.stack import LocalStack
 
 FIRED_TRADE = "DEMO-SCHEDULED-0001"  # scheduled, fires during the run

@@ -12,14 +12,14 @@ from typing import Any, TextIO
 
 from local.accounting import Enqueued, Snapshot, account, collect
 from local.alipay_gateway.admin_client import GatewayAdmin
+from local.aws.esm_driver import DriveResult, Progress
+from local.aws.template_settings import REPO_ROOT
 from local.demo.events import DemoEvents
 from local.demo.plan import DEMO_ENV, Plan, Planned, build_plan, demo_parameters
-from local.esm_driver import DriveResult, Progress
 from local.lambda_runtime.lambda_environment import FileSink
 from local.run_summary import render_summary, unfinished_line
 from local.showcase import MERCHANTS, second_app_keys
 from local.stack import LocalStack
-from local.template_settings import REPO_ROOT
 
 TOP_UP_AFTER_SECONDS = 4.0
 DEFAULT_LOG = REPO_ROOT / ".local-stack" / "demo" / "function.log"  # git-ignored; replaced each run

@@ -13,12 +13,12 @@ As Lambda does it:
   a fresh one;
 - at most ``max_environments`` exist at once (the event source's ``MaximumConcurrency``).
 
-The process sees the template's environment variables (``local.template_settings``) plus the ones
+The process sees the template's environment variables (``local.aws.template_settings``) plus the ones
 Lambda sets (``AWS_LAMBDA_RUNTIME_API``, ``_HANDLER``, ``AWS_LAMBDA_FUNCTION_*``, ``LAMBDA_TASK_ROOT``,
 ...), not this process's. Its ``AWS_ACCESS_KEY_ID`` is ``LOCALENV<runtime api port>``: the local AWS
-stand-in accepts any key, and a fault rule there can tell which environment called (``local.moto_atomic``).
-Its stdout/stderr (Powertools JSON logs, EMF metrics, awslambdaric's lines) go line by line to
-``log_sink``: its CloudWatch.
+stand-in accepts any key, and a fault rule there can tell which environment called
+(``local.aws.moto_atomic``). Its stdout/stderr (Powertools JSON logs, EMF metrics, awslambdaric's
+lines) go line by line to ``log_sink``: its CloudWatch.
 """
 
 from __future__ import annotations

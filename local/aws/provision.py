@@ -17,8 +17,8 @@ from typing import Any
 
 import boto3
 
-from local.template_intrinsics import PhysicalResource
-from local.template_settings import FUNCTION_ID, QueueSettings, TableSettings, TemplateSettings
+from local.aws.template_intrinsics import PhysicalResource
+from local.aws.template_settings import FUNCTION_ID, QueueSettings, TableSettings, TemplateSettings
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account

@@ -1,4 +1,4 @@
-"""moto's server with every request processed atomically, as AWS does: ``python -m local.moto_atomic``.
+"""moto's server with every request processed atomically, as AWS does: ``python -m local.aws.moto_atomic``.
 
 moto's backends are not thread-safe: two concurrent ReceiveMessage calls can both get one message, two
 conditional writes can both succeed. AWS never does that, and the function's ledger (one claim per

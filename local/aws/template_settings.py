@@ -21,9 +21,9 @@ from typing import Any
 
 from cfnlint.decode import decode_str
 
-from local.template_intrinsics import NO_VALUE, PhysicalResource, Resolver, TemplateSettingsError
+from local.aws.template_intrinsics import NO_VALUE, PhysicalResource, Resolver, TemplateSettingsError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
 
 FUNCTION_ID = "CancelFunction"
@@ -364,7 +364,7 @@ def settings_from_template(
 
 
 def main() -> None:
-    """Print what the local stack will use (``python -m local.template_settings``)."""
+    """Print what the local stack will use (``python -m local.aws.template_settings``)."""
     import json
     from dataclasses import asdict
 

@@ -5,7 +5,7 @@ environment resolved against those resources. Plus what a consumer would add (do
 queue and the example rule routing every outcome event to it.
 
 ``client(service)`` makes the AWS clients: in-process moto (``boto3.client``) or the local stack's
-moto server (``local.provision.aws_client(service, endpoint_url)``).
+moto server (``local.aws.provision.aws_client(service, endpoint_url)``).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local.provision import ACCOUNT_ID, REGION
-from local.template_intrinsics import PhysicalResource
-from local.template_settings import DEFAULT_TEMPLATE, TemplateSettings, read_template_settings
+from local.aws.provision import ACCOUNT_ID, REGION
+from local.aws.template_intrinsics import PhysicalResource
+from local.aws.template_settings import DEFAULT_TEMPLATE, TemplateSettings, read_template_settings
 
 STACK_NAME = "alipay-cancel"
 PUBLISHER_ID = "OutcomeEventsFunction"

@@ -21,7 +21,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from alipay_cancel_ops.scheduling import ScheduleError, parse_at_expression
-from local.background import RunsInBackground
+from local.aws.background import RunsInBackground
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """CloudFormation's intrinsic functions evaluated for the local stack: ``!Ref``, ``!GetAtt``, ``!Sub``,
 ``!Join``, ``!Select``, ``!Split``, ``!FindInMap``, ``!If`` and conditions, against parameter values,
-pseudo parameters and the physical ids of what the local stack created (``local.template_settings``
+pseudo parameters and the physical ids of what the local stack created (``local.aws.template_settings``
 reads the settings through it)."""
 
 from __future__ import annotations

@@ -35,9 +35,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from local.aws.provision import REGION, aws_client
 from local.lambda_runtime.in_process import serialise_metrics_flush
 from local.lambda_runtime.lambda_environment import InvokeResult
-from local.provision import REGION, aws_client
 
 Handler = Callable[[dict[str, Any], Any], Any]
 

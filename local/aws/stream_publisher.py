@@ -1,7 +1,7 @@
 """Lambda's DynamoDB-stream event source mapping for the outcome-event publisher, on the AWS stand-in
 (moto keeps the results table's stream but runs no mappings).
 
-Read from template.yaml (``local.event_routes``): the mapping's filter, batch size and starting
+Read from template.yaml (``local.aws.event_routes``): the mapping's filter, batch size and starting
 position, and the publisher's environment. Each round reads every shard of the stream from where
 it left off, shapes the records as Lambda delivers them (``ApproximateCreationDateTime`` in epoch
 seconds, ``eventSourceARN``), drops what the filter does not pass (Lambda does the same, moving its
@@ -34,8 +34,8 @@ from moto.events.models import EventPattern
 from alipay_cancel_events.config import load_config
 from alipay_cancel_events.handler import Runtime, build_runtime, process_event
 from alipay_cancel_events.outcome_event import OutcomeEvent
-from local.background import RunsInBackground
-from local.event_routes import REGION, EventRoutes
+from local.aws.background import RunsInBackground
+from local.aws.event_routes import REGION, EventRoutes
 
 log = logging.getLogger(__name__)
 
