@@ -8,9 +8,10 @@
 ``received_events()`` drains the order system's queue (the example rule's target) and keeps what it
 took; ``account()`` checks them against the ledger and against every final write the table's stream
 recorded (``final_writes()``: a reader of its own, apart from the publisher's; see
-``local.outcome_accounting``). ``settle()`` runs rounds until the stream has nothing left to publish
-(tests, the end of a demo), without waiting on the background threads' timing. ``restart_reader()``
-stops the stream reader and starts it again from its checkpoints with a fresh publisher runtime.
+``local.accounting.outcome_accounting``). ``settle()`` runs rounds until the stream has nothing left
+to publish (tests, the end of a demo), without waiting on the background threads' timing.
+``restart_reader()`` stops the stream reader and starts it again from its checkpoints with a fresh
+publisher runtime.
 """
 
 from __future__ import annotations
@@ -24,12 +25,12 @@ from typing import Any
 import boto3
 from boto3.dynamodb.types import TypeDeserializer
 
+from local.accounting.outcome_accounting import EventAccount, FinalWrite, account_events, final_writes
 from local.aws.event_routes import EventRoutes, provision_event_routes
 from local.aws.provision import DUMMY_CREDENTIALS, REGION
 from local.aws.schedule_runner import ScheduleRunner
 from local.aws.stream_publisher import StreamPublisher
 from local.aws.template_settings import DEFAULT_TEMPLATE
-from local.outcome_accounting import EventAccount, FinalWrite, account_events, final_writes
 from local.stack import LocalStack
 
 _PLAIN = TypeDeserializer()

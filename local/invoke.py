@@ -26,7 +26,7 @@ from typing import Any, NamedTuple, TextIO
 
 from alipay_cancel.pipeline.service import SAFETY_MARGIN_MS
 from alipay_cancel_ops.masking import shown_body
-from local.accounting import scan_table
+from local.accounting.messages import scan_table
 from local.lambda_runtime.function_log import DEFERRED, HANDED_BACK, RecordEnd, record_end
 from local.seed_trades import seed
 from local.showcase import MERCHANTS, second_app_keys

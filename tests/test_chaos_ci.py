@@ -26,7 +26,7 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from local.accounting import DeadLetterSeen, Enqueued, Snapshot
+from local.accounting.messages import DeadLetterSeen, Enqueued, Snapshot
 from local.alipay_gateway.faults import FAULT_KINDS
 from local.chaos.aws_faults import AwsFaultInjector
 from local.chaos.checks import check_accounted, check_drained, check_ledger, receipts_hit_by_aws_faults

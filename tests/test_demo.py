@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from local.accounting import Enqueued, Snapshot
+from local.accounting.messages import Enqueued, Snapshot
 from local.aws.template_settings import read_template_settings
 from local.demo.events import FIRED_SCENARIO, FIRED_TRADE, UNSCHEDULED_TRADE, ScheduleStory, violations
 from local.demo.plan import demo_parameters
@@ -258,7 +258,7 @@ def _story(**changes: Any) -> ScheduleStory:
 def test_what_a_schedule_must_do_for_the_demo_to_pass(
     story: ScheduleStory, snapshot: Snapshot, drained: bool, found: str | None
 ) -> None:
-    from local.outcome_accounting import EventAccount
+    from local.accounting.outcome_accounting import EventAccount
 
     said = violations(EventAccount(), story, snapshot, drained=drained)
     assert (said == []) if found is None else (len(said) == 1 and found in said[0]), said

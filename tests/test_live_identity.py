@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from local.accounting import read_dead_letters, scan_table
+from local.accounting.messages import read_dead_letters, scan_table
 from local.alipay_gateway.admin_client import GatewayAdmin
 from local.lambda_runtime.lambda_environment import EnvironmentPool
 from local.stack import LocalStack

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from local.accounting import DeadLetterSeen, Enqueued, Snapshot, account
+from local.accounting.messages import DeadLetterSeen, Enqueued, Snapshot, account
 from local.aws.esm_driver import EsmDriver, LambdaContext, redrive_is_implemented_by_moto
 from local.keygen import KeyMaterial
 from local.stack import LocalStack

@@ -1,11 +1,11 @@
-"""The after-run check of events against the ledger (local.outcome_accounting) finds what a lost,
-wrong or invented event looks like, and tells legitimate repeats and earlier failures apart."""
+"""The after-run check of events against the ledger (local.accounting.outcome_accounting) finds what a
+lost, wrong or invented event looks like, and tells legitimate repeats and earlier failures apart."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from local.outcome_accounting import FinalWrite, StateCount, account_events, final_writes
+from local.accounting.outcome_accounting import FinalWrite, StateCount, account_events, final_writes
 
 from alipay_cancel.shared.ledger_item import event_id
 

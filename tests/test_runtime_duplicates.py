@@ -73,6 +73,6 @@ def test_copies_of_one_trade_in_concurrent_environments_lead_to_one_alipay_call(
 
 
 def _results(stack: LocalStack) -> list[dict[str, str]]:
-    from local.accounting import scan_table
+    from local.accounting.messages import scan_table
 
     return scan_table(stack.client("dynamodb"), stack.resources.results_table)

@@ -1,8 +1,8 @@
 """The invariants a chaos run must hold, each checked on the run's end state and its evidence.
 
 Inputs: what was enqueued, the end state (results table, dead letters, emulator trades and counts:
-``local.accounting.Snapshot``), the wire tap's record of every Alipay exchange, the captured function
-log, and what the run knows about its own plan (seeded/unknown trades, key rotation times).
+``local.accounting.messages.Snapshot``), the wire tap's record of every Alipay exchange, the captured
+function log, and what the run knows about its own plan (seeded/unknown trades, key rotation times).
 
 Each check returns ``(name, violations, facts)``: violations are sentences naming the message/trade;
 facts are numbers for the summary.
@@ -19,10 +19,10 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from local.accounting import Enqueued, Snapshot, account
+from local.accounting.messages import Enqueued, Snapshot, account
+from local.accounting.outcome_labels import RETRYING, SETTLED_STATUSES
 from local.chaos.aws_faults import FailedCall
 from local.chaos.wiretap import NOT_SENT, Exchange
-from local.outcome_labels import RETRYING, SETTLED_STATUSES
 
 PEM_PRIVATE_MARKER = re.compile(r"-----BEGIN (?:RSA |EC |ENCRYPTED )?PRIVATE KEY-----")
 MAX_LISTED = 25  # violations listed per check (all are counted)
@@ -86,7 +86,7 @@ def check_accounted(
     aws_fault_receipts: Mapping[str, Collection[int]] | None = None,
     crash_redriven: Collection[str] = (),
 ) -> CheckResult:
-    """local.accounting's rules (a final ledger state and/or a dead letter with a reason; dead
+    """local.accounting.messages's rules (a final ledger state and/or a dead letter with a reason; dead
     letters byte for byte; no RETRYING left), plus: every bad message was dead-lettered by the
     function itself on its first receipt, with a reason and outcome_class bad_message.
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import requests
 
-from local.accounting import Enqueued
+from local.accounting.messages import Enqueued
 from local.alipay_gateway.admin_client import GatewayAdmin
 from local.aws.esm_driver import Progress
 from local.chaos.catalogue import CHAOS_MERCHANT

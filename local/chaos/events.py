@@ -26,10 +26,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from local.accounting.outcome_accounting import EventAccount
 from local.aws.stream_publisher import StreamPublisher
 from local.chaos.checks import CheckResult
 from local.events_and_schedules import EventsAndSchedules
-from local.outcome_accounting import EventAccount
 from local.stack import LocalStack
 
 CRASH_BEFORE_EVERY = 17

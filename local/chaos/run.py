@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from local.accounting import collect
+from local.accounting.messages import collect
 from local.aws.esm_driver import DriveResult
 from local.chaos.aws_faults import LEDGER_WRITE_FAULT_EVERY, read_events
 from local.chaos.conductor import Conductor

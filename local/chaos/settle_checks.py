@@ -19,11 +19,11 @@ from typing import Any
 
 from alipay_cancel.alipay.amounts import amount_as_cents
 from alipay_cancel.decisions.refund_request import REQUEST_NUMBER_PREFIX, request_number
-from local.accounting import Snapshot
+from local.accounting.messages import Snapshot
+from local.accounting.outcome_labels import CLOSED, FAILED, KEPT, NOT_FOUND, REFUNDED
 from local.chaos.checks import MAX_LISTED, CheckResult, record_ids, trade_of
 from local.chaos.plan import ChaosPlan
 from local.chaos.wiretap import Exchange
-from local.outcome_labels import CLOSED, FAILED, KEPT, NOT_FOUND, REFUNDED
 
 # The query's answers that settle a trade as each state (TRADE_CLOSED: refunded or closed, by payment).
 _QUERY_SETTLES = {

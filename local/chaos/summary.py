@@ -10,14 +10,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from local.accounting import Enqueued, Snapshot
+from local.accounting.messages import Enqueued, Snapshot
+from local.accounting.outcome_labels import FAILED, FINAL_STATUSES, RETRYING
 from local.alipay_gateway.faults import FAULT_KINDS
 from local.aws.esm_driver import DriverStats
 from local.chaos.aws_faults import LEDGER_WRITE_FAULT_EVERY, AwsFaultStats
 from local.chaos.checks import CheckResult
 from local.chaos.plan import ChaosPlan
 from local.chaos.wiretap import Exchange
-from local.outcome_labels import FAILED, FINAL_STATUSES, RETRYING
 
 
 @dataclass

@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from local.accounting import Snapshot
+from local.accounting.messages import Snapshot
 from local.aws.esm_driver import DriveResult
 from local.chaos.aws_faults import AwsFaultStats, FailedCall
 from local.chaos.checks import (

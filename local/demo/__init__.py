@@ -11,8 +11,10 @@ as Lambda would drive it.
    balance is topped up during the run, a trade that never stops failing) plus random faults;
 3. drive the function with the event source mapping driver until the queue is drained, showing
    progress: each execution environment an ``awslambdaric`` process, as in Lambda
-   (``local.lambda_runtime.lambda_environment``); the function's logs go to a file (its "CloudWatch");
-4. print the summary and exit non-zero if any message is unaccounted for (``local.accounting``).
+   (``local.lambda_runtime.lambda_environment``); the function's logs go to a file (its
+   "CloudWatch");
+4. print the summary and exit non-zero if any message is unaccounted for
+   (``local.accounting.messages``).
 
 Beside it (``local.demo.events``): every final state is published as an outcome event to the order
 system's queue, and two cancels are scheduled with the producer's library, one firing during the run
@@ -22,8 +24,8 @@ Retry backoffs and the retry horizon are shortened through the template's own pa
 deploy's parameter overrides would: the queue's maxReceiveCount and the function agree), the horizon
 scaled to the number of messages (``local.demo.plan``), and the Alipay timeouts through the function's
 variables, so the run ends in about a minute; everything else is the template's. The summary marks
-each outcome expected or not (``local.run_summary``). If ``--deadline`` stops the run first, the
-summary says so and lists what was still in flight (on the queue, not lost). The function's log goes
-to .local-stack/demo/function.log (git-ignored), never to a temporary folder left behind; Ctrl-C
-stops everything and says so in one line.
+each outcome expected or not (``local.accounting.run_summary``). If ``--deadline`` stops the run
+first, the summary says so and lists what was still in flight (on the queue, not lost). The
+function's log goes to .local-stack/demo/function.log (git-ignored), never to a temporary folder left
+behind; Ctrl-C stops everything and says so in one line.
 """

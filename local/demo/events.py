@@ -4,7 +4,7 @@
   reads the results table's stream with the template's mapping and hands it to the real publisher;
   the example rule routes each event to the order system's queue. Afterwards the rest is published
   (``settle``) and the events received are checked against every final state the ledger holds and
-  every final write the table's stream recorded (``local.outcome_accounting``): each one's event
+  every final write the table's stream recorded (``local.accounting.outcome_accounting``): each one's event
   arrived, nothing else did, and repeats are listed by ``event_id``.
 - **Schedules.** Two cancels are scheduled at the start with the producer's library
   (``alipay_cancel_ops.scheduling.schedule_cancel``), 16 minutes ahead: the library refuses 15 or
@@ -30,13 +30,13 @@ from typing import TextIO
 
 from alipay_cancel_events.contract import FinalState
 from alipay_cancel_ops.scheduling import ScheduledCancel, schedule_cancel, unschedule_cancel
-from local.accounting import Enqueued, Snapshot
+from local.accounting.messages import Enqueued, Snapshot
+from local.accounting.outcome_accounting import EventAccount
+from local.accounting.outcome_labels import CLOSED
 from local.alipay_gateway.admin_client import GatewayAdmin
 from local.aws.esm_driver import DriveResult, EsmDriver, Progress
 from local.aws.schedule_runner import Fired
 from local.events_and_schedules import EventsAndSchedules
-from local.outcome_accounting import EventAccount
-from local.outcome_labels import CLOSED
 from local.stack import LocalStack
 
 FIRED_TRADE = "DEMO-SCHEDULED-0001"  # scheduled, fires during the run

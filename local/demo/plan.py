@@ -23,7 +23,7 @@ from typing import Any
 
 from alipay_cancel.decisions.retry_policy import RetrySchedule, receives_within_horizon
 from alipay_cancel.shared.trade import trade_key as build_trade_key
-from local.outcome_labels import BAD_MESSAGE, CLOSED, EXHAUSTED, KEPT, NOT_FOUND, REFUNDED, failed
+from local.accounting.outcome_labels import BAD_MESSAGE, CLOSED, EXHAUSTED, KEPT, NOT_FOUND, REFUNDED, failed
 from local.showcase import MERCHANTS, SECOND_APP_ID
 
 # Short backoffs for a demo (the template's defaults: 30 s / 900 s / 3600 s, a day of retries).

@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from local.accounting import Enqueued, Snapshot, account, collect
+from local.accounting.messages import Enqueued, Snapshot, account, collect
+from local.accounting.run_summary import render_summary, unfinished_line
 from local.alipay_gateway.admin_client import GatewayAdmin
 from local.aws.esm_driver import DriveResult, Progress
 from local.aws.template_settings import REPO_ROOT
 from local.demo.events import DemoEvents
 from local.demo.plan import DEMO_ENV, Plan, Planned, build_plan, demo_parameters
 from local.lambda_runtime.lambda_environment import FileSink
-from local.run_summary import render_summary, unfinished_line
 from local.showcase import MERCHANTS, second_app_keys
 from local.stack import LocalStack
 

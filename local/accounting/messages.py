@@ -1,4 +1,4 @@
-"""Account for every message a local run enqueued (``local.run_summary`` renders the result).
+"""Account for every message a local run enqueued (``local.accounting.run_summary`` renders the result).
 
 A message is accounted for when its trade's ledger item is in a final state (``CLOSED``, ``REFUNDED``,
 ``KEPT``, ``NOT_FOUND``, ``FAILED``; an earlier release's ``SUCCEEDED``) and/or a dead letter carries
@@ -13,7 +13,8 @@ delivery died with its execution environment, so the queue's redrive, not the fu
 what each scenario should end as (``Enqueued.expect``) also get the surprises listed; an outcome a
 message did not expect is still expected when the run's planned faults explain it (``faulted_calls``:
 its trade ran out of retries and every call it got met a fault). The chaos run builds on
-``collect``/``account`` and adds its own checks. State names come from ``local.outcome_labels``.
+``collect``/``account`` and adds its own checks. State names come from
+``local.accounting.outcome_labels``.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 
 from alipay_cancel_ops.masking import shown_body
+from local.accounting.outcome_labels import EMULATOR_STATE, EXHAUSTED, RETRYING, is_final, outcome_label
 from local.alipay_gateway.admin_client import GatewayAdmin
-from local.outcome_labels import EMULATOR_STATE, EXHAUSTED, RETRYING, is_final, outcome_label
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from alipay_cancel_ops.masking import shown_body
-from local.accounting import Accounting, Enqueued, MessageOutcome, Snapshot
-from local.outcome_labels import SETTLED_STATUSES, outcome_label
+from local.accounting.messages import Accounting, Enqueued, MessageOutcome, Snapshot
+from local.accounting.outcome_labels import SETTLED_STATUSES, outcome_label
 
 
 def _table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> list[str]:
