@@ -76,7 +76,7 @@ demo: $(VENV)/.installed
 
 # STACK_ARGS: --moto-port, --gateway-port (a second stack beside the first), --aes, --cert-mode, ...
 local-stack: $(VENV)/.installed
-	$(PY) -m local.stack_cli $(STACK_ARGS)
+	$(PY) -m local.stack $(STACK_ARGS)
 
 # One event through the function in an awslambdaric process (no Docker): make invoke EVENT=events/x.json
 EVENT ?= events/cancel-by-out-trade-no.json

@@ -1,9 +1,9 @@
 """The local stack for benchmarks, with the Alipay gateway emulator in a child process.
 
-``local.stack.LocalStack`` runs the emulator inside the calling process by default; for CPU accounting
-that would bill the emulator's own RSA work (verify our request, sign its answer) to the process under
-test. ``BenchStack`` is that same stack (moto server subprocess, resources provisioned from
-``template.yaml``, ``lambda_env``, ``applied_env()``) with the emulator run as
+``local.stack.local_stack.LocalStack`` runs the emulator inside the calling process by default; for
+CPU accounting that would bill the emulator's own RSA work (verify our request, sign its answer) to
+the process under test. ``BenchStack`` is that same stack (moto server subprocess, resources
+provisioned from ``template.yaml``, ``lambda_env``, ``applied_env()``) with the emulator run as
 ``python -m local.alipay_gateway`` on a free loopback port instead (``GatewayProcess``).
 """
 
@@ -23,7 +23,7 @@ from typing import Any
 
 from local.alipay_gateway.admin_client import GatewayAdmin
 from local.alipay_gateway.gateway_state import GatewayConfig
-from local.stack import LocalStack, stop_process
+from local.stack.local_stack import LocalStack, stop_process
 
 REPO = Path(__file__).resolve().parent.parent
 _URL = re.compile(r"listening on (http://\S+)")
@@ -61,7 +61,7 @@ def _cli_args(config: GatewayConfig, files_dir: Path) -> list[str]:
 
 
 class GatewayProcess:
-    """The Alipay gateway emulator as a child process; a ``local.stack.GatewayFactory``."""
+    """The Alipay gateway emulator as a child process; a ``local.stack.local_stack.GatewayFactory``."""
 
     def __init__(self, config: GatewayConfig, host: str = "127.0.0.1", port: int = 0) -> None:
         self.config = config

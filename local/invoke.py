@@ -30,7 +30,7 @@ from local.accounting.messages import scan_table
 from local.lambda_runtime.function_log import DEFERRED, HANDED_BACK, RecordEnd, record_end
 from local.seed_trades import seed
 from local.showcase import MERCHANTS, second_app_keys
-from local.stack import LocalStack
+from local.stack.local_stack import LocalStack
 
 OK, FUNCTION_FAILED, NOT_AN_EVENT, HANDED_BACK_EXIT = 0, 1, 2, 3
 MAX_RECORDS = 10  # the event source's largest batch without a batching window

@@ -206,7 +206,7 @@ def test_demo_that_hits_its_deadline_says_so_and_lists_what_was_in_flight(tmp_pa
 @pytest.mark.timeout(120)
 def test_a_lost_outcome_event_fails_the_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The order system's queue loses the events of one trade: the demo says which and fails."""
-    from local.events_and_schedules import EventsAndSchedules
+    from local.stack.events_and_schedules import EventsAndSchedules
 
     drain = EventsAndSchedules.received_events
 

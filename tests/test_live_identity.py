@@ -14,7 +14,7 @@ import pytest
 from local.accounting.messages import read_dead_letters, scan_table
 from local.alipay_gateway.admin_client import GatewayAdmin
 from local.lambda_runtime.lambda_environment import EnvironmentPool
-from local.stack import LocalStack
+from local.stack.local_stack import LocalStack
 
 TOKEN_A, MERCHANT_A = "202601BBliveAtoken00000000000000000001", "2088000000000101"
 TOKEN_B, MERCHANT_B = "202601BBliveBtoken00000000000000000002", "2088000000000102"

@@ -16,8 +16,8 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 from local.aws.provision import aws_client
-from local.events_and_schedules import EventsAndSchedules
-from local.stack import MotoServer
+from local.stack.events_and_schedules import EventsAndSchedules
+from local.stack.local_stack import MotoServer
 
 from alipay_cancel.shared.ledger_item import event_id
 from alipay_cancel_events.contract import DETAIL_FIELDS

@@ -15,7 +15,7 @@ import pytest
 from local.accounting.messages import DeadLetterSeen, Enqueued, Snapshot, account
 from local.aws.esm_driver import EsmDriver, LambdaContext, redrive_is_implemented_by_moto
 from local.keygen import KeyMaterial
-from local.stack import LocalStack
+from local.stack.local_stack import LocalStack
 
 REPO = Path(__file__).resolve().parent.parent
 

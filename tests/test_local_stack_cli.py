@@ -1,4 +1,4 @@
-"""``make local-stack`` (``python -m local.stack_cli``): the banner's commands work as pasted for every kind
+"""``make local-stack`` (``python -m local.stack``): the banner's commands work as pasted for every kind
 of caller and for a scheduled cancel, each message prints one line as it ends and each outcome event
 one line as it arrives, a due schedule fires into the pipeline, the order system's queue holds the
 events for the reader, Ctrl-C ends with one line and nothing is left running, a busy port is said in
@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from local.alipay_gateway.admin_client import GatewayAdmin
 from local.aws.provision import aws_client
-from local.stack import free_port
+from local.stack.local_stack import free_port
 
 from tests.process_support import PYTHONPATH, REPO, alive, wait_gone
 from tests.waiting import wait_for
@@ -36,7 +36,7 @@ def _start_cli(moto_port: int, gateway_port: int, state: Path) -> tuple[subproce
         [
             sys.executable,
             "-m",
-            "local.stack_cli",
+            "local.stack",
             "--moto-port",
             str(moto_port),
             "--gateway-port",
@@ -230,7 +230,7 @@ def test_local_stack_cli_serves_until_stopped_and_leaves_no_orphan(
             )
         proc.send_signal(how)  # Ctrl-C, or the parent killed outright
         proc.wait(timeout=20)
-        assert wait_gone(moto_pid), "moto server outlived `python -m local.stack_cli`"
+        assert wait_gone(moto_pid), "moto server outlived `python -m local.stack`"
         if how == signal.SIGINT:
             time.sleep(0.2)
             tail = [
@@ -259,7 +259,7 @@ def test_a_second_local_stack_on_a_busy_port_says_which_option_to_change(tmp_pat
         port = taken.getsockname()[1]
         for option, other in (("--moto-port", "--gateway-port"), ("--gateway-port", "--moto-port")):
             done = subprocess.run(
-                [sys.executable, "-m", "local.stack_cli", option, str(port), other, str(free_port())],
+                [sys.executable, "-m", "local.stack", option, str(port), other, str(free_port())],
                 cwd=REPO,
                 capture_output=True,
                 text=True,

@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 from local.aws.moto_atomic import AtomicMiddleware, Rule, environment_port, operation_of, short_poll
 from local.aws.provision import aws_client
-from local.stack import MotoServer
+from local.stack.local_stack import MotoServer
 
 ROUNDS = 20
 CONTENDERS = 8

@@ -331,7 +331,7 @@ def test_the_readme_shows_the_make_targets() -> None:
         ("README.md", "local.keygen", r"python -m local\.keygen (.+)"),
         ("docs/deploy.md", "local.keygen", r"python -m local\.keygen (.+)"),
         ("README.md", "local.invoke", r'make invoke EVENT=\S+ INVOKE_ARGS="([^"]+)"'),
-        ("README.md", "local.stack_cli", r'make local-stack STACK_ARGS="([^"]+)"'),
+        ("README.md", "local.stack.__main__", r'make local-stack STACK_ARGS="([^"]+)"'),
         ("docs/reliability.md", "local.chaos.__main__", r'make chaos CHAOS_ARGS="([^"]+)"'),
         ("docs/performance.md", "bench.run", r'make bench BENCH_ARGS="([^"]+)"'),
     ],
@@ -353,10 +353,10 @@ def test_documented_local_tool_flags_are_accepted(
 
 
 def test_local_stack_ports_are_the_documented_ones() -> None:
-    from local import stack
+    from local.stack import local_stack
 
     assert "moto on 127.0.0.1:4566, Alipay emulator on 127.0.0.1:8089" in FLAT
-    assert (stack.DEFAULT_MOTO_PORT, stack.DEFAULT_GATEWAY_PORT) == (4566, 8089)
+    assert (local_stack.DEFAULT_MOTO_PORT, local_stack.DEFAULT_GATEWAY_PORT) == (4566, 8089)
 
 
 @pytest.mark.parametrize("name", PAGES)

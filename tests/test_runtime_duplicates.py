@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from local.alipay_gateway.admin_client import GatewayAdmin
 from local.lambda_runtime.lambda_environment import EnvironmentPool
-from local.stack import LocalStack
+from local.stack.local_stack import LocalStack
 
 ROUNDS = 20
 COPIES = 6

@@ -2,10 +2,10 @@
 local pipeline with faults everywhere, then proof that nothing was lost, nothing was called again after
 a recorded settlement, the ledger's invariants held, and nothing was trusted without a valid signature.
 
-The pipeline is the one ``make demo`` runs (``local.stack.LocalStack``: an atomic moto server
-subprocess and the Alipay gateway emulator over loopback HTTP, resources from template.yaml; the event
-source mapping driver ``local.aws.esm_driver``; the function in awslambdaric processes, killed at its
-timeout, ``local.lambda_runtime.lambda_environment``), with:
+The pipeline is the one ``make demo`` runs (``local.stack.local_stack.LocalStack``: an atomic moto
+server subprocess and the Alipay gateway emulator over loopback HTTP, resources from template.yaml;
+the event source mapping driver ``local.aws.esm_driver``; the function in awslambdaric processes,
+killed at its timeout, ``local.lambda_runtime.lambda_environment``), with:
 
 - a wire tap (``local.chaos.wiretap``) between the function and the emulator recording every Alipay
   exchange and checking each answer's signature independently;

@@ -24,7 +24,7 @@ from local.chaos.plan import ChaosPlan, PlannedFault, chunked_sends
 from local.chaos.summary import RunState
 from local.chaos.wiretap import WireTap
 from local.keygen import RsaKeyPair
-from local.stack import LocalStack
+from local.stack.local_stack import LocalStack
 
 ROTATION_GRACE_SECONDS = 1.0
 ROTATE_AT = 0.5  # share of the first wave processed

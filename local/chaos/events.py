@@ -1,6 +1,6 @@
 """Outcome events under chaos (``local.chaos`` wires it in): the publisher's side of the run.
 
-- ``local.events_and_schedules`` on the chaos stack: the results table's stream read with the
+- ``local.stack.events_and_schedules`` on the chaos stack: the results table's stream read with the
   template's mapping and handed to the real publisher on a thread, while the cancel function's
   environments are killed at every crash point.
 - Faults on the publisher, through botocore hooks on its EventBridge client, counted over the run's
@@ -29,8 +29,8 @@ from botocore.exceptions import ClientError
 from local.accounting.outcome_accounting import EventAccount
 from local.aws.stream_publisher import StreamPublisher
 from local.chaos.checks import CheckResult
-from local.events_and_schedules import EventsAndSchedules
-from local.stack import LocalStack
+from local.stack.events_and_schedules import EventsAndSchedules
+from local.stack.local_stack import LocalStack
 
 CRASH_BEFORE_EVERY = 17
 CRASH_AFTER_EVERY = 13

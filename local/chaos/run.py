@@ -24,7 +24,7 @@ from local.chaos.verdict import Evidence, verdict
 from local.chaos.wiretap import WireTap
 from local.keygen import generate_rsa_key_pair
 from local.lambda_runtime.lambda_environment import FileSink
-from local.stack import LocalStack
+from local.stack.local_stack import LocalStack
 
 # Short backoffs and retry horizon, as template parameters (the queue and the function agree); the
 # horizon's 14 s can take at most 16 receives (retry_policy.receives_within_horizon).

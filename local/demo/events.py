@@ -1,6 +1,6 @@
 """The demo's outcome events and scheduled cancels (``make demo``; ``local.demo`` wires it in).
 
-- **Events.** ``local.events_and_schedules`` on the demo's stack: while the pipeline runs, a thread
+- **Events.** ``local.stack.events_and_schedules`` on the demo's stack: while the pipeline runs, a thread
   reads the results table's stream with the template's mapping and hands it to the real publisher;
   the example rule routes each event to the order system's queue. Afterwards the rest is published
   (``settle``) and the events received are checked against every final state the ledger holds and
@@ -36,8 +36,8 @@ from local.accounting.outcome_labels import CLOSED
 from local.alipay_gateway.admin_client import GatewayAdmin
 from local.aws.esm_driver import DriveResult, EsmDriver, Progress
 from local.aws.schedule_runner import Fired
-from local.events_and_schedules import EventsAndSchedules
-from local.stack import LocalStack
+from local.stack.events_and_schedules import EventsAndSchedules
+from local.stack.local_stack import LocalStack
 
 FIRED_TRADE = "DEMO-SCHEDULED-0001"  # scheduled, fires during the run
 UNSCHEDULED_TRADE = "DEMO-UNSCHEDULED-0001"  # scheduled, unscheduled before its time

@@ -19,7 +19,7 @@ from local.demo.events import DemoEvents
 from local.demo.plan import DEMO_ENV, Plan, Planned, build_plan, demo_parameters
 from local.lambda_runtime.lambda_environment import FileSink
 from local.showcase import MERCHANTS, second_app_keys
-from local.stack import LocalStack
+from local.stack.local_stack import LocalStack
 
 TOP_UP_AFTER_SECONDS = 4.0
 DEFAULT_LOG = REPO_ROOT / ".local-stack" / "demo" / "function.log"  # git-ignored; replaced each run

@@ -15,7 +15,7 @@
   ``applied_env()`` runs the handler in-process instead (fast tests of logic, benchmarks).
 
 Use it as a context manager (free ports; tests, demo, chaos); ``make local-stack`` runs one until
-stopped on the default ports (moto on 4566, the gateway on 8089: ``local.stack_cli``).
+stopped on the default ports (moto on 4566, the gateway on 8089: ``python -m local.stack``).
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
-"""``make local-stack`` (``python -m local.stack_cli``): the whole pipeline on loopback until stopped.
+"""``make local-stack`` (``python -m local.stack``): the whole pipeline on loopback until stopped.
 
 Sets up what the demo does (two Alipay apps, two ISV merchants whose token files it writes), seeds the
 events' trades and the examples, prints a banner with a copy-paste ``alipay-cancel`` command for each
 kind of caller, then runs the event source over the function's environments and prints one line per
 message as it ends (from the function's log; the whole log goes to a file, its "CloudWatch"). Outcome
-events and scheduled cancels run beside it (``local.stack_events``): one line per event arriving and
+events and scheduled cancels run beside it (``local.stack.events``): one line per event arriving and
 per schedule fired, and the banner says how to schedule a cancel and read the order system's queue. A
 port that is taken is said in one line naming the option to change; Ctrl-C stops everything.
 """
@@ -27,8 +27,8 @@ from local.lambda_runtime.function_log import terminal_sink
 from local.lambda_runtime.lambda_environment import FileSink
 from local.seed_trades import EVENTS_DIR, seed
 from local.showcase import EXAMPLES, MERCHANTS, second_app_keys, write_token_files
-from local.stack import DEFAULT_GATEWAY_PORT, DEFAULT_MOTO_PORT, LOOPBACK, LocalStack
-from local.stack_events import StackEvents
+from local.stack.events import StackEvents
+from local.stack.local_stack import DEFAULT_GATEWAY_PORT, DEFAULT_MOTO_PORT, LOOPBACK, LocalStack
 
 
 def banner(stack: LocalStack, token_dir: Path, more: Sequence[str] = ()) -> str:
@@ -106,7 +106,8 @@ def run_dir(moto_port: int) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description="Run the whole pipeline locally until stopped: queue -> event source -> function."
+        prog="python -m local.stack",
+        description="Run the whole pipeline locally until stopped: queue -> event source -> function.",
     )
     parser.add_argument(
         "--moto-port",

@@ -1,6 +1,7 @@
-"""What ``make local-stack`` runs for outcome events and scheduled cancels (``local.stack_cli`` wires it).
+"""What ``make local-stack`` runs for outcome events and scheduled cancels (``local.stack.__main__``
+wires it in).
 
-- The routes of ``local.events_and_schedules`` on the stack's moto server, on threads: the results
+- The routes of ``local.stack.events_and_schedules`` on the stack's moto server, on threads: the results
   table's stream read with the template's mapping and handed to the real publisher, and due one-time
   schedules of the group fired into the cancel queue.
 - One line per event the example rule delivers, as it arrives, in the same terminal as the
@@ -27,8 +28,8 @@ from local.aws.background import RunsInBackground
 from local.aws.event_routes import EXAMPLE_RULE_NAME
 from local.aws.provision import REGION
 from local.aws.schedule_runner import Fired
-from local.events_and_schedules import EventsAndSchedules
-from local.stack import LocalStack
+from local.stack.events_and_schedules import EventsAndSchedules
+from local.stack.local_stack import LocalStack
 
 WATCH_QUEUE_NAME = "alipay-cancel-local-stack-event-lines"
 SCHEDULED_TRADE = {"out_trade_no": "DEMO-SCHEDULED-0001", "state": "unpaid"}

@@ -31,7 +31,7 @@ from local.aws.provision import DUMMY_CREDENTIALS, REGION
 from local.aws.schedule_runner import ScheduleRunner
 from local.aws.stream_publisher import StreamPublisher
 from local.aws.template_settings import DEFAULT_TEMPLATE
-from local.stack import LocalStack
+from local.stack.local_stack import LocalStack
 
 _PLAIN = TypeDeserializer()
 
