@@ -27,7 +27,13 @@ class Module(NamedTuple):
 
     @property
     def short(self) -> str:
-        return "/".join(self.path.split("/")[1:])  # decisions/routing.py
+        """How reports, ``--module`` and work folders name it: ``decisions/routing.py`` in
+        ``alipay_cancel``, the package's own name kept elsewhere (``events/contract.py`` for
+        ``alipay_cancel_events/contract.py``), so that no two packages' modules share a name."""
+        package, _, rest = self.path.partition("/")
+        if package == "alipay_cancel":
+            return rest
+        return f"{package.removeprefix('alipay_cancel_')}/{rest}"
 
 
 class Equivalent(NamedTuple):

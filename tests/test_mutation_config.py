@@ -6,8 +6,9 @@ from __future__ import annotations
 import ast
 
 import pytest
+from mutation.functions import WORK, work_folder
 from mutation.mutants import KILLED, SURVIVED, Mutant
-from mutation.plan import Equivalent, equivalents, modules
+from mutation.plan import Equivalent, Module, equivalents, modules, select
 from mutation.verdicts import is_wording, matches, tally
 
 
@@ -36,6 +37,26 @@ def test_every_listed_module_and_test_file_exists() -> None:
     assert {"alipay_cancel/decisions/classification.py", "alipay_cancel/alipay/success_checks.py"} <= {
         m.path for m in listed
     }
+
+
+def test_short_names_keep_the_package_outside_alipay_cancel_and_never_collide() -> None:
+    core = Module("alipay_cancel/decisions/routing.py", ())
+    events = Module("alipay_cancel_events/contract.py", ())
+    ops = Module("alipay_cancel_ops/masking.py", ())
+    assert (core.short, events.short, ops.short) == (
+        "decisions/routing.py",
+        "events/contract.py",
+        "ops/masking.py",
+    )
+    assert (work_folder(core), work_folder(events), work_folder(ops)) == (
+        WORK / "decisions-routing",
+        WORK / "events-contract",
+        WORK / "ops-masking",
+    )
+    listed = modules()
+    assert len({m.short for m in listed}) == len({work_folder(m) for m in listed}) == len(listed)
+    for module in listed:  # each is chosen by its path, its short name and (when unique) its file name
+        assert select([module.path]) == select([module.short]) == [module]
 
 
 def test_every_equivalent_names_a_listed_module_a_real_function_and_says_why() -> None:
