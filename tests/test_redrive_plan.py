@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from alipay_cancel.decisions.alipay_codes import FINISHED_REMEDY, TOKEN_RULE
 from alipay_cancel.decisions.classification import BUSINESS_RULES
 from alipay_cancel.decisions.operation_codes import SETTLE_CODES
 from alipay_cancel.decisions.remedies import REMEDIES, Remedy
@@ -108,3 +109,73 @@ def test_a_terminal_letter_for_a_code_no_call_settles_stays() -> None:
     finished = letter("terminal", "Alipay says the trade is finished; a refund is not possible.")
     finished.attributes["error_sub_code"] = "ACQ.TRADE_HAS_FINISHED"
     assert redrive_blocker(finished) == "Alipay's answer is final for this trade (terminal)"
+
+
+# What each of the function's "a redrive cannot succeed" remedies says, in its own words.
+CANNOT_REASONS = {
+    "finished trade": f"Alipay says the trade is finished. {FINISHED_REMEDY}",
+    "wrong ids": (
+        f"{BUSINESS_RULES['ACQ.INVALID_PARAMETER'].what}. {BUSINESS_RULES['ACQ.INVALID_PARAMETER'].remedy}"
+    ),
+    "bad token": f"{TOKEN_RULE.what}. {TOKEN_RULE.remedy}",
+    "bad message": f"body is not valid JSON. {REMEDIES[Remedy.BAD_MESSAGE]}",
+}
+
+
+@pytest.mark.parametrize("outcome_class", ["exhausted", "terminal", None])
+@pytest.mark.parametrize("reason", sorted(CANNOT_REASONS))
+def test_a_letter_whose_reason_says_a_redrive_cannot_succeed_stays_and_says_so(
+    reason: str, outcome_class: str | None
+) -> None:
+    stays = letter(outcome_class, CANNOT_REASONS[reason].upper().replace(" ", "  "))  # case, spacing
+    assert redrive_blocker(stays) == "its reason says a redrive cannot succeed"
+    assert plan_redrive([stays]).unredrivable == [(stays, "its reason says a redrive cannot succeed")]
+
+
+def test_filters_count_every_letter_looked_at_and_go_on_after_one_outside_them() -> None:
+    letters = [
+        letter("exhausted", "Gave up", "m1", "a"),
+        letter("terminal", "final", "m2", "b"),
+        letter("exhausted", "Gave up", "m3", "c"),
+        letter("terminal", "final", "m4", "a"),
+        letter("exhausted", "Gave up", "m5", "a"),
+    ]
+    by_key = plan_redrive(letters, trade_keys=frozenset({"a"}))
+    assert (by_key.looked_at, by_key.not_matching) == (5, 2)
+    assert [x.message_id for x in by_key.selected] == ["m1", "m5"]
+    assert [(x.message_id, why) for x, why in by_key.unredrivable] == [
+        ("m4", "Alipay's answer is final for this trade (terminal)")
+    ]
+    by_class = plan_redrive(letters, outcome_classes=frozenset({"exhausted"}))
+    assert (by_class.looked_at, by_class.not_matching) == (5, 2)
+    assert [x.message_id for x in by_class.selected] == ["m1", "m3", "m5"]
+    assert plan_redrive([]).looked_at == 0
+
+
+def test_the_plan_as_shown_counts_by_class_and_lists_what_stays_and_why() -> None:
+    letters = [
+        letter("exhausted", "Gave up", "m1", "a"),
+        letter("terminal", "final", "m2", "b"),
+        letter("bad_message", "bad", "m3", "c"),
+        letter("exhausted", "Gave up", "m4", "d"),
+        letter("exhausted", "Gave up", "m5", "x"),
+    ]
+    plan = plan_redrive(letters, trade_keys=frozenset("abcd"))
+    assert render_plan(plan, "dlq-url") == [
+        "Dead letters in dlq-url: looked at 5, 1 outside the filters",
+        "  outcome_class  matching  redrive  leave (cannot succeed)",
+        "  bad_message    1         0        1",
+        "  exhausted      2         2        0",
+        "  terminal       1         0        1",
+        "  total          4         2        2",
+        "Left in the dead-letter queue (2): a redrive cannot succeed. To redrive them anyway: "
+        "--include-unredrivable, or --outcome-class naming their class.",
+        "  - m2 trade_key=b terminal: Alipay's answer is final for this trade (terminal)",
+        "  - m3 trade_key=c bad_message: a bad message: the same body fails the same way",
+    ]
+    dry_run = render_plan(plan_redrive(letters[:1]), "q", verb="would redrive")
+    assert dry_run[1:] == [
+        "  outcome_class  matching  would redrive  leave (cannot succeed)",
+        "  exhausted      1         1              0",
+        "  total          1         1              0",
+    ]
