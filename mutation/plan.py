@@ -16,6 +16,7 @@ class Module(NamedTuple):
     path: str  # under src/, e.g. alipay_cancel/decisions/routing.py
     tests: tuple[str, ...]  # test files, relative to the repository root
     tables: bool = True  # also mutate the top-level constants
+    wording: bool = True  # False: its strings are contract values, no mutant of them is message wording
 
     @property
     def source(self) -> Path:
@@ -48,7 +49,12 @@ def modules() -> list[Module]:
     data = tomllib.loads(MODULES_FILE.read_text())
     found = []
     for path, entry in data["modules"].items():
-        module = Module(path, tuple(entry["tests"]), bool(entry.get("tables", True)))
+        module = Module(
+            path,
+            tuple(entry["tests"]),
+            bool(entry.get("tables", True)),
+            bool(entry.get("wording", True)),
+        )
         missing = [test for test in module.tests if not (ROOT / test).is_file()]
         if not module.source.is_file() or missing:
             raise SystemExit(f"{MODULES_FILE.name}: {path}: missing {missing or [str(module.source)]}")

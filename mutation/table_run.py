@@ -69,7 +69,9 @@ def run(module: Module, jobs: int, timeout_floor: float = 60.0) -> list[Mutant]:
     running: dict[int, tuple[int, float]] = {}  # pid -> (index, started)
     codes: dict[int, int | None] = {}
     # Wording mutants are not counted whatever happens to them: not worth a run each.
-    queue = [i for i, m in enumerate(mutants) if not is_wording(_result(module, i, m, 0))]
+    queue = [
+        i for i, m in enumerate(mutants) if not (module.wording and is_wording(_result(module, i, m, 0)))
+    ]
     while queue or running:
         while queue and len(running) < jobs:
             index = queue.pop(0)

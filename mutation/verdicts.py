@@ -70,14 +70,16 @@ class Row(NamedTuple):
         return 100.0 * self.killed / self.counted if self.counted else 100.0
 
 
-def tally(module: str, mutants: Iterable[Mutant], equivalents: list[Equivalent]) -> tuple[Row, list[Mutant]]:
-    """(the module's row, its wording survivors)."""
+def tally(
+    module: str, mutants: Iterable[Mutant], equivalents: list[Equivalent], *, wording_apart: bool = True
+) -> tuple[Row, list[Mutant]]:
+    """(the module's row, its wording survivors); ``wording_apart=False``: none is wording."""
     total = wording = equivalent = killed = 0
     survivors: list[Mutant] = []
     wording_survivors: list[Mutant] = []
     for mutant in mutants:
         total += 1
-        if is_wording(mutant):
+        if wording_apart and is_wording(mutant):
             wording += 1
             if mutant.status == SURVIVED:
                 wording_survivors.append(mutant)

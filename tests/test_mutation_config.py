@@ -126,3 +126,10 @@ def test_the_rate_counts_neither_wording_nor_equivalents() -> None:
     assert (row.total, row.wording, row.equivalent, row.counted, row.killed) == (5, 1, 1, 3, 2)
     assert [m.after for m in row.survivors] == ["a - b"] and len(wording) == 1
     assert round(row.rate, 1) == 66.7
+
+
+def test_a_module_whose_strings_are_contract_values_has_no_wording() -> None:
+    detail_type = mutant('FinalState.CLOSED: "Trade Closed",', 'FinalState.CLOSED: "trade closed",')
+    assert is_wording(detail_type)  # prose by the rule: two words and a space
+    row, wording = tally("m.py", [detail_type], [], wording_apart=False)
+    assert (row.total, row.wording, row.counted, row.killed, wording) == (1, 0, 1, 0, [])
