@@ -7,13 +7,24 @@ would fail too."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alipay_cancel_ops.masking import MASK, is_token_key, mask_text, shown_body
+from alipay_cancel_ops.masking import (
+    MASK,
+    ShownBody,
+    _word,
+    is_token_key,
+    mask_document,
+    mask_text,
+    mask_token,
+    shown_body,
+)
 
 TOKEN_LETTERS = "GILQRVWXYZ"
 # Visible ASCII a token may hold (the contract: 1-256 visible characters), quotes and backslashes too.
@@ -176,3 +187,117 @@ def test_masking_stays_linear_on_hostile_input() -> None:
         mask_text(text)
     # Generous: linear work here takes well under a second even on a busy machine; quadratic takes minutes.
     assert time.process_time() - started < 20
+
+
+# Exact output, where the rule is easy to get almost right: a quoted value is masked up to its own
+# closing quote (the text after it stays as it was), however the quotes are escaped.
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ('{"auth_token": "SECRET", "trade_no": "t-1"}', '{"auth_token": "***", "trade_no": "t-1"}'),
+        ('auth_token "SECRET" tail', 'auth_token "***" tail'),  # no separator: the quote still counts
+        ('{"auth_token": "SE\\\\", "n": 1}', '{"auth_token": "***", "n": 1}'),  # ends in a backslash
+        (
+            "{\\u0022auth_token\\u0022: \\u0022SE\\\\\\u0022, \\u0022n\\u0022: 1}",
+            "{\\u0022auth_token\\u0022: \\u0022***\\u0022, \\u0022n\\u0022: 1}",
+        ),
+        (  # JSON in JSON: \\\\u0022 is an escaped \u0022 inside the value, not its end
+            '{"Message": "{\\\\u0022auth_token\\\\u0022: '
+            '\\\\u0022SE\\\\\\\\u0022CRET\\\\u0022, \\\\u0022n\\\\u0022: 1}"}',
+            '{"Message": "{\\\\u0022auth_token\\\\u0022: \\\\u0022***\\\\u0022, \\\\u0022n\\\\u0022: 1}"}',
+        ),
+        (
+            "x \\U0022app_auth_token\\U0022: \\U0022SECRET\\U0022,\\U0022n\\U0022: 1",
+            "x \\U0022app_auth_token\\U0022: \\U0022***\\U0022,\\U0022n\\U0022: 1",
+        ),
+        ("auth_token=\\U0022SE\\\\\\U0022, n", "auth_token=\\U0022***\\U0022, n"),
+        ("auth_token=\\U0022SECRET\\u0022 tail", "auth_token=\\U0022***\\u0022 tail"),
+        ("auth_token:", "auth_token:"),  # nothing after the key: nothing hidden, no mask
+    ],
+)
+def test_a_quoted_value_is_masked_up_to_its_own_closing_quote(text: str, shown: str) -> None:
+    assert mask_text(text) == shown
+    assert mask_token(text) == shown  # not JSON: the same masking
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "token",
+        "TOKEN",
+        "\\u0074oken",
+        "\\u0054OKEN",
+        "\\\\u0074\\u006F\\u006b\\u0045\\u006e",
+        "%74%4F%6b%45%6E",
+    ],
+)
+def test_every_spelling_of_each_letter_of_the_key_is_that_letter(spelling: str) -> None:
+    # The key's pattern is built from _word when the module is imported; checked here directly.
+    assert re.fullmatch(_word("token"), spelling, re.IGNORECASE), spelling
+    assert not re.fullmatch(_word("token"), "tokem", re.IGNORECASE)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        '[{"auth_token": {"v": "SECRET"}}, "n"]',  # JSON held as text, a list
+        '\n {"auth_token": {"v": "SECRET"}, "n": 1}',  # an object behind whitespace
+    ],
+)
+def test_json_held_as_text_is_masked_as_a_document(message: str) -> None:
+    shown = shown_body(json.dumps({"Type": "Notification", "Message": message}))
+    assert shown.parsed and shown.text is not None
+    assert "SECRET" not in shown.text
+    assert json.loads(json.loads(shown.text)["Message"]) == mask_document(json.loads(message))
+
+
+def test_a_body_is_shown_as_written_its_size_and_digest_those_of_its_bytes() -> None:
+    body = '{"subject": "订单", "Message": "{\\"subject\\": \\"订单\\", \\"app_auth_token\\": \\"SECRET\\"}"}'
+    shown = shown_body(body)
+    assert shown == ShownBody(
+        '{"subject": "订单", "Message": "{\\"subject\\": \\"订单\\", \\"app_auth_token\\": \\"***\\"}"}',
+        True,
+        len(body.encode()),
+        hashlib.sha256(body.encode()).hexdigest(),
+    )
+    assert shown.describe() == shown.text
+
+
+def test_a_body_that_is_not_json_is_described_by_its_size_and_digest() -> None:
+    body = "not json: app_auth_token=SECRET"
+    digest = hashlib.sha256(body.encode()).hexdigest()
+    hidden = shown_body(body)
+    assert hidden == ShownBody(None, False, 31, digest)
+    assert hidden.describe() == (
+        f"(not JSON, not shown: 31 bytes, sha256 {digest}; "
+        "--show-unparseable-bodies shows it with tokens masked)"
+    )
+    assert hidden.describe(hint=False) == f"(not JSON, not shown: 31 bytes, sha256 {digest[:16]}…)"
+    assert shown_body(body, show_unparseable=True) == ShownBody(
+        "not json: app_auth_token=***", False, 31, digest
+    )
+
+
+def test_a_lone_surrogate_is_shown_as_its_escape_and_counted_as_its_bytes() -> None:
+    parsed = shown_body('{"note": "\\ud800"}')  # JSON allows it
+    assert parsed.text == '{"note": "\\ud800"}' and parsed.parsed  # the escape, not an error
+    raw = "x \ud800 app_auth_token=SECRET"
+    unparsed = shown_body(raw, show_unparseable=True)
+    encoded = raw.encode("utf-8", errors="surrogatepass")
+    assert unparsed == ShownBody(
+        "x \\ud800 app_auth_token=***", False, len(encoded), hashlib.sha256(encoded).hexdigest()
+    )
+
+
+def test_a_document_too_deep_to_walk_is_treated_as_unparseable() -> None:
+    depth = 700  # the parser takes it, walking it to mask would exceed the recursion limit
+    body = "[" * depth + "]" * depth
+    assert json.loads(body) is not None
+    digest = hashlib.sha256(body.encode()).hexdigest()
+    assert shown_body(body) == ShownBody(None, False, 2 * depth, digest)
+    assert shown_body(body, show_unparseable=True) == ShownBody(body, False, 2 * depth, digest)
+
+
+def test_mask_token_masks_a_body_whether_it_parses_or_not() -> None:
+    assert mask_token('{"app_auth_token": "SECRET", "n": 1}') == '{"app_auth_token": "***", "n": 1}'
+    assert mask_token("app_auth_token=SECRET tail") == "app_auth_token=*** tail"
