@@ -196,3 +196,37 @@ def test_any_ids_round_trip_exactly_through_the_detail_json(
         trade_no,
         trace,
     )
+
+
+@pytest.mark.parametrize(
+    ("finished_at", "time"),
+    [
+        ("2024-05-01T20:00:02.345+08:00", dt.datetime(2024, 5, 1, 12, 0, 2, 345000, tzinfo=dt.UTC)),
+        ("2024-05-01T12:00:02.345", dt.datetime(2024, 5, 1, 12, 0, 2, 345000, tzinfo=dt.UTC)),  # read as UTC
+    ],
+)
+def test_the_event_time_is_the_moment_the_trade_ended_whatever_its_offset(
+    finished_at: str, time: dt.datetime
+) -> None:
+    entry_time = outcome_event(typed_image(_final("KEPT", finished_at=finished_at))).put_events_entry("b")[
+        "Time"
+    ]
+    assert entry_time == time and entry_time.utcoffset() is not None
+
+
+def test_the_detail_is_compact_json_with_text_as_written() -> None:
+    """The entry a dead letter carries (and an operator reads and replays) holds the detail as compact
+    JSON, non-ASCII text as it is: no spaces, no \\u escapes."""
+    image = typed_image(
+        {
+            "trade_key": "订单-1",
+            "status": "NOT_FOUND",
+            "event_id": "e1",
+            "money_moved": False,
+            "out_trade_no": "订单-1",
+        }
+    )
+    detail = outcome_event(image).put_events_entry("b")["Detail"]
+    assert detail.startswith('{"version":"1","event_id":"e1","trade_key":"订单-1","app_id":null,')
+    assert '"out_trade_no":"订单-1",' in detail and '"money_moved":false,' in detail
+    assert " " not in detail and "\\u" not in detail
