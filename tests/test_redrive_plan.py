@@ -179,3 +179,11 @@ def test_the_plan_as_shown_counts_by_class_and_lists_what_stays_and_why() -> Non
         "  exhausted      1         1              0",
         "  total          1         1              0",
     ]
+
+
+def test_a_letter_whose_body_names_no_trade_is_listed_with_a_dash() -> None:
+    unnamed = DeadLetterView("m9", "rh", "not json", {"outcome_class": "bad_message", "reason": "bad"}, {})
+    assert unnamed.trade_key is None
+    assert render_plan(plan_redrive([unnamed]), "q")[-1] == (
+        "  - m9 trade_key=- bad_message: a bad message: the same body fails the same way"
+    )
