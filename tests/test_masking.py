@@ -114,6 +114,49 @@ def test_a_value_after_the_key_without_a_separator_is_masked_too(key: str, blank
     assert not set(shown) & set(TOKEN_LETTERS) and shown.endswith(TAIL)
 
 
+@given(
+    before=AROUND_TEXT,
+    key=key_spellings(),
+    separator=SEPARATORS,
+    blank=BLANKS,
+    opening=st.sampled_from(["{", "[", "\\u007b", "\\u005B", "%7B", "%5b"]),
+    inner_blank=st.text(alphabet=" \n\t", min_size=1, max_size=3),
+    value_quote=st.sampled_from(["none", '"', '\\"', "'"]),
+    token=tokens,
+)
+def test_a_value_that_opens_an_object_or_a_list_is_masked_to_the_end(
+    before: str,
+    key: str,
+    separator: str,
+    blank: str,
+    opening: str,
+    inner_blank: str,
+    value_quote: str,
+    token: str,
+) -> None:
+    # Broken text gives no reliable end to a container, and the token may sit inside it past whitespace:
+    # everything from the value on is masked (the text before the key is still shown).
+    text = f'{before}"{key}"{blank}{separator}{blank}{opening}"v":{inner_blank}{_quoted(token, value_quote)}'
+    shown = mask_text(text + "}, broken" + TAIL)
+    assert not set(shown) & set(TOKEN_LETTERS), (text, shown)
+    assert shown.startswith(before) and shown.endswith(MASK)
+
+
+@pytest.mark.parametrize(
+    ("body", "shown"),
+    [
+        ('{"app_auth_token": {"v": "GILQ"}, broken', '{"app_auth_token": ***'),
+        ('{"app_auth_token": [ "GILQ" ], "trade_no": "t-1", broken', '{"app_auth_token": ***'),
+        (
+            '{"app_auth_token": "GILQ", "trade_no": {"t": 1}, broken',
+            '{"app_auth_token": "***", "trade_no": {"t": 1}, broken',
+        ),
+    ],
+)
+def test_an_unparseable_body_never_shows_a_token_held_in_an_object_or_a_list(body: str, shown: str) -> None:
+    assert shown_body(body, show_unparseable=True).text == shown
+
+
 def _json_key(name: str, escape: bool) -> str:
     """The key as raw JSON text, its letters \\u-escaped when asked (the parser resolves them)."""
     if not escape:

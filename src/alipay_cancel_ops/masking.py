@@ -9,8 +9,10 @@
   which masks the value after every spelling of the key it can find in raw text: JSON ``\\uXXXX`` and
   URL ``%XX`` escapes of any letter, quotes and whitespace (also escaped, at any depth) around a ``:``
   or ``=``, or no separator at all. A quoted value is masked up to its closing quote (an escaped
-  quote inside it does not end it), an unquoted one up to the next whitespace; with no end in sight,
-  to the end of the text. Masking too much is the safe error.
+  quote inside it does not end it), an unquoted one up to the next whitespace; one that opens an
+  object or a list (``{`` or ``[``, also escaped) to the end of the text, since the token may sit
+  inside it past whitespace and broken text has no reliable end to it; with no end in sight, to the
+  end of the text. Masking too much is the safe error.
 """
 
 from __future__ import annotations
@@ -21,8 +23,6 @@ import re
 from typing import Any, NamedTuple
 
 MASK = "***"
-# The words of the key's name; "app" is optional (``auth_token`` is masked too).
-_WORDS = ("app", "auth", "token")
 
 
 def _char(c: str) -> str:
@@ -39,6 +39,7 @@ def _word(word: str) -> str:
 
 
 _BETWEEN = r"(?:[_\-. ]|\\++u00(?:5f|2d|2e|20)|%(?:5f|2d|2e|20))?"
+# "app" is optional: ``auth_token`` is masked too.
 _KEY = re.compile(
     rf"(?:{_word('app')}{_BETWEEN})?{_word('auth')}{_BETWEEN}{_word('token')}",
     re.IGNORECASE,
@@ -53,6 +54,7 @@ _AROUND = re.compile(
 )
 _LAST_QUOTE = re.compile(r"(?P<slashes>\\*)(?P<quote>[\"']|(?<=\\)u00(?:22|27)|%(?:22|27))", re.IGNORECASE)
 _WHITESPACE = re.compile(r"\s")
+_OPENS_CONTAINER = re.compile(r"[{\[]|\\++u00(?:7b|5b)|%(?:7b|5b)", re.IGNORECASE)
 
 
 def mask_text(text: str) -> str:
@@ -81,6 +83,8 @@ def _value_end(text: str, start: int, lead: str) -> int:
     escaped backslashes (an odd count at plain JSON's level: ``\\"`` is an escaped quote)."""
     quotes = list(_LAST_QUOTE.finditer(lead))
     if not quotes:
+        if _OPENS_CONTAINER.match(text, start):
+            return len(text)
         blank = _WHITESPACE.search(text, start)
         return blank.start() if blank else len(text)
     opening = quotes[-1]
