@@ -111,6 +111,34 @@ def test_the_table_holds_exactly_the_listed_codes_each_with_its_isv_twin() -> No
         assert GATEWAY_RULES["isv." + code] is GATEWAY_RULES[code]
 
 
+# alipay.trade.cancel's business codes: the nine Alipay's documentation lists for its v3 errors
+# (AQC.SYSTEM_ERROR spelt so there), and ACQ.TRADE_HAS_SUCCESS, the seed's example answer.
+CANCEL_CODES = {
+    "ACQ.CANCEL_NOT_ALLOWED",
+    "ACQ.INVALID_PARAMETER",
+    "ACQ.REASON_TRADE_BEEN_FREEZEN",
+    "ACQ.REASON_TRADE_REFUND_FEE_ERR",
+    "ACQ.SELLER_BALANCE_NOT_ENOUGH",
+    "ACQ.SYSTEM_ERROR",
+    "ACQ.TRADE_CANCEL_TIME_OUT",
+    "ACQ.TRADE_HAS_FINISHED",
+    "AQC.SYSTEM_ERROR",
+    "ACQ.TRADE_HAS_SUCCESS",
+}
+
+
+def test_cancels_table_holds_exactly_its_documented_codes() -> None:
+    """A code dropped or misspelt would be read by the generic rules instead (a *.SYSTEM_ERROR as
+    "Alipay reported an internal error", anything else as a code this service does not know)."""
+    assert set(BUSINESS_RULES) == CANCEL_CODES
+
+
+@pytest.mark.parametrize("code", sorted(CANCEL_CODES))
+def test_a_documented_cancel_code_is_read_by_its_own_rule(code: str) -> None:
+    decision = classify(AlipayFailure(FailureKind.V3_ERROR, "m", 400, code, verified=True))
+    assert decision.reason.startswith(BUSINESS_RULES[code].what), decision.reason
+
+
 def test_every_rule_says_what_happened_and_what_to_do() -> None:
     """What a record's error_message starts with and its remedy: never empty, never None."""
     for code, rule in (*GATEWAY_RULES.items(), *BUSINESS_RULES.items()):
