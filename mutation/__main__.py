@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     for module in chosen:
         mutants = _saved(module) if args.report else _run(module, args.jobs, args.only)
         every += mutants
-        row, wording_survivors = tally(module.short, mutants, listed, wording_apart=module.wording)
+        row, wording_survivors = tally(module.short, mutants, listed, wording=module.wording)
         rows.append(row)
         wording += wording_survivors
     stale = unused_equivalents(listed, every, {m.path for m in chosen}) if not args.only else []

@@ -71,16 +71,17 @@ class Row(NamedTuple):
 
 
 def tally(
-    module: str, mutants: Iterable[Mutant], equivalents: list[Equivalent], *, wording_apart: bool = True
+    module: str, mutants: Iterable[Mutant], equivalents: list[Equivalent], *, wording: bool = True
 ) -> tuple[Row, list[Mutant]]:
-    """(the module's row, its wording survivors); ``wording_apart=False``: none is wording."""
-    total = wording = equivalent = killed = 0
+    """(the module's row, its wording survivors); ``wording``: the module's ``wording`` setting of
+    modules.toml (False: its strings are contract values, none of its mutants is wording)."""
+    total = worded = equivalent = killed = 0
     survivors: list[Mutant] = []
     wording_survivors: list[Mutant] = []
     for mutant in mutants:
         total += 1
-        if wording_apart and is_wording(mutant):
-            wording += 1
+        if wording and is_wording(mutant):
+            worded += 1
             if mutant.status == SURVIVED:
                 wording_survivors.append(mutant)
         elif any(matches(e, mutant) for e in equivalents):
@@ -89,7 +90,7 @@ def tally(
             killed += 1
         else:
             survivors.append(mutant)
-    return Row(module, total, wording, equivalent, killed, survivors), wording_survivors
+    return Row(module, total, worded, equivalent, killed, survivors), wording_survivors
 
 
 def unused_equivalents(

@@ -131,6 +131,6 @@ def test_the_rate_counts_neither_wording_nor_equivalents() -> None:
 def test_a_module_whose_strings_are_contract_values_has_no_wording() -> None:
     detail_type = mutant('FinalState.CLOSED: "Trade Closed",', 'FinalState.CLOSED: "trade closed",')
     assert is_wording(detail_type)  # prose by the rule: two words and a space
-    row, wording = tally("m.py", [detail_type], [], wording_apart=False)
+    row, wording = tally("m.py", [detail_type], [], wording=False)
     assert (row.total, row.wording, row.counted, row.killed, wording) == (1, 0, 1, 0, [])
     assert {m.path for m in modules() if not m.wording} == {"alipay_cancel_events/contract.py"}
