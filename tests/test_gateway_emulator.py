@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import padding as rsa_padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
+from local.alipay_gateway.aes_body import aes_decrypt, aes_encrypt
 from local.keygen import KeyMaterial, RsaKeyPair, write_key_files
 
 from tests.fixtures.gateway import GatewayHandle
@@ -529,6 +530,23 @@ def test_aes_required_and_errors_plain(aes_gateway: GatewayHandle, key_material:
     aes_gateway.admin.seed_trade("T-af", state="finished")
     resp = call(aes_gateway, {"out_trade_no": "T-af"}, aes_key=key_material.encrypt_key)
     assert (resp.status_code, ok_body(aes_gateway, resp)["code"]) == (400, "ACQ.TRADE_HAS_FINISHED")
+
+
+def test_a_ciphertext_of_another_key_never_passes_for_a_body_even_when_its_padding_is_valid() -> None:
+    # About one key in 256 unpads another key's ciphertext: the first such key, found by counting.
+    body = json.dumps({"out_trade_no": "T-unknown"}).encode()
+    sent = aes_encrypt(b"k" * 32, body)
+    for counter in range(4096):
+        key = hashlib.sha256(counter.to_bytes(2, "big")).digest()
+        raw = base64.b64decode(sent)
+        padded = Cipher(algorithms.AES(key), modes.CBC(bytes(16))).decryptor().update(raw)
+        if padded[-1] == 1:  # valid PKCS#7 padding of one byte
+            break
+    else:
+        pytest.fail("no key in 4096 unpads the ciphertext")
+    with pytest.raises(ValueError):
+        aes_decrypt(key, sent)
+    assert aes_decrypt(b"k" * 32, sent) == body
 
 
 def test_encrypted_call_to_plain_gateway_rejected(gateway: GatewayHandle, key_material: KeyMaterial) -> None:

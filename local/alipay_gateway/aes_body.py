@@ -18,7 +18,10 @@ def aes_encrypt(key: bytes, plaintext: bytes) -> bytes:
 
 
 def aes_decrypt(key: bytes, ciphertext_b64: bytes) -> bytes:
-    """Raises ValueError on anything that is not a well-padded ciphertext under this key."""
+    """Raises ValueError on anything that is not a well-padded ciphertext of UTF-8 text under this key.
+
+    Text, because a ciphertext made with another key has valid padding about once in 256 keys: its
+    garbage must not pass for a body that decrypted (and then fail as a bad request)."""
     try:
         raw = base64.b64decode(ciphertext_b64.strip(), validate=True)
     except ValueError as exc:
@@ -28,4 +31,6 @@ def aes_decrypt(key: bytes, ciphertext_b64: bytes) -> bytes:
     decryptor = Cipher(algorithms.AES(key), modes.CBC(_ZERO_IV)).decryptor()
     padded = decryptor.update(raw) + decryptor.finalize()
     unpadder = padding.PKCS7(128).unpadder()
-    return unpadder.update(padded) + unpadder.finalize()
+    plain = unpadder.update(padded) + unpadder.finalize()
+    plain.decode("utf-8")  # UnicodeDecodeError is a ValueError
+    return plain
